@@ -1,0 +1,80 @@
+//! The cells of the ledger of potential outcomes: what one agent would produce for one task.
+
+/// Tokens of one or more model calls.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input: u64,
+    pub output: u64,
+}
+
+impl Usage {
+    #[must_use]
+    pub const fn total(self) -> u64 {
+        self.input + self.output
+    }
+}
+
+impl std::ops::AddAssign for Usage {
+    fn add_assign(&mut self, rhs: Self) {
+        self.input += rhs.input;
+        self.output += rhs.output;
+    }
+}
+
+/// Whether a plan is an agent's first bid or its refinement from auction memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Round {
+    Initial,
+    Refined,
+}
+
+impl Round {
+    #[must_use]
+    pub const fn key(self) -> u64 {
+        match self {
+            Self::Initial => 0,
+            Self::Refined => 1,
+        }
+    }
+}
+
+/// A plan (a bid) as written by its agent.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PlanCell {
+    pub round: Round,
+    /// Plan length in tokens, |s| in the paper.
+    pub length: u32,
+    /// Mean per-token entropy of the plan, H(s).
+    pub entropy: f64,
+    /// How much retrieved experience improved this plan, in latent units (0 for an initial
+    /// plan). The synthetic source feeds it into execution; other sources may ignore it.
+    pub boost: f64,
+    /// Tokens of the call that wrote the plan.
+    pub usage: Usage,
+}
+
+/// One juror's Likert score (0 to 5) of one plan.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct JuryCell {
+    pub score: u8,
+    pub usage: Usage,
+}
+
+/// The result of an agent executing a task along a plan.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ExecutionCell {
+    pub success: bool,
+    /// Tokens of the whole trajectory.
+    pub usage: Usage,
+}
+
+/// One (losing plan, winning plan) pair retrieved from auction memory for a refinement.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RetrievedPair {
+    /// Cosine similarity of the past task to the current one.
+    pub similarity: f32,
+    pub losing_length: u32,
+    pub winning_length: u32,
+    /// Whether the winning plan's execution succeeded.
+    pub winner_succeeded: bool,
+}

@@ -1,0 +1,26 @@
+//! Agent models for Tender.
+//!
+//! This crate describes the world a market acts on: the tasks that arrive, and what each agent
+//! *would* produce for each of them (its plan, a juror's score of a plan, its execution). Those
+//! potential outcomes are served by an [`OutcomeSource`]; the synthetic stand-ins here draw them
+//! from calibrated distributions on named random streams, so every mechanism run on the same
+//! episode seed sees the same draws.
+//!
+//! The crate does no IO.
+
+pub mod cells;
+pub mod profile;
+pub mod source;
+pub mod streams;
+pub mod synthetic;
+pub mod task;
+pub mod validate;
+pub mod workload;
+
+pub use cells::{ExecutionCell, JuryCell, PlanCell, RetrievedPair, Round, Usage};
+pub use profile::{AgentProfile, JurorProfile, LogNormalSpec, StandInParams, TraceSpec};
+pub use source::{AgentInfo, CellKey, OutcomeSource};
+pub use synthetic::SyntheticSource;
+pub use task::Task;
+pub use validate::Invalid;
+pub use workload::{BinSpec, DomainSpec, Order, WorkloadSpec};

@@ -1,0 +1,249 @@
+//! Parameters of the synthetic stand-ins, as written in a scenario file.
+//!
+//! Defaults follow the SALE paper's Qwen3 pool where it publishes a number and are documented
+//! choices where it does not (README, "Synthetic stand-ins").
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::validate::Checker;
+
+/// One synthetic agent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentProfile {
+    /// Unique name; also the key of the agent's random streams.
+    pub name: String,
+    /// Dollars per million output tokens (the `price` in SALE's cost term).
+    pub price: f64,
+    /// Dollars per million input tokens; the output price when omitted.
+    #[serde(default)]
+    pub input_price: Option<f64>,
+    /// pass@1 per complexity bin, for each domain by name, in the domain's bin order.
+    pub skill: BTreeMap<String, Vec<f64>>,
+    /// Length of the agent's plans, in tokens.
+    #[serde(default = "LogNormalSpec::default_plan")]
+    pub plan_tokens: LogNormalSpec,
+    /// Length of the agent's execution traces.
+    #[serde(default)]
+    pub trace: TraceSpec,
+    /// Mean per-token entropy of the agent's plans.
+    #[serde(default)]
+    pub entropy: EntropySpec,
+    /// How the agent scores plans as a juror.
+    #[serde(default)]
+    pub juror: JurorProfile,
+    /// Latent improvement of a refined plan at full memory relevance (relevance 1 means all k
+    /// retrieved tasks identical to the current one and every winning plan successful).
+    #[serde(default = "default_memory_gain")]
+    pub memory_gain: f64,
+}
+
+fn default_memory_gain() -> f64 {
+    0.8
+}
+
+/// A log-normal distribution given by its median and the standard deviation of its logarithm.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogNormalSpec {
+    pub median: f64,
+    pub sigma: f64,
+}
+
+impl LogNormalSpec {
+    #[must_use]
+    pub const fn default_plan() -> Self {
+        Self { median: 220.0, sigma: 0.35 }
+    }
+}
+
+/// Execution trace length: `median_at_1min * tau^tau_exponent` tokens, log-normal around it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceSpec {
+    pub median_at_1min: f64,
+    pub tau_exponent: f64,
+    pub sigma: f64,
+    /// Share of the trace's tokens that are output (the rest is context read as input).
+    pub output_share: f64,
+}
+
+impl Default for TraceSpec {
+    fn default() -> Self {
+        Self { median_at_1min: 800_000.0, tau_exponent: 0.25, sigma: 0.5, output_share: 0.1 }
+    }
+}
+
+/// Plan entropy: `mean + sd * (signal * fit + noise)`, where the signal strength is pool-wide.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntropySpec {
+    pub mean: f64,
+    pub sd: f64,
+}
+
+impl Default for EntropySpec {
+    fn default() -> Self {
+        Self { mean: 1.0, sd: 0.25 }
+    }
+}
+
+/// A juror's behaviour.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JurorProfile {
+    /// Correlation between the juror's impression of a plan and the plan's true chance of
+    /// success (its latent margin): 0 is a coin, 1 sees the truth.
+    pub accuracy: f64,
+    /// Added to the juror's impression of its own plans, in latent units.
+    pub self_bias: f64,
+}
+
+impl Default for JurorProfile {
+    fn default() -> Self {
+        Self { accuracy: 0.6, self_bias: 0.3 }
+    }
+}
+
+/// Pool-wide parameters of the synthetic world.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StandInParams {
+    /// Share of the success latent's variance common to all agents on a task (hard tasks are
+    /// hard for everyone).
+    pub shared_difficulty: f64,
+    /// Share of the success latent's variance that is the agent's affinity for the task's topic
+    /// (what a router can learn from similar past tasks).
+    pub topic_affinity: f64,
+    /// Correlation between a poor fit to the task and a long trace (failures run longer).
+    pub length_failure_correlation: f64,
+    /// Correlation between the log plan length and the log trace length; 0.41 gives the paper's
+    /// Spearman rho of 0.39.
+    pub plan_trace_correlation: f64,
+    /// Correlation between a plan's entropy and the agent's fit to the task.
+    pub entropy_signal: f64,
+    /// Share of a juror's noise common to all jurors of the same plan (a plan that looks good
+    /// to one juror tends to look good to all).
+    pub jury_shared_noise: f64,
+    /// Weight of a retrieved pair whose winning plan failed, relative to one that succeeded.
+    pub failed_lesson_weight: f64,
+    /// Input tokens of the bid prompt (task and instructions).
+    pub plan_prompt_tokens: u32,
+    /// Input tokens of the jury prompt, besides the plan itself.
+    pub jury_prompt_tokens: u32,
+    /// Output tokens of a juror's answer.
+    pub jury_output_tokens: u32,
+    /// Input tokens of the refinement prompt, besides the retrieved plans.
+    pub refine_prompt_tokens: u32,
+}
+
+impl Default for StandInParams {
+    fn default() -> Self {
+        Self {
+            shared_difficulty: 0.45,
+            topic_affinity: 0.15,
+            length_failure_correlation: 0.3,
+            plan_trace_correlation: 0.41,
+            entropy_signal: 0.3,
+            jury_shared_noise: 0.5,
+            failed_lesson_weight: 0.5,
+            plan_prompt_tokens: 150,
+            jury_prompt_tokens: 120,
+            jury_output_tokens: 3,
+            refine_prompt_tokens: 200,
+        }
+    }
+}
+
+impl StandInParams {
+    pub fn check(&self, c: &mut Checker) {
+        c.range("shared_difficulty", self.shared_difficulty, 0.0, 1.0);
+        c.range("topic_affinity", self.topic_affinity, 0.0, 1.0);
+        c.require(
+            self.shared_difficulty + self.topic_affinity <= 1.0,
+            "topic_affinity",
+            self.topic_affinity,
+            &format!(
+                "shared_difficulty + topic_affinity must be at most 1 (they are shares of one variance); \
+                 with shared_difficulty = {} it must lie in [0, {}]",
+                self.shared_difficulty,
+                (1.0 - self.shared_difficulty).max(0.0)
+            ),
+        );
+        c.range("length_failure_correlation", self.length_failure_correlation, -1.0, 1.0);
+        c.range("plan_trace_correlation", self.plan_trace_correlation, -1.0, 1.0);
+        c.range("entropy_signal", self.entropy_signal, -1.0, 1.0);
+        c.range("jury_shared_noise", self.jury_shared_noise, 0.0, 1.0);
+        c.range("failed_lesson_weight", self.failed_lesson_weight, 0.0, 1.0);
+        c.count("plan_prompt_tokens", self.plan_prompt_tokens.into(), 0, 1_000_000);
+        c.count("jury_prompt_tokens", self.jury_prompt_tokens.into(), 0, 1_000_000);
+        c.count("jury_output_tokens", self.jury_output_tokens.into(), 1, 1_000_000);
+        c.count("refine_prompt_tokens", self.refine_prompt_tokens.into(), 0, 1_000_000);
+    }
+}
+
+impl AgentProfile {
+    /// Check the profile against the workload's domains (`(name, number of bins)`).
+    pub fn check(&self, c: &mut Checker, domains: &[(&str, usize)]) {
+        c.require(!self.name.trim().is_empty(), "name", format!("{:?}", self.name), "must not be empty");
+        c.range("price", self.price, 0.0, 1e6);
+        if let Some(p) = self.input_price {
+            c.range("input_price", p, 0.0, 1e6);
+        }
+        for (domain, bins) in domains {
+            match self.skill.get(*domain) {
+                None => c.require(
+                    false,
+                    "skill",
+                    format!("{{{}}}", self.skill.keys().cloned().collect::<Vec<_>>().join(", ")),
+                    &format!("must give a pass@1 curve for domain {domain:?}"),
+                ),
+                Some(curve) => c.within("skill", |c| {
+                    c.within(format!("[{domain:?}]"), |c| {
+                        c.require(
+                            curve.len() == *bins,
+                            "",
+                            format!("{} values", curve.len()),
+                            &format!("must have one pass@1 per bin of {domain:?} ({bins})"),
+                        );
+                        for (i, p) in curve.iter().enumerate() {
+                            c.range(&format!("[{i}]"), *p, 0.0, 1.0);
+                        }
+                    });
+                }),
+            }
+        }
+        for name in self.skill.keys() {
+            c.require(
+                domains.iter().any(|(d, _)| d == name),
+                "skill",
+                format!("{name:?}"),
+                &format!(
+                    "names a domain the workload does not have; domains: {}",
+                    domains.iter().map(|(d, _)| format!("{d:?}")).collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+        c.within("plan_tokens", |c| {
+            c.range("median", self.plan_tokens.median, 1.0, 1e6);
+            c.range("sigma", self.plan_tokens.sigma, 0.0, 3.0);
+        });
+        c.within("trace", |c| {
+            c.range("median_at_1min", self.trace.median_at_1min, 1.0, 1e9);
+            c.range("tau_exponent", self.trace.tau_exponent, -3.0, 3.0);
+            c.range("sigma", self.trace.sigma, 0.0, 3.0);
+            c.range("output_share", self.trace.output_share, 0.0, 1.0);
+        });
+        c.within("entropy", |c| {
+            c.range("mean", self.entropy.mean, 0.0, 100.0);
+            c.range("sd", self.entropy.sd, 0.0, 100.0);
+        });
+        c.within("juror", |c| {
+            c.range("accuracy", self.juror.accuracy, 0.0, 1.0);
+            c.range("self_bias", self.juror.self_bias, -5.0, 5.0);
+        });
+        c.range("memory_gain", self.memory_gain, 0.0, 5.0);
+    }
+}

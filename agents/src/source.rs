@@ -1,0 +1,55 @@
+//! The interface every source of potential outcomes implements.
+
+use crate::cells::{ExecutionCell, JuryCell, PlanCell, RetrievedPair, Usage};
+use crate::task::Task;
+
+/// What the market needs to know about an agent without asking its model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgentInfo {
+    pub name: String,
+    /// Dollars per million input tokens.
+    pub input_price: f64,
+    /// Dollars per million output tokens; the `price` of SALE's cost term.
+    pub output_price: f64,
+}
+
+impl AgentInfo {
+    /// Dollars paid for `usage` at this agent's prices.
+    #[must_use]
+    pub fn cost(&self, usage: Usage) -> f64 {
+        (usage.input as f64 * self.input_price + usage.output as f64 * self.output_price) / 1e6
+    }
+}
+
+/// Which cell: an episode, a task, and the agent that would produce it.
+#[derive(Clone, Copy, Debug)]
+pub struct CellKey<'a> {
+    pub episode_seed: u64,
+    pub task: &'a Task,
+    pub agent: usize,
+}
+
+/// A source of potential outcomes. Every call is a pure function of its arguments, so any
+/// mechanism asking for the same cell gets the same answer.
+pub trait OutcomeSource: Send + Sync {
+    /// The pool, in scenario order; agents are referred to by index into it.
+    fn agents(&self) -> &[AgentInfo];
+
+    /// The agent's first plan for the task.
+    fn plan(&self, key: CellKey<'_>) -> PlanCell;
+
+    /// The agent's refined plan, written after studying `retrieved` pairs from auction memory
+    /// with `k` slots.
+    fn refine(&self, key: CellKey<'_>, retrieved: &[RetrievedPair], k: usize) -> PlanCell;
+
+    /// The best plan the agent could ever write for the task (for the synthetic source, a
+    /// refinement at full memory relevance), free of charge: only the hindsight oracle asks, to
+    /// bound every mechanism from above. `None` when the source cannot know it.
+    fn best_plan(&self, key: CellKey<'_>) -> Option<PlanCell>;
+
+    /// Juror `juror`'s score of `plan`, written by `key.agent`.
+    fn judge(&self, key: CellKey<'_>, plan: &PlanCell, juror: usize) -> JuryCell;
+
+    /// The agent executes the task along `plan` (or with no plan at all: a router's pick).
+    fn execute(&self, key: CellKey<'_>, plan: Option<&PlanCell>) -> ExecutionCell;
+}

@@ -1,0 +1,362 @@
+//! Synthetic LLM stand-ins: potential outcomes drawn from calibrated distributions.
+//!
+//! For a task and an agent there is one latent *fit* `z ~ N(0, 1)`, built from a part shared by
+//! all agents (task difficulty), a part shared by the agent's tasks of the same topic, and an
+//! idiosyncratic part. The agent succeeds when `Φ⁻¹(p) + z + boost > 0`, where `p` is the agent's
+//! calibrated pass@1 for the task's domain and bin and `boost` is what a refined plan gained from
+//! memory: with `boost = 0` the success rate is exactly `p`. Plan length, plan entropy and the
+//! jurors' scores are noisy functions of the same latent, so bids carry real but imperfect
+//! information about the execution to come.
+
+use rand::RngExt;
+use rand_distr::StandardNormal;
+use statrs::distribution::{ContinuousCDF, Normal};
+
+use crate::cells::{ExecutionCell, JuryCell, PlanCell, RetrievedPair, Round, Usage};
+use crate::profile::{AgentProfile, StandInParams};
+use crate::source::{AgentInfo, CellKey, OutcomeSource};
+use crate::streams::{Purpose, StreamRng, name_key, stream};
+use crate::task::Task;
+use crate::validate::{Checker, Invalid};
+use crate::workload::WorkloadSpec;
+
+/// The synthetic outcome source of one scenario.
+#[derive(Clone, Debug)]
+pub struct SyntheticSource {
+    agents: Vec<AgentInfo>,
+    profiles: Vec<AgentProfile>,
+    keys: Vec<u64>,
+    /// `Φ⁻¹(pass@1)` per agent, domain and bin.
+    thresholds: Vec<Vec<Vec<f64>>>,
+    params: StandInParams,
+    /// Weights of the shared, topic and idiosyncratic parts of the latent fit.
+    weights: [f64; 3],
+}
+
+/// The agent's latent fit to a task and the trace-length latent that goes with it.
+#[derive(Clone, Copy, Debug)]
+struct Fit {
+    /// `Φ⁻¹(p) + z`: succeeds when positive (before any boost).
+    margin: f64,
+    z: f64,
+    length: f64,
+}
+
+/// Draws of a plan's own noise.
+struct PlanNoise {
+    length: f64,
+    entropy: f64,
+    impression: f64,
+}
+
+fn normal(rng: &mut StreamRng) -> f64 {
+    rng.sample(StandardNormal)
+}
+
+/// `a * x + sqrt(1 - a²) * y`: a standard normal with correlation `a` to `x`.
+fn mix(a: f64, x: f64, y: f64) -> f64 {
+    a * x + (1.0 - a * a).max(0.0).sqrt() * y
+}
+
+impl SyntheticSource {
+    /// Build the source, checking every profile against the workload.
+    pub fn new(
+        profiles: Vec<AgentProfile>,
+        params: StandInParams,
+        workload: &WorkloadSpec,
+    ) -> Result<Self, Vec<Invalid>> {
+        let mut c = Checker::default();
+        let shapes = workload.domain_shapes();
+        c.within("standins", |c| params.check(c));
+        for (i, p) in profiles.iter().enumerate() {
+            c.within("agents", |c| c.within(format!("[{i}]"), |c| p.check(c, &shapes)));
+            if profiles[..i].iter().any(|o| o.name == p.name) {
+                c.within("agents", |c| {
+                    c.within(format!("[{i}]"), |c| {
+                        c.require(false, "name", format!("{:?}", p.name), "must be unique in the pool");
+                    });
+                });
+            }
+        }
+        c.count("agents", profiles.len() as u64, 1, 4096);
+        c.finish()?;
+
+        let std_normal = Normal::standard();
+        let thresholds = profiles
+            .iter()
+            .map(|p| {
+                shapes
+                    .iter()
+                    .map(|(domain, _)| {
+                        p.skill[*domain]
+                            .iter()
+                            .map(|&pass| std_normal.inverse_cdf(pass.clamp(1e-9, 1.0 - 1e-9)))
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        let agents = profiles
+            .iter()
+            .map(|p| AgentInfo {
+                name: p.name.clone(),
+                input_price: p.input_price.unwrap_or(p.price),
+                output_price: p.price,
+            })
+            .collect();
+        let keys = profiles.iter().map(|p| name_key(&p.name)).collect();
+        let idio = (1.0 - params.shared_difficulty - params.topic_affinity).max(0.0);
+        let weights = [params.shared_difficulty.sqrt(), params.topic_affinity.sqrt(), idio.sqrt()];
+        Ok(Self { agents, profiles, keys, thresholds, params, weights })
+    }
+
+    /// The calibrated pass@1 of `agent` on tasks of this domain and bin.
+    #[must_use]
+    pub fn pass_at_1(&self, agent: usize, domain: u16, bin: u8) -> f64 {
+        Normal::standard().cdf(self.thresholds[agent][usize::from(domain)][usize::from(bin)])
+    }
+
+    fn fit(&self, seed: u64, task: &Task, agent: usize) -> Fit {
+        let key = self.keys[agent];
+        let shared = normal(&mut stream(seed, Purpose::Difficulty, &[u64::from(task.id)]));
+        let topic = normal(&mut stream(seed, Purpose::TopicFit, &[u64::from(task.topic), key]));
+        let mut rng = stream(seed, Purpose::Fit, &[u64::from(task.id), key]);
+        let own = normal(&mut rng);
+        let [ws, wt, wi] = self.weights;
+        let z = ws * shared + wt * topic + wi * own;
+        let length = mix(-self.params.length_failure_correlation, z, normal(&mut rng));
+        let threshold = self.thresholds[agent][usize::from(task.domain)][usize::from(task.bin)];
+        Fit { margin: threshold + z, z, length }
+    }
+
+    fn plan_noise(seed: u64, task: &Task, agent_key: u64, round: Round) -> PlanNoise {
+        let mut rng = stream(seed, Purpose::Plan, &[u64::from(task.id), agent_key, round.key()]);
+        PlanNoise { length: normal(&mut rng), entropy: normal(&mut rng), impression: normal(&mut rng) }
+    }
+
+    fn write_plan(&self, key: CellKey<'_>, round: Round, boost: f64, prompt: u64) -> PlanCell {
+        let p = &self.profiles[key.agent];
+        let fit = self.fit(key.episode_seed, key.task, key.agent);
+        let noise = Self::plan_noise(key.episode_seed, key.task, self.keys[key.agent], round);
+        let log_len = p.plan_tokens.sigma * mix(self.params.plan_trace_correlation, fit.length, noise.length);
+        let length = (p.plan_tokens.median * log_len.exp()).round().max(1.0) as u32;
+        let entropy = p.entropy.mean + p.entropy.sd * mix(self.params.entropy_signal, fit.z + boost, noise.entropy);
+        PlanCell {
+            round,
+            length,
+            entropy: entropy.max(0.0),
+            boost,
+            usage: Usage { input: prompt, output: u64::from(length) },
+        }
+    }
+
+    /// How relevant retrieved experience is, in [0, 1]: the mean over `k` slots of each pair's
+    /// similarity, discounted when its winning plan failed. Empty slots count as zero, so a young
+    /// memory helps less than a full one.
+    #[must_use]
+    pub fn relevance(&self, retrieved: &[RetrievedPair], k: usize) -> f64 {
+        if k == 0 {
+            return 0.0;
+        }
+        let sum: f64 = retrieved
+            .iter()
+            .take(k)
+            .map(|r| {
+                let lesson = if r.winner_succeeded { 1.0 } else { self.params.failed_lesson_weight };
+                f64::from(r.similarity.max(0.0)) * lesson
+            })
+            .sum();
+        (sum / k as f64).clamp(0.0, 1.0)
+    }
+}
+
+impl OutcomeSource for SyntheticSource {
+    fn agents(&self) -> &[AgentInfo] {
+        &self.agents
+    }
+
+    fn plan(&self, key: CellKey<'_>) -> PlanCell {
+        self.write_plan(key, Round::Initial, 0.0, u64::from(self.params.plan_prompt_tokens))
+    }
+
+    fn refine(&self, key: CellKey<'_>, retrieved: &[RetrievedPair], k: usize) -> PlanCell {
+        let boost = self.profiles[key.agent].memory_gain * self.relevance(retrieved, k);
+        let shown: u64 = retrieved.iter().take(k).map(|r| u64::from(r.losing_length + r.winning_length)).sum();
+        let prompt = u64::from(self.params.plan_prompt_tokens + self.params.refine_prompt_tokens) + shown;
+        self.write_plan(key, Round::Refined, boost, prompt)
+    }
+
+    fn best_plan(&self, key: CellKey<'_>) -> Option<PlanCell> {
+        let mut plan = self.write_plan(key, Round::Refined, self.profiles[key.agent].memory_gain, 0);
+        plan.usage = Usage::default();
+        Some(plan)
+    }
+
+    fn judge(&self, key: CellKey<'_>, plan: &PlanCell, juror: usize) -> JuryCell {
+        let profile = &self.profiles[juror].juror;
+        let fit = self.fit(key.episode_seed, key.task, key.agent);
+        let bidder = self.keys[key.agent];
+        let shared = Self::plan_noise(key.episode_seed, key.task, bidder, plan.round).impression;
+        let own = normal(&mut stream(
+            key.episode_seed,
+            Purpose::Jury,
+            &[u64::from(key.task.id), bidder, self.keys[juror], plan.round.key()],
+        ));
+        let noise = mix(self.params.jury_shared_noise.sqrt(), shared, own);
+        let bias = if juror == key.agent { profile.self_bias } else { 0.0 };
+        let impression = mix(profile.accuracy, fit.margin + plan.boost, noise) + bias;
+        let score = (2.5 + 1.25 * impression).round().clamp(0.0, 5.0) as u8;
+        JuryCell {
+            score,
+            usage: Usage {
+                input: u64::from(self.params.jury_prompt_tokens) + u64::from(plan.length),
+                output: u64::from(self.params.jury_output_tokens),
+            },
+        }
+    }
+
+    fn execute(&self, key: CellKey<'_>, plan: Option<&PlanCell>) -> ExecutionCell {
+        let p = &self.profiles[key.agent];
+        let fit = self.fit(key.episode_seed, key.task, key.agent);
+        let boost = plan.map_or(0.0, |pl| pl.boost);
+        let median = p.trace.median_at_1min * key.task.tau.powf(p.trace.tau_exponent);
+        let tokens = (median * (p.trace.sigma * fit.length).exp()).round().max(1.0);
+        let output = (tokens * p.trace.output_share).round();
+        ExecutionCell {
+            success: fit.margin + boost > 0.0,
+            usage: Usage { input: (tokens - output) as u64, output: output as u64 },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{EntropySpec, JurorProfile, LogNormalSpec, TraceSpec};
+    use crate::workload::{BinSpec, DomainSpec, Order};
+    use std::collections::BTreeMap;
+
+    fn workload(tasks: u32) -> WorkloadSpec {
+        WorkloadSpec {
+            domains: vec![DomainSpec {
+                name: "qa".into(),
+                bins: vec![BinSpec { tau_max: 0.1, tasks }, BinSpec { tau_max: 10.0, tasks }],
+                topics: 8,
+                value_per_minute: 1.0,
+            }],
+            order: Order::AsListed,
+            embedding_dim: 8,
+            topic_spread: 0.5,
+        }
+    }
+
+    fn agent(name: &str, skill: [f64; 2], accuracy: f64) -> AgentProfile {
+        AgentProfile {
+            name: name.into(),
+            price: 1.0,
+            input_price: None,
+            skill: BTreeMap::from([("qa".to_string(), skill.to_vec())]),
+            plan_tokens: LogNormalSpec::default_plan(),
+            trace: TraceSpec::default(),
+            entropy: EntropySpec::default(),
+            juror: JurorProfile { accuracy, self_bias: 0.0 },
+            memory_gain: 1.0,
+        }
+    }
+
+    fn source() -> SyntheticSource {
+        SyntheticSource::new(
+            vec![agent("small", [0.7, 0.2], 0.5), agent("large", [0.9, 0.5], 0.8)],
+            StandInParams::default(),
+            &workload(1),
+        )
+        .unwrap()
+    }
+
+    fn key(task: &Task, agent: usize, episode_seed: u64) -> CellKey<'_> {
+        CellKey { episode_seed, task, agent }
+    }
+
+    #[test]
+    fn success_rates_match_the_calibrated_pass_at_1() {
+        let s = source();
+        let tasks = workload(1).generate(0);
+        for (agent, want) in [(0, [0.7, 0.2]), (1, [0.9, 0.5])] {
+            for (bin, task) in tasks.iter().enumerate() {
+                let n = 40_000;
+                let wins = (0..n).filter(|&e| s.execute(key(task, agent, e), None).success).count();
+                let rate = wins as f64 / n as f64;
+                assert!((rate - want[bin]).abs() < 0.01, "agent {agent} bin {bin}: {rate} vs {}", want[bin]);
+            }
+        }
+    }
+
+    #[test]
+    fn cells_are_pure_functions_of_their_key() {
+        let s = source();
+        let tasks = workload(3).generate(5);
+        for t in &tasks {
+            let plan = s.plan(key(t, 1, 5));
+            assert_eq!(plan, s.plan(key(t, 1, 5)));
+            assert_eq!(s.judge(key(t, 1, 5), &plan, 0), s.judge(key(t, 1, 5), &plan, 0));
+            assert_eq!(s.execute(key(t, 1, 5), Some(&plan)), s.execute(key(t, 1, 5), Some(&plan)));
+        }
+    }
+
+    #[test]
+    fn a_boost_never_turns_success_into_failure() {
+        let s = source();
+        let tasks = workload(200).generate(2);
+        let pair = RetrievedPair { similarity: 0.9, losing_length: 100, winning_length: 100, winner_succeeded: true };
+        let mut gained = 0;
+        for t in &tasks {
+            let plain = s.execute(key(t, 0, 2), None).success;
+            let refined = s.refine(key(t, 0, 2), &[pair; 4], 4);
+            assert!(refined.boost > 0.0);
+            let boosted = s.execute(key(t, 0, 2), Some(&refined)).success;
+            assert!(boosted || !plain);
+            gained += usize::from(boosted && !plain);
+        }
+        assert!(gained > 0);
+    }
+
+    #[test]
+    fn jurors_scores_carry_information_about_success() {
+        let s = source();
+        let tasks = workload(1).generate(0);
+        let (mut ok, mut nok, mut bad, mut nbad) = (0.0, 0, 0.0, 0);
+        for e in 0..4000 {
+            let k = key(&tasks[1], 0, e);
+            let plan = s.plan(k);
+            let score = f64::from(s.judge(k, &plan, 1).score);
+            if s.execute(k, Some(&plan)).success {
+                ok += score;
+                nok += 1;
+            } else {
+                bad += score;
+                nbad += 1;
+            }
+        }
+        assert!(ok / f64::from(nok) > bad / f64::from(nbad) + 0.5);
+    }
+
+    #[test]
+    fn relevance_grows_with_similarity_and_fills_k_slots() {
+        let s = source();
+        let pair = |similarity| RetrievedPair { similarity, losing_length: 1, winning_length: 1, winner_succeeded: true };
+        assert_eq!(s.relevance(&[], 8), 0.0);
+        assert!(s.relevance(&[pair(0.5); 8], 8) < s.relevance(&[pair(0.9); 8], 8));
+        assert!(s.relevance(&[pair(0.9); 2], 8) < s.relevance(&[pair(0.9); 8], 8));
+        assert!((s.relevance(&[pair(1.0); 8], 8) - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn invalid_profiles_name_the_field_and_range() {
+        let mut bad = agent("x", [0.5, 1.5], 0.5);
+        bad.juror.accuracy = -0.1;
+        let errs = SyntheticSource::new(vec![bad], StandInParams::default(), &workload(1)).unwrap_err();
+        let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["agents[0].skill[\"qa\"][1]", "agents[0].juror.accuracy"]);
+        assert!(errs[0].allowed.contains("[0, 1]"));
+    }
+}

@@ -1,0 +1,116 @@
+//! Validation of user-supplied parameters: every error names the field and the allowed range.
+
+use std::fmt;
+
+/// One invalid parameter.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("`{field}` = {value} is invalid: {allowed}")]
+pub struct Invalid {
+    /// Path of the field, e.g. `agents[2].juror.accuracy`.
+    pub field: String,
+    /// The value found, as written.
+    pub value: String,
+    /// What is allowed, e.g. `must lie in [0, 1]`.
+    pub allowed: String,
+}
+
+impl Invalid {
+    pub fn new(field: impl Into<String>, value: impl fmt::Display, allowed: impl Into<String>) -> Self {
+        Self { field: field.into(), value: value.to_string(), allowed: allowed.into() }
+    }
+}
+
+/// Collects validation failures under a growing field path.
+#[derive(Debug, Default)]
+pub struct Checker {
+    path: Vec<String>,
+    pub errors: Vec<Invalid>,
+}
+
+impl Checker {
+    /// Run `f` with `segment` appended to the field path (`.name` or `[3]`).
+    pub fn within(&mut self, segment: impl Into<String>, f: impl FnOnce(&mut Self)) {
+        self.path.push(segment.into());
+        f(self);
+        self.path.pop();
+    }
+
+    fn field(&self, name: &str) -> String {
+        let mut s = String::new();
+        for seg in &self.path {
+            if !s.is_empty() && !seg.starts_with('[') {
+                s.push('.');
+            }
+            s.push_str(seg);
+        }
+        if !name.is_empty() {
+            if !s.is_empty() && !name.starts_with('[') {
+                s.push('.');
+            }
+            s.push_str(name);
+        }
+        s
+    }
+
+    /// Record a failure of field `name` unless `ok`.
+    pub fn require(&mut self, ok: bool, name: &str, value: impl fmt::Display, allowed: &str) {
+        if !ok {
+            let field = self.field(name);
+            self.errors.push(Invalid::new(field, value, allowed));
+        }
+    }
+
+    /// `lo <= value <= hi`, and finite.
+    pub fn range(&mut self, name: &str, value: f64, lo: f64, hi: f64) {
+        self.require(
+            value.is_finite() && (lo..=hi).contains(&value),
+            name,
+            value,
+            &format!("must lie in [{lo}, {hi}]"),
+        );
+    }
+
+    /// `value > 0`, and finite.
+    pub fn positive(&mut self, name: &str, value: f64) {
+        self.require(value.is_finite() && value > 0.0, name, value, "must be a finite number > 0");
+    }
+
+    /// `value >= 0`, and finite.
+    pub fn non_negative(&mut self, name: &str, value: f64) {
+        self.require(value.is_finite() && value >= 0.0, name, value, "must be a finite number >= 0");
+    }
+
+    /// A count between `lo` and `hi`.
+    pub fn count(&mut self, name: &str, value: u64, lo: u64, hi: u64) {
+        self.require((lo..=hi).contains(&value), name, value, &format!("must lie in [{lo}, {hi}]"));
+    }
+
+    /// Turn the collected failures into a result.
+    pub fn finish(self) -> Result<(), Vec<Invalid>> {
+        if self.errors.is_empty() { Ok(()) } else { Err(self.errors) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_read_like_field_accesses() {
+        let mut c = Checker::default();
+        c.within("agents", |c| {
+            c.within("[2]", |c| c.within("juror", |c| c.range("accuracy", 1.5, 0.0, 1.0)));
+        });
+        let errs = c.finish().unwrap_err();
+        assert_eq!(errs[0].field, "agents[2].juror.accuracy");
+        assert_eq!(errs[0].to_string(), "`agents[2].juror.accuracy` = 1.5 is invalid: must lie in [0, 1]");
+    }
+
+    #[test]
+    fn nan_is_never_in_range() {
+        let mut c = Checker::default();
+        c.range("x", f64::NAN, 0.0, 1.0);
+        c.positive("y", f64::INFINITY);
+        assert_eq!(c.finish().unwrap_err().len(), 2);
+    }
+}

@@ -1,0 +1,279 @@
+//! The task stream: domains, complexity bins, topics, and arrival order.
+
+use rand::RngExt;
+use rand_distr::StandardNormal;
+use serde::{Deserialize, Serialize};
+
+use crate::streams::{Purpose, stream};
+use crate::task::Task;
+use crate::validate::Checker;
+
+/// The tasks of an episode and the order they arrive in.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    pub domains: Vec<DomainSpec>,
+    #[serde(default)]
+    pub order: Order,
+    /// Dimension of the synthetic task embeddings.
+    #[serde(default = "default_dim")]
+    pub embedding_dim: u16,
+    /// Spread of tasks around their topic's centroid; 0 makes all tasks of a topic identical,
+    /// 1 makes the within-topic noise as large as the centroid itself.
+    #[serde(default = "default_spread")]
+    pub topic_spread: f64,
+}
+
+fn default_dim() -> u16 {
+    16
+}
+
+fn default_spread() -> f64 {
+    0.6
+}
+
+/// One domain of tasks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainSpec {
+    pub name: String,
+    /// Complexity bins in increasing order of human solving time.
+    pub bins: Vec<BinSpec>,
+    /// Number of topic clusters in the domain.
+    #[serde(default = "default_topics")]
+    pub topics: u32,
+    /// What a solved task is worth per minute of human solving time, in dollars.
+    #[serde(default = "default_value_per_minute")]
+    pub value_per_minute: f64,
+}
+
+fn default_topics() -> u32 {
+    12
+}
+
+fn default_value_per_minute() -> f64 {
+    0.5
+}
+
+/// A complexity bin: tasks whose human solving time tau is at most `tau_max` minutes (and above
+/// the previous bin's bound).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BinSpec {
+    pub tau_max: f64,
+    pub tasks: u32,
+}
+
+/// Arrival order of the tasks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Order {
+    /// A fresh random order every episode (the paper averages over random orders).
+    #[default]
+    Shuffled,
+    /// Domain by domain, bin by bin, as written.
+    AsListed,
+    /// Increasing human solving time.
+    EasyFirst,
+    /// Decreasing human solving time.
+    HardFirst,
+}
+
+impl WorkloadSpec {
+    /// The lower bound of bin `bin` of domain `domain`: the previous bin's bound, or a fifth of
+    /// the first bound (the paper's bins grow five-fold).
+    #[must_use]
+    pub fn bin_floor(&self, domain: usize, bin: usize) -> f64 {
+        let bins = &self.domains[domain].bins;
+        if bin == 0 { bins[0].tau_max / 5.0 } else { bins[bin - 1].tau_max }
+    }
+
+    /// Total number of tasks per episode.
+    #[must_use]
+    pub fn task_count(&self) -> usize {
+        self.domains.iter().flat_map(|d| &d.bins).map(|b| b.tasks as usize).sum()
+    }
+
+    /// `(domain name, number of bins)` for each domain.
+    #[must_use]
+    pub fn domain_shapes(&self) -> Vec<(&str, usize)> {
+        self.domains.iter().map(|d| (d.name.as_str(), d.bins.len())).collect()
+    }
+
+    pub fn check(&self, c: &mut Checker) {
+        c.count("domains", self.domains.len() as u64, 1, u16::MAX.into());
+        c.count("embedding_dim", self.embedding_dim.into(), 2, 4096);
+        c.range("topic_spread", self.topic_spread, 0.0, 10.0);
+        for (i, d) in self.domains.iter().enumerate() {
+            c.within("domains", |c| {
+                c.within(format!("[{i}]"), |c| {
+                    c.require(!d.name.trim().is_empty(), "name", format!("{:?}", d.name), "must not be empty");
+                    c.require(
+                        self.domains.iter().filter(|o| o.name == d.name).count() == 1,
+                        "name",
+                        format!("{:?}", d.name),
+                        "must be unique among domains",
+                    );
+                    c.count("bins", d.bins.len() as u64, 1, u8::MAX.into());
+                    c.count("topics", d.topics.into(), 1, 1_000_000);
+                    c.range("value_per_minute", d.value_per_minute, 0.0, 1e9);
+                    let mut floor = 0.0;
+                    for (b, bin) in d.bins.iter().enumerate() {
+                        c.within("bins", |c| {
+                            c.within(format!("[{b}]"), |c| {
+                                c.require(
+                                    bin.tau_max.is_finite() && bin.tau_max > floor,
+                                    "tau_max",
+                                    bin.tau_max,
+                                    &format!("must be finite and greater than the previous bin's bound ({floor})"),
+                                );
+                                c.count("tasks", bin.tasks.into(), 0, 10_000_000);
+                            });
+                        });
+                        floor = bin.tau_max;
+                    }
+                });
+            });
+        }
+        c.require(
+            self.task_count() > 0,
+            "domains",
+            format!("{} tasks", self.task_count()),
+            "must hold at least one task",
+        );
+    }
+
+    /// The episode's tasks, in arrival order. Task ids and attributes do not depend on the
+    /// order, so the same task keeps its outcomes under every ordering.
+    #[must_use]
+    pub fn generate(&self, episode_seed: u64) -> Vec<Task> {
+        let dim = usize::from(self.embedding_dim);
+        let mut topic_base = 0u32;
+        let mut tasks = Vec::with_capacity(self.task_count());
+        for (d, domain) in self.domains.iter().enumerate() {
+            let centroids: Vec<Vec<f32>> = (0..domain.topics)
+                .map(|t| {
+                    let mut rng = stream(episode_seed, Purpose::TopicCentroid, &[u64::from(topic_base + t)]);
+                    let v: Vec<f32> = (0..dim).map(|_| rng.sample::<f64, _>(StandardNormal) as f32).collect();
+                    normalised(v)
+                })
+                .collect();
+            for (b, bin) in domain.bins.iter().enumerate() {
+                let (lo, hi) = (self.bin_floor(d, b).ln(), bin.tau_max.ln());
+                for _ in 0..bin.tasks {
+                    let id = tasks.len() as u32;
+                    let mut rng = stream(episode_seed, Purpose::TaskAttributes, &[u64::from(id)]);
+                    // Human solving times spread log-uniformly within the bin.
+                    let tau = (lo + (hi - lo) * rng.random::<f64>()).exp();
+                    let topic = rng.random_range(0..domain.topics);
+                    let noise = self.topic_spread / (dim as f64).sqrt();
+                    let embedding: Vec<f32> = centroids[topic as usize]
+                        .iter()
+                        .map(|&c| c + (noise * rng.sample::<f64, _>(StandardNormal)) as f32)
+                        .collect();
+                    tasks.push(Task {
+                        id,
+                        domain: d as u16,
+                        bin: b as u8,
+                        tau,
+                        topic: topic_base + topic,
+                        embedding: normalised(embedding).into_boxed_slice(),
+                        value: domain.value_per_minute * tau,
+                    });
+                }
+            }
+            topic_base += domain.topics;
+        }
+        match self.order {
+            Order::AsListed => {}
+            Order::EasyFirst => tasks.sort_by(|a, b| a.tau.total_cmp(&b.tau).then(a.id.cmp(&b.id))),
+            Order::HardFirst => tasks.sort_by(|a, b| b.tau.total_cmp(&a.tau).then(a.id.cmp(&b.id))),
+            Order::Shuffled => {
+                let mut rng = stream(episode_seed, Purpose::Order, &[]);
+                for i in (1..tasks.len()).rev() {
+                    let j = rng.random_range(0..=i);
+                    tasks.swap(i, j);
+                }
+            }
+        }
+        tasks
+    }
+}
+
+fn normalised(mut v: Vec<f32>) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::cosine;
+
+    fn spec(order: Order) -> WorkloadSpec {
+        WorkloadSpec {
+            domains: vec![DomainSpec {
+                name: "d".into(),
+                bins: vec![BinSpec { tau_max: 0.1, tasks: 30 }, BinSpec { tau_max: 0.5, tasks: 20 }],
+                topics: 4,
+                value_per_minute: 1.0,
+            }],
+            order,
+            embedding_dim: 16,
+            topic_spread: 0.3,
+        }
+    }
+
+    #[test]
+    fn tasks_fall_in_their_bins_and_keep_their_identity_across_orders() {
+        let listed = spec(Order::AsListed).generate(9);
+        let shuffled = spec(Order::Shuffled).generate(9);
+        assert_eq!(listed.len(), 50);
+        assert_ne!(listed, shuffled);
+        for t in &shuffled {
+            assert_eq!(&listed[t.id as usize], t);
+            let (lo, hi) = if t.bin == 0 { (0.02, 0.1) } else { (0.1, 0.5) };
+            assert!(t.tau > lo && t.tau <= hi, "tau {} outside bin {}", t.tau, t.bin);
+        }
+    }
+
+    #[test]
+    fn tasks_of_a_topic_are_more_alike_than_tasks_of_different_topics() {
+        let tasks = spec(Order::AsListed).generate(1);
+        let (mut same, mut ns, mut diff, mut nd) = (0.0, 0, 0.0, 0);
+        for a in &tasks {
+            for b in &tasks {
+                if a.id < b.id {
+                    let s = cosine(&a.embedding, &b.embedding);
+                    if a.topic == b.topic {
+                        same += s;
+                        ns += 1;
+                    } else {
+                        diff += s;
+                        nd += 1;
+                    }
+                }
+            }
+        }
+        assert!(same / f32::from(ns as u16) > diff / nd as f32 + 0.3);
+    }
+
+    #[test]
+    fn easy_first_orders_by_tau() {
+        let tasks = spec(Order::EasyFirst).generate(3);
+        assert!(tasks.windows(2).all(|w| w[0].tau <= w[1].tau));
+    }
+
+    #[test]
+    fn invalid_bins_name_the_field() {
+        let mut s = spec(Order::AsListed);
+        s.domains[0].bins[1].tau_max = 0.05;
+        let mut c = Checker::default();
+        s.check(&mut c);
+        let errs = c.finish().unwrap_err();
+        assert_eq!(errs[0].field, "domains[0].bins[1].tau_max");
+    }
+}
