@@ -1,1 +1,26 @@
+//! Tender's market engine.
+//!
+//! One bevy_ecs [`World`](bevy_ecs::world::World) per episode: agents, tasks and bids are
+//! entities; the auction's phases are chained system sets ([`world::Phase`]); a mechanism is a
+//! plugin that adds its systems to those phases ([`mechanisms`]). Every potential outcome is read
+//! through the charging [`ledger::Ledger`], and decisions leave the world as plain
+//! [`record::TaskRecord`] rows. The [`batch`] runner spreads episodes over threads with rayon.
+//!
+//! The engine does no IO: scenario text comes in as a string, records go out as values.
 
+pub mod batch;
+pub mod episode;
+pub mod error;
+pub mod ledger;
+pub mod mechanisms;
+pub mod memory;
+pub mod record;
+pub mod scenario;
+pub mod world;
+
+pub use batch::{BatchResult, EpisodeRun, RunOptions, run_batch};
+pub use episode::run_episode;
+pub use error::EngineError;
+pub use mechanisms::{Mechanism, MechanismSpec, SaleConfig, SaleParams};
+pub use record::TaskRecord;
+pub use scenario::{Scenario, ScenarioError};

@@ -1,0 +1,77 @@
+//! The batch runner: every (episode, mechanism) pair of a run, in parallel, with results that
+//! do not depend on the number of threads.
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use tender_agents::streams::episode_seed;
+use tender_agents::{AgentInfo, OutcomeSource, WorkloadSpec};
+
+use crate::episode::run_episode;
+use crate::error::EngineError;
+use crate::mechanisms::Mechanism;
+use crate::record::TaskRecord;
+
+/// How to run a batch.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub seed: u64,
+    pub episodes: u32,
+    /// Worker threads; `None` uses rayon's default (one per core).
+    pub jobs: Option<usize>,
+}
+
+/// One mechanism's pass over one episode's task stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpisodeRun {
+    pub episode: u32,
+    pub seed: u64,
+    pub mechanism: u16,
+    pub records: Vec<TaskRecord>,
+}
+
+/// Everything a batch produced, ordered by episode, then mechanism.
+#[derive(Clone, Debug)]
+pub struct BatchResult {
+    pub agents: Vec<AgentInfo>,
+    pub mechanisms: Vec<String>,
+    pub runs: Vec<EpisodeRun>,
+}
+
+/// Run every mechanism on `episodes` seeded task streams. `progress` is called once per finished
+/// (episode, mechanism) pair, from worker threads.
+pub fn run_batch(
+    source: Arc<dyn OutcomeSource>,
+    workload: &WorkloadSpec,
+    mechanisms: &[(String, Mechanism)],
+    options: &RunOptions,
+    progress: &(dyn Fn() + Sync),
+) -> Result<BatchResult, EngineError> {
+    let jobs: Vec<(u32, usize)> =
+        (0..options.episodes).flat_map(|e| (0..mechanisms.len()).map(move |m| (e, m))).collect();
+    let work = || {
+        jobs.par_iter()
+            .map(|&(episode, m)| {
+                let seed = episode_seed(options.seed, u64::from(episode));
+                let tasks: Arc<[_]> = workload.generate(seed).into();
+                let (name, mechanism) = &mechanisms[m];
+                let records = run_episode(Arc::clone(&source), tasks, mechanism, name, seed)?;
+                progress();
+                Ok(EpisodeRun { episode, seed, mechanism: m as u16, records })
+            })
+            .collect::<Result<Vec<_>, EngineError>>()
+    };
+    let runs = match options.jobs {
+        None => work()?,
+        Some(jobs) => rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs)
+            .build()
+            .map_err(|source| EngineError::ThreadPool { jobs, source })?
+            .install(work)?,
+    };
+    Ok(BatchResult {
+        agents: source.agents().to_vec(),
+        mechanisms: mechanisms.iter().map(|(n, _)| n.clone()).collect(),
+        runs,
+    })
+}

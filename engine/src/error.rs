@@ -1,0 +1,20 @@
+//! Errors of the engine.
+
+/// What can go wrong while running episodes.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The systems of a mechanism do not form a valid schedule (for example two systems with
+    /// conflicting access and no order between them).
+    #[error("mechanism {mechanism:?} does not build a valid schedule: {message}")]
+    Schedule { mechanism: String, message: String },
+    /// The requested thread pool could not be built.
+    #[error("cannot start {jobs} worker threads")]
+    ThreadPool {
+        jobs: usize,
+        #[source]
+        source: rayon::ThreadPoolBuildError,
+    },
+    /// The scenario's agent pool is invalid.
+    #[error("invalid agent pool: {0}")]
+    Pool(String),
+}

@@ -1,0 +1,143 @@
+//! SALE's shared auction memory: every past task's plans with their win/lose labels and the
+//! execution result, searchable by task similarity.
+
+use bevy_ecs::resource::Resource;
+use tender_agents::RetrievedPair;
+use tender_agents::task::cosine;
+
+/// One past auction.
+#[derive(Clone, Debug)]
+struct Entry {
+    winner: u16,
+    winner_succeeded: bool,
+    /// Length of the best losing plan (the runner-up), for pairs where the asker won.
+    runner_up_length: u32,
+}
+
+/// The memory of one SALE market, grown online along the task stream.
+#[derive(Resource, Debug)]
+pub struct AuctionMemory {
+    dim: usize,
+    agents: usize,
+    embeddings: Vec<f32>,
+    /// Length of each agent's final plan, `agents` per entry.
+    plan_lengths: Vec<u32>,
+    entries: Vec<Entry>,
+    /// Scratch space for retrieval, kept to avoid reallocating per task.
+    scratch: Vec<(f32, u32)>,
+}
+
+/// The k most similar past tasks to the current one, most similar first.
+#[derive(Clone, Debug, Default)]
+pub struct Neighbours(pub Vec<(f32, u32)>);
+
+impl AuctionMemory {
+    #[must_use]
+    pub fn new(dim: usize, agents: usize) -> Self {
+        Self { dim, agents, embeddings: Vec::new(), plan_lengths: Vec::new(), entries: Vec::new(), scratch: Vec::new() }
+    }
+
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Store a finished auction: the final plan length of every agent, who won, who came
+    /// second, and whether the winner's execution succeeded.
+    pub fn store(
+        &mut self,
+        embedding: &[f32],
+        plan_lengths: &[u32],
+        winner: usize,
+        runner_up: Option<usize>,
+        winner_succeeded: bool,
+    ) {
+        debug_assert_eq!(embedding.len(), self.dim);
+        debug_assert_eq!(plan_lengths.len(), self.agents);
+        let runner_up_length = runner_up.map_or(0, |r| plan_lengths[r]);
+        self.embeddings.extend_from_slice(embedding);
+        self.plan_lengths.extend_from_slice(plan_lengths);
+        self.entries.push(Entry { winner: winner as u16, winner_succeeded, runner_up_length });
+    }
+
+    /// The `k` past tasks most similar to `embedding` by cosine similarity; ties go to the
+    /// older task, so retrieval is deterministic.
+    pub fn nearest(&mut self, embedding: &[f32], k: usize) -> Neighbours {
+        let k = k.min(self.entries.len());
+        if k == 0 {
+            return Neighbours::default();
+        }
+        self.scratch.clear();
+        self.scratch.extend(
+            self.embeddings.chunks_exact(self.dim).enumerate().map(|(i, e)| (cosine(embedding, e), i as u32)),
+        );
+        let order = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        if k < self.scratch.len() {
+            self.scratch.select_nth_unstable_by(k - 1, order);
+            self.scratch.truncate(k);
+        }
+        self.scratch.sort_unstable_by(order);
+        Neighbours(self.scratch.clone())
+    }
+
+    /// From each neighbour, the (losing plan, winning plan) pair that involves one of `agent`'s
+    /// plans: its losing plan against the winner's, or the runner-up's against its winning one.
+    #[must_use]
+    pub fn pairs_for(&self, neighbours: &Neighbours, agent: usize) -> Vec<RetrievedPair> {
+        neighbours
+            .0
+            .iter()
+            .map(|&(similarity, i)| {
+                let i = i as usize;
+                let entry = &self.entries[i];
+                let lengths = &self.plan_lengths[i * self.agents..(i + 1) * self.agents];
+                let winner = usize::from(entry.winner);
+                let losing_length = if winner == agent { entry.runner_up_length } else { lengths[agent] };
+                RetrievedPair {
+                    similarity,
+                    losing_length,
+                    winning_length: lengths[winner],
+                    winner_succeeded: entry.winner_succeeded,
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(v: [f32; 2]) -> [f32; 2] {
+        let n = (v[0] * v[0] + v[1] * v[1]).sqrt();
+        [v[0] / n, v[1] / n]
+    }
+
+    #[test]
+    fn nearest_returns_the_k_most_similar_most_similar_first() {
+        let mut m = AuctionMemory::new(2, 2);
+        for (i, v) in [[1.0, 0.0], [0.0, 1.0], [1.0, 0.1], [1.0, 1.0], [-1.0, 0.0]].iter().enumerate() {
+            m.store(&unit(*v), &[10, 20], i % 2, Some(1 - i % 2), true);
+        }
+        let n = m.nearest(&unit([1.0, 0.0]), 3);
+        let ids: Vec<u32> = n.0.iter().map(|x| x.1).collect();
+        assert_eq!(ids, [0, 2, 3]);
+        assert_eq!(m.nearest(&unit([1.0, 0.0]), 50).0.len(), 5);
+    }
+
+    #[test]
+    fn pairs_involve_the_asking_agent() {
+        let mut m = AuctionMemory::new(2, 3);
+        m.store(&unit([1.0, 0.0]), &[10, 20, 30], 1, Some(2), false);
+        let n = m.nearest(&unit([1.0, 0.0]), 8);
+        let lost = m.pairs_for(&n, 0)[0];
+        assert_eq!((lost.losing_length, lost.winning_length, lost.winner_succeeded), (10, 20, false));
+        let won = m.pairs_for(&n, 1)[0];
+        assert_eq!((won.losing_length, won.winning_length), (30, 20));
+    }
+}

@@ -1,0 +1,44 @@
+//! Records: what leaves the world, one plain row per task decision.
+
+use tender_agents::Usage;
+
+/// One task's decision and its consequences under one mechanism.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskRecord {
+    /// Position in the arrival order.
+    pub step: u32,
+    pub task: u32,
+    pub domain: u16,
+    pub bin: u8,
+    /// Human solving time in minutes.
+    pub tau: f64,
+    /// What solving the task is worth, in dollars.
+    pub value: f64,
+    /// The agent that executed the task.
+    pub winner: u16,
+    /// SALE: the winner before refinement.
+    pub provisional: Option<u16>,
+    /// SALE: whether a refined bid won.
+    pub refined: bool,
+    /// SALE: how many agents refined their bids.
+    pub refiners: u8,
+    pub success: bool,
+    /// Tokens and dollars spent deciding (plans, jury, refinement).
+    pub overhead: Usage,
+    pub overhead_cost: f64,
+    /// Tokens and dollars of the winner's execution.
+    pub execution: Usage,
+    pub execution_cost: f64,
+}
+
+impl TaskRecord {
+    #[must_use]
+    pub fn cost(&self) -> f64 {
+        self.overhead_cost + self.execution_cost
+    }
+
+    #[must_use]
+    pub fn tokens(&self) -> u64 {
+        self.overhead.total() + self.execution.total()
+    }
+}

@@ -1,0 +1,187 @@
+//! Scenario files (RON): the agents, the task stream, the mechanisms and the run.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use ron::extensions::Extensions;
+use serde::{Deserialize, Serialize};
+use tender_agents::validate::{Checker, Invalid};
+use tender_agents::{AgentProfile, StandInParams, SyntheticSource, WorkloadSpec};
+
+use crate::mechanisms::{Mechanism, MechanismSpec};
+
+/// A scenario as written in a `.ron` file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Base seed; episode seeds derive from it.
+    pub seed: u64,
+    /// Replications: independent task streams, each run by every mechanism.
+    pub episodes: u32,
+    /// Folder for the results, relative to the working directory.
+    #[serde(default = "default_output")]
+    pub output: PathBuf,
+    /// The agent pool (synthetic stand-ins).
+    pub agents: Vec<AgentProfile>,
+    /// Pool-wide parameters of the stand-ins.
+    #[serde(default)]
+    pub standins: StandInParams,
+    pub workload: WorkloadSpec,
+    pub mechanisms: Vec<MechanismSpec>,
+}
+
+fn default_output() -> PathBuf {
+    PathBuf::from("results")
+}
+
+/// Why a scenario cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The text is not a well-formed scenario.
+    #[error("{file}:{line}:{column}: {message}")]
+    Syntax { file: String, line: usize, column: usize, message: String },
+    /// The scenario parsed but some values are out of range.
+    #[error("{file}: invalid scenario:\n{}", Bullets(.errors))]
+    Invalid { file: String, errors: Vec<Invalid> },
+}
+
+struct Bullets<'a>(&'a [Invalid]);
+
+impl fmt::Display for Bullets<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "  - {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Scenario {
+    /// Parse and validate scenario text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Self, ScenarioError> {
+        let options = ron::Options::default()
+            .with_default_extension(Extensions::IMPLICIT_SOME | Extensions::UNWRAP_VARIANT_NEWTYPES);
+        let scenario: Self = options.from_str(text).map_err(|e| ScenarioError::Syntax {
+            file: file.to_string(),
+            line: e.span.start.line,
+            column: e.span.start.col,
+            message: e.code.to_string(),
+        })?;
+        scenario.validate().map_err(|errors| ScenarioError::Invalid { file: file.to_string(), errors })?;
+        Ok(scenario)
+    }
+
+    fn agent_names(&self) -> Vec<&str> {
+        self.agents.iter().map(|a| a.name.as_str()).collect()
+    }
+
+    /// Check every value against its allowed range; each error names its field.
+    pub fn validate(&self) -> Result<(), Vec<Invalid>> {
+        let mut c = Checker::default();
+        c.require(!self.name.trim().is_empty(), "name", format!("{:?}", self.name), "must not be empty");
+        c.count("episodes", self.episodes.into(), 1, 10_000_000);
+        c.require(!self.output.as_os_str().is_empty(), "output", "\"\"", "must name a folder");
+        c.within("workload", |c| self.workload.check(c));
+        let mut errors = c.finish().err().unwrap_or_default();
+        if errors.is_empty() {
+            // Agents are checked against the workload's domains, so only once it is sound.
+            if let Err(mut e) = self.source() {
+                errors.append(&mut e);
+            }
+        }
+        let mut c = Checker::default();
+        let names = self.agent_names();
+        c.count("mechanisms", self.mechanisms.len() as u64, 1, 10_000);
+        for (i, m) in self.mechanisms.iter().enumerate() {
+            c.within("mechanisms", |c| c.within(format!("[{i}]"), |c| m.check(c, &names)));
+        }
+        if c.errors.is_empty() {
+            let resolved = self.resolve_mechanisms();
+            for (i, (name, _)) in resolved.iter().enumerate() {
+                c.require(
+                    !resolved[..i].iter().any(|(n, _)| n == name),
+                    "mechanisms",
+                    format!("{name:?}"),
+                    "names must be unique (give one of them a `name`)",
+                );
+            }
+        }
+        errors.append(&mut c.errors);
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+
+    /// The synthetic outcome source of the scenario's pool.
+    pub fn source(&self) -> Result<SyntheticSource, Vec<Invalid>> {
+        SyntheticSource::new(self.agents.clone(), self.standins.clone(), &self.workload)
+    }
+
+    /// The scenario's mechanisms with their display names, in file order.
+    #[must_use]
+    pub fn resolve_mechanisms(&self) -> Vec<(String, Mechanism)> {
+        let names = self.agent_names();
+        self.mechanisms.iter().flat_map(|m| m.resolve(&names)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"Scenario(
+    name: "t",
+    seed: 1,
+    episodes: 2,
+    agents: [
+        (name: "a", price: 0.1, skill: {"qa": [0.9, 0.5]}),
+        (name: "b", price: 0.3, skill: {"qa": [0.95, 0.7]}),
+    ],
+    workload: (domains: [(name: "qa", bins: [(tau_max: 0.1, tasks: 5), (tau_max: 1.0, tasks: 5)])]),
+    mechanisms: [Sale(w_c: 0.01, w_h: 1.0), EachAgent, Random, Oracle],
+)"#;
+
+    #[test]
+    fn a_minimal_scenario_parses_with_defaults() {
+        let s = Scenario::parse(MINIMAL, "t.ron").unwrap();
+        let names: Vec<String> = s.resolve_mechanisms().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["SALE", "a alone", "b alone", "random", "oracle"]);
+        assert_eq!(s.output, PathBuf::from("results"));
+    }
+
+    #[test]
+    fn syntax_errors_name_file_line_and_column() {
+        let text = MINIMAL.replace("episodes: 2,", "episodes: 2,,");
+        let e = Scenario::parse(&text, "bad.ron").unwrap_err();
+        let ScenarioError::Syntax { file, line, column, .. } = &e else { panic!("{e}") };
+        assert_eq!((file.as_str(), *line), ("bad.ron", 4));
+        assert!(*column > 1);
+        assert!(e.to_string().starts_with("bad.ron:4:"));
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let text = MINIMAL.replace("seed: 1,", "seed: 1, sed: 2,");
+        let e = Scenario::parse(&text, "x.ron").unwrap_err();
+        assert!(e.to_string().contains("sed"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_field_and_range() {
+        let text = MINIMAL.replace("[0.9, 0.5]", "[0.9, 1.5]").replace("Random", "Single(agent: \"zz\")");
+        let e = Scenario::parse(&text, "x.ron").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("`agents[0].skill[\"qa\"][1]` = 1.5 is invalid: must lie in [0, 1]"), "{msg}");
+        assert!(msg.contains("`mechanisms[2].agent` = \"zz\""), "{msg}");
+    }
+
+    #[test]
+    fn duplicate_mechanism_names_are_rejected() {
+        let text = MINIMAL.replace("Random, Oracle", "Random, Random");
+        assert!(Scenario::parse(&text, "x.ron").unwrap_err().to_string().contains("unique"));
+    }
+}

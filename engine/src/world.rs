@@ -1,0 +1,178 @@
+//! The episode's world: phases, components, resources and the systems every mechanism shares.
+
+use std::sync::Arc;
+
+use bevy_ecs::prelude::*;
+use tender_agents::{PlanCell, Task};
+
+use crate::ledger::{Ledger, Tab};
+use crate::record::TaskRecord;
+
+/// The phases of one task's market, run in this order once per arriving task.
+#[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Phase {
+    Arrival,
+    Bidding,
+    Jury,
+    Scoring,
+    Refinement,
+    Award,
+    Execution,
+    Settlement,
+    MemoryUpdate,
+    Recording,
+}
+
+/// An agent of the pool.
+#[derive(Component, Clone, Copy, Debug)]
+pub struct Agent {
+    /// Index into the outcome source's pool.
+    pub index: usize,
+    /// Dollars per million output tokens.
+    pub price: f64,
+}
+
+/// A task in the market; `step` indexes the episode's [`TaskStream`].
+#[derive(Component, Clone, Copy, Debug)]
+pub struct OpenTask {
+    pub step: usize,
+}
+
+/// What the mechanism decided for a task, and what followed.
+#[derive(Component, Clone, Copy, Debug, Default)]
+pub struct Decision {
+    /// The agent that executes, once awarded.
+    pub winner: Option<usize>,
+    /// The plan it executes along (none for a router's pick).
+    pub plan: Option<PlanCell>,
+    pub provisional: Option<usize>,
+    pub refined: bool,
+    pub refiners: u8,
+    pub success: Option<bool>,
+    /// What the task cost, closed at settlement.
+    pub tab: Tab,
+}
+
+/// The tasks of the episode in arrival order, and how many have arrived.
+#[derive(Resource)]
+pub struct TaskStream {
+    pub tasks: Arc<[Task]>,
+    pub arrived: usize,
+}
+
+impl TaskStream {
+    /// The task an open task refers to.
+    #[must_use]
+    pub fn get(&self, open: &OpenTask) -> &Task {
+        &self.tasks[open.step]
+    }
+}
+
+/// The episode's seed, for mechanisms that draw their own randomness.
+#[derive(Resource, Clone, Copy, Debug)]
+pub struct EpisodeSeed(pub u64);
+
+/// Records leaving the world.
+#[derive(Resource, Default)]
+pub struct Records(pub Vec<TaskRecord>);
+
+/// Agents sorted by index, for systems that must visit them in a fixed order.
+#[must_use]
+pub fn pool_order(agents: &Query<&Agent>) -> Vec<Agent> {
+    let mut v: Vec<Agent> = agents.iter().copied().collect();
+    v.sort_by_key(|a| a.index);
+    v
+}
+
+/// Spawn the pool and the shared systems into a fresh world and schedule.
+pub fn install_core(world: &mut World, schedule: &mut Schedule) {
+    let agents: Vec<Agent> = world
+        .resource::<Ledger>()
+        .agents()
+        .iter()
+        .enumerate()
+        .map(|(index, a)| Agent { index, price: a.output_price })
+        .collect();
+    world.spawn_batch(agents);
+    schedule.configure_sets(
+        (
+            Phase::Arrival,
+            Phase::Bidding,
+            Phase::Jury,
+            Phase::Scoring,
+            Phase::Refinement,
+            Phase::Award,
+            Phase::Execution,
+            Phase::Settlement,
+            Phase::MemoryUpdate,
+            Phase::Recording,
+        )
+            .chain(),
+    );
+    schedule.add_systems((
+        arrive.in_set(Phase::Arrival),
+        execute.in_set(Phase::Execution),
+        settle.in_set(Phase::Settlement),
+        record.in_set(Phase::Recording),
+    ));
+}
+
+fn arrive(mut commands: Commands, mut stream: ResMut<TaskStream>) {
+    if stream.arrived < stream.tasks.len() {
+        commands.spawn((OpenTask { step: stream.arrived }, Decision::default()));
+        stream.arrived += 1;
+    }
+}
+
+/// The winner executes along its plan; exactly one execution per task.
+fn execute(mut tasks: Query<(&OpenTask, &mut Decision)>, stream: Res<TaskStream>, mut ledger: ResMut<Ledger>) {
+    for (open, mut decision) in &mut tasks {
+        if let (Some(winner), None) = (decision.winner, decision.success) {
+            let plan = decision.plan;
+            let cell = ledger.execute(stream.get(open), winner, plan.as_ref());
+            decision.success = Some(cell.success);
+        }
+    }
+}
+
+/// Close the task's tab: everything it cost, deciding and executing.
+fn settle(mut tasks: Query<&mut Decision>, mut ledger: ResMut<Ledger>) {
+    for mut decision in &mut tasks {
+        decision.tab = ledger.close_tab();
+    }
+}
+
+/// Turn the settled task into a record and clear it and its bids from the world.
+fn record(
+    mut commands: Commands,
+    tasks: Query<(Entity, &OpenTask, &Decision)>,
+    bids: Query<Entity, With<crate::mechanisms::sale::Bid>>,
+    stream: Res<TaskStream>,
+    mut records: ResMut<Records>,
+) {
+    for (entity, open, decision) in &tasks {
+        let task = stream.get(open);
+        let tab = decision.tab;
+        records.0.push(TaskRecord {
+            step: open.step as u32,
+            task: task.id,
+            domain: task.domain,
+            bin: task.bin,
+            tau: task.tau,
+            value: task.value,
+            winner: decision.winner.map_or(u16::MAX, |w| w as u16),
+            provisional: decision.provisional.map(|p| p as u16),
+            refined: decision.refined,
+            refiners: decision.refiners,
+            success: decision.success.unwrap_or(false),
+            overhead: tab.overhead,
+            overhead_cost: tab.overhead_cost,
+            execution: tab.execution,
+            execution_cost: tab.execution_cost,
+        });
+        commands.entity(entity).despawn();
+    }
+    for bid in &bids {
+        commands.entity(bid).despawn();
+    }
+}
