@@ -1,1 +1,13 @@
+//! Metrics, confidence intervals, tables and result files for Tender runs.
+//!
+//! [`summarise`] turns a batch's records into per-mechanism estimates (overall, per domain and
+//! per complexity bin) with 95% confidence intervals across episodes; [`table`] renders them for
+//! a terminal and [`output`] writes them, and the raw records, atomically.
 
+pub mod metrics;
+pub mod output;
+pub mod stats;
+pub mod table;
+
+pub use metrics::{Metric, Scope, Summary, summarise};
+pub use stats::Estimate;

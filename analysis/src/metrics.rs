@@ -1,0 +1,262 @@
+//! Per-mechanism metrics, overall and per domain and complexity bin.
+
+use tender_agents::{AgentInfo, WorkloadSpec};
+use tender_engine::{BatchResult, Mechanism, TaskRecord};
+
+use crate::stats::Estimate;
+
+/// A subset of tasks a metric is computed over.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Scope {
+    All,
+    Domain(u16),
+    Bin(u16, u8),
+}
+
+/// What is measured. Shares and reductions are fractions; money is in dollars.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Metric {
+    /// Share of tasks solved.
+    PassAt1,
+    /// Dollars spent per episode, auction overhead included.
+    TotalCost,
+    /// Token-weighted average price paid, in dollars per million tokens (the paper's cost).
+    CostPerMTok,
+    /// The same, for execution tokens only.
+    ExecutionCostPerMTok,
+    /// Dollars spent deciding (plans, jury, refinement) per episode.
+    OverheadCost,
+    /// Share of all tokens spent deciding.
+    OverheadTokenShare,
+    /// Share of tasks executed by an agent.
+    Share(usize),
+    /// `1 - share of the largest agent`: how much less the mechanism relies on the largest
+    /// agent than always using it.
+    RelianceReduction,
+    /// `1 - (dollars per million tokens) / (the largest agent alone's)`, paired by episode.
+    CostReduction,
+    /// `1 - total dollars / (the largest agent alone's)`, paired by episode.
+    SpendReduction,
+    /// Oracle's pass@1 minus the mechanism's, paired by episode.
+    OracleGap,
+    /// Value of the solved tasks minus everything spent, in dollars per episode.
+    Welfare,
+    /// Dollars spent per solved task.
+    CostOfPass,
+}
+
+impl Metric {
+    /// Stable identifier used in `summary.csv`.
+    #[must_use]
+    pub fn id(&self, agents: &[AgentInfo]) -> String {
+        match self {
+            Self::PassAt1 => "pass_at_1".into(),
+            Self::TotalCost => "cost_usd".into(),
+            Self::CostPerMTok => "usd_per_mtok".into(),
+            Self::ExecutionCostPerMTok => "execution_usd_per_mtok".into(),
+            Self::OverheadCost => "overhead_usd".into(),
+            Self::OverheadTokenShare => "overhead_token_share".into(),
+            Self::Share(a) => format!("share:{}", agents[*a].name),
+            Self::RelianceReduction => "largest_reliance_reduction".into(),
+            Self::CostReduction => "cost_reduction_vs_largest".into(),
+            Self::SpendReduction => "spend_reduction_vs_largest".into(),
+            Self::OracleGap => "oracle_gap".into(),
+            Self::Welfare => "welfare_usd".into(),
+            Self::CostOfPass => "cost_of_pass_usd".into(),
+        }
+    }
+}
+
+/// Sums over one episode's tasks in one scope.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EpisodeTotals {
+    pub tasks: u32,
+    pub solved: u32,
+    pub cost: f64,
+    pub tokens: u64,
+    pub overhead_cost: f64,
+    pub overhead_tokens: u64,
+    pub execution_cost: f64,
+    pub execution_tokens: u64,
+    pub solved_value: f64,
+    pub executions: Vec<u32>,
+}
+
+impl EpisodeTotals {
+    fn add(&mut self, r: &TaskRecord, agents: usize) {
+        if self.executions.is_empty() {
+            self.executions = vec![0; agents];
+        }
+        self.tasks += 1;
+        self.solved += u32::from(r.success);
+        self.cost += r.cost();
+        self.tokens += r.tokens();
+        self.overhead_cost += r.overhead_cost;
+        self.overhead_tokens += r.overhead.total();
+        self.execution_cost += r.execution_cost;
+        self.execution_tokens += r.execution.total();
+        if r.success {
+            self.solved_value += r.value;
+        }
+        if let Some(slot) = self.executions.get_mut(usize::from(r.winner)) {
+            *slot += 1;
+        }
+    }
+
+    fn ratio(a: f64, b: f64) -> f64 {
+        if b > 0.0 { a / b } else { f64::NAN }
+    }
+
+    #[must_use]
+    pub fn pass_at_1(&self) -> f64 {
+        Self::ratio(f64::from(self.solved), f64::from(self.tasks))
+    }
+
+    #[must_use]
+    pub fn cost_per_mtok(&self) -> f64 {
+        Self::ratio(self.cost * 1e6, self.tokens as f64)
+    }
+
+    fn share(&self, agent: usize) -> f64 {
+        Self::ratio(f64::from(self.executions.get(agent).copied().unwrap_or(0)), f64::from(self.tasks))
+    }
+}
+
+/// One estimate of the summary.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SummaryRow {
+    pub mechanism: usize,
+    pub scope: Scope,
+    pub metric: Metric,
+    pub estimate: Estimate,
+}
+
+/// Every metric of every mechanism in every scope.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    pub mechanisms: Vec<String>,
+    pub agents: Vec<AgentInfo>,
+    /// The most expensive agent (by output price), whose solo run is the reference.
+    pub largest: usize,
+    pub domains: Vec<(String, Vec<f64>)>,
+    pub episodes: usize,
+    pub rows: Vec<SummaryRow>,
+}
+
+impl Summary {
+    /// The estimate of a metric, if present.
+    #[must_use]
+    pub fn get(&self, mechanism: usize, scope: &Scope, metric: &Metric) -> Option<&Estimate> {
+        self.rows
+            .iter()
+            .find(|r| r.mechanism == mechanism && &r.scope == scope && &r.metric == metric)
+            .map(|r| &r.estimate)
+    }
+
+    /// Human name of a scope.
+    #[must_use]
+    pub fn scope_name(&self, scope: &Scope) -> String {
+        match scope {
+            Scope::All => "all".into(),
+            Scope::Domain(d) => self.domains[usize::from(*d)].0.clone(),
+            Scope::Bin(d, b) => {
+                let (name, bins) = &self.domains[usize::from(*d)];
+                format!("{name}/tau<={}", bins[usize::from(*b)])
+            }
+        }
+    }
+
+    /// All scopes, overall first.
+    #[must_use]
+    pub fn scopes(&self) -> Vec<Scope> {
+        let mut v = vec![Scope::All];
+        for (d, (_, bins)) in self.domains.iter().enumerate() {
+            v.push(Scope::Domain(d as u16));
+            v.extend((0..bins.len()).map(|b| Scope::Bin(d as u16, b as u8)));
+        }
+        v
+    }
+}
+
+/// Per episode, per mechanism, per scope totals: `totals[scope][mechanism][episode]`, where
+/// episodes are positions in the sorted list `episodes`.
+fn totals(batch: &BatchResult, scopes: &[Scope], episodes: &[u32]) -> Vec<Vec<Vec<EpisodeTotals>>> {
+    let m = batch.mechanisms.len();
+    let n_agents = batch.agents.len();
+    let mut out = vec![vec![vec![EpisodeTotals::default(); episodes.len()]; m]; scopes.len()];
+    let scope_index = |s: &Scope| scopes.iter().position(|x| x == s);
+    for run in &batch.runs {
+        let e = episodes.binary_search(&run.episode).unwrap_or(0);
+        for r in &run.records {
+            for scope in [Scope::All, Scope::Domain(r.domain), Scope::Bin(r.domain, r.bin)] {
+                if let Some(i) = scope_index(&scope) {
+                    out[i][usize::from(run.mechanism)][e].add(r, n_agents);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Summarise a batch run with `mechanisms` (in the batch's order). The paired metrics (against
+/// the largest agent alone and against the oracle) are omitted when the batch lacks those.
+#[must_use]
+pub fn summarise(batch: &BatchResult, workload: &WorkloadSpec, mechanisms: &[Mechanism]) -> Summary {
+    let largest = (0..batch.agents.len())
+        .max_by(|&a, &b| batch.agents[a].output_price.total_cmp(&batch.agents[b].output_price).then(b.cmp(&a)))
+        .unwrap_or(0);
+    let solo_largest = mechanisms.iter().position(|m| *m == Mechanism::Single(largest));
+    let oracle = mechanisms.iter().position(|m| *m == Mechanism::Oracle);
+    let mut episodes: Vec<u32> = batch.runs.iter().map(|r| r.episode).collect();
+    episodes.sort_unstable();
+    episodes.dedup();
+    let mut summary = Summary {
+        mechanisms: batch.mechanisms.clone(),
+        agents: batch.agents.clone(),
+        largest,
+        domains: workload.domains.iter().map(|d| (d.name.clone(), d.bins.iter().map(|b| b.tau_max).collect())).collect(),
+        episodes: episodes.len(),
+        rows: Vec::new(),
+    };
+    let scopes = summary.scopes();
+    let totals = totals(batch, &scopes, &episodes);
+    for (s, scope) in scopes.iter().enumerate() {
+        for m in 0..batch.mechanisms.len() {
+            let eps = &totals[s][m];
+            let paired = |reference: Option<usize>, f: &dyn Fn(&EpisodeTotals, &EpisodeTotals) -> f64| {
+                reference.map(|r| Estimate::of(eps.iter().zip(&totals[s][r]).map(|(a, b)| f(a, b))))
+            };
+            let mut push = |metric: Metric, estimate: Option<Estimate>| {
+                if let Some(estimate) = estimate {
+                    summary.rows.push(SummaryRow { mechanism: m, scope: scope.clone(), metric, estimate });
+                }
+            };
+            let each = |f: &dyn Fn(&EpisodeTotals) -> f64| Some(Estimate::of(eps.iter().map(f)));
+            push(Metric::PassAt1, each(&EpisodeTotals::pass_at_1));
+            push(Metric::TotalCost, each(&|t| t.cost));
+            push(Metric::CostPerMTok, each(&EpisodeTotals::cost_per_mtok));
+            push(
+                Metric::ExecutionCostPerMTok,
+                each(&|t| EpisodeTotals::ratio(t.execution_cost * 1e6, t.execution_tokens as f64)),
+            );
+            push(Metric::OverheadCost, each(&|t| t.overhead_cost));
+            push(
+                Metric::OverheadTokenShare,
+                each(&|t| EpisodeTotals::ratio(t.overhead_tokens as f64, t.tokens as f64)),
+            );
+            for a in 0..batch.agents.len() {
+                push(Metric::Share(a), each(&|t| t.share(a)));
+            }
+            push(Metric::RelianceReduction, each(&|t| 1.0 - t.share(largest)));
+            push(
+                Metric::CostReduction,
+                paired(solo_largest, &|a, b| 1.0 - EpisodeTotals::ratio(a.cost_per_mtok(), b.cost_per_mtok())),
+            );
+            push(Metric::SpendReduction, paired(solo_largest, &|a, b| 1.0 - EpisodeTotals::ratio(a.cost, b.cost)));
+            push(Metric::OracleGap, paired(oracle, &|a, o| o.pass_at_1() - a.pass_at_1()));
+            push(Metric::Welfare, each(&|t| t.solved_value - t.cost));
+            push(Metric::CostOfPass, each(&|t| EpisodeTotals::ratio(t.cost, f64::from(t.solved))));
+        }
+    }
+    summary
+}

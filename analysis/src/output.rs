@@ -1,0 +1,138 @@
+//! Result files, each written atomically: a reader sees the old file or the new one, never half.
+
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use tender_engine::BatchResult;
+
+use crate::metrics::Summary;
+
+/// A result file could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {path}")]
+pub struct OutputError {
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+/// Write `path` through a temporary file in the same folder, renamed into place when complete.
+pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), OutputError> {
+    let err = |source| OutputError { path: path.to_path_buf(), source };
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    {
+        let mut w = BufWriter::new(tmp.as_file_mut());
+        fill(&mut w).map_err(err)?;
+        w.flush().map_err(err)?;
+    }
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+fn csv_error(e: csv::Error) -> io::Error {
+    io::Error::other(e)
+}
+
+/// `summary.csv`: one row per mechanism, scope and metric.
+pub fn write_summary(path: &Path, s: &Summary) -> Result<(), OutputError> {
+    write_atomic(path, |w| {
+        let mut out = csv::Writer::from_writer(w);
+        out.write_record(["mechanism", "scope", "metric", "mean", "ci_low", "ci_high", "episodes"]).map_err(csv_error)?;
+        for r in &s.rows {
+            out.write_record([
+                s.mechanisms[r.mechanism].clone(),
+                s.scope_name(&r.scope),
+                r.metric.id(&s.agents),
+                r.estimate.mean.to_string(),
+                r.estimate.low.to_string(),
+                r.estimate.high.to_string(),
+                r.estimate.n.to_string(),
+            ])
+            .map_err(csv_error)?;
+        }
+        out.flush()
+    })
+}
+
+/// `tasks.csv`: every task decision of every episode and mechanism.
+pub fn write_tasks(path: &Path, batch: &BatchResult, domains: &[String]) -> Result<(), OutputError> {
+    write_atomic(path, |w| {
+        let mut out = csv::Writer::from_writer(w);
+        out.write_record([
+            "episode",
+            "episode_seed",
+            "mechanism",
+            "step",
+            "task",
+            "domain",
+            "bin",
+            "tau",
+            "value_usd",
+            "winner",
+            "provisional",
+            "refined",
+            "refiners",
+            "success",
+            "overhead_input_tokens",
+            "overhead_output_tokens",
+            "overhead_usd",
+            "execution_input_tokens",
+            "execution_output_tokens",
+            "execution_usd",
+        ])
+        .map_err(csv_error)?;
+        let agent = |i: u16| batch.agents.get(usize::from(i)).map_or_else(String::new, |a| a.name.clone());
+        for run in &batch.runs {
+            for r in &run.records {
+                out.write_record([
+                    run.episode.to_string(),
+                    run.seed.to_string(),
+                    batch.mechanisms[usize::from(run.mechanism)].clone(),
+                    r.step.to_string(),
+                    r.task.to_string(),
+                    domains.get(usize::from(r.domain)).cloned().unwrap_or_default(),
+                    r.bin.to_string(),
+                    r.tau.to_string(),
+                    r.value.to_string(),
+                    agent(r.winner),
+                    r.provisional.map(agent).unwrap_or_default(),
+                    r.refined.to_string(),
+                    r.refiners.to_string(),
+                    r.success.to_string(),
+                    r.overhead.input.to_string(),
+                    r.overhead.output.to_string(),
+                    r.overhead_cost.to_string(),
+                    r.execution.input.to_string(),
+                    r.execution.output.to_string(),
+                    r.execution_cost.to_string(),
+                ])
+                .map_err(csv_error)?;
+            }
+        }
+        out.flush()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_whole_files_and_leaves_no_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/x.csv");
+        write_atomic(&path, |w| w.write_all(b"one")).unwrap();
+        write_atomic(&path, |w| w.write_all(b"two")).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "two");
+        let failed = write_atomic(&path, |w| {
+            w.write_all(b"partial")?;
+            Err(io::Error::other("boom"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "two");
+        assert_eq!(std::fs::read_dir(dir.path().join("sub")).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,140 @@
+//! Tables for the terminal.
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{CellAlignment, Table};
+
+use crate::metrics::{Metric, Scope, Summary};
+use crate::stats::Estimate;
+
+/// `mean ± half-width`, scaled (100 for percentages), or `—` when absent.
+fn cell(e: Option<&Estimate>, scale: f64, decimals: usize) -> String {
+    match e {
+        Some(e) if e.mean.is_finite() => {
+            let half = e.half_width();
+            if half.is_finite() {
+                format!("{:.*} ± {:.*}", decimals, e.mean * scale, decimals, half * scale)
+            } else {
+                format!("{:.*}", decimals, e.mean * scale)
+            }
+        }
+        _ => "—".into(),
+    }
+}
+
+fn table(header: Vec<String>) -> Table {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED).set_header(header);
+    t
+}
+
+fn right_align(t: &mut Table, from: usize) {
+    let n = t.column_count();
+    for i in from..n {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+}
+
+/// The overall comparison: quality, cost and welfare per mechanism.
+#[must_use]
+pub fn overview(s: &Summary) -> String {
+    let mut t = table(
+        [
+            "mechanism",
+            "pass@1 %",
+            "$ / M tok",
+            "auction tok %",
+            "$ / episode",
+            "$ / solved task",
+            "welfare $",
+            "gap to oracle pp",
+        ]
+        .map(String::from)
+        .to_vec(),
+    );
+    for (m, name) in s.mechanisms.iter().enumerate() {
+        let g = |metric: Metric| s.get(m, &Scope::All, &metric);
+        t.add_row(vec![
+            name.clone(),
+            cell(g(Metric::PassAt1), 100.0, 1),
+            cell(g(Metric::CostPerMTok), 1.0, 3),
+            cell(g(Metric::OverheadTokenShare), 100.0, 2),
+            cell(g(Metric::TotalCost), 1.0, 2),
+            cell(g(Metric::CostOfPass), 1.0, 4),
+            cell(g(Metric::Welfare), 1.0, 1),
+            cell(g(Metric::OracleGap), 100.0, 1),
+        ]);
+    }
+    right_align(&mut t, 1);
+    t.to_string()
+}
+
+/// Who executes: each agent's share, and the reductions relative to the largest agent alone.
+#[must_use]
+pub fn allocation(s: &Summary) -> String {
+    let largest = &s.agents[s.largest].name;
+    let mut header = vec!["mechanism".to_string()];
+    header.extend(s.agents.iter().map(|a| format!("{} %", a.name)));
+    header.push(format!("reliance on {largest} ↓ %"));
+    header.push("$/M tok ↓ % vs largest".into());
+    header.push("$ ↓ % vs largest".into());
+    let mut t = table(header);
+    for (m, name) in s.mechanisms.iter().enumerate() {
+        let g = |metric: Metric| s.get(m, &Scope::All, &metric);
+        let mut row = vec![name.clone()];
+        row.extend((0..s.agents.len()).map(|a| cell(g(Metric::Share(a)), 100.0, 1)));
+        row.push(cell(g(Metric::RelianceReduction), 100.0, 1));
+        row.push(cell(g(Metric::CostReduction), 100.0, 1));
+        row.push(cell(g(Metric::SpendReduction), 100.0, 1));
+        t.add_row(row);
+    }
+    right_align(&mut t, 1);
+    t.to_string()
+}
+
+/// pass@1 per domain and complexity bin.
+#[must_use]
+pub fn per_bin(s: &Summary) -> String {
+    let scopes: Vec<Scope> = s.scopes().into_iter().filter(|sc| matches!(sc, Scope::Bin(..) | Scope::Domain(_))).collect();
+    let mut header = vec!["mechanism".to_string()];
+    header.extend(scopes.iter().map(|sc| match sc {
+        Scope::Bin(d, b) => format!("{} τ≤{}", short(&s.domains[usize::from(*d)].0), s.domains[usize::from(*d)].1[usize::from(*b)]),
+        other => s.scope_name(other),
+    }));
+    let mut t = table(header);
+    for (m, name) in s.mechanisms.iter().enumerate() {
+        let mut row = vec![name.clone()];
+        row.extend(scopes.iter().map(|sc| {
+            s.get(m, sc, &Metric::PassAt1).map_or("—".into(), |e| format!("{:.1}", e.mean * 100.0))
+        }));
+        t.add_row(row);
+    }
+    right_align(&mut t, 1);
+    t.to_string()
+}
+
+/// A domain name cut to a few letters, to keep the per-bin table narrow.
+fn short(name: &str) -> String {
+    name.split(['_', '-', ' ']).filter_map(|w| w.chars().next()).collect::<String>().to_uppercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_show_mean_and_half_width() {
+        let e = Estimate { mean: 0.5, low: 0.45, high: 0.55, n: 10 };
+        assert_eq!(cell(Some(&e), 100.0, 1), "50.0 ± 5.0");
+        let single = Estimate { mean: 0.5, low: f64::NAN, high: f64::NAN, n: 1 };
+        assert_eq!(cell(Some(&single), 100.0, 1), "50.0");
+        assert_eq!(cell(None, 1.0, 1), "—");
+    }
+
+    #[test]
+    fn domains_abbreviate_by_initials() {
+        assert_eq!(short("deep_search"), "DS");
+        assert_eq!(short("coding"), "C");
+    }
+}

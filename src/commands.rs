@@ -1,0 +1,143 @@
+//! What each subcommand does. Only this crate prints or exits.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use ron::extensions::Extensions;
+use tender_analysis::{output, summarise, table};
+use tender_engine::{RunOptions, Scenario, run_batch};
+
+use crate::cli::{BenchArgs, Cli, Command, RunArgs};
+
+pub fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Run(args) => run(&args),
+        Command::Validate { file } => validate(&file),
+        Command::Bench(args) => bench(&args),
+    }
+}
+
+fn load(file: &Path) -> Result<Scenario> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    Ok(Scenario::parse(&text, &file.display().to_string())?)
+}
+
+fn validate(file: &Path) -> Result<()> {
+    let s = load(file)?;
+    let mechanisms = s.resolve_mechanisms();
+    println!(
+        "{}: ok — {} agents, {} tasks per episode, {} mechanisms, {} episodes",
+        file.display(),
+        s.agents.len(),
+        s.workload.task_count(),
+        mechanisms.len(),
+        s.episodes
+    );
+    Ok(())
+}
+
+fn progress_bar(total: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} episodes · ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+fn run(args: &RunArgs) -> Result<()> {
+    let mut scenario = load(&args.file)?;
+    if let Some(seed) = args.seed {
+        scenario.seed = seed;
+    }
+    if let Some(episodes) = args.episodes {
+        scenario.episodes = episodes;
+    }
+    if let Some(out) = &args.out {
+        scenario.output.clone_from(out);
+    }
+    if let Err(errors) = scenario.validate() {
+        bail!("invalid options: {}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
+    }
+    let source = scenario.source().map_err(|e| anyhow::anyhow!("{}", e[0]))?;
+    let mechanisms = scenario.resolve_mechanisms();
+    let options = RunOptions { seed: scenario.seed, episodes: scenario.episodes, jobs: args.jobs };
+
+    let bar = progress_bar(u64::from(scenario.episodes) * mechanisms.len() as u64);
+    let started = Instant::now();
+    let batch = run_batch(Arc::new(source), &scenario.workload, &mechanisms, &options, &|| bar.inc(1))?;
+    bar.finish_and_clear();
+    let elapsed = started.elapsed();
+
+    let kinds: Vec<_> = mechanisms.iter().map(|(_, m)| m.clone()).collect();
+    let summary = summarise(&batch, &scenario.workload, &kinds);
+    println!(
+        "{} — {} episodes × {} tasks × {} mechanisms, seed {} ({:.1} s)\n",
+        scenario.name,
+        scenario.episodes,
+        scenario.workload.task_count(),
+        mechanisms.len(),
+        scenario.seed,
+        elapsed.as_secs_f64()
+    );
+    println!("Quality and cost (mean ± 95% CI across episodes)\n{}\n", table::overview(&summary));
+    println!("Who executes (share of tasks)\n{}\n", table::allocation(&summary));
+    println!("pass@1 % per domain and complexity bin (τ = human solving time, minutes)\n{}\n", table::per_bin(&summary));
+
+    let out = &scenario.output;
+    let domains: Vec<String> = scenario.workload.domains.iter().map(|d| d.name.clone()).collect();
+    output::write_summary(&out.join("summary.csv"), &summary)?;
+    output::write_tasks(&out.join("tasks.csv"), &batch, &domains)?;
+    let effective = ron::ser::to_string_pretty(
+        &scenario,
+        ron::ser::PrettyConfig::new().extensions(Extensions::IMPLICIT_SOME | Extensions::UNWRAP_VARIANT_NEWTYPES),
+    )?;
+    output::write_atomic(&out.join("scenario.ron"), |w| w.write_all(effective.as_bytes()))?;
+    println!("Results written to {}/ (summary.csv, tasks.csv, scenario.ron)", out.display());
+    Ok(())
+}
+
+fn bench(args: &BenchArgs) -> Result<()> {
+    let scenario = load(&args.file)?;
+    let mechanisms = scenario.resolve_mechanisms();
+    let chosen = match &args.mechanism {
+        None => mechanisms.into_iter().take(1).collect::<Vec<_>>(),
+        Some(name) => {
+            let found: Vec<_> = mechanisms.iter().filter(|(n, _)| n == name).cloned().collect();
+            if found.is_empty() {
+                bail!(
+                    "no mechanism named {name:?}; the scenario has: {}",
+                    mechanisms.iter().map(|(n, _)| format!("{n:?}")).collect::<Vec<_>>().join(", ")
+                );
+            }
+            found
+        }
+    };
+    let source = Arc::new(scenario.source().map_err(|e| anyhow::anyhow!("{}", e[0]))?);
+    let options = RunOptions { seed: scenario.seed, episodes: args.episodes, jobs: args.jobs };
+    let bar = progress_bar(u64::from(args.episodes));
+    let started = Instant::now();
+    let batch = run_batch(source, &scenario.workload, &chosen, &options, &|| bar.inc(1))?;
+    let secs = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let tasks: usize = batch.runs.iter().map(|r| r.records.len()).sum();
+    println!(
+        "{}: {} episodes of {:?} ({} tasks each) in {:.2} s: {:.0} episodes/s, {:.2} M tasks/s, {} threads",
+        scenario.name,
+        args.episodes,
+        chosen[0].0,
+        scenario.workload.task_count(),
+        secs,
+        f64::from(args.episodes) / secs,
+        tasks as f64 / secs / 1e6,
+        args.jobs.unwrap_or_else(rayon_threads),
+    );
+    Ok(())
+}
+
+fn rayon_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
