@@ -50,6 +50,14 @@ pub trait OutcomeSource: Send + Sync {
     /// Juror `juror`'s score of `plan`, written by `key.agent`.
     fn judge(&self, key: CellKey<'_>, plan: &PlanCell, juror: usize) -> JuryCell;
 
+    /// Every juror's score of `plan`, in pool order, written into `scores` (one slot per agent).
+    /// Sources that share work across jurors override this; the default asks one at a time.
+    fn judge_panel(&self, key: CellKey<'_>, plan: &PlanCell, scores: &mut [JuryCell]) {
+        for (juror, slot) in scores.iter_mut().enumerate() {
+            *slot = self.judge(key, plan, juror);
+        }
+    }
+
     /// The agent executes the task along `plan` (or with no plan at all: a router's pick).
     fn execute(&self, key: CellKey<'_>, plan: Option<&PlanCell>) -> ExecutionCell;
 }

@@ -42,6 +42,12 @@ struct Fit {
     length: f64,
 }
 
+/// What all jurors of one plan share.
+struct Panel {
+    margin: f64,
+    impression: f64,
+}
+
 /// Draws of a plan's own noise.
 struct PlanNoise {
     length: f64,
@@ -150,6 +156,36 @@ impl SyntheticSource {
         }
     }
 
+    /// What every juror of this plan sees in common: the plan's true margin and its shared
+    /// impression noise.
+    fn panel(&self, key: CellKey<'_>, plan: &PlanCell) -> Panel {
+        let fit = self.fit(key.episode_seed, key.task, key.agent);
+        let impression = Self::plan_noise(key.episode_seed, key.task, self.keys[key.agent], plan.round).impression;
+        Panel { margin: fit.margin + plan.boost, impression }
+    }
+
+    /// One juror's Likert score: its impression of the plan's margin, with its own noise and,
+    /// for its own plans, its self-bias.
+    fn verdict(&self, key: CellKey<'_>, plan: &PlanCell, panel: &Panel, juror: usize) -> JuryCell {
+        let profile = &self.profiles[juror].juror;
+        let own = normal(&mut stream(
+            key.episode_seed,
+            Purpose::Jury,
+            &[u64::from(key.task.id), self.keys[key.agent], self.keys[juror], plan.round.key()],
+        ));
+        let noise = mix(self.params.jury_shared_noise.sqrt(), panel.impression, own);
+        let bias = if juror == key.agent { profile.self_bias } else { 0.0 };
+        let impression = mix(profile.accuracy, panel.margin, noise) + bias;
+        let score = (2.5 + 1.25 * impression).round().clamp(0.0, 5.0) as u8;
+        JuryCell {
+            score,
+            usage: Usage {
+                input: u64::from(self.params.jury_prompt_tokens) + u64::from(plan.length),
+                output: u64::from(self.params.jury_output_tokens),
+            },
+        }
+    }
+
     /// How relevant retrieved experience is, in [0, 1]: the mean over `k` slots of each pair's
     /// similarity, discounted when its winning plan failed. Empty slots count as zero, so a young
     /// memory helps less than a full one.
@@ -193,25 +229,14 @@ impl OutcomeSource for SyntheticSource {
     }
 
     fn judge(&self, key: CellKey<'_>, plan: &PlanCell, juror: usize) -> JuryCell {
-        let profile = &self.profiles[juror].juror;
-        let fit = self.fit(key.episode_seed, key.task, key.agent);
-        let bidder = self.keys[key.agent];
-        let shared = Self::plan_noise(key.episode_seed, key.task, bidder, plan.round).impression;
-        let own = normal(&mut stream(
-            key.episode_seed,
-            Purpose::Jury,
-            &[u64::from(key.task.id), bidder, self.keys[juror], plan.round.key()],
-        ));
-        let noise = mix(self.params.jury_shared_noise.sqrt(), shared, own);
-        let bias = if juror == key.agent { profile.self_bias } else { 0.0 };
-        let impression = mix(profile.accuracy, fit.margin + plan.boost, noise) + bias;
-        let score = (2.5 + 1.25 * impression).round().clamp(0.0, 5.0) as u8;
-        JuryCell {
-            score,
-            usage: Usage {
-                input: u64::from(self.params.jury_prompt_tokens) + u64::from(plan.length),
-                output: u64::from(self.params.jury_output_tokens),
-            },
+        let panel = self.panel(key, plan);
+        self.verdict(key, plan, &panel, juror)
+    }
+
+    fn judge_panel(&self, key: CellKey<'_>, plan: &PlanCell, scores: &mut [JuryCell]) {
+        let panel = self.panel(key, plan);
+        for (juror, slot) in scores.iter_mut().enumerate() {
+            *slot = self.verdict(key, plan, &panel, juror);
         }
     }
 

@@ -76,6 +76,16 @@ impl Ledger {
         cell
     }
 
+    /// Every juror's score of `plan` (written by `bidder`) into `scores`, one slot per agent,
+    /// each charged to its juror as overhead.
+    pub fn judge_panel(&mut self, task: &Task, bidder: usize, plan: &PlanCell, scores: &mut [JuryCell]) {
+        self.source.judge_panel(self.key(task, bidder), plan, scores);
+        for (juror, cell) in scores.iter().enumerate() {
+            self.tab.jury_calls += 1;
+            self.charge_overhead(juror, cell.usage);
+        }
+    }
+
     /// The agent executes the task, charged as execution.
     pub fn execute(&mut self, task: &Task, agent: usize, plan: Option<&PlanCell>) -> ExecutionCell {
         let cell = self.source.execute(self.key(task, agent), plan);

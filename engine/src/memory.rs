@@ -23,8 +23,6 @@ pub struct AuctionMemory {
     /// Length of each agent's final plan, `agents` per entry.
     plan_lengths: Vec<u32>,
     entries: Vec<Entry>,
-    /// Scratch space for retrieval, kept to avoid reallocating per task.
-    scratch: Vec<(f32, u32)>,
 }
 
 /// The k most similar past tasks to the current one, most similar first.
@@ -34,7 +32,7 @@ pub struct Neighbours(pub Vec<(f32, u32)>);
 impl AuctionMemory {
     #[must_use]
     pub fn new(dim: usize, agents: usize) -> Self {
-        Self { dim, agents, embeddings: Vec::new(), plan_lengths: Vec::new(), entries: Vec::new(), scratch: Vec::new() }
+        Self { dim, agents, embeddings: Vec::new(), plan_lengths: Vec::new(), entries: Vec::new() }
     }
 
     #[must_use]
@@ -67,22 +65,25 @@ impl AuctionMemory {
 
     /// The `k` past tasks most similar to `embedding` by cosine similarity; ties go to the
     /// older task, so retrieval is deterministic.
-    pub fn nearest(&mut self, embedding: &[f32], k: usize) -> Neighbours {
-        let k = k.min(self.entries.len());
+    #[must_use]
+    pub fn nearest(&self, embedding: &[f32], k: usize) -> Neighbours {
+        // A bounded insertion list: k is small, and once it is full most candidates fail the
+        // single comparison with the worst kept one.
+        let mut best: Vec<(f32, u32)> = Vec::with_capacity(k + 1);
         if k == 0 {
-            return Neighbours::default();
+            return Neighbours(best);
         }
-        self.scratch.clear();
-        self.scratch.extend(
-            self.embeddings.chunks_exact(self.dim).enumerate().map(|(i, e)| (cosine(embedding, e), i as u32)),
-        );
-        let order = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
-        if k < self.scratch.len() {
-            self.scratch.select_nth_unstable_by(k - 1, order);
-            self.scratch.truncate(k);
+        for (i, e) in self.embeddings.chunks_exact(self.dim).enumerate() {
+            let sim = cosine(embedding, e);
+            if best.len() == k && best[k - 1].0 >= sim {
+                continue;
+            }
+            // After every kept task at least as similar: older tasks win ties.
+            let at = best.partition_point(|&(s, _)| s >= sim);
+            best.insert(at, (sim, i as u32));
+            best.truncate(k);
         }
-        self.scratch.sort_unstable_by(order);
-        Neighbours(self.scratch.clone())
+        Neighbours(best)
     }
 
     /// From each neighbour, the (losing plan, winning plan) pair that involves one of `agent`'s
@@ -112,6 +113,7 @@ impl AuctionMemory {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tender_agents::task::cosine;
 
     fn unit(v: [f32; 2]) -> [f32; 2] {
         let n = (v[0] * v[0] + v[1] * v[1]).sqrt();
@@ -128,6 +130,24 @@ mod tests {
         let ids: Vec<u32> = n.0.iter().map(|x| x.1).collect();
         assert_eq!(ids, [0, 2, 3]);
         assert_eq!(m.nearest(&unit([1.0, 0.0]), 50).0.len(), 5);
+        assert!(m.nearest(&unit([1.0, 0.0]), 0).0.is_empty());
+    }
+
+    #[test]
+    fn nearest_agrees_with_a_full_sort_and_breaks_ties_by_age() {
+        let mut m = AuctionMemory::new(2, 1);
+        let dirs = [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.6, 0.8], [1.0, 0.0], [0.8, 0.6], [0.0, 1.0]];
+        for v in dirs {
+            m.store(&unit(v), &[1], 0, None, true);
+        }
+        let q = unit([0.9, 0.3]);
+        for k in 1..=dirs.len() {
+            let mut all: Vec<(f32, u32)> =
+                dirs.iter().enumerate().map(|(i, v)| (cosine(&q, &unit(*v)), i as u32)).collect();
+            all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            all.truncate(k);
+            assert_eq!(m.nearest(&q, k).0, all);
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
 use tender_agents::validate::Checker;
-use tender_agents::{PlanCell, Round, Task};
+use tender_agents::{JuryCell, PlanCell, Round, Task, Usage};
 
 use super::{quoted, weights_by_agent};
 use crate::ledger::Ledger;
@@ -165,10 +165,20 @@ fn bid(
 
 /// Every agent scores the plan, the bidder included: `sum_j w_j * gamma_j`.
 fn jury_value(ledger: &mut Ledger, config: &SaleConfig, task: &Task, bidder: usize, plan: &PlanCell) -> f64 {
-    (0..config.w_jury.len())
-        .map(|juror| config.w_jury[juror] * f64::from(ledger.judge(task, bidder, plan, juror).score))
-        .sum()
+    let mut scores = [JuryCell { score: 0, usage: Usage::default() }; MAX_INLINE_JURY];
+    let mut heap;
+    let scores = if config.w_jury.len() <= MAX_INLINE_JURY {
+        &mut scores[..config.w_jury.len()]
+    } else {
+        heap = vec![scores[0]; config.w_jury.len()];
+        &mut heap[..]
+    };
+    ledger.judge_panel(task, bidder, plan, scores);
+    config.w_jury.iter().zip(scores.iter()).map(|(w, cell)| w * f64::from(cell.score)).sum()
 }
+
+/// Pools up to this size score plans without allocating.
+const MAX_INLINE_JURY: usize = 16;
 
 fn bid_score(config: &SaleConfig, bid: &Bid, jury: f64) -> f64 {
     let cost = config.w_c * bid.price * f64::from(bid.plan.length);
@@ -224,7 +234,7 @@ fn refine(
     mut tasks: Query<(&OpenTask, &mut Decision)>,
     stream: Res<TaskStream>,
     config: Res<SaleConfig>,
-    mut memory: ResMut<AuctionMemory>,
+    memory: Res<AuctionMemory>,
     mut ledger: ResMut<Ledger>,
 ) {
     let Some((open, mut decision)) = tasks.iter_mut().next() else { return };
