@@ -13,16 +13,14 @@ use crate::mechanisms::Mechanism;
 use crate::record::TaskRecord;
 use crate::world::{EpisodeSeed, Records, TaskStream, install_core};
 
-/// Run `mechanism` over `tasks` (in arrival order) and return one record per task.
-///
-/// An episode is a pure function of its arguments: the same inputs give identical records.
-pub fn run_episode(
+/// A fresh world and schedule for one episode: the pool spawned, the shared systems and the
+/// mechanism's installed. The schedule is not yet built, so callers may add systems.
+pub fn build_episode(
     source: Arc<dyn OutcomeSource>,
     tasks: Arc<[Task]>,
     mechanism: &Mechanism,
-    mechanism_name: &str,
     episode_seed: u64,
-) -> Result<Vec<TaskRecord>, EngineError> {
+) -> (World, Schedule) {
     let steps = tasks.len();
     let mut world = World::new();
     world.insert_resource(Ledger::new(source, episode_seed));
@@ -39,14 +37,34 @@ pub fn run_episode(
     });
     install_core(&mut world, &mut schedule);
     mechanism.install(&mut world, &mut schedule);
+    (world, schedule)
+}
+
+/// Build the schedule, then run it once per task of the stream; returns the records.
+pub fn play(mut world: World, mut schedule: Schedule, mechanism_name: &str) -> Result<Vec<TaskRecord>, EngineError> {
     if let Err(e) = schedule.initialize(&mut world) {
         return Err(EngineError::Schedule {
             mechanism: mechanism_name.to_string(),
             message: e.to_string(schedule.graph(), &world),
         });
     }
+    let steps = world.resource::<TaskStream>().tasks.len();
     for _ in 0..steps {
         schedule.run(&mut world);
     }
     Ok(world.remove_resource::<Records>().map(|r| r.0).unwrap_or_default())
+}
+
+/// Run `mechanism` over `tasks` (in arrival order) and return one record per task.
+///
+/// An episode is a pure function of its arguments: the same inputs give identical records.
+pub fn run_episode(
+    source: Arc<dyn OutcomeSource>,
+    tasks: Arc<[Task]>,
+    mechanism: &Mechanism,
+    mechanism_name: &str,
+    episode_seed: u64,
+) -> Result<Vec<TaskRecord>, EngineError> {
+    let (world, schedule) = build_episode(source, tasks, mechanism, episode_seed);
+    play(world, schedule, mechanism_name)
 }

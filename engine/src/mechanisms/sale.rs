@@ -294,3 +294,173 @@ fn remember(
     let runner_up = best_of(finals.iter().flatten().filter(|b| b.agent != winner)).map(|b| b.agent);
     memory.store(&stream.get(open).embedding, &lengths, winner, runner_up, decision.success.unwrap_or(false));
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+    use tender_agents::{CellKey, OutcomeSource, SyntheticSource};
+
+    use super::*;
+    use crate::episode::{build_episode, play};
+    use crate::scenario::Scenario;
+
+    const POOL: &str = r#"Scenario(
+    name: "sale-invariants",
+    seed: 1,
+    episodes: 1,
+    agents: [
+        (name: "s", price: 0.05, skill: {"qa": [0.8, 0.3]}),
+        (name: "m", price: 0.09, skill: {"qa": [0.85, 0.4]}),
+        (name: "l", price: 0.16, skill: {"qa": [0.9, 0.5]}),
+        (name: "xl", price: 0.36, skill: {"qa": [0.92, 0.6]}),
+    ],
+    workload: (domains: [(name: "qa", bins: [(tau_max: 0.5, tasks: 20), (tau_max: 5.0, tasks: 20)], topics: 3)]),
+    mechanisms: [Sale(w_c: 0.05, w_h: 1.0)],
+)"#;
+
+    /// One task's auction as seen right after the award, completed at settlement.
+    #[derive(Clone, Debug)]
+    struct Auction {
+        bids: Vec<Bid>,
+        decision: Decision,
+        step: usize,
+    }
+
+    #[derive(Resource, Default)]
+    struct Observed(Vec<Auction>);
+
+    fn observe_award(bids: Query<&Bid>, tasks: Query<(&OpenTask, &Decision)>, mut seen: ResMut<Observed>) {
+        for (open, decision) in &tasks {
+            let mut bids: Vec<Bid> = bids.iter().copied().collect();
+            bids.sort_by_key(|b| (b.plan.round.key(), b.agent));
+            seen.0.push(Auction { bids, decision: *decision, step: open.step });
+        }
+    }
+
+    fn observe_settlement(tasks: Query<&Decision>, mut seen: ResMut<Observed>) {
+        for decision in &tasks {
+            if let Some(last) = seen.0.last_mut() {
+                last.decision = *decision;
+            }
+        }
+    }
+
+    fn run_observed(config: SaleConfig, seed: u64) -> (Vec<Auction>, Arc<SyntheticSource>, Arc<[Task]>) {
+        let scenario = Scenario::parse(POOL, "pool").unwrap();
+        let source = Arc::new(scenario.source().unwrap());
+        let tasks: Arc<[Task]> = scenario.workload.generate(seed).into();
+        let (mut world, mut schedule) =
+            build_episode(source.clone(), tasks.clone(), &crate::Mechanism::Sale(config), seed);
+        world.init_resource::<Observed>();
+        schedule.add_systems((
+            observe_award.in_set(Phase::Award).after(award),
+            observe_settlement.in_set(Phase::MemoryUpdate),
+        ));
+        schedule.initialize(&mut world).unwrap();
+        for _ in 0..tasks.len() {
+            schedule.run(&mut world);
+        }
+        let seen = std::mem::take(&mut world.resource_mut::<Observed>().0);
+        (seen, source, tasks)
+    }
+
+    fn check_auction(a: &Auction, config: &SaleConfig, source: &SyntheticSource, task: &Task, seed: u64) {
+        let agents = source.agents();
+        let initial: Vec<&Bid> = a.bids.iter().filter(|b| b.plan.round == Round::Initial).collect();
+        let refined: Vec<&Bid> = a.bids.iter().filter(|b| b.plan.round == Round::Refined).collect();
+        assert_eq!(initial.len(), agents.len(), "every agent bids once");
+        let provisional = best(a.bids.iter(), Round::Initial).unwrap();
+        assert_eq!(a.decision.provisional, Some(provisional.agent));
+
+        // Only agents strictly cheaper than the provisional winner refine, and all of them do.
+        let mut refiners: Vec<usize> = refined.iter().map(|b| b.agent).collect();
+        refiners.sort_unstable();
+        let cheaper: Vec<usize> = if config.memory {
+            (0..agents.len()).filter(|&i| agents[i].output_price < provisional.price).collect()
+        } else {
+            Vec::new()
+        };
+        assert_eq!(refiners, cheaper);
+        assert_eq!(usize::from(a.decision.refiners), refiners.len());
+
+        // A refined bid wins only with a strictly lower score, and then the lowest one does.
+        let p_score = provisional.score.unwrap();
+        let better = refined.iter().filter(|b| b.score.unwrap() < p_score).count();
+        let winner = a.decision.winner.unwrap();
+        if better == 0 {
+            assert!(!a.decision.refined);
+            assert_eq!(winner, provisional.agent);
+        } else {
+            let best_refined = best(a.bids.iter(), Round::Refined).unwrap();
+            assert!(a.decision.refined);
+            assert_eq!(winner, best_refined.agent);
+            assert!(best_refined.score.unwrap() < p_score);
+        }
+
+        // Exactly one execution; every cell read was charged, and nothing else.
+        let tab = a.decision.tab;
+        assert_eq!(tab.executions, 1);
+        assert_eq!(tab.plan_calls as usize, agents.len());
+        assert_eq!(tab.refine_calls as usize, refined.len());
+        assert_eq!(tab.jury_calls as usize, agents.len() * a.bids.len());
+        let mut overhead = 0.0;
+        for b in &a.bids {
+            overhead += agents[b.agent].cost(b.plan.usage);
+            let key = CellKey { episode_seed: seed, task, agent: b.agent };
+            for (j, juror) in agents.iter().enumerate() {
+                overhead += juror.cost(source.judge(key, &b.plan, j).usage);
+            }
+        }
+        assert!((tab.overhead_cost - overhead).abs() <= 1e-12 * overhead.max(1.0));
+        let key = CellKey { episode_seed: seed, task, agent: winner };
+        let exec = source.execute(key, a.decision.plan.as_ref());
+        assert_eq!(tab.execution, exec.usage);
+        assert_eq!(tab.execution_cost, agents[winner].cost(exec.usage));
+        assert_eq!(a.decision.success, Some(exec.success));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn sale_follows_the_published_rules(
+            seed in any::<u64>(),
+            w_c in 0.0f64..0.3,
+            w_h in -2.0f64..4.0,
+            w_j in 0.0f64..2.0,
+            k in 1usize..12,
+            memory in any::<bool>(),
+        ) {
+            let config = SaleConfig { w_c, w_h, w_jury: vec![w_j; 4], k, memory };
+            let (seen, source, tasks) = run_observed(config.clone(), seed);
+            prop_assert_eq!(seen.len(), tasks.len());
+            for a in &seen {
+                check_auction(a, &config, &source, &tasks[a.step], seed);
+            }
+        }
+    }
+
+    #[test]
+    fn records_cost_is_overhead_plus_execution() {
+        let scenario = Scenario::parse(POOL, "pool").unwrap();
+        let source: Arc<dyn OutcomeSource> = Arc::new(scenario.source().unwrap());
+        let tasks: Arc<[Task]> = scenario.workload.generate(3).into();
+        let mech = scenario.resolve_mechanisms().remove(0).1;
+        let (world, schedule) = build_episode(source, tasks, &mech, 3);
+        let records = play(world, schedule, "SALE").unwrap();
+        assert_eq!(records.len(), 40);
+        for r in &records {
+            assert!(r.overhead_cost > 0.0 && r.execution_cost > 0.0);
+            assert_eq!(r.cost(), r.overhead_cost + r.execution_cost);
+        }
+    }
+
+    #[test]
+    fn memory_lets_small_agents_win_refined_auctions() {
+        let config = SaleConfig { w_c: 0.05, w_h: 1.0, w_jury: vec![1.0; 4], k: 8, memory: true };
+        let refined: usize =
+            (0..10).map(|s| run_observed(config.clone(), s).0.iter().filter(|a| a.decision.refined).count()).sum();
+        assert!(refined > 0, "no refined bid ever won");
+    }
+}
