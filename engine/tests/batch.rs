@@ -1,0 +1,84 @@
+//! Whole batches: determinism, the oracle's bound, calibration of single agents.
+
+mod common;
+
+use common::{fixture, load, run};
+use tender_engine::Mechanism;
+
+#[test]
+fn same_seed_gives_identical_records_whatever_the_thread_count() {
+    let s = load(&fixture("small.ron"));
+    let a = run(&s, 6, Some(1));
+    let b = run(&s, 6, Some(1));
+    let c = run(&s, 6, Some(2));
+    assert_eq!(a.runs, b.runs);
+    assert_eq!(a.runs, c.runs);
+    assert_eq!(a.runs.len(), 6 * a.mechanisms.len());
+    // A different seed changes the records.
+    let mut other = s.clone();
+    other.seed += 1;
+    assert_ne!(run(&other, 6, Some(2)).runs, a.runs);
+}
+
+#[test]
+fn mechanisms_in_an_episode_share_the_same_tasks() {
+    let s = load(&fixture("small.ron"));
+    let batch = run(&s, 2, None);
+    for episode in 0..2 {
+        let orders: Vec<Vec<u32>> = batch
+            .runs
+            .iter()
+            .filter(|r| r.episode == episode)
+            .map(|r| r.records.iter().map(|t| t.task).collect())
+            .collect();
+        assert!(orders.windows(2).all(|w| w[0] == w[1]));
+    }
+}
+
+#[test]
+fn the_oracle_solves_every_task_any_mechanism_solves() {
+    let s = load(&fixture("small.ron"));
+    let kinds: Vec<Mechanism> = s.resolve_mechanisms().into_iter().map(|(_, m)| m).collect();
+    let oracle = kinds.iter().position(|m| *m == Mechanism::Oracle).unwrap();
+    let batch = run(&s, 20, None);
+    for episode in 0..20 {
+        let runs: Vec<_> = batch.runs.iter().filter(|r| r.episode == episode).collect();
+        let best = &runs[oracle].records;
+        for r in &runs {
+            for (o, t) in best.iter().zip(&r.records) {
+                assert_eq!(o.task, t.task);
+                assert!(o.success || !t.success, "episode {episode}: oracle fails task {} that another solves", t.task);
+            }
+            let solved = |rs: &[tender_engine::TaskRecord]| rs.iter().filter(|t| t.success).count();
+            assert!(solved(best) >= solved(&r.records));
+        }
+    }
+}
+
+#[test]
+fn single_agents_converge_to_their_calibrated_skill() {
+    let mut s = load(&fixture("small.ron"));
+    s.mechanisms = vec![tender_engine::MechanismSpec::EachAgent];
+    let episodes = 300;
+    let batch = run(&s, episodes, None);
+    for (agent, profile) in s.agents.iter().enumerate() {
+        for (d, domain) in s.workload.domains.iter().enumerate() {
+            for (b, bin) in domain.bins.iter().enumerate() {
+                let outcomes: Vec<bool> = batch
+                    .runs
+                    .iter()
+                    .filter(|r| usize::from(r.mechanism) == agent)
+                    .flat_map(|r| &r.records)
+                    .filter(|t| usize::from(t.domain) == d && usize::from(t.bin) == b)
+                    .map(|t| t.success)
+                    .collect();
+                assert_eq!(outcomes.len(), episodes as usize * bin.tasks as usize);
+                let rate = outcomes.iter().filter(|&&x| x).count() as f64 / outcomes.len() as f64;
+                let p = profile.skill[&domain.name][b];
+                // Tasks within an episode share a topic affinity, so allow a generous 5 standard errors.
+                let se = (p * (1.0 - p) / outcomes.len() as f64).sqrt();
+                assert!((rate - p).abs() < 5.0 * se + 0.005, "{} on {}/{b}: {rate:.4} vs {p}", profile.name, domain.name);
+            }
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! Helpers shared by the engine's integration tests; each test binary uses a part of them.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tender_engine::{BatchResult, RunOptions, Scenario, run_batch};
+
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+pub fn load(path: &std::path::Path) -> Scenario {
+    let text = std::fs::read_to_string(path).unwrap();
+    Scenario::parse(&text, &path.display().to_string()).unwrap()
+}
+
+pub fn run(scenario: &Scenario, episodes: u32, jobs: Option<usize>) -> BatchResult {
+    let source = Arc::new(scenario.source().unwrap());
+    let options = RunOptions { seed: scenario.seed, episodes, jobs };
+    run_batch(source, &scenario.workload, &scenario.resolve_mechanisms(), &options, &|| {}).unwrap()
+}
