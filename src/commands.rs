@@ -85,7 +85,10 @@ fn run(args: &RunArgs) -> Result<()> {
     );
     println!("Quality and cost (mean ± 95% CI across episodes)\n{}\n", table::overview(&summary));
     println!("Who executes (share of tasks)\n{}\n", table::allocation(&summary));
-    println!("pass@1 % per domain and complexity bin (τ = human solving time, minutes)\n{}\n", table::per_bin(&summary));
+    println!(
+        "pass@1 % per domain and complexity bin (τ = human solving time, minutes)\n{}\n",
+        table::per_bin(&summary)
+    );
 
     let out = &scenario.output;
     let domains: Vec<String> = scenario.workload.domains.iter().map(|d| d.name.clone()).collect();

@@ -368,7 +368,8 @@ mod tests {
     #[test]
     fn relevance_grows_with_similarity_and_fills_k_slots() {
         let s = source();
-        let pair = |similarity| RetrievedPair { similarity, losing_length: 1, winning_length: 1, winner_succeeded: true };
+        let pair =
+            |similarity| RetrievedPair { similarity, losing_length: 1, winning_length: 1, winner_succeeded: true };
         assert_eq!(s.relevance(&[], 8), 0.0);
         assert!(s.relevance(&[pair(0.5); 8], 8) < s.relevance(&[pair(0.9); 8], 8));
         assert!(s.relevance(&[pair(0.9); 2], 8) < s.relevance(&[pair(0.9); 8], 8));

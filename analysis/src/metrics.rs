@@ -214,7 +214,11 @@ pub fn summarise(batch: &BatchResult, workload: &WorkloadSpec, mechanisms: &[Mec
         mechanisms: batch.mechanisms.clone(),
         agents: batch.agents.clone(),
         largest,
-        domains: workload.domains.iter().map(|d| (d.name.clone(), d.bins.iter().map(|b| b.tau_max).collect())).collect(),
+        domains: workload
+            .domains
+            .iter()
+            .map(|d| (d.name.clone(), d.bins.iter().map(|b| b.tau_max).collect()))
+            .collect(),
         episodes: episodes.len(),
         rows: Vec::new(),
     };

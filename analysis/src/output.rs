@@ -40,7 +40,8 @@ fn csv_error(e: csv::Error) -> io::Error {
 pub fn write_summary(path: &Path, s: &Summary) -> Result<(), OutputError> {
     write_atomic(path, |w| {
         let mut out = csv::Writer::from_writer(w);
-        out.write_record(["mechanism", "scope", "metric", "mean", "ci_low", "ci_high", "episodes"]).map_err(csv_error)?;
+        out.write_record(["mechanism", "scope", "metric", "mean", "ci_low", "ci_high", "episodes"])
+            .map_err(csv_error)?;
         for r in &s.rows {
             out.write_record([
                 s.mechanisms[r.mechanism].clone(),

@@ -96,18 +96,23 @@ pub fn allocation(s: &Summary) -> String {
 /// pass@1 per domain and complexity bin.
 #[must_use]
 pub fn per_bin(s: &Summary) -> String {
-    let scopes: Vec<Scope> = s.scopes().into_iter().filter(|sc| matches!(sc, Scope::Bin(..) | Scope::Domain(_))).collect();
+    let scopes: Vec<Scope> =
+        s.scopes().into_iter().filter(|sc| matches!(sc, Scope::Bin(..) | Scope::Domain(_))).collect();
     let mut header = vec!["mechanism".to_string()];
     header.extend(scopes.iter().map(|sc| match sc {
-        Scope::Bin(d, b) => format!("{} τ≤{}", short(&s.domains[usize::from(*d)].0), s.domains[usize::from(*d)].1[usize::from(*b)]),
+        Scope::Bin(d, b) => {
+            format!("{} τ≤{}", short(&s.domains[usize::from(*d)].0), s.domains[usize::from(*d)].1[usize::from(*b)])
+        }
         other => s.scope_name(other),
     }));
     let mut t = table(header);
     for (m, name) in s.mechanisms.iter().enumerate() {
         let mut row = vec![name.clone()];
-        row.extend(scopes.iter().map(|sc| {
-            s.get(m, sc, &Metric::PassAt1).map_or("—".into(), |e| format!("{:.1}", e.mean * 100.0))
-        }));
+        row.extend(
+            scopes
+                .iter()
+                .map(|sc| s.get(m, sc, &Metric::PassAt1).map_or("—".into(), |e| format!("{:.1}", e.mean * 100.0))),
+        );
         t.add_row(row);
     }
     right_align(&mut t, 1);

@@ -77,7 +77,12 @@ fn single_agents_converge_to_their_calibrated_skill() {
                 let p = profile.skill[&domain.name][b];
                 // Tasks within an episode share a topic affinity, so allow a generous 5 standard errors.
                 let se = (p * (1.0 - p) / outcomes.len() as f64).sqrt();
-                assert!((rate - p).abs() < 5.0 * se + 0.005, "{} on {}/{b}: {rate:.4} vs {p}", profile.name, domain.name);
+                assert!(
+                    (rate - p).abs() < 5.0 * se + 0.005,
+                    "{} on {}/{b}: {rate:.4} vs {p}",
+                    profile.name,
+                    domain.name
+                );
             }
         }
     }

@@ -11,12 +11,12 @@ pub fn fixture(name: &str) -> PathBuf {
 }
 
 pub fn load(path: &std::path::Path) -> Scenario {
-    let text = std::fs::read_to_string(path).unwrap();
-    Scenario::parse(&text, &path.display().to_string()).unwrap()
+    let text = std::fs::read_to_string(path).expect("fixture is readable");
+    Scenario::parse(&text, &path.display().to_string()).expect("fixture is a valid scenario")
 }
 
 pub fn run(scenario: &Scenario, episodes: u32, jobs: Option<usize>) -> BatchResult {
-    let source = Arc::new(scenario.source().unwrap());
+    let source = Arc::new(scenario.source().expect("valid pool"));
     let options = RunOptions { seed: scenario.seed, episodes, jobs };
-    run_batch(source, &scenario.workload, &scenario.resolve_mechanisms(), &options, &|| {}).unwrap()
+    run_batch(source, &scenario.workload, &scenario.resolve_mechanisms(), &options, &|| {}).expect("batch runs")
 }
