@@ -1,0 +1,99 @@
+//! Summaries of real batches: golden tables, and metric identities.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tender_agents::Usage;
+use tender_analysis::{Metric, Scope, summarise, table};
+use tender_engine::{BatchResult, EpisodeRun, Mechanism, RunOptions, Scenario, TaskRecord, run_batch};
+
+fn small() -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/tests/fixtures/small.ron");
+    Scenario::parse(&std::fs::read_to_string(path).unwrap(), "small.ron").unwrap()
+}
+
+#[test]
+fn golden_summary_of_the_small_market() {
+    let s = small();
+    let mechanisms = s.resolve_mechanisms();
+    let options = RunOptions { seed: s.seed, episodes: 8, jobs: Some(2) };
+    let batch = run_batch(Arc::new(s.source().unwrap()), &s.workload, &mechanisms, &options, &|| {}).unwrap();
+    let kinds: Vec<Mechanism> = mechanisms.into_iter().map(|(_, m)| m).collect();
+    let summary = summarise(&batch, &s.workload, &kinds);
+    insta::assert_snapshot!("overview", table::overview(&summary));
+    insta::assert_snapshot!("allocation", table::allocation(&summary));
+    insta::assert_snapshot!("per_bin", table::per_bin(&summary));
+}
+
+fn record(winner: u16, success: bool, exec_tokens: u64, exec_cost: f64, value: f64) -> TaskRecord {
+    TaskRecord {
+        step: 0,
+        task: 0,
+        domain: 0,
+        bin: 0,
+        tau: 1.0,
+        value,
+        winner,
+        provisional: None,
+        refined: false,
+        refiners: 0,
+        success,
+        overhead: Usage { input: 0, output: 0 },
+        overhead_cost: 0.0,
+        execution: Usage { input: exec_tokens, output: 0 },
+        execution_cost: exec_cost,
+    }
+}
+
+#[test]
+fn metrics_follow_their_definitions() {
+    let s = small();
+    let agents = s.source().map(|src| tender_agents::OutcomeSource::agents(&src).to_vec()).unwrap();
+    // Two tasks per episode. Mechanism 0 uses the cheap agent for one task; mechanism 1 is the
+    // largest agent alone (index 2); mechanism 2 is the oracle.
+    let runs = |episode| {
+        vec![
+            EpisodeRun {
+                episode,
+                seed: 0,
+                mechanism: 0,
+                records: vec![record(0, true, 1_000_000, 0.05, 10.0), record(2, false, 1_000_000, 0.36, 20.0)],
+            },
+            EpisodeRun {
+                episode,
+                seed: 0,
+                mechanism: 1,
+                records: vec![record(2, true, 1_000_000, 0.36, 10.0), record(2, false, 1_000_000, 0.36, 20.0)],
+            },
+            EpisodeRun {
+                episode,
+                seed: 0,
+                mechanism: 2,
+                records: vec![record(0, true, 1_000_000, 0.05, 10.0), record(1, true, 1_000_000, 0.12, 20.0)],
+            },
+        ]
+    };
+    let batch = BatchResult {
+        agents,
+        mechanisms: vec!["mix".into(), "large alone".into(), "oracle".into()],
+        runs: (0..3).flat_map(runs).collect(),
+    };
+    let summary = summarise(&batch, &s.workload, &[Mechanism::Random, Mechanism::Single(2), Mechanism::Oracle]);
+    let get = |m, metric| summary.get(m, &Scope::All, &metric).unwrap().mean;
+    assert_eq!(summary.largest, 2);
+    assert_eq!(get(0, Metric::PassAt1), 0.5);
+    assert!((get(0, Metric::CostPerMTok) - 0.205).abs() < 1e-12);
+    assert!((get(0, Metric::RelianceReduction) - 0.5).abs() < 1e-12);
+    assert!((get(0, Metric::CostReduction) - (1.0 - 0.205 / 0.36)).abs() < 1e-12);
+    assert!((get(0, Metric::SpendReduction) - (1.0 - 0.41 / 0.72)).abs() < 1e-12);
+    assert!((get(0, Metric::OracleGap) - 0.5).abs() < 1e-12);
+    assert!((get(0, Metric::Welfare) - (10.0 - 0.41)).abs() < 1e-12);
+    assert!((get(0, Metric::CostOfPass) - 0.41).abs() < 1e-12);
+    assert_eq!(get(1, Metric::CostReduction), 0.0);
+    assert_eq!(get(2, Metric::OracleGap), 0.0);
+    // Identical episodes: a zero-width interval.
+    assert_eq!(summary.get(0, &Scope::All, &Metric::PassAt1).unwrap().half_width(), 0.0);
+    // Every scope of the workload is summarised.
+    assert!(summary.get(0, &Scope::Bin(0, 0), &Metric::PassAt1).is_some());
+    assert!(summary.get(0, &Scope::Domain(1), &Metric::PassAt1).is_some());
+}
