@@ -1,5 +1,6 @@
 //! What each subcommand does. Only this crate prints or exits.
 
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -28,15 +29,14 @@ fn load(file: &Path) -> Result<Scenario> {
 fn validate(file: &Path) -> Result<()> {
     let s = load(file)?;
     let mechanisms = s.resolve_mechanisms();
-    println!(
+    emit(&format!(
         "{}: ok — {} agents, {} tasks per episode, {} mechanisms, {} episodes",
         file.display(),
         s.agents.len(),
         s.workload.task_count(),
         mechanisms.len(),
         s.episodes
-    );
-    Ok(())
+    ))
 }
 
 fn progress_bar(total: u64) -> ProgressBar {
@@ -74,22 +74,8 @@ fn run(args: &RunArgs) -> Result<()> {
 
     let kinds: Vec<_> = mechanisms.iter().map(|(_, m)| m.clone()).collect();
     let summary = summarise(&batch, &scenario.workload, &kinds);
-    println!(
-        "{} — {} episodes × {} tasks × {} mechanisms, seed {} ({:.1} s)\n",
-        scenario.name,
-        scenario.episodes,
-        scenario.workload.task_count(),
-        mechanisms.len(),
-        scenario.seed,
-        elapsed.as_secs_f64()
-    );
-    println!("Quality and cost (mean ± 95% CI across episodes)\n{}\n", table::overview(&summary));
-    println!("Who executes (share of tasks)\n{}\n", table::allocation(&summary));
-    println!(
-        "pass@1 % per domain and complexity bin (τ = human solving time, minutes)\n{}\n",
-        table::per_bin(&summary)
-    );
 
+    // Files first: a closed terminal or pipe must not lose the results.
     let out = &scenario.output;
     let domains: Vec<String> = scenario.workload.domains.iter().map(|d| d.name.clone()).collect();
     output::write_summary(&out.join("summary.csv"), &summary)?;
@@ -99,8 +85,33 @@ fn run(args: &RunArgs) -> Result<()> {
         ron::ser::PrettyConfig::new().extensions(Extensions::IMPLICIT_SOME | Extensions::UNWRAP_VARIANT_NEWTYPES),
     )?;
     output::write_atomic(&out.join("scenario.ron"), |w| w.write_all(effective.as_bytes()))?;
-    println!("Results written to {}/ (summary.csv, tasks.csv, scenario.ron)", out.display());
-    Ok(())
+
+    emit(&format!(
+        "{} — {} episodes × {} tasks × {} mechanisms, seed {} ({:.1} s)\n\n\
+         Quality and cost (mean ± 95% CI across episodes)\n{}\n\n\
+         Who executes (share of tasks)\n{}\n\n\
+         pass@1 % per domain and complexity bin (τ = human solving time, minutes)\n{}\n\n\
+         Results written to {}/ (summary.csv, tasks.csv, scenario.ron)",
+        scenario.name,
+        scenario.episodes,
+        scenario.workload.task_count(),
+        mechanisms.len(),
+        scenario.seed,
+        elapsed.as_secs_f64(),
+        table::overview(&summary),
+        table::allocation(&summary),
+        table::per_bin(&summary),
+        out.display(),
+    ))
+}
+
+/// Print to stdout; a reader that went away (a closed pipe) is not an error.
+fn emit(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 fn bench(args: &BenchArgs) -> Result<()> {
@@ -127,7 +138,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
     let secs = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let tasks: usize = batch.runs.iter().map(|r| r.records.len()).sum();
-    println!(
+    emit(&format!(
         "{}: {} episodes of {:?} ({} tasks each) in {:.2} s: {:.0} episodes/s, {:.2} M tasks/s, {} threads",
         scenario.name,
         args.episodes,
@@ -137,8 +148,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
         f64::from(args.episodes) / secs,
         tasks as f64 / secs / 1e6,
         args.jobs.unwrap_or_else(rayon_threads),
-    );
-    Ok(())
+    ))
 }
 
 fn rayon_threads() -> usize {

@@ -41,7 +41,7 @@ pub struct AgentProfile {
 }
 
 fn default_memory_gain() -> f64 {
-    0.8
+    1.2
 }
 
 /// A log-normal distribution given by its median and the standard deviation of its logarithm.
@@ -142,7 +142,7 @@ pub struct StandInParams {
 impl Default for StandInParams {
     fn default() -> Self {
         Self {
-            shared_difficulty: 0.45,
+            shared_difficulty: 0.6,
             topic_affinity: 0.15,
             length_failure_correlation: 0.3,
             plan_trace_correlation: 0.41,
