@@ -9,7 +9,8 @@ use tender_engine::{BatchResult, EpisodeRun, Mechanism, RunOptions, Scenario, Ta
 
 fn small() -> Scenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/tests/fixtures/small.ron");
-    Scenario::parse(&std::fs::read_to_string(path).unwrap(), "small.ron").unwrap()
+    let text = std::fs::read_to_string(path).expect("fixture is readable");
+    Scenario::parse(&text, "small.ron").expect("fixture is valid")
 }
 
 #[test]
