@@ -3,7 +3,6 @@
 
 use bevy_ecs::resource::Resource;
 use tender_agents::RetrievedPair;
-use tender_agents::task::cosine;
 
 /// One past auction.
 #[derive(Clone, Debug)]
@@ -17,9 +16,10 @@ struct Entry {
 /// The memory of one SALE market, grown online along the task stream.
 #[derive(Resource, Debug)]
 pub struct AuctionMemory {
-    dim: usize,
     agents: usize,
-    embeddings: Vec<f32>,
+    /// Embeddings stored by dimension: `columns[d][i]` is component `d` of entry `i`, so that
+    /// scoring a query against every entry is a run of contiguous, vectorisable multiply-adds.
+    columns: Vec<Vec<f32>>,
     /// Length of each agent's final plan, `agents` per entry.
     plan_lengths: Vec<u32>,
     entries: Vec<Entry>,
@@ -32,7 +32,7 @@ pub struct Neighbours(pub Vec<(f32, u32)>);
 impl AuctionMemory {
     #[must_use]
     pub fn new(dim: usize, agents: usize) -> Self {
-        Self { dim, agents, embeddings: Vec::new(), plan_lengths: Vec::new(), entries: Vec::new() }
+        Self { agents, columns: vec![Vec::new(); dim], plan_lengths: Vec::new(), entries: Vec::new() }
     }
 
     #[must_use]
@@ -55,10 +55,12 @@ impl AuctionMemory {
         runner_up: Option<usize>,
         winner_succeeded: bool,
     ) {
-        debug_assert_eq!(embedding.len(), self.dim);
+        debug_assert_eq!(embedding.len(), self.columns.len());
         debug_assert_eq!(plan_lengths.len(), self.agents);
         let runner_up_length = runner_up.map_or(0, |r| plan_lengths[r]);
-        self.embeddings.extend_from_slice(embedding);
+        for (column, &x) in self.columns.iter_mut().zip(embedding) {
+            column.push(x);
+        }
         self.plan_lengths.extend_from_slice(plan_lengths);
         self.entries.push(Entry { winner: winner as u16, winner_succeeded, runner_up_length });
     }
@@ -67,14 +69,20 @@ impl AuctionMemory {
     /// older task, so retrieval is deterministic.
     #[must_use]
     pub fn nearest(&self, embedding: &[f32], k: usize) -> Neighbours {
-        // A bounded insertion list: k is small, and once it is full most candidates fail the
-        // single comparison with the worst kept one.
+        let n = self.entries.len();
         let mut best: Vec<(f32, u32)> = Vec::with_capacity(k + 1);
-        if k == 0 {
+        if k == 0 || n == 0 {
             return Neighbours(best);
         }
-        for (i, e) in self.embeddings.chunks_exact(self.dim).enumerate() {
-            let sim = cosine(embedding, e);
+        let mut sims = vec![0.0f32; n];
+        for (column, &q) in self.columns.iter().zip(embedding) {
+            for (s, &x) in sims.iter_mut().zip(column) {
+                *s += q * x;
+            }
+        }
+        // A bounded insertion list: k is small, and once it is full most candidates fail the
+        // single comparison with the worst kept one.
+        for (i, &sim) in sims.iter().enumerate() {
             if best.len() == k && best[k - 1].0 >= sim {
                 continue;
             }
