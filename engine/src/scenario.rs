@@ -62,12 +62,17 @@ impl fmt::Display for Bullets<'_> {
     }
 }
 
+/// How Tender reads RON: optional values may be written bare, and a mechanism's parameters
+/// directly inside its name (`Sale(w_c: 0.01, ...)`).
+#[must_use]
+pub fn ron_options() -> ron::Options {
+    ron::Options::default().with_default_extension(Extensions::IMPLICIT_SOME | Extensions::UNWRAP_VARIANT_NEWTYPES)
+}
+
 impl Scenario {
     /// Parse and validate scenario text; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Self, ScenarioError> {
-        let options = ron::Options::default()
-            .with_default_extension(Extensions::IMPLICIT_SOME | Extensions::UNWRAP_VARIANT_NEWTYPES);
-        let scenario: Self = options.from_str(text).map_err(|e| ScenarioError::Syntax {
+        let scenario: Self = ron_options().from_str(text).map_err(|e| ScenarioError::Syntax {
             file: file.to_string(),
             line: e.span.start.line,
             column: e.span.start.col,

@@ -23,7 +23,7 @@ use crate::world::{Agent, Decision, OpenTask, Phase, TaskStream, pool_order};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SaleParams {
-    /// Name in tables; "SALE", or "SALE (no memory)" without memory, when omitted.
+    /// Name in tables; when omitted, "SALE" followed by its ablations, e.g. "SALE (no memory)".
     #[serde(default)]
     pub name: Option<String>,
     /// Weight of the cost term, per (dollar per million tokens x plan token).
@@ -42,6 +42,61 @@ pub struct SaleParams {
     /// Whether agents refine their bids from the shared auction memory.
     #[serde(default = "yes")]
     pub memory: bool,
+    /// Ablation: `false` drops the agent's price from the cost term (`w_c * |plan|`).
+    #[serde(default = "yes")]
+    pub price: bool,
+    /// Ablation: `false` drops the plan length from the cost term (`w_c * price`).
+    #[serde(default = "yes")]
+    pub length: bool,
+    /// Ablation: `false` drops the entropy term from the value.
+    #[serde(default = "yes")]
+    pub entropy: bool,
+    /// Who sits on the jury.
+    #[serde(default)]
+    pub jury: Jury,
+    /// Which agents refine after the provisional award.
+    #[serde(default)]
+    pub refiners: Refiners,
+    /// When a refined bid replaces the provisional winner.
+    #[serde(default)]
+    pub accept: Accept,
+}
+
+/// Who scores a plan.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Jury {
+    /// Every agent, the bidder included (published).
+    #[default]
+    All,
+    /// Only the bidder scores its own plan.
+    SelfOnly,
+    /// Every agent but the bidder.
+    PeerOnly,
+    /// No jury: value is the entropy term alone, and no jury call is made.
+    Off,
+}
+
+/// Which agents refine their bids after the provisional award.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Refiners {
+    /// Agents strictly cheaper than the provisional winner (published).
+    #[default]
+    Cheaper,
+    /// Every agent but the provisional winner.
+    AllLosers,
+}
+
+/// When a refined bid replaces the provisional winner.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Accept {
+    /// Only with a strictly lower score (published).
+    #[default]
+    StrictlyLower,
+    /// Also on a tie.
+    LowerOrEqual,
 }
 
 fn one() -> f64 {
@@ -64,12 +119,60 @@ pub struct SaleConfig {
     pub w_jury: Vec<f64>,
     pub k: usize,
     pub memory: bool,
+    pub price: bool,
+    pub length: bool,
+    pub entropy: bool,
+    pub jury: Jury,
+    pub refiners: Refiners,
+    pub accept: Accept,
+}
+
+impl SaleConfig {
+    /// SALE as published, with these weights (uniform juror weight `w_j`).
+    #[must_use]
+    pub fn published(w_c: f64, w_h: f64, w_j: f64, agents: usize) -> Self {
+        Self {
+            w_c,
+            w_h,
+            w_jury: vec![w_j; agents],
+            k: 8,
+            memory: true,
+            price: true,
+            length: true,
+            entropy: true,
+            jury: Jury::All,
+            refiners: Refiners::Cheaper,
+            accept: Accept::StrictlyLower,
+        }
+    }
 }
 
 impl SaleParams {
+    /// The name in tables: `name`, or "SALE" with its departures from the published mechanism.
     #[must_use]
     pub fn display_name(&self) -> String {
-        self.name.clone().unwrap_or_else(|| if self.memory { "SALE".into() } else { "SALE (no memory)".into() })
+        if let Some(name) = &self.name {
+            return name.clone();
+        }
+        let mut tags: Vec<String> = Vec::new();
+        let mut tag = |on: bool, t: &str| {
+            if on {
+                tags.push(t.to_string());
+            }
+        };
+        tag(!self.price, "no price");
+        tag(!self.length, "no length");
+        tag(!self.entropy, "no entropy");
+        tag(self.jury == Jury::Off, "no jury");
+        tag(self.jury == Jury::SelfOnly, "self-scores only");
+        tag(self.jury == Jury::PeerOnly, "peer-scores only");
+        tag(!self.memory, "no memory");
+        tag(self.memory && self.refiners == Refiners::AllLosers, "all losers refine");
+        tag(self.memory && self.accept == Accept::LowerOrEqual, "ties to refined");
+        if self.memory && self.k != 8 {
+            tags.push(format!("k={}", self.k));
+        }
+        if tags.is_empty() { "SALE".into() } else { format!("SALE ({})", tags.join(", ")) }
     }
 
     pub fn check(&self, c: &mut Checker, agents: &[&str]) {
@@ -98,6 +201,12 @@ impl SaleParams {
             w_jury: weights_by_agent(self.w_j, &self.juror_weights, agents),
             k: self.k as usize,
             memory: self.memory,
+            price: self.price,
+            length: self.length,
+            entropy: self.entropy,
+            jury: self.jury,
+            refiners: self.refiners,
+            accept: self.accept,
         }
     }
 }
@@ -163,27 +272,40 @@ fn bid(
     }
 }
 
-/// Every agent scores the plan, the bidder included: `sum_j w_j * gamma_j`.
+/// `sum_j w_j * gamma_j` over the configured jury; with the full jury every agent scores the
+/// plan, the bidder included.
 fn jury_value(ledger: &mut Ledger, config: &SaleConfig, task: &Task, bidder: usize, plan: &PlanCell) -> f64 {
-    let mut scores = [JuryCell { score: 0, usage: Usage::default() }; MAX_INLINE_JURY];
-    let mut heap;
-    let scores = if config.w_jury.len() <= MAX_INLINE_JURY {
-        &mut scores[..config.w_jury.len()]
-    } else {
-        heap = vec![scores[0]; config.w_jury.len()];
-        &mut heap[..]
+    let weighted = |ledger: &mut Ledger, juror: usize| {
+        config.w_jury[juror] * f64::from(ledger.judge(task, bidder, plan, juror).score)
     };
-    ledger.judge_panel(task, bidder, plan, scores);
-    config.w_jury.iter().zip(scores.iter()).map(|(w, cell)| w * f64::from(cell.score)).sum()
+    match config.jury {
+        Jury::Off => 0.0,
+        Jury::SelfOnly => weighted(ledger, bidder),
+        Jury::PeerOnly => (0..config.w_jury.len()).filter(|&j| j != bidder).map(|j| weighted(ledger, j)).sum(),
+        Jury::All => {
+            let mut inline = [JuryCell { score: 0, usage: Usage::default() }; MAX_INLINE_JURY];
+            let mut heap;
+            let scores = if config.w_jury.len() <= MAX_INLINE_JURY {
+                &mut inline[..config.w_jury.len()]
+            } else {
+                heap = vec![inline[0]; config.w_jury.len()];
+                &mut heap[..]
+            };
+            ledger.judge_panel(task, bidder, plan, scores);
+            config.w_jury.iter().zip(scores.iter()).map(|(w, cell)| w * f64::from(cell.score)).sum()
+        }
+    }
 }
 
 /// Pools up to this size score plans without allocating.
 const MAX_INLINE_JURY: usize = 16;
 
+/// Cost minus value of a bid whose jury value is `jury`.
 fn bid_score(config: &SaleConfig, bid: &Bid, jury: f64) -> f64 {
-    let cost = config.w_c * bid.price * f64::from(bid.plan.length);
-    let value = config.w_h * bid.plan.entropy + jury;
-    cost - value
+    let price = if config.price { bid.price } else { 1.0 };
+    let length = if config.length { f64::from(bid.plan.length) } else { 1.0 };
+    let entropy = if config.entropy { config.w_h * bid.plan.entropy } else { 0.0 };
+    config.w_c * price * length - (entropy + jury)
 }
 
 fn judge(
@@ -241,7 +363,13 @@ fn refine(
     let task = stream.get(open);
     let Some(provisional) = best(bids.iter(), Round::Initial).copied() else { return };
     decision.provisional = Some(provisional.agent);
-    let refiners: Vec<Agent> = pool_order(&agents).into_iter().filter(|a| a.price < provisional.price).collect();
+    let refiners: Vec<Agent> = pool_order(&agents)
+        .into_iter()
+        .filter(|a| match config.refiners {
+            Refiners::Cheaper => a.price < provisional.price,
+            Refiners::AllLosers => a.index != provisional.agent,
+        })
+        .collect();
     if refiners.is_empty() {
         return;
     }
@@ -258,12 +386,19 @@ fn refine(
     decision.refiners = refiners.len() as u8;
 }
 
-/// The provisional winner, unless a refined bid scores strictly lower.
-fn award(bids: Query<&Bid>, mut tasks: Query<&mut Decision>) {
+/// The provisional winner, unless a refined bid scores strictly lower (or, if so configured, as
+/// low).
+fn award(bids: Query<&Bid>, mut tasks: Query<&mut Decision>, config: Res<SaleConfig>) {
     let Some(mut decision) = tasks.iter_mut().next() else { return };
     let Some(provisional) = best(bids.iter(), Round::Initial) else { return };
-    let refined = best(bids.iter(), Round::Refined)
-        .filter(|r| r.score.unwrap_or(f64::INFINITY) < provisional.score.unwrap_or(f64::INFINITY));
+    let p_score = provisional.score.unwrap_or(f64::INFINITY);
+    let refined = best(bids.iter(), Round::Refined).filter(|r| {
+        let score = r.score.unwrap_or(f64::INFINITY);
+        match config.accept {
+            Accept::StrictlyLower => score < p_score,
+            Accept::LowerOrEqual => score <= p_score,
+        }
+    });
     let winner = refined.unwrap_or(provisional);
     decision.provisional = Some(provisional.agent);
     decision.winner = Some(winner.agent);
@@ -377,17 +512,24 @@ mod tests {
         // Only agents strictly cheaper than the provisional winner refine, and all of them do.
         let mut refiners: Vec<usize> = refined.iter().map(|b| b.agent).collect();
         refiners.sort_unstable();
-        let cheaper: Vec<usize> = if config.memory {
-            (0..agents.len()).filter(|&i| agents[i].output_price < provisional.price).collect()
-        } else {
-            Vec::new()
+        let expected: Vec<usize> = match (config.memory, config.refiners) {
+            (false, _) => Vec::new(),
+            (true, Refiners::Cheaper) => {
+                (0..agents.len()).filter(|&i| agents[i].output_price < provisional.price).collect()
+            }
+            (true, Refiners::AllLosers) => (0..agents.len()).filter(|&i| i != provisional.agent).collect(),
         };
-        assert_eq!(refiners, cheaper);
+        assert_eq!(refiners, expected);
         assert_eq!(usize::from(a.decision.refiners), refiners.len());
 
-        // A refined bid wins only with a strictly lower score, and then the lowest one does.
+        // A refined bid wins only with a strictly lower score (or an equal one, if so
+        // configured), and then the lowest one does.
         let p_score = provisional.score.unwrap();
-        let better = refined.iter().filter(|b| b.score.unwrap() < p_score).count();
+        let accepts = |s: f64| match config.accept {
+            Accept::StrictlyLower => s < p_score,
+            Accept::LowerOrEqual => s <= p_score,
+        };
+        let better = refined.iter().filter(|b| accepts(b.score.unwrap())).count();
         let winner = a.decision.winner.unwrap();
         if better == 0 {
             assert!(!a.decision.refined);
@@ -396,7 +538,7 @@ mod tests {
             let best_refined = best(a.bids.iter(), Round::Refined).unwrap();
             assert!(a.decision.refined);
             assert_eq!(winner, best_refined.agent);
-            assert!(best_refined.score.unwrap() < p_score);
+            assert!(accepts(best_refined.score.unwrap()));
         }
 
         // Exactly one execution; every cell read was charged, and nothing else.
@@ -404,13 +546,21 @@ mod tests {
         assert_eq!(tab.executions, 1);
         assert_eq!(tab.plan_calls as usize, agents.len());
         assert_eq!(tab.refine_calls as usize, refined.len());
-        assert_eq!(tab.jury_calls as usize, agents.len() * a.bids.len());
+        let jurors = |bidder: usize| -> Vec<usize> {
+            match config.jury {
+                Jury::All => (0..agents.len()).collect(),
+                Jury::SelfOnly => vec![bidder],
+                Jury::PeerOnly => (0..agents.len()).filter(|&j| j != bidder).collect(),
+                Jury::Off => Vec::new(),
+            }
+        };
+        assert_eq!(tab.jury_calls as usize, a.bids.iter().map(|b| jurors(b.agent).len()).sum::<usize>());
         let mut overhead = 0.0;
         for b in &a.bids {
             overhead += agents[b.agent].cost(b.plan.usage);
             let key = CellKey { episode_seed: seed, task, agent: b.agent };
-            for (j, juror) in agents.iter().enumerate() {
-                overhead += juror.cost(source.judge(key, &b.plan, j).usage);
+            for j in jurors(b.agent) {
+                overhead += agents[j].cost(source.judge(key, &b.plan, j).usage);
             }
         }
         assert!((tab.overhead_cost - overhead).abs() <= 1e-12 * overhead.max(1.0));
@@ -431,14 +581,111 @@ mod tests {
             w_j in 0.0f64..2.0,
             k in 1usize..12,
             memory in any::<bool>(),
+            switches in any::<[bool; 3]>(),
+            jury in prop::sample::select(vec![Jury::All, Jury::SelfOnly, Jury::PeerOnly, Jury::Off]),
+            refiners in prop::sample::select(vec![Refiners::Cheaper, Refiners::AllLosers]),
+            accept in prop::sample::select(vec![Accept::StrictlyLower, Accept::LowerOrEqual]),
         ) {
-            let config = SaleConfig { w_c, w_h, w_jury: vec![w_j; 4], k, memory };
+            let [price, length, entropy] = switches;
+            let config = SaleConfig {
+                k, memory, price, length, entropy, jury, refiners, accept,
+                ..SaleConfig::published(w_c, w_h, w_j, 4)
+            };
             let (seen, source, tasks) = run_observed(config.clone(), seed);
             prop_assert_eq!(seen.len(), tasks.len());
             for a in &seen {
                 check_auction(a, &config, &source, &tasks[a.step], seed);
             }
         }
+    }
+
+    /// Initial bids are pure functions of (seed, task, agent), so the same task's initial bids
+    /// under two configurations differ only by what the configurations change.
+    fn initial_bids(config: &SaleConfig, seed: u64) -> Vec<(usize, Vec<Bid>, ledger_calls::Calls)> {
+        let (seen, _, _) = run_observed(config.clone(), seed);
+        seen.into_iter()
+            .map(|a| {
+                let calls = ledger_calls::Calls::of(&a);
+                (a.step, a.bids.into_iter().filter(|b| b.plan.round == Round::Initial).collect(), calls)
+            })
+            .collect()
+    }
+
+    mod ledger_calls {
+        /// Calls a task's auction made, by kind.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct Calls {
+            pub plans: u32,
+            pub jury: u32,
+            pub refinements: u32,
+        }
+
+        impl Calls {
+            pub fn of(a: &super::Auction) -> Self {
+                let t = a.decision.tab;
+                Self { plans: t.plan_calls, jury: t.jury_calls, refinements: t.refine_calls }
+            }
+        }
+    }
+
+    #[test]
+    fn each_ablation_changes_only_what_it_names() {
+        let base = SaleConfig::published(0.05, 1.5, 1.0, 4);
+        let seed = 17;
+        let reference = initial_bids(&base, seed);
+        let n = 4u32;
+        let ablations: Vec<(&str, SaleConfig)> = vec![
+            ("no price", SaleConfig { price: false, ..base.clone() }),
+            ("no length", SaleConfig { length: false, ..base.clone() }),
+            ("no entropy", SaleConfig { entropy: false, ..base.clone() }),
+            ("no jury", SaleConfig { jury: Jury::Off, ..base.clone() }),
+            ("self only", SaleConfig { jury: Jury::SelfOnly, ..base.clone() }),
+            ("peer only", SaleConfig { jury: Jury::PeerOnly, ..base.clone() }),
+            ("no memory", SaleConfig { memory: false, ..base.clone() }),
+        ];
+        for (what, config) in ablations {
+            for ((step, bids, calls), (rstep, rbids, rcalls)) in initial_bids(&config, seed).iter().zip(&reference) {
+                assert_eq!(step, rstep);
+                assert_eq!(calls.plans, rcalls.plans, "{what}: every agent still bids once");
+                for (b, r) in bids.iter().zip(rbids) {
+                    assert_eq!(b.plan, r.plan, "{what}: plans are unchanged");
+                    let (score, rscore) = (b.score.unwrap(), r.score.unwrap());
+                    let (jury, rjury) = (b.jury.unwrap(), r.jury.unwrap());
+                    let length = f64::from(r.plan.length);
+                    let removed = match what {
+                        "no price" => base.w_c * (r.price * length - length),
+                        "no length" => base.w_c * (r.price * length - r.price),
+                        "no entropy" => -base.w_h * r.plan.entropy,
+                        "no jury" | "self only" | "peer only" => jury - rjury,
+                        _ => 0.0,
+                    };
+                    assert!((rscore - score - removed).abs() < 1e-9, "{what}: score moved by more than its term");
+                    if !what.contains("jury") && !what.contains("only") {
+                        assert_eq!(jury, rjury, "{what}: jury untouched");
+                    }
+                }
+                let own_plans = calls.plans + calls.refinements;
+                match what {
+                    "no jury" => assert_eq!(calls.jury, 0),
+                    "self only" => assert_eq!(calls.jury, own_plans),
+                    "peer only" => assert_eq!(calls.jury, own_plans * (n - 1)),
+                    "no memory" => assert_eq!((calls.refinements, calls.jury), (0, n * n)),
+                    _ => assert_eq!(calls.jury, own_plans * n),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ablated_configurations_name_themselves() {
+        let parse = |text: &str| -> SaleParams { crate::scenario::ron_options().from_str(text).unwrap() };
+        assert_eq!(parse("(w_c: 1.0, w_h: 1.0)").display_name(), "SALE");
+        assert_eq!(parse("(w_c: 1.0, w_h: 1.0, memory: false)").display_name(), "SALE (no memory)");
+        assert_eq!(
+            parse("(w_c: 1.0, w_h: 1.0, price: false, jury: PeerOnly, k: 4)").display_name(),
+            "SALE (no price, peer-scores only, k=4)"
+        );
+        assert_eq!(parse("(w_c: 1.0, w_h: 1.0, name: \"mine\")").display_name(), "mine");
     }
 
     #[test]
@@ -458,7 +705,7 @@ mod tests {
 
     #[test]
     fn memory_lets_small_agents_win_refined_auctions() {
-        let config = SaleConfig { w_c: 0.05, w_h: 1.0, w_jury: vec![1.0; 4], k: 8, memory: true };
+        let config = SaleConfig::published(0.05, 1.0, 1.0, 4);
         let refined: usize =
             (0..10).map(|s| run_observed(config.clone(), s).0.iter().filter(|a| a.decision.refined).count()).sum();
         assert!(refined > 0, "no refined bid ever won");
