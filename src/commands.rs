@@ -68,7 +68,8 @@ fn run(args: &RunArgs) -> Result<()> {
 
     let bar = progress_bar(u64::from(scenario.episodes) * mechanisms.len() as u64);
     let started = Instant::now();
-    let batch = run_batch(Arc::new(source), &scenario.workload, &mechanisms, &options, &|| bar.inc(1))?;
+    let batch =
+        run_batch(Arc::new(source), &scenario.workload, scenario.training, &mechanisms, &options, &|| bar.inc(1))?;
     bar.finish_and_clear();
     let elapsed = started.elapsed();
 
@@ -134,7 +135,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
     let options = RunOptions { seed: scenario.seed, episodes: args.episodes, jobs: args.jobs };
     let bar = progress_bar(u64::from(args.episodes));
     let started = Instant::now();
-    let batch = run_batch(source, &scenario.workload, &chosen, &options, &|| bar.inc(1))?;
+    let batch = run_batch(source, &scenario.workload, scenario.training, &chosen, &options, &|| bar.inc(1))?;
     let secs = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let tasks: usize = batch.runs.iter().map(|r| r.records.len()).sum();

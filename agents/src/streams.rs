@@ -33,6 +33,10 @@ pub enum Purpose {
     Order = 8,
     /// The random allocator's choice.
     RandomChoice = 9,
+    /// A cascade's answer scorer.
+    Scorer = 10,
+    /// Ranking's random order of agents in a time window.
+    Ranking = 11,
 }
 
 /// splitmix64's finaliser: a bijective mix of 64 bits.

@@ -272,6 +272,7 @@ mod tests {
             order: Order::AsListed,
             embedding_dim: 8,
             topic_spread: 0.5,
+            complexity_signal: 0.5,
         }
     }
 

@@ -22,6 +22,15 @@ pub struct WorkloadSpec {
     /// 1 makes the within-topic noise as large as the centroid itself.
     #[serde(default = "default_spread")]
     pub topic_spread: f64,
+    /// How much a task's description reveals its complexity: the weight of the task's position
+    /// within its domain's complexity range along one direction of the embedding. 0 hides
+    /// complexity from anything that reads only the task.
+    #[serde(default = "default_complexity_signal")]
+    pub complexity_signal: f64,
+}
+
+fn default_complexity_signal() -> f64 {
+    0.5
 }
 
 fn default_dim() -> u16 {
@@ -104,6 +113,7 @@ impl WorkloadSpec {
         c.count("domains", self.domains.len() as u64, 1, u16::MAX.into());
         c.count("embedding_dim", self.embedding_dim.into(), 2, 4096);
         c.range("topic_spread", self.topic_spread, 0.0, 10.0);
+        c.range("complexity_signal", self.complexity_signal, 0.0, 10.0);
         for (i, d) in self.domains.iter().enumerate() {
             c.within("domains", |c| {
                 c.within(format!("[{i}]"), |c| {
@@ -147,29 +157,43 @@ impl WorkloadSpec {
     /// order, so the same task keeps its outcomes under every ordering.
     #[must_use]
     pub fn generate(&self, episode_seed: u64) -> Vec<Task> {
+        self.generate_set(episode_seed, 0)
+    }
+
+    /// A set of tasks numbered from `first_id`. Sets of one episode share its topics and
+    /// complexity direction (so what is learnt on one transfers to another) but, having distinct
+    /// ids, none of their draws.
+    #[must_use]
+    pub fn generate_set(&self, episode_seed: u64, first_id: u32) -> Vec<Task> {
         let dim = usize::from(self.embedding_dim);
         let mut topic_base = 0u32;
         let mut tasks = Vec::with_capacity(self.task_count());
+        let random_direction = |key: u64| {
+            let mut rng = stream(episode_seed, Purpose::TopicCentroid, &[key]);
+            normalised((0..dim).map(|_| rng.sample::<f64, _>(StandardNormal) as f32).collect())
+        };
         for (d, domain) in self.domains.iter().enumerate() {
-            let centroids: Vec<Vec<f32>> = (0..domain.topics)
-                .map(|t| {
-                    let mut rng = stream(episode_seed, Purpose::TopicCentroid, &[u64::from(topic_base + t)]);
-                    let v: Vec<f32> = (0..dim).map(|_| rng.sample::<f64, _>(StandardNormal) as f32).collect();
-                    normalised(v)
-                })
-                .collect();
+            let centroids: Vec<Vec<f32>> =
+                (0..domain.topics).map(|t| random_direction(u64::from(topic_base + t))).collect();
+            // Keys above every topic's: the direction along which the domain's tasks get harder.
+            let harder = random_direction((1 << 40) + d as u64);
+            let (floor, ceiling) = (self.bin_floor(d, 0).ln(), domain.bins.last().map_or(1.0, |b| b.tau_max).ln());
             for (b, bin) in domain.bins.iter().enumerate() {
                 let (lo, hi) = (self.bin_floor(d, b).ln(), bin.tau_max.ln());
                 for _ in 0..bin.tasks {
-                    let id = tasks.len() as u32;
+                    let id = first_id + tasks.len() as u32;
                     let mut rng = stream(episode_seed, Purpose::TaskAttributes, &[u64::from(id)]);
                     // Human solving times spread log-uniformly within the bin.
                     let tau = (lo + (hi - lo) * rng.random::<f64>()).exp();
                     let topic = rng.random_range(0..domain.topics);
                     let noise = self.topic_spread / (dim as f64).sqrt();
+                    // Position in the domain's complexity range, in [-1, 1].
+                    let position = (2.0 * (tau.ln() - floor) / (ceiling - floor).max(f64::EPSILON) - 1.0) as f32;
+                    let signal = self.complexity_signal as f32 * position;
                     let embedding: Vec<f32> = centroids[topic as usize]
                         .iter()
-                        .map(|&c| c + (noise * rng.sample::<f64, _>(StandardNormal)) as f32)
+                        .zip(&harder)
+                        .map(|(&c, &h)| c + signal * h + (noise * rng.sample::<f64, _>(StandardNormal)) as f32)
                         .collect();
                     tasks.push(Task {
                         id,
@@ -224,6 +248,7 @@ mod tests {
             order,
             embedding_dim: 16,
             topic_spread: 0.3,
+            complexity_signal: 0.0,
         }
     }
 
@@ -259,6 +284,38 @@ mod tests {
             }
         }
         assert!(same / f32::from(ns as u16) > diff / nd as f32 + 0.3);
+    }
+
+    #[test]
+    fn complexity_signal_makes_tasks_of_similar_complexity_alike() {
+        let mut s = spec(Order::AsListed);
+        s.domains[0].topics = 1;
+        s.complexity_signal = 2.0;
+        let tasks = s.generate(4);
+        let mean_sim = |a: u8, b: u8| {
+            let (mut sum, mut n) = (0.0, 0);
+            for x in tasks.iter().filter(|t| t.bin == a) {
+                for y in tasks.iter().filter(|t| t.bin == b && t.id != x.id) {
+                    sum += cosine(&x.embedding, &y.embedding);
+                    n += 1;
+                }
+            }
+            sum / n as f32
+        };
+        assert!(mean_sim(0, 0) > mean_sim(0, 1) + 0.1);
+    }
+
+    #[test]
+    fn separate_sets_share_topics_but_not_ids() {
+        let s = spec(Order::AsListed);
+        let a = s.generate_set(8, 0);
+        let b = s.generate_set(8, 1000);
+        assert!(b.iter().all(|t| t.id >= 1000));
+        assert_ne!(a[0].embedding, b[0].embedding);
+        // Same topic, same centroid: tasks of one topic across sets stay alike.
+        let t = a[0].topic;
+        let other = b.iter().find(|x| x.topic == t).unwrap();
+        assert!(cosine(&a[0].embedding, &other.embedding) > 0.5);
     }
 
     #[test]

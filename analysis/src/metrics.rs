@@ -20,8 +20,12 @@ pub enum Metric {
     PassAt1,
     /// Dollars spent per episode, auction overhead included.
     TotalCost,
-    /// Token-weighted average price paid, in dollars per million tokens (the paper's cost).
+    /// Token-weighted average price paid, in dollars per million tokens.
     CostPerMTok,
+    /// Dollars per million tokens of the delivered answers' executions: equal to the average
+    /// price for one execution per task, above every price when attempts are discarded (the
+    /// paper's cost, under which FrugalGPT exceeds the largest agent's price).
+    CostPerDeliveredMTok,
     /// The same, for execution tokens only.
     ExecutionCostPerMTok,
     /// Dollars spent deciding (plans, jury, refinement) per episode.
@@ -53,6 +57,7 @@ impl Metric {
             Self::PassAt1 => "pass_at_1".into(),
             Self::TotalCost => "cost_usd".into(),
             Self::CostPerMTok => "usd_per_mtok".into(),
+            Self::CostPerDeliveredMTok => "usd_per_delivered_mtok".into(),
             Self::ExecutionCostPerMTok => "execution_usd_per_mtok".into(),
             Self::OverheadCost => "overhead_usd".into(),
             Self::OverheadTokenShare => "overhead_token_share".into(),
@@ -78,6 +83,7 @@ pub struct EpisodeTotals {
     pub overhead_tokens: u64,
     pub execution_cost: f64,
     pub execution_tokens: u64,
+    pub delivered_tokens: u64,
     pub solved_value: f64,
     pub executions: Vec<u32>,
 }
@@ -95,6 +101,7 @@ impl EpisodeTotals {
         self.overhead_tokens += r.overhead.total();
         self.execution_cost += r.execution_cost;
         self.execution_tokens += r.execution.total();
+        self.delivered_tokens += r.delivered.total();
         if r.success {
             self.solved_value += r.value;
         }
@@ -239,6 +246,10 @@ pub fn summarise(batch: &BatchResult, workload: &WorkloadSpec, mechanisms: &[Mec
             push(Metric::PassAt1, each(&EpisodeTotals::pass_at_1));
             push(Metric::TotalCost, each(&|t| t.cost));
             push(Metric::CostPerMTok, each(&EpisodeTotals::cost_per_mtok));
+            push(
+                Metric::CostPerDeliveredMTok,
+                each(&|t| EpisodeTotals::ratio(t.cost * 1e6, t.delivered_tokens as f64)),
+            );
             push(
                 Metric::ExecutionCostPerMTok,
                 each(&|t| EpisodeTotals::ratio(t.execution_cost * 1e6, t.execution_tokens as f64)),

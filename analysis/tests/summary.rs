@@ -18,7 +18,8 @@ fn golden_summary_of_the_small_market() {
     let s = small();
     let mechanisms = s.resolve_mechanisms();
     let options = RunOptions { seed: s.seed, episodes: 8, jobs: Some(2) };
-    let batch = run_batch(Arc::new(s.source().unwrap()), &s.workload, &mechanisms, &options, &|| {}).unwrap();
+    let batch =
+        run_batch(Arc::new(s.source().unwrap()), &s.workload, s.training, &mechanisms, &options, &|| {}).unwrap();
     let kinds: Vec<Mechanism> = mechanisms.into_iter().map(|(_, m)| m).collect();
     let summary = summarise(&batch, &s.workload, &kinds);
     insta::assert_snapshot!("overview", table::overview(&summary));
@@ -39,6 +40,8 @@ fn record(winner: u16, success: bool, exec_tokens: u64, exec_cost: f64, value: f
         refined: false,
         refiners: 0,
         success,
+        executions: 1,
+        delivered: Usage { input: exec_tokens, output: 0 },
         overhead: Usage { input: 0, output: 0 },
         overhead_cost: 0.0,
         execution: Usage { input: exec_tokens, output: 0 },

@@ -31,7 +31,7 @@ fn episodes(c: &mut Criterion) {
             b.iter(|| {
                 e += 1;
                 let seed = episode_seed(scenario.seed, e);
-                let tasks = scenario.workload.generate(seed).into();
+                let tasks = scenario.training.split(&scenario.workload, seed);
                 black_box(run_episode(Arc::clone(&source), tasks, mechanism, name, seed).expect("episode runs"))
             });
         });

@@ -11,6 +11,7 @@ use crate::episode::run_episode;
 use crate::error::EngineError;
 use crate::mechanisms::Mechanism;
 use crate::record::TaskRecord;
+use crate::training::Training;
 
 /// How to run a batch.
 #[derive(Clone, Debug)]
@@ -43,6 +44,7 @@ pub struct BatchResult {
 pub fn run_batch(
     source: Arc<dyn OutcomeSource>,
     workload: &WorkloadSpec,
+    training: Training,
     mechanisms: &[(String, Mechanism)],
     options: &RunOptions,
     progress: &(dyn Fn() + Sync),
@@ -53,7 +55,7 @@ pub fn run_batch(
         jobs.par_iter()
             .map(|&(episode, m)| {
                 let seed = episode_seed(options.seed, u64::from(episode));
-                let tasks: Arc<[_]> = workload.generate(seed).into();
+                let tasks = training.split(workload, seed);
                 let (name, mechanism) = &mechanisms[m];
                 let records = run_episode(Arc::clone(&source), tasks, mechanism, name, seed)?;
                 progress();

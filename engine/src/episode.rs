@@ -5,24 +5,27 @@ use std::sync::Arc;
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::SingleThreadedExecutor;
 use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings};
-use tender_agents::{OutcomeSource, Task};
+use tender_agents::OutcomeSource;
 
 use crate::error::EngineError;
 use crate::ledger::Ledger;
 use crate::mechanisms::Mechanism;
 use crate::record::TaskRecord;
+use crate::training::{EpisodeTasks, TrainingSet};
 use crate::world::{EpisodeSeed, Records, TaskStream, install_core};
 
 /// A fresh world and schedule for one episode: the pool spawned, the shared systems and the
 /// mechanism's installed. The schedule is not yet built, so callers may add systems.
 pub fn build_episode(
     source: Arc<dyn OutcomeSource>,
-    tasks: Arc<[Task]>,
+    tasks: EpisodeTasks,
     mechanism: &Mechanism,
     episode_seed: u64,
 ) -> (World, Schedule) {
+    let EpisodeTasks { train, eval: tasks } = tasks;
     let steps = tasks.len();
     let mut world = World::new();
+    world.insert_resource(TrainingSet(train));
     world.insert_resource(Ledger::new(source, episode_seed));
     world.insert_resource(TaskStream { tasks, arrived: 0 });
     world.insert_resource(EpisodeSeed(episode_seed));
@@ -55,12 +58,13 @@ pub fn play(mut world: World, mut schedule: Schedule, mechanism_name: &str) -> R
     Ok(world.remove_resource::<Records>().map(|r| r.0).unwrap_or_default())
 }
 
-/// Run `mechanism` over `tasks` (in arrival order) and return one record per task.
+/// Run `mechanism` over the evaluated tasks (in arrival order), after it studied the training
+/// tasks, and return one record per evaluated task.
 ///
 /// An episode is a pure function of its arguments: the same inputs give identical records.
 pub fn run_episode(
     source: Arc<dyn OutcomeSource>,
-    tasks: Arc<[Task]>,
+    tasks: EpisodeTasks,
     mechanism: &Mechanism,
     mechanism_name: &str,
     episode_seed: u64,

@@ -60,6 +60,13 @@ impl Ledger {
         plan
     }
 
+    /// A call to something outside the pool (a cascade's scorer), charged as overhead at
+    /// `price` dollars per million tokens.
+    pub fn charge_external(&mut self, usage: Usage, price: f64) {
+        self.tab.overhead += usage;
+        self.tab.overhead_cost += usage.total() as f64 * price / 1e6;
+    }
+
     /// A refined plan, charged as overhead.
     pub fn refine(&mut self, task: &Task, agent: usize, retrieved: &[RetrievedPair], k: usize) -> PlanCell {
         let plan = self.source.refine(self.key(task, agent), retrieved, k);
@@ -94,6 +101,12 @@ impl Ledger {
         self.tab.execution_cost += cost;
         self.tab.executions += 1;
         cell
+    }
+
+    /// Free, for training only: what `agent` did on a training task, as logged data.
+    #[must_use]
+    pub fn training_log(&self, task: &Task, agent: usize) -> ExecutionCell {
+        self.source.execute(self.key(task, agent), None)
     }
 
     /// Free hindsight, for the oracle only: would `agent` succeed with its first plan?

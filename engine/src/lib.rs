@@ -16,6 +16,7 @@ pub mod mechanisms;
 pub mod memory;
 pub mod record;
 pub mod scenario;
+pub mod training;
 pub mod world;
 
 pub use batch::{BatchResult, EpisodeRun, RunOptions, run_batch};
@@ -24,3 +25,4 @@ pub use error::EngineError;
 pub use mechanisms::{Mechanism, MechanismSpec, SaleConfig, SaleParams};
 pub use record::TaskRecord;
 pub use scenario::{Scenario, ScenarioError};
+pub use training::{EpisodeTasks, Training};

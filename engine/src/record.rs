@@ -26,7 +26,11 @@ pub struct TaskRecord {
     /// Tokens and dollars spent deciding (plans, jury, refinement).
     pub overhead: Usage,
     pub overhead_cost: f64,
-    /// Tokens and dollars of the winner's execution.
+    /// Executions paid for (one, except for cascades, which pay every attempt).
+    pub executions: u32,
+    /// Tokens of the execution whose answer was delivered (the accepted one).
+    pub delivered: Usage,
+    /// Tokens and dollars of the executions.
     pub execution: Usage,
     pub execution_cost: f64,
 }

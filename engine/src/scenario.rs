@@ -9,6 +9,7 @@ use tender_agents::validate::{Checker, Invalid};
 use tender_agents::{AgentProfile, StandInParams, SyntheticSource, WorkloadSpec};
 
 use crate::mechanisms::{Mechanism, MechanismSpec};
+use crate::training::Training;
 
 /// A scenario as written in a `.ron` file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -30,6 +31,9 @@ pub struct Scenario {
     #[serde(default)]
     pub standins: StandInParams,
     pub workload: WorkloadSpec,
+    /// Training data for mechanisms that learn.
+    #[serde(default)]
+    pub training: Training,
     pub mechanisms: Vec<MechanismSpec>,
 }
 
@@ -93,6 +97,7 @@ impl Scenario {
         c.count("episodes", self.episodes.into(), 1, 10_000_000);
         c.require(!self.output.as_os_str().is_empty(), "output", "\"\"", "must name a folder");
         c.within("workload", |c| self.workload.check(c));
+        c.within("training", |c| self.training.check(c, self.workload.task_count()));
         let mut errors = c.finish().err().unwrap_or_default();
         if errors.is_empty() {
             // Agents are checked against the workload's domains, so only once it is sound.
@@ -105,6 +110,16 @@ impl Scenario {
         c.count("mechanisms", self.mechanisms.len() as u64, 1, 10_000);
         for (i, m) in self.mechanisms.iter().enumerate() {
             c.within("mechanisms", |c| c.within(format!("[{i}]"), |c| m.check(c, &names)));
+            if m.needs_training() && self.training.is_none() {
+                c.within("mechanisms", |c| {
+                    c.require(
+                        false,
+                        &format!("[{i}]"),
+                        "a learning router",
+                        "needs training data: add `training: Holdout(0.2)` or `training: Separate(1)`",
+                    );
+                });
+            }
         }
         if c.errors.is_empty() {
             let resolved = self.resolve_mechanisms();
@@ -130,7 +145,8 @@ impl Scenario {
     #[must_use]
     pub fn resolve_mechanisms(&self) -> Vec<(String, Mechanism)> {
         let names = self.agent_names();
-        self.mechanisms.iter().flat_map(|m| m.resolve(&names)).collect()
+        let prices: Vec<f64> = self.agents.iter().map(|a| a.price).collect();
+        self.mechanisms.iter().flat_map(|m| m.resolve(&names, &prices)).collect()
     }
 }
 

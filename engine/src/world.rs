@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use bevy_ecs::prelude::*;
-use tender_agents::{PlanCell, Task};
+use tender_agents::{PlanCell, Task, Usage};
 
 use crate::ledger::{Ledger, Tab};
 use crate::record::TaskRecord;
@@ -49,6 +49,8 @@ pub struct Decision {
     pub refined: bool,
     pub refiners: u8,
     pub success: Option<bool>,
+    /// Tokens of the execution whose answer is delivered.
+    pub delivered: Usage,
     /// What the task cost, closed at settlement.
     pub tab: Tab,
 }
@@ -131,6 +133,7 @@ fn execute(mut tasks: Query<(&OpenTask, &mut Decision)>, stream: Res<TaskStream>
             let plan = decision.plan;
             let cell = ledger.execute(stream.get(open), winner, plan.as_ref());
             decision.success = Some(cell.success);
+            decision.delivered = cell.usage;
         }
     }
 }
@@ -165,6 +168,8 @@ fn record(
             refined: decision.refined,
             refiners: decision.refiners,
             success: decision.success.unwrap_or(false),
+            executions: tab.executions,
+            delivered: decision.delivered,
             overhead: tab.overhead,
             overhead_cost: tab.overhead_cost,
             execution: tab.execution,

@@ -4,6 +4,8 @@
 //! [`Mechanism`]s, each of which installs its systems into an episode's phases.
 
 pub mod baselines;
+pub mod predict;
+pub mod routers;
 pub mod sale;
 
 use std::collections::BTreeMap;
@@ -12,6 +14,7 @@ use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
 use tender_agents::validate::Checker;
 
+pub use routers::{CarrotParams, CascadeParams, Router, ToRouterParams, WtpParams};
 pub use sale::{SaleConfig, SaleParams};
 
 /// A mechanism as written in a scenario file.
@@ -28,6 +31,14 @@ pub enum MechanismSpec {
     Random,
     /// Hindsight oracle: the cheapest agent that would succeed.
     Oracle,
+    /// CARROT-style kNN router.
+    Carrot(CarrotParams),
+    /// TO-Router-style classifier.
+    ToRouter(ToRouterParams),
+    /// Willingness-to-pay router.
+    Wtp(WtpParams),
+    /// FrugalGPT-style cascade.
+    Cascade(CascadeParams),
 }
 
 /// Parameters of a single-agent mechanism.
@@ -46,6 +57,7 @@ pub enum Mechanism {
     Single(usize),
     Random,
     Oracle,
+    Router(Router),
 }
 
 impl Mechanism {
@@ -56,6 +68,7 @@ impl Mechanism {
             Self::Single(agent) => baselines::install_single(*agent, schedule),
             Self::Random => baselines::install_random(schedule),
             Self::Oracle => baselines::install_oracle(schedule),
+            Self::Router(router) => routers::install(router, world, schedule),
         }
     }
 }
@@ -71,13 +84,27 @@ impl MechanismSpec {
                 format!("{:?}", p.agent),
                 &format!("must name an agent of the pool: {}", quoted(agents)),
             ),
+            Self::Carrot(p) => p.check(c),
+            Self::ToRouter(p) => p.check(c),
+            Self::Wtp(p) => p.check(c),
+            Self::Cascade(p) => p.check(c, agents),
             Self::EachAgent | Self::Random | Self::Oracle => {}
         }
     }
 
-    /// The named mechanisms this spec stands for. Call after [`MechanismSpec::check`] passed.
+    /// Whether the mechanism learns from the scenario's training tasks.
     #[must_use]
-    pub fn resolve(&self, agents: &[&str]) -> Vec<(String, Mechanism)> {
+    pub fn needs_training(&self) -> bool {
+        matches!(self, Self::Carrot(_) | Self::ToRouter(_) | Self::Wtp(_))
+    }
+
+    /// The named mechanisms this spec stands for, given the pool's names and output prices.
+    /// Call after [`MechanismSpec::check`] passed.
+    #[must_use]
+    pub fn resolve(&self, agents: &[&str], prices: &[f64]) -> Vec<(String, Mechanism)> {
+        let named = |name: &Option<String>, default: &str, router: Router| {
+            vec![(name.clone().unwrap_or_else(|| default.to_string()), Mechanism::Router(router))]
+        };
         let index = |name: &str| agents.iter().position(|a| *a == name);
         match self {
             Self::Sale(p) => vec![(p.display_name(), Mechanism::Sale(p.resolve(agents)))],
@@ -88,6 +115,18 @@ impl MechanismSpec {
             Self::EachAgent => agents.iter().enumerate().map(|(i, a)| (single_name(a), Mechanism::Single(i))).collect(),
             Self::Random => vec![("random".to_string(), Mechanism::Random)],
             Self::Oracle => vec![("oracle".to_string(), Mechanism::Oracle)],
+            Self::Carrot(p) => named(&p.name, "CARROT", Router::Carrot { k: p.k as usize, lambda: p.lambda }),
+            Self::ToRouter(p) => named(
+                &p.name,
+                "TO-Router",
+                Router::ToRouter { epochs: p.epochs, learning_rate: p.learning_rate, l2: p.l2 },
+            ),
+            Self::Wtp(p) => {
+                named(&p.name, "WTP", Router::Wtp { k: p.k as usize, willingness_to_pay: p.willingness_to_pay })
+            }
+            Self::Cascade(p) => {
+                named(&p.name, "FrugalGPT", Router::Cascade { order: p.resolve(agents, prices), scorer: p.scorer })
+            }
         }
     }
 }

@@ -485,9 +485,9 @@ mod tests {
     fn run_observed(config: SaleConfig, seed: u64) -> (Vec<Auction>, Arc<SyntheticSource>, Arc<[Task]>) {
         let scenario = Scenario::parse(POOL, "pool").unwrap();
         let source = Arc::new(scenario.source().unwrap());
-        let tasks: Arc<[Task]> = scenario.workload.generate(seed).into();
-        let (mut world, mut schedule) =
-            build_episode(source.clone(), tasks.clone(), &crate::Mechanism::Sale(config), seed);
+        let split = scenario.training.split(&scenario.workload, seed);
+        let tasks = split.eval.clone();
+        let (mut world, mut schedule) = build_episode(source.clone(), split, &crate::Mechanism::Sale(config), seed);
         world.init_resource::<Observed>();
         schedule.add_systems((
             observe_award.in_set(Phase::Award).after(award),
@@ -692,9 +692,8 @@ mod tests {
     fn records_cost_is_overhead_plus_execution() {
         let scenario = Scenario::parse(POOL, "pool").unwrap();
         let source: Arc<dyn OutcomeSource> = Arc::new(scenario.source().unwrap());
-        let tasks: Arc<[Task]> = scenario.workload.generate(3).into();
         let mech = scenario.resolve_mechanisms().remove(0).1;
-        let (world, schedule) = build_episode(source, tasks, &mech, 3);
+        let (world, schedule) = build_episode(source, scenario.training.split(&scenario.workload, 3), &mech, 3);
         let records = play(world, schedule, "SALE").unwrap();
         assert_eq!(records.len(), 40);
         for r in &records {

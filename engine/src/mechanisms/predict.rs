@@ -1,0 +1,169 @@
+//! What routers know: estimates of each agent's success and cost on a task, learnt from the
+//! episode's training tasks, seeing only the task's description (its embedding).
+
+use tender_agents::Task;
+use tender_agents::task::cosine;
+
+use crate::ledger::Ledger;
+
+/// Every agent's logged outcome on one training task.
+#[derive(Clone, Debug)]
+pub struct Example {
+    pub embedding: Box<[f32]>,
+    pub success: Vec<bool>,
+    pub cost: Vec<f64>,
+}
+
+/// The logged training data of an episode.
+#[derive(Clone, Debug, Default)]
+pub struct TrainingLog {
+    pub examples: Vec<Example>,
+    pub agents: usize,
+}
+
+impl TrainingLog {
+    /// Read every agent's outcome on every training task from the ledger's training log.
+    #[must_use]
+    pub fn collect(ledger: &Ledger, tasks: &[Task]) -> Self {
+        let agents = ledger.agents().len();
+        let examples = tasks
+            .iter()
+            .map(|t| {
+                let cells: Vec<_> = (0..agents).map(|a| ledger.training_log(t, a)).collect();
+                Example {
+                    embedding: t.embedding.clone(),
+                    success: cells.iter().map(|c| c.success).collect(),
+                    cost: cells.iter().zip(ledger.agents()).map(|(c, info)| info.cost(c.usage)).collect(),
+                }
+            })
+            .collect();
+        Self { examples, agents }
+    }
+
+    /// Indices of the `k` training tasks most similar to `embedding`; ties to the earlier one.
+    #[must_use]
+    pub fn nearest(&self, embedding: &[f32], k: usize) -> Vec<usize> {
+        let mut scored: Vec<(f32, usize)> =
+            self.examples.iter().enumerate().map(|(i, e)| (cosine(embedding, &e.embedding), i)).collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        scored.into_iter().take(k).map(|(_, i)| i).collect()
+    }
+}
+
+/// An agent's estimated chance of success and cost on a task.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Estimate {
+    pub success: f64,
+    pub cost: f64,
+}
+
+/// k-nearest-neighbour estimates: among the `k` most similar training tasks, each agent's
+/// success rate (with a uniform prior, `(s + 1) / (k + 2)`, so a few neighbours never give
+/// certainty) and mean cost. Without training data every agent gets 1/2 and cost 0.
+#[must_use]
+pub fn knn(log: &TrainingLog, embedding: &[f32], k: usize) -> Vec<Estimate> {
+    let near = log.nearest(embedding, k);
+    let n = near.len() as f64;
+    (0..log.agents)
+        .map(|a| {
+            let wins = near.iter().filter(|&&i| log.examples[i].success[a]).count() as f64;
+            let cost = near.iter().map(|&i| log.examples[i].cost[a]).sum::<f64>();
+            Estimate { success: (wins + 1.0) / (n + 2.0), cost: if n > 0.0 { cost / n } else { 0.0 } }
+        })
+        .collect()
+}
+
+/// Multinomial logistic regression from a task's embedding to the agent that should take it.
+#[derive(Clone, Debug)]
+pub struct Softmax {
+    /// `classes x (dim + 1)`, the last column a bias.
+    weights: Vec<Vec<f64>>,
+}
+
+impl Softmax {
+    /// Full-batch gradient descent from zero weights, a fixed number of epochs: deterministic.
+    #[must_use]
+    pub fn train(inputs: &[&[f32]], labels: &[usize], classes: usize, epochs: u32, rate: f64, l2: f64) -> Self {
+        let dim = inputs.first().map_or(0, |x| x.len());
+        let mut weights = vec![vec![0.0; dim + 1]; classes];
+        let n = inputs.len().max(1) as f64;
+        for _ in 0..epochs {
+            let mut grad = vec![vec![0.0; dim + 1]; classes];
+            for (x, &y) in inputs.iter().zip(labels) {
+                let p = Self::probabilities(&weights, x);
+                for (c, g) in grad.iter_mut().enumerate() {
+                    let err = p[c] - if c == y { 1.0 } else { 0.0 };
+                    for (gi, &xi) in g.iter_mut().zip(x.iter()) {
+                        *gi += err * f64::from(xi);
+                    }
+                    g[dim] += err;
+                }
+            }
+            for (w, g) in weights.iter_mut().zip(&grad) {
+                for (wi, gi) in w.iter_mut().zip(g) {
+                    *wi -= rate * (gi / n + l2 * *wi);
+                }
+            }
+        }
+        Self { weights }
+    }
+
+    fn probabilities(weights: &[Vec<f64>], x: &[f32]) -> Vec<f64> {
+        let logits: Vec<f64> = weights
+            .iter()
+            .map(|w| {
+                let dim = w.len() - 1;
+                w[..dim].iter().zip(x).map(|(wi, &xi)| wi * f64::from(xi)).sum::<f64>() + w[dim]
+            })
+            .collect();
+        let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let exp: Vec<f64> = logits.iter().map(|l| (l - max).exp()).collect();
+        let sum: f64 = exp.iter().sum();
+        exp.iter().map(|e| e / sum).collect()
+    }
+
+    /// Class probabilities for one input.
+    #[must_use]
+    pub fn predict(&self, x: &[f32]) -> Vec<f64> {
+        Self::probabilities(&self.weights, x)
+    }
+}
+
+/// The label a router learns: the cheapest agent that succeeded, or the cheapest agent when none
+/// did (money is then all there is to save). `by_price` lists agents cheapest first.
+#[must_use]
+pub fn best_agent(example: &Example, by_price: &[usize]) -> usize {
+    by_price.iter().copied().find(|&a| example.success[a]).unwrap_or(by_price[0])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softmax_learns_a_separable_rule() {
+        let xs: Vec<[f32; 2]> = (0..40).map(|i| if i % 2 == 0 { [1.0, 0.0] } else { [0.0, 1.0] }).collect();
+        let labels: Vec<usize> = (0..40).map(|i| i % 2).collect();
+        let inputs: Vec<&[f32]> = xs.iter().map(|x| x.as_slice()).collect();
+        let model = Softmax::train(&inputs, &labels, 2, 200, 1.0, 0.0);
+        assert!(model.predict(&[1.0, 0.0])[0] > 0.9);
+        assert!(model.predict(&[0.0, 1.0])[1] > 0.9);
+    }
+
+    #[test]
+    fn knn_estimates_are_smoothed_means() {
+        let log = TrainingLog {
+            agents: 2,
+            examples: vec![
+                Example { embedding: vec![1.0, 0.0].into(), success: vec![true, false], cost: vec![1.0, 3.0] },
+                Example { embedding: vec![0.9, 0.1].into(), success: vec![true, true], cost: vec![2.0, 4.0] },
+                Example { embedding: vec![0.0, 1.0].into(), success: vec![false, false], cost: vec![9.0, 9.0] },
+            ],
+        };
+        let e = knn(&log, &[1.0, 0.0], 2);
+        assert_eq!(e[0], Estimate { success: 3.0 / 4.0, cost: 1.5 });
+        assert_eq!(e[1], Estimate { success: 2.0 / 4.0, cost: 3.5 });
+        assert_eq!(best_agent(&log.examples[0], &[1, 0]), 0);
+        assert_eq!(best_agent(&log.examples[2], &[1, 0]), 1);
+    }
+}

@@ -1,0 +1,400 @@
+//! Routers that see only the task (the SALE paper's baselines): CARROT-style kNN, TO-Router-style
+//! classifier, a willingness-to-pay router, and a FrugalGPT-style cascade.
+
+use bevy_ecs::prelude::*;
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+use tender_agents::streams::{Purpose, name_key, stream};
+use tender_agents::validate::Checker;
+use tender_agents::{AgentInfo, Usage};
+
+use super::predict::{Softmax, TrainingLog, best_agent, knn};
+use super::quoted;
+use crate::ledger::Ledger;
+use crate::training::TrainingSet;
+use crate::world::{Decision, EpisodeSeed, OpenTask, Phase, TaskStream};
+
+/// CARROT-style router (Somerstep et al. 2025, kNN version).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CarrotParams {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Neighbours among the training tasks.
+    #[serde(default = "ten")]
+    pub k: u32,
+    /// Price of a dollar in pass@1: the router picks the highest `p - lambda * cost`.
+    #[serde(default = "one")]
+    pub lambda: f64,
+}
+
+/// TO-Router-style classifier (Stripelis et al. 2024): multinomial logistic regression from the
+/// task's embedding to the agent that should take it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToRouterParams {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default = "epochs")]
+    pub epochs: u32,
+    #[serde(default = "half")]
+    pub learning_rate: f64,
+    #[serde(default = "small")]
+    pub l2: f64,
+}
+
+/// Willingness-to-pay router (RouterBench style).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WtpParams {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default = "ten")]
+    pub k: u32,
+    /// Dollars the buyer will pay for one task; the best predicted agent within it is chosen.
+    pub willingness_to_pay: f64,
+}
+
+/// FrugalGPT-style cascade (Chen et al. 2023).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CascadeParams {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Agents in the order they are tried; cheapest first when empty.
+    #[serde(default)]
+    pub order: Vec<String>,
+    #[serde(default)]
+    pub scorer: ScorerParams,
+}
+
+/// The cascade's answer scorer.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScorerParams {
+    /// Chance that it accepts a correct answer, and that it rejects a wrong one.
+    pub accuracy: f64,
+    /// Tokens it reads per scored answer.
+    pub tokens: u32,
+    /// Its price, dollars per million tokens.
+    pub price: f64,
+}
+
+impl Default for ScorerParams {
+    fn default() -> Self {
+        Self { accuracy: 0.8, tokens: 400, price: 0.05 }
+    }
+}
+
+fn ten() -> u32 {
+    10
+}
+fn one() -> f64 {
+    1.0
+}
+fn epochs() -> u32 {
+    300
+}
+fn half() -> f64 {
+    0.5
+}
+fn small() -> f64 {
+    1e-3
+}
+
+/// A router ready to run.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Router {
+    Carrot { k: usize, lambda: f64 },
+    ToRouter { epochs: u32, learning_rate: f64, l2: f64 },
+    Wtp { k: usize, willingness_to_pay: f64 },
+    Cascade { order: Vec<usize>, scorer: ScorerParams },
+}
+
+impl CarrotParams {
+    pub fn check(&self, c: &mut Checker) {
+        c.count("k", self.k.into(), 1, 100_000);
+        c.range("lambda", self.lambda, 0.0, 1e9);
+    }
+}
+
+impl ToRouterParams {
+    pub fn check(&self, c: &mut Checker) {
+        c.count("epochs", self.epochs.into(), 1, 1_000_000);
+        c.range("learning_rate", self.learning_rate, 1e-9, 100.0);
+        c.range("l2", self.l2, 0.0, 100.0);
+    }
+}
+
+impl WtpParams {
+    pub fn check(&self, c: &mut Checker) {
+        c.count("k", self.k.into(), 1, 100_000);
+        c.range("willingness_to_pay", self.willingness_to_pay, 0.0, 1e9);
+    }
+}
+
+impl CascadeParams {
+    pub fn check(&self, c: &mut Checker, agents: &[&str]) {
+        for (i, a) in self.order.iter().enumerate() {
+            c.within("order", |c| {
+                c.require(
+                    agents.contains(&a.as_str()),
+                    &format!("[{i}]"),
+                    format!("{a:?}"),
+                    &format!("must name an agent of the pool: {}", quoted(agents)),
+                );
+                c.require(
+                    !self.order[..i].contains(a),
+                    &format!("[{i}]"),
+                    format!("{a:?}"),
+                    "must not repeat an agent",
+                );
+            });
+        }
+        c.within("scorer", |c| {
+            c.range("accuracy", self.scorer.accuracy, 0.0, 1.0);
+            c.count("tokens", self.scorer.tokens.into(), 0, 10_000_000);
+            c.range("price", self.scorer.price, 0.0, 1e6);
+        });
+    }
+
+    /// Agent indices in cascade order: as listed, or cheapest first.
+    #[must_use]
+    pub fn resolve(&self, agents: &[&str], prices: &[f64]) -> Vec<usize> {
+        if self.order.is_empty() {
+            by_price(prices)
+        } else {
+            self.order.iter().filter_map(|a| agents.iter().position(|x| x == a)).collect()
+        }
+    }
+}
+
+/// Agent indices, cheapest first (ties by index).
+#[must_use]
+pub fn by_price(prices: &[f64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..prices.len()).collect();
+    order.sort_by(|&a, &b| prices[a].total_cmp(&prices[b]).then(a.cmp(&b)));
+    order
+}
+
+fn prices(agents: &[AgentInfo]) -> Vec<f64> {
+    agents.iter().map(|a| a.output_price).collect()
+}
+
+/// What a trained router carries into the episode.
+#[derive(Resource)]
+struct Model {
+    router: Router,
+    log: TrainingLog,
+    classifier: Option<Softmax>,
+    by_price: Vec<usize>,
+}
+
+pub fn install(router: &Router, world: &mut World, schedule: &mut Schedule) {
+    let ledger = world.resource::<Ledger>();
+    let log = TrainingLog::collect(ledger, &world.resource::<TrainingSet>().0);
+    let by_price = by_price(&prices(ledger.agents()));
+    let classifier = match router {
+        Router::ToRouter { epochs, learning_rate, l2 } => {
+            let inputs: Vec<&[f32]> = log.examples.iter().map(|e| &e.embedding[..]).collect();
+            let labels: Vec<usize> = log.examples.iter().map(|e| best_agent(e, &by_price)).collect();
+            Some(Softmax::train(&inputs, &labels, log.agents, *epochs, *learning_rate, *l2))
+        }
+        _ => None,
+    };
+    world.insert_resource(Model { router: router.clone(), log, classifier, by_price });
+    match router {
+        Router::Cascade { .. } => schedule.add_systems(cascade.in_set(Phase::Award)),
+        _ => schedule.add_systems(route.in_set(Phase::Award)),
+    };
+}
+
+/// The first index with the highest value; ties go to the earlier (cheaper, when listed by price).
+fn argmax(values: impl Iterator<Item = (usize, f64)>) -> Option<usize> {
+    values
+        .fold(None::<(usize, f64)>, |best, (i, v)| match best {
+            Some((_, bv)) if bv >= v => best,
+            _ => Some((i, v)),
+        })
+        .map(|(i, _)| i)
+}
+
+fn route(mut tasks: Query<(&OpenTask, &mut Decision)>, stream_: Res<TaskStream>, model: Res<Model>) {
+    for (open, mut decision) in &mut tasks {
+        let task = stream_.get(open);
+        let order = model.by_price.iter().copied();
+        let pick = match &model.router {
+            Router::Carrot { k, lambda } => {
+                let est = knn(&model.log, &task.embedding, *k);
+                argmax(order.map(|a| (a, est[a].success - lambda * est[a].cost)))
+            }
+            Router::Wtp { k, willingness_to_pay } => {
+                let est = knn(&model.log, &task.embedding, *k);
+                argmax(order.clone().filter(|&a| est[a].cost <= *willingness_to_pay).map(|a| (a, est[a].success)))
+                    .or_else(|| argmax(order.map(|a| (a, -est[a].cost))))
+            }
+            Router::ToRouter { .. } => model.classifier.as_ref().and_then(|c| {
+                let p = c.predict(&task.embedding);
+                argmax(order.map(|a| (a, p[a])))
+            }),
+            Router::Cascade { .. } => None,
+        };
+        decision.winner = pick.or(model.by_price.first().copied());
+    }
+}
+
+/// Try agents in order; after each answer the scorer accepts it or escalates. Every attempt and
+/// every scoring is paid; the last agent's answer is accepted without scoring.
+fn cascade(
+    mut tasks: Query<(&OpenTask, &mut Decision)>,
+    stream_: Res<TaskStream>,
+    model: Res<Model>,
+    seed: Res<EpisodeSeed>,
+    mut ledger: ResMut<Ledger>,
+) {
+    let Router::Cascade { order, scorer } = &model.router else { return };
+    for (open, mut decision) in &mut tasks {
+        let task = stream_.get(open);
+        for (i, &agent) in order.iter().enumerate() {
+            let cell = ledger.execute(task, agent, None);
+            decision.winner = Some(agent);
+            decision.success = Some(cell.success);
+            decision.delivered = cell.usage;
+            if i + 1 == order.len() {
+                break;
+            }
+            let usage = Usage { input: u64::from(scorer.tokens), output: 1 };
+            ledger.charge_external(usage, scorer.price);
+            let key = name_key(&ledger.agents()[agent].name);
+            let mut rng = stream(seed.0, Purpose::Scorer, &[u64::from(task.id), key]);
+            let right = rng.random::<f64>() < scorer.accuracy;
+            // A right scorer accepts a correct answer and rejects a wrong one.
+            if right == cell.success {
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tender_agents::OutcomeSource;
+
+    use super::*;
+    use crate::episode::{build_episode, play};
+    use crate::mechanisms::Mechanism;
+    use crate::scenario::Scenario;
+    use crate::training::Training;
+
+    const POOL: &str = r#"Scenario(
+    name: "routers",
+    seed: 5,
+    episodes: 1,
+    agents: [
+        (name: "s", price: 0.05, skill: {"qa": [0.7, 0.35, 0.1]}),
+        (name: "m", price: 0.09, skill: {"qa": [0.8, 0.5, 0.2]}),
+        (name: "l", price: 0.16, skill: {"qa": [0.85, 0.6, 0.3]}),
+        (name: "xl", price: 0.36, skill: {"qa": [0.9, 0.7, 0.45]}),
+    ],
+    workload: (domains: [(name: "qa", bins: [(tau_max: 0.5, tasks: 40), (tau_max: 5.0, tasks: 40), (tau_max: 50.0, tasks: 40)], topics: 6)]),
+    training: Separate(1),
+    mechanisms: [Cascade(), Carrot(), ToRouter(), Wtp(willingness_to_pay: 0.2)],
+)"#;
+
+    fn scenario() -> Scenario {
+        Scenario::parse(POOL, "routers").unwrap()
+    }
+
+    /// Kendall's tau between the estimated and the true order of the agents on one task.
+    fn kendall(est: &[f64], truth: &[f64]) -> f64 {
+        let mut score = 0.0;
+        let mut pairs = 0.0;
+        for i in 0..est.len() {
+            for j in i + 1..est.len() {
+                score += ((est[i] - est[j]) * (truth[i] - truth[j])).signum();
+                pairs += 1.0;
+            }
+        }
+        score / pairs
+    }
+
+    #[test]
+    fn knn_recovers_the_true_skill_ranking_as_training_grows() {
+        let s = scenario();
+        let source = Arc::new(s.source().unwrap());
+        let mut agreement = Vec::new();
+        for sets in [1u32, 16] {
+            let (mut tau_sum, mut n, mut mean_est) = (0.0, 0.0, vec![0.0; 4]);
+            for seed in 0..3 {
+                let split = Training::Separate(sets).split(&s.workload, seed);
+                let ledger = Ledger::new(source.clone(), seed);
+                let log = TrainingLog::collect(&ledger, &split.train);
+                for task in split.eval.iter() {
+                    let est: Vec<f64> = knn(&log, &task.embedding, 10).iter().map(|e| e.success).collect();
+                    let truth: Vec<f64> = (0..4).map(|a| source.pass_at_1(a, task.domain, task.bin)).collect();
+                    tau_sum += kendall(&est, &truth);
+                    n += 1.0;
+                    for (m, e) in mean_est.iter_mut().zip(&est) {
+                        *m += e;
+                    }
+                }
+            }
+            agreement.push(tau_sum / n);
+            if sets == 16 {
+                assert!(mean_est.windows(2).all(|w| w[0] < w[1]), "mean estimates {mean_est:?} out of skill order");
+            }
+        }
+        assert!(agreement[1] > agreement[0] + 0.05, "Kendall tau did not improve with data: {agreement:?}");
+        assert!(agreement[1] > 0.4, "{agreement:?}");
+    }
+
+    #[test]
+    fn a_cascade_pays_every_attempt_and_never_less_than_the_answer_it_accepts() {
+        let s = scenario();
+        let source: Arc<dyn OutcomeSource> = Arc::new(s.source().unwrap());
+        let (name, cascade) = s.resolve_mechanisms().remove(0);
+        assert_eq!(name, "FrugalGPT");
+        let Mechanism::Router(Router::Cascade { order, .. }) = &cascade else { panic!("not a cascade") };
+        assert_eq!(order, &[0, 1, 2, 3], "cheapest first");
+        let mut escalated = 0;
+        for seed in 0..5 {
+            let (world, schedule) = build_episode(source.clone(), s.training.split(&s.workload, seed), &cascade, seed);
+            for r in play(world, schedule, &name).unwrap() {
+                let winner = usize::from(r.winner);
+                let accepted = source.agents()[winner].cost(r.delivered);
+                assert!(r.cost() >= accepted, "cost {} below the accepted answer's {}", r.cost(), accepted);
+                // The attempts are the cascade's prefix up to the accepted agent.
+                let position = order.iter().position(|&a| a == winner).unwrap();
+                assert_eq!(r.executions as usize, position + 1);
+                // Every answer was scored but the last agent's, which is accepted unscored.
+                let scored = if position + 1 == order.len() { position } else { position + 1 };
+                assert_eq!(r.overhead.total(), scored as u64 * 401);
+                escalated += usize::from(r.executions > 1);
+            }
+        }
+        assert!(escalated > 0);
+    }
+
+    #[test]
+    fn routers_that_learn_require_training_data() {
+        let text = POOL.replace("training: Separate(1),", "");
+        let err = Scenario::parse(&text, "x").unwrap_err().to_string();
+        assert!(err.contains("`mechanisms[1]`"), "{err}");
+        assert!(err.contains("needs training data"), "{err}");
+        assert!(!err.contains("`mechanisms[0]`"), "the cascade learns nothing: {err}");
+    }
+
+    #[test]
+    fn every_router_runs_and_picks_a_pool_agent() {
+        let s = scenario();
+        let source: Arc<dyn OutcomeSource> = Arc::new(s.source().unwrap());
+        for (name, m) in s.resolve_mechanisms() {
+            let (world, schedule) = build_episode(source.clone(), s.training.split(&s.workload, 1), &m, 1);
+            let records = play(world, schedule, &name).unwrap();
+            assert_eq!(records.len(), 120, "{name}");
+            assert!(records.iter().all(|r| usize::from(r.winner) < 4), "{name}");
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Training data for mechanisms that learn (routers, fitted weights): which tasks of an episode
+//! they may study, and which are evaluated.
+
+use std::sync::Arc;
+
+use bevy_ecs::resource::Resource;
+use serde::{Deserialize, Serialize};
+use tender_agents::validate::Checker;
+use tender_agents::{Task, WorkloadSpec};
+
+/// Where training tasks come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Training {
+    /// No training data: only mechanisms that learn nothing can run.
+    #[default]
+    None,
+    /// The first fraction of each episode's arrival order is training data; every mechanism is
+    /// evaluated on the rest.
+    Holdout(f64),
+    /// This many extra task sets, drawn from the same workload (same topics, fresh tasks), are
+    /// training data; every mechanism is evaluated on the whole stream.
+    Separate(u32),
+}
+
+/// Ids of separately drawn training tasks start here, far above any evaluated task's.
+pub const TRAINING_IDS: u32 = 1 << 30;
+
+/// An episode's tasks: those mechanisms may learn from, and those they are evaluated on.
+#[derive(Clone, Debug)]
+pub struct EpisodeTasks {
+    pub train: Arc<[Task]>,
+    pub eval: Arc<[Task]>,
+}
+
+/// The training tasks of the episode, with every agent's outcome on them readable for free
+/// through [`crate::ledger::Ledger::training_log`] (they stand for logged data).
+#[derive(Resource, Clone, Debug)]
+pub struct TrainingSet(pub Arc<[Task]>);
+
+impl Training {
+    pub fn check(&self, c: &mut Checker, tasks: usize) {
+        match *self {
+            Self::None => {}
+            Self::Holdout(f) => c.require(
+                f.is_finite() && f > 0.0 && ((1.0 - f) * tasks as f64).floor() >= 1.0,
+                "Holdout",
+                f,
+                "must lie in (0, 1) and leave at least one task to evaluate",
+            ),
+            Self::Separate(n) => c.count("Separate", n.into(), 1, 1000),
+        }
+    }
+
+    #[must_use]
+    pub fn is_none(&self) -> bool {
+        *self == Self::None
+    }
+
+    /// Split an episode's tasks.
+    #[must_use]
+    pub fn split(&self, workload: &WorkloadSpec, episode_seed: u64) -> EpisodeTasks {
+        let stream = workload.generate(episode_seed);
+        match *self {
+            Self::None => EpisodeTasks { train: Arc::from([]), eval: stream.into() },
+            Self::Holdout(f) => {
+                let cut = ((stream.len() as f64) * f).round() as usize;
+                let cut = cut.min(stream.len().saturating_sub(1));
+                EpisodeTasks { train: stream[..cut].into(), eval: stream[cut..].into() }
+            }
+            Self::Separate(sets) => {
+                let per_set = workload.task_count() as u32;
+                let train: Vec<Task> =
+                    (0..sets).flat_map(|s| workload.generate_set(episode_seed, TRAINING_IDS + s * per_set)).collect();
+                EpisodeTasks { train: train.into(), eval: stream.into() }
+            }
+        }
+    }
+}
