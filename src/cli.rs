@@ -27,6 +27,40 @@ pub enum Command {
     },
     /// Measure episodes per second for one mechanism of a scenario (no files written).
     Bench(BenchArgs),
+    /// Fit SALE's weights on the scenario's training tasks with the paper's min-max program (a
+    /// linear program; see ARCHITECTURE.md) and write them to a file that `Sale(weights: ...)`
+    /// can name.
+    Fit(FitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FitArgs {
+    /// The scenario file (.ron); its `training` split provides the training tasks.
+    pub file: PathBuf,
+    /// Episodes whose training tasks are used.
+    #[arg(long, default_value_t = 1)]
+    pub episodes: u32,
+    /// Minimise the worst training task's loss (the paper's choice) or the mean loss.
+    #[arg(long, value_enum, default_value_t = ObjectiveArg::MinMax)]
+    pub objective: ObjectiveArg,
+    /// Where to write the weights [default: OUTPUT/fitted-weights.ron].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ObjectiveArg {
+    MinMax,
+    Average,
+}
+
+impl From<ObjectiveArg> for tender_engine::fit::Objective {
+    fn from(o: ObjectiveArg) -> Self {
+        match o {
+            ObjectiveArg::MinMax => Self::MinMax,
+            ObjectiveArg::Average => Self::Average,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

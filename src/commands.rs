@@ -9,21 +9,27 @@ use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use ron::extensions::Extensions;
 use tender_analysis::{output, summarise, table};
-use tender_engine::{RunOptions, Scenario, run_batch};
+use tender_engine::{RunOptions, Scenario, fit, run_batch};
 
-use crate::cli::{BenchArgs, Cli, Command, RunArgs};
+use crate::cli::{BenchArgs, Cli, Command, FitArgs, RunArgs};
 
 pub fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run(args) => run(&args),
         Command::Validate { file } => validate(&file),
         Command::Bench(args) => bench(&args),
+        Command::Fit(args) => fit(&args),
     }
 }
 
+/// Read, parse and validate a scenario, with any fitted weights it names.
 fn load(file: &Path) -> Result<Scenario> {
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    Ok(Scenario::parse(&text, &file.display().to_string())?)
+    let shown = file.display().to_string();
+    let mut scenario = Scenario::parse(&text, &shown)?;
+    let base = file.parent().unwrap_or(Path::new("."));
+    scenario.attach_weights(base, &shown, &|p| std::fs::read_to_string(p))?;
+    Ok(scenario)
 }
 
 fn validate(file: &Path) -> Result<()> {
@@ -154,4 +160,40 @@ fn bench(args: &BenchArgs) -> Result<()> {
 
 fn rayon_threads() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
+fn fit(args: &FitArgs) -> Result<()> {
+    let scenario = load(&args.file)?;
+    let source: Arc<dyn tender_agents::OutcomeSource> =
+        Arc::new(scenario.source().map_err(|e| anyhow::anyhow!("{}", e[0]))?);
+    let names: Vec<String> = scenario.agents.iter().map(|a| a.name.clone()).collect();
+    let (auctions, cost) = fit::collect(&scenario, source, args.episodes)?;
+    let weights = fit::fit(&auctions, &names, args.objective.into(), cost)?;
+    let out = args.out.clone().unwrap_or_else(|| scenario.output.join("fitted-weights.ron"));
+    let text = ron::ser::to_string_pretty(&weights, ron::ser::PrettyConfig::new())?;
+    let header = format!(
+        "// SALE weights fitted by `tender fit {}` ({:?}, {} training tasks from {} episode(s)).\n",
+        args.file.display(),
+        weights.objective,
+        weights.training_tasks,
+        args.episodes
+    );
+    output::write_atomic(&out, |w| w.write_all(format!("{header}{text}\n").as_bytes()))?;
+    let jurors: Vec<String> = weights.juror_weights.iter().map(|(n, w)| format!("{n} {w:.4}")).collect();
+    emit(&format!(
+        "Fitted on {} training tasks ({:?}): w_c = {:.6}, w_h = {:.4}, juror weights: {}\n\
+         loss {:.4} on normalised features; the target agent scores best on {:.1}% of training tasks;\n\
+         the training auctions would cost ${:.2}.\n\
+         Written to {}; use it with `Sale(weights: \"{}\")` (relative to the scenario file).",
+        weights.training_tasks,
+        weights.objective,
+        weights.w_c,
+        weights.w_h,
+        jurors.join(", "),
+        weights.loss,
+        weights.targets_winning * 100.0,
+        weights.training_cost_usd,
+        out.display(),
+        out.display(),
+    ))
 }

@@ -11,6 +11,7 @@
 pub mod batch;
 pub mod episode;
 pub mod error;
+pub mod fit;
 pub mod ledger;
 pub mod mechanisms;
 pub mod memory;

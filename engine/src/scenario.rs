@@ -1,13 +1,14 @@
 //! Scenario files (RON): the agents, the task stream, the mechanisms and the run.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ron::extensions::Extensions;
 use serde::{Deserialize, Serialize};
 use tender_agents::validate::{Checker, Invalid};
 use tender_agents::{AgentProfile, StandInParams, SyntheticSource, WorkloadSpec};
 
+use crate::fit::FittedWeights;
 use crate::mechanisms::{Mechanism, MechanismSpec};
 use crate::training::Training;
 
@@ -47,6 +48,9 @@ pub enum ScenarioError {
     /// The text is not a well-formed scenario.
     #[error("{file}:{line}:{column}: {message}")]
     Syntax { file: String, line: usize, column: usize, message: String },
+    /// A weights file named by the scenario cannot be read.
+    #[error("{file}: cannot read weights file {weights}: {message}")]
+    Weights { file: String, weights: String, message: String },
     /// The scenario parsed but some values are out of range.
     #[error("{file}: invalid scenario:\n{}", Bullets(.errors))]
     Invalid { file: String, errors: Vec<Invalid> },
@@ -134,6 +138,38 @@ impl Scenario {
         }
         errors.append(&mut c.errors);
         if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+
+    /// Read the fitted weights every `Sale(weights: FILE)` names, through `read` (paths are
+    /// relative to `base`, the scenario file's folder), and write them into the mechanism in
+    /// place of the reference. `file` names the scenario in errors.
+    pub fn attach_weights(
+        &mut self,
+        base: &Path,
+        file: &str,
+        read: &dyn Fn(&Path) -> std::io::Result<String>,
+    ) -> Result<(), ScenarioError> {
+        for m in &mut self.mechanisms {
+            let MechanismSpec::Sale(params) = m else { continue };
+            let Some(rel) = params.weights.clone() else { continue };
+            let path = base.join(&rel);
+            let shown = path.display().to_string();
+            let text = read(&path).map_err(|e| ScenarioError::Weights {
+                file: file.to_string(),
+                weights: shown.clone(),
+                message: e.to_string(),
+            })?;
+            let fitted: FittedWeights = ron_options().from_str(&text).map_err(|e| ScenarioError::Syntax {
+                file: shown.clone(),
+                line: e.span.start.line,
+                column: e.span.start.col,
+                message: e.code.to_string(),
+            })?;
+            // The numbers replace the reference, so a saved copy of the scenario stands alone.
+            params.weights = None;
+            params.attach(&fitted);
+        }
+        Ok(())
     }
 
     /// The synthetic outcome source of the scenario's pool.

@@ -3,6 +3,8 @@
 mod common;
 
 use common::fixture;
+use tender_engine::fit::FittedWeights;
+use tender_engine::scenario::ron_options;
 use tender_engine::{Scenario, ScenarioError};
 
 #[test]
@@ -17,14 +19,22 @@ fn every_shipped_scenario_loads_and_validates() {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "ron") {
                 let text = std::fs::read_to_string(&path).unwrap();
-                let s = Scenario::parse(&text, &path.display().to_string())
+                if path.parent().is_some_and(|p| p.ends_with("weights")) {
+                    // Fitted weights, named by scenarios.
+                    let _: FittedWeights = ron_options().from_str(&text).unwrap();
+                    continue;
+                }
+                let shown = path.display().to_string();
+                let mut s = Scenario::parse(&text, &shown)
                     .unwrap_or_else(|e| panic!("{} does not validate: {e}", path.display()));
+                s.attach_weights(path.parent().unwrap(), &shown, &|p| std::fs::read_to_string(p)).unwrap();
+                s.validate().unwrap();
                 assert!(!s.resolve_mechanisms().is_empty());
                 seen += 1;
             }
         }
     }
-    assert!(seen >= 2, "expected the shipped scenarios, found {seen}");
+    assert!(seen >= 3, "expected the shipped scenarios, found {seen}");
 }
 
 #[test]
@@ -61,4 +71,36 @@ fn out_of_range_values_name_the_field_and_the_allowed_range() {
     assert_eq!(errors[1].allowed, "must lie in [1, 1024]");
     let shown = err.to_string();
     assert!(shown.contains("`agents[0].juror.accuracy` = 1.7 is invalid: must lie in [0, 1]"), "{shown}");
+}
+
+#[test]
+fn fitted_weights_replace_the_reference_and_missing_files_are_named() {
+    let text = r#"Scenario(
+    name: "w",
+    seed: 1,
+    episodes: 1,
+    agents: [(name: "a", price: 0.1, skill: {"qa": [0.5]}), (name: "b", price: 0.2, skill: {"qa": [0.6]})],
+    workload: (domains: [(name: "qa", bins: [(tau_max: 1.0, tasks: 4)])]),
+    mechanisms: [Sale(weights: "w.ron")],
+)"#;
+    let mut s = Scenario::parse(text, "s.ron").unwrap();
+    let fitted = r#"(w_c: 0.5, w_h: 0.25, juror_weights: {"a": 0.1, "b": 0.2}, objective: MinMax, loss: -0.1,
+        targets_winning: 1.0, training_tasks: 4, training_cost_usd: 0.0)"#;
+    s.attach_weights(std::path::Path::new("dir"), "s.ron", &|p| {
+        assert_eq!(p, std::path::Path::new("dir/w.ron"));
+        Ok(fitted.to_string())
+    })
+    .unwrap();
+    s.validate().unwrap();
+    let tender_engine::Mechanism::Sale(config) = &s.resolve_mechanisms()[0].1 else { panic!() };
+    assert_eq!((config.w_c, config.w_h, config.w_jury.clone()), (0.5, 0.25, vec![0.1, 0.2]));
+
+    let mut s = Scenario::parse(text, "s.ron").unwrap();
+    let err =
+        s.attach_weights(std::path::Path::new("dir"), "s.ron", &|_| Err(std::io::Error::other("gone"))).unwrap_err();
+    assert_eq!(err.to_string(), "s.ron: cannot read weights file dir/w.ron: gone");
+
+    let both = text.replace(r#"Sale(weights: "w.ron")"#, r#"Sale(weights: "w.ron", w_c: 1.0, w_h: 1.0)"#);
+    let err = Scenario::parse(&both, "s.ron").unwrap_err().to_string();
+    assert!(err.contains("give either `w_c` and `w_h`, or a `weights` file"), "{err}");
 }

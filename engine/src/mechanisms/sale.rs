@@ -8,6 +8,7 @@
 //! several are). The winner executes, and memory stores the auction.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -26,10 +27,16 @@ pub struct SaleParams {
     /// Name in tables; when omitted, "SALE" followed by its ablations, e.g. "SALE (no memory)".
     #[serde(default)]
     pub name: Option<String>,
+    /// Weights fitted by `tender fit`, from this file (relative to the scenario file); replaces
+    /// `w_c`, `w_h` and the juror weights.
+    #[serde(default)]
+    pub weights: Option<PathBuf>,
     /// Weight of the cost term, per (dollar per million tokens x plan token).
-    pub w_c: f64,
+    #[serde(default)]
+    pub w_c: Option<f64>,
     /// Weight of the plan's mean per-token entropy.
-    pub w_h: f64,
+    #[serde(default)]
+    pub w_h: Option<f64>,
     /// Weight of each juror's Likert score, unless `juror_weights` names the juror.
     #[serde(default = "one")]
     pub w_j: f64,
@@ -176,8 +183,19 @@ impl SaleParams {
     }
 
     pub fn check(&self, c: &mut Checker, agents: &[&str]) {
-        c.range("w_c", self.w_c, -1e6, 1e6);
-        c.range("w_h", self.w_h, -1e6, 1e6);
+        match (self.w_c, self.w_h, &self.weights) {
+            (Some(w_c), Some(w_h), None) => {
+                c.range("w_c", w_c, -1e6, 1e6);
+                c.range("w_h", w_h, -1e6, 1e6);
+            }
+            (None, None, Some(_)) => {}
+            _ => c.require(
+                false,
+                "weights",
+                format!("{:?}", self.weights),
+                "give either `w_c` and `w_h`, or a `weights` file from `tender fit`, not both",
+            ),
+        }
         c.range("w_j", self.w_j, -1e6, 1e6);
         for (name, w) in &self.juror_weights {
             c.within("juror_weights", |c| {
@@ -193,11 +211,21 @@ impl SaleParams {
         c.count("k", self.k.into(), 1, 1024);
     }
 
+    /// Take weights from a fitted file's contents (its `w_c`, `w_h` and juror weights).
+    pub fn attach(&mut self, fitted: &crate::fit::FittedWeights) {
+        self.w_c = Some(fitted.w_c);
+        self.w_h = Some(fitted.w_h);
+        self.juror_weights.clone_from(&fitted.juror_weights);
+        self.w_j = 0.0;
+    }
+
+    /// Weights resolved per agent index. A `weights` file must have been attached first
+    /// ([`crate::Scenario::attach_weights`]); until then its weights count as zero.
     #[must_use]
     pub fn resolve(&self, agents: &[&str]) -> SaleConfig {
         SaleConfig {
-            w_c: self.w_c,
-            w_h: self.w_h,
+            w_c: self.w_c.unwrap_or(0.0),
+            w_h: self.w_h.unwrap_or(0.0),
             w_jury: weights_by_agent(self.w_j, &self.juror_weights, agents),
             k: self.k as usize,
             memory: self.memory,
