@@ -98,7 +98,7 @@ fn run(args: &RunArgs) -> Result<()> {
          Quality and cost (mean ± 95% CI across episodes)\n{}\n\n\
          Who executes (share of tasks)\n{}\n\n\
          pass@1 % per domain and complexity bin (τ = human solving time, minutes)\n{}\n\n\
-         Results written to {}/ (summary.csv, tasks.csv, scenario.ron)",
+         {}Results written to {}/ (summary.csv, tasks.csv, scenario.ron)",
         scenario.name,
         scenario.episodes,
         scenario.workload.task_count(),
@@ -108,6 +108,8 @@ fn run(args: &RunArgs) -> Result<()> {
         table::overview(&summary),
         table::allocation(&summary),
         table::per_bin(&summary),
+        table::payments(&summary)
+            .map_or_else(String::new, |t| format!("Payments (mechanisms that pay their winners)\n{t}\n\n")),
         out.display(),
     ))
 }

@@ -9,5 +9,5 @@ pub mod output;
 pub mod stats;
 pub mod table;
 
-pub use metrics::{Metric, Scope, Summary, summarise};
+pub use metrics::{Metric, Scope, Summary, jain, summarise};
 pub use stats::Estimate;

@@ -47,6 +47,16 @@ pub enum Metric {
     Welfare,
     /// Dollars spent per solved task.
     CostOfPass,
+    /// Jain's fairness index of the agents' workloads: 1 when even, 1/n when one agent does all.
+    JainFairness,
+    /// Share of tasks no agent executed (matching under capacity drops tasks).
+    DroppedShare,
+    /// Dollars the buyer paid the winners, per episode (mechanisms with payments).
+    Payments,
+    /// Payments minus the winners' execution costs, per episode.
+    AgentUtility,
+    /// Value of the solved tasks minus payments, per episode.
+    BuyerSurplus,
 }
 
 impl Metric {
@@ -68,6 +78,11 @@ impl Metric {
             Self::OracleGap => "oracle_gap".into(),
             Self::Welfare => "welfare_usd".into(),
             Self::CostOfPass => "cost_of_pass_usd".into(),
+            Self::JainFairness => "jain_fairness".into(),
+            Self::DroppedShare => "dropped_share".into(),
+            Self::Payments => "payments_usd".into(),
+            Self::AgentUtility => "agent_utility_usd".into(),
+            Self::BuyerSurplus => "buyer_surplus_usd".into(),
         }
     }
 }
@@ -86,6 +101,11 @@ pub struct EpisodeTotals {
     pub delivered_tokens: u64,
     pub solved_value: f64,
     pub executions: Vec<u32>,
+    pub dropped: u32,
+    pub paid_tasks: u32,
+    pub payments: f64,
+    pub agent_utility: f64,
+    pub buyer_surplus: f64,
 }
 
 impl EpisodeTotals {
@@ -105,8 +125,15 @@ impl EpisodeTotals {
         if r.success {
             self.solved_value += r.value;
         }
-        if let Some(slot) = self.executions.get_mut(usize::from(r.winner)) {
-            *slot += 1;
+        match self.executions.get_mut(usize::from(r.winner)) {
+            Some(slot) => *slot += 1,
+            None => self.dropped += 1,
+        }
+        if let Some(paid) = r.payment {
+            self.paid_tasks += 1;
+            self.payments += paid;
+            self.agent_utility += paid - r.execution_cost;
+            self.buyer_surplus += if r.success { r.value } else { 0.0 } - paid;
         }
     }
 
@@ -124,9 +151,24 @@ impl EpisodeTotals {
         Self::ratio(self.cost * 1e6, self.tokens as f64)
     }
 
+    /// Jain's fairness index of the executions per agent.
+    #[must_use]
+    pub fn jain(&self) -> f64 {
+        jain(&self.executions.iter().map(|&x| f64::from(x)).collect::<Vec<_>>())
+    }
+
     fn share(&self, agent: usize) -> f64 {
         Self::ratio(f64::from(self.executions.get(agent).copied().unwrap_or(0)), f64::from(self.tasks))
     }
+}
+
+/// Jain's fairness index `(sum x)^2 / (n sum x^2)`: in [1/n, 1] for non-negative loads that are
+/// not all zero; NaN otherwise.
+#[must_use]
+pub fn jain(loads: &[f64]) -> f64 {
+    let sum: f64 = loads.iter().sum();
+    let squares: f64 = loads.iter().map(|x| x * x).sum();
+    if squares > 0.0 { sum * sum / (loads.len() as f64 * squares) } else { f64::NAN }
 }
 
 /// One estimate of the summary.
@@ -271,7 +313,38 @@ pub fn summarise(batch: &BatchResult, workload: &WorkloadSpec, mechanisms: &[Mec
             push(Metric::OracleGap, paired(oracle, &|a, o| o.pass_at_1() - a.pass_at_1()));
             push(Metric::Welfare, each(&|t| t.solved_value - t.cost));
             push(Metric::CostOfPass, each(&|t| EpisodeTotals::ratio(t.cost, f64::from(t.solved))));
+            push(Metric::JainFairness, each(&EpisodeTotals::jain));
+            push(Metric::DroppedShare, each(&|t| EpisodeTotals::ratio(f64::from(t.dropped), f64::from(t.tasks))));
+            if eps.iter().any(|t| t.paid_tasks > 0) {
+                push(Metric::Payments, each(&|t| t.payments));
+                push(Metric::AgentUtility, each(&|t| t.agent_utility));
+                push(Metric::BuyerSurplus, each(&|t| t.buyer_surplus));
+            }
         }
     }
     summary
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::jain;
+
+    proptest! {
+        #[test]
+        fn jains_index_lies_between_one_over_n_and_one(loads in prop::collection::vec(0.0f64..1000.0, 1..12)) {
+            prop_assume!(loads.iter().any(|&x| x > 0.0));
+            let j = jain(&loads);
+            let n = loads.len() as f64;
+            prop_assert!(j >= 1.0 / n - 1e-12 && j <= 1.0 + 1e-12, "{j}");
+        }
+    }
+
+    #[test]
+    fn jain_extremes() {
+        assert_eq!(jain(&[3.0, 3.0, 3.0]), 1.0);
+        assert_eq!(jain(&[5.0, 0.0, 0.0, 0.0]), 0.25);
+        assert!(jain(&[0.0, 0.0]).is_nan());
+    }
 }

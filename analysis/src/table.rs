@@ -81,6 +81,8 @@ pub fn allocation(s: &Summary) -> String {
     header.push(format!("reliance on {largest} ↓ %"));
     header.push("$/M tok ↓ % vs largest".into());
     header.push("$ ↓ % vs largest".into());
+    header.push("Jain's index".into());
+    header.push("dropped %".into());
     let mut t = table(header);
     for (m, name) in s.mechanisms.iter().enumerate() {
         let g = |metric: Metric| s.get(m, &Scope::All, &metric);
@@ -89,10 +91,37 @@ pub fn allocation(s: &Summary) -> String {
         row.push(cell(g(Metric::RelianceReduction), 100.0, 1));
         row.push(cell(g(Metric::CostReduction), 100.0, 1));
         row.push(cell(g(Metric::SpendReduction), 100.0, 1));
+        row.push(cell(g(Metric::JainFairness), 1.0, 3));
+        row.push(cell(g(Metric::DroppedShare), 100.0, 1));
         t.add_row(row);
     }
     right_align(&mut t, 1);
     t.to_string()
+}
+
+/// Payments, for mechanisms that pay their winners; `None` when none does.
+#[must_use]
+pub fn payments(s: &Summary) -> Option<String> {
+    let paying: Vec<usize> =
+        (0..s.mechanisms.len()).filter(|&m| s.get(m, &Scope::All, &Metric::Payments).is_some()).collect();
+    if paying.is_empty() {
+        return None;
+    }
+    let mut t = table(
+        ["mechanism", "payments $", "agents' utility $", "buyer surplus $", "welfare $"].map(String::from).to_vec(),
+    );
+    for m in paying {
+        let g = |metric: Metric| s.get(m, &Scope::All, &metric);
+        t.add_row(vec![
+            s.mechanisms[m].clone(),
+            cell(g(Metric::Payments), 1.0, 2),
+            cell(g(Metric::AgentUtility), 1.0, 2),
+            cell(g(Metric::BuyerSurplus), 1.0, 1),
+            cell(g(Metric::Welfare), 1.0, 1),
+        ]);
+    }
+    right_align(&mut t, 1);
+    Some(t.to_string())
 }
 
 /// pass@1 per domain and complexity bin.

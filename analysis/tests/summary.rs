@@ -42,6 +42,7 @@ fn record(winner: u16, success: bool, exec_tokens: u64, exec_cost: f64, value: f
         success,
         executions: 1,
         delivered: Usage { input: exec_tokens, output: 0 },
+        payment: None,
         overhead: Usage { input: 0, output: 0 },
         overhead_cost: 0.0,
         execution: Usage { input: exec_tokens, output: 0 },

@@ -30,6 +30,8 @@ pub struct TaskRecord {
     pub executions: u32,
     /// Tokens of the execution whose answer was delivered (the accepted one).
     pub delivered: Usage,
+    /// What the buyer paid the winner, in mechanisms with payments.
+    pub payment: Option<f64>,
     /// Tokens and dollars of the executions.
     pub execution: Usage,
     pub execution_cost: f64,

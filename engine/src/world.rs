@@ -51,6 +51,8 @@ pub struct Decision {
     pub success: Option<bool>,
     /// Tokens of the execution whose answer is delivered.
     pub delivered: Usage,
+    /// What the buyer pays the winner, in mechanisms with payments (auctions).
+    pub payment: Option<f64>,
     /// What the task cost, closed at settlement.
     pub tab: Tab,
 }
@@ -170,6 +172,7 @@ fn record(
             success: decision.success.unwrap_or(false),
             executions: tab.executions,
             delivered: decision.delivered,
+            payment: decision.payment,
             overhead: tab.overhead,
             overhead_cost: tab.overhead_cost,
             execution: tab.execution,

@@ -3,8 +3,10 @@
 //! A scenario names mechanisms with [`MechanismSpec`]; validation resolves them into
 //! [`Mechanism`]s, each of which installs its systems into an episode's phases.
 
+pub mod allocation;
 pub mod baselines;
 pub mod predict;
+pub mod procurement;
 pub mod routers;
 pub mod sale;
 
@@ -14,6 +16,8 @@ use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
 use tender_agents::validate::Checker;
 
+pub use allocation::{MatchingParams, MatchingRule, MohafParams};
+pub use procurement::AuctionParams;
 pub use routers::{CarrotParams, CascadeParams, Router, ToRouterParams, WtpParams};
 pub use sale::{SaleConfig, SaleParams};
 
@@ -39,6 +43,12 @@ pub enum MechanismSpec {
     Wtp(WtpParams),
     /// FrugalGPT-style cascade.
     Cascade(CascadeParams),
+    /// First- or second-price procurement auction with a quality-adjusted score.
+    Auction(AuctionParams),
+    /// MOHAF-style multi-objective allocation with dynamic prices.
+    Mohaf(MohafParams),
+    /// Online matching with stochastic rewards under capacity.
+    Matching(MatchingParams),
 }
 
 /// Parameters of a single-agent mechanism.
@@ -58,6 +68,9 @@ pub enum Mechanism {
     Random,
     Oracle,
     Router(Router),
+    Auction(AuctionParams),
+    Mohaf(MohafParams),
+    Matching(MatchingParams),
 }
 
 impl Mechanism {
@@ -69,6 +82,9 @@ impl Mechanism {
             Self::Random => baselines::install_random(schedule),
             Self::Oracle => baselines::install_oracle(schedule),
             Self::Router(router) => routers::install(router, world, schedule),
+            Self::Auction(p) => procurement::install(p, world, schedule),
+            Self::Mohaf(p) => allocation::install_mohaf(p, world, schedule),
+            Self::Matching(p) => allocation::install_matching(p, world, schedule),
         }
     }
 }
@@ -88,6 +104,9 @@ impl MechanismSpec {
             Self::ToRouter(p) => p.check(c),
             Self::Wtp(p) => p.check(c),
             Self::Cascade(p) => p.check(c, agents),
+            Self::Auction(p) => p.check(c),
+            Self::Mohaf(p) => p.check(c),
+            Self::Matching(p) => p.check(c, agents),
             Self::EachAgent | Self::Random | Self::Oracle => {}
         }
     }
@@ -95,7 +114,10 @@ impl MechanismSpec {
     /// Whether the mechanism learns from the scenario's training tasks.
     #[must_use]
     pub fn needs_training(&self) -> bool {
-        matches!(self, Self::Carrot(_) | Self::ToRouter(_) | Self::Wtp(_))
+        matches!(
+            self,
+            Self::Carrot(_) | Self::ToRouter(_) | Self::Wtp(_) | Self::Auction(_) | Self::Mohaf(_) | Self::Matching(_)
+        )
     }
 
     /// The named mechanisms this spec stands for, given the pool's names and output prices.
@@ -126,6 +148,13 @@ impl MechanismSpec {
             }
             Self::Cascade(p) => {
                 named(&p.name, "FrugalGPT", Router::Cascade { order: p.resolve(agents, prices), scorer: p.scorer })
+            }
+            Self::Auction(p) => {
+                vec![(p.name.clone().unwrap_or_else(|| p.default_name()), Mechanism::Auction(p.clone()))]
+            }
+            Self::Mohaf(p) => vec![(p.name.clone().unwrap_or_else(|| "MOHAF".into()), Mechanism::Mohaf(p.clone()))],
+            Self::Matching(p) => {
+                vec![(p.name.clone().unwrap_or_else(|| p.default_name()), Mechanism::Matching(p.clone()))]
             }
         }
     }

@@ -1,10 +1,12 @@
 //! What routers know: estimates of each agent's success and cost on a task, learnt from the
 //! episode's training tasks, seeing only the task's description (its embedding).
 
+use bevy_ecs::prelude::*;
 use tender_agents::Task;
 use tender_agents::task::cosine;
 
 use crate::ledger::Ledger;
+use crate::training::TrainingSet;
 
 /// Every agent's logged outcome on one training task.
 #[derive(Clone, Debug)]
@@ -71,6 +73,28 @@ pub fn knn(log: &TrainingLog, embedding: &[f32], k: usize) -> Vec<Estimate> {
             Estimate { success: (wins + 1.0) / (n + 2.0), cost: if n > 0.0 { cost / n } else { 0.0 } }
         })
         .collect()
+}
+
+/// kNN estimates for mechanisms that price or match tasks from predictions (procurement
+/// auctions, multi-objective allocation, online matching), learnt from the training set.
+#[derive(Resource, Clone, Debug)]
+pub struct Predictor {
+    pub log: TrainingLog,
+    pub k: usize,
+}
+
+impl Predictor {
+    /// Learn from the world's training set through its ledger's training log.
+    #[must_use]
+    pub fn learn(world: &World, k: usize) -> Self {
+        let log = TrainingLog::collect(world.resource::<Ledger>(), &world.resource::<TrainingSet>().0);
+        Self { log, k }
+    }
+
+    #[must_use]
+    pub fn estimate(&self, task: &Task) -> Vec<Estimate> {
+        knn(&self.log, &task.embedding, self.k)
+    }
 }
 
 /// Multinomial logistic regression from a task's embedding to the agent that should take it.

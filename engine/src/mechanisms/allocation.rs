@@ -1,0 +1,343 @@
+//! Allocation under load, from the related literature:
+//!
+//! - MOHAF-style multi-objective allocation: each task goes greedily to the agent with the best
+//!   weighted mix of (dynamically priced) cost, predicted quality, recent load and fairness of the
+//!   cumulative workload. Prices rise with an agent's utilisation.
+//! - Online matching with stochastic rewards: agents serve at most `capacity` tasks per window
+//!   of `window` arrivals; each arriving task is matched at once, or dropped when no agent has
+//!   room. Greedy takes the most likely success; Ranking is its randomised perturbation
+//!   (Aggarwal et al. 2011: weights scaled by `1 - e^(y - 1)`, `y` uniform per agent and window);
+//!   Stochastic Balance (Mehta, Waggoner and Zadimoghaddam 2015) scales by `1 - e^(L - 1)` of the
+//!   agent's used share `L` of its capacity. The offline optimum sees each window's tasks in
+//!   advance and solves the window's maximum expected-reward b-matching as a linear program.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use bevy_ecs::prelude::*;
+use good_lp::{Expression, ProblemVariables, Solution, SolverModel, microlp, variable};
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+use tender_agents::streams::{Purpose, name_key, stream};
+use tender_agents::validate::Checker;
+
+use super::predict::{Estimate, Predictor};
+use crate::ledger::Ledger;
+use crate::world::{Decision, EpisodeSeed, OpenTask, Phase, TaskStream};
+
+/// MOHAF-style allocation as written in a scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MohafParams {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default = "ten")]
+    pub k: u32,
+    #[serde(default = "one")]
+    pub w_cost: f64,
+    #[serde(default = "one")]
+    pub w_quality: f64,
+    #[serde(default = "half")]
+    pub w_load: f64,
+    #[serde(default = "half")]
+    pub w_fairness: f64,
+    /// Arrivals over which utilisation is measured.
+    #[serde(default = "fifty")]
+    pub window: u32,
+    /// How steeply an agent's price rises with its utilisation: `price x (1 + elasticity x u)`.
+    #[serde(default = "one")]
+    pub elasticity: f64,
+}
+
+/// Online matching as written in a scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchingParams {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub rule: MatchingRule,
+    #[serde(default = "ten")]
+    pub k: u32,
+    /// Arrivals per time window.
+    pub window: u32,
+    /// Tasks each agent can serve per window, unless `capacities` names it.
+    pub capacity: u32,
+    #[serde(default)]
+    pub capacities: BTreeMap<String, u32>,
+}
+
+/// How an arriving task is matched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum MatchingRule {
+    Greedy,
+    Ranking,
+    StochasticBalance,
+    OfflineOptimum,
+}
+
+fn ten() -> u32 {
+    10
+}
+fn fifty() -> u32 {
+    50
+}
+fn one() -> f64 {
+    1.0
+}
+fn half() -> f64 {
+    0.5
+}
+
+impl MohafParams {
+    pub fn check(&self, c: &mut Checker) {
+        c.count("k", self.k.into(), 1, 100_000);
+        for (name, w) in [
+            ("w_cost", self.w_cost),
+            ("w_quality", self.w_quality),
+            ("w_load", self.w_load),
+            ("w_fairness", self.w_fairness),
+        ] {
+            c.range(name, w, 0.0, 1e6);
+        }
+        c.count("window", self.window.into(), 1, 10_000_000);
+        c.range("elasticity", self.elasticity, 0.0, 1e6);
+    }
+}
+
+impl MatchingParams {
+    pub fn check(&self, c: &mut Checker, agents: &[&str]) {
+        c.count("k", self.k.into(), 1, 100_000);
+        c.count("window", self.window.into(), 1, 10_000_000);
+        c.count("capacity", self.capacity.into(), 0, 10_000_000);
+        for name in self.capacities.keys() {
+            c.within("capacities", |c| {
+                c.require(
+                    agents.contains(&name.as_str()),
+                    "",
+                    format!("{name:?}"),
+                    &format!("must name an agent of the pool: {}", super::quoted(agents)),
+                );
+            });
+        }
+    }
+
+    #[must_use]
+    pub fn default_name(&self) -> String {
+        match self.rule {
+            MatchingRule::Greedy => "matching: greedy".into(),
+            MatchingRule::Ranking => "matching: Ranking".into(),
+            MatchingRule::StochasticBalance => "matching: Stochastic Balance".into(),
+            MatchingRule::OfflineOptimum => "matching: offline optimum".into(),
+        }
+    }
+}
+
+/// Index of the smallest value; ties to the lower index.
+fn argmin(values: impl Iterator<Item = (usize, f64)>) -> Option<usize> {
+    values
+        .fold(None::<(usize, f64)>, |best, (i, v)| match best {
+            Some((_, bv)) if bv <= v => best,
+            _ => Some((i, v)),
+        })
+        .map(|(i, _)| i)
+}
+
+#[derive(Resource)]
+struct Mohaf {
+    params: MohafParams,
+    predictor: Predictor,
+    recent: VecDeque<usize>,
+    totals: Vec<u64>,
+}
+
+pub fn install_mohaf(params: &MohafParams, world: &mut World, schedule: &mut Schedule) {
+    let predictor = Predictor::learn(world, params.k as usize);
+    let n = world.resource::<Ledger>().agents().len();
+    world.insert_resource(Mohaf { params: params.clone(), predictor, recent: VecDeque::new(), totals: vec![0; n] });
+    schedule.add_systems(award_mohaf.in_set(Phase::Award));
+}
+
+fn award_mohaf(mut tasks: Query<(&OpenTask, &mut Decision)>, stream_: Res<TaskStream>, mut state: ResMut<Mohaf>) {
+    for (open, mut decision) in &mut tasks {
+        let est = state.predictor.estimate(stream_.get(open));
+        let n = est.len();
+        let p = &state.params;
+        let window = p.window as usize;
+        let total: u64 = state.totals.iter().sum();
+        let utilisation: Vec<f64> =
+            (0..n).map(|a| state.recent.iter().filter(|&&x| x == a).count() as f64 / window as f64).collect();
+        let prices: Vec<f64> = (0..n).map(|a| est[a].cost * (1.0 + p.elasticity * utilisation[a])).collect();
+        let top = prices.iter().copied().fold(f64::MIN_POSITIVE, f64::max);
+        let objective = |a: usize| {
+            let share = if total == 0 { 1.0 / n as f64 } else { state.totals[a] as f64 / total as f64 };
+            p.w_cost * prices[a] / top - p.w_quality * est[a].success
+                + p.w_load * utilisation[a]
+                + p.w_fairness * (share - 1.0 / n as f64)
+        };
+        if let Some(a) = argmin((0..n).map(|a| (a, objective(a)))) {
+            decision.winner = Some(a);
+            decision.payment = Some(prices[a]);
+            state.totals[a] += 1;
+            state.recent.push_back(a);
+            if state.recent.len() > window {
+                state.recent.pop_front();
+            }
+        }
+    }
+}
+
+#[derive(Resource)]
+struct Matching {
+    rule: MatchingRule,
+    window: usize,
+    capacity: Vec<u32>,
+    predictor: Predictor,
+    /// Window being served, with each agent's used capacity and Ranking's perturbations.
+    current: Option<usize>,
+    used: Vec<u32>,
+    perturbation: Vec<f64>,
+    /// The offline optimum's plan for the current window, by arrival step.
+    plan: BTreeMap<usize, usize>,
+}
+
+pub fn install_matching(params: &MatchingParams, world: &mut World, schedule: &mut Schedule) {
+    let predictor = Predictor::learn(world, params.k as usize);
+    let agents = world.resource::<Ledger>().agents();
+    let capacity = agents.iter().map(|a| params.capacities.get(&a.name).copied().unwrap_or(params.capacity)).collect();
+    let n = agents.len();
+    world.insert_resource(Matching {
+        rule: params.rule,
+        window: params.window as usize,
+        capacity,
+        predictor,
+        current: None,
+        used: vec![0; n],
+        perturbation: vec![1.0; n],
+        plan: BTreeMap::new(),
+    });
+    schedule.add_systems(award_matching.in_set(Phase::Award));
+}
+
+fn award_matching(
+    mut tasks: Query<(&OpenTask, &mut Decision)>,
+    stream_: Res<TaskStream>,
+    seed: Res<EpisodeSeed>,
+    ledger: Res<Ledger>,
+    mut state: ResMut<Matching>,
+) {
+    for (open, mut decision) in &mut tasks {
+        let window = open.step / state.window;
+        if state.current != Some(window) {
+            start_window(&mut state, window, &stream_, seed.0, &ledger);
+        }
+        let est = state.predictor.estimate(stream_.get(open));
+        let n = est.len();
+        let free = |a: usize| state.used[a] < state.capacity[a];
+        let pick = match state.rule {
+            MatchingRule::Greedy => argmin((0..n).filter(|&a| free(a)).map(|a| (a, -est[a].success))),
+            MatchingRule::Ranking => {
+                argmin((0..n).filter(|&a| free(a)).map(|a| (a, -est[a].success * state.perturbation[a])))
+            }
+            MatchingRule::StochasticBalance => argmin((0..n).filter(|&a| free(a)).map(|a| {
+                let load = f64::from(state.used[a]) / f64::from(state.capacity[a].max(1));
+                (a, -est[a].success * (1.0 - (load - 1.0).exp()))
+            })),
+            MatchingRule::OfflineOptimum => state.plan.get(&open.step).copied(),
+        };
+        if let Some(a) = pick {
+            state.used[a] += 1;
+            decision.winner = Some(a);
+        }
+    }
+}
+
+fn start_window(state: &mut Matching, window: usize, stream_: &TaskStream, seed: u64, ledger: &Ledger) {
+    state.current = Some(window);
+    state.used.iter_mut().for_each(|u| *u = 0);
+    let agents = ledger.agents();
+    state.perturbation = agents
+        .iter()
+        .map(|a| {
+            let y = stream(seed, Purpose::Ranking, &[window as u64, name_key(&a.name)]).random::<f64>();
+            1.0 - (y - 1.0).exp()
+        })
+        .collect();
+    if state.rule == MatchingRule::OfflineOptimum {
+        let first = window * state.window;
+        let last = (first + state.window).min(stream_.tasks.len());
+        let estimates: Vec<Vec<Estimate>> =
+            stream_.tasks[first..last].iter().map(|t| state.predictor.estimate(t)).collect();
+        state.plan = offline_optimum(&estimates, &state.capacity)
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, a)| a.map(|a| (first + i, a)))
+            .collect();
+    }
+}
+
+/// The maximum expected-reward assignment of tasks to agents with capacities: a b-matching
+/// linear program, whose vertex solutions are integral.
+#[must_use]
+pub fn offline_optimum(estimates: &[Vec<Estimate>], capacity: &[u32]) -> Vec<Option<usize>> {
+    let n = capacity.len();
+    let mut vars = ProblemVariables::new();
+    let x: Vec<Vec<_>> =
+        estimates.iter().map(|_| (0..n).map(|_| vars.add(variable().min(0.0).max(1.0))).collect()).collect();
+    let reward: Expression =
+        estimates.iter().zip(&x).flat_map(|(e, row)| row.iter().zip(e).map(|(&v, e)| e.success * v)).sum();
+    let mut model = vars.maximise(reward).using(microlp);
+    for row in &x {
+        model = model.with(row.iter().copied().sum::<Expression>().leq(1.0));
+    }
+    for a in 0..n {
+        model = model.with(x.iter().map(|row| row[a]).sum::<Expression>().leq(f64::from(capacity[a])));
+    }
+    match model.solve() {
+        Ok(solution) => x.iter().map(|row| (0..n).find(|&a| solution.value(row[a]) > 0.5)).collect(),
+        // The program is always feasible (all zeros); should the solver fail, assign greedily.
+        Err(_) => greedy(estimates, capacity),
+    }
+}
+
+fn greedy(estimates: &[Vec<Estimate>], capacity: &[u32]) -> Vec<Option<usize>> {
+    let mut used = vec![0u32; capacity.len()];
+    estimates
+        .iter()
+        .map(|e| {
+            let a = argmin((0..capacity.len()).filter(|&a| used[a] < capacity[a]).map(|a| (a, -e[a].success)))?;
+            used[a] += 1;
+            Some(a)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn est(p: &[f64]) -> Vec<Estimate> {
+        p.iter().map(|&success| Estimate { success, cost: 0.0 }).collect()
+    }
+
+    #[test]
+    fn the_offline_optimum_beats_greedy_when_greed_blocks_a_better_match() {
+        // Agent 0 is good at everything, agent 1 only at task 1; one slot each.
+        let tasks = vec![est(&[0.9, 0.1]), est(&[0.8, 0.7])];
+        let greedy_plan = greedy(&tasks, &[1, 1]);
+        let best = offline_optimum(&tasks, &[1, 1]);
+        assert_eq!(greedy_plan, [Some(0), Some(1)]);
+        assert_eq!(best, [Some(0), Some(1)]);
+        let tasks = vec![est(&[0.8, 0.7]), est(&[0.9, 0.1])];
+        assert_eq!(greedy(&tasks, &[1, 1]), [Some(0), Some(1)]);
+        assert_eq!(offline_optimum(&tasks, &[1, 1]), [Some(1), Some(0)]);
+    }
+
+    #[test]
+    fn capacity_is_never_exceeded_and_overflow_is_dropped() {
+        let tasks = vec![est(&[0.5, 0.4]); 5];
+        let plan = offline_optimum(&tasks, &[2, 1]);
+        assert_eq!(plan.iter().filter(|a| **a == Some(0)).count(), 2);
+        assert_eq!(plan.iter().filter(|a| **a == Some(1)).count(), 1);
+        assert_eq!(plan.iter().filter(|a| a.is_none()).count(), 2);
+    }
+}
