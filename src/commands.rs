@@ -24,12 +24,16 @@ pub fn dispatch(cli: Cli) -> Result<()> {
 
 /// Read, parse and validate a scenario, with any fitted weights it names.
 fn load(file: &Path) -> Result<Scenario> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let shown = file.display().to_string();
-    let mut scenario = Scenario::parse(&text, &shown)?;
+    let mut scenario = parse(file)?;
     let base = file.parent().unwrap_or(Path::new("."));
-    scenario.attach_weights(base, &shown, &|p| std::fs::read_to_string(p))?;
+    scenario.attach_weights(base, &file.display().to_string(), &|p| std::fs::read_to_string(p))?;
     Ok(scenario)
+}
+
+/// Read, parse and validate a scenario, leaving any weights files it names unread.
+fn parse(file: &Path) -> Result<Scenario> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    Ok(Scenario::parse(&text, &file.display().to_string())?)
 }
 
 fn validate(file: &Path) -> Result<()> {
@@ -165,7 +169,8 @@ fn rayon_threads() -> usize {
 }
 
 fn fit(args: &FitArgs) -> Result<()> {
-    let scenario = load(&args.file)?;
+    // The weights a scenario names may be the very ones being fitted.
+    let scenario = parse(&args.file)?;
     let source: Arc<dyn tender_agents::OutcomeSource> =
         Arc::new(scenario.source().map_err(|e| anyhow::anyhow!("{}", e[0]))?);
     let names: Vec<String> = scenario.agents.iter().map(|a| a.name.clone()).collect();

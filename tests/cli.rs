@@ -122,3 +122,50 @@ fn bench_reports_episodes_per_second() {
     let bad = tender(&["bench", fixture("small.ron").to_str().expect("utf-8 path"), "--mechanism", "nope"]);
     assert!(text(&bad.stderr).contains("no mechanism named \"nope\""));
 }
+
+#[test]
+fn fit_writes_weights_a_scenario_can_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scenario = dir.path().join("fitted.ron");
+    let contents = std::fs::read_to_string(fixture("small.ron")).expect("fixture").replace(
+        "mechanisms: [",
+        "training: Holdout(0.3),\n    mechanisms: [\n        Sale(name: \"SALE (fitted)\", weights: \"w.ron\"),",
+    );
+    std::fs::write(&scenario, contents).expect("scenario written");
+    let weights = dir.path().join("w.ron");
+    // The scenario names a file that does not exist yet: running it says so.
+    let early = tender(&["validate", scenario.to_str().expect("utf-8 path")]);
+    assert_eq!(early.status.code(), Some(1));
+    assert!(text(&early.stderr).contains("cannot read weights file"), "{}", text(&early.stderr));
+
+    let fit = tender(&["fit", scenario.to_str().expect("utf-8 path"), "--out", weights.to_str().expect("utf-8 path")]);
+    assert!(fit.status.success(), "{}", text(&fit.stderr));
+    assert!(text(&fit.stdout).contains("Fitted on 21 training tasks (MinMax)"), "{}", text(&fit.stdout));
+    let written = std::fs::read_to_string(&weights).expect("weights written");
+    assert!(written.contains("w_c:") && written.contains("juror_weights:"));
+
+    let out = dir.path().join("out");
+    let run = tender(&[
+        "run",
+        scenario.to_str().expect("utf-8 path"),
+        "--episodes",
+        "2",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert!(text(&run.stdout).contains("SALE (fitted)"));
+    // The saved scenario carries the numbers, not the reference, so it runs from anywhere.
+    let saved = std::fs::read_to_string(out.join("scenario.ron")).expect("saved");
+    assert!(!saved.contains("w.ron") && saved.contains("juror_weights"));
+
+    let average = tender(&[
+        "fit",
+        scenario.to_str().expect("utf-8 path"),
+        "--objective",
+        "average",
+        "--out",
+        weights.to_str().expect("utf-8 path"),
+    ]);
+    assert!(text(&average.stdout).contains("(Average)"));
+}

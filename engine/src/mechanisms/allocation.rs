@@ -313,7 +313,91 @@ fn greedy(estimates: &[Vec<Estimate>], capacity: &[u32]) -> Vec<Option<usize>> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use tender_agents::OutcomeSource;
+
     use super::*;
+    use crate::episode::{build_episode, play};
+    use crate::mechanisms::Mechanism;
+    use crate::record::TaskRecord;
+    use crate::scenario::Scenario;
+
+    const POOL: &str = r#"Scenario(
+    name: "load",
+    seed: 3,
+    episodes: 1,
+    agents: [
+        (name: "s", price: 0.05, skill: {"qa": [0.7, 0.3]}),
+        (name: "m", price: 0.12, skill: {"qa": [0.8, 0.45]}),
+        (name: "l", price: 0.36, skill: {"qa": [0.9, 0.6]}),
+    ],
+    workload: (domains: [(name: "qa", bins: [(tau_max: 0.5, tasks: 45), (tau_max: 5.0, tasks: 45)], topics: 4)]),
+    training: Separate(1),
+    mechanisms: [
+        Matching(rule: Greedy, window: 10, capacity: 3, capacities: {"l": 2}),
+        Matching(rule: Ranking, window: 10, capacity: 3, capacities: {"l": 2}),
+        Matching(rule: StochasticBalance, window: 10, capacity: 3, capacities: {"l": 2}),
+        Matching(rule: OfflineOptimum, window: 10, capacity: 3, capacities: {"l": 2}),
+        Mohaf(w_fairness: 0.0, w_load: 0.0),
+        Mohaf(name: "fair", w_fairness: 20.0, w_load: 0.0),
+    ],
+)"#;
+
+    fn run_all(seed: u64) -> Vec<(String, Vec<TaskRecord>)> {
+        let s = Scenario::parse(POOL, "load").unwrap();
+        let source: Arc<dyn OutcomeSource> = Arc::new(s.source().unwrap());
+        s.resolve_mechanisms()
+            .into_iter()
+            .map(|(name, m): (String, Mechanism)| {
+                let (world, schedule) = build_episode(source.clone(), s.training.split(&s.workload, seed), &m, seed);
+                let records = play(world, schedule, &name).unwrap();
+                (name, records)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn matching_respects_capacity_per_window_and_drops_the_overflow() {
+        for (name, records) in run_all(1).into_iter().filter(|(n, _)| n.starts_with("matching")) {
+            for window in records.chunks(10) {
+                let load = |a: u16| window.iter().filter(|r| r.winner == a).count();
+                assert!(load(0) <= 3 && load(1) <= 3 && load(2) <= 2, "{name}");
+                // 8 slots for 10 tasks: exactly two dropped, never executed or paid.
+                let dropped: Vec<_> = window.iter().filter(|r| r.winner == u16::MAX).collect();
+                assert_eq!(dropped.len(), 2, "{name}");
+                assert!(dropped.iter().all(|r| r.executions == 0 && r.cost() == 0.0 && !r.success));
+            }
+        }
+    }
+
+    #[test]
+    fn the_offline_optimum_expects_more_than_online_rules() {
+        let (mut offline, mut online) = (0.0, [0.0; 3]);
+        for seed in 0..8 {
+            let runs = run_all(seed);
+            let solved = |i: usize| runs[i].1.iter().filter(|r| r.success).count() as f64;
+            offline += solved(3);
+            for (o, i) in online.iter_mut().zip(0..3) {
+                *o += solved(i);
+            }
+        }
+        assert!(online.iter().all(|&o| offline >= o), "offline {offline} vs online {online:?}");
+    }
+
+    #[test]
+    fn a_fairness_weight_evens_the_workload() {
+        let runs = run_all(2);
+        let jain = |records: &[TaskRecord]| {
+            let loads: Vec<f64> = (0..3).map(|a| records.iter().filter(|r| r.winner == a).count() as f64).collect();
+            let sum: f64 = loads.iter().sum();
+            sum * sum / (3.0 * loads.iter().map(|x| x * x).sum::<f64>())
+        };
+        let (plain, fair) = (jain(&runs[4].1), jain(&runs[5].1));
+        assert!(fair > plain, "fair {fair} vs plain {plain}");
+        // Posted prices rise with utilisation: never below the predicted cost.
+        assert!(runs[4].1.iter().all(|r| r.payment.is_some()));
+    }
 
     fn est(p: &[f64]) -> Vec<Estimate> {
         p.iter().map(|&success| Estimate { success, cost: 0.0 }).collect()
