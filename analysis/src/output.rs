@@ -91,6 +91,7 @@ pub fn write_tasks(path: &Path, batch: &BatchResult, domains: &[String]) -> Resu
             "execution_input_tokens",
             "execution_output_tokens",
             "execution_usd",
+            "payment_usd",
         ])
         .map_err(csv_error)?;
         let agent = |i: u16| batch.agents.get(usize::from(i)).map_or_else(String::new, |a| a.name.clone());
@@ -119,6 +120,7 @@ pub fn write_tasks(path: &Path, batch: &BatchResult, domains: &[String]) -> Resu
                     r.execution.input.to_string(),
                     r.execution.output.to_string(),
                     r.execution_cost.to_string(),
+                    r.payment.map(|p| p.to_string()).unwrap_or_default(),
                 ])
                 .map_err(csv_error)?;
             }
