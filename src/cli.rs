@@ -31,6 +31,49 @@ pub enum Command {
     /// linear program; see ARCHITECTURE.md) and write them to a file that `Sale(weights: ...)`
     /// can name.
     Fit(FitArgs),
+    /// Run a parameter sweep: every point x replication x mechanism, in parallel, streaming rows
+    /// to OUT/rows.jsonl and per-point aggregates to OUT/points.jsonl as points finish. Rerun the
+    /// same command after an interruption to compute only what is missing.
+    Sweep(SweepArgs),
+    /// Combine the output folders of `tender sweep --shard K/N` runs into one, exactly as a
+    /// single machine would have written it.
+    Merge {
+        /// The folder to write.
+        out: PathBuf,
+        /// The shard folders.
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// The scenario file (.ron); its `sweep` is used unless `--set` is given.
+    pub file: PathBuf,
+    /// A swept parameter: PATH=START..END:STEP (a range), PATH=LOW..HIGH (an interval, for random
+    /// and Latin-hypercube designs) or PATH=V1,V2,... (a list). Repeat for more parameters.
+    /// Paths: mechanisms.sale.w_c, mechanisms[1].k, agents.qwen3-4b.memory_gain,
+    /// standins.shared_difficulty, workload.complexity_signal, ...
+    #[arg(long = "set", value_name = "PATH=VALUES")]
+    pub set: Vec<String>,
+    /// How parameters combine: grid (every combination), zip (matched lists), random:N or lhs:N.
+    #[arg(long, default_value = "grid")]
+    pub design: String,
+    /// Replications per point [default: the sweep's, else the scenario's episodes].
+    #[arg(long)]
+    pub replications: Option<u32>,
+    /// Base seed, replacing the scenario's.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Worker threads [default: one per core]. Results are identical for any value.
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+    /// Output folder [default: the scenario's output, plus `-sweep`].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Run only slice K of N (1-based): points whose index is K-1 modulo N.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
 }
 
 #[derive(Debug, Args)]

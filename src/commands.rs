@@ -19,11 +19,13 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Validate { file } => validate(&file),
         Command::Bench(args) => bench(&args),
         Command::Fit(args) => fit(&args),
+        Command::Sweep(args) => crate::sweep::sweep(&args),
+        Command::Merge { out, shards } => crate::sweep::merge(&out, &shards),
     }
 }
 
 /// Read, parse and validate a scenario, with any fitted weights it names.
-fn load(file: &Path) -> Result<Scenario> {
+pub fn load(file: &Path) -> Result<Scenario> {
     let mut scenario = parse(file)?;
     let base = file.parent().unwrap_or(Path::new("."));
     scenario.attach_weights(base, &file.display().to_string(), &|p| std::fs::read_to_string(p))?;
@@ -49,7 +51,7 @@ fn validate(file: &Path) -> Result<()> {
     ))
 }
 
-fn progress_bar(total: u64) -> ProgressBar {
+pub fn progress_bar(total: u64) -> ProgressBar {
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} episodes · ETA {eta}")
@@ -119,7 +121,7 @@ fn run(args: &RunArgs) -> Result<()> {
 }
 
 /// Print to stdout; a reader that went away (a closed pipe) is not an error.
-fn emit(text: &str) -> Result<()> {
+pub fn emit(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),

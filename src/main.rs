@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod sweep;
 
 use std::process::ExitCode;
 

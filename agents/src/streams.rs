@@ -37,6 +37,8 @@ pub enum Purpose {
     Scorer = 10,
     /// Ranking's random order of agents in a time window.
     Ranking = 11,
+    /// A random or Latin-hypercube sweep design.
+    SweepDesign = 12,
 }
 
 /// splitmix64's finaliser: a bijective mix of 64 bits.

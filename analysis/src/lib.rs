@@ -7,7 +7,8 @@
 pub mod metrics;
 pub mod output;
 pub mod stats;
+pub mod store;
 pub mod table;
 
-pub use metrics::{Metric, Scope, Summary, jain, summarise};
+pub use metrics::{Metric, ROW_METRICS, Scope, Summary, jain, price_extremes, row_metrics, summarise};
 pub use stats::Estimate;

@@ -108,6 +108,55 @@ pub struct EpisodeTotals {
     pub buyer_surplus: f64,
 }
 
+/// The metrics a sweep row carries, in order.
+pub const ROW_METRICS: [&str; 11] = [
+    "pass_at_1",
+    "cost_usd",
+    "usd_per_mtok",
+    "usd_per_delivered_mtok",
+    "overhead_token_share",
+    "welfare_usd",
+    "cost_of_pass_usd",
+    "jain_fairness",
+    "dropped_share",
+    "largest_share",
+    "smallest_share",
+];
+
+/// One episode's [`ROW_METRICS`] from its records; `largest` and `smallest` are agent indices.
+#[must_use]
+pub fn row_metrics(records: &[TaskRecord], agents: usize, largest: usize, smallest: usize) -> Vec<f64> {
+    let mut t = EpisodeTotals::default();
+    for r in records {
+        t.add(r, agents);
+    }
+    let ratio = EpisodeTotals::ratio;
+    vec![
+        t.pass_at_1(),
+        t.cost,
+        t.cost_per_mtok(),
+        ratio(t.cost * 1e6, t.delivered_tokens as f64),
+        ratio(t.overhead_tokens as f64, t.tokens as f64),
+        t.solved_value - t.cost,
+        ratio(t.cost, f64::from(t.solved)),
+        t.jain(),
+        ratio(f64::from(t.dropped), f64::from(t.tasks)),
+        t.share(largest),
+        t.share(smallest),
+    ]
+}
+
+/// The most and the least expensive agents (by output price; ties to the lower index).
+#[must_use]
+pub fn price_extremes(agents: &[AgentInfo]) -> (usize, usize) {
+    let order = |a: &usize, b: &usize| agents[*a].output_price.total_cmp(&agents[*b].output_price).then(b.cmp(a));
+    let largest = (0..agents.len()).max_by(order).unwrap_or(0);
+    let smallest = (0..agents.len())
+        .min_by(|a, b| agents[*a].output_price.total_cmp(&agents[*b].output_price).then(a.cmp(b)))
+        .unwrap_or(0);
+    (largest, smallest)
+}
+
 impl EpisodeTotals {
     fn add(&mut self, r: &TaskRecord, agents: usize) {
         if self.executions.is_empty() {
@@ -251,9 +300,7 @@ fn totals(batch: &BatchResult, scopes: &[Scope], episodes: &[u32]) -> Vec<Vec<Ve
 /// the largest agent alone and against the oracle) are omitted when the batch lacks those.
 #[must_use]
 pub fn summarise(batch: &BatchResult, workload: &WorkloadSpec, mechanisms: &[Mechanism]) -> Summary {
-    let largest = (0..batch.agents.len())
-        .max_by(|&a, &b| batch.agents[a].output_price.total_cmp(&batch.agents[b].output_price).then(b.cmp(&a)))
-        .unwrap_or(0);
+    let (largest, _) = price_extremes(&batch.agents);
     let solo_largest = mechanisms.iter().position(|m| *m == Mechanism::Single(largest));
     let oracle = mechanisms.iter().position(|m| *m == Mechanism::Oracle);
     let mut episodes: Vec<u32> = batch.runs.iter().map(|r| r.episode).collect();

@@ -17,6 +17,7 @@ pub mod mechanisms;
 pub mod memory;
 pub mod record;
 pub mod scenario;
+pub mod sweep;
 pub mod training;
 pub mod world;
 

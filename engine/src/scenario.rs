@@ -10,6 +10,7 @@ use tender_agents::{AgentProfile, StandInParams, SyntheticSource, WorkloadSpec};
 
 use crate::fit::FittedWeights;
 use crate::mechanisms::{Mechanism, MechanismSpec};
+use crate::sweep::SweepSpec;
 use crate::training::Training;
 
 /// A scenario as written in a `.ron` file.
@@ -36,6 +37,9 @@ pub struct Scenario {
     #[serde(default)]
     pub training: Training,
     pub mechanisms: Vec<MechanismSpec>,
+    /// A parameter sweep, run by `tender sweep` (command-line `--set`s replace it).
+    #[serde(default)]
+    pub sweep: Option<SweepSpec>,
 }
 
 fn default_output() -> PathBuf {

@@ -1,0 +1,494 @@
+//! The sweep store: rows stream to an append-only journal as units finish, per-point aggregates
+//! follow as points complete, and an interrupted sweep resumes from what is on disk.
+//!
+//! Files in the output folder:
+//! - `sweep.json` — the sweep's definition (points, mechanisms, metrics, seeds); a resumed or
+//!   merged sweep must match it.
+//! - `rows.jsonl` — the journal: one JSON line per (point, replication, mechanism), each unit's
+//!   lines written in one append. Only the last unit can be torn by a crash; it is cut away and
+//!   recomputed on resume.
+//! - `points.jsonl` — per-point aggregates, appended when a point's last replication lands.
+//! - `rows.csv`, `points.csv` — canonical tables (sorted), written atomically at the end; the same
+//!   bytes whatever the thread count, interruptions or sharding.
+//!
+//! Memory stays flat: rows are not kept once written, except those of points still in flight;
+//! the final `rows.csv` is written from a 20-byte-per-unit index by seeking into the journal.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use tender_engine::sweep::Point;
+
+use crate::output::write_atomic;
+use crate::stats::Estimate;
+
+/// What a sweep is: resumed and merged runs must match it exactly.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub scenario: String,
+    pub seed: u64,
+    pub replications: u32,
+    pub mechanisms: Vec<String>,
+    pub metrics: Vec<String>,
+    pub points: Vec<Point>,
+}
+
+/// One row: a mechanism's metrics on one replication of one point. NaN metrics are `None`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    pub point: usize,
+    pub replication: u32,
+    pub seed: u64,
+    pub mechanism: String,
+    pub metrics: Vec<Option<f64>>,
+}
+
+/// A point's aggregates: for each mechanism and metric, the mean over replications with its 95%
+/// interval.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PointSummary {
+    pub point: usize,
+    /// `[mechanism][metric]`.
+    pub estimates: Vec<Vec<Aggregate>>,
+}
+
+/// A mean over replications with its 95% interval; NaN as `None`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Aggregate {
+    pub mean: Option<f64>,
+    pub low: Option<f64>,
+    pub high: Option<f64>,
+    pub n: usize,
+}
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path}: holds a different sweep (its sweep.json differs); use another output folder or remove it")]
+    Mismatch { path: PathBuf },
+    #[error("{path}: line {line}: {message}")]
+    Corrupt { path: PathBuf, line: usize, message: String },
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
+}
+
+fn io_err(path: &Path) -> impl Fn(io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io { path: path.to_path_buf(), source }
+}
+
+/// Where a unit's lines sit in the journal.
+#[derive(Clone, Copy, Debug)]
+struct UnitSpan {
+    point: u32,
+    replication: u32,
+    offset: u64,
+    len: u32,
+}
+
+struct Journal {
+    rows: File,
+    points: File,
+    rows_end: u64,
+    index: Vec<UnitSpan>,
+    /// Rows of points still missing replications, by point then replication.
+    pending: BTreeMap<usize, BTreeMap<u32, Vec<Row>>>,
+    aggregated: BTreeSet<usize>,
+}
+
+/// An open sweep store.
+pub struct SweepStore {
+    dir: PathBuf,
+    manifest: Manifest,
+    journal: Mutex<Journal>,
+}
+
+impl SweepStore {
+    /// Open `dir` for `manifest`: a fresh store, or the store of an interrupted run of the same
+    /// sweep. Returns the store and the units already done.
+    pub fn open(dir: &Path, manifest: &Manifest) -> Result<(Self, BTreeSet<(usize, u32)>), StoreError> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let manifest_path = dir.join("sweep.json");
+        match std::fs::read_to_string(&manifest_path) {
+            Ok(text) => {
+                let existing: Manifest = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+                    path: manifest_path.clone(),
+                    line: e.line(),
+                    message: e.to_string(),
+                })?;
+                if &existing != manifest {
+                    return Err(StoreError::Mismatch { path: dir.to_path_buf() });
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let text = serde_json::to_string_pretty(manifest).map_err(|e| io_err(&manifest_path)(e.into()))?;
+                write_atomic(&manifest_path, |w| w.write_all(text.as_bytes()))?;
+            }
+            Err(e) => return Err(io_err(&manifest_path)(e)),
+        }
+        let rows_path = dir.join("rows.jsonl");
+        let points_path = dir.join("points.jsonl");
+        let (index, rows_end, pending_rows) = scan_rows(&rows_path, manifest)?;
+        let (aggregated, points_end) = scan_points(&points_path)?;
+        let open = |path: &Path, end: u64| -> Result<File, StoreError> {
+            let f = OpenOptions::new()
+                .create(true)
+                .read(true)
+                .write(true)
+                .truncate(false)
+                .open(path)
+                .map_err(io_err(path))?;
+            // Cut a torn tail left by a crash.
+            f.set_len(end).map_err(io_err(path))?;
+            Ok(f)
+        };
+        let rows = open(&rows_path, rows_end)?;
+        let points = open(&points_path, points_end)?;
+        let done: BTreeSet<(usize, u32)> = index.iter().map(|u| (u.point as usize, u.replication)).collect();
+        let store = Self {
+            dir: dir.to_path_buf(),
+            manifest: manifest.clone(),
+            journal: Mutex::new(Journal { rows, points, rows_end, index, pending: BTreeMap::new(), aggregated }),
+        };
+        // Rows of points not yet aggregated go back in flight; complete ones are aggregated now.
+        for row in pending_rows {
+            let mut j = store.lock();
+            j.pending.entry(row.point).or_default().entry(row.replication).or_default().push(row);
+        }
+        let waiting: Vec<usize> = store.lock().pending.keys().copied().collect();
+        for point in waiting {
+            store.maybe_aggregate(point)?;
+        }
+        Ok((store, done))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Journal> {
+        // A panic while holding the lock leaves a journal that is still only ever appended to.
+        self.journal.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Append one unit's rows (one per mechanism, in mechanism order) in a single write.
+    pub fn record(&self, rows: Vec<Row>) -> Result<(), StoreError> {
+        let Some(first) = rows.first() else { return Ok(()) };
+        let (point, replication) = (first.point, first.replication);
+        let mut block = Vec::new();
+        for row in &rows {
+            serde_json::to_writer(&mut block, row).map_err(|e| io_err(&self.dir)(e.into()))?;
+            block.push(b'\n');
+        }
+        {
+            let mut j = self.lock();
+            let path = self.dir.join("rows.jsonl");
+            let offset = j.rows_end;
+            j.rows.seek(SeekFrom::Start(offset)).map_err(io_err(&path))?;
+            j.rows.write_all(&block).map_err(io_err(&path))?;
+            j.rows.flush().map_err(io_err(&path))?;
+            j.rows_end += block.len() as u64;
+            j.index.push(UnitSpan { point: point as u32, replication, offset, len: block.len() as u32 });
+            j.pending.entry(point).or_default().insert(replication, rows);
+        }
+        self.maybe_aggregate(point)
+    }
+
+    /// When every replication of `point` is in, aggregate in replication order and append.
+    fn maybe_aggregate(&self, point: usize) -> Result<(), StoreError> {
+        let mut j = self.lock();
+        let complete = j.pending.get(&point).is_some_and(|r| r.len() == self.manifest.replications as usize);
+        if !complete || j.aggregated.contains(&point) {
+            return Ok(());
+        }
+        let reps = j.pending.remove(&point).unwrap_or_default();
+        let summary = aggregate(point, &reps, &self.manifest);
+        let mut line = serde_json::to_vec(&summary).map_err(|e| io_err(&self.dir)(e.into()))?;
+        line.push(b'\n');
+        let path = self.dir.join("points.jsonl");
+        j.points.seek(SeekFrom::End(0)).map_err(io_err(&path))?;
+        j.points.write_all(&line).map_err(io_err(&path))?;
+        j.points.flush().map_err(io_err(&path))?;
+        j.aggregated.insert(point);
+        Ok(())
+    }
+
+    /// Write the canonical `rows.csv` and `points.csv`.
+    pub fn finalize(&self) -> Result<(), StoreError> {
+        let j = self.lock();
+        let rows_path = self.dir.join("rows.jsonl");
+        j.rows.sync_all().map_err(io_err(&rows_path))?;
+        j.points.sync_all().map_err(io_err(&self.dir.join("points.jsonl")))?;
+        let mut index = j.index.clone();
+        index.sort_by_key(|u| (u.point, u.replication));
+        let m = &self.manifest;
+        let params: Vec<String> =
+            m.points.first().map(|p| p.assignments.iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default();
+        let mut reader = File::open(&rows_path).map_err(io_err(&rows_path))?;
+        write_atomic(&self.dir.join("rows.csv"), |w| {
+            let mut header = vec!["point".to_string(), "replication".into(), "episode_seed".into()];
+            header.extend(params.iter().cloned());
+            header.push("mechanism".into());
+            header.extend(m.metrics.iter().cloned());
+            writeln!(w, "{}", csv_line(&header))?;
+            for span in &index {
+                let mut buf = vec![0u8; span.len as usize];
+                reader.seek(SeekFrom::Start(span.offset))?;
+                reader.read_exact(&mut buf)?;
+                for line in buf.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                    let row: Row = serde_json::from_slice(line).map_err(io::Error::other)?;
+                    let mut fields = vec![row.point.to_string(), row.replication.to_string(), row.seed.to_string()];
+                    fields.extend(param_values(&m.points[row.point]));
+                    fields.push(row.mechanism.clone());
+                    fields.extend(row.metrics.iter().map(|v| fmt_opt(*v)));
+                    writeln!(w, "{}", csv_line(&fields))?;
+                }
+            }
+            Ok(())
+        })?;
+        drop(j);
+        let mut summaries = read_points(&self.dir.join("points.jsonl"))?;
+        summaries.sort_by_key(|s| s.point);
+        write_points_csv(&self.dir.join("points.csv"), m, &summaries)?;
+        Ok(())
+    }
+}
+
+fn fmt_opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "NaN".to_string(), |x| x.to_string())
+}
+
+fn param_values(point: &Point) -> Vec<String> {
+    point.assignments.iter().map(|(_, v)| v.to_string()).collect()
+}
+
+fn csv_line(fields: &[String]) -> String {
+    fields
+        .iter()
+        .map(|f| if f.contains([',', '"', '\n']) { format!("\"{}\"", f.replace('"', "\"\"")) } else { f.clone() })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn write_points_csv(path: &Path, m: &Manifest, summaries: &[PointSummary]) -> Result<(), StoreError> {
+    let params: Vec<String> =
+        m.points.first().map(|p| p.assignments.iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default();
+    write_atomic(path, |w| {
+        let mut header = vec!["point".to_string()];
+        header.extend(params.iter().cloned());
+        header.extend(["mechanism", "metric", "mean", "ci_low", "ci_high", "replications"].map(String::from));
+        writeln!(w, "{}", csv_line(&header))?;
+        for s in summaries {
+            for (mi, mech) in m.mechanisms.iter().enumerate() {
+                for (ki, metric) in m.metrics.iter().enumerate() {
+                    let a = s.estimates[mi][ki];
+                    let mut fields = vec![s.point.to_string()];
+                    fields.extend(param_values(&m.points[s.point]));
+                    fields.extend([
+                        mech.clone(),
+                        metric.clone(),
+                        fmt_opt(a.mean),
+                        fmt_opt(a.low),
+                        fmt_opt(a.high),
+                        a.n.to_string(),
+                    ]);
+                    writeln!(w, "{}", csv_line(&fields))?;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
+}
+
+/// Aggregate one point's replications, in replication order.
+fn aggregate(point: usize, reps: &BTreeMap<u32, Vec<Row>>, m: &Manifest) -> PointSummary {
+    let estimates = (0..m.mechanisms.len())
+        .map(|mi| {
+            (0..m.metrics.len())
+                .map(|ki| {
+                    let values =
+                        reps.values().filter_map(|rows| rows.get(mi)).map(|r| r.metrics[ki].unwrap_or(f64::NAN));
+                    let e = Estimate::of(values);
+                    Aggregate { mean: finite(e.mean), low: finite(e.low), high: finite(e.high), n: e.n }
+                })
+                .collect()
+        })
+        .collect();
+    PointSummary { point, estimates }
+}
+
+/// Scan the row journal: the index of complete units, where the valid prefix ends, and the rows
+/// of points not yet complete (which must go back in flight).
+fn scan_rows(path: &Path, m: &Manifest) -> Result<(Vec<UnitSpan>, u64, Vec<Row>), StoreError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), 0, Vec::new())),
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    let per_unit = m.mechanisms.len();
+    let mut reader = BufReader::new(file);
+    let (mut index, mut offset, mut valid_end) = (Vec::new(), 0u64, 0u64);
+    let mut block: Vec<Row> = Vec::new();
+    let mut block_start = 0u64;
+    let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line).map_err(io_err(path))?;
+        if n == 0 || line.last() != Some(&b'\n') {
+            break; // end of file, or a torn last line
+        }
+        let Ok(row) = serde_json::from_slice::<Row>(&line) else { break };
+        if block.is_empty() {
+            block_start = offset;
+        }
+        offset += n as u64;
+        block.push(row);
+        if block.len() == per_unit {
+            let (p, r) = (block[0].point, block[0].replication);
+            if block.iter().any(|x| x.point != p || x.replication != r) || p >= m.points.len() {
+                return Err(StoreError::Corrupt {
+                    path: path.to_path_buf(),
+                    line: index.len() * per_unit + 1,
+                    message: "a unit's rows are interleaved with another's".into(),
+                });
+            }
+            index.push(UnitSpan {
+                point: p as u32,
+                replication: r,
+                offset: block_start,
+                len: (offset - block_start) as u32,
+            });
+            *counts.entry(p).or_default() += 1;
+            valid_end = offset;
+            block.clear();
+        }
+    }
+    // Second pass: rows of points not complete, to put back in flight (bounded by the points that
+    // were in flight at the interruption), and of complete points awaiting aggregation.
+    let (aggregated, _) = scan_points(&path.with_file_name("points.jsonl"))?;
+    let wanted: BTreeSet<usize> = counts.keys().copied().filter(|p| !aggregated.contains(p)).collect();
+    let mut rows = Vec::new();
+    if !wanted.is_empty() {
+        let mut file = File::open(path).map_err(io_err(path))?;
+        for span in index.iter().filter(|u| wanted.contains(&(u.point as usize))) {
+            let mut buf = vec![0u8; span.len as usize];
+            file.seek(SeekFrom::Start(span.offset)).map_err(io_err(path))?;
+            file.read_exact(&mut buf).map_err(io_err(path))?;
+            for l in buf.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                rows.push(serde_json::from_slice(l).map_err(|e| StoreError::Corrupt {
+                    path: path.to_path_buf(),
+                    line: 0,
+                    message: e.to_string(),
+                })?);
+            }
+        }
+    }
+    Ok((index, valid_end, rows))
+}
+
+/// The points already aggregated, and where the valid prefix of `points.jsonl` ends.
+fn scan_points(path: &Path) -> Result<(BTreeSet<usize>, u64), StoreError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((BTreeSet::new(), 0)),
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    let mut reader = BufReader::new(file);
+    let (mut done, mut end, mut line) = (BTreeSet::new(), 0u64, Vec::new());
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line).map_err(io_err(path))?;
+        if n == 0 || line.last() != Some(&b'\n') {
+            break;
+        }
+        let Ok(s) = serde_json::from_slice::<PointSummary>(&line) else { break };
+        done.insert(s.point);
+        end += n as u64;
+    }
+    Ok((done, end))
+}
+
+fn read_points(path: &Path) -> Result<Vec<PointSummary>, StoreError> {
+    let (_, end) = scan_points(path)?;
+    let mut text = String::new();
+    File::open(path).map_err(io_err(path))?.take(end).read_to_string(&mut text).map_err(io_err(path))?;
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| StoreError::Corrupt {
+                path: path.to_path_buf(),
+                line: i + 1,
+                message: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Merge shard folders into `out`: their manifests must agree; every unit is taken once (in
+/// canonical order) and every point aggregated afresh, so `out` ends up with exactly what one
+/// machine would have written.
+pub fn merge(out: &Path, shards: &[PathBuf]) -> Result<usize, StoreError> {
+    let mut manifest: Option<Manifest> = None;
+    for dir in shards {
+        let path = dir.join("sweep.json");
+        let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+        let m: Manifest = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+            path: path.clone(),
+            line: e.line(),
+            message: e.to_string(),
+        })?;
+        match &manifest {
+            None => manifest = Some(m),
+            Some(first) if *first != m => return Err(StoreError::Mismatch { path: dir.clone() }),
+            Some(_) => {}
+        }
+    }
+    let Some(manifest) = manifest else { return Ok(0) };
+    let (store, done) = SweepStore::open(out, &manifest)?;
+    let mut taken = done;
+    let mut units: Vec<(usize, u32, PathBuf, UnitSpan)> = Vec::new();
+    for dir in shards {
+        let path = dir.join("rows.jsonl");
+        let (index, _, _) = scan_rows(&path, &manifest)?;
+        for span in index {
+            units.push((span.point as usize, span.replication, path.clone(), span));
+        }
+    }
+    units.sort_by_key(|u| (u.0, u.1));
+    let mut added = 0;
+    for (point, replication, path, span) in units {
+        if !taken.insert((point, replication)) {
+            continue;
+        }
+        let mut buf = vec![0u8; span.len as usize];
+        let mut f = File::open(&path).map_err(io_err(&path))?;
+        f.seek(SeekFrom::Start(span.offset)).map_err(io_err(&path))?;
+        f.read_exact(&mut buf).map_err(io_err(&path))?;
+        let rows: Vec<Row> = buf
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                serde_json::from_slice(l).map_err(|e| StoreError::Corrupt {
+                    path: path.clone(),
+                    line: 0,
+                    message: e.to_string(),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        store.record(rows)?;
+        added += 1;
+    }
+    store.finalize()?;
+    Ok(added)
+}

@@ -1,0 +1,125 @@
+//! `tender sweep` and `tender merge`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use tender_analysis::store::{Manifest, Row, SweepStore, merge as merge_shards};
+use tender_analysis::{ROW_METRICS, price_extremes, row_metrics};
+use tender_engine::sweep::{Design, SweepSpec, check_paths, parse_set, prepare, run_units};
+
+use crate::cli::SweepArgs;
+use crate::commands::{emit, load, progress_bar};
+
+fn design(arg: &str) -> Result<Design> {
+    let count = |n: &str| n.parse::<u32>().with_context(|| format!("--design {arg}: expected a count after ':'"));
+    Ok(match arg.split_once(':') {
+        None if arg == "grid" => Design::Grid,
+        None if arg == "zip" => Design::Zip,
+        Some(("random", n)) => Design::Random(count(n)?),
+        Some(("lhs", n)) => Design::LatinHypercube(count(n)?),
+        _ => bail!("--design {arg}: expected grid, zip, random:N or lhs:N"),
+    })
+}
+
+/// `K/N` with 1 <= K <= N.
+fn shard(arg: &str) -> Result<(usize, usize)> {
+    let parsed = arg.split_once('/').and_then(|(k, n)| Some((k.parse::<usize>().ok()?, n.parse::<usize>().ok()?)));
+    match parsed {
+        Some((k, n)) if k >= 1 && k <= n => Ok((k, n)),
+        _ => bail!("--shard {arg}: expected K/N with 1 <= K <= N, e.g. 2/8"),
+    }
+}
+
+pub fn sweep(args: &SweepArgs) -> Result<()> {
+    let mut scenario = load(&args.file)?;
+    if let Some(seed) = args.seed {
+        scenario.seed = seed;
+    }
+    let mut spec = if args.set.is_empty() {
+        scenario.sweep.clone().context("no sweep: give `--set PATH=VALUES` or a `sweep` in the scenario")?
+    } else {
+        let params = args.set.iter().map(|s| parse_set(s)).collect::<Result<Vec<_>, _>>()?;
+        SweepSpec { params, design: design(&args.design)?, replications: None }
+    };
+    if let Some(r) = args.replications {
+        spec.replications = Some(r);
+    }
+    let replications = spec.replications.unwrap_or(scenario.episodes);
+    if replications == 0 {
+        bail!("`replications` = 0 is invalid: must be at least 1");
+    }
+    check_paths(&scenario, &spec)?;
+    let points = spec.points(scenario.seed)?;
+    let prepared = prepare(&scenario, &points, scenario.seed)?;
+    let mechanisms: Vec<String> = scenario.resolve_mechanisms().into_iter().map(|(n, _)| n).collect();
+    let out = args.out.clone().unwrap_or_else(|| {
+        let mut name = scenario.output.clone().into_os_string();
+        name.push("-sweep");
+        PathBuf::from(name)
+    });
+    let manifest = Manifest {
+        scenario: scenario.name.clone(),
+        seed: scenario.seed,
+        replications,
+        mechanisms,
+        metrics: ROW_METRICS.iter().map(|m| m.to_string()).collect(),
+        points,
+    };
+    let (store, done) = SweepStore::open(&out, &manifest)?;
+    let (k, n) = args.shard.as_deref().map(shard).transpose()?.unwrap_or((1, 1));
+    let mine = |p: usize| p % n == k - 1;
+    let all: Vec<(usize, u32)> =
+        (0..manifest.points.len()).filter(|&p| mine(p)).flat_map(|p| (0..replications).map(move |r| (p, r))).collect();
+    let todo: Vec<(usize, u32)> = all.iter().copied().filter(|u| !done.contains(u)).collect();
+
+    let bar = progress_bar(all.len() as u64);
+    bar.set_position((all.len() - todo.len()) as u64);
+    let started = std::time::Instant::now();
+    let (largest, smallest) = price_extremes(prepared[0].source.agents());
+    let agents = prepared[0].source.agents().len();
+    let outcome = run_units(&prepared, &todo, args.jobs, &|unit| {
+        let rows = unit
+            .runs
+            .iter()
+            .zip(&manifest.mechanisms)
+            .map(|(records, mechanism)| Row {
+                point: unit.point,
+                replication: unit.replication,
+                seed: unit.episode_seed,
+                mechanism: mechanism.clone(),
+                metrics: row_metrics(records, agents, largest, smallest)
+                    .into_iter()
+                    .map(|x| x.is_finite().then_some(x))
+                    .collect(),
+            })
+            .collect();
+        store.record(rows)?;
+        bar.inc(1);
+        Ok::<(), tender_analysis::store::StoreError>(())
+    })?;
+    outcome?;
+    bar.finish_and_clear();
+    store.finalize()?;
+    let secs = started.elapsed().as_secs_f64();
+    let episodes = todo.len() * manifest.mechanisms.len();
+    emit(&format!(
+        "{}: {} points x {} replications x {} mechanisms{}; computed {} of {} units now ({} were done) in {:.1} s ({:.0} episodes/s).\n\
+         Results in {}/: rows.csv (one row per point x replication x mechanism), points.csv (means with 95% CIs).",
+        manifest.scenario,
+        manifest.points.len(),
+        replications,
+        manifest.mechanisms.len(),
+        if n > 1 { format!(", shard {k}/{n}") } else { String::new() },
+        todo.len(),
+        all.len(),
+        all.len() - todo.len(),
+        secs,
+        episodes as f64 / secs.max(1e-9),
+        out.display()
+    ))
+}
+
+pub fn merge(out: &Path, shards: &[PathBuf]) -> Result<()> {
+    let added = merge_shards(out, shards)?;
+    emit(&format!("merged {} shard(s) into {}: {added} units added", shards.len(), out.display()))
+}

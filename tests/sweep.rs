@@ -1,0 +1,154 @@
+//! `tender sweep` and `tender merge`, end to end: determinism, sharding, resuming.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tender(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tender")).args(args).output().expect("tender runs")
+}
+
+fn small() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("engine/tests/fixtures/small.ron")
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+const SETS: [&str; 4] = ["--set", "mechanisms.sale.w_c=0..0.04:0.02", "--set", "standins.shared_difficulty=0.4,0.6"];
+
+fn sweep(out: &Path, extra: &[&str]) -> Output {
+    let small = small();
+    let mut args = vec!["sweep", path(&small)];
+    args.extend(SETS);
+    args.extend(["--replications", "4", "--out", path(out)]);
+    args.extend(extra);
+    let o = tender(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o
+}
+
+fn same_results(a: &Path, b: &Path) {
+    for file in ["rows.csv", "points.csv"] {
+        let x = std::fs::read(a.join(file)).expect("written");
+        let y = std::fs::read(b.join(file)).expect("written");
+        assert!(x == y, "{file} differs between {} and {}", a.display(), b.display());
+    }
+}
+
+#[test]
+fn a_sweep_gives_the_same_rows_with_one_and_two_threads() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    sweep(&one, &["-j", "1"]);
+    sweep(&two, &["-j", "2"]);
+    same_results(&one, &two);
+    let rows = std::fs::read_to_string(one.join("rows.csv")).expect("rows");
+    // 3 x 2 points, 4 replications, 7 mechanisms, and a header.
+    assert_eq!(rows.lines().count(), 1 + 6 * 4 * 7);
+    assert!(
+        rows.lines()
+            .next()
+            .expect("header")
+            .contains("mechanisms.sale.w_c,standins.shared_difficulty,mechanism,pass_at_1")
+    );
+    let points = std::fs::read_to_string(one.join("points.csv")).expect("points");
+    assert_eq!(points.lines().count(), 1 + 6 * 7 * 11);
+}
+
+#[test]
+fn three_shards_merged_equal_one_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let whole = dir.path().join("whole");
+    sweep(&whole, &[]);
+    let shards: Vec<PathBuf> = (1..=3).map(|k| dir.path().join(format!("shard{k}"))).collect();
+    for (k, shard) in shards.iter().enumerate() {
+        sweep(shard, &["--shard", &format!("{}/3", k + 1)]);
+    }
+    let merged = dir.path().join("merged");
+    let mut args = vec!["merge", path(&merged)];
+    args.extend(shards.iter().map(|s| path(s)));
+    let o = tender(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    same_results(&whole, &merged);
+}
+
+#[test]
+fn a_crashed_sweep_resumes_to_the_uninterrupted_result_computing_only_what_is_missing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (whole, crashed) = (dir.path().join("whole"), dir.path().join("crashed"));
+    sweep(&whole, &[]);
+    sweep(&crashed, &[]);
+    // A crash: the journals cut mid-line, the final tables never written.
+    for (file, keep) in [("rows.jsonl", 0.55), ("points.jsonl", 0.3)] {
+        let p = crashed.join(file);
+        let bytes = std::fs::read(&p).expect("journal");
+        std::fs::write(&p, &bytes[..(bytes.len() as f64 * keep) as usize]).expect("truncate");
+    }
+    std::fs::remove_file(crashed.join("rows.csv")).expect("remove");
+    std::fs::remove_file(crashed.join("points.csv")).expect("remove");
+    let o = sweep(&crashed, &[]);
+    let said = String::from_utf8_lossy(&o.stdout).to_string();
+    let computed: usize =
+        said.split("computed ").nth(1).and_then(|s| s.split(' ').next()).and_then(|n| n.parse().ok()).expect("count");
+    assert!(computed > 0 && computed < 24, "recomputed {computed} of 24 units: {said}");
+    same_results(&whole, &crashed);
+    // Running again computes nothing.
+    let again = sweep(&crashed, &[]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("computed 0 of 24 units"));
+    same_results(&whole, &crashed);
+}
+
+#[test]
+fn a_different_sweep_in_the_same_folder_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("s");
+    sweep(&out, &[]);
+    let small = small();
+    let o = tender(&["sweep", path(&small), "--set", "mechanisms.sale.w_c=1,2", "--out", path(&out)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("holds a different sweep"));
+}
+
+#[test]
+fn bad_sweep_arguments_are_explained() {
+    let small = small();
+    let cases: [(&[&str], &str); 4] = [
+        (&["--set", "mechanisms.sale.w_x=1,2"], "no field `w_x`"),
+        (&["--set", "agents.small.juror.accuracy=0.5,1.5"], "must lie in [0, 1]"),
+        (&["--set", "nonsense"], "expected PATH=VALUES"),
+        (&["--set", "mechanisms.sale.w_c=0..1", "--design", "lhs:x"], "expected a count"),
+    ];
+    for (extra, expected) in cases {
+        let mut args = vec!["sweep", path(&small), "--out", "/nonexistent/never-written"];
+        args.extend(extra);
+        let o = tender(&args);
+        assert_eq!(o.status.code(), Some(1), "{extra:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(expected), "{extra:?}: {err}");
+    }
+}
+
+#[test]
+fn random_and_latin_hypercube_designs_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let small = small();
+    for design in ["random:3", "lhs:3"] {
+        let out = dir.path().join(design.replace(':', "-"));
+        let o = tender(&[
+            "sweep",
+            path(&small),
+            "--set",
+            "mechanisms.sale.w_c=0..0.05",
+            "--design",
+            design,
+            "--replications",
+            "2",
+            "--out",
+            path(&out),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let rows = std::fs::read_to_string(out.join("rows.csv")).expect("rows");
+        assert_eq!(rows.lines().count(), 1 + 3 * 2 * 7);
+    }
+}
