@@ -37,6 +37,13 @@ pub enum Command {
     Sweep(SweepArgs),
     /// Combine the output folders of `tender sweep --shard K/N` runs into one, exactly as a
     /// single machine would have written it.
+    /// Draw the plots (PNG and SVG) and report.html for saved results: a run's folder (cost vs
+    /// pass@1 with the Pareto frontier, pass@1 per bin, shares per bin, SALE's learning curve) or
+    /// a sweep's (welfare and cost vs each swept parameter, cost vs pass@1). Simulates nothing.
+    Plot {
+        /// The results folder.
+        dir: PathBuf,
+    },
     Merge {
         /// The folder to write.
         out: PathBuf,
@@ -74,6 +81,9 @@ pub struct SweepArgs {
     /// Run only slice K of N (1-based): points whose index is K-1 modulo N.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
+    /// Do not draw plots and report.html at the end.
+    #[arg(long)]
+    pub no_plots: bool,
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +132,9 @@ pub struct RunArgs {
     /// Output folder, replacing the scenario's `output`.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Do not draw plots and report.html at the end.
+    #[arg(long)]
+    pub no_plots: bool,
 }
 
 #[derive(Debug, Args)]

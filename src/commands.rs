@@ -19,6 +19,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Validate { file } => validate(&file),
         Command::Bench(args) => bench(&args),
         Command::Fit(args) => fit(&args),
+        Command::Plot { dir } => plot(&dir),
         Command::Sweep(args) => crate::sweep::sweep(&args),
         Command::Merge { out, shards } => crate::sweep::merge(&out, &shards),
     }
@@ -104,7 +105,7 @@ fn run(args: &RunArgs) -> Result<()> {
          Quality and cost (mean ± 95% CI across episodes)\n{}\n\n\
          Who executes (share of tasks)\n{}\n\n\
          pass@1 % per domain and complexity bin (τ = human solving time, minutes)\n{}\n\n\
-         {}Results written to {}/ (summary.csv, tasks.csv, scenario.ron)",
+         {}Results written to {}/ (summary.csv, tasks.csv, scenario.ron{})",
         scenario.name,
         scenario.episodes,
         scenario.workload.task_count(),
@@ -117,7 +118,12 @@ fn run(args: &RunArgs) -> Result<()> {
         table::payments(&summary)
             .map_or_else(String::new, |t| format!("Payments (mechanisms that pay their winners)\n{t}\n\n")),
         out.display(),
-    ))
+        if args.no_plots { "" } else { ", plots, report.html" },
+    ))?;
+    if !args.no_plots {
+        tender_analysis::plot::plot_dir(out)?;
+    }
+    Ok(())
 }
 
 /// Print to stdout; a reader that went away (a closed pipe) is not an error.
@@ -205,4 +211,11 @@ fn fit(args: &FitArgs) -> Result<()> {
         out.display(),
         out.display(),
     ))
+}
+
+pub fn plot(dir: &Path) -> Result<()> {
+    let files = tender_analysis::plot::plot_dir(dir)?;
+    let names: Vec<String> =
+        files.iter().filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
+    emit(&format!("{}: {}", dir.display(), names.join(", ")))
 }

@@ -104,7 +104,7 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
     let episodes = todo.len() * manifest.mechanisms.len();
     emit(&format!(
         "{}: {} points x {} replications x {} mechanisms{}; computed {} of {} units now ({} were done) in {:.1} s ({:.0} episodes/s).\n\
-         Results in {}/: rows.csv (one row per point x replication x mechanism), points.csv (means with 95% CIs).",
+         Results in {}/: rows.csv (one row per point x replication x mechanism), points.csv (means with 95% CIs){}.",
         manifest.scenario,
         manifest.points.len(),
         replications,
@@ -115,8 +115,14 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
         all.len() - todo.len(),
         secs,
         episodes as f64 / secs.max(1e-9),
-        out.display()
-    ))
+        out.display(),
+        if args.no_plots || n > 1 { "" } else { ", plots, report.html" }
+    ))?;
+    // A shard holds a slice of the points: plot after merging.
+    if !args.no_plots && n == 1 {
+        tender_analysis::plot::plot_dir(&out)?;
+    }
+    Ok(())
 }
 
 pub fn merge(out: &Path, shards: &[PathBuf]) -> Result<()> {

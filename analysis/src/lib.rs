@@ -6,6 +6,7 @@
 
 pub mod metrics;
 pub mod output;
+pub mod plot;
 pub mod stats;
 pub mod store;
 pub mod table;

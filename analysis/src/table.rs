@@ -151,7 +151,7 @@ pub fn per_bin(s: &Summary) -> String {
 }
 
 /// A domain name cut to a few letters, to keep the per-bin table narrow.
-fn short(name: &str) -> String {
+pub(crate) fn short(name: &str) -> String {
     name.split(['_', '-', ' ']).filter_map(|w| w.chars().next()).collect::<String>().to_uppercase()
 }
 

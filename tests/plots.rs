@@ -1,0 +1,117 @@
+//! Every plot renders from saved results: valid PNGs, well-formed SVGs naming their series, and
+//! a report that shows them all.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tender(args: &[&str]) -> Output {
+    let o = Command::new(env!("CARGO_BIN_EXE_tender")).args(args).output().expect("tender runs");
+    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    o
+}
+
+fn small() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("engine/tests/fixtures/small.ron")
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Width and height from a PNG's signature and IHDR chunk.
+fn png_size(file: &Path) -> (u32, u32) {
+    let bytes = std::fs::read(file).expect("png written");
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{} is not a PNG", file.display());
+    assert_eq!(&bytes[12..16], b"IHDR");
+    let word = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    (word(16), word(20))
+}
+
+/// Every text of a well-formed SVG.
+fn svg_texts(file: &Path) -> String {
+    let text = std::fs::read_to_string(file).expect("svg written");
+    let doc =
+        roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{} is not well-formed: {e}", file.display()));
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    doc.descendants().filter_map(|n| n.text()).collect::<Vec<_>>().join("\n")
+}
+
+fn check(dir: &Path, stems: &[&str], series: &[&str]) {
+    let report = std::fs::read_to_string(dir.join("report.html")).expect("report written");
+    for stem in stems {
+        assert_eq!(png_size(&dir.join(format!("{stem}.png"))), (1100, 620), "{stem}");
+        let texts = svg_texts(&dir.join(format!("{stem}.svg")));
+        assert!(texts.contains(series[0]), "{stem}.svg lacks the series {:?}", series[0]);
+        assert!(report.contains(&format!("id=\"{stem}.svg\"")), "report lacks {stem}");
+    }
+    for name in series {
+        assert!(svg_texts(&dir.join(format!("{}.svg", stems[0]))).contains(name), "{} lacks {name}", stems[0]);
+    }
+    assert_eq!(report.matches("<svg").count(), stems.len(), "one inlined SVG per plot");
+    assert!(!dir.read_dir().expect("dir").any(|e| e.expect("entry").file_name().to_string_lossy().contains(".tmp.")));
+}
+
+#[test]
+fn a_run_draws_every_plot_and_a_report() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("run");
+    let small = small();
+    tender(&["run", path(&small), "--episodes", "3", "--out", path(&out)]);
+    check(
+        &out,
+        &["cost_vs_pass", "pass_by_bin", "shares_by_bin", "learning_curve"],
+        &["SALE", "SALE (no memory)", "small alone", "oracle"],
+    );
+    let curve = svg_texts(&out.join("learning_curve.svg"));
+    assert!(curve.contains("small share of wins so far (%)") && curve.contains("tasks arrived"));
+    let cost = svg_texts(&out.join("cost_vs_pass.svg"));
+    assert!(cost.contains("cost ($ per million tokens)") && cost.contains("pass@1 (%)"));
+    // Plotting again from the files alone gives the same pictures.
+    let before = std::fs::read(out.join("cost_vs_pass.svg")).expect("svg");
+    tender(&["plot", path(&out)]);
+    assert_eq!(before, std::fs::read(out.join("cost_vs_pass.svg")).expect("svg"));
+}
+
+#[test]
+fn a_sweep_draws_welfare_and_cost_against_each_parameter() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("sweep");
+    let small = small();
+    tender(&[
+        "sweep",
+        path(&small),
+        "--set",
+        "mechanisms.sale.w_c=0..0.04:0.02",
+        "--set",
+        "standins.shared_difficulty=0.4,0.6",
+        "--replications",
+        "3",
+        "--out",
+        path(&out),
+    ]);
+    check(
+        &out,
+        &[
+            "welfare_vs_mechanisms_sale_w_c",
+            "cost_vs_mechanisms_sale_w_c",
+            "welfare_vs_standins_shared_difficulty",
+            "cost_vs_standins_shared_difficulty",
+            "cost_vs_pass",
+        ],
+        &["SALE", "oracle"],
+    );
+    let welfare = svg_texts(&out.join("welfare_vs_mechanisms_sale_w_c.svg"));
+    assert!(welfare.contains("welfare per episode ($)") && welfare.contains("mechanisms.sale.w_c"));
+}
+
+#[test]
+fn no_plots_means_no_plots_and_plot_refuses_other_folders() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("run");
+    let small = small();
+    tender(&["run", path(&small), "--episodes", "2", "--out", path(&out), "--no-plots"]);
+    assert!(!out.join("report.html").exists());
+    let o = Command::new(env!("CARGO_BIN_EXE_tender")).args(["plot", path(dir.path())]).output().expect("runs");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("holds neither a run"));
+}
