@@ -103,10 +103,13 @@ fn with_legend<DB: DrawingBackend>(
     Ok(chart)
 }
 
+/// Named lines of `(x, estimate)` points.
+type Lines = Vec<(String, Vec<(f64, Est)>)>;
+
 /// A figure's data, drawn the same way on every backend.
 enum Figure {
     CostVsPass { title: String, names: Vec<String>, cost: Vec<Est>, pass: Vec<Est> },
-    Lines { title: String, x_desc: String, y_desc: String, series: Vec<(String, Vec<(f64, Est)>)> },
+    Lines { title: String, x_desc: String, y_desc: String, series: Lines },
     Bars { title: String, x_desc: String, y_desc: String, groups: Vec<String>, series: Vec<(String, Vec<f64>)> },
     Stacked { title: String, groups: Vec<String>, agents: Vec<String>, panels: Vec<(String, Vec<Vec<f64>>)> },
 }
@@ -240,13 +243,12 @@ fn cost_vs_pass<DB: DrawingBackend>(
 }
 
 /// One line per series over a numeric x, with a confidence band.
-#[allow(clippy::type_complexity)]
 fn lines_with_bands<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
     x_desc: &str,
     y_desc: &str,
-    series: &[(String, Vec<(f64, Est)>)],
+    series: &Lines,
 ) -> Result<(), String> {
     let legend: Vec<(String, RGBColor)> = series.iter().enumerate().map(|(i, (n, _))| (n.clone(), colour(i))).collect();
     let area = with_legend(root, &legend)?;
@@ -459,7 +461,7 @@ fn domain_key(bins: &[String]) -> String {
 
 /// The smallest agent's cumulative share of wins along the stream, averaged over episodes,
 /// for every mechanism whose name starts with "SALE".
-fn learning_curves(dir: &Path, smallest: &str) -> Result<Vec<(String, Vec<(f64, Est)>)>, PlotError> {
+fn learning_curves(dir: &Path, smallest: &str) -> Result<Lines, PlotError> {
     let path = dir.join("tasks.csv");
     let err = |message: String| PlotError::Read { path: path.clone(), message };
     let mut r = csv::Reader::from_path(&path).map_err(|e| err(e.to_string()))?;
@@ -646,7 +648,7 @@ fn plot_sweep(dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
             ("welfare_usd", "welfare per episode ($)", "welfare_vs_"),
             ("usd_per_mtok", "cost ($ per million tokens)", "cost_vs_"),
         ] {
-            let series: Vec<(String, Vec<(f64, Est)>)> = manifest
+            let series: Lines = manifest
                 .mechanisms
                 .iter()
                 .map(|m| (m.clone(), slice.iter().map(|&p| (x(p), get(p, m, metric))).collect()))
