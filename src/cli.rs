@@ -75,7 +75,7 @@ pub struct SweepArgs {
     /// Worker threads [default: one per core]. Results are identical for any value.
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
-    /// Output folder [default: the scenario's output, plus `-sweep`].
+    /// Output folder [default: the scenario's `output`/sweep].
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Run only slice K of N (1-based): points whose index is K-1 modulo N.

@@ -52,11 +52,7 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
     let points = spec.points(scenario.seed)?;
     let prepared = prepare(&scenario, &points, scenario.seed)?;
     let mechanisms: Vec<String> = scenario.resolve_mechanisms().into_iter().map(|(n, _)| n).collect();
-    let out = args.out.clone().unwrap_or_else(|| {
-        let mut name = scenario.output.clone().into_os_string();
-        name.push("-sweep");
-        PathBuf::from(name)
-    });
+    let out = args.out.clone().unwrap_or_else(|| scenario.output.join("sweep"));
     let manifest = Manifest {
         scenario: scenario.name.clone(),
         seed: scenario.seed,

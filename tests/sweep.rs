@@ -152,3 +152,16 @@ fn random_and_latin_hypercube_designs_run() {
         assert_eq!(rows.lines().count(), 1 + 3 * 2 * 7);
     }
 }
+
+#[test]
+fn a_sweep_written_in_the_scenario_runs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("s");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/sweep.ron");
+    let o = tender(&["sweep", path(&file), "--replications", "2", "--out", path(&out), "--no-plots"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = std::fs::read_to_string(out.join("rows.csv")).expect("rows");
+    // 5 x 3 grid points, 2 replications, 4 mechanisms.
+    assert_eq!(rows.lines().count(), 1 + 15 * 2 * 4);
+    assert!(rows.starts_with("point,replication,episode_seed,mechanisms.sale.w_c,agents.qwen3-4b.memory_gain,"));
+}
