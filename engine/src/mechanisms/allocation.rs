@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use tender_agents::streams::{Purpose, name_key, stream};
 use tender_agents::validate::Checker;
 
+use super::argmin;
 use super::predict::{Estimate, Predictor};
 use crate::ledger::Ledger;
 use crate::world::{Decision, EpisodeSeed, OpenTask, Phase, TaskStream};
@@ -130,16 +131,6 @@ impl MatchingParams {
             MatchingRule::OfflineOptimum => "matching: offline optimum".into(),
         }
     }
-}
-
-/// Index of the smallest value; ties to the lower index.
-fn argmin(values: impl Iterator<Item = (usize, f64)>) -> Option<usize> {
-    values
-        .fold(None::<(usize, f64)>, |best, (i, v)| match best {
-            Some((_, bv)) if bv <= v => best,
-            _ => Some((i, v)),
-        })
-        .map(|(i, _)| i)
 }
 
 #[derive(Resource)]

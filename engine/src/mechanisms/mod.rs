@@ -160,6 +160,22 @@ impl MechanismSpec {
     }
 }
 
+/// The candidate with the smallest value; ties go to the one listed first.
+pub(crate) fn argmin(values: impl Iterator<Item = (usize, f64)>) -> Option<usize> {
+    values
+        .fold(None::<(usize, f64)>, |best, (i, v)| match best {
+            Some((_, bv)) if bv <= v => best,
+            _ => Some((i, v)),
+        })
+        .map(|(i, _)| i)
+}
+
+/// The candidate with the largest value; ties go to the one listed first (the cheaper one, when
+/// candidates come cheapest first).
+pub(crate) fn argmax(values: impl Iterator<Item = (usize, f64)>) -> Option<usize> {
+    argmin(values.map(|(i, v)| (i, -v)))
+}
+
 fn single_name(agent: &str) -> String {
     format!("{agent} alone")
 }

@@ -9,7 +9,7 @@ use tender_agents::validate::Checker;
 use tender_agents::{AgentInfo, Usage};
 
 use super::predict::{Softmax, TrainingLog, best_agent, knn};
-use super::quoted;
+use super::{argmax, quoted};
 use crate::ledger::Ledger;
 use crate::training::TrainingSet;
 use crate::world::{Decision, EpisodeSeed, OpenTask, Phase, TaskStream};
@@ -207,16 +207,6 @@ pub fn install(router: &Router, world: &mut World, schedule: &mut Schedule) {
         Router::Cascade { .. } => schedule.add_systems(cascade.in_set(Phase::Award)),
         _ => schedule.add_systems(route.in_set(Phase::Award)),
     };
-}
-
-/// The first index with the highest value; ties go to the earlier (cheaper, when listed by price).
-fn argmax(values: impl Iterator<Item = (usize, f64)>) -> Option<usize> {
-    values
-        .fold(None::<(usize, f64)>, |best, (i, v)| match best {
-            Some((_, bv)) if bv >= v => best,
-            _ => Some((i, v)),
-        })
-        .map(|(i, _)| i)
 }
 
 fn route(mut tasks: Query<(&OpenTask, &mut Decision)>, stream_: Res<TaskStream>, model: Res<Model>) {
