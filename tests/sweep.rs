@@ -165,3 +165,40 @@ fn a_sweep_written_in_the_scenario_runs() {
     assert_eq!(rows.lines().count(), 1 + 15 * 2 * 4);
     assert!(rows.starts_with("point,replication,episode_seed,mechanisms.sale.w_c,agents.qwen3-4b.memory_gain,"));
 }
+
+#[test]
+fn a_killed_sweep_resumes_to_the_uninterrupted_result() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (whole, killed) = (dir.path().join("whole"), dir.path().join("killed"));
+    let small = small();
+    let args = |out: &Path| -> Vec<String> {
+        let mut a: Vec<String> = ["sweep", path(&small)].map(String::from).to_vec();
+        a.extend(
+            ["--set", "mechanisms.sale.w_c=0..0.05:0.01", "--replications", "12", "--no-plots", "-j", "1"]
+                .map(String::from),
+        );
+        a.extend(["--out".to_string(), path(out).to_string()]);
+        a
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tender"))
+        .args(args(&killed))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tender starts");
+    // Kill it once some rows are on disk (or give up waiting after a while and kill anyway).
+    let journal = killed.join("rows.jsonl");
+    for _ in 0..600 {
+        if std::fs::metadata(&journal).is_ok_and(|m| m.len() > 0) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().expect("kill");
+    child.wait().expect("reaped");
+    let resumed = tender(&args(&killed).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let o = tender(&args(&whole).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success());
+    same_results(&whole, &killed);
+}
