@@ -128,9 +128,4 @@ impl Ledger {
     pub fn close_tab(&mut self) -> Tab {
         std::mem::take(&mut self.tab)
     }
-
-    #[must_use]
-    pub fn tab(&self) -> &Tab {
-        &self.tab
-    }
 }
