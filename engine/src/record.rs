@@ -21,7 +21,7 @@ pub struct TaskRecord {
     /// SALE: whether a refined bid won.
     pub refined: bool,
     /// SALE: how many agents refined their bids.
-    pub refiners: u8,
+    pub refiners: u16,
     pub success: bool,
     /// Tokens and dollars spent deciding (plans, jury, refinement).
     pub overhead: Usage,

@@ -47,7 +47,7 @@ pub struct Decision {
     pub plan: Option<PlanCell>,
     pub provisional: Option<usize>,
     pub refined: bool,
-    pub refiners: u8,
+    pub refiners: u16,
     pub success: Option<bool>,
     /// Tokens of the execution whose answer is delivered.
     pub delivered: Usage,

@@ -411,7 +411,7 @@ fn refine(
         refined.score = Some(bid_score(&config, &refined, jury));
         commands.spawn(refined);
     }
-    decision.refiners = refiners.len() as u8;
+    decision.refiners = u16::try_from(refiners.len()).unwrap_or(u16::MAX);
 }
 
 /// The provisional winner, unless a refined bid scores strictly lower (or, if so configured, as
