@@ -137,8 +137,17 @@ impl SweepStore {
         }
         let rows_path = dir.join("rows.jsonl");
         let points_path = dir.join("points.jsonl");
-        let (index, rows_end, pending_rows) = scan_rows(&rows_path, manifest)?;
+        let (index, rows_end) = scan_rows(&rows_path, manifest)?;
         let (aggregated, points_end) = scan_points(&points_path)?;
+        // Rows of points not aggregated yet go back in flight: those of the points that were in
+        // flight at the interruption, and of complete points whose aggregate was not written.
+        let mut pending_rows = Vec::new();
+        if index.iter().any(|u| !aggregated.contains(&(u.point as usize))) {
+            let mut file = File::open(&rows_path).map_err(io_err(&rows_path))?;
+            for span in index.iter().filter(|u| !aggregated.contains(&(u.point as usize))) {
+                pending_rows.extend(read_unit(&mut file, &rows_path, span)?);
+            }
+        }
         let open = |path: &Path, end: u64| -> Result<File, StoreError> {
             let f = OpenOptions::new()
                 .create(true)
@@ -237,11 +246,7 @@ impl SweepStore {
             header.extend(m.metrics.iter().cloned());
             writeln!(w, "{}", csv_line(&header))?;
             for span in &index {
-                let mut buf = vec![0u8; span.len as usize];
-                reader.seek(SeekFrom::Start(span.offset))?;
-                reader.read_exact(&mut buf)?;
-                for line in buf.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                    let row: Row = serde_json::from_slice(line).map_err(io::Error::other)?;
+                for row in read_unit(&mut reader, &rows_path, span).map_err(io::Error::other)? {
                     let mut fields = vec![row.point.to_string(), row.replication.to_string(), row.seed.to_string()];
                     fields.extend(param_values(&m.points[row.point]));
                     fields.push(row.mechanism.clone());
@@ -327,12 +332,28 @@ fn aggregate(point: usize, reps: &BTreeMap<u32, Vec<Row>>, m: &Manifest) -> Poin
     PointSummary { point, estimates }
 }
 
-/// Scan the row journal: the index of complete units, where the valid prefix ends, and the rows
-/// of points not yet complete (which must go back in flight).
-fn scan_rows(path: &Path, m: &Manifest) -> Result<(Vec<UnitSpan>, u64, Vec<Row>), StoreError> {
+/// One unit's rows, read back from the journal.
+fn read_unit(file: &mut File, path: &Path, span: &UnitSpan) -> Result<Vec<Row>, StoreError> {
+    let mut buf = vec![0u8; span.len as usize];
+    file.seek(SeekFrom::Start(span.offset)).map_err(io_err(path))?;
+    file.read_exact(&mut buf).map_err(io_err(path))?;
+    buf.split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            serde_json::from_slice(l).map_err(|e| StoreError::Corrupt {
+                path: path.to_path_buf(),
+                line: 0,
+                message: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Scan the row journal: the index of complete units, and where its valid prefix ends.
+fn scan_rows(path: &Path, m: &Manifest) -> Result<(Vec<UnitSpan>, u64), StoreError> {
     let file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), 0, Vec::new())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
         Err(e) => return Err(io_err(path)(e)),
     };
     let per_unit = m.mechanisms.len();
@@ -340,7 +361,6 @@ fn scan_rows(path: &Path, m: &Manifest) -> Result<(Vec<UnitSpan>, u64, Vec<Row>)
     let (mut index, mut offset, mut valid_end) = (Vec::new(), 0u64, 0u64);
     let mut block: Vec<Row> = Vec::new();
     let mut block_start = 0u64;
-    let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -369,32 +389,11 @@ fn scan_rows(path: &Path, m: &Manifest) -> Result<(Vec<UnitSpan>, u64, Vec<Row>)
                 offset: block_start,
                 len: (offset - block_start) as u32,
             });
-            *counts.entry(p).or_default() += 1;
             valid_end = offset;
             block.clear();
         }
     }
-    // Second pass: rows of points not complete, to put back in flight (bounded by the points that
-    // were in flight at the interruption), and of complete points awaiting aggregation.
-    let (aggregated, _) = scan_points(&path.with_file_name("points.jsonl"))?;
-    let wanted: BTreeSet<usize> = counts.keys().copied().filter(|p| !aggregated.contains(p)).collect();
-    let mut rows = Vec::new();
-    if !wanted.is_empty() {
-        let mut file = File::open(path).map_err(io_err(path))?;
-        for span in index.iter().filter(|u| wanted.contains(&(u.point as usize))) {
-            let mut buf = vec![0u8; span.len as usize];
-            file.seek(SeekFrom::Start(span.offset)).map_err(io_err(path))?;
-            file.read_exact(&mut buf).map_err(io_err(path))?;
-            for l in buf.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                rows.push(serde_json::from_slice(l).map_err(|e| StoreError::Corrupt {
-                    path: path.to_path_buf(),
-                    line: 0,
-                    message: e.to_string(),
-                })?);
-            }
-        }
-    }
-    Ok((index, valid_end, rows))
+    Ok((index, valid_end))
 }
 
 /// The points already aggregated, and where the valid prefix of `points.jsonl` ends.
@@ -457,35 +456,23 @@ pub fn merge(out: &Path, shards: &[PathBuf]) -> Result<usize, StoreError> {
     let Some(manifest) = manifest else { return Ok(0) };
     let (store, done) = SweepStore::open(out, &manifest)?;
     let mut taken = done;
-    let mut units: Vec<(usize, u32, PathBuf, UnitSpan)> = Vec::new();
+    let mut journals = Vec::new();
+    let mut units: Vec<(usize, u32, usize, UnitSpan)> = Vec::new();
     for dir in shards {
         let path = dir.join("rows.jsonl");
-        let (index, _, _) = scan_rows(&path, &manifest)?;
-        for span in index {
-            units.push((span.point as usize, span.replication, path.clone(), span));
-        }
+        let (index, _) = scan_rows(&path, &manifest)?;
+        units.extend(index.into_iter().map(|span| (span.point as usize, span.replication, journals.len(), span)));
+        let file = File::open(&path).map_err(io_err(&path))?;
+        journals.push((path, file));
     }
     units.sort_by_key(|u| (u.0, u.1));
     let mut added = 0;
-    for (point, replication, path, span) in units {
+    for (point, replication, journal, span) in units {
         if !taken.insert((point, replication)) {
             continue;
         }
-        let mut buf = vec![0u8; span.len as usize];
-        let mut f = File::open(&path).map_err(io_err(&path))?;
-        f.seek(SeekFrom::Start(span.offset)).map_err(io_err(&path))?;
-        f.read_exact(&mut buf).map_err(io_err(&path))?;
-        let rows: Vec<Row> = buf
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
-            .map(|l| {
-                serde_json::from_slice(l).map_err(|e| StoreError::Corrupt {
-                    path: path.clone(),
-                    line: 0,
-                    message: e.to_string(),
-                })
-            })
-            .collect::<Result<_, _>>()?;
+        let (path, file) = &mut journals[journal];
+        let rows = read_unit(file, path, &span)?;
         store.record(rows)?;
         added += 1;
     }
