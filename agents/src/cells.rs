@@ -1,7 +1,8 @@
 //! The cells of the ledger of potential outcomes: what one agent would produce for one task.
 
 /// Tokens of one or more model calls.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Usage {
     pub input: u64,
     pub output: u64,
@@ -38,6 +39,10 @@ impl Round {
     }
 }
 
+/// Identity of a text a live agent wrote (a plan), so that later prompts can quote it; 0 for
+/// plans without text (the synthetic stand-ins').
+pub type TextId = u64;
+
 /// A plan (a bid) as written by its agent.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PlanCell {
@@ -51,12 +56,18 @@ pub struct PlanCell {
     pub boost: f64,
     /// Tokens of the call that wrote the plan.
     pub usage: Usage,
+    /// The plan's text, for sources that have one.
+    pub text: TextId,
+    /// The call failed (after retries) or its answer was unusable: the bid cannot win on merit.
+    pub failed: bool,
 }
 
 /// One juror's Likert score (0 to 5) of one plan.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct JuryCell {
-    pub score: u8,
+    /// `None` when the juror abstained: its call failed, its answer held no score, or it cannot
+    /// read the plan (a live juror and a stand-in's plan, or the reverse).
+    pub score: Option<u8>,
     pub usage: Usage,
 }
 
@@ -66,10 +77,15 @@ pub struct ExecutionCell {
     pub success: bool,
     /// Tokens of the whole trajectory.
     pub usage: Usage,
+    /// What the call cost in dollars when the source knows it (a trace that records cost);
+    /// otherwise the ledger prices `usage`.
+    pub billed: Option<f64>,
+    /// The call failed (after retries) or its answer was unusable; `success` is then false.
+    pub failed: bool,
 }
 
 /// One (losing plan, winning plan) pair retrieved from auction memory for a refinement.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct RetrievedPair {
     /// Cosine similarity of the past task to the current one.
     pub similarity: f32,
@@ -77,4 +93,6 @@ pub struct RetrievedPair {
     pub winning_length: u32,
     /// Whether the winning plan's execution succeeded.
     pub winner_succeeded: bool,
+    pub losing_text: TextId,
+    pub winning_text: TextId,
 }

@@ -8,19 +8,29 @@
 //!
 //! The crate does no IO.
 
+pub mod answer;
 pub mod cells;
+pub mod embed;
+pub mod live;
+pub mod pool;
 pub mod profile;
+pub mod recorded;
 pub mod source;
 pub mod streams;
 pub mod synthetic;
 pub mod task;
+pub mod taskfile;
 pub mod validate;
 pub mod workload;
 
-pub use cells::{ExecutionCell, JuryCell, PlanCell, RetrievedPair, Round, Usage};
+pub use answer::AnswerCheck;
+pub use cells::{ExecutionCell, JuryCell, PlanCell, RetrievedPair, Round, TextId, Usage};
+pub use live::LiveSpec;
 pub use profile::{AgentProfile, JurorProfile, LogNormalSpec, StandInParams, TraceSpec};
-pub use source::{AgentInfo, CellKey, OutcomeSource};
+pub use profile::{Backend, RecordedSpec};
+pub use source::{AgentInfo, CellKey, OutcomeSource, Provides};
 pub use synthetic::SyntheticSource;
-pub use task::Task;
+pub use task::{Task, TaskContent};
+pub use taskfile::{Embedding, TaskFile, TaskFormat, TaskRow};
 pub use validate::Invalid;
 pub use workload::{BinSpec, DomainSpec, Order, WorkloadSpec};

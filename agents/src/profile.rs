@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::live::LiveSpec;
 use crate::validate::Checker;
 
 /// One synthetic agent.
@@ -20,7 +21,13 @@ pub struct AgentProfile {
     /// Dollars per million input tokens; the output price when omitted.
     #[serde(default)]
     pub input_price: Option<f64>,
-    /// pass@1 per complexity bin, for each domain by name, in the domain's bin order.
+    /// Who answers for the agent: a synthetic stand-in (the default), a live model, or a
+    /// recorded trace.
+    #[serde(default)]
+    pub backend: Backend,
+    /// pass@1 per complexity bin, for each domain by name, in the domain's bin order (synthetic
+    /// agents only).
+    #[serde(default)]
     pub skill: BTreeMap<String, Vec<f64>>,
     /// Length of the agent's plans, in tokens.
     #[serde(default = "LogNormalSpec::default_plan")]
@@ -38,6 +45,34 @@ pub struct AgentProfile {
     /// retrieved tasks identical to the current one and every winning plan successful).
     #[serde(default = "default_memory_gain")]
     pub memory_gain: f64,
+}
+
+/// Who answers for an agent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Backend {
+    /// A calibrated stand-in drawing from the profile's distributions.
+    #[default]
+    Synthetic,
+    /// A model behind an OpenAI-compatible chat-completions server.
+    Live(LiveSpec),
+    /// The answers recorded in the workload's trace table, under this model's column.
+    Recorded(RecordedSpec),
+}
+
+/// An agent answered by a recorded trace table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordedSpec {
+    /// The model's column in the trace (`gpt-4-1106-preview`, say).
+    pub column: String,
+}
+
+impl Backend {
+    #[must_use]
+    pub const fn is_synthetic(&self) -> bool {
+        matches!(self, Self::Synthetic)
+    }
 }
 
 fn default_memory_gain() -> f64 {
@@ -192,6 +227,46 @@ impl AgentProfile {
         if let Some(p) = self.input_price {
             c.range("input_price", p, 0.0, 1e6);
         }
+        match &self.backend {
+            Backend::Synthetic => self.check_skill(c, domains),
+            Backend::Live(live) => c.within("backend", |c| c.within("Live", |c| live.check(c))),
+            Backend::Recorded(r) => c.require(
+                !r.column.trim().is_empty(),
+                "backend.Recorded.column",
+                format!("{:?}", r.column),
+                "must name a model column of the trace",
+            ),
+        }
+        if !self.backend.is_synthetic() {
+            c.require(
+                self.skill.is_empty(),
+                "skill",
+                "a pass@1 table",
+                "is only read by synthetic agents; remove it from a live or recorded agent",
+            );
+        }
+        c.within("plan_tokens", |c| {
+            c.range("median", self.plan_tokens.median, 1.0, 1e6);
+            c.range("sigma", self.plan_tokens.sigma, 0.0, 3.0);
+        });
+        c.within("trace", |c| {
+            c.range("median_at_1min", self.trace.median_at_1min, 1.0, 1e9);
+            c.range("tau_exponent", self.trace.tau_exponent, -3.0, 3.0);
+            c.range("sigma", self.trace.sigma, 0.0, 3.0);
+            c.range("output_share", self.trace.output_share, 0.0, 1.0);
+        });
+        c.within("entropy", |c| {
+            c.range("mean", self.entropy.mean, 0.0, 100.0);
+            c.range("sd", self.entropy.sd, 0.0, 100.0);
+        });
+        c.within("juror", |c| {
+            c.range("accuracy", self.juror.accuracy, 0.0, 1.0);
+            c.range("self_bias", self.juror.self_bias, -5.0, 5.0);
+        });
+        c.range("memory_gain", self.memory_gain, 0.0, 5.0);
+    }
+
+    fn check_skill(&self, c: &mut Checker, domains: &[(&str, usize)]) {
         for (domain, bins) in domains {
             match self.skill.get(*domain) {
                 None => c.require(
@@ -226,24 +301,5 @@ impl AgentProfile {
                 ),
             );
         }
-        c.within("plan_tokens", |c| {
-            c.range("median", self.plan_tokens.median, 1.0, 1e6);
-            c.range("sigma", self.plan_tokens.sigma, 0.0, 3.0);
-        });
-        c.within("trace", |c| {
-            c.range("median_at_1min", self.trace.median_at_1min, 1.0, 1e9);
-            c.range("tau_exponent", self.trace.tau_exponent, -3.0, 3.0);
-            c.range("sigma", self.trace.sigma, 0.0, 3.0);
-            c.range("output_share", self.trace.output_share, 0.0, 1.0);
-        });
-        c.within("entropy", |c| {
-            c.range("mean", self.entropy.mean, 0.0, 100.0);
-            c.range("sd", self.entropy.sd, 0.0, 100.0);
-        });
-        c.within("juror", |c| {
-            c.range("accuracy", self.juror.accuracy, 0.0, 1.0);
-            c.range("self_bias", self.juror.self_bias, -5.0, 5.0);
-        });
-        c.range("memory_gain", self.memory_gain, 0.0, 5.0);
     }
 }

@@ -29,11 +29,29 @@ pub struct CellKey<'a> {
     pub agent: usize,
 }
 
+/// Which cells a source can fill, beyond executions (which every source fills).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Provides {
+    /// Plans, refinements and jury scores: what auctions of plans (SALE) read.
+    pub bids: bool,
+}
+
 /// A source of potential outcomes. Every call is a pure function of its arguments, so any
 /// mechanism asking for the same cell gets the same answer.
 pub trait OutcomeSource: Send + Sync {
     /// The pool, in scenario order; agents are referred to by index into it.
     fn agents(&self) -> &[AgentInfo];
+
+    /// Which cells the source can fill; mechanisms that need others are refused before they run.
+    fn provides(&self) -> Provides {
+        Provides { bids: true }
+    }
+
+    /// How many episodes are worth running at once when they wait on the network (live agents),
+    /// rather than on the CPU; `None` for sources that only compute.
+    fn io_parallelism(&self) -> Option<usize> {
+        None
+    }
 
     /// The agent's first plan for the task.
     fn plan(&self, key: CellKey<'_>) -> PlanCell;

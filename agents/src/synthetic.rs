@@ -93,11 +93,12 @@ impl SyntheticSource {
             .map(|p| {
                 shapes
                     .iter()
-                    .map(|(domain, _)| {
-                        p.skill[*domain]
-                            .iter()
-                            .map(|&pass| std_normal.inverse_cdf(pass.clamp(1e-9, 1.0 - 1e-9)))
-                            .collect()
+                    .map(|(domain, bins)| match p.skill.get(*domain) {
+                        Some(curve) => {
+                            curve.iter().map(|&pass| std_normal.inverse_cdf(pass.clamp(1e-9, 1.0 - 1e-9))).collect()
+                        }
+                        // Live and recorded agents: never asked.
+                        None => vec![0.0; *bins],
                     })
                     .collect()
             })
@@ -153,6 +154,8 @@ impl SyntheticSource {
             entropy: entropy.max(0.0),
             boost,
             usage: Usage { input: prompt, output: u64::from(length) },
+            text: 0,
+            failed: false,
         }
     }
 
@@ -178,7 +181,7 @@ impl SyntheticSource {
         let impression = mix(profile.accuracy, panel.margin, noise) + bias;
         let score = (2.5 + 1.25 * impression).round().clamp(0.0, 5.0) as u8;
         JuryCell {
-            score,
+            score: Some(score),
             usage: Usage {
                 input: u64::from(self.params.jury_prompt_tokens) + u64::from(plan.length),
                 output: u64::from(self.params.jury_output_tokens),
@@ -250,6 +253,8 @@ impl OutcomeSource for SyntheticSource {
         ExecutionCell {
             success: fit.margin + boost > 0.0,
             usage: Usage { input: (tokens - output) as u64, output: output as u64 },
+            billed: None,
+            failed: false,
         }
     }
 }
@@ -273,6 +278,8 @@ mod tests {
             embedding_dim: 8,
             topic_spread: 0.5,
             complexity_signal: 0.5,
+            tasks: None,
+            loaded: None,
         }
     }
 
@@ -281,6 +288,7 @@ mod tests {
             name: name.into(),
             price: 1.0,
             input_price: None,
+            backend: crate::profile::Backend::Synthetic,
             skill: BTreeMap::from([("qa".to_string(), skill.to_vec())]),
             plan_tokens: LogNormalSpec::default_plan(),
             trace: TraceSpec::default(),
@@ -333,7 +341,13 @@ mod tests {
     fn a_boost_never_turns_success_into_failure() {
         let s = source();
         let tasks = workload(200).generate(2);
-        let pair = RetrievedPair { similarity: 0.9, losing_length: 100, winning_length: 100, winner_succeeded: true };
+        let pair = RetrievedPair {
+            similarity: 0.9,
+            losing_length: 100,
+            winning_length: 100,
+            winner_succeeded: true,
+            ..Default::default()
+        };
         let mut gained = 0;
         for t in &tasks {
             let plain = s.execute(key(t, 0, 2), None).success;
@@ -354,7 +368,7 @@ mod tests {
         for e in 0..4000 {
             let k = key(&tasks[1], 0, e);
             let plan = s.plan(k);
-            let score = f64::from(s.judge(k, &plan, 1).score);
+            let score = f64::from(s.judge(k, &plan, 1).score.unwrap_or(0));
             if s.execute(k, Some(&plan)).success {
                 ok += score;
                 nok += 1;
@@ -369,8 +383,13 @@ mod tests {
     #[test]
     fn relevance_grows_with_similarity_and_fills_k_slots() {
         let s = source();
-        let pair =
-            |similarity| RetrievedPair { similarity, losing_length: 1, winning_length: 1, winner_succeeded: true };
+        let pair = |similarity| RetrievedPair {
+            similarity,
+            losing_length: 1,
+            winning_length: 1,
+            winner_succeeded: true,
+            ..Default::default()
+        };
         assert_eq!(s.relevance(&[], 8), 0.0);
         assert!(s.relevance(&[pair(0.5); 8], 8) < s.relevance(&[pair(0.9); 8], 8));
         assert!(s.relevance(&[pair(0.9); 2], 8) < s.relevance(&[pair(0.9); 8], 8));

@@ -1,5 +1,9 @@
 //! Tasks as the market sees them.
 
+use std::sync::Arc;
+
+use crate::answer::AnswerCheck;
+
 /// One task of the stream.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Task {
@@ -17,6 +21,19 @@ pub struct Task {
     pub embedding: Box<[f32]>,
     /// What solving the task is worth, in dollars (for welfare).
     pub value: f64,
+    /// The task's text and reference answer, for tasks read from a file (live and recorded
+    /// agents need them); `None` for synthetic tasks.
+    pub content: Option<Arc<TaskContent>>,
+}
+
+/// A real task: what an agent reads, and how its answer is checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskContent {
+    /// The task's identity in its file (its `id`, or its line), unique within the file.
+    pub key: String,
+    pub text: String,
+    pub reference: String,
+    pub check: AnswerCheck,
 }
 
 /// Cosine similarity of two unit-norm embeddings.

@@ -91,6 +91,12 @@ impl Checker {
     }
 }
 
+/// Errors as an indented bullet list, one per line.
+#[must_use]
+pub fn bullets(errors: &[Invalid]) -> String {
+    errors.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

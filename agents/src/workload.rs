@@ -2,10 +2,13 @@
 
 use rand::RngExt;
 use rand_distr::StandardNormal;
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::streams::{Purpose, stream};
 use crate::task::Task;
+use crate::taskfile::TaskFile;
 use crate::validate::Checker;
 
 /// The tasks of an episode and the order they arrive in.
@@ -27,7 +30,19 @@ pub struct WorkloadSpec {
     /// complexity from anything that reads only the task.
     #[serde(default = "default_complexity_signal")]
     pub complexity_signal: f64,
+    /// Real tasks from a file instead of synthetic ones. The domains' bins then only give
+    /// complexity bounds (their `tasks` counts must be left out), and with no domains listed,
+    /// every domain found in the file gets a single bin.
+    #[serde(default)]
+    pub tasks: Option<TaskFile>,
+    /// The file's tasks once read ([`WorkloadSpec::attach_tasks`]); every episode gets them, in
+    /// its own arrival order.
+    #[serde(skip)]
+    pub loaded: Option<Arc<[Task]>>,
 }
+
+/// Dollars a solved task is worth per minute of human solving time, unless a domain says.
+pub const DEFAULT_VALUE_PER_MINUTE: f64 = 0.5;
 
 fn default_complexity_signal() -> f64 {
     0.5
@@ -61,7 +76,7 @@ fn default_topics() -> u32 {
 }
 
 fn default_value_per_minute() -> f64 {
-    0.5
+    DEFAULT_VALUE_PER_MINUTE
 }
 
 /// A complexity bin: tasks whose human solving time tau is at most `tau_max` minutes (and above
@@ -70,6 +85,7 @@ fn default_value_per_minute() -> f64 {
 #[serde(deny_unknown_fields)]
 pub struct BinSpec {
     pub tau_max: f64,
+    #[serde(default)]
     pub tasks: u32,
 }
 
@@ -100,6 +116,9 @@ impl WorkloadSpec {
     /// Total number of tasks per episode.
     #[must_use]
     pub fn task_count(&self) -> usize {
+        if let Some(loaded) = &self.loaded {
+            return loaded.len();
+        }
         self.domains.iter().flat_map(|d| &d.bins).map(|b| b.tasks as usize).sum()
     }
 
@@ -110,7 +129,18 @@ impl WorkloadSpec {
     }
 
     pub fn check(&self, c: &mut Checker) {
-        c.count("domains", self.domains.len() as u64, 1, u16::MAX.into());
+        let min_domains = if self.tasks.is_some() { 0 } else { 1 };
+        c.count("domains", self.domains.len() as u64, min_domains, u16::MAX.into());
+        if let Some(file) = &self.tasks {
+            c.within("tasks", |c| file.check(c));
+            let counted: u32 = self.domains.iter().flat_map(|d| &d.bins).map(|b| b.tasks).sum();
+            c.require(
+                counted == 0,
+                "domains",
+                format!("{counted} tasks in bins"),
+                "must not count tasks when they come from a file (leave `tasks` out of the bins)",
+            );
+        }
         c.count("embedding_dim", self.embedding_dim.into(), 2, 4096);
         c.range("topic_spread", self.topic_spread, 0.0, 10.0);
         c.range("complexity_signal", self.complexity_signal, 0.0, 10.0);
@@ -146,7 +176,7 @@ impl WorkloadSpec {
             });
         }
         c.require(
-            self.task_count() > 0,
+            self.task_count() > 0 || (self.tasks.is_some() && self.loaded.is_none()),
             "domains",
             format!("{} tasks", self.task_count()),
             "must hold at least one task",
@@ -165,6 +195,14 @@ impl WorkloadSpec {
     /// ids, none of their draws.
     #[must_use]
     pub fn generate_set(&self, episode_seed: u64, first_id: u32) -> Vec<Task> {
+        let tasks = match &self.loaded {
+            Some(loaded) => loaded.to_vec(),
+            None => self.synthetic_set(episode_seed, first_id),
+        };
+        self.arrange(tasks, episode_seed)
+    }
+
+    fn synthetic_set(&self, episode_seed: u64, first_id: u32) -> Vec<Task> {
         let dim = usize::from(self.embedding_dim);
         let mut topic_base = 0u32;
         let mut tasks = Vec::with_capacity(self.task_count());
@@ -203,11 +241,16 @@ impl WorkloadSpec {
                         topic: topic_base + topic,
                         embedding: normalised(embedding).into_boxed_slice(),
                         value: domain.value_per_minute * tau,
+                        content: None,
                     });
                 }
             }
             topic_base += domain.topics;
         }
+        tasks
+    }
+
+    fn arrange(&self, mut tasks: Vec<Task>, episode_seed: u64) -> Vec<Task> {
         match self.order {
             Order::AsListed => {}
             Order::EasyFirst => tasks.sort_by(|a, b| a.tau.total_cmp(&b.tau).then(a.id.cmp(&b.id))),
@@ -249,6 +292,8 @@ mod tests {
             embedding_dim: 16,
             topic_spread: 0.3,
             complexity_signal: 0.0,
+            tasks: None,
+            loaded: None,
         }
     }
 

@@ -92,6 +92,7 @@ pub fn write_tasks(path: &Path, batch: &BatchResult, domains: &[String]) -> Resu
             "execution_output_tokens",
             "execution_usd",
             "payment_usd",
+            "failed_cells",
         ])
         .map_err(csv_error)?;
         let agent = |i: u16| batch.agents.get(usize::from(i)).map_or_else(String::new, |a| a.name.clone());
@@ -121,6 +122,7 @@ pub fn write_tasks(path: &Path, batch: &BatchResult, domains: &[String]) -> Resu
                     r.execution.output.to_string(),
                     r.execution_cost.to_string(),
                     r.payment.map(|p| p.to_string()).unwrap_or_default(),
+                    r.failures.to_string(),
                 ])
                 .map_err(csv_error)?;
             }

@@ -44,7 +44,7 @@ fn retrieval(c: &mut Criterion) {
     let tasks = scenario.workload.generate(1);
     let mut memory = AuctionMemory::new(tasks[0].embedding.len(), 4);
     for (i, t) in tasks.iter().take(752).enumerate() {
-        memory.store(&t.embedding, &[200, 210, 220, 230], i % 4, Some((i + 1) % 4), i % 3 == 0);
+        memory.store(&t.embedding, &[200, 210, 220, 230], &[0; 4], i % 4, Some((i + 1) % 4), i % 3 == 0);
     }
     let query = &tasks[752].embedding;
     c.bench_function("memory_nearest_k8_of_752", |b| b.iter(|| black_box(memory.nearest(black_box(query), 8))));

@@ -112,7 +112,8 @@ fn auction(ledger: &mut Ledger, task: &Task, by_price: &[usize]) -> TrainingAuct
     let mut bids = Vec::with_capacity(n);
     for a in 0..n {
         let plan = ledger.plan(task, a);
-        let jury: Vec<f64> = (0..n).map(|j| f64::from(ledger.judge(task, a, &plan, j).score)).collect();
+        // An abstention reads as the scale's midpoint.
+        let jury: Vec<f64> = (0..n).map(|j| ledger.judge(task, a, &plan, j).score.map_or(2.5, f64::from)).collect();
         bids.push((ledger.agents()[a].output_price * f64::from(plan.length), plan.entropy, jury));
     }
     for &a in by_price {

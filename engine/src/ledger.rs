@@ -21,6 +21,9 @@ pub struct Tab {
     pub plan_calls: u32,
     pub jury_calls: u32,
     pub refine_calls: u32,
+    /// Cells that came back failed (a call that failed after its retries, an unusable answer)
+    /// or empty (a juror that abstained).
+    pub failures: u32,
 }
 
 /// The episode's view of the outcome source, with the running tab of the current task.
@@ -56,6 +59,7 @@ impl Ledger {
     pub fn plan(&mut self, task: &Task, agent: usize) -> PlanCell {
         let plan = self.source.plan(self.key(task, agent));
         self.tab.plan_calls += 1;
+        self.tab.failures += u32::from(plan.failed);
         self.charge_overhead(agent, plan.usage);
         plan
     }
@@ -71,6 +75,7 @@ impl Ledger {
     pub fn refine(&mut self, task: &Task, agent: usize, retrieved: &[RetrievedPair], k: usize) -> PlanCell {
         let plan = self.source.refine(self.key(task, agent), retrieved, k);
         self.tab.refine_calls += 1;
+        self.tab.failures += u32::from(plan.failed);
         self.charge_overhead(agent, plan.usage);
         plan
     }
@@ -79,6 +84,7 @@ impl Ledger {
     pub fn judge(&mut self, task: &Task, bidder: usize, plan: &PlanCell, juror: usize) -> JuryCell {
         let cell = self.source.judge(self.key(task, bidder), plan, juror);
         self.tab.jury_calls += 1;
+        self.tab.failures += u32::from(cell.score.is_none());
         self.charge_overhead(juror, cell.usage);
         cell
     }
@@ -89,6 +95,7 @@ impl Ledger {
         self.source.judge_panel(self.key(task, bidder), plan, scores);
         for (juror, cell) in scores.iter().enumerate() {
             self.tab.jury_calls += 1;
+            self.tab.failures += u32::from(cell.score.is_none());
             self.charge_overhead(juror, cell.usage);
         }
     }
@@ -96,7 +103,8 @@ impl Ledger {
     /// The agent executes the task, charged as execution.
     pub fn execute(&mut self, task: &Task, agent: usize, plan: Option<&PlanCell>) -> ExecutionCell {
         let cell = self.source.execute(self.key(task, agent), plan);
-        let cost = self.source.agents()[agent].cost(cell.usage);
+        let cost = cell.billed.unwrap_or_else(|| self.source.agents()[agent].cost(cell.usage));
+        self.tab.failures += u32::from(cell.failed);
         self.tab.execution += cell.usage;
         self.tab.execution_cost += cost;
         self.tab.executions += 1;

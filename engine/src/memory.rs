@@ -2,15 +2,16 @@
 //! execution result, searchable by task similarity.
 
 use bevy_ecs::resource::Resource;
-use tender_agents::RetrievedPair;
+use tender_agents::{RetrievedPair, TextId};
 
 /// One past auction.
 #[derive(Clone, Debug)]
 struct Entry {
     winner: u16,
     winner_succeeded: bool,
-    /// Length of the best losing plan (the runner-up), for pairs where the asker won.
+    /// Length and text of the best losing plan (the runner-up), for pairs where the asker won.
     runner_up_length: u32,
+    runner_up_text: TextId,
 }
 
 /// The memory of one SALE market, grown online along the task stream.
@@ -22,6 +23,8 @@ pub struct AuctionMemory {
     columns: Vec<Vec<f32>>,
     /// Length of each agent's final plan, `agents` per entry.
     plan_lengths: Vec<u32>,
+    /// Text of each agent's final plan (0 for plans without text), `agents` per entry.
+    plan_texts: Vec<TextId>,
     entries: Vec<Entry>,
 }
 
@@ -32,7 +35,13 @@ pub struct Neighbours(pub Vec<(f32, u32)>);
 impl AuctionMemory {
     #[must_use]
     pub fn new(dim: usize, agents: usize) -> Self {
-        Self { agents, columns: vec![Vec::new(); dim], plan_lengths: Vec::new(), entries: Vec::new() }
+        Self {
+            agents,
+            columns: vec![Vec::new(); dim],
+            plan_lengths: Vec::new(),
+            plan_texts: Vec::new(),
+            entries: Vec::new(),
+        }
     }
 
     #[must_use]
@@ -45,24 +54,28 @@ impl AuctionMemory {
         self.entries.is_empty()
     }
 
-    /// Store a finished auction: the final plan length of every agent, who won, who came
-    /// second, and whether the winner's execution succeeded.
+    /// Store a finished auction: the final plan (length and text) of every agent, who won, who
+    /// came second, and whether the winner's execution succeeded.
     pub fn store(
         &mut self,
         embedding: &[f32],
         plan_lengths: &[u32],
+        plan_texts: &[TextId],
         winner: usize,
         runner_up: Option<usize>,
         winner_succeeded: bool,
     ) {
         debug_assert_eq!(embedding.len(), self.columns.len());
         debug_assert_eq!(plan_lengths.len(), self.agents);
+        debug_assert_eq!(plan_texts.len(), self.agents);
         let runner_up_length = runner_up.map_or(0, |r| plan_lengths[r]);
+        let runner_up_text = runner_up.map_or(0, |r| plan_texts[r]);
         for (column, &x) in self.columns.iter_mut().zip(embedding) {
             column.push(x);
         }
         self.plan_lengths.extend_from_slice(plan_lengths);
-        self.entries.push(Entry { winner: winner as u16, winner_succeeded, runner_up_length });
+        self.plan_texts.extend_from_slice(plan_texts);
+        self.entries.push(Entry { winner: winner as u16, winner_succeeded, runner_up_length, runner_up_text });
     }
 
     /// The `k` past tasks most similar to `embedding` by cosine similarity; ties go to the
@@ -104,14 +117,21 @@ impl AuctionMemory {
             .map(|&(similarity, i)| {
                 let i = i as usize;
                 let entry = &self.entries[i];
-                let lengths = &self.plan_lengths[i * self.agents..(i + 1) * self.agents];
+                let row = i * self.agents..(i + 1) * self.agents;
+                let (lengths, texts) = (&self.plan_lengths[row.clone()], &self.plan_texts[row]);
                 let winner = usize::from(entry.winner);
-                let losing_length = if winner == agent { entry.runner_up_length } else { lengths[agent] };
+                let (losing_length, losing_text) = if winner == agent {
+                    (entry.runner_up_length, entry.runner_up_text)
+                } else {
+                    (lengths[agent], texts[agent])
+                };
                 RetrievedPair {
                     similarity,
                     losing_length,
                     winning_length: lengths[winner],
                     winner_succeeded: entry.winner_succeeded,
+                    losing_text,
+                    winning_text: texts[winner],
                 }
             })
             .collect()
@@ -132,7 +152,7 @@ mod tests {
     fn nearest_returns_the_k_most_similar_most_similar_first() {
         let mut m = AuctionMemory::new(2, 2);
         for (i, v) in [[1.0, 0.0], [0.0, 1.0], [1.0, 0.1], [1.0, 1.0], [-1.0, 0.0]].iter().enumerate() {
-            m.store(&unit(*v), &[10, 20], i % 2, Some(1 - i % 2), true);
+            m.store(&unit(*v), &[10, 20], &[0, 0], i % 2, Some(1 - i % 2), true);
         }
         let n = m.nearest(&unit([1.0, 0.0]), 3);
         let ids: Vec<u32> = n.0.iter().map(|x| x.1).collect();
@@ -146,7 +166,7 @@ mod tests {
         let mut m = AuctionMemory::new(2, 1);
         let dirs = [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.6, 0.8], [1.0, 0.0], [0.8, 0.6], [0.0, 1.0]];
         for v in dirs {
-            m.store(&unit(v), &[1], 0, None, true);
+            m.store(&unit(v), &[1], &[0], 0, None, true);
         }
         let q = unit([0.9, 0.3]);
         for k in 1..=dirs.len() {
@@ -161,11 +181,12 @@ mod tests {
     #[test]
     fn pairs_involve_the_asking_agent() {
         let mut m = AuctionMemory::new(2, 3);
-        m.store(&unit([1.0, 0.0]), &[10, 20, 30], 1, Some(2), false);
+        m.store(&unit([1.0, 0.0]), &[10, 20, 30], &[7, 8, 9], 1, Some(2), false);
         let n = m.nearest(&unit([1.0, 0.0]), 8);
         let lost = m.pairs_for(&n, 0)[0];
         assert_eq!((lost.losing_length, lost.winning_length, lost.winner_succeeded), (10, 20, false));
         let won = m.pairs_for(&n, 1)[0];
         assert_eq!((won.losing_length, won.winning_length), (30, 20));
+        assert_eq!((lost.losing_text, lost.winning_text, won.losing_text), (7, 8, 9));
     }
 }

@@ -35,6 +35,9 @@ pub struct TaskRecord {
     /// Tokens and dollars of the executions.
     pub execution: Usage,
     pub execution_cost: f64,
+    /// Cells that came back failed or empty (live backends: calls that failed after their
+    /// retries, unusable answers, abstaining jurors).
+    pub failures: u32,
 }
 
 impl TaskRecord {

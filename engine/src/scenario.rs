@@ -1,6 +1,5 @@
 //! Scenario files (RON): the agents, the task stream, the mechanisms and the run.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use ron::extensions::Extensions;
@@ -56,22 +55,8 @@ pub enum ScenarioError {
     #[error("{file}: cannot read weights file {weights}: {message}")]
     Weights { file: String, weights: String, message: String },
     /// The scenario parsed but some values are out of range.
-    #[error("{file}: invalid scenario:\n{}", Bullets(.errors))]
+    #[error("{file}: invalid scenario:\n{}", tender_agents::validate::bullets(.errors))]
     Invalid { file: String, errors: Vec<Invalid> },
-}
-
-struct Bullets<'a>(&'a [Invalid]);
-
-impl fmt::Display for Bullets<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "  - {e}")?;
-        }
-        Ok(())
-    }
 }
 
 /// How Tender reads RON: optional values may be written bare, and a mechanism's parameters

@@ -177,6 +177,7 @@ fn record(
             overhead_cost: tab.overhead_cost,
             execution: tab.execution,
             execution_cost: tab.execution_cost,
+            failures: tab.failures,
         });
         commands.entity(entity).despawn();
     }

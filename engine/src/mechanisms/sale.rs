@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
 use tender_agents::validate::Checker;
-use tender_agents::{JuryCell, PlanCell, Round, Task, Usage};
+use tender_agents::{JuryCell, PlanCell, Round, Task};
 
 use super::{quoted, weights_by_agent};
 use crate::ledger::Ledger;
@@ -301,17 +301,21 @@ fn bid(
 }
 
 /// `sum_j w_j * gamma_j` over the configured jury; with the full jury every agent scores the
-/// plan, the bidder included.
+/// plan, the bidder included. Jurors who abstain (a failed call, an unreadable answer, a plan of
+/// another kind) are left out and the others' weighted scores scaled up to the full jury's
+/// weight, so an abstention neither helps nor hurts the bid.
 fn jury_value(ledger: &mut Ledger, config: &SaleConfig, task: &Task, bidder: usize, plan: &PlanCell) -> f64 {
-    let weighted = |ledger: &mut Ledger, juror: usize| {
-        config.w_jury[juror] * f64::from(ledger.judge(task, bidder, plan, juror).score)
-    };
+    let mut tally = Tally::default();
     match config.jury {
-        Jury::Off => 0.0,
-        Jury::SelfOnly => weighted(ledger, bidder),
-        Jury::PeerOnly => (0..config.w_jury.len()).filter(|&j| j != bidder).map(|j| weighted(ledger, j)).sum(),
+        Jury::Off => return 0.0,
+        Jury::SelfOnly => tally.add(config.w_jury[bidder], ledger.judge(task, bidder, plan, bidder)),
+        Jury::PeerOnly => {
+            for j in (0..config.w_jury.len()).filter(|&j| j != bidder) {
+                tally.add(config.w_jury[j], ledger.judge(task, bidder, plan, j));
+            }
+        }
         Jury::All => {
-            let mut inline = [JuryCell { score: 0, usage: Usage::default() }; MAX_INLINE_JURY];
+            let mut inline = [JuryCell::default(); MAX_INLINE_JURY];
             let mut heap;
             let scores = if config.w_jury.len() <= MAX_INLINE_JURY {
                 &mut inline[..config.w_jury.len()]
@@ -320,7 +324,40 @@ fn jury_value(ledger: &mut Ledger, config: &SaleConfig, task: &Task, bidder: usi
                 &mut heap[..]
             };
             ledger.judge_panel(task, bidder, plan, scores);
-            config.w_jury.iter().zip(scores.iter()).map(|(w, cell)| w * f64::from(cell.score)).sum()
+            for (w, cell) in config.w_jury.iter().zip(scores.iter()) {
+                tally.add(*w, *cell);
+            }
+        }
+    }
+    tally.value()
+}
+
+/// Weighted jury scores, with abstentions set aside.
+#[derive(Default)]
+struct Tally {
+    given: f64,
+    weight_given: f64,
+    weight_abstained: f64,
+}
+
+impl Tally {
+    fn add(&mut self, weight: f64, cell: JuryCell) {
+        match cell.score {
+            Some(s) => {
+                self.given += weight * f64::from(s);
+                self.weight_given += weight;
+            }
+            None => self.weight_abstained += weight,
+        }
+    }
+
+    fn value(&self) -> f64 {
+        if self.weight_abstained == 0.0 {
+            self.given
+        } else if self.weight_given == 0.0 {
+            0.0
+        } else {
+            self.given * (self.weight_given + self.weight_abstained) / self.weight_given
         }
     }
 }
@@ -330,6 +367,10 @@ const MAX_INLINE_JURY: usize = 16;
 
 /// Cost minus value of a bid whose jury value is `jury`.
 fn bid_score(config: &SaleConfig, bid: &Bid, jury: f64) -> f64 {
+    if bid.plan.failed {
+        // A bid whose plan never arrived cannot win on merit.
+        return f64::INFINITY;
+    }
     let price = if config.price { bid.price } else { 1.0 };
     let length = if config.length { f64::from(bid.plan.length) } else { 1.0 };
     let entropy = if config.entropy { config.w_h * bid.plan.entropy } else { 0.0 };
@@ -347,7 +388,7 @@ fn judge(
     let mut pending: Vec<Mut<Bid>> = bids.iter_mut().filter(|b| b.jury.is_none()).collect();
     pending.sort_by_key(|b| (b.plan.round.key(), b.agent));
     for mut b in pending {
-        let jury = jury_value(&mut ledger, &config, task, b.agent, &b.plan);
+        let jury = if b.plan.failed { 0.0 } else { jury_value(&mut ledger, &config, task, b.agent, &b.plan) };
         b.jury = Some(jury);
     }
 }
@@ -406,7 +447,7 @@ fn refine(
         let pairs = memory.pairs_for(&neighbours, agent.index);
         let plan = ledger.refine(task, agent.index, &pairs, config.k);
         let mut refined = Bid::new(*agent, plan);
-        let jury = jury_value(&mut ledger, &config, task, agent.index, &plan);
+        let jury = if plan.failed { 0.0 } else { jury_value(&mut ledger, &config, task, agent.index, &plan) };
         refined.jury = Some(jury);
         refined.score = Some(bid_score(&config, &refined, jury));
         commands.spawn(refined);
@@ -430,7 +471,7 @@ fn award(bids: Query<&Bid>, mut tasks: Query<&mut Decision>, config: Res<SaleCon
     let winner = refined.unwrap_or(provisional);
     decision.provisional = Some(provisional.agent);
     decision.winner = Some(winner.agent);
-    decision.plan = Some(winner.plan);
+    decision.plan = (!winner.plan.failed).then_some(winner.plan);
     decision.refined = refined.is_some();
 }
 
@@ -454,8 +495,9 @@ fn remember(
         }
     }
     let lengths: Vec<u32> = finals.iter().map(|b| b.map_or(0, |b| b.plan.length)).collect();
+    let texts: Vec<u64> = finals.iter().map(|b| b.map_or(0, |b| b.plan.text)).collect();
     let runner_up = best_of(finals.iter().flatten().filter(|b| b.agent != winner)).map(|b| b.agent);
-    memory.store(&stream.get(open).embedding, &lengths, winner, runner_up, decision.success.unwrap_or(false));
+    memory.store(&stream.get(open).embedding, &lengths, &texts, winner, runner_up, decision.success.unwrap_or(false));
 }
 
 #[cfg(test)]

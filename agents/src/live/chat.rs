@@ -1,0 +1,192 @@
+//! Chat-completions requests and what is read from their replies.
+
+use serde_json::{Value, json};
+
+use crate::cells::Usage;
+
+/// A chat-completions request.
+#[derive(Clone, Debug)]
+pub struct ChatRequest<'a> {
+    pub model: &'a str,
+    pub system: &'a str,
+    pub user: String,
+    pub max_tokens: u32,
+    pub temperature: f64,
+    pub logprobs: bool,
+    /// Sent as `seed`, for servers that sample reproducibly.
+    pub seed: u64,
+}
+
+impl ChatRequest<'_> {
+    #[must_use]
+    pub fn body(&self) -> Value {
+        let mut body = json!({
+            "model": self.model,
+            "messages": [
+                {"role": "system", "content": self.system},
+                {"role": "user", "content": self.user},
+            ],
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "seed": self.seed,
+        });
+        if self.logprobs {
+            body["logprobs"] = json!(true);
+            body["top_logprobs"] = json!(5);
+        }
+        body
+    }
+
+    fn prompt_chars(&self) -> usize {
+        self.system.chars().count() + self.user.chars().count()
+    }
+}
+
+/// What a reply says.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChatAnswer {
+    pub content: String,
+    pub usage: Usage,
+    /// False when the reply had no `usage` and the tokens were estimated (four characters a
+    /// token).
+    pub usage_reported: bool,
+    /// Mean per-token entropy in nats, when the reply carried log-probabilities.
+    pub entropy: Option<f64>,
+}
+
+/// Tokens guessed from characters, for replies without `usage`.
+fn estimate_tokens(chars: usize) -> u64 {
+    (chars as u64).div_ceil(4)
+}
+
+/// Read a chat-completions reply. Errors say why the reply is unusable.
+pub fn parse_chat(body: &str, request: &ChatRequest<'_>) -> Result<ChatAnswer, String> {
+    let v: Value = serde_json::from_str(body).map_err(|e| format!("malformed JSON in reply: {e}"))?;
+    let choice = v
+        .get("choices")
+        .and_then(Value::as_array)
+        .ok_or("reply has no `choices` list")?
+        .first()
+        .ok_or("reply has an empty `choices` list")?;
+    let content = choice
+        .pointer("/message/content")
+        .and_then(Value::as_str)
+        .ok_or("reply's first choice has no message content")?
+        .to_string();
+    let reported = v.get("usage").and_then(|u| {
+        let input = u.get("prompt_tokens")?.as_u64()?;
+        let output = u.get("completion_tokens")?.as_u64()?;
+        Some(Usage { input, output })
+    });
+    let usage = reported.unwrap_or(Usage {
+        input: estimate_tokens(request.prompt_chars()),
+        output: estimate_tokens(content.chars().count()),
+    });
+    let entropy = choice.pointer("/logprobs/content").and_then(Value::as_array).and_then(|tokens| mean_entropy(tokens));
+    Ok(ChatAnswer { content, usage, usage_reported: reported.is_some(), entropy })
+}
+
+/// Mean per-token entropy (nats) from OpenAI-style `logprobs.content`: per token, the entropy
+/// of its top alternatives (renormalised, with the mass they leave out as one more outcome);
+/// when a token has fewer than two alternatives, its surprisal `-logprob` (whose expectation is
+/// the entropy). `None` when no token carries a log-probability.
+#[must_use]
+pub fn mean_entropy(tokens: &[Value]) -> Option<f64> {
+    let per_token: Vec<f64> = tokens
+        .iter()
+        .filter_map(|t| {
+            let top: Vec<f64> = t
+                .get("top_logprobs")
+                .and_then(Value::as_array)
+                .map(|alts| alts.iter().filter_map(|a| a.get("logprob").and_then(Value::as_f64)).collect())
+                .unwrap_or_default();
+            if top.len() >= 2 {
+                let p: Vec<f64> = top.iter().map(|lp| lp.exp()).collect();
+                let rest = (1.0 - p.iter().sum::<f64>()).max(0.0);
+                let h: f64 = p.iter().chain(std::iter::once(&rest)).filter(|&&x| x > 0.0).map(|x| -x * x.ln()).sum();
+                Some(h)
+            } else {
+                t.get("logprob").and_then(Value::as_f64).map(|lp| -lp)
+            }
+        })
+        .filter(|h| h.is_finite())
+        .collect();
+    (!per_token.is_empty()).then(|| per_token.iter().sum::<f64>() / per_token.len() as f64)
+}
+
+/// A juror's Likert score (0 to 5) from its reply: the digit after the last "score", else the
+/// first lone digit from 0 to 5 (so "4/5" and "**3**" read as 4 and 3, while "10" is no score).
+#[must_use]
+pub fn parse_score(reply: &str) -> Option<u8> {
+    let lone_digits = |text: &str| -> Option<u8> {
+        let chars: Vec<char> = text.chars().collect();
+        (0..chars.len()).find_map(|i| {
+            let c = chars[i];
+            let before = i.checked_sub(1).map(|j| chars[j]);
+            let after = chars.get(i + 1).copied();
+            let lone = c.is_ascii_digit()
+                && !before.is_some_and(|b| b.is_ascii_digit() || b == '.')
+                && !after.is_some_and(|a| {
+                    a.is_ascii_digit() || (a == '.' && chars.get(i + 2).is_some_and(char::is_ascii_digit))
+                });
+            let d = c.to_digit(10)? as u8;
+            (lone && d <= 5).then_some(d)
+        })
+    };
+    let lower = reply.to_ascii_lowercase();
+    lower.rfind("score").and_then(|at| lone_digits(&reply[at..])).or_else(|| lone_digits(reply))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> ChatRequest<'static> {
+        ChatRequest {
+            model: "m",
+            system: "sys",
+            user: "hello there".into(),
+            max_tokens: 10,
+            temperature: 0.0,
+            logprobs: true,
+            seed: 1,
+        }
+    }
+
+    #[test]
+    fn scores_parse_robustly() {
+        assert_eq!(parse_score("4"), Some(4));
+        assert_eq!(parse_score("Score: 3/5"), Some(3));
+        assert_eq!(parse_score("**5**"), Some(5));
+        assert_eq!(parse_score("I'd give it a 2 out of 5."), Some(2));
+        assert_eq!(parse_score("Step 1 looks fine. Score: 4"), Some(4));
+        assert_eq!(parse_score("10 out of 10"), None);
+        assert_eq!(parse_score("4.5"), None);
+        assert_eq!(parse_score("no idea"), None);
+    }
+
+    #[test]
+    fn replies_parse_with_usage_and_logprobs() {
+        let body = r#"{"choices":[{"message":{"content":"Plan: x"},"logprobs":{"content":[
+            {"token":"a","logprob":-0.1,"top_logprobs":[{"token":"a","logprob":-0.1053605},{"token":"b","logprob":-2.3025851}]},
+            {"token":"b","logprob":-0.5}]}}],"usage":{"prompt_tokens":12,"completion_tokens":3}}"#;
+        let a = parse_chat(body, &request()).unwrap();
+        assert_eq!(a.content, "Plan: x");
+        assert_eq!(a.usage, Usage { input: 12, output: 3 });
+        assert!(a.usage_reported);
+        // 0.9 and 0.1: entropy 0.325; the second token's surprisal 0.5.
+        let h = a.entropy.unwrap();
+        assert!((h - (0.325_082_9 + 0.5) / 2.0).abs() < 1e-4, "{h}");
+    }
+
+    #[test]
+    fn unusable_replies_say_why_and_missing_usage_is_estimated() {
+        assert!(parse_chat("not json", &request()).unwrap_err().contains("malformed JSON"));
+        assert!(parse_chat(r#"{"choices":[]}"#, &request()).unwrap_err().contains("empty `choices`"));
+        assert!(parse_chat(r#"{"id":1}"#, &request()).unwrap_err().contains("no `choices`"));
+        let a = parse_chat(r#"{"choices":[{"message":{"content":"12345678"}}]}"#, &request()).unwrap();
+        assert!(!a.usage_reported);
+        assert_eq!(a.usage, Usage { input: 4, output: 2 });
+        assert_eq!(a.entropy, None);
+    }
+}

@@ -1,0 +1,116 @@
+//! Live agents: models behind OpenAI-compatible chat-completions servers (llama.cpp, vLLM,
+//! Ollama, LiteLLM, hosted APIs), and the replay of what they answered.
+//!
+//! Unlike the rest of the crate, this module does IO: HTTP calls, the response cache and the
+//! call trace. Every answer is keyed by a hash of the request it answers, so a cell asked twice
+//! (by two mechanisms, or by a rerun) costs one call, and a recorded trace answers a replay
+//! exactly.
+
+mod chat;
+mod http;
+mod journal;
+mod prompts;
+mod source;
+
+pub use chat::{mean_entropy, parse_score};
+pub use http::{CallFailure, HttpClient, Retry};
+pub use journal::{CallRecord, Journal, JournalError, read_records};
+pub use prompts::Prompts;
+pub use source::{CallStats, LiveSource, Mode, embed_texts};
+
+use serde::{Deserialize, Serialize};
+
+use crate::validate::Checker;
+
+/// How to reach one live agent's model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveSpec {
+    /// The server's OpenAI-compatible root, such as `http://127.0.0.1:8080/v1`.
+    pub base_url: String,
+    pub model: String,
+    /// Name of the environment variable holding the API key; the key itself is read at run
+    /// time and never written to disk, logs or results.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Seconds before a request is abandoned (and retried).
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: f64,
+    /// Retries after a 429, a 5xx, a timeout or a connection error.
+    #[serde(default = "default_retries")]
+    pub max_retries: u32,
+    /// First backoff in milliseconds; doubles per retry, with jitter, capped at 30 s.
+    #[serde(default = "default_backoff")]
+    pub backoff_ms: u64,
+    /// Requests in flight at once to this agent.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u32,
+    #[serde(default)]
+    pub temperature: f64,
+    /// Most tokens of a plan or a refined plan.
+    #[serde(default = "default_plan_tokens")]
+    pub plan_max_tokens: u32,
+    /// Most tokens of an execution.
+    #[serde(default = "default_answer_tokens")]
+    pub answer_max_tokens: u32,
+    /// Ask for token log-probabilities (plan entropy). Servers that ignore the request get the
+    /// fallback.
+    #[serde(default = "default_true")]
+    pub logprobs: bool,
+    /// Plan entropy, in nats per token, when the server returns no log-probabilities.
+    #[serde(default = "default_fallback_entropy")]
+    pub fallback_entropy: f64,
+}
+
+fn default_timeout() -> f64 {
+    120.0
+}
+fn default_retries() -> u32 {
+    4
+}
+fn default_backoff() -> u64 {
+    500
+}
+fn default_concurrency() -> u32 {
+    4
+}
+fn default_plan_tokens() -> u32 {
+    256
+}
+fn default_answer_tokens() -> u32 {
+    1024
+}
+const fn default_true() -> bool {
+    true
+}
+fn default_fallback_entropy() -> f64 {
+    1.0
+}
+
+impl LiveSpec {
+    pub fn check(&self, c: &mut Checker) {
+        c.require(
+            self.base_url.starts_with("http://") || self.base_url.starts_with("https://"),
+            "base_url",
+            format!("{:?}", self.base_url),
+            "must be an http:// or https:// URL",
+        );
+        c.require(!self.model.trim().is_empty(), "model", format!("{:?}", self.model), "must not be empty");
+        if let Some(var) = &self.api_key_env {
+            c.require(
+                !var.is_empty() && var.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_'),
+                "api_key_env",
+                format!("{var:?}"),
+                "must be the name of an environment variable (letters, digits, _), not the key itself",
+            );
+        }
+        c.range("timeout_secs", self.timeout_secs, 0.001, 86_400.0);
+        c.count("max_retries", self.max_retries.into(), 0, 100);
+        c.count("backoff_ms", self.backoff_ms, 0, 600_000);
+        c.count("concurrency", self.concurrency.into(), 1, 1024);
+        c.range("temperature", self.temperature, 0.0, 2.0);
+        c.count("plan_max_tokens", self.plan_max_tokens.into(), 1, 1_000_000);
+        c.count("answer_max_tokens", self.answer_max_tokens.into(), 1, 1_000_000);
+        c.range("fallback_entropy", self.fallback_entropy, 0.0, 100.0);
+    }
+}

@@ -1,0 +1,605 @@
+//! `LiveSource`: the cells of live agents, answered by their servers, the response cache or a
+//! recorded trace.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::LiveSpec;
+use super::chat::{ChatRequest, parse_chat, parse_score};
+use super::http::{HttpClient, Retry};
+use super::journal::{CallRecord, Journal, JournalError};
+use super::prompts::{Lesson, Prompts};
+use crate::cells::{ExecutionCell, JuryCell, PlanCell, RetrievedPair, Round, TextId, Usage};
+use crate::source::{AgentInfo, CellKey};
+use crate::streams::name_key;
+use crate::taskfile::EmbeddingServer;
+
+/// Where answers come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Call the servers, except for requests the cache already answers. Successful answers are
+    /// added to `cache`; every answer the run uses is appended to `trace`.
+    Live { cache: Option<PathBuf>, trace: Option<PathBuf> },
+    /// Answer only from a recorded trace, never calling anything; a request the trace lacks is
+    /// a miss (a failed cell, and an error at the end of the run).
+    Replay { trace: PathBuf },
+}
+
+/// What the live side did in a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallStats {
+    /// Requests sent to a server (each may have taken several attempts).
+    pub calls: u64,
+    pub attempts: u64,
+    /// Requests answered by the response cache.
+    pub cached: u64,
+    /// Requests answered by the replayed trace.
+    pub replayed: u64,
+    /// Calls that failed after their retries, or whose answer was unusable.
+    pub failures: u64,
+    /// Requests a replayed trace did not hold.
+    pub misses: u64,
+}
+
+/// Why the live side cannot start or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error("agent {agent:?}: environment variable {var} (api_key_env) is not set")]
+    MissingKey { agent: String, var: String },
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("cannot start the I/O thread pool: {0}")]
+    Pool(String),
+    #[error(
+        "replay: {count} request(s) are not in the trace {trace}; the first: {first}. Replay the scenario the trace was recorded with, or record the missing cells live"
+    )]
+    Misses { count: u64, trace: String, first: String },
+    #[error("embeddings from {url}: {message}")]
+    Embedding { url: String, message: String },
+}
+
+struct Member {
+    name: String,
+    spec: LiveSpec,
+    client: Option<HttpClient>,
+}
+
+#[derive(Default)]
+struct Counters {
+    calls: AtomicU64,
+    attempts: AtomicU64,
+    cached: AtomicU64,
+    replayed: AtomicU64,
+    failures: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// The live agents of a pool (indices are pool indices; other agents are not its business).
+pub struct LiveSource {
+    agents: Vec<AgentInfo>,
+    members: Vec<Option<Member>>,
+    replay: Option<PathBuf>,
+    answers: Mutex<HashMap<String, Arc<OnceLock<Arc<CallRecord>>>>>,
+    /// Where each answer came from before this run: the cache or the replayed trace.
+    preloaded: HashSet<String>,
+    texts: Mutex<HashMap<TextId, Arc<str>>>,
+    cache: Option<Journal>,
+    trace: Option<Journal>,
+    traced: Mutex<HashSet<String>>,
+    counters: Counters,
+    first_miss: Mutex<Option<String>>,
+    journal_error: Mutex<Option<JournalError>>,
+    io: rayon::ThreadPool,
+    parallelism: usize,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn text_id(text: &str) -> TextId {
+    name_key(text) | 1
+}
+
+/// A request body's cache key.
+fn request_key(body: &str) -> String {
+    Sha256::digest(body.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a call is, for its record.
+#[derive(Clone, Copy)]
+struct Label<'a> {
+    kind: &'a str,
+    agent: &'a str,
+    model: &'a str,
+    task: &'a str,
+}
+
+/// Lessons' plan texts, losing then winning.
+type LessonTexts = Vec<(Option<Arc<str>>, Option<Arc<str>>)>;
+
+/// What a parsed reply contributes to its record.
+struct Parsed {
+    content: Option<String>,
+    usage: Usage,
+    usage_reported: bool,
+    entropy: Option<f64>,
+    vector: Option<Vec<f32>>,
+}
+
+impl LiveSource {
+    /// `specs[i]` is agent `i`'s live spec, `None` for agents answered elsewhere. `env` reads
+    /// environment variables (API keys are read once, here, and kept only in memory).
+    pub fn new(
+        agents: &[AgentInfo],
+        specs: &[Option<LiveSpec>],
+        mode: &Mode,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, LiveError> {
+        let replay = match mode {
+            Mode::Replay { trace } => Some(trace.clone()),
+            Mode::Live { .. } => None,
+        };
+        let mut members = Vec::with_capacity(specs.len());
+        for (info, spec) in agents.iter().zip(specs) {
+            let Some(spec) = spec else {
+                members.push(None);
+                continue;
+            };
+            let client = if replay.is_some() {
+                None
+            } else {
+                let key = match &spec.api_key_env {
+                    None => None,
+                    Some(var) => Some(
+                        env(var).ok_or_else(|| LiveError::MissingKey { agent: info.name.clone(), var: var.clone() })?,
+                    ),
+                };
+                Some(HttpClient::new(
+                    &spec.base_url,
+                    "chat/completions",
+                    key,
+                    Duration::from_secs_f64(spec.timeout_secs),
+                    Retry { max_retries: spec.max_retries, backoff_ms: spec.backoff_ms },
+                    spec.concurrency,
+                ))
+            };
+            members.push(Some(Member { name: info.name.clone(), spec: spec.clone(), client }));
+        }
+        let (cache, trace, loaded) = match mode {
+            Mode::Live { cache, trace } => {
+                let (cache, old) = match cache {
+                    Some(path) => {
+                        let (j, old) = Journal::open(path)?;
+                        (Some(j), old)
+                    }
+                    None => (None, Vec::new()),
+                };
+                let trace = trace.as_deref().map(Journal::create).transpose()?;
+                (cache, trace, old.into_iter().filter(|r| r.ok).collect::<Vec<_>>())
+            }
+            Mode::Replay { trace } => {
+                let text = std::fs::read_to_string(trace)
+                    .map_err(|source| JournalError::Io { path: trace.clone(), source })?;
+                let (records, _) = super::journal::read_records(&text, trace)?;
+                (None, None, records)
+            }
+        };
+        let mut answers = HashMap::new();
+        let mut texts = HashMap::new();
+        let mut preloaded = HashSet::new();
+        for r in loaded {
+            if let Some(content) = &r.content {
+                texts.insert(text_id(content), Arc::from(content.as_str()));
+            }
+            preloaded.insert(r.key.clone());
+            let cell = OnceLock::new();
+            let key = r.key.clone();
+            let _ = cell.set(Arc::new(r));
+            answers.insert(key, Arc::new(cell));
+        }
+        let parallelism = members.iter().flatten().map(|m| m.spec.concurrency as usize).sum::<usize>().clamp(1, 256);
+        let io = rayon::ThreadPoolBuilder::new()
+            .num_threads(parallelism)
+            .thread_name(|i| format!("tender-io-{i}"))
+            .build()
+            .map_err(|e| LiveError::Pool(e.to_string()))?;
+        Ok(Self {
+            agents: agents.to_vec(),
+            members,
+            replay,
+            answers: Mutex::new(answers),
+            preloaded,
+            texts: Mutex::new(texts),
+            cache,
+            trace,
+            traced: Mutex::new(HashSet::new()),
+            counters: Counters::default(),
+            first_miss: Mutex::new(None),
+            journal_error: Mutex::new(None),
+            io,
+            parallelism,
+        })
+    }
+
+    /// Whether agent `agent` is live.
+    #[must_use]
+    pub fn is_live(&self, agent: usize) -> bool {
+        self.members.get(agent).is_some_and(Option::is_some)
+    }
+
+    /// Requests that may usefully be in flight at once: the episode runner sizes its pool by
+    /// it, since live episodes wait on the network rather than the CPU.
+    #[must_use]
+    pub const fn parallelism(&self) -> usize {
+        self.parallelism
+    }
+
+    /// The run's counts so far.
+    #[must_use]
+    pub fn stats(&self) -> CallStats {
+        let c = &self.counters;
+        CallStats {
+            calls: c.calls.load(Ordering::Relaxed),
+            attempts: c.attempts.load(Ordering::Relaxed),
+            cached: c.cached.load(Ordering::Relaxed),
+            replayed: c.replayed.load(Ordering::Relaxed),
+            failures: c.failures.load(Ordering::Relaxed),
+            misses: c.misses.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The run's counts, or the first problem that makes its records untrustworthy: a journal
+    /// that could not be written, or requests a replayed trace lacked.
+    pub fn finish(&self) -> Result<CallStats, LiveError> {
+        if let Some(e) = lock(&self.journal_error).take() {
+            return Err(e.into());
+        }
+        let stats = self.stats();
+        if stats.misses > 0 {
+            return Err(LiveError::Misses {
+                count: stats.misses,
+                trace: self.replay.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                first: lock(&self.first_miss).clone().unwrap_or_default(),
+            });
+        }
+        Ok(stats)
+    }
+
+    fn keep_journal_error(&self, result: Result<(), JournalError>) {
+        if let Err(e) = result {
+            lock(&self.journal_error).get_or_insert(e);
+        }
+    }
+
+    /// The answer to a request: from this run's earlier calls, the cache, the replayed trace,
+    /// or the server (once, however many threads ask at the same time).
+    fn answer(
+        &self,
+        label: Label<'_>,
+        body: &Value,
+        client: Option<&HttpClient>,
+        parse: &dyn Fn(&str) -> Result<Parsed, String>,
+    ) -> Arc<CallRecord> {
+        let body = body.to_string();
+        let key = request_key(&body);
+        let cell = Arc::clone(lock(&self.answers).entry(key.clone()).or_insert_with(|| Arc::new(OnceLock::new())));
+        let record = Arc::clone(cell.get_or_init(|| {
+            let record = self.fetch(label, &key, &body, client, parse);
+            if !record.ok {
+                self.counters.failures.fetch_add(1, Ordering::Relaxed);
+            }
+            Arc::new(record)
+        }));
+        if lock(&self.traced).insert(key.clone()) {
+            if self.preloaded.contains(&key) {
+                let counter = if self.replay.is_some() { &self.counters.replayed } else { &self.counters.cached };
+                counter.fetch_add(1, Ordering::Relaxed);
+                if self.replay.is_some() && !record.ok {
+                    self.counters.failures.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            if let Some(trace) = &self.trace {
+                self.keep_journal_error(trace.append(&record));
+            }
+        }
+        if let Some(content) = &record.content {
+            lock(&self.texts).entry(text_id(content)).or_insert_with(|| Arc::from(content.as_str()));
+        }
+        record
+    }
+
+    fn fetch(
+        &self,
+        label: Label<'_>,
+        key: &str,
+        body: &str,
+        client: Option<&HttpClient>,
+        parse: &dyn Fn(&str) -> Result<Parsed, String>,
+    ) -> CallRecord {
+        let Label { kind, agent, model, task } = label;
+        let mut record = CallRecord {
+            key: key.to_string(),
+            kind: kind.to_string(),
+            agent: agent.to_string(),
+            model: model.to_string(),
+            task: task.to_string(),
+            ok: false,
+            error: None,
+            content: None,
+            usage: Usage::default(),
+            usage_reported: false,
+            entropy: None,
+            vector: None,
+            attempts: 0,
+            latency_ms: 0,
+        };
+        let Some(client) = client else {
+            self.counters.misses.fetch_add(1, Ordering::Relaxed);
+            lock(&self.first_miss).get_or_insert_with(|| format!("{kind} by {agent} for task {task:?}"));
+            record.error = Some("not in the replayed trace".into());
+            return record;
+        };
+        self.counters.calls.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let reply = client.post(body, name_key(key));
+        record.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match reply {
+            Err(failure) => {
+                record.attempts = failure.attempts;
+                record.error = Some(failure.message);
+            }
+            Ok(reply) => {
+                record.attempts = reply.attempts;
+                match parse(&reply.body) {
+                    Err(message) => record.error = Some(message),
+                    Ok(p) => {
+                        record.ok = true;
+                        record.content = p.content;
+                        record.usage = p.usage;
+                        record.usage_reported = p.usage_reported;
+                        record.entropy = p.entropy;
+                        record.vector = p.vector;
+                    }
+                }
+            }
+        }
+        self.counters.attempts.fetch_add(u64::from(record.attempts), Ordering::Relaxed);
+        if let (true, Some(cache)) = (record.ok, &self.cache) {
+            self.keep_journal_error(cache.append(&record));
+        }
+        record
+    }
+
+    fn member(&self, agent: usize) -> &Member {
+        self.members[agent]
+            .as_ref()
+            .unwrap_or_else(|| panic!("agent {agent} is not live; the pool routes only live agents here"))
+    }
+
+    fn chat(
+        &self,
+        kind: &str,
+        agent: usize,
+        task: &str,
+        user: String,
+        max_tokens: u32,
+        logprobs: bool,
+    ) -> Arc<CallRecord> {
+        let m = self.member(agent);
+        let request = ChatRequest {
+            model: &m.spec.model,
+            system: Prompts::SYSTEM,
+            seed: name_key(&user) & 0x7FFF_FFFF,
+            user,
+            max_tokens,
+            temperature: m.spec.temperature,
+            logprobs: logprobs && m.spec.logprobs,
+        };
+        let parse = |body: &str| {
+            parse_chat(body, &request).map(|a| Parsed {
+                content: Some(a.content),
+                usage: a.usage,
+                usage_reported: a.usage_reported,
+                entropy: a.entropy,
+                vector: None,
+            })
+        };
+        let label = Label { kind, agent: &m.name, model: &m.spec.model, task };
+        self.answer(label, &request.body(), m.client.as_ref(), &parse)
+    }
+
+    fn text(&self, id: TextId) -> Option<Arc<str>> {
+        (id != 0).then(|| lock(&self.texts).get(&id).cloned()).flatten()
+    }
+
+    fn plan_cell(&self, agent: usize, round: Round, record: &CallRecord) -> PlanCell {
+        let content = record.content.as_deref().unwrap_or_default();
+        let usable = record.ok && !content.trim().is_empty();
+        PlanCell {
+            round,
+            length: u32::try_from(record.usage.output.max(1)).unwrap_or(u32::MAX),
+            entropy: record.entropy.unwrap_or(self.member(agent).spec.fallback_entropy),
+            boost: 0.0,
+            usage: record.usage,
+            text: if usable { text_id(content) } else { 0 },
+            failed: !usable,
+        }
+    }
+
+    fn failed_plan(round: Round) -> PlanCell {
+        PlanCell { round, length: 1, entropy: 0.0, boost: 0.0, usage: Usage::default(), text: 0, failed: true }
+    }
+
+    /// The agent's first plan.
+    #[must_use]
+    pub fn plan(&self, key: CellKey<'_>) -> PlanCell {
+        let Some(content) = &key.task.content else { return Self::failed_plan(Round::Initial) };
+        let plan_tokens = self.member(key.agent).spec.plan_max_tokens;
+        let record = self.chat("plan", key.agent, &content.key, Prompts::plan(&content.text), plan_tokens, true);
+        self.plan_cell(key.agent, Round::Initial, &record)
+    }
+
+    /// The agent's plan after studying `retrieved` pairs from auction memory.
+    #[must_use]
+    pub fn refine(&self, key: CellKey<'_>, retrieved: &[RetrievedPair], k: usize) -> PlanCell {
+        let Some(content) = &key.task.content else { return Self::failed_plan(Round::Refined) };
+        let texts: LessonTexts =
+            retrieved.iter().take(k).map(|r| (self.text(r.losing_text), self.text(r.winning_text))).collect();
+        let lessons: Vec<Lesson<'_>> = retrieved
+            .iter()
+            .zip(&texts)
+            .map(|(r, (losing, winning))| Lesson {
+                similarity: r.similarity,
+                losing: losing.as_deref(),
+                losing_length: r.losing_length,
+                winning: winning.as_deref(),
+                winning_length: r.winning_length,
+                winner_succeeded: r.winner_succeeded,
+            })
+            .collect();
+        let plan_tokens = self.member(key.agent).spec.plan_max_tokens;
+        let record =
+            self.chat("refine", key.agent, &content.key, Prompts::refine(&content.text, &lessons), plan_tokens, true);
+        self.plan_cell(key.agent, Round::Refined, &record)
+    }
+
+    /// Live juror `juror`'s score of `plan`; an abstention when the plan has no text.
+    #[must_use]
+    pub fn judge(&self, key: CellKey<'_>, plan: &PlanCell, juror: usize) -> JuryCell {
+        let (Some(content), Some(text)) = (&key.task.content, self.text(plan.text)) else { return JuryCell::default() };
+        let record = self.chat("judge", juror, &content.key, Prompts::judge(&content.text, &text), 16, false);
+        let score = record.ok.then(|| record.content.as_deref().and_then(parse_score)).flatten();
+        JuryCell { score, usage: record.usage }
+    }
+
+    /// Scores by several live jurors at once, on the I/O pool; `jurors` lists pool indices.
+    pub fn judge_many(&self, key: CellKey<'_>, plan: &PlanCell, jurors: &[usize], scores: &mut [JuryCell]) {
+        self.io.install(|| {
+            scores.par_iter_mut().zip(jurors.par_iter()).for_each(|(slot, &j)| *slot = self.judge(key, plan, j));
+        });
+    }
+
+    /// The agent solves the task, along `plan` when given; its answer is checked against the
+    /// task's reference.
+    #[must_use]
+    pub fn execute(&self, key: CellKey<'_>, plan: Option<&PlanCell>) -> ExecutionCell {
+        let failed = ExecutionCell { success: false, usage: Usage::default(), billed: None, failed: true };
+        let Some(content) = &key.task.content else { return failed };
+        let plan_text = plan.and_then(|p| self.text(p.text));
+        let answer_tokens = self.member(key.agent).spec.answer_max_tokens;
+        let prompt = Prompts::execute(&content.text, plan_text.as_deref());
+        let record = self.chat("execute", key.agent, &content.key, prompt, answer_tokens, false);
+        let success =
+            record.ok && record.content.as_deref().is_some_and(|a| content.check.passes(a, &content.reference));
+        ExecutionCell { success, usage: record.usage, billed: None, failed: !record.ok }
+    }
+
+    /// Pool information of agent `agent`.
+    #[must_use]
+    pub fn info(&self, agent: usize) -> &AgentInfo {
+        &self.agents[agent]
+    }
+
+    /// Embeddings of `texts` from an OpenAI-compatible `/embeddings` endpoint, in batches,
+    /// through the cache and the trace like every other call. Unit length.
+    pub fn embed(
+        &self,
+        server: &EmbeddingServer,
+        texts: &[&str],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Vec<Vec<f32>>, LiveError> {
+        let client = if self.replay.is_some() {
+            None
+        } else {
+            let key = match &server.api_key_env {
+                None => None,
+                Some(var) => Some(
+                    env(var).ok_or_else(|| LiveError::MissingKey { agent: "embeddings".into(), var: var.clone() })?,
+                ),
+            };
+            Some(HttpClient::new(
+                &server.base_url,
+                "embeddings",
+                key,
+                Duration::from_secs(120),
+                Retry { max_retries: 4, backoff_ms: 500 },
+                4,
+            ))
+        };
+        let url = format!("{}/embeddings", server.base_url.trim_end_matches('/'));
+        let mut out = Vec::with_capacity(texts.len());
+        for batch in texts.chunks(64) {
+            let body = json!({"model": server.model, "input": batch});
+            let n = batch.len();
+            let parse = |reply: &str| -> Result<Parsed, String> {
+                let v: Value = serde_json::from_str(reply).map_err(|e| format!("malformed JSON in reply: {e}"))?;
+                let data = v.get("data").and_then(Value::as_array).ok_or("reply has no `data` list")?;
+                if data.len() != n {
+                    return Err(format!("{} embeddings for {n} inputs", data.len()));
+                }
+                let mut flat = Vec::new();
+                let mut dim = None;
+                for item in data {
+                    let e: Vec<f32> = item
+                        .get("embedding")
+                        .and_then(Value::as_array)
+                        .ok_or("an item has no `embedding`")?
+                        .iter()
+                        .map(|x| x.as_f64().map(|x| x as f32).ok_or("an embedding holds a non-number"))
+                        .collect::<Result<_, _>>()?;
+                    if *dim.get_or_insert(e.len()) != e.len() || e.is_empty() {
+                        return Err("embeddings differ in length".into());
+                    }
+                    flat.extend(e);
+                }
+                let input = v.pointer("/usage/prompt_tokens").and_then(Value::as_u64);
+                Ok(Parsed {
+                    content: None,
+                    usage: Usage { input: input.unwrap_or_default(), output: 0 },
+                    usage_reported: input.is_some(),
+                    entropy: None,
+                    vector: Some(flat),
+                })
+            };
+            let label = Label { kind: "embed", agent: "embeddings", model: &server.model, task: "" };
+            let record = self.answer(label, &body, client.as_ref(), &parse);
+            let (true, Some(flat)) = (record.ok, &record.vector) else {
+                return Err(LiveError::Embedding {
+                    url: url.clone(),
+                    message: record.error.clone().unwrap_or_else(|| "no vectors".into()),
+                });
+            };
+            let dim = flat.len() / n;
+            out.extend(flat.chunks(dim).map(crate::embed::unit));
+        }
+        Ok(out)
+    }
+}
+
+/// Embeddings for `texts` as a scenario asks: the built-in hashed TF-IDF, or a server's through
+/// `live` (which caches and traces them).
+pub fn embed_texts(
+    embedding: &crate::taskfile::Embedding,
+    texts: &[&str],
+    live: Option<&LiveSource>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<Vec<f32>>, LiveError> {
+    match embedding {
+        crate::taskfile::Embedding::Hashed(dim) => Ok(crate::embed::hashed_tfidf(texts, usize::from(*dim))),
+        crate::taskfile::Embedding::Server(server) => match live {
+            Some(live) => live.embed(server, texts, env),
+            None => Err(LiveError::Embedding {
+                url: server.base_url.clone(),
+                message: "no live source was set up for the embedding server".into(),
+            }),
+        },
+    }
+}

@@ -1,0 +1,124 @@
+//! A pool whose agents are answered by different sources: synthetic stand-ins, live models and
+//! recorded tables side by side.
+//!
+//! Each cell goes to the source of the agent that produces it. A juror scores only plans of its
+//! own kind: a live juror cannot read a stand-in's plan (it has no text) and a stand-in cannot
+//! judge a live plan (it has no latent fit to it), so across kinds the juror abstains, free of
+//! charge, and SALE averages over the scores it has.
+
+use std::sync::Arc;
+
+use crate::cells::{ExecutionCell, JuryCell, PlanCell, RetrievedPair};
+use crate::live::LiveSource;
+use crate::recorded::RecordedSource;
+use crate::source::{AgentInfo, CellKey, OutcomeSource, Provides};
+use crate::synthetic::SyntheticSource;
+
+/// Who answers for an agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Synthetic,
+    Live,
+    Recorded,
+}
+
+/// A mixed pool.
+pub struct PoolSource {
+    agents: Vec<AgentInfo>,
+    kinds: Vec<Kind>,
+    synthetic: SyntheticSource,
+    live: Option<Arc<LiveSource>>,
+    recorded: Option<RecordedSource>,
+}
+
+impl PoolSource {
+    /// `synthetic` covers the whole pool (its non-synthetic agents are never asked); `live` and
+    /// `recorded` must be given when some agent is of their kind.
+    #[must_use]
+    pub fn new(
+        kinds: Vec<Kind>,
+        synthetic: SyntheticSource,
+        live: Option<Arc<LiveSource>>,
+        recorded: Option<RecordedSource>,
+    ) -> Self {
+        Self { agents: synthetic.agents().to_vec(), kinds, synthetic, live, recorded }
+    }
+
+    fn live(&self) -> &LiveSource {
+        self.live.as_deref().unwrap_or_else(|| panic!("a live agent without a live source"))
+    }
+
+    fn recorded(&self) -> &RecordedSource {
+        self.recorded.as_ref().unwrap_or_else(|| panic!("a recorded agent without a recorded table"))
+    }
+}
+
+impl OutcomeSource for PoolSource {
+    fn agents(&self) -> &[AgentInfo] {
+        &self.agents
+    }
+
+    fn provides(&self) -> Provides {
+        Provides { bids: !self.kinds.contains(&Kind::Recorded) }
+    }
+
+    fn io_parallelism(&self) -> Option<usize> {
+        self.live.as_ref().map(|l| l.parallelism())
+    }
+
+    fn plan(&self, key: CellKey<'_>) -> PlanCell {
+        match self.kinds[key.agent] {
+            Kind::Live => self.live().plan(key),
+            _ => self.synthetic.plan(key),
+        }
+    }
+
+    fn refine(&self, key: CellKey<'_>, retrieved: &[RetrievedPair], k: usize) -> PlanCell {
+        match self.kinds[key.agent] {
+            Kind::Live => self.live().refine(key, retrieved, k),
+            _ => self.synthetic.refine(key, retrieved, k),
+        }
+    }
+
+    fn best_plan(&self, key: CellKey<'_>) -> Option<PlanCell> {
+        match self.kinds[key.agent] {
+            Kind::Synthetic => self.synthetic.best_plan(key),
+            Kind::Live | Kind::Recorded => None,
+        }
+    }
+
+    fn judge(&self, key: CellKey<'_>, plan: &PlanCell, juror: usize) -> JuryCell {
+        match (self.kinds[key.agent], self.kinds[juror]) {
+            (Kind::Synthetic, Kind::Synthetic) => self.synthetic.judge(key, plan, juror),
+            (Kind::Live, Kind::Live) => self.live().judge(key, plan, juror),
+            _ => JuryCell::default(),
+        }
+    }
+
+    fn judge_panel(&self, key: CellKey<'_>, plan: &PlanCell, scores: &mut [JuryCell]) {
+        match self.kinds[key.agent] {
+            Kind::Live => {
+                let jurors: Vec<usize> = (0..scores.len()).filter(|&j| self.kinds[j] == Kind::Live).collect();
+                let mut live = vec![JuryCell::default(); jurors.len()];
+                self.live().judge_many(key, plan, &jurors, &mut live);
+                scores.fill(JuryCell::default());
+                for (j, cell) in jurors.into_iter().zip(live) {
+                    scores[j] = cell;
+                }
+            }
+            _ => {
+                for (juror, slot) in scores.iter_mut().enumerate() {
+                    *slot = self.judge(key, plan, juror);
+                }
+            }
+        }
+    }
+
+    fn execute(&self, key: CellKey<'_>, plan: Option<&PlanCell>) -> ExecutionCell {
+        match self.kinds[key.agent] {
+            Kind::Synthetic => self.synthetic.execute(key, plan),
+            Kind::Live => self.live().execute(key, plan),
+            Kind::Recorded => self.recorded().execute(key, plan),
+        }
+    }
+}

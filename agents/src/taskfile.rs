@@ -1,0 +1,284 @@
+//! Tasks read from a file: our JSONL task format, and the task side of recorded trace tables.
+//!
+//! JSONL: one task per line,
+//! `{"id": "gsm-1", "text": "...", "domain": "math", "tau": 2.0, "answer": "18", "check": {"numeric": {"tolerance": 1e-6}}}`.
+//! `id` (default: the line number), `tau` or `bin` (one of them unless the domain has a single
+//! bin), `check` (default `"exact"`; also `"choice"` and `{"regex": "..."}`) and `value` (default:
+//! the domain's `value_per_minute` times tau) may be left out.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::answer::AnswerCheck;
+use crate::task::{Task, TaskContent};
+use crate::validate::{Checker, Invalid};
+use crate::workload::{BinSpec, DomainSpec, WorkloadSpec};
+
+/// Where a scenario's tasks come from when they are real.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskFile {
+    /// The file (or, for RouteLLM, a folder of CSV files, one domain each), relative to the
+    /// scenario file's folder.
+    pub path: PathBuf,
+    #[serde(default)]
+    pub format: TaskFormat,
+    /// How task texts become embeddings (for memory retrieval and routers).
+    #[serde(default)]
+    pub embedding: Embedding,
+    /// The domain of every task of a RouteLLM file (default: the file's name without
+    /// extension).
+    #[serde(default)]
+    pub domain: Option<String>,
+}
+
+/// The layout of a task file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum TaskFormat {
+    /// Tender's JSONL task format.
+    #[default]
+    Jsonl,
+    /// RouteLLM's per-model outcome CSV: `prompt`, one True/False column per model, optional
+    /// `<model>_response` columns.
+    RouteLlm,
+    /// RouterBench's wide CSV: `sample_id`, `prompt`, `eval_name`, and per model a score
+    /// column, `<model>|model_response` and `<model>|total_cost`.
+    RouterBench,
+}
+
+/// How task texts become embeddings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Embedding {
+    /// Built-in hashed n-gram TF-IDF ([`crate::embed`]) with this many components.
+    Hashed(u16),
+    /// An OpenAI-compatible `/v1/embeddings` endpoint.
+    Server(EmbeddingServer),
+}
+
+impl Default for Embedding {
+    fn default() -> Self {
+        Self::Hashed(256)
+    }
+}
+
+/// An embeddings endpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingServer {
+    pub base_url: String,
+    pub model: String,
+    /// Name of the environment variable holding the API key (the key itself is never written
+    /// anywhere).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+}
+
+impl TaskFile {
+    pub fn check(&self, c: &mut Checker) {
+        c.require(!self.path.as_os_str().is_empty(), "path", "\"\"", "must name a file");
+        match &self.embedding {
+            Embedding::Hashed(dim) => c.within("embedding", |c| c.count("Hashed", (*dim).into(), 2, 65_535)),
+            Embedding::Server(s) => c.within("embedding", |c| {
+                c.within("Server", |c| {
+                    c.require(
+                        s.base_url.starts_with("http://") || s.base_url.starts_with("https://"),
+                        "base_url",
+                        format!("{:?}", s.base_url),
+                        "must be an http:// or https:// URL",
+                    );
+                    c.require(!s.model.trim().is_empty(), "model", format!("{:?}", s.model), "must not be empty");
+                });
+            }),
+        }
+    }
+}
+
+/// One task as read from a file, before it is placed in the workload.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskRow {
+    pub key: String,
+    pub text: String,
+    pub domain: String,
+    pub tau: Option<f64>,
+    pub bin: Option<u8>,
+    pub reference: String,
+    pub check: AnswerCheck,
+    pub value: Option<f64>,
+}
+
+/// Why a task file cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskFileError {
+    #[error("{file}:{line}: {message}")]
+    Line { file: String, line: usize, message: String },
+    #[error("{file}: {message}")]
+    File { file: String, message: String },
+    #[error("{file}: invalid tasks:\n{}", crate::validate::bullets(.errors))]
+    Invalid { file: String, errors: Vec<Invalid> },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonTask {
+    #[serde(default)]
+    id: Option<String>,
+    text: String,
+    domain: String,
+    #[serde(default)]
+    tau: Option<f64>,
+    #[serde(default)]
+    bin: Option<u8>,
+    answer: String,
+    #[serde(default)]
+    check: AnswerCheck,
+    #[serde(default)]
+    value: Option<f64>,
+}
+
+/// Parse a JSONL task file; `file` names it in errors. Blank lines are skipped.
+pub fn parse_jsonl(text: &str, file: &str) -> Result<Vec<TaskRow>, TaskFileError> {
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let err = |message: String| TaskFileError::Line { file: file.to_string(), line: i + 1, message };
+        let t: JsonTask = serde_json::from_str(line).map_err(|e| err(e.to_string()))?;
+        if let Some(problem) = t.check.problem() {
+            return Err(err(problem));
+        }
+        rows.push(TaskRow {
+            key: t.id.unwrap_or_else(|| format!("line-{}", i + 1)),
+            text: t.text,
+            domain: t.domain,
+            tau: t.tau,
+            bin: t.bin,
+            reference: t.answer,
+            check: t.check,
+            value: t.value,
+        });
+    }
+    if rows.is_empty() {
+        return Err(TaskFileError::File { file: file.to_string(), message: "holds no tasks".into() });
+    }
+    Ok(rows)
+}
+
+impl WorkloadSpec {
+    /// Place tasks read from a file (with their embeddings, in the same order) into the
+    /// workload. With no domains listed, every domain found becomes one with a single bin.
+    /// `file` names the file in errors.
+    pub fn attach_tasks(
+        &mut self,
+        rows: &[TaskRow],
+        embeddings: Vec<Vec<f32>>,
+        file: &str,
+    ) -> Result<(), TaskFileError> {
+        if self.domains.is_empty() {
+            for row in rows {
+                if !self.domains.iter().any(|d| d.name == row.domain) {
+                    self.domains.push(DomainSpec {
+                        name: row.domain.clone(),
+                        bins: vec![BinSpec { tau_max: 1.0, tasks: 0 }],
+                        topics: 1,
+                        value_per_minute: crate::workload::DEFAULT_VALUE_PER_MINUTE,
+                    });
+                }
+            }
+        }
+        let mut c = Checker::default();
+        let mut tasks = Vec::with_capacity(rows.len());
+        for (i, (row, embedding)) in rows.iter().zip(embeddings).enumerate() {
+            c.within(format!("task {:?}", row.key), |c| {
+                let Some(d) = self.domains.iter().position(|d| d.name == row.domain) else {
+                    c.require(
+                        false,
+                        "domain",
+                        format!("{:?}", row.domain),
+                        &format!(
+                            "must be a domain of the workload: {}",
+                            self.domains.iter().map(|d| format!("{:?}", d.name)).collect::<Vec<_>>().join(", ")
+                        ),
+                    );
+                    return;
+                };
+                let domain = &self.domains[d];
+                let bin = match (row.bin, row.tau) {
+                    (Some(b), _) => Some(b),
+                    (None, Some(tau)) => domain.bins.iter().position(|b| tau <= b.tau_max).map(|b| b as u8),
+                    (None, None) if domain.bins.len() == 1 => Some(0),
+                    (None, None) => None,
+                };
+                let Some(bin) = bin.filter(|b| usize::from(*b) < domain.bins.len()) else {
+                    c.require(
+                        false,
+                        "bin",
+                        format!("bin {:?}, tau {:?}", row.bin, row.tau),
+                        &format!(
+                            "must place the task in one of {}'s {} bins (tau at most {})",
+                            domain.name,
+                            domain.bins.len(),
+                            domain.bins.last().map_or(0.0, |b| b.tau_max)
+                        ),
+                    );
+                    return;
+                };
+                let tau = row.tau.unwrap_or_else(|| {
+                    (self.bin_floor(d, usize::from(bin)) * domain.bins[usize::from(bin)].tau_max).sqrt()
+                });
+                c.range("tau", tau, 0.0, 1e9);
+                if let Some(v) = row.value {
+                    c.range("value", v, 0.0, 1e12);
+                }
+                tasks.push(Task {
+                    id: i as u32,
+                    domain: d as u16,
+                    bin,
+                    tau,
+                    topic: d as u32,
+                    embedding: embedding.into_boxed_slice(),
+                    value: row.value.unwrap_or(domain.value_per_minute * tau),
+                    content: Some(Arc::new(TaskContent {
+                        key: row.key.clone(),
+                        text: row.text.clone(),
+                        reference: row.reference.clone(),
+                        check: row.check.clone(),
+                    })),
+                });
+            });
+        }
+        for (i, row) in rows.iter().enumerate() {
+            if rows[..i].iter().any(|r| r.key == row.key) {
+                c.require(false, "id", format!("{:?}", row.key), "must be unique in the file");
+            }
+        }
+        c.finish().map_err(|errors| TaskFileError::Invalid { file: file.to_string(), errors })?;
+        self.loaded = Some(tasks.into());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jsonl_rows_parse_with_defaults_and_errors_name_the_line() {
+        let text = "{\"id\":\"a\",\"text\":\"2+2?\",\"domain\":\"math\",\"tau\":0.2,\"answer\":\"4\",\"check\":{\"numeric\":{\"tolerance\":0}}}\n\n\
+                    {\"text\":\"Capital of France?\",\"domain\":\"facts\",\"answer\":\"Paris\"}\n";
+        let rows = parse_jsonl(text, "t.jsonl").unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1].key, "line-3");
+        assert_eq!(rows[1].check, AnswerCheck::Exact);
+        let bad =
+            parse_jsonl("{\"text\":\"x\",\"domain\":\"d\",\"answer\":\"1\",\"colour\":1}", "t.jsonl").unwrap_err();
+        assert!(bad.to_string().starts_with("t.jsonl:1: unknown field `colour`"), "{bad}");
+        let regex =
+            parse_jsonl("{\"text\":\"x\",\"domain\":\"d\",\"answer\":\"1\",\"check\":{\"regex\":\"(\"}}", "t.jsonl");
+        assert!(regex.unwrap_err().to_string().contains("regex does not compile"));
+    }
+}
