@@ -135,6 +135,16 @@ pub struct RunArgs {
     /// Do not draw plots and report.html at the end.
     #[arg(long)]
     pub no_plots: bool,
+    /// Answer live agents from this recorded trace (a live run's OUTPUT/trace.jsonl), calling
+    /// nothing.
+    #[arg(long, value_name = "TRACE")]
+    pub replay: Option<PathBuf>,
+    /// Live agents' response cache [default: OUTPUT/cache.jsonl].
+    #[arg(long, value_name = "FILE", conflicts_with = "replay")]
+    pub cache: Option<PathBuf>,
+    /// Call the servers even for requests the cache answers (and add nothing to it).
+    #[arg(long, conflicts_with_all = ["replay", "cache"])]
+    pub no_cache: bool,
 }
 
 #[derive(Debug, Args)]

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
+
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -11,6 +11,9 @@ use ron::extensions::Extensions;
 use tender_analysis::{output, summarise, table};
 use tender_engine::{RunOptions, Scenario, fit, run_batch};
 
+use tender_agents::live::{CallStats, LiveSource};
+
+use crate::backends::LiveOptions;
 use crate::cli::{BenchArgs, Cli, Command, FitArgs, RunArgs};
 
 pub fn dispatch(cli: Cli) -> Result<()> {
@@ -40,7 +43,8 @@ fn parse(file: &Path) -> Result<Scenario> {
 }
 
 fn validate(file: &Path) -> Result<()> {
-    let s = load(file)?;
+    let mut s = load(file)?;
+    crate::backends::check_tasks(&mut s, file)?;
     let mechanisms = s.resolve_mechanisms();
     emit(&format!(
         "{}: ok — {} agents, {} tasks per episode, {} mechanisms, {} episodes",
@@ -75,15 +79,19 @@ fn run(args: &RunArgs) -> Result<()> {
     if let Err(errors) = scenario.validate() {
         bail!("invalid options: {}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
     }
-    let source = scenario.source().map_err(|e| anyhow::anyhow!("{}", e[0]))?;
+    let live_options = LiveOptions { replay: args.replay.clone(), cache: args.cache.clone(), no_cache: args.no_cache };
+    let backends = crate::backends::prepare(&mut scenario, &args.file, &live_options)?;
     let mechanisms = scenario.resolve_mechanisms();
     let options = RunOptions { seed: scenario.seed, episodes: scenario.episodes, jobs: args.jobs };
 
     let bar = progress_bar(u64::from(scenario.episodes) * mechanisms.len() as u64);
     let started = Instant::now();
     let batch =
-        run_batch(Arc::new(source), &scenario.workload, scenario.training, &mechanisms, &options, &|| bar.inc(1))?;
+        run_batch(backends.source, &scenario.workload, scenario.training, &mechanisms, &options, &|| bar.inc(1));
     bar.finish_and_clear();
+    // A replay that missed cells, or a journal that could not be written, outranks the records.
+    let calls = backends.live.as_deref().map(LiveSource::finish).transpose()?;
+    let batch = batch?;
     let elapsed = started.elapsed();
 
     let kinds: Vec<_> = mechanisms.iter().map(|(_, m)| m.clone()).collect();
@@ -99,13 +107,23 @@ fn run(args: &RunArgs) -> Result<()> {
         ron::ser::PrettyConfig::new().extensions(Extensions::IMPLICIT_SOME | Extensions::UNWRAP_VARIANT_NEWTYPES),
     )?;
     output::write_atomic(&out.join("scenario.ron"), |w| w.write_all(effective.as_bytes()))?;
+    let calls_line = match calls {
+        None => String::new(),
+        Some(c) => {
+            output::write_atomic(&out.join("calls.json"), |w| w.write_all(calls_json(&c).as_bytes()))?;
+            format!(
+                "Live agents: {} calls ({} attempts), {} from the cache, {} replayed, {} failed\n\n",
+                c.calls, c.attempts, c.cached, c.replayed, c.failures
+            )
+        }
+    };
 
     emit(&format!(
         "{} — {} episodes × {} tasks × {} mechanisms, seed {} ({:.1} s)\n\n\
          Quality and cost (mean ± 95% CI across episodes)\n{}\n\n\
          Who executes (share of tasks)\n{}\n\n\
          pass@1 % per domain and complexity bin (τ = human solving time, minutes)\n{}\n\n\
-         {}Results written to {}/ (summary.csv, tasks.csv, scenario.ron{})",
+         {}{}Results written to {}/ (summary.csv, tasks.csv, scenario.ron{}{})",
         scenario.name,
         scenario.episodes,
         scenario.workload.task_count(),
@@ -117,7 +135,15 @@ fn run(args: &RunArgs) -> Result<()> {
         table::per_bin(&summary),
         table::payments(&summary)
             .map_or_else(String::new, |t| format!("Payments (mechanisms that pay their winners)\n{t}\n\n")),
+        calls_line,
         out.display(),
+        if calls.is_some() && args.replay.is_none() {
+            ", trace.jsonl, calls.json"
+        } else if calls.is_some() {
+            ", calls.json"
+        } else {
+            ""
+        },
         if args.no_plots { "" } else { ", plots, report.html" },
     ))?;
     if !args.no_plots {
@@ -135,8 +161,16 @@ pub fn emit(text: &str) -> Result<()> {
     }
 }
 
+/// The live side's counts as JSON.
+fn calls_json(c: &CallStats) -> String {
+    format!(
+        "{{\"calls\": {}, \"attempts\": {}, \"cached\": {}, \"replayed\": {}, \"failures\": {}, \"misses\": {}}}\n",
+        c.calls, c.attempts, c.cached, c.replayed, c.failures, c.misses
+    )
+}
+
 fn bench(args: &BenchArgs) -> Result<()> {
-    let scenario = load(&args.file)?;
+    let mut scenario = load(&args.file)?;
     let mechanisms = scenario.resolve_mechanisms();
     let chosen = match &args.mechanism {
         None => mechanisms.into_iter().take(1).collect::<Vec<_>>(),
@@ -151,7 +185,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
             found
         }
     };
-    let source = Arc::new(scenario.source().map_err(|e| anyhow::anyhow!("{}", e[0]))?);
+    let source = crate::backends::prepare(&mut scenario, &args.file, &LiveOptions::default())?.source;
     let options = RunOptions { seed: scenario.seed, episodes: args.episodes, jobs: args.jobs };
     let bar = progress_bar(u64::from(args.episodes));
     let started = Instant::now();
@@ -178,9 +212,8 @@ fn rayon_threads() -> usize {
 
 fn fit(args: &FitArgs) -> Result<()> {
     // The weights a scenario names may be the very ones being fitted.
-    let scenario = parse(&args.file)?;
-    let source: Arc<dyn tender_agents::OutcomeSource> =
-        Arc::new(scenario.source().map_err(|e| anyhow::anyhow!("{}", e[0]))?);
+    let mut scenario = parse(&args.file)?;
+    let source = crate::backends::prepare(&mut scenario, &args.file, &LiveOptions::default())?.source;
     let names: Vec<String> = scenario.agents.iter().map(|a| a.name.clone()).collect();
     let (auctions, cost) = fit::collect(&scenario, source, args.episodes)?;
     let weights = fit::fit(&auctions, &names, args.objective.into(), cost)?;

@@ -1,5 +1,6 @@
 //! `tender`: run, validate and benchmark market scenarios.
 
+mod backends;
 mod cli;
 mod commands;
 mod sweep;

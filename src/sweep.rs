@@ -48,6 +48,14 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
     if replications == 0 {
         bail!("`replications` = 0 is invalid: must be at least 1");
     }
+    if scenario.agents.iter().any(|a| !a.backend.is_synthetic()) {
+        bail!(
+            "{}: sweeps run pools of synthetic stand-ins; for live or recorded agents, `tender run` each setting (the response cache makes reruns free)",
+            args.file.display()
+        );
+    }
+    // Reads the workload's task file, if it has one.
+    crate::backends::prepare(&mut scenario, &args.file, &crate::backends::LiveOptions::default())?;
     check_paths(&scenario, &spec)?;
     let points = spec.points(scenario.seed)?;
     let prepared = prepare(&scenario, &points, scenario.seed)?;

@@ -18,7 +18,8 @@ use crate::training::Training;
 pub struct RunOptions {
     pub seed: u64,
     pub episodes: u32,
-    /// Worker threads; `None` uses rayon's default (one per core).
+    /// Worker threads; `None` uses rayon's default (one per core), or for live sources as many
+    /// as requests may be in flight.
     pub jobs: Option<usize>,
 }
 
@@ -49,6 +50,9 @@ pub fn run_batch(
     options: &RunOptions,
     progress: &(dyn Fn() + Sync),
 ) -> Result<BatchResult, EngineError> {
+    if let Some((name, _)) = mechanisms.iter().find(|(_, m)| m.needs_bids() && !source.provides().bids) {
+        return Err(EngineError::Unsupported { mechanism: name.clone() });
+    }
     let jobs: Vec<(u32, usize)> =
         (0..options.episodes).flat_map(|e| (0..mechanisms.len()).map(move |m| (e, m))).collect();
     let work = || {
@@ -63,7 +67,9 @@ pub fn run_batch(
             })
             .collect::<Result<Vec<_>, EngineError>>()
     };
-    let runs = match options.jobs {
+    // Live episodes wait on the network, not the CPU: give them as many threads as requests may
+    // be in flight.
+    let runs = match options.jobs.or_else(|| source.io_parallelism()) {
         None => work()?,
         Some(jobs) => rayon::ThreadPoolBuilder::new()
             .num_threads(jobs)

@@ -90,7 +90,16 @@ impl Scenario {
         c.count("episodes", self.episodes.into(), 1, 10_000_000);
         c.require(!self.output.as_os_str().is_empty(), "output", "\"\"", "must name a folder");
         c.within("workload", |c| self.workload.check(c));
-        c.within("training", |c| self.training.check(c, self.workload.task_count()));
+        let known = self.workload.tasks.is_none() || self.workload.loaded.is_some();
+        c.within("training", |c| self.training.check(c, known.then(|| self.workload.task_count())));
+        if self.workload.tasks.is_some() {
+            c.require(
+                !matches!(self.training, Training::Separate(_)),
+                "training",
+                "Separate",
+                "cannot draw fresh tasks from a task file; use `Holdout(f)`",
+            );
+        }
         let mut errors = c.finish().err().unwrap_or_default();
         if errors.is_empty() {
             // Agents are checked against the workload's domains, so only once it is sound.
@@ -103,6 +112,17 @@ impl Scenario {
         c.count("mechanisms", self.mechanisms.len() as u64, 1, 10_000);
         for (i, m) in self.mechanisms.iter().enumerate() {
             c.within("mechanisms", |c| c.within(format!("[{i}]"), |c| m.check(c, &names)));
+            if m.needs_bids() && self.agents.iter().any(|a| matches!(a.backend, tender_agents::Backend::Recorded(_))) {
+                c.within("mechanisms", |c| {
+                    c.require(
+                        false,
+                        &format!("[{i}]"),
+                        "an auction of plans",
+                        "needs plans and jury scores, which recorded agents (trace tables) do not have; \
+                         routers, single agents, random and the oracle run on any trace",
+                    );
+                });
+            }
             if m.needs_training() && self.training.is_none() {
                 c.within("mechanisms", |c| {
                     c.require(

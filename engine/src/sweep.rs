@@ -274,6 +274,8 @@ pub fn apply(scenario: &Scenario, point: &Point) -> Result<Scenario, SweepError>
         set(&mut tree, path, value.clone(), &names)?;
     }
     let mut out: Scenario = serde_json::from_value(tree).map_err(|e| invalid(e.to_string()))?;
+    // Tasks read from a file are not part of the scenario's text.
+    out.workload.loaded.clone_from(&scenario.workload.loaded);
     // A sweep over a SALE's weights leaves no fitted file behind it.
     for m in &mut out.mechanisms {
         if let crate::MechanismSpec::Sale(p) = m

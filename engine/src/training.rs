@@ -39,11 +39,13 @@ pub struct EpisodeTasks {
 pub struct TrainingSet(pub Arc<[Task]>);
 
 impl Training {
-    pub fn check(&self, c: &mut Checker, tasks: usize) {
+    /// `tasks` is the number of tasks per episode, when known (tasks from a file are counted
+    /// once read).
+    pub fn check(&self, c: &mut Checker, tasks: Option<usize>) {
         match *self {
             Self::None => {}
             Self::Holdout(f) => c.require(
-                f.is_finite() && f > 0.0 && ((1.0 - f) * tasks as f64).floor() >= 1.0,
+                f.is_finite() && f > 0.0 && f < 1.0 && tasks.is_none_or(|n| ((1.0 - f) * n as f64).floor() >= 1.0),
                 "Holdout",
                 f,
                 "must lie in (0, 1) and leave at least one task to evaluate",

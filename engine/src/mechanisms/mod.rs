@@ -74,6 +74,12 @@ pub enum Mechanism {
 }
 
 impl Mechanism {
+    /// Whether the mechanism reads plans and jury scores (not only executions).
+    #[must_use]
+    pub const fn needs_bids(&self) -> bool {
+        matches!(self, Self::Sale(_))
+    }
+
     /// Add the mechanism's resources and systems to an episode.
     pub fn install(&self, world: &mut World, schedule: &mut Schedule) {
         match self {
@@ -109,6 +115,12 @@ impl MechanismSpec {
             Self::Matching(p) => p.check(c, agents),
             Self::EachAgent | Self::Random | Self::Oracle => {}
         }
+    }
+
+    /// Whether the mechanism reads plans and jury scores (not only executions).
+    #[must_use]
+    pub const fn needs_bids(&self) -> bool {
+        matches!(self, Self::Sale(_))
     }
 
     /// Whether the mechanism learns from the scenario's training tasks.

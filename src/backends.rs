@@ -1,0 +1,163 @@
+//! Assembling a scenario's outcome source: reading its task file, setting up live agents
+//! (servers, cache, trace) or a replayed trace, and recorded tables.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use tender_agents::live::{LiveSource, Mode, embed_texts};
+use tender_agents::pool::{Kind, PoolSource};
+use tender_agents::recorded::{RecordedSource, RecordedTable};
+use tender_agents::taskfile::parse_jsonl;
+use tender_agents::{Backend, Embedding, OutcomeSource, TaskFormat, TaskRow};
+use tender_engine::Scenario;
+
+/// Where live agents' answers come from, as the command line says.
+#[derive(Clone, Debug, Default)]
+pub struct LiveOptions {
+    /// Answer from this recorded trace only, calling nothing.
+    pub replay: Option<PathBuf>,
+    /// The response cache [default: OUTPUT/cache.jsonl].
+    pub cache: Option<PathBuf>,
+    pub no_cache: bool,
+}
+
+/// A scenario's source, and its live side when it has one.
+pub struct Backends {
+    pub source: Arc<dyn OutcomeSource>,
+    pub live: Option<Arc<LiveSource>>,
+}
+
+fn env(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|v| !v.is_empty())
+}
+
+fn kind(backend: &Backend) -> Kind {
+    match backend {
+        Backend::Synthetic => Kind::Synthetic,
+        Backend::Live(_) => Kind::Live,
+        Backend::Recorded(_) => Kind::Recorded,
+    }
+}
+
+/// Read the task file (if any) into the scenario's workload and build its source. `file` is the
+/// scenario file (task paths are relative to its folder); the cache and the trace go to the
+/// scenario's output folder.
+pub fn prepare(scenario: &mut Scenario, file: &Path, options: &LiveOptions) -> Result<Backends> {
+    let out = scenario.output.clone();
+    let kinds: Vec<Kind> = scenario.agents.iter().map(|a| kind(&a.backend)).collect();
+    let server_embedding = matches!(scenario.workload.tasks.as_ref().map(|t| &t.embedding), Some(Embedding::Server(_)));
+    let live = if kinds.contains(&Kind::Live) || server_embedding {
+        let mode = match &options.replay {
+            Some(trace) => Mode::Replay { trace: trace.clone() },
+            None => Mode::Live {
+                cache: (!options.no_cache).then(|| options.cache.clone().unwrap_or_else(|| out.join("cache.jsonl"))),
+                trace: Some(out.join("trace.jsonl")),
+            },
+        };
+        let synthetic = scenario.source().map_err(|e| anyhow::anyhow!("{}", e[0]))?;
+        let specs: Vec<_> = scenario
+            .agents
+            .iter()
+            .map(|a| match &a.backend {
+                Backend::Live(spec) => Some(spec.clone()),
+                _ => None,
+            })
+            .collect();
+        Some(Arc::new(LiveSource::new(synthetic.agents(), &specs, &mode, &env)?))
+    } else {
+        None
+    };
+    let recorded = load_tasks(scenario, file, live.as_deref())?;
+    if let Err(errors) = scenario.validate() {
+        bail!("{}: invalid scenario with its tasks:\n{}", file.display(), tender_agents::validate::bullets(&errors));
+    }
+    if kinds.contains(&Kind::Live) && scenario.workload.loaded.is_none() {
+        bail!("{}: live agents need real tasks: add `tasks: (path: \"tasks.jsonl\")` to the workload", file.display());
+    }
+    let synthetic = scenario.source().map_err(|e| anyhow::anyhow!("{}", e[0]))?;
+    if kinds.iter().all(|k| *k == Kind::Synthetic) {
+        return Ok(Backends { source: Arc::new(synthetic), live });
+    }
+    let recorded = if kinds.contains(&Kind::Recorded) {
+        let table = recorded.with_context(|| {
+            format!(
+                "{}: recorded agents need a trace table: set the workload's tasks to `(path: ..., format: RouteLlm)` or `RouterBench`",
+                file.display()
+            )
+        })?;
+        let columns: Vec<Option<String>> = scenario
+            .agents
+            .iter()
+            .map(|a| match &a.backend {
+                Backend::Recorded(r) => Some(r.column.clone()),
+                _ => None,
+            })
+            .collect();
+        Some(
+            RecordedSource::new(synthetic.agents(), &columns, &table)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?,
+        )
+    } else {
+        None
+    };
+    let source = PoolSource::new(kinds, synthetic, live.clone(), recorded);
+    Ok(Backends { source: Arc::new(source), live })
+}
+
+/// Read the workload's task file, embed the tasks and attach them; a recorded table comes
+/// back for trace formats.
+fn load_tasks(scenario: &mut Scenario, file: &Path, live: Option<&LiveSource>) -> Result<Option<RecordedTable>> {
+    let Some(spec) = scenario.workload.tasks.clone() else { return Ok(None) };
+    let base = file.parent().unwrap_or(Path::new("."));
+    let path = base.join(&spec.path);
+    let shown = path.display().to_string();
+    let read = |p: &Path| std::fs::read_to_string(p).with_context(|| format!("cannot read task file {}", p.display()));
+    let (rows, table): (Vec<TaskRow>, Option<RecordedTable>) = match spec.format {
+        TaskFormat::Jsonl => (parse_jsonl(&read(&path)?, &shown)?, None),
+        TaskFormat::RouterBench => {
+            let table = RecordedTable::routerbench(&read(&path)?, &shown)?;
+            (table.rows.clone(), Some(table))
+        }
+        TaskFormat::RouteLlm => {
+            let files: Vec<PathBuf> = if path.is_dir() {
+                let mut files: Vec<PathBuf> = std::fs::read_dir(&path)
+                    .with_context(|| format!("cannot list {shown}"))?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+                    .collect();
+                files.sort();
+                files
+            } else {
+                vec![path.clone()]
+            };
+            let mut inputs = Vec::with_capacity(files.len());
+            for f in &files {
+                let stem = f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                let domain = spec.domain.clone().unwrap_or(stem);
+                inputs.push((domain, f.display().to_string(), read(f)?));
+            }
+            let table = RecordedTable::routellm(&inputs)?;
+            (table.rows.clone(), Some(table))
+        }
+    };
+    let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+    let embeddings = embed_texts(&spec.embedding, &texts, live, &env)?;
+    scenario.workload.attach_tasks(&rows, embeddings, &shown)?;
+    Ok(table)
+}
+
+/// Read and check the task file without calling anything (`tender validate`): server
+/// embeddings are replaced by hashed ones, since only the tasks' placement is checked.
+pub fn check_tasks(scenario: &mut Scenario, file: &Path) -> Result<()> {
+    if let Some(tasks) = &mut scenario.workload.tasks {
+        tasks.embedding = Embedding::Hashed(16);
+    } else {
+        return Ok(());
+    }
+    load_tasks(scenario, file, None)?;
+    if let Err(errors) = scenario.validate() {
+        bail!("{}: invalid scenario with its tasks:\n{}", file.display(), tender_agents::validate::bullets(&errors));
+    }
+    Ok(())
+}
