@@ -1,0 +1,248 @@
+//! Fault injection against a mock OpenAI-compatible server: every failure ends in its
+//! documented outcome, and nothing stops the run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use httpmock::prelude::*;
+use serde_json::json;
+use tender_agents::live::{CallRecord, LiveSource, Mode, read_records};
+use tender_agents::{AgentInfo, AnswerCheck, CellKey, LiveSpec, PlanCell, Round, Task, TaskContent, Usage};
+
+fn spec(server: &MockServer) -> LiveSpec {
+    LiveSpec {
+        base_url: server.url("/v1"),
+        model: "mock".into(),
+        api_key_env: Some("TENDER_TEST_KEY".into()),
+        timeout_secs: 0.3,
+        max_retries: 2,
+        backoff_ms: 150,
+        concurrency: 2,
+        temperature: 0.0,
+        plan_max_tokens: 64,
+        answer_max_tokens: 64,
+        logprobs: true,
+        fallback_entropy: 0.7,
+    }
+}
+
+fn task() -> Task {
+    Task {
+        id: 0,
+        domain: 0,
+        bin: 0,
+        tau: 1.0,
+        topic: 0,
+        embedding: vec![1.0].into_boxed_slice(),
+        value: 1.0,
+        content: Some(Arc::new(TaskContent {
+            key: "t1".into(),
+            text: "What is 6 times 7?".into(),
+            reference: "42".into(),
+            check: AnswerCheck::Numeric { tolerance: 0.0 },
+        })),
+    }
+}
+
+fn agents() -> [AgentInfo; 1] {
+    [AgentInfo { name: "m".into(), input_price: 1.0, output_price: 2.0 }]
+}
+
+struct Setup {
+    live: LiveSource,
+    dir: tempfile::TempDir,
+}
+
+fn setup(server: &MockServer) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let mode = Mode::Live { cache: Some(dir.path().join("cache.jsonl")), trace: Some(dir.path().join("trace.jsonl")) };
+    let env = |var: &str| (var == "TENDER_TEST_KEY").then(|| "sekrit-key".to_string());
+    let live = LiveSource::new(&agents(), &[Some(spec(server))], &mode, &env).unwrap();
+    Setup { live, dir }
+}
+
+fn reply(content: &str) -> serde_json::Value {
+    json!({"choices": [{"message": {"role": "assistant", "content": content}}], "usage": {"prompt_tokens": 30, "completion_tokens": 5}})
+}
+
+fn key(task: &Task) -> CellKey<'_> {
+    CellKey { episode_seed: 1, task, agent: 0 }
+}
+
+fn trace(s: &Setup) -> Vec<CallRecord> {
+    let path = s.dir.path().join("trace.jsonl");
+    read_records(&std::fs::read_to_string(&path).unwrap(), &path).unwrap().0
+}
+
+fn chat_mock<'a>(server: &'a MockServer, status: u16, body: &str) -> httpmock::Mock<'a> {
+    server.mock(|when, then| {
+        when.method(POST).path("/v1/chat/completions");
+        then.status(status).header("content-type", "application/json").body(body);
+    })
+}
+
+#[test]
+fn success_is_checked_priced_and_recorded_without_the_key() {
+    let server = MockServer::start();
+    let m = server.mock(|when, then| {
+        when.method(POST).path("/v1/chat/completions").header("authorization", "Bearer sekrit-key");
+        then.status(200).json_body(reply("6 * 7 = 42\nAnswer: 42"));
+    });
+    let s = setup(&server);
+    let t = task();
+    let cell = s.live.execute(key(&t), None);
+    assert!(cell.success && !cell.failed);
+    assert_eq!(cell.usage, Usage { input: 30, output: 5 });
+    // Asked again (another mechanism, the same cell): no second call.
+    assert_eq!(s.live.execute(key(&t), None), cell);
+    assert_eq!(m.hits(), 1);
+    let stats = s.live.finish().unwrap();
+    assert_eq!((stats.calls, stats.attempts, stats.failures), (1, 1, 0));
+    for file in ["trace.jsonl", "cache.jsonl"] {
+        let text = std::fs::read_to_string(s.dir.path().join(file)).unwrap();
+        assert!(!text.contains("sekrit"), "{file} holds the API key");
+        assert_eq!(text.lines().count(), 1, "{file}");
+    }
+}
+
+#[test]
+fn a_429_is_retried_after_backoff_and_then_succeeds() {
+    let server = MockServer::start();
+    let limited = server.mock(|when, then| {
+        when.method(POST).path("/v1/chat/completions");
+        then.status(429).header("retry-after", "0").body("slow down");
+    });
+    let s = setup(&server);
+    let t = task();
+    let text_less = PlanCell {
+        round: Round::Initial,
+        length: 3,
+        entropy: 0.0,
+        boost: 0.0,
+        usage: Usage::default(),
+        text: 0,
+        failed: false,
+    };
+    // A plan without text cannot be judged: an abstention, and no call.
+    assert_eq!(s.live.judge(key(&t), &text_less, 0).score, None);
+    let plan = std::thread::scope(|scope| {
+        let asking = scope.spawn(|| s.live.plan(key(&t)));
+        // Swap the 429 for a success once it has been served (the backoff leaves time).
+        while limited.hits() == 0 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let mut limited = limited;
+        limited.delete();
+        server.mock(|when, then| {
+            when.method(POST).path("/v1/chat/completions");
+            then.status(200).json_body(reply("1. Multiply. Score: 4"));
+        });
+        asking.join().unwrap()
+    });
+    assert!(!plan.failed);
+    assert_eq!(plan.entropy, 0.7, "no logprobs: the fallback entropy");
+    assert_eq!(s.live.judge(key(&t), &plan, 0).score, Some(4));
+    let records = trace(&s);
+    assert_eq!(records[0].attempts, 2);
+    assert!(records[0].ok);
+}
+
+#[test]
+fn persistent_500s_end_in_a_failed_cell_after_the_retries() {
+    let server = MockServer::start();
+    let m = chat_mock(&server, 503, "overloaded");
+    let s = setup(&server);
+    let t = task();
+    let cell = s.live.execute(key(&t), None);
+    assert!(cell.failed && !cell.success);
+    assert_eq!(cell.usage, Usage::default());
+    assert_eq!(m.hits(), 3, "one attempt and two retries");
+    let records = trace(&s);
+    assert!(!records[0].ok);
+    assert!(records[0].error.as_deref().unwrap().contains("HTTP 503"));
+    // Failures are traced (a replay reproduces them) but never cached (a rerun tries again).
+    assert_eq!(std::fs::read_to_string(s.dir.path().join("cache.jsonl")).unwrap(), "");
+    assert_eq!(s.live.finish().unwrap().failures, 1);
+}
+
+#[test]
+fn a_timeout_is_retried_then_fails() {
+    let server = MockServer::start();
+    let m = server.mock(|when, then| {
+        when.method(POST).path("/v1/chat/completions");
+        then.status(200).delay(Duration::from_millis(1500)).json_body(reply("Answer: 42"));
+    });
+    let s = setup(&server);
+    let t = task();
+    let cell = s.live.execute(key(&t), None);
+    assert!(cell.failed);
+    assert_eq!(m.hits(), 3);
+}
+
+#[test]
+fn garbage_json_and_empty_choices_fail_at_once() {
+    for body in ["{not json", r#"{"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}"#] {
+        let server = MockServer::start();
+        let m = chat_mock(&server, 200, body);
+        let s = setup(&server);
+        let t = task();
+        let plan = s.live.plan(key(&t));
+        assert!(plan.failed, "{body}");
+        assert_eq!(m.hits(), 1, "an unusable answer is not retried: {body}");
+        let error = trace(&s)[0].error.clone().unwrap();
+        assert!(error.contains("malformed JSON") || error.contains("empty `choices`"), "{error}");
+    }
+}
+
+#[test]
+fn a_reply_without_usage_is_kept_with_estimated_tokens() {
+    let server = MockServer::start();
+    chat_mock(&server, 200, r#"{"choices": [{"message": {"content": "Answer: 42"}}]}"#);
+    let s = setup(&server);
+    let t = task();
+    let cell = s.live.execute(key(&t), None);
+    assert!(cell.success && !cell.failed);
+    assert_eq!(cell.usage.output, 3, "10 characters at four a token");
+    assert!(cell.usage.input > 0);
+    assert!(!trace(&s)[0].usage_reported);
+}
+
+#[test]
+fn logprobs_give_the_plan_entropy_and_a_replay_makes_no_calls() {
+    let server = MockServer::start();
+    let m = chat_mock(
+        &server,
+        200,
+        r#"{"choices": [{"message": {"content": "1. Multiply."}, "logprobs": {"content": [{"token": "1", "logprob": -0.25}]}}],
+            "usage": {"prompt_tokens": 20, "completion_tokens": 4}}"#,
+    );
+    let s = setup(&server);
+    let t = task();
+    let plan = s.live.plan(key(&t));
+    assert_eq!(plan.entropy, 0.25);
+    assert_eq!(plan.length, 4);
+    s.live.finish().unwrap();
+    let replay =
+        LiveSource::new(&agents(), &[Some(spec(&server))], &Mode::Replay { trace: s.dir.path().join("trace.jsonl") }, &|_| {
+            None
+        })
+        .unwrap();
+    assert_eq!(replay.plan(key(&t)), plan);
+    assert_eq!(m.hits(), 1);
+    assert_eq!(replay.finish().unwrap().replayed, 1);
+    // A cell the trace lacks is a miss, reported at the end.
+    let missing = replay.execute(key(&t), None);
+    assert!(missing.failed);
+    let err = replay.finish().unwrap_err().to_string();
+    assert!(err.contains("1 request(s) are not in the trace") && err.contains("execute by m"), "{err}");
+}
+
+#[test]
+fn a_missing_key_variable_is_named() {
+    let server = MockServer::start();
+    let err = LiveSource::new(&agents(), &[Some(spec(&server))], &Mode::Live { cache: None, trace: None }, &|_| None)
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(err, "agent \"m\": environment variable TENDER_TEST_KEY (api_key_env) is not set");
+}

@@ -1,0 +1,142 @@
+//! Live agents end to end through the `tender` binary: a run that meets failing backends
+//! completes, and a run through a real OpenAI-compatible gateway (the LiteLLM proxy, started by
+//! `.ci/run`) replays to identical records with zero calls.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use httpmock::prelude::*;
+
+fn tender(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tender"));
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("tender runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn tasks_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/tasks/example.jsonl")
+}
+
+/// A mixed pool: two live agents at `base_url` (models `small` and `large`) and a synthetic one.
+fn scenario(dir: &Path, base_url: &str, small: &str, large: &str, key_env: &str) -> PathBuf {
+    let text = format!(
+        r#"Scenario(
+    name: "live-test",
+    seed: 3,
+    episodes: 2,
+    output: "{out}",
+    agents: [
+        (name: "small", price: 0.05, backend: Live(base_url: "{base_url}", model: "{small}", api_key_env: "{key_env}", max_retries: 1, backoff_ms: 10, timeout_secs: 20)),
+        (name: "large", price: 0.36, backend: Live(base_url: "{base_url}", model: "{large}", api_key_env: "{key_env}", max_retries: 1, backoff_ms: 10, timeout_secs: 20)),
+        (name: "standin", price: 0.16, skill: {{"math": [0.9, 0.7], "knowledge": [0.9, 0.8]}}),
+    ],
+    workload: (
+        domains: [
+            (name: "math", bins: [(tau_max: 1), (tau_max: 5)]),
+            (name: "knowledge", bins: [(tau_max: 0.5), (tau_max: 2)]),
+        ],
+        tasks: (path: "{tasks}"),
+        order: Shuffled,
+    ),
+    training: Holdout(0.25),
+    mechanisms: [Sale(w_c: 0.01, w_h: 2.0, w_j: 1.0, k: 2), EachAgent, Carrot(), Random, Oracle],
+)"#,
+        out = dir.join("out").display(),
+        tasks = tasks_file().display(),
+    );
+    let path = dir.join("scenario.ron");
+    std::fs::write(&path, text).expect("scenario written");
+    path
+}
+
+fn run(path: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut args = vec!["run", path.to_str().expect("utf-8 path"), "--no-plots"];
+    args.extend_from_slice(extra);
+    tender(&args, env)
+}
+
+fn calls(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("calls.json")).expect("calls.json")).expect("json")
+}
+
+#[test]
+fn a_run_completes_when_backends_fail() {
+    let server = MockServer::start();
+    let reply = |content: &str| {
+        serde_json::json!({"choices": [{"message": {"content": content}}], "usage": {"prompt_tokens": 50, "completion_tokens": 12}})
+    };
+    server.mock(|when, then| {
+        when.method(POST).body_includes("Write a short plan");
+        then.status(200).json_body(reply("1. Compute it."));
+    });
+    server.mock(|when, then| {
+        when.method(POST).body_includes("how likely");
+        then.status(200).body("{garbage");
+    });
+    server.mock(|when, then| {
+        when.method(POST).body_includes("Solve the task");
+        then.status(500).body("boom");
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = scenario(dir.path(), &server.url("/v1"), "a", "b", "TENDER_MOCK_KEY");
+    let o = run(&path, &[], &[("TENDER_MOCK_KEY", "k")]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = dir.path().join("out");
+    let c = calls(&out);
+    assert!(c["failures"].as_u64().expect("failures") > 0, "{c}");
+    let tasks = std::fs::read_to_string(out.join("tasks.csv")).expect("tasks.csv");
+    assert!(tasks.lines().next().expect("header").ends_with(",failed_cells"));
+    // Every live execution failed: the live agents alone solve nothing, yet every task has a row.
+    let small_alone: Vec<&str> = tasks.lines().filter(|l| l.contains(",small alone,")).collect();
+    assert_eq!(small_alone.len(), 2 * 21, "two episodes of the 21 evaluated tasks");
+    assert!(small_alone.iter().all(|l| l.contains(",false,")), "a failed execution is a failure");
+    // Without the key variable the run stops before calling anything, and says which.
+    let o = run(&path, &[], &[]);
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("environment variable TENDER_MOCK_KEY"), "{}", text(&o.stderr));
+}
+
+#[test]
+fn a_live_run_through_the_litellm_gateway_replays_identically_with_zero_calls() {
+    let (Ok(url), Ok(key)) = (std::env::var("TENDER_LITELLM_URL"), std::env::var("TENDER_LITELLM_KEY")) else {
+        eprintln!(
+            "skipped: the live gateway test needs a LiteLLM proxy (TENDER_LITELLM_URL, TENDER_LITELLM_KEY); .ci/run starts one"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = scenario(dir.path(), &url, "mock-small", "mock-large", "TENDER_LITELLM_KEY");
+    let env = [("TENDER_LITELLM_KEY", key.as_str())];
+    let o = run(&path, &[], &env);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = dir.path().join("out");
+    let live = calls(&out);
+    assert!(live["calls"].as_u64().expect("calls") > 0, "{live}");
+    assert_eq!(live["failures"], 0, "{live}");
+    let recorded = std::fs::read_to_string(out.join("tasks.csv")).expect("tasks.csv");
+    // The gateway's fixed answers solve some tasks and not others.
+    assert!(recorded.contains(",small,") && recorded.contains(",true,") && recorded.contains(",false,"));
+    let trace = dir.path().join("trace.jsonl");
+    std::fs::copy(out.join("trace.jsonl"), &trace).expect("trace kept");
+    assert!(!std::fs::read_to_string(&trace).expect("trace").contains(&key), "the trace holds the API key");
+
+    let replayed_out = dir.path().join("replayed");
+    let o = run(
+        &path,
+        &["--replay", trace.to_str().expect("utf-8"), "--out", replayed_out.to_str().expect("utf-8")],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let replay = calls(&replayed_out);
+    assert_eq!(replay["calls"], 0, "{replay}");
+    assert_eq!(replay["replayed"], live["calls"], "{replay} vs {live}");
+    let replayed = std::fs::read_to_string(replayed_out.join("tasks.csv")).expect("tasks.csv");
+    assert_eq!(recorded, replayed, "a replay gives the recorded run's records");
+}
