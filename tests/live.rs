@@ -106,6 +106,7 @@ fn a_run_completes_when_backends_fail() {
 #[test]
 fn a_live_run_through_the_litellm_gateway_replays_identically_with_zero_calls() {
     let (Ok(url), Ok(key)) = (std::env::var("TENDER_LITELLM_URL"), std::env::var("TENDER_LITELLM_KEY")) else {
+        assert!(std::env::var_os("TENDER_REQUIRE_LIVE").is_none(), "TENDER_REQUIRE_LIVE is set but the gateway is not");
         eprintln!(
             "skipped: the live gateway test needs a LiteLLM proxy (TENDER_LITELLM_URL, TENDER_LITELLM_KEY); .ci/run starts one"
         );
