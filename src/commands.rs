@@ -96,6 +96,7 @@ fn run(args: &RunArgs) -> Result<()> {
 
     let kinds: Vec<_> = mechanisms.iter().map(|(_, m)| m.clone()).collect();
     let summary = summarise(&batch, &scenario.workload, &kinds);
+    let routing = tender_analysis::routing::routing(&batch, &kinds, &scenario.mechanism_curves());
 
     // Files first: a closed terminal or pipe must not lose the results.
     let out = &scenario.output;
@@ -107,6 +108,18 @@ fn run(args: &RunArgs) -> Result<()> {
         ron::ser::PrettyConfig::new().extensions(Extensions::IMPLICIT_SOME | Extensions::UNWRAP_VARIANT_NEWTYPES),
     )?;
     output::write_atomic(&out.join("scenario.ron"), |w| w.write_all(effective.as_bytes()))?;
+    let routing_text = match &routing {
+        Some(r) => {
+            tender_analysis::routing::write_routing(&out.join("routing.csv"), r)?;
+            format!(
+                "Routing: calls to the strong agent ({}) against accuracy; weak agent {}\n{}\n\n",
+                r.strong,
+                r.weak,
+                table::routing(r)
+            )
+        }
+        None => String::new(),
+    };
     let calls_line = match calls {
         None => String::new(),
         Some(c) => {
@@ -123,7 +136,7 @@ fn run(args: &RunArgs) -> Result<()> {
          Quality and cost (mean ± 95% CI across episodes)\n{}\n\n\
          Who executes (share of tasks)\n{}\n\n\
          pass@1 % per domain and complexity bin (τ = human solving time, minutes)\n{}\n\n\
-         {}{}Results written to {}/ (summary.csv, tasks.csv, scenario.ron{}{})",
+         {}{}{}Results written to {}/ (summary.csv, tasks.csv, scenario.ron{}{}{})",
         scenario.name,
         scenario.episodes,
         scenario.workload.task_count(),
@@ -135,8 +148,10 @@ fn run(args: &RunArgs) -> Result<()> {
         table::per_bin(&summary),
         table::payments(&summary)
             .map_or_else(String::new, |t| format!("Payments (mechanisms that pay their winners)\n{t}\n\n")),
+        routing_text,
         calls_line,
         out.display(),
+        if routing.is_some() { ", routing.csv" } else { "" },
         if calls.is_some() && args.replay.is_none() {
             ", trace.jsonl, calls.json"
         } else if calls.is_some() {

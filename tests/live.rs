@@ -69,9 +69,7 @@ fn calls(dir: &Path) -> serde_json::Value {
 #[test]
 fn a_run_completes_when_backends_fail() {
     let server = MockServer::start();
-    let reply = |content: &str| {
-        serde_json::json!({"choices": [{"message": {"content": content}}], "usage": {"prompt_tokens": 50, "completion_tokens": 12}})
-    };
+    let reply = |content: &str| serde_json::json!({"choices": [{"message": {"content": content}}], "usage": {"prompt_tokens": 50, "completion_tokens": 12}});
     server.mock(|when, then| {
         when.method(POST).body_includes("Write a short plan");
         then.status(200).json_body(reply("1. Compute it."));
@@ -129,11 +127,8 @@ fn a_live_run_through_the_litellm_gateway_replays_identically_with_zero_calls() 
     assert!(!std::fs::read_to_string(&trace).expect("trace").contains(&key), "the trace holds the API key");
 
     let replayed_out = dir.path().join("replayed");
-    let o = run(
-        &path,
-        &["--replay", trace.to_str().expect("utf-8"), "--out", replayed_out.to_str().expect("utf-8")],
-        &[],
-    );
+    let o =
+        run(&path, &["--replay", trace.to_str().expect("utf-8"), "--out", replayed_out.to_str().expect("utf-8")], &[]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let replay = calls(&replayed_out);
     assert_eq!(replay["calls"], 0, "{replay}");

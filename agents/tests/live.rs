@@ -1,5 +1,6 @@
 //! Fault injection against a mock OpenAI-compatible server: every failure ends in its
 //! documented outcome, and nothing stops the run.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a panic is the failure report
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,7 +96,7 @@ fn success_is_checked_priced_and_recorded_without_the_key() {
     assert_eq!(cell.usage, Usage { input: 30, output: 5 });
     // Asked again (another mechanism, the same cell): no second call.
     assert_eq!(s.live.execute(key(&t), None), cell);
-    assert_eq!(m.hits(), 1);
+    assert_eq!(m.calls(), 1);
     let stats = s.live.finish().unwrap();
     assert_eq!((stats.calls, stats.attempts, stats.failures), (1, 1, 0));
     for file in ["trace.jsonl", "cache.jsonl"] {
@@ -128,7 +129,7 @@ fn a_429_is_retried_after_backoff_and_then_succeeds() {
     let plan = std::thread::scope(|scope| {
         let asking = scope.spawn(|| s.live.plan(key(&t)));
         // Swap the 429 for a success once it has been served (the backoff leaves time).
-        while limited.hits() == 0 {
+        while limited.calls() == 0 {
             std::thread::sleep(Duration::from_millis(2));
         }
         let mut limited = limited;
@@ -156,7 +157,7 @@ fn persistent_500s_end_in_a_failed_cell_after_the_retries() {
     let cell = s.live.execute(key(&t), None);
     assert!(cell.failed && !cell.success);
     assert_eq!(cell.usage, Usage::default());
-    assert_eq!(m.hits(), 3, "one attempt and two retries");
+    assert_eq!(m.calls(), 3, "one attempt and two retries");
     let records = trace(&s);
     assert!(!records[0].ok);
     assert!(records[0].error.as_deref().unwrap().contains("HTTP 503"));
@@ -176,7 +177,7 @@ fn a_timeout_is_retried_then_fails() {
     let t = task();
     let cell = s.live.execute(key(&t), None);
     assert!(cell.failed);
-    assert_eq!(m.hits(), 3);
+    assert_eq!(m.calls(), 3);
 }
 
 #[test]
@@ -188,7 +189,7 @@ fn garbage_json_and_empty_choices_fail_at_once() {
         let t = task();
         let plan = s.live.plan(key(&t));
         assert!(plan.failed, "{body}");
-        assert_eq!(m.hits(), 1, "an unusable answer is not retried: {body}");
+        assert_eq!(m.calls(), 1, "an unusable answer is not retried: {body}");
         let error = trace(&s)[0].error.clone().unwrap();
         assert!(error.contains("malformed JSON") || error.contains("empty `choices`"), "{error}");
     }
@@ -222,13 +223,15 @@ fn logprobs_give_the_plan_entropy_and_a_replay_makes_no_calls() {
     assert_eq!(plan.entropy, 0.25);
     assert_eq!(plan.length, 4);
     s.live.finish().unwrap();
-    let replay =
-        LiveSource::new(&agents(), &[Some(spec(&server))], &Mode::Replay { trace: s.dir.path().join("trace.jsonl") }, &|_| {
-            None
-        })
-        .unwrap();
+    let replay = LiveSource::new(
+        &agents(),
+        &[Some(spec(&server))],
+        &Mode::Replay { trace: s.dir.path().join("trace.jsonl") },
+        &|_| None,
+    )
+    .unwrap();
     assert_eq!(replay.plan(key(&t)), plan);
-    assert_eq!(m.hits(), 1);
+    assert_eq!(m.calls(), 1);
     assert_eq!(replay.finish().unwrap().replayed, 1);
     // A cell the trace lacks is a miss, reported at the end.
     let missing = replay.execute(key(&t), None);

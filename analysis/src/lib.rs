@@ -7,6 +7,7 @@
 pub mod metrics;
 pub mod output;
 pub mod plot;
+pub mod routing;
 pub mod stats;
 pub mod store;
 pub mod table;

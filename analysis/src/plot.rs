@@ -71,7 +71,7 @@ fn num(s: &str) -> f64 {
 
 fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), PlotError> {
     let err = |message: String| PlotError::Read { path: path.to_path_buf(), message };
-    let mut r = csv::Reader::from_path(path).map_err(|e| err(e.to_string()))?;
+    let mut r = csv::ReaderBuilder::new().comment(Some(b'#')).from_path(path).map_err(|e| err(e.to_string()))?;
     let header = r.headers().map_err(|e| err(e.to_string()))?.iter().map(String::from).collect();
     let rows = r
         .records()
@@ -108,10 +108,39 @@ type Lines = Vec<(String, Vec<(f64, Est)>)>;
 
 /// A figure's data, drawn the same way on every backend.
 enum Figure {
-    CostVsPass { title: String, names: Vec<String>, cost: Vec<Est>, pass: Vec<Est> },
-    Lines { title: String, x_desc: String, y_desc: String, series: Lines },
-    Bars { title: String, x_desc: String, y_desc: String, groups: Vec<String>, series: Vec<(String, Vec<f64>)> },
-    Stacked { title: String, groups: Vec<String>, agents: Vec<String>, panels: Vec<(String, Vec<Vec<f64>>)> },
+    CostVsPass {
+        title: String,
+        names: Vec<String>,
+        cost: Vec<Est>,
+        pass: Vec<Est>,
+    },
+    Lines {
+        title: String,
+        x_desc: String,
+        y_desc: String,
+        series: Lines,
+    },
+    Bars {
+        title: String,
+        x_desc: String,
+        y_desc: String,
+        groups: Vec<String>,
+        series: Vec<(String, Vec<f64>)>,
+    },
+    Stacked {
+        title: String,
+        groups: Vec<String>,
+        agents: Vec<String>,
+        panels: Vec<(String, Vec<Vec<f64>>)>,
+    },
+    /// Accuracy against the share of strong-agent calls: curves and single points, with the
+    /// line of random mixtures between the weak and the strong agent.
+    Routing {
+        title: String,
+        strong: String,
+        series: Vec<(String, Vec<(f64, f64)>)>,
+        mixture: [(f64, f64); 2],
+    },
 }
 
 fn render<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, figure: &Figure) -> Result<(), String> {
@@ -122,6 +151,7 @@ fn render<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, figure: &Figure) ->
             grouped_bars(root, title, x_desc, y_desc, groups, series)
         }
         Figure::Stacked { title, groups, agents, panels } => stacked_panels(root, title, groups, agents, panels),
+        Figure::Routing { title, strong, series, mixture } => routing_curves(root, title, strong, series, *mixture),
     }
 }
 
@@ -240,6 +270,103 @@ fn cost_vs_pass<DB: DrawingBackend>(
     ))
     .map_err(|e| e.to_string())?;
     Ok(())
+}
+
+fn routing_curves<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    strong: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+    mixture: [(f64, f64); 2],
+) -> Result<(), String> {
+    let legend: Vec<(String, RGBColor)> = series.iter().enumerate().map(|(i, (n, _))| (n.clone(), colour(i))).collect();
+    let area = with_legend(root, &legend)?;
+    let ys: Vec<f64> = series.iter().flat_map(|(_, v)| v.iter().map(|p| p.1)).filter(|y| y.is_finite()).collect();
+    let (y0, y1) =
+        padded(ys.iter().copied().fold(f64::INFINITY, f64::min), ys.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+    let mut chart = ChartBuilder::on(&area)
+        .caption(title, ("sans-serif", 22))
+        .margin(14)
+        .x_label_area_size(50)
+        .y_label_area_size(64)
+        .build_cartesian_2d(-2.0..102.0, y0.max(0.0)..y1.min(100.0))
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc(format!("calls to {strong} (%)"))
+        .y_desc("accuracy (%)")
+        .label_style(("sans-serif", 14))
+        .axis_desc_style(("sans-serif", 16))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    chart
+        .draw_series(DashedLineSeries::new(mixture, 6, 5, BLACK.mix(0.45).stroke_width(2)))
+        .map_err(|e| e.to_string())?;
+    for (i, (_, points)) in series.iter().enumerate() {
+        let col = colour(i);
+        let mut pts: Vec<(f64, f64)> = points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if pts.len() > 1 {
+            chart.draw_series(LineSeries::new(pts.clone(), col.stroke_width(2))).map_err(|e| e.to_string())?;
+        }
+        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 5, col.filled()))).map_err(|e| e.to_string())?;
+    }
+    for (i, line) in ["dashed: random mixtures of", "the weak and the strong", "agent (APGR 0.5)"].iter().enumerate() {
+        root.draw(&Text::new(
+            *line,
+            (SIZE.0 as i32 - 250, SIZE.1 as i32 - 80 + 18 * i as i32),
+            ("sans-serif", 14).into_font(),
+        ))
+        .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// The routing figure from `routing.csv`, when the run wrote one.
+fn routing_figure(dir: &Path) -> Result<Option<Figure>, PlotError> {
+    let path = dir.join("routing.csv");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let first = std::fs::read_to_string(&path)
+        .map_err(|e| PlotError::Read { path: path.clone(), message: e.to_string() })?
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let strong =
+        first.split("strong = ").nth(1).and_then(|s| s.split(" (").next()).unwrap_or("the strong agent").to_string();
+    let (header, rows) = read_csv(&path)?;
+    let (m, c, x, y) = (
+        column(&header, "mechanism", &path)?,
+        column(&header, "curve", &path)?,
+        column(&header, "strong_share", &path)?,
+        column(&header, "accuracy", &path)?,
+    );
+    let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    let mut mixture = [(0.0, f64::NAN), (100.0, f64::NAN)];
+    for row in rows.iter().filter(|r| r[c] != "APGR") {
+        if row[x].is_empty() {
+            continue;
+        }
+        let point = (num(&row[x]) * 100.0, num(&row[y]) * 100.0);
+        if point.0 == 0.0 && row[m].ends_with(" alone") {
+            mixture[0] = point;
+        } else if point.0 == 100.0 && row[m].ends_with(" alone") {
+            mixture[1] = point;
+        }
+        let name = if row[c].is_empty() { row[m].clone() } else { row[c].clone() };
+        match series.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, pts)) => pts.push(point),
+            None => series.push((name, vec![point])),
+        }
+    }
+    Ok(Some(Figure::Routing {
+        title: format!("Accuracy against the share of calls to {strong}"),
+        strong,
+        series,
+        mixture,
+    }))
 }
 
 /// One line per series over a numeric x, with a confidence band.
@@ -598,6 +725,9 @@ fn plot_run(dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
                 },
             )?);
         }
+    }
+    if let Some(figure) = routing_figure(dir)? {
+        files.extend(both(dir, "accuracy_vs_strong_share", &figure)?);
     }
     let tables = run_tables(&data);
     report(dir, &files, &tables)?;

@@ -155,6 +155,37 @@ pub(crate) fn short(name: &str) -> String {
     name.split(['_', '-', ' ']).filter_map(|w| w.chars().next()).collect::<String>().to_uppercase()
 }
 
+/// The routing view: strong-agent share, accuracy, cost per task and PGR per mechanism, then
+/// each curve's APGR.
+#[must_use]
+pub fn routing(r: &crate::routing::RoutingReport) -> String {
+    let mut t = table(vec![
+        "mechanism".into(),
+        format!("calls to {} %", r.strong),
+        "accuracy %".into(),
+        "$ per task".into(),
+        "PGR".into(),
+    ]);
+    for p in &r.points {
+        t.add_row(vec![
+            p.mechanism.clone(),
+            cell(Some(&p.strong_share), 100.0, 1),
+            cell(Some(&p.accuracy), 100.0, 1),
+            cell(Some(&p.cost), 1.0, 5),
+            if p.pgr.is_finite() { format!("{:.3}", p.pgr) } else { "—".into() },
+        ]);
+    }
+    right_align(&mut t, 1);
+    let mut text = t.to_string();
+    for (curve, value) in &r.apgr {
+        text.push_str(&format!(
+            "\nAPGR of {curve} (area under PGR against the share of calls to {}): {value:.3}",
+            r.strong
+        ));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -186,6 +186,14 @@ impl Scenario {
         SyntheticSource::new(self.agents.clone(), self.standins.clone(), &self.workload)
     }
 
+    /// For each resolved mechanism, the curve it belongs to (see [`MechanismSpec::curve`]).
+    #[must_use]
+    pub fn mechanism_curves(&self) -> Vec<Option<String>> {
+        let names = self.agent_names();
+        let prices: Vec<f64> = self.agents.iter().map(|a| a.price).collect();
+        self.mechanisms.iter().flat_map(|m| vec![m.curve(); m.resolve(&names, &prices).len()]).collect()
+    }
+
     /// The scenario's mechanisms with their display names, in file order.
     #[must_use]
     pub fn resolve_mechanisms(&self) -> Vec<(String, Mechanism)> {

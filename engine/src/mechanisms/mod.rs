@@ -123,6 +123,16 @@ impl MechanismSpec {
         matches!(self, Self::Sale(_))
     }
 
+    /// The curve the spec's mechanisms form, if it stands for several settings of one
+    /// trade-off (`Carrot(lambdas: [...])`).
+    #[must_use]
+    pub fn curve(&self) -> Option<String> {
+        match self {
+            Self::Carrot(p) if !p.lambdas.is_empty() => Some(p.name.clone().unwrap_or_else(|| "CARROT".into())),
+            _ => None,
+        }
+    }
+
     /// Whether the mechanism learns from the scenario's training tasks.
     #[must_use]
     pub fn needs_training(&self) -> bool {
@@ -149,6 +159,15 @@ impl MechanismSpec {
             Self::EachAgent => agents.iter().enumerate().map(|(i, a)| (single_name(a), Mechanism::Single(i))).collect(),
             Self::Random => vec![("random".to_string(), Mechanism::Random)],
             Self::Oracle => vec![("oracle".to_string(), Mechanism::Oracle)],
+            Self::Carrot(p) if !p.lambdas.is_empty() => {
+                let base = p.name.clone().unwrap_or_else(|| "CARROT".into());
+                p.lambdas
+                    .iter()
+                    .map(|&lambda| {
+                        (format!("{base} λ={lambda}"), Mechanism::Router(Router::Carrot { k: p.k as usize, lambda }))
+                    })
+                    .collect()
+            }
             Self::Carrot(p) => named(&p.name, "CARROT", Router::Carrot { k: p.k as usize, lambda: p.lambda }),
             Self::ToRouter(p) => named(
                 &p.name,

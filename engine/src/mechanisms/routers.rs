@@ -26,6 +26,10 @@ pub struct CarrotParams {
     /// Price of a dollar in pass@1: the router picks the highest `p - lambda * cost`.
     #[serde(default = "one")]
     pub lambda: f64,
+    /// A curve of trade-offs: one router per value, named `NAME λ=VALUE`, in place of `lambda`
+    /// (the routing report's APGR is taken over them).
+    #[serde(default)]
+    pub lambdas: Vec<f64>,
 }
 
 /// TO-Router-style classifier (Stripelis et al. 2024): multinomial logistic regression from the
@@ -115,6 +119,10 @@ impl CarrotParams {
     pub fn check(&self, c: &mut Checker) {
         c.count("k", self.k.into(), 1, 100_000);
         c.range("lambda", self.lambda, 0.0, 1e9);
+        for (i, l) in self.lambdas.iter().enumerate() {
+            c.range(&format!("lambdas[{i}]"), *l, 0.0, 1e9);
+        }
+        c.count("lambdas", self.lambdas.len() as u64, 0, 1000);
     }
 }
 

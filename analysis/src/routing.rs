@@ -1,0 +1,155 @@
+//! The routing view of a run (RouteLLM's): each mechanism's share of calls to the strongest
+//! agent against its accuracy, the performance gap it recovers, and the average over a curve of
+//! trade-offs (APGR).
+//!
+//! The *strong* agent is the priciest (by output price), the *weak* one the cheapest. For a
+//! mechanism with accuracy `a`, PGR = (a − a_weak) / (a_strong − a_weak), where `a_weak` and
+//! `a_strong` are the single-agent runs of those two on the same episodes. A *curve* is a family
+//! of mechanisms that differ only in a trade-off parameter (a kNN router at several λ): its APGR
+//! is the area under PGR against the strong-call share, from (0, 0) (the weak agent alone) to
+//! (1, 1) (the strong agent alone), by the trapezoid rule over the curve's points sorted by share.
+//! A random mixture of the two lies on the diagonal, APGR 0.5.
+
+use std::path::Path;
+
+use tender_engine::{BatchResult, Mechanism};
+
+use crate::metrics::price_extremes;
+use crate::output::{OutputError, write_atomic};
+use crate::stats::Estimate;
+
+/// One mechanism's point.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoutingPoint {
+    pub mechanism: String,
+    /// The curve the mechanism belongs to, if any.
+    pub curve: Option<String>,
+    pub strong_share: Estimate,
+    pub accuracy: Estimate,
+    /// Dollars per task.
+    pub cost: Estimate,
+    pub pgr: f64,
+}
+
+/// The routing report of a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoutingReport {
+    pub weak: String,
+    pub strong: String,
+    pub weak_accuracy: f64,
+    pub strong_accuracy: f64,
+    pub points: Vec<RoutingPoint>,
+    /// `(curve, APGR)` per curve with at least one point.
+    pub apgr: Vec<(String, f64)>,
+}
+
+/// Area under PGR against share, anchored at (0, 0) and (1, 1).
+#[must_use]
+pub fn apgr(points: &[(f64, f64)]) -> f64 {
+    let mut pts: Vec<(f64, f64)> = points.iter().copied().filter(|(s, p)| s.is_finite() && p.is_finite()).collect();
+    pts.push((0.0, 0.0));
+    pts.push((1.0, 1.0));
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    pts.windows(2).map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0).sum()
+}
+
+/// The report, when the run has single-agent runs of both the weak and the strong agent (and
+/// they differ). `curves[m]` names mechanism `m`'s curve.
+#[must_use]
+pub fn routing(batch: &BatchResult, mechanisms: &[Mechanism], curves: &[Option<String>]) -> Option<RoutingReport> {
+    let (strong, weak) = price_extremes(&batch.agents);
+    if strong == weak {
+        return None;
+    }
+    let solo = |agent: usize| mechanisms.iter().position(|m| *m == Mechanism::Single(agent));
+    let (solo_weak, solo_strong) = (solo(weak)?, solo(strong)?);
+    let per_mechanism = |m: usize, f: &dyn Fn(&[tender_engine::TaskRecord]) -> f64| {
+        Estimate::of(batch.runs.iter().filter(|r| usize::from(r.mechanism) == m).map(|r| f(&r.records)))
+    };
+    let mean = |records: &[tender_engine::TaskRecord], f: &dyn Fn(&tender_engine::TaskRecord) -> f64| {
+        if records.is_empty() { f64::NAN } else { records.iter().map(f).sum::<f64>() / records.len() as f64 }
+    };
+    let accuracy = |m: usize| per_mechanism(m, &|rs| mean(rs, &|r| f64::from(u8::from(r.success))));
+    let (a_weak, a_strong) = (accuracy(solo_weak).mean, accuracy(solo_strong).mean);
+    let gap = a_strong - a_weak;
+    let points: Vec<RoutingPoint> = (0..batch.mechanisms.len())
+        .map(|m| {
+            let acc = accuracy(m);
+            RoutingPoint {
+                mechanism: batch.mechanisms[m].clone(),
+                curve: curves.get(m).cloned().flatten(),
+                strong_share: per_mechanism(m, &|rs| {
+                    mean(rs, &|r| f64::from(u8::from(usize::from(r.winner) == strong)))
+                }),
+                cost: per_mechanism(m, &|rs| mean(rs, &tender_engine::TaskRecord::cost)),
+                pgr: if gap.abs() > f64::EPSILON { (acc.mean - a_weak) / gap } else { f64::NAN },
+                accuracy: acc,
+            }
+        })
+        .collect();
+    let mut names: Vec<String> = points.iter().filter_map(|p| p.curve.clone()).collect();
+    names.dedup();
+    let apgr = names
+        .into_iter()
+        .map(|c| {
+            let pts: Vec<(f64, f64)> =
+                points.iter().filter(|p| p.curve.as_ref() == Some(&c)).map(|p| (p.strong_share.mean, p.pgr)).collect();
+            let value = apgr(&pts);
+            (c, value)
+        })
+        .collect();
+    Some(RoutingReport {
+        weak: batch.agents[weak].name.clone(),
+        strong: batch.agents[strong].name.clone(),
+        weak_accuracy: a_weak,
+        strong_accuracy: a_strong,
+        points,
+        apgr,
+    })
+}
+
+/// `routing.csv`: one row per mechanism, then one per curve's APGR.
+pub fn write_routing(path: &Path, report: &RoutingReport) -> Result<(), OutputError> {
+    let mut text = format!(
+        "# weak = {} (accuracy {}), strong = {} (accuracy {})\nmechanism,curve,strong_share,strong_share_low,strong_share_high,accuracy,accuracy_low,accuracy_high,usd_per_task,pgr\n",
+        report.weak, report.weak_accuracy, report.strong, report.strong_accuracy
+    );
+    for p in &report.points {
+        text.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{}\n",
+            csv_field(&p.mechanism),
+            csv_field(p.curve.as_deref().unwrap_or("")),
+            p.strong_share.mean,
+            p.strong_share.low,
+            p.strong_share.high,
+            p.accuracy.mean,
+            p.accuracy.low,
+            p.accuracy.high,
+            p.cost.mean,
+            p.pgr
+        ));
+    }
+    for (curve, value) in &report.apgr {
+        text.push_str(&format!("{},APGR,,,,,,,,{value}\n", csv_field(curve)));
+    }
+    write_atomic(path, |w| w.write_all(text.as_bytes()))
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apgr_of_the_diagonal_is_one_half_and_of_a_perfect_router_near_one() {
+        assert!((apgr(&[]) - 0.5).abs() < 1e-12);
+        assert!((apgr(&[(0.3, 0.3), (0.6, 0.6)]) - 0.5).abs() < 1e-12);
+        // Recovering the whole gap with 10% of strong calls.
+        let a = apgr(&[(0.1, 1.0)]);
+        assert!((a - (0.1 * 0.5 + 0.9)).abs() < 1e-12, "{a}");
+        assert!(apgr(&[(0.5, 0.2)]) < 0.5);
+    }
+}

@@ -1,0 +1,115 @@
+//! Replaying recorded benchmark tables: RouterBench and RouteLLM fixtures written for the
+//! project, and RouteLLM's real GSM8K trace when `../shared/data` is present.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tender(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tender")).args(args).output().expect("tender runs")
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A `routing.csv` row: (mechanism, curve, strong share, accuracy, $ per task, PGR).
+type Row = (String, String, f64, f64, f64, f64);
+
+/// `routing.csv` as mechanism rows and `(curve, APGR)` rows.
+fn routing(dir: &Path) -> (Vec<Row>, Vec<(String, f64)>) {
+    let text = std::fs::read_to_string(dir.join("routing.csv")).expect("routing.csv");
+    let mut rows = Vec::new();
+    let mut apgr = Vec::new();
+    for line in text.lines().skip(2) {
+        let f: Vec<&str> = line.split(',').collect();
+        let num = |i: usize| f[i].parse::<f64>().unwrap_or(f64::NAN);
+        if f[1] == "APGR" {
+            apgr.push((f[0].to_string(), num(9)));
+        } else {
+            rows.push((f[0].to_string(), f[1].to_string(), num(2), num(5), num(8), num(9)));
+        }
+    }
+    (rows, apgr)
+}
+
+fn run(scenario: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["run", scenario.to_str().expect("utf-8"), "--out", out.to_str().expect("utf-8")];
+    args.extend_from_slice(extra);
+    tender(&args)
+}
+
+#[test]
+fn routerbench_table_replays_with_recorded_costs_and_an_apgr() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let o = run(&fixture("routerbench-mini.ron"), out.path(), &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let stdout = text(&o.stdout);
+    assert!(stdout.contains("APGR of kNN"), "{stdout}");
+    let (rows, apgr) = routing(out.path());
+    let get = |name: &str| rows.iter().find(|r| r.0 == name).unwrap_or_else(|| panic!("no row {name}"));
+    let (small, big, oracle) = (get("small alone"), get("big alone"), get("oracle"));
+    assert_eq!((small.2, big.2), (0.0, 1.0), "strong shares of the single agents");
+    assert!(oracle.3 >= big.3 && oracle.3 >= small.3, "the oracle is at least as accurate as any agent");
+    assert!((big.5 - 1.0).abs() < 1e-12 && small.5.abs() < 1e-12, "PGR anchors");
+    assert_eq!(apgr.len(), 1);
+    assert!(apgr[0].1 > 0.0 && apgr[0].1 < 1.5, "{apgr:?}");
+    // Costs are the table's recorded `total_cost`, billed as is: the big model's mean over the
+    // evaluated tasks lies within the column's range.
+    assert!(big.4 > 0.003 && big.4 < 0.0095, "{}", big.4);
+    for file in ["accuracy_vs_strong_share.png", "accuracy_vs_strong_share.svg", "report.html"] {
+        assert!(out.path().join(file).exists(), "{file}");
+    }
+}
+
+#[test]
+fn auctions_of_plans_are_refused_on_recorded_tables_with_a_clear_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text_in = std::fs::read_to_string(fixture("routellm-mini.ron")).expect("fixture");
+    let with_sale = text_in.replace("mechanisms: [EachAgent,", "mechanisms: [Sale(w_c: 0.01), EachAgent,");
+    let path = dir.path().join("sale.ron");
+    std::fs::write(&path, with_sale).expect("written");
+    std::fs::copy(fixture("routellm-mini.csv"), dir.path().join("routellm-mini.csv")).expect("copied");
+    let o = tender(&["validate", path.to_str().expect("utf-8")]);
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(err.contains("mechanisms[0]") && err.contains("needs plans and jury scores"), "{err}");
+}
+
+#[test]
+fn routellm_fixture_replays_deterministically() {
+    let (a, b) = (tempfile::tempdir().expect("temp dir"), tempfile::tempdir().expect("temp dir"));
+    let scenario = fixture("routellm-mini.ron");
+    assert!(run(&scenario, a.path(), &["--no-plots", "--jobs", "1"]).status.success());
+    assert!(run(&scenario, b.path(), &["--no-plots", "--jobs", "2"]).status.success());
+    let read = |d: &Path| std::fs::read_to_string(d.join("tasks.csv")).expect("tasks.csv");
+    assert_eq!(read(a.path()), read(b.path()));
+    let (rows, _) = routing(a.path());
+    let weak = rows.iter().find(|r| r.0 == "weak alone").expect("weak");
+    let strong = rows.iter().find(|r| r.0 == "strong alone").expect("strong");
+    assert!(strong.3 > weak.3, "the strong model is the more accurate in the fixture");
+    assert!(strong.4 > weak.4 * 10.0, "and the dearer");
+}
+
+#[test]
+fn routellm_gsm8k_real_trace() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/routellm/gsm8k_responses.csv");
+    if !data.exists() {
+        eprintln!("skipped: {} is absent (the real RouteLLM trace is not shipped with Tender)", data.display());
+        return;
+    }
+    let out = tempfile::tempdir().expect("temp dir");
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/routellm-gsm8k.ron");
+    let o = run(&scenario, out.path(), &["--episodes", "2", "--no-plots"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let (rows, apgr) = routing(out.path());
+    let acc = |name: &str| rows.iter().find(|r| r.0 == name).map(|r| r.3).expect("row");
+    // RouteLLM's GSM8K: GPT-4 solves 1130 of 1319 (85.7%), Mixtral 842 (63.8%).
+    assert!((acc("gpt-4 alone") - 0.857).abs() < 0.04, "{}", acc("gpt-4 alone"));
+    assert!((acc("mixtral-8x7b alone") - 0.638).abs() < 0.04, "{}", acc("mixtral-8x7b alone"));
+    assert!(acc("oracle") > acc("gpt-4 alone"));
+    assert!(apgr[0].1 > 0.3 && apgr[0].1 < 0.9, "{apgr:?}");
+}
