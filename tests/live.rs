@@ -35,12 +35,13 @@ fn scenario(dir: &Path, base_url: &str, small: &str, large: &str, key_env: &str)
     agents: [
         (name: "small", price: 0.05, backend: Live(base_url: "{base_url}", model: "{small}", api_key_env: "{key_env}", max_retries: 1, backoff_ms: 10, timeout_secs: 20)),
         (name: "large", price: 0.36, backend: Live(base_url: "{base_url}", model: "{large}", api_key_env: "{key_env}", max_retries: 1, backoff_ms: 10, timeout_secs: 20)),
-        (name: "standin", price: 0.16, skill: {{"math": [0.9, 0.7], "knowledge": [0.9, 0.8]}}),
+        (name: "standin", price: 0.16, skill: {{"math": [0.9, 0.7], "knowledge": [0.9, 0.8], "code": [0.7]}}),
     ],
     workload: (
         domains: [
             (name: "math", bins: [(tau_max: 1), (tau_max: 5)]),
             (name: "knowledge", bins: [(tau_max: 0.5), (tau_max: 2)]),
+            (name: "code", bins: [(tau_max: 5)]),
         ],
         tasks: (path: "{tasks}"),
         order: Shuffled,
@@ -93,7 +94,7 @@ fn a_run_completes_when_backends_fail() {
     assert!(tasks.lines().next().expect("header").ends_with(",failed_cells"));
     // Every live execution failed: the live agents alone solve nothing, yet every task has a row.
     let small_alone: Vec<&str> = tasks.lines().filter(|l| l.contains(",small alone,")).collect();
-    assert_eq!(small_alone.len(), 2 * 21, "two episodes of the 21 evaluated tasks");
+    assert_eq!(small_alone.len(), 2 * 22, "two episodes of the 22 evaluated tasks");
     assert!(small_alone.iter().all(|l| l.contains(",false,")), "a failed execution is a failure");
     // Without the key variable the run stops before calling anything, and says which.
     let o = run(&path, &[], &[]);

@@ -21,6 +21,11 @@ pub enum AnswerCheck {
     Choice,
     /// The answer matches the pattern; the reference is not read.
     Regex(String),
+    /// A coding task: the answer's last fenced code block, followed by the reference (Python
+    /// test code, assertions say), is run with `python3` in a fresh temporary folder; it passes
+    /// when the process exits with status 0 within the timeout. Only live agents are checked
+    /// this way (the live backend runs the process).
+    PythonTests { timeout_secs: f64 },
 }
 
 /// The part of a response that is the answer.
@@ -29,6 +34,26 @@ pub fn extract_answer(response: &str) -> &str {
     let lower = response.to_ascii_lowercase();
     match lower.rfind("answer:") {
         Some(at) => response[at + "answer:".len()..].trim(),
+        None => response.trim(),
+    }
+}
+
+/// The last fenced code block of a response (its body, without the fence and language tag),
+/// or the whole response when it has none.
+#[must_use]
+pub fn code_block(response: &str) -> &str {
+    let mut blocks = response.split("```");
+    let mut last = None;
+    // Odd pieces are inside fences.
+    while let (Some(_), Some(inside)) = (blocks.next(), blocks.next()) {
+        last = Some(inside);
+    }
+    match last {
+        Some(inside) => {
+            let body =
+                inside.split_once('\n').map_or("", |(tag, rest)| if tag.trim().contains(' ') { inside } else { rest });
+            body.trim_end()
+        }
         None => response.trim(),
     }
 }
@@ -108,7 +133,14 @@ impl AnswerCheck {
                 _ => false,
             },
             Self::Regex(pattern) => Regex::new(pattern).is_ok_and(|re| re.is_match(answer)),
+            Self::PythonTests { .. } => false,
         }
+    }
+
+    /// Whether checking needs a program run ([`AnswerCheck::PythonTests`]).
+    #[must_use]
+    pub const fn runs_code(&self) -> bool {
+        matches!(self, Self::PythonTests { .. })
     }
 
     /// Why the check cannot be used, if it cannot.
@@ -119,6 +151,9 @@ impl AnswerCheck {
                 Some(format!("numeric tolerance {tolerance} must be finite and at least 0"))
             }
             Self::Regex(pattern) => Regex::new(pattern).err().map(|e| format!("regex does not compile: {e}")),
+            Self::PythonTests { timeout_secs } if !(timeout_secs.is_finite() && *timeout_secs > 0.0) => {
+                Some(format!("python_tests timeout_secs {timeout_secs} must be finite and above 0"))
+            }
             _ => None,
         }
     }
@@ -154,6 +189,15 @@ mod tests {
         assert!(c.passes("Answer: b. because", "B"));
         assert!(c.passes("The answer is C", "C") || c.passes("Answer: C", "C"));
         assert!(!c.passes("Answer: D", "B"));
+    }
+
+    #[test]
+    fn the_last_code_block_is_the_program() {
+        let reply =
+            "Here:\n```python\ndef f():\n    return 1\n```\nand better:\n```py\ndef f():\n    return 2\n```\nDone.";
+        assert_eq!(code_block(reply), "def f():\n    return 2");
+        assert_eq!(code_block("x = 1"), "x = 1");
+        assert!(AnswerCheck::PythonTests { timeout_secs: 0.0 }.problem().is_some());
     }
 
     #[test]

@@ -249,3 +249,56 @@ fn a_missing_key_variable_is_named() {
         .to_string();
     assert_eq!(err, "agent \"m\": environment variable TENDER_TEST_KEY (api_key_env) is not set");
 }
+
+#[test]
+fn server_embeddings_are_unit_length_batched_cached_and_replayed() {
+    let server = MockServer::start();
+    let m = server.mock(|when, then| {
+        when.method(POST).path("/v1/embeddings").body_includes("\"model\":\"embedder\"");
+        then.status(200).json_body(json!({
+            "data": [{"embedding": [3.0, 4.0]}, {"embedding": [0.0, 2.0]}],
+            "usage": {"prompt_tokens": 7}
+        }));
+    });
+    let s = setup(&server);
+    let embedding = tender_agents::Embedding::Server(tender_agents::taskfile::EmbeddingServer {
+        base_url: server.url("/v1"),
+        model: "embedder".into(),
+        api_key_env: None,
+    });
+    let texts = ["first task", "second task"];
+    let v = tender_agents::live::embed_texts(&embedding, &texts, Some(&s.live), &|_| None).unwrap();
+    assert_eq!(v, vec![vec![0.6, 0.8], vec![0.0, 1.0]]);
+    assert_eq!(tender_agents::live::embed_texts(&embedding, &texts, Some(&s.live), &|_| None).unwrap(), v);
+    assert_eq!(m.calls(), 1, "the second request is answered from memory");
+    s.live.finish().unwrap();
+    let replay =
+        LiveSource::new(&agents(), &[None], &Mode::Replay { trace: s.dir.path().join("trace.jsonl") }, &|_| None)
+            .unwrap();
+    assert_eq!(tender_agents::live::embed_texts(&embedding, &texts, Some(&replay), &|_| None).unwrap(), v);
+    assert_eq!(m.calls(), 1);
+    // Without a live source there is nothing to ask.
+    assert!(tender_agents::live::embed_texts(&embedding, &texts, None, &|_| None).is_err());
+}
+
+#[test]
+fn a_coding_task_runs_its_tests_on_the_program() {
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.method(POST).path("/v1/chat/completions").body_includes("one Python code block");
+        then.status(200).json_body(reply("```python\ndef double(x):\n    return 2 * x\n```"));
+    });
+    let s = setup(&server);
+    let mut t = task();
+    let mut check = |tests: &str| {
+        t.content = Some(Arc::new(TaskContent {
+            key: tests.into(),
+            text: "Write double(x).".into(),
+            reference: tests.into(),
+            check: AnswerCheck::PythonTests { timeout_secs: 20.0 },
+        }));
+        s.live.execute(key(&t), None)
+    };
+    assert!(check("assert double(4) == 8").success);
+    assert!(!check("assert double(4) == 9").success);
+}

@@ -9,12 +9,14 @@
 mod chat;
 mod http;
 mod journal;
+mod program;
 mod prompts;
 mod source;
 
 pub use chat::{mean_entropy, parse_score};
 pub use http::{CallFailure, HttpClient, Retry};
 pub use journal::{CallRecord, Journal, JournalError, read_records};
+pub use program::python_passes;
 pub use prompts::Prompts;
 pub use source::{CallStats, LiveSource, Mode, embed_texts};
 

@@ -65,4 +65,11 @@ impl Prompts {
         let plan = plan.map_or_else(String::new, |p| format!("\n\nFollow this plan:\n{p}"));
         format!("Task:\n{task}{plan}\n\nSolve the task. End your reply with a final line \"Answer: <your answer>\".")
     }
+
+    /// Execution of a coding task, whose answer is a program.
+    #[must_use]
+    pub fn execute_code(task: &str, plan: Option<&str>) -> String {
+        let plan = plan.map_or_else(String::new, |p| format!("\n\nFollow this plan:\n{p}"));
+        format!("Task:\n{task}{plan}\n\nSolve the task. Give your complete solution as one Python code block.")
+    }
 }

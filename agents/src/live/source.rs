@@ -16,6 +16,7 @@ use super::chat::{ChatRequest, parse_chat, parse_score};
 use super::http::{HttpClient, Retry};
 use super::journal::{CallRecord, Journal, JournalError};
 use super::prompts::{Lesson, Prompts};
+use crate::answer::AnswerCheck;
 use crate::cells::{ExecutionCell, JuryCell, PlanCell, RetrievedPair, Round, TextId, Usage};
 use crate::source::{AgentInfo, CellKey};
 use crate::streams::name_key;
@@ -495,10 +496,19 @@ impl LiveSource {
         let Some(content) = &key.task.content else { return failed };
         let plan_text = plan.and_then(|p| self.text(p.text));
         let answer_tokens = self.member(key.agent).spec.answer_max_tokens;
-        let prompt = Prompts::execute(&content.text, plan_text.as_deref());
+        let prompt = if content.check.runs_code() {
+            Prompts::execute_code(&content.text, plan_text.as_deref())
+        } else {
+            Prompts::execute(&content.text, plan_text.as_deref())
+        };
         let record = self.chat("execute", key.agent, &content.key, prompt, answer_tokens, false);
-        let success =
-            record.ok && record.content.as_deref().is_some_and(|a| content.check.passes(a, &content.reference));
+        let success = record.ok
+            && record.content.as_deref().is_some_and(|a| match &content.check {
+                AnswerCheck::PythonTests { timeout_secs } => {
+                    super::program::python_passes(a, &content.reference, Duration::from_secs_f64(*timeout_secs))
+                }
+                check => check.passes(a, &content.reference),
+            });
         ExecutionCell { success, usage: record.usage, billed: None, failed: !record.ok }
     }
 
