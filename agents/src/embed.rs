@@ -12,23 +12,44 @@
 
 use std::collections::BTreeMap;
 
+#[cfg(test)]
 use crate::streams::name_key;
+
+/// FNV-1a over several byte strings, as if concatenated (the same as [`name_key`] of their
+/// concatenation), without building it.
+fn fnv(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xCBF2_9CE4_8422_2325;
+    for part in parts {
+        for &b in *part {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01B3);
+        }
+    }
+    h
+}
 
 /// Hashed features of one text, with their counts.
 fn features(text: &str) -> BTreeMap<u64, u32> {
     let lower = text.to_lowercase();
     let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
     let mut counts = BTreeMap::new();
-    let mut add = |feature: &str| *counts.entry(name_key(feature)).or_insert(0) += 1;
+    let mut add = |key: u64| *counts.entry(key).or_insert(0) += 1;
+    let mut padded = Vec::new();
     for w in &words {
-        add(&format!("w:{w}"));
-        let padded: Vec<char> = format!("#{w}#").chars().collect();
-        for gram in padded.windows(3) {
-            add(&format!("c:{}", gram.iter().collect::<String>()));
+        add(fnv(&[b"w:", w.as_bytes()]));
+        // Byte offsets of the characters of "#word#".
+        padded.clear();
+        padded.push(0);
+        padded.extend(w.char_indices().map(|(i, _)| i + 1));
+        padded.push(w.len() + 1);
+        padded.push(w.len() + 2);
+        let framed = [b"#", w.as_bytes(), b"#"].concat();
+        for window in padded.windows(4) {
+            add(fnv(&[b"c:", &framed[window[0]..window[3]]]));
         }
     }
     for pair in words.windows(2) {
-        add(&format!("b:{} {}", pair[0], pair[1]));
+        add(fnv(&[b"b:", pair[0].as_bytes(), b" ", pair[1].as_bytes()]));
     }
     counts
 }
@@ -82,6 +103,17 @@ mod tests {
         let e = hashed_tfidf(&texts, 256);
         assert!((cosine(&e[0], &e[0]) - 1.0).abs() < 1e-5);
         assert!(cosine(&e[0], &e[1]) > cosine(&e[0], &e[2]) + 0.1);
+    }
+
+    #[test]
+    fn features_hash_like_their_strings() {
+        assert_eq!(fnv(&[b"w:", b"cat"]), name_key("w:cat"));
+        let f = features("Cat");
+        for key in ["w:cat", "c:#ca", "c:cat", "c:at#"] {
+            assert_eq!(f.get(&name_key(key)), Some(&1), "{key}");
+        }
+        assert_eq!(f.len(), 4);
+        assert!(features("naïve café").len() > 4, "multi-byte characters make trigrams too");
     }
 
     #[test]

@@ -91,6 +91,8 @@ pub struct LiveSource {
     /// Where each answer came from before this run: the cache or the replayed trace.
     preloaded: HashSet<String>,
     texts: Mutex<HashMap<TextId, Arc<str>>>,
+    /// Test verdicts of coding answers, by the answering call's key.
+    programs: Mutex<HashMap<String, Arc<OnceLock<bool>>>>,
     cache: Option<Journal>,
     trace: Option<Journal>,
     traced: Mutex<HashSet<String>>,
@@ -219,6 +221,7 @@ impl LiveSource {
             answers: Mutex::new(answers),
             preloaded,
             texts: Mutex::new(texts),
+            programs: Mutex::new(HashMap::new()),
             cache,
             trace,
             traced: Mutex::new(HashSet::new()),
@@ -505,7 +508,11 @@ impl LiveSource {
         let success = record.ok
             && record.content.as_deref().is_some_and(|a| match &content.check {
                 AnswerCheck::PythonTests { timeout_secs } => {
-                    super::program::python_passes(a, &content.reference, Duration::from_secs_f64(*timeout_secs))
+                    // A program is run once per answer, however often the cell is read.
+                    let run = Arc::clone(lock(&self.programs).entry(record.key.clone()).or_default());
+                    *run.get_or_init(|| {
+                        super::program::python_passes(a, &content.reference, Duration::from_secs_f64(*timeout_secs))
+                    })
                 }
                 check => check.passes(a, &content.reference),
             });
