@@ -6,7 +6,8 @@
 //! from calibrated distributions on named random streams, so every mechanism run on the same
 //! episode seed sees the same draws.
 //!
-//! The crate does no IO.
+//! Live models (the [`live`] module) answer the same cells from OpenAI-compatible servers, and
+//! [`recorded`] tables from routing benchmarks; [`pool`] mixes them. Only [`live`] does IO.
 
 pub mod answer;
 pub mod cells;
