@@ -59,9 +59,11 @@ fn a_run_draws_every_plot_and_a_report() {
     tender(&["run", path(&small), "--episodes", "3", "--out", path(&out)]);
     check(
         &out,
-        &["cost_vs_pass", "pass_by_bin", "shares_by_bin", "learning_curve"],
+        &["cost_vs_pass", "pass_by_bin", "shares_by_bin", "learning_curve", "accuracy_vs_strong_share"],
         &["SALE", "SALE (no memory)", "small alone", "oracle"],
     );
+    let routing = svg_texts(&out.join("accuracy_vs_strong_share.svg"));
+    assert!(routing.contains("calls to large (%)") && routing.contains("accuracy (%)"), "{routing}");
     let curve = svg_texts(&out.join("learning_curve.svg"));
     assert!(curve.contains("small share of wins so far (%)") && curve.contains("tasks arrived"));
     let cost = svg_texts(&out.join("cost_vs_pass.svg"));

@@ -102,6 +102,9 @@ pub enum Order {
     EasyFirst,
     /// Decreasing human solving time.
     HardFirst,
+    /// `n` fixed random orders (the paper averages over five): episode `e` arrives in order
+    /// `e mod n`, while every other draw is the episode's own, so each order is replicated.
+    Orders(u32),
 }
 
 impl WorkloadSpec {
@@ -142,6 +145,9 @@ impl WorkloadSpec {
             );
         }
         c.count("embedding_dim", self.embedding_dim.into(), 2, 4096);
+        if let Order::Orders(n) = self.order {
+            c.count("order.Orders", n.into(), 1, 1_000_000);
+        }
         c.range("topic_spread", self.topic_spread, 0.0, 10.0);
         c.range("complexity_signal", self.complexity_signal, 0.0, 10.0);
         for (i, d) in self.domains.iter().enumerate() {
@@ -187,7 +193,28 @@ impl WorkloadSpec {
     /// order, so the same task keeps its outcomes under every ordering.
     #[must_use]
     pub fn generate(&self, episode_seed: u64) -> Vec<Task> {
-        self.generate_set(episode_seed, 0)
+        self.generate_ordered(episode_seed, episode_seed)
+    }
+
+    /// The episode's tasks in the arrival order keyed by `order_key` (see
+    /// [`WorkloadSpec::order_key`]).
+    #[must_use]
+    pub fn generate_ordered(&self, episode_seed: u64, order_key: u64) -> Vec<Task> {
+        let tasks = match &self.loaded {
+            Some(loaded) => loaded.to_vec(),
+            None => self.synthetic_set(episode_seed, 0),
+        };
+        self.arrange(tasks, order_key)
+    }
+
+    /// The key of episode `index`'s arrival order under base seed `base`: the episode's own
+    /// seed, or with `Orders(n)` the key of order `index mod n`.
+    #[must_use]
+    pub fn order_key(&self, base: u64, index: u64, episode_seed: u64) -> u64 {
+        match self.order {
+            Order::Orders(n) => crate::streams::episode_seed(base ^ 0x0DE5_0DE5_0DE5_0DE5, index % u64::from(n.max(1))),
+            _ => episode_seed,
+        }
     }
 
     /// A set of tasks numbered from `first_id`. Sets of one episode share its topics and
@@ -250,13 +277,13 @@ impl WorkloadSpec {
         tasks
     }
 
-    fn arrange(&self, mut tasks: Vec<Task>, episode_seed: u64) -> Vec<Task> {
+    fn arrange(&self, mut tasks: Vec<Task>, order_key: u64) -> Vec<Task> {
         match self.order {
             Order::AsListed => {}
             Order::EasyFirst => tasks.sort_by(|a, b| a.tau.total_cmp(&b.tau).then(a.id.cmp(&b.id))),
             Order::HardFirst => tasks.sort_by(|a, b| b.tau.total_cmp(&a.tau).then(a.id.cmp(&b.id))),
-            Order::Shuffled => {
-                let mut rng = stream(episode_seed, Purpose::Order, &[]);
+            Order::Shuffled | Order::Orders(_) => {
+                let mut rng = stream(order_key, Purpose::Order, &[]);
                 for i in (1..tasks.len()).rev() {
                     let j = rng.random_range(0..=i);
                     tasks.swap(i, j);
@@ -295,6 +322,19 @@ mod tests {
             tasks: None,
             loaded: None,
         }
+    }
+
+    #[test]
+    fn fixed_orders_repeat_every_n_episodes_while_draws_do_not() {
+        let w = spec(Order::Orders(5));
+        let ids = |e: u64| {
+            let seed = crate::streams::episode_seed(3, e);
+            w.generate_ordered(seed, w.order_key(3, e, seed)).iter().map(|t| t.id).collect::<Vec<_>>()
+        };
+        assert_eq!(ids(2), ids(7));
+        assert_ne!(ids(2), ids(3));
+        let (s2, s7) = (crate::streams::episode_seed(3, 2), crate::streams::episode_seed(3, 7));
+        assert_ne!(w.generate(s2)[0].embedding, w.generate(s7)[0].embedding, "each replication draws anew");
     }
 
     #[test]

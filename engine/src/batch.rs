@@ -59,7 +59,8 @@ pub fn run_batch(
         jobs.par_iter()
             .map(|&(episode, m)| {
                 let seed = episode_seed(options.seed, u64::from(episode));
-                let tasks = training.split(workload, seed);
+                let order = workload.order_key(options.seed, u64::from(episode), seed);
+                let tasks = training.split_ordered(workload, seed, order);
                 let (name, mechanism) = &mechanisms[m];
                 let records = run_episode(Arc::clone(&source), tasks, mechanism, name, seed)?;
                 progress();

@@ -96,7 +96,8 @@ pub fn collect(
     let mut cost = 0.0;
     for e in 0..episodes {
         let seed = episode_seed(scenario.seed, u64::from(e));
-        let tasks = scenario.training.split(&scenario.workload, seed).train;
+        let order = scenario.workload.order_key(scenario.seed, u64::from(e), seed);
+        let tasks = scenario.training.split_ordered(&scenario.workload, seed, order).train;
         let mut ledger = Ledger::new(Arc::clone(&source), seed);
         for task in tasks.iter() {
             auctions.push(auction(&mut ledger, task, &by_price));

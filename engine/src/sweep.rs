@@ -446,7 +446,9 @@ pub fn run_units<E: Send>(
             let seed = tender_agents::streams::episode_seed(point.seed, u64::from(r));
             let mut runs = Vec::with_capacity(point.mechanisms.len());
             for (name, mechanism) in &point.mechanisms {
-                let tasks = point.scenario.training.split(&point.scenario.workload, seed);
+                let workload = &point.scenario.workload;
+                let order = workload.order_key(point.seed, u64::from(r), seed);
+                let tasks = point.scenario.training.split_ordered(workload, seed, order);
                 match crate::run_episode(std::sync::Arc::clone(&point.source), tasks, mechanism, name, seed) {
                     Ok(records) => runs.push(records),
                     Err(e) => return Err(Err(e)),

@@ -59,10 +59,17 @@ impl Training {
         *self == Self::None
     }
 
-    /// Split an episode's tasks.
+    /// Split an episode's tasks, arriving in the order keyed by the episode's seed.
     #[must_use]
     pub fn split(&self, workload: &WorkloadSpec, episode_seed: u64) -> EpisodeTasks {
-        let stream = workload.generate(episode_seed);
+        self.split_ordered(workload, episode_seed, episode_seed)
+    }
+
+    /// Split an episode's tasks, arriving in the order keyed by `order_key`
+    /// ([`WorkloadSpec::order_key`]).
+    #[must_use]
+    pub fn split_ordered(&self, workload: &WorkloadSpec, episode_seed: u64, order_key: u64) -> EpisodeTasks {
+        let stream = workload.generate_ordered(episode_seed, order_key);
         match *self {
             Self::None => EpisodeTasks { train: Arc::from([]), eval: stream.into() },
             Self::Holdout(f) => {

@@ -91,7 +91,7 @@ pub struct LiveSource {
     /// Where each answer came from before this run: the cache or the replayed trace.
     preloaded: HashSet<String>,
     texts: Mutex<HashMap<TextId, Arc<str>>>,
-    /// Test verdicts of coding answers, by the answering call's key.
+    /// Test verdicts of coding answers, by the answering call's key and the tests' hash.
     programs: Mutex<HashMap<String, Arc<OnceLock<bool>>>>,
     cache: Option<Journal>,
     trace: Option<Journal>,
@@ -508,8 +508,9 @@ impl LiveSource {
         let success = record.ok
             && record.content.as_deref().is_some_and(|a| match &content.check {
                 AnswerCheck::PythonTests { timeout_secs } => {
-                    // A program is run once per answer, however often the cell is read.
-                    let run = Arc::clone(lock(&self.programs).entry(record.key.clone()).or_default());
+                    // A program is run once per (answer, tests), however often the cell is read.
+                    let verdict = format!("{}:{:016x}", record.key, name_key(&content.reference));
+                    let run = Arc::clone(lock(&self.programs).entry(verdict).or_default());
                     *run.get_or_init(|| {
                         super::program::python_passes(a, &content.reference, Duration::from_secs_f64(*timeout_secs))
                     })
