@@ -35,8 +35,6 @@ pub enum Command {
     /// to OUT/rows.jsonl and per-point aggregates to OUT/points.jsonl as points finish. Rerun the
     /// same command after an interruption to compute only what is missing.
     Sweep(SweepArgs),
-    /// Combine the output folders of `tender sweep --shard K/N` runs into one, exactly as a
-    /// single machine would have written it.
     /// Draw the plots (PNG and SVG) and report.html for saved results: a run's folder (cost vs
     /// pass@1 with the Pareto frontier, pass@1 per bin, shares per bin, SALE's learning curve) or
     /// a sweep's (welfare and cost vs each swept parameter, cost vs pass@1). Simulates nothing.
@@ -44,6 +42,8 @@ pub enum Command {
         /// The results folder.
         dir: PathBuf,
     },
+    /// Combine the output folders of `tender sweep --shard K/N` runs into one, exactly as a
+    /// single machine would have written it.
     Merge {
         /// The folder to write.
         out: PathBuf,
@@ -51,6 +51,32 @@ pub enum Command {
         #[arg(required = true)]
         shards: Vec<PathBuf>,
     },
+    /// Reproduce the SALE paper in calibrated simulation: run scenarios/sale-paper (every method,
+    /// every SALE ablation, sensitivity sweeps over what the paper does not publish) and write
+    /// docs/reproduction.md with its figures.
+    Reproduce(ReproduceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReproduceArgs {
+    /// The folder holding deep-search.ron and coding.ron.
+    #[arg(long, default_value = "scenarios/sale-paper")]
+    pub scenarios: PathBuf,
+    /// Where the runs' results go.
+    #[arg(long, default_value = "results/sale-paper")]
+    pub results: PathBuf,
+    /// The report to write; figures go to a `reproduction` folder beside it.
+    #[arg(long, default_value = "docs/reproduction.md")]
+    pub out: PathBuf,
+    /// Episodes of the main comparison and the ablations [default: the scenarios' 100].
+    #[arg(long)]
+    pub episodes: Option<u32>,
+    /// Episodes per value of each sensitivity sweep.
+    #[arg(long, default_value_t = 20)]
+    pub sweep_episodes: u32,
+    /// Worker threads [default: one per core].
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
 }
 
 #[derive(Debug, Args)]

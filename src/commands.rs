@@ -25,6 +25,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Plot { dir } => plot(&dir),
         Command::Sweep(args) => crate::sweep::sweep(&args),
         Command::Merge { out, shards } => crate::sweep::merge(&out, &shards),
+        Command::Reproduce(args) => crate::reproduce::reproduce(&args),
     }
 }
 
@@ -103,11 +104,7 @@ fn run(args: &RunArgs) -> Result<()> {
     let domains: Vec<String> = scenario.workload.domains.iter().map(|d| d.name.clone()).collect();
     output::write_summary(&out.join("summary.csv"), &summary)?;
     output::write_tasks(&out.join("tasks.csv"), &batch, &domains)?;
-    let effective = ron::ser::to_string_pretty(
-        &scenario,
-        ron::ser::PrettyConfig::new().extensions(Extensions::IMPLICIT_SOME | Extensions::UNWRAP_VARIANT_NEWTYPES),
-    )?;
-    output::write_atomic(&out.join("scenario.ron"), |w| w.write_all(effective.as_bytes()))?;
+    write_scenario(out, &scenario)?;
     let routing_text = match &routing {
         Some(r) => {
             tender_analysis::routing::write_routing(&out.join("routing.csv"), r)?;
@@ -164,6 +161,17 @@ fn run(args: &RunArgs) -> Result<()> {
     if !args.no_plots {
         tender_analysis::plot::plot_dir(out)?;
     }
+    Ok(())
+}
+
+/// Save the scenario as run (overrides applied) as OUT/scenario.ron; `tender run` on it
+/// reproduces the results.
+pub fn write_scenario(out: &Path, scenario: &Scenario) -> Result<()> {
+    let effective = ron::ser::to_string_pretty(
+        scenario,
+        ron::ser::PrettyConfig::new().extensions(Extensions::IMPLICIT_SOME | Extensions::UNWRAP_VARIANT_NEWTYPES),
+    )?;
+    output::write_atomic(&out.join("scenario.ron"), |w| w.write_all(effective.as_bytes()))?;
     Ok(())
 }
 

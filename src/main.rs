@@ -3,6 +3,7 @@
 mod backends;
 mod cli;
 mod commands;
+mod reproduce;
 mod sweep;
 
 use std::process::ExitCode;

@@ -1,0 +1,127 @@
+//! The SALE paper's qualitative findings hold in the calibrated simulation
+//! (`scenarios/sale-paper/`), across replications; `tender reproduce` reports them.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tender_analysis::metrics::{Metric, Scope, Summary};
+use tender_analysis::summarise;
+use tender_engine::scenario::ron_options;
+use tender_engine::{BatchResult, MechanismSpec, RunOptions, Scenario, run_batch};
+
+const MECHANISMS: &str = r#"[
+    Sale(w_c: 0.01, w_h: 2.0, w_j: 1.0, k: 8),
+    Sale(w_c: 0.01, w_h: 2.0, w_j: 1.0, memory: false),
+    Single(agent: "qwen3-32b"),
+]"#;
+
+fn run(file: &str, episodes: u32) -> (BatchResult, Summary) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/sale-paper").join(file);
+    let text = std::fs::read_to_string(&path).expect("scenario");
+    let mut scenario = Scenario::parse(&text, file).expect("valid");
+    // The methods the findings are about; the scenario's defaults for everything else.
+    scenario.mechanisms = ron_options().from_str::<Vec<MechanismSpec>>(MECHANISMS).expect("mechanisms");
+    scenario.episodes = episodes;
+    let source = Arc::new(scenario.source().expect("pool"));
+    let resolved = scenario.resolve_mechanisms();
+    let options = RunOptions { seed: scenario.seed, episodes, jobs: None };
+    let batch = run_batch(source, &scenario.workload, scenario.training, &resolved, &options, &|| {}).expect("runs");
+    let kinds: Vec<_> = resolved.into_iter().map(|(_, m)| m).collect();
+    let summary = summarise(&batch, &scenario.workload, &kinds);
+    (batch, summary)
+}
+
+fn mean(s: &Summary, mechanism: &str, metric: &Metric) -> f64 {
+    let m = s.mechanisms.iter().position(|n| n == mechanism).expect("mechanism");
+    s.get(m, &Scope::All, metric).expect("metric").mean
+}
+
+/// The smallest agent's share of wins in the first tenth of the stream (memory nearly empty) and
+/// in its second half, over every episode of `mechanism`.
+fn early_and_late_share(batch: &BatchResult, mechanism: &str) -> (f64, f64) {
+    let m = batch.mechanisms.iter().position(|n| n == mechanism).expect("mechanism") as u16;
+    let (mut early, mut late, mut n_early, mut n_late) = (0.0, 0.0, 0.0, 0.0);
+    for run in batch.runs.iter().filter(|r| r.mechanism == m) {
+        let (tenth, half) = (run.records.len() / 10, run.records.len() / 2);
+        for r in &run.records {
+            let small = f64::from(u8::from(r.winner == 0));
+            if (r.step as usize) < tenth {
+                early += small;
+                n_early += 1.0;
+            } else if r.step as usize >= half {
+                late += small;
+                n_late += 1.0;
+            }
+        }
+    }
+    (early / n_early, late / n_late)
+}
+
+fn check_findings(file: &str) {
+    let (batch, s) = run(file, 30);
+    let (sale, no_memory, large) = ("SALE", "SALE (no memory)", "qwen3-32b alone");
+    let pass = |m| mean(&s, m, &Metric::PassAt1);
+    let cost = |m| mean(&s, m, &Metric::CostPerDeliveredMTok);
+    assert!(pass(sale) >= pass(large), "{file}: SALE pass@1 {} < 32B {}", pass(sale), pass(large));
+    assert!(cost(sale) <= 0.8 * cost(large), "{file}: SALE cost {} > 0.8 × {}", cost(sale), cost(large));
+    let reliance = mean(&s, sale, &Metric::RelianceReduction);
+    assert!(reliance >= 0.3, "{file}: the 32B share falls by only {reliance}");
+    assert!(
+        pass(sale) > pass(no_memory) || cost(sale) < cost(no_memory),
+        "{file}: memory helps neither pass@1 nor cost"
+    );
+    let (early, late) = early_and_late_share(&batch, sale);
+    eprintln!("{file}: 4B share of wins, first tenth {early:.3}, second half {late:.3} (with memory)");
+    assert!(late > early + 0.03, "{file}: with memory the 4B agent's share goes {early} -> {late}");
+    let (early, late) = early_and_late_share(&batch, no_memory);
+    eprintln!("{file}: 4B share of wins, first tenth {early:.3}, second half {late:.3} (without memory)");
+    assert!(late < early + 0.02, "{file}: without memory the 4B agent's share goes {early} -> {late}");
+}
+
+#[test]
+fn deep_search_findings_hold() {
+    check_findings("deep-search.ron");
+}
+
+#[test]
+fn coding_findings_hold() {
+    check_findings("coding.ron");
+}
+
+#[test]
+fn reproduce_writes_the_report_with_the_papers_numbers_beside_tenders() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("docs/reproduction.md");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tender"))
+        .args(["reproduce", "--episodes", "5", "--sweep-episodes", "2", "--scenarios"])
+        .arg(root.join("scenarios/sale-paper"))
+        .arg("--results")
+        .arg(dir.path().join("results"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("tender runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc = std::fs::read_to_string(&out).expect("report written");
+    for needle in [
+        "## Deep search",
+        "## Coding",
+        "| SALE (`SALE`) |",
+        "| 67.3 |",
+        "| 61.1 |",
+        "### SALE ablations",
+        "SALE (no jury)",
+        "SALE (peer-scores only)",
+        "`memory_gain` (every agent)",
+        "juror accuracy",
+        "## Calibration",
+        "## Where Tender differs from the paper",
+    ] {
+        assert!(doc.contains(needle), "the report lacks {needle:?}");
+    }
+    for figure in ["deep-search-learning_curve.png", "coding-shares_by_bin.png", "coding-pass_by_bin.png"] {
+        assert!(dir.path().join("docs/reproduction").join(figure).exists(), "{figure}");
+        assert!(doc.contains(&format!("reproduction/{figure}")), "{figure} not linked");
+    }
+}
