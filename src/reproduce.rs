@@ -170,19 +170,8 @@ fn est(s: &Summary, mechanism: &str, scope: &Scope, metric: &Metric) -> Option<E
     s.get(m, scope, metric).copied()
 }
 
-/// `mean ± half-width`, scaled, or a dash.
 fn pm(e: Option<Estimate>, scale: f64, decimals: usize) -> String {
-    match e {
-        Some(e) if e.mean.is_finite() => {
-            let half = e.half_width();
-            if half.is_finite() {
-                format!("{:.*} ± {:.*}", decimals, e.mean * scale, decimals, half * scale)
-            } else {
-                format!("{:.*}", decimals, e.mean * scale)
-            }
-        }
-        _ => "—".into(),
-    }
+    tender_analysis::table::cell(e.as_ref(), scale, decimals)
 }
 
 fn mean(e: Option<Estimate>) -> f64 {

@@ -82,17 +82,9 @@ impl TaskFile {
         c.require(!self.path.as_os_str().is_empty(), "path", "\"\"", "must name a file");
         match &self.embedding {
             Embedding::Hashed(dim) => c.within("embedding", |c| c.count("Hashed", (*dim).into(), 2, 65_535)),
-            Embedding::Server(s) => c.within("embedding", |c| {
-                c.within("Server", |c| {
-                    c.require(
-                        s.base_url.starts_with("http://") || s.base_url.starts_with("https://"),
-                        "base_url",
-                        format!("{:?}", s.base_url),
-                        "must be an http:// or https:// URL",
-                    );
-                    c.require(!s.model.trim().is_empty(), "model", format!("{:?}", s.model), "must not be empty");
-                });
-            }),
+            Embedding::Server(s) => {
+                c.within("embedding", |c| c.within("Server", |c| c.endpoint(&s.base_url, &s.model)))
+            }
         }
     }
 }

@@ -61,6 +61,17 @@ impl Checker {
     }
 
     /// `lo <= value <= hi`, and finite.
+    /// An endpoint: an http:// or https:// URL, and the model name it serves.
+    pub fn endpoint(&mut self, base_url: &str, model: &str) {
+        self.require(
+            base_url.starts_with("http://") || base_url.starts_with("https://"),
+            "base_url",
+            format!("{base_url:?}"),
+            "must be an http:// or https:// URL",
+        );
+        self.require(!model.trim().is_empty(), "model", format!("{model:?}"), "must not be empty");
+    }
+
     pub fn range(&mut self, name: &str, value: f64, lo: f64, hi: f64) {
         self.require(
             value.is_finite() && (lo..=hi).contains(&value),

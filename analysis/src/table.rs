@@ -7,7 +7,8 @@ use crate::metrics::{Metric, Scope, Summary};
 use crate::stats::Estimate;
 
 /// `mean ± half-width`, scaled (100 for percentages), or `—` when absent.
-fn cell(e: Option<&Estimate>, scale: f64, decimals: usize) -> String {
+#[must_use]
+pub fn cell(e: Option<&Estimate>, scale: f64, decimals: usize) -> String {
     match e {
         Some(e) if e.mean.is_finite() => {
             let half = e.half_width();

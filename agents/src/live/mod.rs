@@ -91,13 +91,7 @@ fn default_fallback_entropy() -> f64 {
 
 impl LiveSpec {
     pub fn check(&self, c: &mut Checker) {
-        c.require(
-            self.base_url.starts_with("http://") || self.base_url.starts_with("https://"),
-            "base_url",
-            format!("{:?}", self.base_url),
-            "must be an http:// or https:// URL",
-        );
-        c.require(!self.model.trim().is_empty(), "model", format!("{:?}", self.model), "must not be empty");
+        c.endpoint(&self.base_url, &self.model);
         if let Some(var) = &self.api_key_env {
             c.require(
                 !var.is_empty() && var.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_'),
