@@ -119,7 +119,8 @@ pub struct FitArgs {
     /// Episodes whose training tasks are used.
     #[arg(long, default_value_t = 1)]
     pub episodes: u32,
-    /// Minimise the worst training task's loss (the paper's choice) or the mean loss.
+    /// Minimise the worst training task's loss (the paper's choice) or the mean loss, or search
+    /// a grid for the weights under which SALE earns the most welfare on the training tasks.
     #[arg(long, value_enum, default_value_t = ObjectiveArg::MinMax)]
     pub objective: ObjectiveArg,
     /// Where to write the weights [default: OUTPUT/fitted-weights.ron].
@@ -131,12 +132,15 @@ pub struct FitArgs {
 pub enum ObjectiveArg {
     MinMax,
     Average,
+    /// The weights (on a grid) under which SALE earns the most welfare on the training tasks.
+    Welfare,
 }
 
 impl From<ObjectiveArg> for tender_engine::fit::Objective {
     fn from(o: ObjectiveArg) -> Self {
         match o {
             ObjectiveArg::MinMax => Self::MinMax,
+            ObjectiveArg::Welfare => Self::Welfare,
             ObjectiveArg::Average => Self::Average,
         }
     }

@@ -238,8 +238,13 @@ fn fit(args: &FitArgs) -> Result<()> {
     let mut scenario = parse(&args.file)?;
     let source = crate::backends::prepare(&mut scenario, &args.file, &LiveOptions::default())?.source;
     let names: Vec<String> = scenario.agents.iter().map(|a| a.name.clone()).collect();
-    let (auctions, cost) = fit::collect(&scenario, source, args.episodes)?;
-    let weights = fit::fit(&auctions, &names, args.objective.into(), cost)?;
+    let weights = match args.objective.into() {
+        fit::Objective::Welfare => fit::fit_welfare(&scenario, source, args.episodes)?,
+        objective => {
+            let (auctions, cost) = fit::collect(&scenario, source, args.episodes)?;
+            fit::fit(&auctions, &names, objective, cost)?
+        }
+    };
     let out = args.out.clone().unwrap_or_else(|| scenario.output.join("fitted-weights.ron"));
     let text = ron::ser::to_string_pretty(&weights, ron::ser::PrettyConfig::new())?;
     let header = format!(
@@ -251,19 +256,32 @@ fn fit(args: &FitArgs) -> Result<()> {
     );
     output::write_atomic(&out, |w| w.write_all(format!("{header}{text}\n").as_bytes()))?;
     let jurors: Vec<String> = weights.juror_weights.iter().map(|(n, w)| format!("{n} {w:.4}")).collect();
+    let quality = if weights.objective == fit::Objective::Welfare {
+        format!(
+            "welfare ${:.4} per training task; SALE solves {:.1}% of the training tasks;\n\
+             a training pass of SALE costs ${:.2} on average",
+            -weights.loss,
+            weights.targets_winning * 100.0,
+            weights.training_cost_usd
+        )
+    } else {
+        format!(
+            "loss {:.4} on normalised features; the target agent scores best on {:.1}% of training tasks;\n\
+             the training auctions would cost ${:.2}",
+            weights.loss,
+            weights.targets_winning * 100.0,
+            weights.training_cost_usd
+        )
+    };
     emit(&format!(
         "Fitted on {} training tasks ({:?}): w_c = {:.6}, w_h = {:.4}, juror weights: {}\n\
-         loss {:.4} on normalised features; the target agent scores best on {:.1}% of training tasks;\n\
-         the training auctions would cost ${:.2}.\n\
+         {quality}.\n\
          Written to {}; use it with `Sale(weights: \"{}\")` (relative to the scenario file).",
         weights.training_tasks,
         weights.objective,
         weights.w_c,
         weights.w_h,
         jurors.join(", "),
-        weights.loss,
-        weights.targets_winning * 100.0,
-        weights.training_cost_usd,
         out.display(),
         out.display(),
     ))

@@ -7,8 +7,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use tender_analysis::metrics::{Metric, Scope, Summary};
 use tender_analysis::{Estimate, output, summarise};
-use tender_engine::scenario::ron_options;
-use tender_engine::{MechanismSpec, RunOptions, Scenario, run_batch};
+use tender_engine::mechanisms::SingleParams;
+use tender_engine::mechanisms::sale::Jury;
+use tender_engine::{MechanismSpec, RunOptions, SaleParams, Scenario, run_batch};
 
 use crate::backends::{LiveOptions, prepare};
 use crate::cli::ReproduceArgs;
@@ -65,49 +66,69 @@ const DOMAINS: [Domain; 2] = [
     },
 ];
 
-/// The SALE ablations of the paper, with Tender's calibrated default weights.
-const ABLATIONS: &str = "[
-    Sale(w_c: 0.01, w_h: 2.0, w_j: 1.0),
-    Sale(w_c: 0.01, w_h: 2.0, w_j: 1.0, price: false),
-    Sale(w_c: 0.01, w_h: 2.0, w_j: 1.0, length: false),
-    Sale(w_c: 0.01, w_h: 2.0, w_j: 1.0, entropy: false),
-    Sale(w_c: 0.01, w_h: 2.0, w_j: 1.0, jury: Off),
-    Sale(w_c: 0.01, w_h: 2.0, w_j: 1.0, memory: false),
-    Sale(w_c: 0.01, w_h: 2.0, w_j: 1.0, jury: SelfOnly),
-    Sale(w_c: 0.01, w_h: 2.0, w_j: 1.0, jury: PeerOnly),
-    Single(agent: \"qwen3-32b\"),
-]";
+/// The SALE ablations of the paper, applied to the scenario's headline SALE.
+fn ablations(base: &SaleParams) -> Vec<MechanismSpec> {
+    let variant = |f: &dyn Fn(&mut SaleParams)| {
+        let mut p = base.clone();
+        f(&mut p);
+        MechanismSpec::Sale(p)
+    };
+    vec![
+        variant(&|_| {}),
+        variant(&|p| p.price = false),
+        variant(&|p| p.length = false),
+        variant(&|p| p.entropy = false),
+        variant(&|p| p.jury = Jury::Off),
+        variant(&|p| p.memory = false),
+        variant(&|p| p.jury = Jury::SelfOnly),
+        variant(&|p| p.jury = Jury::PeerOnly),
+        MechanismSpec::Single(SingleParams { agent: "qwen3-32b".into(), name: None }),
+    ]
+}
 
-/// What each sensitivity point runs.
-const SENSITIVITY_MECHANISMS: &str = "[
-    Sale(w_c: 0.01, w_h: 2.0, w_j: 1.0),
-    Sale(w_c: 0.01, w_h: 2.0, w_j: 1.0, memory: false),
-    Single(agent: \"qwen3-32b\"),
-]";
+/// What each sensitivity point runs: the headline SALE, without memory, and the 32B agent.
+fn sensitivity_mechanisms(base: &SaleParams) -> Vec<MechanismSpec> {
+    let mut no_memory = base.clone();
+    no_memory.memory = false;
+    vec![
+        MechanismSpec::Sale(base.clone()),
+        MechanismSpec::Sale(no_memory),
+        MechanismSpec::Single(SingleParams { agent: "qwen3-32b".into(), name: None }),
+    ]
+}
 
 /// A parameter the paper does not pin down, the values tried (the default among them) and how
 /// to set one.
 struct Sensitivity {
     name: &'static str,
     what: &'static str,
-    values: [f64; 5],
-    default: f64,
+    values: &'static [f64],
+    /// The scenario's own value.
+    current: fn(&Scenario) -> f64,
     set: fn(&mut Scenario, f64),
+}
+
+/// The first SALE of a scenario (its weights attached).
+fn first_sale(s: &Scenario) -> Option<&SaleParams> {
+    s.mechanisms.iter().find_map(|m| match m {
+        MechanismSpec::Sale(p) => Some(p),
+        _ => None,
+    })
 }
 
 const SENSITIVITIES: [Sensitivity; 4] = [
     Sensitivity {
         name: "`standins.entropy_signal`",
         what: "correlation of a plan's entropy with the agent's fit to the task (the plan signal; its noise is the rest)",
-        values: [0.0, 0.15, 0.3, 0.5, 0.7],
-        default: 0.3,
+        values: &[0.0, 0.15, 0.3, 0.5, 0.7],
+        current: |s| s.standins.entropy_signal,
         set: |s, v| s.standins.entropy_signal = v,
     },
     Sensitivity {
         name: "juror accuracy (shift of every juror's `accuracy`)",
         what: "how well jurors' Likert scores track the truth; defaults 0.45/0.55/0.65/0.75 from 4B to 32B",
-        values: [-0.3, -0.15, 0.0, 0.1, 0.2],
-        default: 0.0,
+        values: &[-0.3, -0.15, 0.0, 0.1, 0.2],
+        current: |_| 0.0,
         set: |s, v| {
             for a in &mut s.agents {
                 a.juror.accuracy = (a.juror.accuracy + v).clamp(0.0, 1.0);
@@ -117,8 +138,8 @@ const SENSITIVITIES: [Sensitivity; 4] = [
     Sensitivity {
         name: "`memory_gain` (every agent)",
         what: "latent improvement of a refined plan at full memory relevance (the memory effect)",
-        values: [0.0, 0.6, 1.2, 1.8, 2.4],
-        default: 1.2,
+        values: &[0.0, 0.6, 1.2, 1.8, 2.4],
+        current: |s| s.agents.first().map_or(f64::NAN, |a| a.memory_gain),
         set: |s, v| {
             for a in &mut s.agents {
                 a.memory_gain = v;
@@ -127,9 +148,9 @@ const SENSITIVITIES: [Sensitivity; 4] = [
     },
     Sensitivity {
         name: "SALE's `w_c`",
-        what: "the cost weight (unpublished, like every SALE weight); the other weights stay at w_h = 2, w_j = 1",
-        values: [0.0025, 0.005, 0.01, 0.02, 0.04],
-        default: 0.01,
+        what: "the cost weight (unpublished, like every SALE weight), over the welfare fit's grid; the other weights stay as fitted",
+        values: &tender_engine::fit::WELFARE_GRID_W_C,
+        current: |s| first_sale(s).and_then(|p| p.w_c).unwrap_or(f64::NAN),
         set: |s, v| {
             for m in &mut s.mechanisms {
                 if let MechanismSpec::Sale(p) = m {
@@ -139,10 +160,6 @@ const SENSITIVITIES: [Sensitivity; 4] = [
         },
     },
 ];
-
-fn mechanisms(text: &str) -> Result<Vec<MechanismSpec>> {
-    ron_options().from_str(text).context("built-in mechanism list")
-}
 
 /// Run a scenario and summarise it; `out` (if given) gets summary.csv, tasks.csv and the plots.
 fn run(scenario: &Scenario, file: &Path, jobs: Option<usize>, out: Option<&Path>) -> Result<Summary> {
@@ -194,19 +211,21 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<()> {
         let main = run(&scenario, &file, args.jobs, Some(&results))?;
         let copied = copy_figures(&results, &figures, d.file)?;
 
+        let mut base = first_sale(&scenario).cloned().context("the scenario has no SALE")?;
+        base.name = None;
         emit(&format!("{}: SALE ablations", d.title))?;
         let mut ablation = scenario.clone();
-        ablation.mechanisms = mechanisms(ABLATIONS)?;
+        ablation.mechanisms = ablations(&base);
         let ablations = run(&ablation, &file, args.jobs, None)?;
 
         let mut sweeps = Vec::new();
         for sens in &SENSITIVITIES {
             emit(&format!("{}: sensitivity to {}", d.title, sens.name))?;
             let mut points = Vec::new();
-            for &v in &sens.values {
+            for &v in sens.values {
                 let mut s = scenario.clone();
                 s.episodes = args.sweep_episodes;
-                s.mechanisms = mechanisms(SENSITIVITY_MECHANISMS)?;
+                s.mechanisms = sensitivity_mechanisms(&base);
                 (sens.set)(&mut s, v);
                 points.push((v, run(&s, &file, args.jobs, None)?));
             }
@@ -322,7 +341,15 @@ fn domain_section(
         let _ = write!(s, " τ ≤ {b} |");
     }
     let _ = writeln!(s, "\n|---|{}", "---|".repeat(bins.len()));
-    for m in ["SALE", "SALE (no memory)", "SALE (fitted)", "qwen3-4b alone", "qwen3-32b alone", "oracle"] {
+    for m in [
+        "SALE",
+        "SALE (no memory)",
+        "SALE (min-max fit)",
+        "SALE (hand-set)",
+        "qwen3-4b alone",
+        "qwen3-32b alone",
+        "oracle",
+    ] {
         let _ = write!(s, "| {m} |");
         for b in 0..bins.len() {
             let _ = write!(s, " {} |", pm(est(main, m, &Scope::Bin(0, b as u8), &Metric::PassAt1), 100.0, 1));
@@ -366,6 +393,7 @@ fn domain_section(
     // Sensitivity.
     let _ = writeln!(s, "\n### Sensitivity to what the paper does not pin down\n");
     for (sens, points) in SENSITIVITIES.iter().zip(sweeps) {
+        let current = (sens.current)(scenario);
         let episodes = points.first().map_or(0, |(_, p)| p.episodes);
         let _ = writeln!(
             s,
@@ -375,7 +403,7 @@ fn domain_section(
             sens.name, sens.what, episodes
         );
         for (v, p) in points {
-            let mark = if (*v - sens.default).abs() < 1e-12 { " (default)" } else { "" };
+            let mark = if (*v - current).abs() < 1e-12 { " (default)" } else { "" };
             let sale = est(p, "SALE", &all, &Metric::PassAt1);
             let nomem = est(p, "SALE (no memory)", &all, &Metric::PassAt1);
             let _ = writeln!(
@@ -408,7 +436,7 @@ const CALIBRATION: &str = "## Calibration: where each number comes from
 | plan entropy signal | 0.3 | **not published**: sensitivity above |
 | juror accuracy | 0.45 / 0.55 / 0.65 / 0.75 (4B to 32B), self-bias 0.3 | **not published**: sensitivity above |
 | memory effect | `memory_gain` 1.2 latent units at full relevance, k = 8 | k published; the gain **not published**: sensitivity above |
-| SALE weights | w_c = 0.01, w_h = 2, w_j = 1 per juror | **not published** (fitted in the paper); `SALE (fitted)` shows `tender fit`'s min-max fit; sensitivity to w_c above |
+| SALE weights | fitted by `tender fit --objective welfare --episodes 5` on the training set: the (w_c, w_h) of a grid, jurors weighted 1 each, under which SALE earns the most welfare on the training tasks (deep search w_c = 0.00125, w_h = 1; coding w_c = 0, w_h = 1) | **not published** (the paper fits them with a min-max program whose details it does not give); `SALE (min-max fit)` shows Tender's min-max program, `SALE (hand-set)` the quickstart's weights; sensitivity to w_c above |
 | routers | CARROT k = 10, λ = 1; TO-Router 300 epochs; WTP k = 10, willingness 0.15; FrugalGPT scorer accuracy 0.8 | not published; trained on a separate task set |
 
 The success latent of an agent on a task is shared across agents (60%), by topic (15%) and
@@ -422,24 +450,29 @@ const DIFFERENCES: &str = "## Where Tender differs from the paper, and why
 
 - **The calibration targets hold.** The 32B agent alone lands on its published overall pass@1 and on
   the published per-bin values, and the 4B/32B ratios on the published ends (tables above). SALE
-  beats the 32B agent by 4–5 points, against the published +3.5 / +2.7.
+  beats the 32B agent by about 5 points, against the published +3.5 / +2.7.
 - **SALE leans on the small agents much more than the paper's.** Tender's SALE gives the 32B agent
-  roughly an eighth of the tasks where the paper's keeps about a third (deep search) and three fifths
-  (coding), so its cost per token falls by about two thirds rather than 42% / 25%. The cost weight is
-  not the cause: across a sixteen-fold range of `w_c` the 32B share stays between about 6% and 15%.
-  The refinement step is: without memory the 32B share rises to about 30% (ablations), and with
-  `memory_gain` 0 to about a fifth. In the stand-ins, a cheaper agent's refined plan is judged by the same latent that
-  decides its success, so refined small-agent bids win whenever memory made them good. The paper
-  finds SALE's main error is over-escalation; the stand-ins' jurors are not biased towards large
-  agents' plans, which would produce it. That bias is a parameter the paper does not give.
-- **The auction costs 1.6–1.8% of tokens, not under 1%.** Plan and jury token counts are set from
+  about a seventh of the tasks where the paper's keeps about a third (deep search) and three fifths
+  (coding), so its cost per token falls by about 60% rather than 42% / 25%.
+  - The cost weight is not the cause: over the whole `w_c` grid, down to no cost term at all, the 32B
+    share stays between about 3% and 16%.
+  - The refinement step is: without memory the 32B share rises to about a third (ablations), and with
+    `memory_gain` 0 to about a quarter.
+  - In the stand-ins, a cheaper agent's refined plan is judged by the same latent that decides its
+    success, so refined small-agent bids win whenever memory made them good.
+  - The paper finds SALE's main error is over-escalation; the stand-ins' jurors are not biased towards
+    large agents' plans, which would produce it. That bias is a parameter the paper does not give.
+- **The auction costs 1.7–1.9% of tokens, not under 1%.** Plan and jury token counts are set from
   the paper's \"a few hundred tokens\", and the trace lengths are not published; shorter plans or
   longer traces would lower the share.
-- **Fitted weights do not reproduce the paper's SALE.** `tender fit`'s min-max program (target: the
-  cheapest agent whose plan would succeed) learns a cost weight that is large relative to the jury,
-  and gives a cheap SALE below the 32B agent's pass@1 (`SALE (fitted)`). The paper's program, its
-  normalisation and its target are not published; ours is documented in ARCHITECTURE.md. The
-  headline SALE therefore uses hand-set weights, and this report shows both.
+- **How the weights are fitted matters more than the paper lets on.** The headline SALE's weights
+  maximise SALE's welfare on the training tasks. Solved tasks are worth far more than tokens in this
+  scenario (`value_per_minute` 0.5 $), so the fit puts little or no weight on cost.
+  - Tender's min-max program, the paper's kind of fit (target: the cheapest agent whose plan would
+    succeed, loss: the worst task's margin; ARCHITECTURE.md), learns a cost weight that is large
+    relative to the jury. It gives a cheap SALE below the 32B agent's pass@1 (`SALE (min-max fit)`).
+  - The paper's program, its normalisation and its target are not published, so which of the two is
+    closer to it is open.
 - **Routers differ from their published points.** Their quality depends on how much a task's text
   reveals about its difficulty (`complexity_signal`) and on hyperparameters the paper does not give.
   TO-Router, trained on \"cheapest successful agent\" labels, collapses onto the 4B agent (43% /
@@ -447,9 +480,10 @@ const DIFFERENCES: &str = "## Where Tender differs from the paper, and why
   below the published 0.51 / 0.57.
 - **Sensitivity.** Among the unpublished stand-in parameters, juror accuracy and the memory effect
   move SALE's pass@1 by several points each across their ranges. The plan-entropy signal barely
-  moves it, because the jury dominates the score at these weights. The qualitative findings (SALE
-  beats the 32B agent at a fraction of its cost, and memory helps) hold except at the low ends:
-  jurors 0.3 less accurate, or no memory effect.
+  moves it, because the jury dominates the score at these weights. SALE stays at or above the 32B
+  agent's pass@1 across these ranges except at their low ends: jurors 0.3 less accurate, or no memory
+  effect. At those ends it falls to within about 2 points of the 32B agent's, at well under half
+  its cost.
 - **The oracle is generous.** It also credits each agent's best possible refined plan, so it bounds
   every mechanism from above. The paper reports no oracle.
 ";

@@ -6,21 +6,21 @@ use std::sync::Arc;
 
 use tender_analysis::metrics::{Metric, Scope, Summary};
 use tender_analysis::summarise;
+use tender_engine::mechanisms::SingleParams;
 use tender_engine::scenario::ron_options;
 use tender_engine::{BatchResult, MechanismSpec, RunOptions, Scenario, run_batch};
 
-const MECHANISMS: &str = r#"[
-    Sale(w_c: 0.01, w_h: 2.0, w_j: 1.0, k: 8),
-    Sale(w_c: 0.01, w_h: 2.0, w_j: 1.0, memory: false),
-    Single(agent: "qwen3-32b"),
-]"#;
-
+/// The scenario with only the methods the findings are about: its headline SALE (fitted
+/// weights attached), the same without memory, and the 32B agent alone.
 fn run(file: &str, episodes: u32) -> (BatchResult, Summary) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/sale-paper").join(file);
-    let text = std::fs::read_to_string(&path).expect("scenario");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/sale-paper");
+    let text = std::fs::read_to_string(dir.join(file)).expect("scenario");
     let mut scenario = Scenario::parse(&text, file).expect("valid");
-    // The methods the findings are about; the scenario's defaults for everything else.
-    scenario.mechanisms = ron_options().from_str::<Vec<MechanismSpec>>(MECHANISMS).expect("mechanisms");
+    scenario.attach_weights(&dir, file, &|p| std::fs::read_to_string(p)).expect("weights");
+    let sale: Vec<MechanismSpec> =
+        scenario.mechanisms.iter().filter(|m| matches!(m, MechanismSpec::Sale(_))).take(2).cloned().collect();
+    scenario.mechanisms = sale;
+    scenario.mechanisms.push(MechanismSpec::Single(SingleParams { agent: "qwen3-32b".into(), name: None }));
     scenario.episodes = episodes;
     let source = Arc::new(scenario.source().expect("pool"));
     let resolved = scenario.resolve_mechanisms();
@@ -108,6 +108,7 @@ fn reproduce_writes_the_report_with_the_papers_numbers_beside_tenders() {
         "## Deep search",
         "## Coding",
         "| SALE (`SALE`) |",
+        "SALE (min-max fit)",
         "| 67.3 |",
         "| 61.1 |",
         "### SALE ablations",
@@ -124,4 +125,27 @@ fn reproduce_writes_the_report_with_the_papers_numbers_beside_tenders() {
         assert!(dir.path().join("docs/reproduction").join(figure).exists(), "{figure}");
         assert!(doc.contains(&format!("reproduction/{figure}")), "{figure} not linked");
     }
+}
+
+#[test]
+fn the_welfare_fit_writes_grid_weights_with_positive_training_welfare() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("w.ron");
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/sale-paper/deep-search.ron");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tender"))
+        .args(["fit", scenario.to_str().expect("utf-8"), "--objective", "welfare", "--episodes", "1", "--out"])
+        .arg(&out)
+        .output()
+        .expect("tender runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&out).expect("weights written");
+    let w: tender_engine::fit::FittedWeights = ron_options()
+        .from_str(text.lines().filter(|l| !l.starts_with("//")).collect::<Vec<_>>().join("\n").as_str())
+        .expect("weights parse");
+    assert_eq!(w.objective, tender_engine::fit::Objective::Welfare);
+    assert!(tender_engine::fit::WELFARE_GRID_W_C.contains(&w.w_c), "{w:?}");
+    assert!(tender_engine::fit::WELFARE_GRID_W_H.contains(&w.w_h), "{w:?}");
+    assert!(w.loss < 0.0, "SALE earns positive welfare on the training tasks: {w:?}");
+    assert!(w.juror_weights.values().all(|&j| j == 1.0));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("per training task"));
 }

@@ -18,7 +18,9 @@
 //!   minimises the mean loss, the variant the paper found more fragile on hard tasks.
 //!
 //! Both are linear programs, solved with microlp (pure Rust). The weights are then mapped back to
-//! SALE's raw features, so a scenario can use them as they are.
+//! SALE's raw features, so a scenario can use them as they are. `Welfare` is not a program: a
+//! grid search for the weights under which SALE itself earns the most on the training tasks
+//! ([`fit_welfare`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -40,7 +42,18 @@ pub enum Objective {
     MinMax,
     /// The mean loss over tasks.
     Average,
+    /// Not a linear program: the `(w_c, w_h)` of a grid (jurors weighted 1 each) under which
+    /// SALE, run with memory on the training tasks, earns the most welfare (value of solved
+    /// tasks minus everything spent), averaged over the training episodes.
+    Welfare,
 }
+
+/// The grid `Objective::Welfare` searches: no cost weight, then cost weights doubling from 1/800
+/// to 0.08, and entropy
+/// weights of either sign. Only ratios between weights matter to SALE's argmin, so the jury's
+/// weight is fixed at 1.
+pub const WELFARE_GRID_W_C: [f64; 8] = [0.0, 0.00125, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08];
+pub const WELFARE_GRID_W_H: [f64; 6] = [-2.0, -1.0, 0.0, 1.0, 2.0, 4.0];
 
 /// Fitted weights, as written to a file a scenario's `Sale(weights: "...")` can name.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -51,9 +64,11 @@ pub struct FittedWeights {
     pub juror_weights: BTreeMap<String, f64>,
     pub objective: Objective,
     /// The objective's value on normalised features: the worst (MinMax) or mean (Average) loss;
-    /// negative means targets win by that margin.
+    /// negative means targets win by that margin. For `Welfare`: minus the welfare per training
+    /// task, in dollars.
     pub loss: f64,
-    /// Share of training tasks whose target scores best with these weights.
+    /// Share of training tasks whose target scores best with these weights. For `Welfare`: the
+    /// share of training tasks SALE solved.
     pub targets_winning: f64,
     pub training_tasks: usize,
     /// What the training auctions (plans and jury) would have cost, in dollars.
@@ -126,6 +141,68 @@ fn auction(ledger: &mut Ledger, task: &Task, by_price: &[usize]) -> TrainingAuct
     TrainingAuction { bids, target: target.unwrap_or(by_price[0]) }
 }
 
+/// `Objective::Welfare`: run SALE (with memory, as deployed) on the training tasks of `episodes`
+/// episodes under every weight pair of the grid and keep the pair with the most welfare per task
+/// (ties to the earlier pair). Reading outcomes is free here, as for every fit: training tasks
+/// stand for logged data.
+pub fn fit_welfare(
+    scenario: &Scenario,
+    source: Arc<dyn OutcomeSource>,
+    episodes: u32,
+) -> Result<FittedWeights, FitError> {
+    if scenario.training.is_none() {
+        return Err(FitError::NoTraining);
+    }
+    let names: Vec<&str> = scenario.agents.iter().map(|a| a.name.as_str()).collect();
+    if names.len() < 2 {
+        return Err(FitError::TooSmall);
+    }
+    let train: Vec<(u64, Arc<[Task]>)> = (0..episodes)
+        .map(|e| {
+            let seed = episode_seed(scenario.seed, u64::from(e));
+            let order = scenario.workload.order_key(scenario.seed, u64::from(e), seed);
+            (seed, scenario.training.split_ordered(&scenario.workload, seed, order).train)
+        })
+        .collect();
+    let tasks: usize = train.iter().map(|(_, t)| t.len()).sum();
+    if tasks == 0 {
+        return Err(FitError::TooSmall);
+    }
+    let mut best: Option<(f64, f64, f64, f64)> = None;
+    let mut spent = 0.0;
+    for &w_c in &WELFARE_GRID_W_C {
+        for &w_h in &WELFARE_GRID_W_H {
+            let mechanism = crate::Mechanism::Sale(crate::SaleConfig::published(w_c, w_h, 1.0, names.len()));
+            let (mut welfare, mut solved) = (0.0, 0usize);
+            for (seed, tasks) in &train {
+                let split = crate::EpisodeTasks { train: Arc::from([]), eval: Arc::clone(tasks) };
+                let records = crate::run_episode(Arc::clone(&source), split, &mechanism, "SALE", *seed)
+                    .map_err(|e| FitError::Solver(e.to_string()))?;
+                for r in &records {
+                    welfare += if r.success { r.value } else { 0.0 } - r.cost();
+                    solved += usize::from(r.success);
+                    spent += r.overhead_cost;
+                }
+            }
+            let per_task = welfare / tasks as f64;
+            if best.is_none_or(|b| per_task > b.0) {
+                best = Some((per_task, w_c, w_h, solved as f64 / tasks as f64));
+            }
+        }
+    }
+    let (welfare, w_c, w_h, solved) = best.ok_or(FitError::TooSmall)?;
+    Ok(FittedWeights {
+        w_c,
+        w_h,
+        juror_weights: names.iter().map(|n| ((*n).to_string(), 1.0)).collect(),
+        objective: Objective::Welfare,
+        loss: -welfare,
+        targets_winning: solved,
+        training_tasks: tasks,
+        training_cost_usd: spent / (WELFARE_GRID_W_C.len() * WELFARE_GRID_W_H.len()) as f64,
+    })
+}
+
 /// Solve for the weights. `agent_names` name the jurors in the output.
 pub fn fit(
     auctions: &[TrainingAuction],
@@ -136,6 +213,9 @@ pub fn fit(
     let n = agent_names.len();
     if n < 2 || auctions.is_empty() {
         return Err(FitError::TooSmall);
+    }
+    if objective == Objective::Welfare {
+        return Err(FitError::Solver("the welfare objective runs SALE itself: use `fit_welfare`".into()));
     }
     let up = solve(auctions, agent_names, objective, 1.0)?;
     let down = solve(auctions, agent_names, objective, -1.0)?;
@@ -160,7 +240,7 @@ fn solve(
     let w_h = vars.add(variable().min(0.0).max(1.0));
     let w_j: Vec<_> = (0..n).map(|_| vars.add(variable().min(0.0).max(1.0))).collect();
     let losses: Vec<_> = match objective {
-        Objective::MinMax => vec![vars.add(variable().min(-10.0).max(10.0))],
+        Objective::MinMax | Objective::Welfare => vec![vars.add(variable().min(-10.0).max(10.0))],
         Objective::Average => auctions.iter().map(|_| vars.add(variable().min(-10.0).max(10.0))).collect(),
     };
     let score = |bid: &(f64, f64, Vec<f64>)| -> Expression {
@@ -171,7 +251,7 @@ fn solve(
         e
     };
     let objective_expr: Expression = match objective {
-        Objective::MinMax => losses[0].into(),
+        Objective::MinMax | Objective::Welfare => losses[0].into(),
         Objective::Average => losses.iter().map(|&z| z / auctions.len() as f64).sum(),
     };
     let mut model = vars.minimise(objective_expr).using(microlp);
@@ -191,7 +271,7 @@ fn solve(
     let wh = sign * solution.value(w_h);
     let wj: Vec<f64> = w_j.iter().map(|&v| solution.value(v)).collect();
     let loss = match objective {
-        Objective::MinMax => solution.value(losses[0]),
+        Objective::MinMax | Objective::Welfare => solution.value(losses[0]),
         Objective::Average => losses.iter().map(|&z| solution.value(z)).sum::<f64>() / auctions.len() as f64,
     };
     // Raw weights reproduce the normalised score exactly.
