@@ -185,11 +185,6 @@ impl RecordedSource {
             .collect::<Result<_, _>>()?;
         Ok(Self { agents: agents.to_vec(), columns, outcomes: table.outcomes.clone() })
     }
-
-    #[must_use]
-    pub fn is_recorded(&self, agent: usize) -> bool {
-        self.columns.get(agent).is_some_and(Option::is_some)
-    }
 }
 
 impl OutcomeSource for RecordedSource {

@@ -98,11 +98,6 @@ impl HttpClient {
         }
     }
 
-    #[must_use]
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
     fn attempt(&self, body: &str) -> Attempt {
         let _permit = self.limit.acquire();
         let mut request = self.agent.post(&self.url).header("content-type", "application/json");

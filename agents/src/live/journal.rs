@@ -119,11 +119,6 @@ impl Journal {
         Ok(Self { path: path.to_path_buf(), file: Mutex::new(file) })
     }
 
-    #[must_use]
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Append one record as a whole line and push it to disk.
     pub fn append(&self, record: &CallRecord) -> Result<(), JournalError> {
         let mut line = serde_json::to_string(record).map_err(|e| JournalError::Record {

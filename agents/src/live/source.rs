@@ -84,7 +84,6 @@ struct Counters {
 
 /// The live agents of a pool (indices are pool indices; other agents are not its business).
 pub struct LiveSource {
-    agents: Vec<AgentInfo>,
     members: Vec<Option<Member>>,
     replay: Option<PathBuf>,
     answers: Mutex<HashMap<String, Arc<OnceLock<Arc<CallRecord>>>>>,
@@ -215,7 +214,6 @@ impl LiveSource {
             .build()
             .map_err(|e| LiveError::Pool(e.to_string()))?;
         Ok(Self {
-            agents: agents.to_vec(),
             members,
             replay,
             answers: Mutex::new(answers),
@@ -231,12 +229,6 @@ impl LiveSource {
             io,
             parallelism,
         })
-    }
-
-    /// Whether agent `agent` is live.
-    #[must_use]
-    pub fn is_live(&self, agent: usize) -> bool {
-        self.members.get(agent).is_some_and(Option::is_some)
     }
 
     /// Requests that may usefully be in flight at once: the episode runner sizes its pool by
@@ -518,12 +510,6 @@ impl LiveSource {
                 check => check.passes(a, &content.reference),
             });
         ExecutionCell { success, usage: record.usage, billed: None, failed: !record.ok }
-    }
-
-    /// Pool information of agent `agent`.
-    #[must_use]
-    pub fn info(&self, agent: usize) -> &AgentInfo {
-        &self.agents[agent]
     }
 
     /// Embeddings of `texts` from an OpenAI-compatible `/embeddings` endpoint, in batches,
