@@ -96,3 +96,17 @@ pub struct RetrievedPair {
     pub losing_text: TextId,
     pub winning_text: TextId,
 }
+
+/// What a refining agent draws on from auction memory.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Recall<'a> {
+    /// From each of the `k` most similar past tasks, the (losing, winning) pair that involves
+    /// one of the agent's plans, most similar first.
+    pub pairs: &'a [RetrievedPair],
+    /// Retrieval slots (SALE's `k`); fewer pairs than slots while memory is young.
+    pub k: usize,
+    /// Every past task in memory, in the order stored: its similarity to the current task.
+    pub similarities: &'a [f32],
+    /// Every past task in memory: whether its winner's execution succeeded.
+    pub succeeded: &'a [bool],
+}

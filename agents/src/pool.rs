@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::cells::{ExecutionCell, JuryCell, PlanCell, RetrievedPair};
+use crate::cells::{ExecutionCell, JuryCell, PlanCell, Recall};
 use crate::live::LiveSource;
 use crate::recorded::RecordedSource;
 use crate::source::{AgentInfo, CellKey, OutcomeSource, Provides};
@@ -73,10 +73,10 @@ impl OutcomeSource for PoolSource {
         }
     }
 
-    fn refine(&self, key: CellKey<'_>, retrieved: &[RetrievedPair], k: usize) -> PlanCell {
+    fn refine(&self, key: CellKey<'_>, recall: &Recall<'_>) -> PlanCell {
         match self.kinds[key.agent] {
-            Kind::Live => self.live().refine(key, retrieved, k),
-            _ => self.synthetic.refine(key, retrieved, k),
+            Kind::Live => self.live().refine(key, recall.pairs, recall.k),
+            _ => self.synthetic.refine(key, recall),
         }
     }
 

@@ -172,6 +172,41 @@ pub struct StandInParams {
     pub jury_output_tokens: u32,
     /// Input tokens of the refinement prompt, besides the retrieved plans.
     pub refine_prompt_tokens: u32,
+    // Model v2. Each feature is off at 0 (model v1); see docs/standins.md.
+    /// Juror appeal: added to every juror's impression of a plan, in latent units per unit of
+    /// `ln(author's price / the pool's lowest price)`. Jurors favour plans of pricier (larger)
+    /// agents whatever their content, the over-escalation the SALE paper names as its main
+    /// error. It never touches execution.
+    pub juror_appeal: f64,
+    /// Weight of the agent's skill on the task (`Φ⁻¹` of its pass@1 in the task's bin) in what
+    /// its plan's entropy and length read, besides its deviation from its own typical fit: plan
+    /// signals then tell a strong agent from a weak one.
+    pub skill_signal: f64,
+    /// How much better a bidder reads its own plan than its peers do: its accuracy about its own
+    /// plans is `accuracy + self_knowledge * (1 - accuracy)`, and its noise about them is private
+    /// (the jury's shared impression reaches it with weight `1 - self_knowledge`).
+    pub self_knowledge: f64,
+    /// Lessons at which a refined plan's gain from memory reaches half of its full value. A
+    /// lesson is a past task in memory weighted by how similar it is (above
+    /// `lesson_min_similarity`) and by whether its winner succeeded, so an agent's gain grows as
+    /// relevant experience accumulates along the stream. 0: the gain depends only on the `k`
+    /// retrieved pairs (model v1).
+    pub lesson_half: f64,
+    /// Similarity below which a past task teaches nothing; above it, a lesson's weight rises
+    /// linearly to 1 at similarity 1.
+    pub lesson_min_similarity: f64,
+    /// Correlation of a refined plan's noise (length, entropy, the jury's impressions) with the
+    /// agent's initial plan's for the same task: a refinement rewrites a plan, it is not a fresh
+    /// draw. 0: independent (model v1).
+    pub refine_noise_correlation: f64,
+    /// Share of topics on which smaller agents beat larger ones (the large model skips tools,
+    /// over-engineers, skips verification). 0: the larger agent is better on every topic.
+    pub complementary_topics: f64,
+    /// Standard deviation across topics, in latent units, of the gap between the largest and the
+    /// smallest agent's fit that complementary topics create. The effect has mean zero over
+    /// topics and the rest of the latent is scaled down to make room for it, so pass@1 stays
+    /// close to the calibrated table.
+    pub complementary_strength: f64,
 }
 
 impl Default for StandInParams {
@@ -188,6 +223,14 @@ impl Default for StandInParams {
             jury_prompt_tokens: 120,
             jury_output_tokens: 3,
             refine_prompt_tokens: 200,
+            juror_appeal: 0.0,
+            skill_signal: 0.0,
+            self_knowledge: 0.0,
+            lesson_half: 0.0,
+            lesson_min_similarity: 0.5,
+            refine_noise_correlation: 0.0,
+            complementary_topics: 0.0,
+            complementary_strength: 1.0,
         }
     }
 }
@@ -216,6 +259,14 @@ impl StandInParams {
         c.count("jury_prompt_tokens", self.jury_prompt_tokens.into(), 0, 1_000_000);
         c.count("jury_output_tokens", self.jury_output_tokens.into(), 1, 1_000_000);
         c.count("refine_prompt_tokens", self.refine_prompt_tokens.into(), 0, 1_000_000);
+        c.range("juror_appeal", self.juror_appeal, -3.0, 3.0);
+        c.range("skill_signal", self.skill_signal, 0.0, 3.0);
+        c.range("self_knowledge", self.self_knowledge, 0.0, 1.0);
+        c.range("lesson_half", self.lesson_half, 0.0, 10_000.0);
+        c.range("lesson_min_similarity", self.lesson_min_similarity, 0.0, 0.99);
+        c.range("refine_noise_correlation", self.refine_noise_correlation, 0.0, 1.0);
+        c.range("complementary_topics", self.complementary_topics, 0.0, 0.5);
+        c.range("complementary_strength", self.complementary_strength, 0.0, 2.0);
     }
 }
 

@@ -200,7 +200,7 @@ impl OutcomeSource for RecordedSource {
         unreachable!("recorded tables hold no plans; the engine checks `provides` before running")
     }
 
-    fn refine(&self, _: CellKey<'_>, _: &[crate::cells::RetrievedPair], _: usize) -> crate::cells::PlanCell {
+    fn refine(&self, _: CellKey<'_>, _: &crate::cells::Recall<'_>) -> crate::cells::PlanCell {
         unreachable!("recorded tables hold no plans; the engine checks `provides` before running")
     }
 

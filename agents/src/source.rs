@@ -1,6 +1,6 @@
 //! The interface every source of potential outcomes implements.
 
-use crate::cells::{ExecutionCell, JuryCell, PlanCell, RetrievedPair, Usage};
+use crate::cells::{ExecutionCell, JuryCell, PlanCell, Recall, Usage};
 use crate::task::Task;
 
 /// What the market needs to know about an agent without asking its model.
@@ -56,9 +56,8 @@ pub trait OutcomeSource: Send + Sync {
     /// The agent's first plan for the task.
     fn plan(&self, key: CellKey<'_>) -> PlanCell;
 
-    /// The agent's refined plan, written after studying `retrieved` pairs from auction memory
-    /// with `k` slots.
-    fn refine(&self, key: CellKey<'_>, retrieved: &[RetrievedPair], k: usize) -> PlanCell;
+    /// The agent's refined plan, written after studying what it recalls from auction memory.
+    fn refine(&self, key: CellKey<'_>, recall: &Recall<'_>) -> PlanCell;
 
     /// The best plan the agent could ever write for the task (for the synthetic source, a
     /// refinement at full memory relevance), free of charge: only the hindsight oracle asks, to

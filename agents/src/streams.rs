@@ -39,6 +39,8 @@ pub enum Purpose {
     Ranking = 11,
     /// A random or Latin-hypercube sweep design.
     SweepDesign = 12,
+    /// Whether a topic is one on which smaller agents beat larger ones.
+    Complementary = 13,
 }
 
 /// splitmix64's finaliser: a bijective mix of 64 bits.

@@ -7,12 +7,17 @@
 //! memory: with `boost = 0` the success rate is exactly `p`. Plan length, plan entropy and the
 //! jurors' scores are noisy functions of the same latent, so bids carry real but imperfect
 //! information about the execution to come.
+//!
+//! Model v2 adds, each behind a parameter that is off at 0 ([`StandInParams`]): jurors' appeal
+//! for pricier authors, plan signals that read the agent's skill, bidders' private knowledge of
+//! their own plans, memory gains that grow with accumulated lessons, refinements whose noise
+//! follows the original bid's, and topics on which smaller agents beat larger ones.
 
 use rand::RngExt;
 use rand_distr::StandardNormal;
 use statrs::distribution::{ContinuousCDF, Normal};
 
-use crate::cells::{ExecutionCell, JuryCell, PlanCell, RetrievedPair, Round, Usage};
+use crate::cells::{ExecutionCell, JuryCell, PlanCell, Recall, RetrievedPair, Round, Usage};
 use crate::profile::{AgentProfile, StandInParams};
 use crate::source::{AgentInfo, CellKey, OutcomeSource};
 use crate::streams::{Purpose, StreamRng, name_key, stream};
@@ -31,6 +36,11 @@ pub struct SyntheticSource {
     params: StandInParams,
     /// Weights of the shared, topic and idiosyncratic parts of the latent fit.
     weights: [f64; 3],
+    /// Per agent: its juror appeal in latent units (`juror_appeal * ln(price / lowest price)`).
+    appeal: Vec<f64>,
+    /// Per agent: its position between the cheapest (-0.5) and the priciest (+0.5) agent on a
+    /// log-price scale, times `complementary_strength`: its complementary-topic loading.
+    loading: Vec<f64>,
 }
 
 /// The agent's latent fit to a task and the trace-length latent that goes with it.
@@ -38,7 +48,10 @@ pub struct SyntheticSource {
 struct Fit {
     /// `Φ⁻¹(p) + z`: succeeds when positive (before any boost).
     margin: f64,
+    /// The agent's deviation from its typical fit to tasks of this bin.
     z: f64,
+    /// `Φ⁻¹(p)`: the agent's skill in the task's domain and bin.
+    skill: f64,
     length: f64,
 }
 
@@ -114,7 +127,16 @@ impl SyntheticSource {
         let keys = profiles.iter().map(|p| name_key(&p.name)).collect();
         let idio = (1.0 - params.shared_difficulty - params.topic_affinity).max(0.0);
         let weights = [params.shared_difficulty.sqrt(), params.topic_affinity.sqrt(), idio.sqrt()];
-        Ok(Self { agents, profiles, keys, thresholds, params, weights })
+        let log_prices: Vec<f64> = profiles.iter().map(|p| p.price.max(1e-9).ln()).collect();
+        let lowest = log_prices.iter().copied().fold(f64::INFINITY, f64::min);
+        let highest = log_prices.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let appeal = log_prices.iter().map(|lp| params.juror_appeal * (lp - lowest)).collect();
+        let span = highest - lowest;
+        let loading = log_prices
+            .iter()
+            .map(|lp| if span > 0.0 { params.complementary_strength * ((lp - lowest) / span - 0.5) } else { 0.0 })
+            .collect();
+        Ok(Self { agents, profiles, keys, thresholds, params, weights, appeal, loading })
     }
 
     /// The calibrated pass@1 of `agent` on tasks of this domain and bin.
@@ -130,24 +152,54 @@ impl SyntheticSource {
         let mut rng = stream(seed, Purpose::Fit, &[u64::from(task.id), key]);
         let own = normal(&mut rng);
         let [ws, wt, wi] = self.weights;
-        let z = ws * shared + wt * topic + wi * own;
+        let mut z = ws * shared + wt * topic + wi * own;
         let length = mix(-self.params.length_failure_correlation, z, normal(&mut rng));
-        let threshold = self.thresholds[agent][usize::from(task.domain)][usize::from(task.bin)];
-        Fit { margin: threshold + z, z, length }
+        let loading = self.loading[agent];
+        if self.params.complementary_topics > 0.0 && loading != 0.0 {
+            // A topic on which smaller agents beat larger ones, or (less strongly) the reverse:
+            // `(indicator - share) / sd` has mean 0 and variance 1 over topics.
+            let share = self.params.complementary_topics;
+            let inverted = stream(seed, Purpose::Complementary, &[u64::from(task.topic)]).random::<f64>() < share;
+            let unit = (f64::from(u8::from(inverted)) - share) / (share * (1.0 - share)).sqrt();
+            let effect = (loading * loading).min(1.0);
+            z = (1.0 - effect).sqrt() * z - effect.sqrt() * loading.signum() * unit;
+        }
+        let skill = self.thresholds[agent][usize::from(task.domain)][usize::from(task.bin)];
+        Fit { margin: skill + z, z, skill, length }
     }
 
-    fn plan_noise(seed: u64, task: &Task, agent_key: u64, round: Round) -> PlanNoise {
-        let mut rng = stream(seed, Purpose::Plan, &[u64::from(task.id), agent_key, round.key()]);
-        PlanNoise { length: normal(&mut rng), entropy: normal(&mut rng), impression: normal(&mut rng) }
+    /// A plan's own noise. A refinement's is correlated with the initial plan's by
+    /// `refine_noise_correlation`: it rewrites the same bid rather than drawing anew.
+    fn plan_noise(&self, seed: u64, task: &Task, agent_key: u64, round: Round) -> PlanNoise {
+        let draw = |round: Round| {
+            let mut rng = stream(seed, Purpose::Plan, &[u64::from(task.id), agent_key, round.key()]);
+            PlanNoise { length: normal(&mut rng), entropy: normal(&mut rng), impression: normal(&mut rng) }
+        };
+        let rho = self.params.refine_noise_correlation;
+        let fresh = draw(round);
+        if round == Round::Initial || rho == 0.0 {
+            return fresh;
+        }
+        let first = draw(Round::Initial);
+        PlanNoise {
+            length: mix(rho, first.length, fresh.length),
+            entropy: mix(rho, first.entropy, fresh.entropy),
+            impression: mix(rho, first.impression, fresh.impression),
+        }
     }
 
     fn write_plan(&self, key: CellKey<'_>, round: Round, boost: f64, prompt: u64) -> PlanCell {
         let p = &self.profiles[key.agent];
         let fit = self.fit(key.episode_seed, key.task, key.agent);
-        let noise = Self::plan_noise(key.episode_seed, key.task, self.keys[key.agent], round);
-        let log_len = p.plan_tokens.sigma * mix(self.params.plan_trace_correlation, fit.length, noise.length);
+        let noise = self.plan_noise(key.episode_seed, key.task, self.keys[key.agent], round);
+        // Plan signals read the agent's fit and, with `skill_signal`, its skill on the task: the
+        // length through the same (negative) link the trace has to the fit.
+        let skill = self.params.skill_signal * fit.skill;
+        let length_latent = fit.length - self.params.length_failure_correlation * skill;
+        let log_len = p.plan_tokens.sigma * mix(self.params.plan_trace_correlation, length_latent, noise.length);
         let length = (p.plan_tokens.median * log_len.exp()).round().max(1.0) as u32;
-        let entropy = p.entropy.mean + p.entropy.sd * mix(self.params.entropy_signal, fit.z + boost, noise.entropy);
+        let entropy =
+            p.entropy.mean + p.entropy.sd * mix(self.params.entropy_signal, fit.z + skill + boost, noise.entropy);
         PlanCell {
             round,
             length,
@@ -163,22 +215,37 @@ impl SyntheticSource {
     /// impression noise.
     fn panel(&self, key: CellKey<'_>, plan: &PlanCell) -> Panel {
         let fit = self.fit(key.episode_seed, key.task, key.agent);
-        let impression = Self::plan_noise(key.episode_seed, key.task, self.keys[key.agent], plan.round).impression;
+        let impression = self.plan_noise(key.episode_seed, key.task, self.keys[key.agent], plan.round).impression;
         Panel { margin: fit.margin + plan.boost, impression }
     }
 
-    /// One juror's Likert score: its impression of the plan's margin, with its own noise and,
-    /// for its own plans, its self-bias.
+    /// One juror's own noise about a plan; a refinement's follows the initial plan's.
+    fn juror_noise(&self, key: CellKey<'_>, round: Round, juror: usize) -> f64 {
+        let draw = |round: Round| {
+            normal(&mut stream(
+                key.episode_seed,
+                Purpose::Jury,
+                &[u64::from(key.task.id), self.keys[key.agent], self.keys[juror], round.key()],
+            ))
+        };
+        let rho = self.params.refine_noise_correlation;
+        if round == Round::Initial || rho == 0.0 { draw(round) } else { mix(rho, draw(Round::Initial), draw(round)) }
+    }
+
+    /// One juror's Likert score: its impression of the plan's margin, with its own noise, the
+    /// author's appeal and, for its own plans, its self-bias and self-knowledge.
     fn verdict(&self, key: CellKey<'_>, plan: &PlanCell, panel: &Panel, juror: usize) -> JuryCell {
         let profile = &self.profiles[juror].juror;
-        let own = normal(&mut stream(
-            key.episode_seed,
-            Purpose::Jury,
-            &[u64::from(key.task.id), self.keys[key.agent], self.keys[juror], plan.round.key()],
-        ));
-        let noise = mix(self.params.jury_shared_noise.sqrt(), panel.impression, own);
-        let bias = if juror == key.agent { profile.self_bias } else { 0.0 };
-        let impression = mix(profile.accuracy, panel.margin, noise) + bias;
+        let own = self.juror_noise(key, plan.round, juror);
+        let shared = self.params.jury_shared_noise.sqrt();
+        let (accuracy, shared, bias) = if juror == key.agent {
+            let sk = self.params.self_knowledge;
+            (profile.accuracy + sk * (1.0 - profile.accuracy), shared * (1.0 - sk), profile.self_bias)
+        } else {
+            (profile.accuracy, shared, 0.0)
+        };
+        let noise = mix(shared, panel.impression, own);
+        let impression = mix(accuracy, panel.margin, noise) + bias + self.appeal[key.agent];
         let score = (2.5 + 1.25 * impression).round().clamp(0.0, 5.0) as u8;
         JuryCell {
             score: Some(score),
@@ -207,6 +274,38 @@ impl SyntheticSource {
             .sum();
         (sum / k as f64).clamp(0.0, 1.0)
     }
+
+    /// The lessons memory holds for this task: every past task weighted by how far its
+    /// similarity exceeds `lesson_min_similarity` (rising linearly to 1 at similarity 1) and,
+    /// when its winner failed, by `failed_lesson_weight`.
+    #[must_use]
+    pub fn lessons(&self, recall: &Recall<'_>) -> f64 {
+        let floor = self.params.lesson_min_similarity;
+        recall
+            .similarities
+            .iter()
+            .zip(recall.succeeded)
+            .map(|(&sim, &ok)| {
+                let weight = ((f64::from(sim) - floor) / (1.0 - floor)).max(0.0);
+                weight * if ok { 1.0 } else { self.params.failed_lesson_weight }
+            })
+            .sum()
+    }
+
+    /// What a refinement gains, in latent units: the agent's `memory_gain`, times the relevance
+    /// of the `k` retrieved pairs, times (with `lesson_half`) the saturating share
+    /// `lessons / (lessons + lesson_half)` of the gain that accumulated lessons unlock.
+    #[must_use]
+    pub fn gain(&self, agent: usize, recall: &Recall<'_>) -> f64 {
+        let half = self.params.lesson_half;
+        let accumulated = if half > 0.0 {
+            let lessons = self.lessons(recall);
+            lessons / (lessons + half)
+        } else {
+            1.0
+        };
+        self.profiles[agent].memory_gain * self.relevance(recall.pairs, recall.k) * accumulated
+    }
 }
 
 impl OutcomeSource for SyntheticSource {
@@ -218,9 +317,10 @@ impl OutcomeSource for SyntheticSource {
         self.write_plan(key, Round::Initial, 0.0, u64::from(self.params.plan_prompt_tokens))
     }
 
-    fn refine(&self, key: CellKey<'_>, retrieved: &[RetrievedPair], k: usize) -> PlanCell {
-        let boost = self.profiles[key.agent].memory_gain * self.relevance(retrieved, k);
-        let shown: u64 = retrieved.iter().take(k).map(|r| u64::from(r.losing_length + r.winning_length)).sum();
+    fn refine(&self, key: CellKey<'_>, recall: &Recall<'_>) -> PlanCell {
+        let boost = self.gain(key.agent, recall);
+        let shown: u64 =
+            recall.pairs.iter().take(recall.k).map(|r| u64::from(r.losing_length + r.winning_length)).sum();
         let prompt = u64::from(self.params.plan_prompt_tokens + self.params.refine_prompt_tokens) + shown;
         self.write_plan(key, Round::Refined, boost, prompt)
     }
@@ -351,7 +451,7 @@ mod tests {
         let mut gained = 0;
         for t in &tasks {
             let plain = s.execute(key(t, 0, 2), None).success;
-            let refined = s.refine(key(t, 0, 2), &[pair; 4], 4);
+            let refined = s.refine(key(t, 0, 2), &Recall { pairs: &[pair; 4], k: 4, ..Recall::default() });
             assert!(refined.boost > 0.0);
             let boosted = s.execute(key(t, 0, 2), Some(&refined)).success;
             assert!(boosted || !plain);

@@ -302,7 +302,7 @@ fn totals(batch: &BatchResult, scopes: &[Scope], episodes: &[u32]) -> Vec<Vec<Ve
 pub fn summarise(batch: &BatchResult, workload: &WorkloadSpec, mechanisms: &[Mechanism]) -> Summary {
     let (largest, _) = price_extremes(&batch.agents);
     let solo_largest = mechanisms.iter().position(|m| *m == Mechanism::Single(largest));
-    let oracle = mechanisms.iter().position(|m| *m == Mechanism::Oracle);
+    let oracle = mechanisms.iter().position(|m| *m == Mechanism::Oracle { refined: false });
     let mut episodes: Vec<u32> = batch.runs.iter().map(|r| r.episode).collect();
     episodes.sort_unstable();
     episodes.dedup();

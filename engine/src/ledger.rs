@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use bevy_ecs::resource::Resource;
-use tender_agents::{AgentInfo, CellKey, ExecutionCell, JuryCell, OutcomeSource, PlanCell, RetrievedPair, Task, Usage};
+use tender_agents::{AgentInfo, CellKey, ExecutionCell, JuryCell, OutcomeSource, PlanCell, Recall, Task, Usage};
 
 /// What the current task has cost so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -72,8 +72,8 @@ impl Ledger {
     }
 
     /// A refined plan, charged as overhead.
-    pub fn refine(&mut self, task: &Task, agent: usize, retrieved: &[RetrievedPair], k: usize) -> PlanCell {
-        let plan = self.source.refine(self.key(task, agent), retrieved, k);
+    pub fn refine(&mut self, task: &Task, agent: usize, recall: &Recall<'_>) -> PlanCell {
+        let plan = self.source.refine(self.key(task, agent), recall);
         self.tab.refine_calls += 1;
         self.tab.failures += u32::from(plan.failed);
         self.charge_overhead(agent, plan.usage);

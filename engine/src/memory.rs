@@ -2,7 +2,7 @@
 //! execution result, searchable by task similarity.
 
 use bevy_ecs::resource::Resource;
-use tender_agents::{RetrievedPair, TextId};
+use tender_agents::{Recall, RetrievedPair, TextId};
 
 /// One past auction.
 #[derive(Clone, Debug)]
@@ -26,11 +26,17 @@ pub struct AuctionMemory {
     /// Text of each agent's final plan (0 for plans without text), `agents` per entry.
     plan_texts: Vec<TextId>,
     entries: Vec<Entry>,
+    /// Whether each entry's winner succeeded, contiguous for [`Recall::succeeded`].
+    succeeded: Vec<bool>,
 }
 
-/// The k most similar past tasks to the current one, most similar first.
+/// The k most similar past tasks to the current one, most similar first, and every past task's
+/// similarity to it (in storage order).
 #[derive(Clone, Debug, Default)]
-pub struct Neighbours(pub Vec<(f32, u32)>);
+pub struct Neighbours {
+    pub best: Vec<(f32, u32)>,
+    pub similarities: Vec<f32>,
+}
 
 impl AuctionMemory {
     #[must_use]
@@ -41,6 +47,7 @@ impl AuctionMemory {
             plan_lengths: Vec::new(),
             plan_texts: Vec::new(),
             entries: Vec::new(),
+            succeeded: Vec::new(),
         }
     }
 
@@ -76,6 +83,7 @@ impl AuctionMemory {
         self.plan_lengths.extend_from_slice(plan_lengths);
         self.plan_texts.extend_from_slice(plan_texts);
         self.entries.push(Entry { winner: winner as u16, winner_succeeded, runner_up_length, runner_up_text });
+        self.succeeded.push(winner_succeeded);
     }
 
     /// The `k` past tasks most similar to `embedding` by cosine similarity; ties go to the
@@ -85,7 +93,7 @@ impl AuctionMemory {
         let n = self.entries.len();
         let mut best: Vec<(f32, u32)> = Vec::with_capacity(k + 1);
         if k == 0 || n == 0 {
-            return Neighbours(best);
+            return Neighbours { best, similarities: Vec::new() };
         }
         let mut sims = vec![0.0f32; n];
         for (column, &q) in self.columns.iter().zip(embedding) {
@@ -104,7 +112,14 @@ impl AuctionMemory {
             best.insert(at, (sim, i as u32));
             best.truncate(k);
         }
-        Neighbours(best)
+        Neighbours { best, similarities: sims }
+    }
+
+    /// What `agent` recalls for a refinement: its pairs from the neighbours, and the whole
+    /// memory's similarities and outcomes (from which a stand-in reads its accumulated lessons).
+    #[must_use]
+    pub fn recall<'a>(&'a self, neighbours: &'a Neighbours, pairs: &'a [RetrievedPair], k: usize) -> Recall<'a> {
+        Recall { pairs, k, similarities: &neighbours.similarities, succeeded: &self.succeeded }
     }
 
     /// From each neighbour, the (losing plan, winning plan) pair that involves one of `agent`'s
@@ -112,7 +127,7 @@ impl AuctionMemory {
     #[must_use]
     pub fn pairs_for(&self, neighbours: &Neighbours, agent: usize) -> Vec<RetrievedPair> {
         neighbours
-            .0
+            .best
             .iter()
             .map(|&(similarity, i)| {
                 let i = i as usize;
@@ -155,10 +170,10 @@ mod tests {
             m.store(&unit(*v), &[10, 20], &[0, 0], i % 2, Some(1 - i % 2), true);
         }
         let n = m.nearest(&unit([1.0, 0.0]), 3);
-        let ids: Vec<u32> = n.0.iter().map(|x| x.1).collect();
+        let ids: Vec<u32> = n.best.iter().map(|x| x.1).collect();
         assert_eq!(ids, [0, 2, 3]);
-        assert_eq!(m.nearest(&unit([1.0, 0.0]), 50).0.len(), 5);
-        assert!(m.nearest(&unit([1.0, 0.0]), 0).0.is_empty());
+        assert_eq!(m.nearest(&unit([1.0, 0.0]), 50).best.len(), 5);
+        assert!(m.nearest(&unit([1.0, 0.0]), 0).best.is_empty());
     }
 
     #[test]
@@ -174,7 +189,7 @@ mod tests {
                 dirs.iter().enumerate().map(|(i, v)| (cosine(&q, &unit(*v)), i as u32)).collect();
             all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
             all.truncate(k);
-            assert_eq!(m.nearest(&q, k).0, all);
+            assert_eq!(m.nearest(&q, k).best, all);
         }
     }
 

@@ -33,8 +33,13 @@ pub enum MechanismSpec {
     EachAgent,
     /// A uniformly random agent executes each task.
     Random,
-    /// Hindsight oracle: the cheapest agent that would succeed.
+    /// The SALE paper's hindsight oracle: every agent runs once with its first plan, and the
+    /// cheapest correct answer is taken (only that execution is paid).
     Oracle,
+    /// The oracle with best refinements: as `Oracle`, but an agent that fails with its first
+    /// plan is also credited with the best plan it could write from a full memory. An upper
+    /// bound on every mechanism of the same ledger, SALE with memory included.
+    RefinedOracle,
     /// CARROT-style kNN router.
     Carrot(CarrotParams),
     /// TO-Router-style classifier.
@@ -66,7 +71,7 @@ pub enum Mechanism {
     Sale(SaleConfig),
     Single(usize),
     Random,
-    Oracle,
+    Oracle { refined: bool },
     Router(Router),
     Auction(AuctionParams),
     Mohaf(MohafParams),
@@ -86,7 +91,7 @@ impl Mechanism {
             Self::Sale(config) => sale::install(config, world, schedule),
             Self::Single(agent) => baselines::install_single(*agent, schedule),
             Self::Random => baselines::install_random(schedule),
-            Self::Oracle => baselines::install_oracle(schedule),
+            Self::Oracle { refined } => baselines::install_oracle(*refined, schedule),
             Self::Router(router) => routers::install(router, world, schedule),
             Self::Auction(p) => procurement::install(p, world, schedule),
             Self::Mohaf(p) => allocation::install_mohaf(p, world, schedule),
@@ -113,7 +118,7 @@ impl MechanismSpec {
             Self::Auction(p) => p.check(c),
             Self::Mohaf(p) => p.check(c),
             Self::Matching(p) => p.check(c, agents),
-            Self::EachAgent | Self::Random | Self::Oracle => {}
+            Self::EachAgent | Self::Random | Self::Oracle | Self::RefinedOracle => {}
         }
     }
 
@@ -158,7 +163,10 @@ impl MechanismSpec {
                 .collect(),
             Self::EachAgent => agents.iter().enumerate().map(|(i, a)| (single_name(a), Mechanism::Single(i))).collect(),
             Self::Random => vec![("random".to_string(), Mechanism::Random)],
-            Self::Oracle => vec![("oracle".to_string(), Mechanism::Oracle)],
+            Self::Oracle => vec![("oracle".to_string(), Mechanism::Oracle { refined: false })],
+            Self::RefinedOracle => {
+                vec![("oracle with best refinements".to_string(), Mechanism::Oracle { refined: true })]
+            }
             Self::Carrot(p) if !p.lambdas.is_empty() => {
                 let base = p.name.clone().unwrap_or_else(|| "CARROT".into());
                 p.lambdas

@@ -153,11 +153,27 @@ impl Softmax {
     }
 }
 
-/// The label a router learns: the cheapest agent that succeeded, or the cheapest agent when none
-/// did (money is then all there is to save). `by_price` lists agents cheapest first.
+impl TrainingLog {
+    /// Each agent's success rate over the training tasks.
+    #[must_use]
+    pub fn success_rates(&self) -> Vec<f64> {
+        let n = self.examples.len().max(1) as f64;
+        (0..self.agents).map(|a| self.examples.iter().filter(|e| e.success[a]).count() as f64 / n).collect()
+    }
+}
+
+/// The label TO-Router learns, as its paper does: the best expert for the task. Among the agents
+/// that succeeded on it, the one with the best training record overall (quality first, price
+/// never); when none did, the best agent overall. Ties go to the lower index.
 #[must_use]
-pub fn best_agent(example: &Example, by_price: &[usize]) -> usize {
-    by_price.iter().copied().find(|&a| example.success[a]).unwrap_or(by_price[0])
+pub fn best_agent(example: &Example, rates: &[f64]) -> usize {
+    let best = |candidates: &mut dyn Iterator<Item = usize>| {
+        candidates.fold(None::<usize>, |b, a| match b {
+            Some(b) if rates[b] >= rates[a] => Some(b),
+            _ => Some(a),
+        })
+    };
+    best(&mut (0..rates.len()).filter(|&a| example.success[a])).or_else(|| best(&mut (0..rates.len()))).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -187,7 +203,10 @@ mod tests {
         let e = knn(&log, &[1.0, 0.0], 2);
         assert_eq!(e[0], Estimate { success: 3.0 / 4.0, cost: 1.5 });
         assert_eq!(e[1], Estimate { success: 2.0 / 4.0, cost: 3.5 });
-        assert_eq!(best_agent(&log.examples[0], &[1, 0]), 0);
-        assert_eq!(best_agent(&log.examples[2], &[1, 0]), 1);
+        let rates = log.success_rates();
+        assert_eq!(rates, [2.0 / 3.0, 1.0 / 3.0]);
+        assert_eq!(best_agent(&log.examples[0], &rates), 0, "the only agent that succeeded");
+        assert_eq!(best_agent(&log.examples[1], &[0.4, 0.6]), 1, "both succeeded: the better record");
+        assert_eq!(best_agent(&log.examples[2], &rates), 0, "none succeeded: the best overall");
     }
 }

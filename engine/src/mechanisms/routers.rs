@@ -205,7 +205,8 @@ pub fn install(router: &Router, world: &mut World, schedule: &mut Schedule) {
     let classifier = match router {
         Router::ToRouter { epochs, learning_rate, l2 } => {
             let inputs: Vec<&[f32]> = log.examples.iter().map(|e| &e.embedding[..]).collect();
-            let labels: Vec<usize> = log.examples.iter().map(|e| best_agent(e, &by_price)).collect();
+            let rates = log.success_rates();
+            let labels: Vec<usize> = log.examples.iter().map(|e| best_agent(e, &rates)).collect();
             Some(Softmax::train(&inputs, &labels, log.agents, *epochs, *learning_rate, *l2))
         }
         _ => None,

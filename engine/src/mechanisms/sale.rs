@@ -445,7 +445,7 @@ fn refine(
     let neighbours = memory.nearest(&task.embedding, config.k);
     for agent in &refiners {
         let pairs = memory.pairs_for(&neighbours, agent.index);
-        let plan = ledger.refine(task, agent.index, &pairs, config.k);
+        let plan = ledger.refine(task, agent.index, &memory.recall(&neighbours, &pairs, config.k));
         let mut refined = Bid::new(*agent, plan);
         let jury = if plan.failed { 0.0 } else { jury_value(&mut ledger, &config, task, agent.index, &plan) };
         refined.jury = Some(jury);
