@@ -55,6 +55,34 @@ pub enum Command {
     /// every SALE ablation, sensitivity sweeps over what the paper does not publish) and write
     /// docs/reproduction.md with its figures.
     Reproduce(ReproduceArgs),
+    /// Calibrate a scenario's free parameters (its `calibrate:` block) to target numbers by
+    /// simulation: Nelder-Mead over common random numbers; writes the calibrated scenario and a
+    /// fit table.
+    Calibrate(CalibrateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// The scenario file, with a `calibrate:` block.
+    pub file: PathBuf,
+    /// Episodes per evaluation [default: the block's].
+    #[arg(long)]
+    pub episodes: Option<u32>,
+    /// Nelder-Mead iterations per start [default: the block's].
+    #[arg(long)]
+    pub iterations: Option<u32>,
+    /// Starts [default: the block's].
+    #[arg(long)]
+    pub starts: Option<u32>,
+    /// Episodes of the check run at the calibrated values [default: the scenario's].
+    #[arg(long)]
+    pub check_episodes: Option<u32>,
+    /// Worker threads [default: one per core].
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Output folder [default: results/calibrate/NAME].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

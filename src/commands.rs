@@ -26,6 +26,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Sweep(args) => crate::sweep::sweep(&args),
         Command::Merge { out, shards } => crate::sweep::merge(&out, &shards),
         Command::Reproduce(args) => crate::reproduce::reproduce(&args),
+        Command::Calibrate(args) => crate::calibrate::calibrate(&args),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `tender`: run, validate and benchmark market scenarios.
 
 mod backends;
+mod calibrate;
 mod cli;
 mod commands;
 mod reproduce;

@@ -9,6 +9,7 @@
 //! The engine does no IO: scenario text comes in as a string, records go out as values.
 
 pub mod batch;
+pub mod calibration;
 pub mod episode;
 pub mod error;
 pub mod fit;

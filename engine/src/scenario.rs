@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use tender_agents::validate::{Checker, Invalid};
 use tender_agents::{AgentProfile, StandInParams, SyntheticSource, WorkloadSpec};
 
+use crate::calibration::CalibrationSpec;
 use crate::fit::FittedWeights;
 use crate::mechanisms::{Mechanism, MechanismSpec};
 use crate::sweep::SweepSpec;
@@ -39,6 +40,9 @@ pub struct Scenario {
     /// A parameter sweep, run by `tender sweep` (command-line `--set`s replace it).
     #[serde(default)]
     pub sweep: Option<SweepSpec>,
+    /// Free parameters and targets for `tender calibrate`.
+    #[serde(default)]
+    pub calibrate: Option<CalibrationSpec>,
 }
 
 fn default_output() -> PathBuf {
@@ -143,6 +147,15 @@ impl Scenario {
                     format!("{name:?}"),
                     "names must be unique (give one of them a `name`)",
                 );
+            }
+        }
+        if let Some(cal) = &self.calibrate {
+            c.within("calibrate", |c| cal.check(c));
+            if c.errors.is_empty() {
+                let spec = cal.sweep_spec();
+                if let Err(e) = crate::sweep::check_paths(self, &spec) {
+                    c.require(false, "calibrate.params", "a path", &e.to_string());
+                }
             }
         }
         errors.append(&mut c.errors);

@@ -269,7 +269,7 @@ pub const fn point_seed(base: u64, index: usize) -> u64 {
 pub fn apply(scenario: &Scenario, point: &Point) -> Result<Scenario, SweepError> {
     let invalid = |message: String| SweepError::Invalid { point: point.index, assignments: point.label(), message };
     let mut tree = serde_json::to_value(scenario).map_err(|e| invalid(e.to_string()))?;
-    let names: Vec<String> = scenario.resolve_mechanisms().into_iter().map(|(n, _)| n.to_lowercase()).collect();
+    let names = table_names(scenario);
     for (path, value) in &point.assignments {
         set(&mut tree, path, value.clone(), &names)?;
     }
@@ -292,7 +292,7 @@ pub fn apply(scenario: &Scenario, point: &Point) -> Result<Scenario, SweepError>
 pub fn check_paths(scenario: &Scenario, spec: &SweepSpec) -> Result<(), SweepError> {
     let mut tree =
         serde_json::to_value(scenario).map_err(|e| SweepError::Path { path: String::new(), message: e.to_string() })?;
-    let names: Vec<String> = scenario.resolve_mechanisms().into_iter().map(|(n, _)| n.to_lowercase()).collect();
+    let names = table_names(scenario);
     for p in &spec.params {
         let probe = lookup(&mut tree, &p.path, &names)?.clone();
         set(&mut tree, &p.path, probe, &names)?;
@@ -300,7 +300,28 @@ pub fn check_paths(scenario: &Scenario, spec: &SweepSpec) -> Result<(), SweepErr
     Ok(())
 }
 
-fn set(tree: &mut Value, path: &str, value: Value, names: &[String]) -> Result<(), SweepError> {
+/// Every table name of the scenario's mechanisms, lower-cased, with the index of the entry of
+/// `mechanisms` it comes from (`EachAgent` stands for several).
+fn table_names(scenario: &Scenario) -> Vec<(usize, String)> {
+    let agents: Vec<&str> = scenario.agents.iter().map(|a| a.name.as_str()).collect();
+    let prices: Vec<f64> = scenario.agents.iter().map(|a| a.price).collect();
+    scenario
+        .mechanisms
+        .iter()
+        .enumerate()
+        .flat_map(|(i, m)| m.resolve(&agents, &prices).into_iter().map(move |(n, _)| (i, n.to_lowercase())))
+        .collect()
+}
+
+/// The value a path names in `scenario`.
+pub fn value_at(scenario: &Scenario, path: &str) -> Result<Value, SweepError> {
+    let mut tree =
+        serde_json::to_value(scenario).map_err(|e| SweepError::Path { path: path.to_string(), message: e.to_string() })?;
+    let names = table_names(scenario);
+    Ok(lookup(&mut tree, path, &names)?.clone())
+}
+
+fn set(tree: &mut Value, path: &str, value: Value, names: &[(usize, String)]) -> Result<(), SweepError> {
     let slot = lookup(tree, path, names)?;
     // Keep integers integers (a count swept as 4.0 would not parse back).
     *slot = match (&*slot, &value) {
@@ -313,7 +334,7 @@ fn set(tree: &mut Value, path: &str, value: Value, names: &[String]) -> Result<(
 }
 
 /// The JSON slot a path names.
-fn lookup<'a>(tree: &'a mut Value, path: &str, mechanism_names: &[String]) -> Result<&'a mut Value, SweepError> {
+fn lookup<'a>(tree: &'a mut Value, path: &str, mechanism_names: &[(usize, String)]) -> Result<&'a mut Value, SweepError> {
     let fail = |message: String| SweepError::Path { path: path.to_string(), message };
     let mut node = tree;
     let mut parent_key = String::new();
@@ -370,7 +391,7 @@ fn split_path(path: &str) -> Vec<String> {
 }
 
 /// An entry of a list by its `name`, or a mechanism by kind or table name.
-fn find_entry(items: &[Value], segment: &str, list: &str, mechanism_names: &[String]) -> Option<usize> {
+fn find_entry(items: &[Value], segment: &str, list: &str, mechanism_names: &[(usize, String)]) -> Option<usize> {
     let wanted = segment.to_lowercase();
     if let Some(i) =
         items.iter().position(|v| v.get("name").and_then(Value::as_str).is_some_and(|n| n.to_lowercase() == wanted))
@@ -379,8 +400,8 @@ fn find_entry(items: &[Value], segment: &str, list: &str, mechanism_names: &[Str
     }
     if list == "mechanisms" {
         // A table name, then a kind (the first mechanism of that kind).
-        if let Some(i) = mechanism_names.iter().position(|n| *n == wanted) {
-            return Some(i).filter(|&i| i < items.len());
+        if let Some((i, _)) = mechanism_names.iter().find(|(_, n)| *n == wanted) {
+            return Some(*i).filter(|&i| i < items.len());
         }
         return items.iter().position(|v| match v {
             Value::Object(m) => m.keys().next().is_some_and(|k| k.to_lowercase() == wanted),
