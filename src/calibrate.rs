@@ -55,6 +55,9 @@ impl Achieved<'_> {
     }
 }
 
+/// The distance of a point the scenario refuses.
+const INFEASIBLE: f64 = 1e9;
+
 /// The paired metrics need the largest agent alone and the oracle beside the mechanism.
 const PAIRED: [(&str, &str); 4] = [
     ("largest_reliance_reduction", "alone"),
@@ -163,9 +166,18 @@ impl Problem {
 
     /// The tolerance-scaled squared distance at `x`.
     fn distance(&self, x: &[f64]) -> Result<f64> {
-        let scenario = self.scenario_at(&self.base, &self.values(x))?;
-        let summary = self.simulate(&scenario, self.spec.episodes)?;
-        let d: f64 = self.achieved(&summary)?.iter().map(|a| if a.estimate.mean.is_finite() { a.z().powi(2) } else { 1e6 }).sum();
+        // Values the scenario refuses (ranges that depend on each other, such as
+        // `shared_difficulty + topic_affinity <= 1`) are infeasible, not errors.
+        let d = match self.scenario_at(&self.base, &self.values(x)) {
+            Err(_) => INFEASIBLE,
+            Ok(scenario) => {
+                let summary = self.simulate(&scenario, self.spec.episodes)?;
+                self.achieved(&summary)?
+                    .iter()
+                    .map(|a| if a.estimate.mean.is_finite() { a.z().powi(2) } else { INFEASIBLE })
+                    .sum()
+            }
+        };
         let mut ev = self.evaluations.lock().map_err(|_| anyhow::anyhow!("evaluation log poisoned"))?;
         ev.count += 1;
         if ev.best.as_ref().is_none_or(|(b, _)| d < *b) {
@@ -192,31 +204,55 @@ impl Problem {
         Ok(())
     }
 
-    /// Calibrate: the best point over every start, in the unit cube, with its distance.
+    /// Calibrate: Nelder-Mead from the scenario's own values, then restarted `starts - 1`
+    /// times from the best point so far with a fresh simplex (a stalled simplex in many
+    /// dimensions often moves again). The best point in the unit cube, its distance and the
+    /// number of evaluations.
     pub fn solve(&self, on_eval: Box<dyn Fn(u64, f64) + Send>) -> Result<(Vec<f64>, f64, u64)> {
         self.evaluations.lock().map_err(|_| anyhow::anyhow!("evaluation log poisoned"))?.on_eval = Some(on_eval);
-        let mut starts = vec![self.start()?];
-        if self.spec.starts > 1 {
-            let points = self.spec.sweep_spec().points(self.base.seed)?;
-            for p in points.iter().take(self.spec.starts as usize - 1) {
-                // Each parameter takes the draw of its own (first) path.
-                let x = self
-                    .spec
-                    .params
-                    .iter()
-                    .map(|q| {
-                        p.assignments.iter().find(|(path, _)| *path == q.path).and_then(|(_, v)| v.as_f64()).unwrap_or(0.5)
-                    })
-                    .collect();
-                starts.push(x);
-            }
-        }
-        for s in &starts {
-            self.minimise(s, self.spec.iterations)?;
+        let mut start = self.start()?;
+        for _ in 0..self.spec.starts {
+            self.minimise(&start, self.spec.iterations)?;
+            let ev = self.evaluations.lock().map_err(|_| anyhow::anyhow!("evaluation log poisoned"))?;
+            start = ev.best.as_ref().map_or(start, |b| b.1.clone());
         }
         let ev = self.evaluations.lock().map_err(|_| anyhow::anyhow!("evaluation log poisoned"))?;
         let (d, x) = ev.best.clone().context("the optimiser evaluated nothing")?;
         Ok((x, d, ev.count))
+    }
+}
+
+impl Problem {
+    /// For each free parameter at the scenario's values, the target it moves most when nudged
+    /// by a tenth of its range (in tolerances): the number that pins it. Runs `episodes` per
+    /// nudge on common random numbers.
+    pub fn attribution(&self, episodes: u32) -> Result<Vec<(usize, f64)>> {
+        let x = self.start()?;
+        let at = |x: &[f64]| -> Result<Vec<f64>> {
+            let scenario = self.scenario_at(&self.base, &self.values(x))?;
+            let summary = self.simulate(&scenario, episodes)?;
+            Ok(self.achieved(&summary)?.iter().map(Achieved::z).collect())
+        };
+        let centre = at(&x)?;
+        (0..x.len())
+            .map(|i| {
+                let mut nudged = x.clone();
+                nudged[i] = if x[i] + 0.1 <= 1.0 { x[i] + 0.1 } else { x[i] - 0.1 };
+                let moved = at(&nudged)?;
+                Ok(centre
+                    .iter()
+                    .zip(&moved)
+                    .map(|(a, b)| (b - a).abs())
+                    .enumerate()
+                    .fold((0, 0.0), |best, (t, d)| if d > best.1 { (t, d) } else { best }))
+            })
+            .collect()
+    }
+
+    /// The free parameters and targets.
+    #[must_use]
+    pub const fn spec(&self) -> &CalibrationSpec {
+        &self.spec
     }
 }
 
@@ -342,4 +378,96 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
         eprintln!("warning: {missed} of {} targets could not be reached within tolerance (see the table)", achieved.len());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small market; `{appeal}` and `{shared}` are the stand-in parameters to recover.
+    const WORLD: &str = r#"Scenario(
+    name: "identify",
+    seed: 9,
+    episodes: 12,
+    agents: [
+        (name: "small", price: 0.05, skill: {"qa": [0.8, 0.35]}, juror: (accuracy: 0.6, self_bias: 0.0)),
+        (name: "large", price: 0.36, skill: {"qa": [0.9, 0.6]}, juror: (accuracy: 0.6, self_bias: 0.0)),
+    ],
+    standins: (juror_appeal: {appeal}, shared_difficulty: {shared}),
+    workload: (domains: [(name: "qa", bins: [(tau_max: 0.5, tasks: 30), (tau_max: 5.0, tasks: 30)], topics: 4)]),
+    mechanisms: [Sale(name: "SALE", w_c: 0.002, w_h: 0.0, memory: false), EachAgent, Oracle],
+    calibrate: (
+        episodes: 12,
+        iterations: 40,
+        params: [
+            (path: "standins.juror_appeal", min: 0.0, max: 1.5),
+            (path: "standins.shared_difficulty", min: 0.1, max: 0.9),
+        ],
+        targets: [{targets}],
+    ),
+)"#;
+
+    fn world(appeal: f64, shared: f64, targets: &str) -> Scenario {
+        let text = WORLD
+            .replace("{appeal}", &appeal.to_string())
+            .replace("{shared}", &shared.to_string())
+            .replace("{targets}", targets);
+        Scenario::parse(&text, "identify").unwrap()
+    }
+
+    fn target(mechanism: &str, metric: &str, value: f64, tolerance: f64) -> String {
+        format!("(mechanism: {mechanism:?}, metric: {metric:?}, value: {value}, tolerance: {tolerance}),")
+    }
+
+    /// Targets simulated at the true values, then calibrated from elsewhere.
+    fn recover(extra: &str) -> (Vec<f64>, Vec<bool>, String) {
+        let placeholder = target("oracle", "pass_at_1", 0.5, 1.0) + &target("SALE", "pass_at_1", 0.5, 1.0);
+        let truth = Problem::new(&world(0.8, 0.35, &placeholder), Some(1)).unwrap();
+        let summary = truth.simulate(&truth.base, 12).unwrap();
+        let get = |m: &str, metric: &str| {
+            let spec = world(0.8, 0.35, &target(m, metric, 0.0, 1.0));
+            let p = Problem::new(&spec, Some(1)).unwrap();
+            p.achieved(&summary).unwrap()[0].estimate.mean
+        };
+        let targets = [
+            target("SALE", "share:large", get("SALE", "share:large"), 0.02),
+            target("oracle", "pass_at_1", get("oracle", "pass_at_1"), 0.01),
+        ]
+        .concat()
+            + extra;
+        let problem = Problem::new(&world(0.1, 0.8, &targets), Some(1)).unwrap();
+        let (x, _, _) = problem.solve(Box::new(|_, _| {})).unwrap();
+        let values = problem.values(&x);
+        let at = problem.scenario_at(&problem.base, &values).unwrap();
+        let achieved = problem.achieved(&problem.simulate(&at, 12).unwrap()).unwrap();
+        let within = achieved.iter().map(Achieved::within).collect();
+        (values, within, fit_table(&achieved))
+    }
+
+    #[test]
+    fn calibration_recovers_the_parameters_that_made_the_data() {
+        let (values, within, _) = recover("");
+        assert!((values[0] - 0.8).abs() < 0.2, "juror appeal {} (true 0.8)", values[0]);
+        assert!((values[1] - 0.35).abs() < 0.1, "shared difficulty {} (true 0.35)", values[1]);
+        assert!(within.iter().all(|&w| w));
+    }
+
+    #[test]
+    fn a_target_out_of_reach_is_reported_not_hidden() {
+        // No free parameter moves the large agent's own pass@1.
+        let (_, within, table) = recover(&target("large alone", "pass_at_1", 0.99, 0.1));
+        assert_eq!(within, [true, true, false]);
+        assert!(table.contains("| large alone | all | `pass_at_1` | 0.99 | ± 0.1 |"));
+        assert!(table.lines().last().is_some_and(|l| l.contains("**no**")));
+    }
+
+    #[test]
+    fn a_target_naming_an_unknown_mechanism_or_metric_is_refused() {
+        let bad = world(0.0, 0.5, &target("nobody", "pass_at_1", 0.5, 0.1));
+        assert!(Problem::new(&bad, Some(1)).err().unwrap().to_string().contains("\"nobody\""));
+        let bad = world(0.0, 0.5, &target("oracle", "no_such_metric", 0.5, 0.1));
+        let p = Problem::new(&bad, Some(1)).unwrap();
+        let summary = p.simulate(&p.base, 2).unwrap();
+        assert!(p.achieved(&summary).err().unwrap().to_string().contains("no_such_metric"));
+    }
 }

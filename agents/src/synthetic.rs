@@ -496,6 +496,166 @@ mod tests {
         assert!((s.relevance(&[pair(1.0); 8], 8) - 1.0).abs() < 1e-9);
     }
 
+    fn source_with(params: StandInParams) -> SyntheticSource {
+        let mut small = agent("small", [0.7, 0.2], 0.5);
+        small.price = 0.05;
+        let mut large = agent("large", [0.9, 0.5], 0.5);
+        large.price = 0.36;
+        SyntheticSource::new(vec![small, large], params, &workload(1)).unwrap()
+    }
+
+    /// Mean of `f` over many episodes of the hard task.
+    fn mean_over(n: u64, f: impl Fn(CellKey<'_>) -> f64) -> f64 {
+        let tasks = workload(1).generate(0);
+        (0..n).map(|e| f(key(&tasks[1], 0, e))).sum::<f64>() / n as f64
+    }
+
+    fn corr(xs: &[f64], ys: &[f64]) -> f64 {
+        let n = xs.len() as f64;
+        let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
+        let cov: f64 = xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+        let vx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
+        let vy: f64 = ys.iter().map(|y| (y - my).powi(2)).sum();
+        cov / (vx * vy).sqrt()
+    }
+
+    /// Every cell an auction and an execution read, for a few tasks and episodes.
+    fn cells(s: &SyntheticSource) -> Vec<String> {
+        let tasks = workload(20).generate(3);
+        let pair = RetrievedPair { similarity: 0.8, winner_succeeded: true, ..Default::default() };
+        let recall = Recall { pairs: &[pair; 3], k: 4, similarities: &[0.9, 0.7, 0.2], succeeded: &[true, false, true] };
+        let mut out = Vec::new();
+        for t in &tasks {
+            for a in 0..2 {
+                let k = key(t, a, 11);
+                let plan = s.plan(k);
+                let refined = s.refine(k, &recall);
+                out.push(format!(
+                    "{plan:?} {refined:?} {:?} {:?} {:?}",
+                    s.judge(k, &plan, 0),
+                    s.judge(k, &refined, 1),
+                    s.execute(k, Some(&refined))
+                ));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn v2_features_switched_off_change_nothing() {
+        let v1 = cells(&source_with(StandInParams::default()));
+        // Parameters that only shape a feature that is off.
+        let idle = StandInParams { lesson_min_similarity: 0.1, complementary_strength: 1.7, ..StandInParams::default() };
+        assert_eq!(cells(&source_with(idle)), v1);
+        for on in [
+            StandInParams { juror_appeal: 0.5, ..StandInParams::default() },
+            StandInParams { skill_signal: 1.0, ..StandInParams::default() },
+            StandInParams { self_knowledge: 0.5, ..StandInParams::default() },
+            StandInParams { lesson_half: 2.0, ..StandInParams::default() },
+            StandInParams { refine_noise_correlation: 0.8, ..StandInParams::default() },
+            StandInParams { complementary_topics: 0.3, ..StandInParams::default() },
+        ] {
+            assert_ne!(cells(&source_with(on.clone())), v1, "{on:?} changes some cell");
+        }
+    }
+
+    #[test]
+    fn juror_appeal_favours_pricier_authors_without_touching_execution() {
+        let score = |s: &SyntheticSource, author: usize| {
+            mean_over(4000, |k| {
+                let k = CellKey { agent: author, ..k };
+                f64::from(s.judge(k, &s.plan(k), 1 - author).score.unwrap_or(0))
+            })
+        };
+        let (off, on) = (source_with(StandInParams::default()), source_with(StandInParams { juror_appeal: 0.5, ..StandInParams::default() }));
+        assert!((score(&on, 0) - score(&off, 0)).abs() < 1e-12, "the cheapest agent has no appeal");
+        assert!(score(&on, 1) > score(&off, 1) + 0.5, "the pricier author's plans score higher");
+        let tasks = workload(5).generate(1);
+        for t in &tasks {
+            assert_eq!(on.execute(key(t, 1, 4), None), off.execute(key(t, 1, 4), None));
+        }
+    }
+
+    #[test]
+    fn skill_signal_lets_plan_entropy_tell_a_strong_agent_from_a_weak_one() {
+        let entropy = |s: &SyntheticSource, agent: usize| mean_over(4000, |k| s.plan(CellKey { agent, ..k }).entropy);
+        let off = source_with(StandInParams::default());
+        let on = source_with(StandInParams { skill_signal: 1.0, ..StandInParams::default() });
+        assert!((entropy(&off, 1) - entropy(&off, 0)).abs() < 0.02, "v1: the same mean for every agent");
+        assert!(entropy(&on, 1) > entropy(&on, 0) + 0.05, "the stronger agent's plans read stronger");
+    }
+
+    #[test]
+    fn self_knowledge_makes_a_bidders_own_score_more_informative() {
+        let s = source_with(StandInParams { self_knowledge: 0.9, ..StandInParams::default() });
+        let tasks = workload(1).generate(0);
+        let (mut own, mut peer, mut ok) = (Vec::new(), Vec::new(), Vec::new());
+        for e in 0..4000 {
+            let k = key(&tasks[1], 0, e);
+            let plan = s.plan(k);
+            own.push(f64::from(s.judge(k, &plan, 0).score.unwrap_or(0)));
+            peer.push(f64::from(s.judge(k, &plan, 1).score.unwrap_or(0)));
+            ok.push(f64::from(u8::from(s.execute(k, Some(&plan)).success)));
+        }
+        assert!(corr(&own, &ok) > corr(&peer, &ok) + 0.1, "{} vs {}", corr(&own, &ok), corr(&peer, &ok));
+    }
+
+    #[test]
+    fn memory_gain_grows_with_accumulated_lessons() {
+        let s = source_with(StandInParams { lesson_half: 3.0, ..StandInParams::default() });
+        let pair = RetrievedPair { similarity: 0.9, winner_succeeded: true, ..Default::default() };
+        let pairs = [pair; 4];
+        let young = Recall { pairs: &pairs, k: 4, similarities: &[0.9], succeeded: &[true] };
+        let old = Recall { pairs: &pairs, k: 4, similarities: &[0.9; 40], succeeded: &[true; 40] };
+        let unrelated = Recall { pairs: &pairs, k: 4, similarities: &[0.3; 40], succeeded: &[true; 40] };
+        assert!(s.gain(0, &old) > 2.0 * s.gain(0, &young), "more relevant lessons, more gain");
+        assert_eq!(s.gain(0, &unrelated), 0.0, "dissimilar tasks teach nothing");
+        let v1 = source_with(StandInParams::default());
+        assert_eq!(v1.gain(0, &young), v1.gain(0, &old), "v1: only the k retrieved pairs matter");
+    }
+
+    #[test]
+    fn refined_noise_follows_the_initial_bids() {
+        let entropies = |rho: f64| {
+            let s = source_with(StandInParams { refine_noise_correlation: rho, ..StandInParams::default() });
+            let tasks = workload(1).generate(0);
+            let (mut first, mut again) = (Vec::new(), Vec::new());
+            for e in 0..3000 {
+                let k = key(&tasks[1], 0, e);
+                first.push(s.plan(k).entropy);
+                again.push(s.refine(k, &Recall::default()).entropy);
+            }
+            corr(&first, &again)
+        };
+        // The fit is common to both rounds; the noise adds the rest of the correlation.
+        assert!(entropies(0.9) > entropies(0.0) + 0.4);
+    }
+
+    #[test]
+    fn complementary_topics_let_the_smaller_agent_win_some_topics_and_keep_pass_at_1() {
+        let s = source_with(StandInParams { complementary_topics: 0.25, complementary_strength: 1.5, ..StandInParams::default() });
+        let w = workload(400);
+        let (mut wins_small_topic, mut rates) = (0, [0.0; 2]);
+        let episodes = 60u64;
+        for e in 0..episodes {
+            let tasks = w.generate(e);
+            let mut by_topic = [[0i32; 2]; 8];
+            for t in &tasks {
+                for a in 0..2 {
+                    let ok = s.execute(CellKey { episode_seed: e, task: t, agent: a }, None).success;
+                    by_topic[t.topic as usize][a] += i32::from(ok);
+                    rates[a] += f64::from(u8::from(ok));
+                }
+            }
+            wins_small_topic += by_topic.iter().filter(|c| c[0] > c[1]).count();
+        }
+        assert!(wins_small_topic > 0, "on some topics the smaller agent does better");
+        let n = (episodes * 800) as f64;
+        // Calibrated means: (0.7 + 0.2) / 2 and (0.9 + 0.5) / 2.
+        assert!((rates[0] / n - 0.45).abs() < 0.03, "small: {}", rates[0] / n);
+        assert!((rates[1] / n - 0.70).abs() < 0.03, "large: {}", rates[1] / n);
+    }
+
     #[test]
     fn invalid_profiles_name_the_field_and_range() {
         let mut bad = agent("x", [0.5, 1.5], 0.5);

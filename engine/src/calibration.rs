@@ -15,8 +15,8 @@ pub struct CalibrationSpec {
     /// Optimiser iterations (Nelder-Mead steps) per start.
     #[serde(default = "default_iterations")]
     pub iterations: u32,
-    /// Nelder-Mead starts: the first from the scenario's own values, the rest from points of a
-    /// Latin hypercube over the ranges; the best result is kept.
+    /// Nelder-Mead runs: the first from the scenario's own values, each later one restarted
+    /// from the best point so far with a fresh simplex.
     #[serde(default = "one")]
     pub starts: u32,
     /// The free parameters, as sweep paths (`standins.juror_appeal`,
@@ -75,8 +75,7 @@ fn all() -> String {
 }
 
 impl CalibrationSpec {
-    /// Every path the calibration sets, as a sweep over the unit interval (for path checks and
-    /// the starts' Latin hypercube; parameters tied by `also` take their first path's draw).
+    /// Every path the calibration sets, as a sweep over the unit interval (for path checks).
     #[must_use]
     pub fn sweep_spec(&self) -> crate::sweep::SweepSpec {
         crate::sweep::SweepSpec {
@@ -89,7 +88,7 @@ impl CalibrationSpec {
                     values: crate::sweep::Values::Interval { low: 0.0, high: 1.0 },
                 })
                 .collect(),
-            design: crate::sweep::Design::LatinHypercube(self.starts.saturating_sub(1).max(1)),
+            design: crate::sweep::Design::Grid,
             replications: None,
         }
     }
