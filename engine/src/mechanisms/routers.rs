@@ -78,6 +78,10 @@ pub struct CascadeParams {
 pub struct ScorerParams {
     /// Chance that it accepts a correct answer, and that it rejects a wrong one.
     pub accuracy: f64,
+    /// Chance that it accepts a wrong answer, when it differs from `1 - accuracy` (a scorer
+    /// with a strict threshold rejects most answers, right or wrong).
+    #[serde(default)]
+    pub false_accept: Option<f64>,
     /// Tokens it reads per scored answer.
     pub tokens: u32,
     /// Its price, dollars per million tokens.
@@ -86,7 +90,7 @@ pub struct ScorerParams {
 
 impl Default for ScorerParams {
     fn default() -> Self {
-        Self { accuracy: 0.8, tokens: 400, price: 0.05 }
+        Self { accuracy: 0.8, false_accept: None, tokens: 400, price: 0.05 }
     }
 }
 
@@ -161,6 +165,9 @@ impl CascadeParams {
         }
         c.within("scorer", |c| {
             c.range("accuracy", self.scorer.accuracy, 0.0, 1.0);
+            if let Some(f) = self.scorer.false_accept {
+                c.range("false_accept", f, 0.0, 1.0);
+            }
             c.count("tokens", self.scorer.tokens.into(), 0, 10_000_000);
             c.range("price", self.scorer.price, 0.0, 1e6);
         });
@@ -266,9 +273,16 @@ fn cascade(
             ledger.charge_external(usage, scorer.price);
             let key = name_key(&ledger.agents()[agent].name);
             let mut rng = stream(seed.0, Purpose::Scorer, &[u64::from(task.id), key]);
-            let right = rng.random::<f64>() < scorer.accuracy;
-            // A right scorer accepts a correct answer and rejects a wrong one.
-            if right == cell.success {
+            let u = rng.random::<f64>();
+            // A correct answer is accepted with chance `accuracy`; a wrong one with chance
+            // `false_accept` (by default `1 - accuracy`, drawn from the same uniform, so a right
+            // scorer accepts a correct answer and rejects a wrong one).
+            let accepted = if cell.success {
+                u < scorer.accuracy
+            } else {
+                u >= scorer.false_accept.map_or(scorer.accuracy, |f| 1.0 - f)
+            };
+            if accepted {
                 break;
             }
         }
