@@ -2,7 +2,7 @@
 //! numbers (published results or a recorded table), by Nelder-Mead over common random numbers.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -10,12 +10,13 @@ use anyhow::{Context, Result, bail};
 use argmin::core::{CostFunction, Executor};
 use argmin::solver::neldermead::NelderMead;
 use serde_json::Value;
-use tender_analysis::metrics::Summary;
+use tender_analysis::metrics::{Scope, Summary};
 use tender_analysis::{Estimate, output, summarise};
 use tender_engine::calibration::{CalibrationSpec, Target};
 use tender_engine::sweep::{Point, apply, value_at};
 use tender_engine::{MechanismSpec, RunOptions, Scenario, run_batch};
 
+use crate::backends::{LiveOptions, prepare};
 use crate::cli::CalibrateArgs;
 use crate::commands::{emit, load, progress_bar, write_scenario};
 
@@ -55,6 +56,34 @@ impl Achieved<'_> {
     }
 }
 
+/// A run's summary and, where joint metrics need them, its records.
+pub struct Measured {
+    pub summary: Summary,
+    pub batch: Option<tender_engine::BatchResult>,
+}
+
+/// The metric id of joint success: the share of tasks on which two mechanisms (`A & B`, say
+/// `small alone & big alone`) both succeed, per episode.
+pub const JOINT: &str = "joint_success";
+const JOINT_SEPARATOR: &str = " & ";
+
+/// Joint success of the two mechanisms `pair` names, paired by episode and arrival position.
+fn joint_success(batch: &tender_engine::BatchResult, pair: &str) -> Result<Estimate> {
+    let (a, b) = pair
+        .split_once(JOINT_SEPARATOR)
+        .with_context(|| format!("`{JOINT}` needs two mechanisms, `A{JOINT_SEPARATOR}B`, not {pair:?}"))?;
+    let index = |name: &str| {
+        batch.mechanisms.iter().position(|n| n == name).map(|i| i as u16).with_context(|| format!("no mechanism {name:?}"))
+    };
+    let (ia, ib) = (index(a)?, index(b)?);
+    let per_episode = batch.runs.iter().filter(|r| r.mechanism == ia).filter_map(|ra| {
+        let rb = batch.runs.iter().find(|r| r.mechanism == ib && r.episode == ra.episode)?;
+        let both = ra.records.iter().zip(&rb.records).filter(|(x, y)| x.success && y.success).count();
+        Some(both as f64 / ra.records.len().max(1) as f64)
+    });
+    Ok(Estimate::of(per_episode))
+}
+
 /// The distance of a point the scenario refuses.
 const INFEASIBLE: f64 = 1e9;
 
@@ -71,7 +100,7 @@ impl Problem {
     pub fn new(scenario: &Scenario, jobs: Option<usize>) -> Result<Self> {
         let spec = scenario.calibrate.clone().context("the scenario has no `calibrate:` block")?;
         let mut base = scenario.clone();
-        let wanted: Vec<&str> = spec.targets.iter().map(|t| t.mechanism.as_str()).collect();
+        let wanted: Vec<&str> = spec.targets.iter().flat_map(|t| t.mechanism.split(JOINT_SEPARATOR)).collect();
         let paired: Vec<&str> = spec
             .targets
             .iter()
@@ -88,9 +117,12 @@ impl Problem {
         base.calibrate = None;
         base.sweep = None;
         let names: Vec<String> = base.resolve_mechanisms().into_iter().map(|(n, _)| n).collect();
-        for t in &spec.targets {
-            if !names.contains(&t.mechanism) {
-                bail!("calibration target names mechanism {:?}, which the scenario does not have; it has: {}", t.mechanism, names.join(", "));
+        if spec.targets.is_empty() {
+            bail!("the calibration has no targets: list them in `calibrate.targets` or give `--targets-from`");
+        }
+        for m in spec.targets.iter().flat_map(|t| t.mechanism.split(JOINT_SEPARATOR)) {
+            if !names.iter().any(|n| n == m) {
+                bail!("calibration target names mechanism {m:?}, which the scenario does not have; it has: {}", names.join(", "));
             }
         }
         Ok(Self { base, spec, jobs, evaluations: Mutex::new(Evaluations::default()) })
@@ -129,7 +161,7 @@ impl Problem {
     }
 
     /// Run `scenario` for `episodes` from its seed and summarise.
-    fn simulate(&self, scenario: &Scenario, episodes: u32) -> Result<Summary> {
+    fn simulate(&self, scenario: &Scenario, episodes: u32) -> Result<Measured> {
         let source = Arc::new(scenario.source().map_err(|e| {
             anyhow::anyhow!("{}", e.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
         })?);
@@ -137,15 +169,21 @@ impl Problem {
         let options = RunOptions { seed: scenario.seed, episodes, jobs: self.jobs };
         let batch = run_batch(source, &scenario.workload, scenario.training, &resolved, &options, &|| {})?;
         let kinds: Vec<_> = resolved.iter().map(|(_, m)| m.clone()).collect();
-        Ok(summarise(&batch, &scenario.workload, &kinds))
+        let summary = summarise(&batch, &scenario.workload, &kinds);
+        Ok(Measured { summary, batch: Some(batch) })
     }
 
-    /// Every target as achieved in `summary`.
-    pub fn achieved<'a>(&'a self, summary: &Summary) -> Result<Vec<Achieved<'a>>> {
+    /// Every target as achieved in a run.
+    pub fn achieved<'a>(&'a self, run: &Measured) -> Result<Vec<Achieved<'a>>> {
+        let summary = &run.summary;
         self.spec
             .targets
             .iter()
             .map(|t| {
+                if t.metric == JOINT {
+                    let batch = run.batch.as_ref().context("joint success needs the run's records")?;
+                    return Ok(Achieved { target: t, estimate: joint_success(batch, &t.mechanism)? });
+                }
                 let m = summary.mechanisms.iter().position(|n| *n == t.mechanism);
                 let row = summary.rows.iter().find(|r| {
                     Some(r.mechanism) == m
@@ -171,8 +209,8 @@ impl Problem {
         let d = match self.scenario_at(&self.base, &self.values(x)) {
             Err(_) => INFEASIBLE,
             Ok(scenario) => {
-                let summary = self.simulate(&scenario, self.spec.episodes)?;
-                self.achieved(&summary)?
+                let run = self.simulate(&scenario, self.spec.episodes)?;
+                self.achieved(&run)?
                     .iter()
                     .map(|a| if a.estimate.mean.is_finite() { a.z().powi(2) } else { INFEASIBLE })
                     .sum()
@@ -230,8 +268,8 @@ impl Problem {
         let x = self.start()?;
         let at = |x: &[f64]| -> Result<Vec<f64>> {
             let scenario = self.scenario_at(&self.base, &self.values(x))?;
-            let summary = self.simulate(&scenario, episodes)?;
-            Ok(self.achieved(&summary)?.iter().map(Achieved::z).collect())
+            let run = self.simulate(&scenario, episodes)?;
+            Ok(self.achieved(&run)?.iter().map(Achieved::z).collect())
         };
         let centre = at(&x)?;
         (0..x.len())
@@ -284,8 +322,8 @@ pub fn fit_table(achieved: &[Achieved<'_>]) -> String {
             t.mechanism,
             t.scope,
             t.metric,
-            t.value,
-            t.tolerance,
+            short(t.value),
+            short(t.tolerance),
             a.estimate.mean,
             a.estimate.half_width(),
             if a.within() { "yes" } else { "**no**" },
@@ -293,6 +331,13 @@ pub fn fit_table(achieved: &[Achieved<'_>]) -> String {
         );
     }
     s
+}
+
+/// A number with at most four decimals and no trailing zeros.
+fn short(x: f64) -> String {
+    let s = format!("{x:.4}");
+    let s = s.trim_end_matches('0');
+    s.strip_suffix('.').unwrap_or(s).to_string()
 }
 
 /// The calibrated values as a Markdown table.
@@ -305,8 +350,82 @@ pub fn params_table(spec: &CalibrationSpec, start: &[f64], values: &[f64]) -> St
     s
 }
 
+/// Targets measured on a recorded pool (a RouteLLM or RouterBench table, or a live run's trace
+/// replayed): each agent's pass@1 per domain, every pair's joint success and the oracle's pass@1,
+/// for the agents the stand-in scenario also has. Tolerances are twice the binomial standard
+/// error of the recorded share (at least 0.01), so a fit is asked to agree as well as the data can
+/// tell.
+pub fn recorded_targets(file: &Path, standins: &Scenario, jobs: Option<usize>) -> Result<Vec<Target>> {
+    let mut recorded = load(file)?;
+    recorded.mechanisms = vec![MechanismSpec::EachAgent, MechanismSpec::Oracle];
+    recorded.training = tender_engine::Training::None;
+    let source = prepare(&mut recorded, file, &LiveOptions::default())?.source;
+    let resolved = recorded.resolve_mechanisms();
+    let options = RunOptions { seed: recorded.seed, episodes: recorded.episodes, jobs };
+    let batch = run_batch(source, &recorded.workload, recorded.training, &resolved, &options, &|| {})?;
+    let kinds: Vec<_> = resolved.iter().map(|(_, m)| m.clone()).collect();
+    let summary = summarise(&batch, &recorded.workload, &kinds);
+    let ours: Vec<&str> = standins.agents.iter().map(|a| a.name.as_str()).collect();
+    let common: Vec<&str> = recorded.agents.iter().map(|a| a.name.as_str()).filter(|n| ours.contains(n)).collect();
+    if common.is_empty() {
+        bail!("{}: none of its agents is in the stand-in pool ({})", file.display(), ours.join(", "));
+    }
+    let source_note = format!("recorded: {}", file.display());
+    let tasks_in = |scope: &Scope| -> f64 {
+        match scope {
+            Scope::All => recorded.workload.task_count() as f64,
+            Scope::Domain(d) => {
+                recorded.workload.loaded.as_ref().map_or(0, |t| t.iter().filter(|x| x.domain == *d).count()) as f64
+            }
+            Scope::Bin(..) => 0.0,
+        }
+    };
+    let target = |mechanism: String, scope: String, metric: &str, value: f64, n: f64| Target {
+        mechanism,
+        scope,
+        metric: metric.to_string(),
+        value,
+        tolerance: (2.0 * (value * (1.0 - value) / n.max(1.0)).sqrt()).max(0.01),
+        source: source_note.clone(),
+    };
+    let mut out = Vec::new();
+    let pass = |name: &str, scope: &Scope| {
+        let m = summary.mechanisms.iter().position(|n| n == name)?;
+        summary.get(m, scope, &tender_analysis::metrics::Metric::PassAt1).map(|e| e.mean)
+    };
+    for agent in &common {
+        let name = format!("{agent} alone");
+        for (d, _) in summary.domains.iter().enumerate() {
+            let scope = Scope::Domain(d as u16);
+            if let Some(v) = pass(&name, &scope) {
+                out.push(target(name.clone(), summary.scope_name(&scope), "pass_at_1", v, tasks_in(&scope)));
+            }
+        }
+    }
+    let n = tasks_in(&Scope::All);
+    for (i, a) in common.iter().enumerate() {
+        for b in &common[i + 1..] {
+            let pair = format!("{a} alone{JOINT_SEPARATOR}{b} alone");
+            let v = joint_success(&batch, &pair)?.mean;
+            out.push(target(pair, "all".into(), JOINT, v, n));
+        }
+    }
+    if common.len() == ours.len() && common.len() == recorded.agents.len() {
+        if let Some(v) = pass("oracle", &Scope::All) {
+            out.push(target("oracle".into(), "all".into(), "pass_at_1", v, n));
+        }
+    }
+    Ok(out)
+}
+
 pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
     let mut scenario = load(&args.file)?;
+    if let Some(from) = &args.targets_from {
+        let targets = recorded_targets(from, &scenario, args.jobs)?;
+        let spec = scenario.calibrate.as_mut().context("the scenario has no `calibrate:` block (its free parameters)")?;
+        emit(&format!("{} targets from {}", targets.len(), from.display()))?;
+        spec.targets = targets;
+    }
     if scenario.agents.iter().any(|a| !a.backend.is_synthetic()) {
         bail!("{}: calibration simulates stand-ins; every agent must be synthetic", args.file.display());
     }
@@ -347,8 +466,8 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
     let calibrated = problem.scenario_at(&scenario, &values)?;
     let check_episodes = args.check_episodes.unwrap_or(scenario.episodes);
     let check_scenario = problem.scenario_at(&problem.base, &values)?;
-    let summary = problem.simulate(&check_scenario, check_episodes)?;
-    let achieved = problem.achieved(&summary)?;
+    let run = problem.simulate(&check_scenario, check_episodes)?;
+    let achieved = problem.achieved(&run)?;
     let simulated = evaluations * u64::from(spec.episodes) * problem.base.resolve_mechanisms().len() as u64;
 
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("results/calibrate").join(&scenario.name));

@@ -83,6 +83,11 @@ pub struct CalibrateArgs {
     /// Output folder [default: results/calibrate/NAME].
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Take the targets from a recorded pool instead (a scenario of `Recorded` agents, such as a
+    /// RouteLLM or RouterBench table): each common agent's pass@1 per domain, every pair's joint
+    /// success and, when the pools match, the oracle's pass@1.
+    #[arg(long, value_name = "RECORDED_SCENARIO")]
+    pub targets_from: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

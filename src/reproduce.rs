@@ -12,7 +12,7 @@ use tender_engine::mechanisms::sale::Jury;
 use tender_engine::{MechanismSpec, RunOptions, SaleParams, Scenario, run_batch};
 
 use crate::backends::{LiveOptions, prepare};
-use crate::calibrate::{Achieved, Problem, fit_table};
+use crate::calibrate::{Achieved, Measured, Problem, fit_table};
 use crate::cli::ReproduceArgs;
 use crate::commands::{emit, load, progress_bar, write_scenario};
 
@@ -252,7 +252,9 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<()> {
         emit(&format!("{}: what pins each calibrated parameter", d.title))?;
         let problem = Problem::new(&scenario, args.jobs)?;
         let pins = problem.attribution(args.sweep_episodes)?;
-        let fit = Fit { achieved: problem.achieved(&main)?, pins, problem: &problem };
+        let measured = Measured { summary: main, batch: None };
+        let fit = Fit { achieved: problem.achieved(&measured)?, pins, problem: &problem };
+        let main = measured.summary;
         let copied = copy_figures(&results, &figures, d.file)?;
 
         let mut base = first_sale(&scenario).cloned().context("the scenario has no SALE")?;
@@ -260,6 +262,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<()> {
         emit(&format!("{}: SALE ablations", d.title))?;
         let mut ablation = scenario.clone();
         ablation.mechanisms = ablations(&base);
+        ablation.calibrate = None;
         let ablations = run(&ablation, &file, args.jobs, None)?.0;
 
         let mut sweeps = Vec::new();
@@ -270,6 +273,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<()> {
                 let mut s = scenario.clone();
                 s.episodes = args.sweep_episodes;
                 s.mechanisms = sensitivity_mechanisms(&base);
+                s.calibrate = None;
                 (sens.set)(&mut s, v);
                 points.push((v, run(&s, &file, args.jobs, None)?.0));
             }

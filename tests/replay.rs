@@ -113,3 +113,30 @@ fn routellm_gsm8k_real_trace() {
     assert!(acc("oracle") > acc("gpt-4 alone"));
     assert!(apgr[0].1 > 0.3 && apgr[0].1 < 0.9, "{apgr:?}");
 }
+
+#[test]
+fn stand_ins_calibrate_to_a_recorded_table() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let o = tender(&[
+        "calibrate",
+        fixture("routerbench-standins.ron").to_str().expect("utf-8"),
+        "--targets-from",
+        fixture("routerbench-mini.ron").to_str().expect("utf-8"),
+        "--iterations",
+        "60",
+        "--out",
+        out.path().to_str().expect("utf-8"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let fit = std::fs::read_to_string(out.path().join("fit.md")).expect("fit table");
+    // Per-agent pass@1 per domain, every pair's joint success and the oracle: 6 + 3 + 1 targets.
+    let rows: Vec<&str> = fit.lines().filter(|l| l.contains("recorded: ")).collect();
+    assert_eq!(rows.len(), 10, "{fit}");
+    assert_eq!(rows.iter().filter(|l| l.contains("`joint_success`")).count(), 3);
+    assert!(rows.iter().any(|l| l.starts_with("| big alone | trivia | `pass_at_1` | 0.5 |")), "{fit}");
+    // The recorded table's per-domain pass@1 is what the skill table exists to match.
+    let within = rows.iter().filter(|l| l.contains("| yes |")).count();
+    assert!(within >= 8, "{within} of 10 targets within tolerance:\n{fit}");
+    let calibrated = std::fs::read_to_string(out.path().join("scenario.ron")).expect("calibrated scenario");
+    assert!(calibrated.contains("routerbench-standins"));
+}

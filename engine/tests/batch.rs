@@ -39,7 +39,7 @@ fn mechanisms_in_an_episode_share_the_same_tasks() {
 fn the_oracle_solves_every_task_any_mechanism_solves() {
     let s = load(&fixture("small.ron"));
     let kinds: Vec<Mechanism> = s.resolve_mechanisms().into_iter().map(|(_, m)| m).collect();
-    let oracle = kinds.iter().position(|m| *m == Mechanism::Oracle).unwrap();
+    let oracle = kinds.iter().position(|m| *m == Mechanism::Oracle { refined: true }).unwrap();
     let batch = run(&s, 20, None);
     for episode in 0..20 {
         let runs: Vec<_> = batch.runs.iter().filter(|r| r.episode == episode).collect();
