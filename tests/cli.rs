@@ -39,8 +39,8 @@ fn run_prints_the_comparison_and_writes_results() {
     assert!(summary.contains("SALE,all,pass_at_1,"));
     assert!(summary.contains("SALE,qa/tau<=0.1,pass_at_1,"));
     let tasks = std::fs::read_to_string(out.path().join("tasks.csv")).expect("tasks.csv written");
-    // 4 episodes x 7 mechanisms x 70 tasks, plus the header.
-    assert_eq!(tasks.lines().count(), 1 + 4 * 7 * 70);
+    // 4 episodes x 8 mechanisms x 70 tasks, plus the header.
+    assert_eq!(tasks.lines().count(), 1 + 4 * 8 * 70);
     // The effective scenario is saved, with the command line's overrides, and runs again.
     let saved = out.path().join("scenario.ron");
     let again = tender(&["validate", saved.to_str().expect("utf-8 path")]);
@@ -76,7 +76,7 @@ fn results_do_not_depend_on_the_thread_count() {
 fn validate_accepts_good_files_and_explains_bad_ones() {
     let ok = tender(&["validate", fixture("small.ron").to_str().expect("utf-8 path")]);
     assert!(ok.status.success());
-    assert!(text(&ok.stdout).contains("ok — 3 agents, 70 tasks per episode, 7 mechanisms"));
+    assert!(text(&ok.stdout).contains("ok — 3 agents, 70 tasks per episode, 8 mechanisms"));
 
     let bad = tender(&["validate", fixture("malformed.ron").to_str().expect("utf-8 path")]);
     assert_eq!(bad.status.code(), Some(1));

@@ -44,8 +44,8 @@ fn a_sweep_gives_the_same_rows_with_one_and_two_threads() {
     sweep(&two, &["-j", "2"]);
     same_results(&one, &two);
     let rows = std::fs::read_to_string(one.join("rows.csv")).expect("rows");
-    // 3 x 2 points, 4 replications, 7 mechanisms, and a header.
-    assert_eq!(rows.lines().count(), 1 + 6 * 4 * 7);
+    // 3 x 2 points, 4 replications, 8 mechanisms, and a header.
+    assert_eq!(rows.lines().count(), 1 + 6 * 4 * 8);
     assert!(
         rows.lines()
             .next()
@@ -53,7 +53,7 @@ fn a_sweep_gives_the_same_rows_with_one_and_two_threads() {
             .contains("mechanisms.sale.w_c,standins.shared_difficulty,mechanism,pass_at_1")
     );
     let points = std::fs::read_to_string(one.join("points.csv")).expect("points");
-    assert_eq!(points.lines().count(), 1 + 6 * 7 * 11);
+    assert_eq!(points.lines().count(), 1 + 6 * 8 * 11);
 }
 
 #[test]
@@ -149,7 +149,7 @@ fn random_and_latin_hypercube_designs_run() {
         ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let rows = std::fs::read_to_string(out.join("rows.csv")).expect("rows");
-        assert_eq!(rows.lines().count(), 1 + 3 * 2 * 7);
+        assert_eq!(rows.lines().count(), 1 + 3 * 2 * 8);
     }
 }
 
