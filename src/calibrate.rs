@@ -73,7 +73,12 @@ fn joint_success(batch: &tender_engine::BatchResult, pair: &str) -> Result<Estim
         .split_once(JOINT_SEPARATOR)
         .with_context(|| format!("`{JOINT}` needs two mechanisms, `A{JOINT_SEPARATOR}B`, not {pair:?}"))?;
     let index = |name: &str| {
-        batch.mechanisms.iter().position(|n| n == name).map(|i| i as u16).with_context(|| format!("no mechanism {name:?}"))
+        batch
+            .mechanisms
+            .iter()
+            .position(|n| n == name)
+            .map(|i| i as u16)
+            .with_context(|| format!("no mechanism {name:?}"))
     };
     let (ia, ib) = (index(a)?, index(b)?);
     let per_episode = batch.runs.iter().filter(|r| r.mechanism == ia).filter_map(|ra| {
@@ -111,7 +116,9 @@ impl Problem {
         base.mechanisms.retain(|m: &MechanismSpec| {
             m.resolve(&agents, &prices).iter().any(|(name, _)| {
                 wanted.contains(&name.as_str())
-                    || paired.iter().any(|p| (*p == "oracle" && name == "oracle") || (*p == "alone" && name.ends_with(" alone")))
+                    || paired
+                        .iter()
+                        .any(|p| (*p == "oracle" && name == "oracle") || (*p == "alone" && name.ends_with(" alone")))
             })
         });
         base.calibrate = None;
@@ -122,7 +129,10 @@ impl Problem {
         }
         for m in spec.targets.iter().flat_map(|t| t.mechanism.split(JOINT_SEPARATOR)) {
             if !names.iter().any(|n| n == m) {
-                bail!("calibration target names mechanism {m:?}, which the scenario does not have; it has: {}", names.join(", "));
+                bail!(
+                    "calibration target names mechanism {m:?}, which the scenario does not have; it has: {}",
+                    names.join(", ")
+                );
             }
         }
         Ok(Self { base, spec, jobs, evaluations: Mutex::new(Evaluations::default()) })
@@ -162,9 +172,10 @@ impl Problem {
 
     /// Run `scenario` for `episodes` from its seed and summarise.
     fn simulate(&self, scenario: &Scenario, episodes: u32) -> Result<Measured> {
-        let source = Arc::new(scenario.source().map_err(|e| {
-            anyhow::anyhow!("{}", e.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
-        })?);
+        let source =
+            Arc::new(scenario.source().map_err(|e| {
+                anyhow::anyhow!("{}", e.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+            })?);
         let resolved = scenario.resolve_mechanisms();
         let options = RunOptions { seed: scenario.seed, episodes, jobs: self.jobs };
         let batch = run_batch(source, &scenario.workload, scenario.training, &resolved, &options, &|| {})?;
@@ -410,10 +421,11 @@ pub fn recorded_targets(file: &Path, standins: &Scenario, jobs: Option<usize>) -
             out.push(target(pair, "all".into(), JOINT, v, n));
         }
     }
-    if common.len() == ours.len() && common.len() == recorded.agents.len() {
-        if let Some(v) = pass("oracle", &Scope::All) {
-            out.push(target("oracle".into(), "all".into(), "pass_at_1", v, n));
-        }
+    if common.len() == ours.len()
+        && common.len() == recorded.agents.len()
+        && let Some(v) = pass("oracle", &Scope::All)
+    {
+        out.push(target("oracle".into(), "all".into(), "pass_at_1", v, n));
     }
     Ok(out)
 }
@@ -422,7 +434,8 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
     let mut scenario = load(&args.file)?;
     if let Some(from) = &args.targets_from {
         let targets = recorded_targets(from, &scenario, args.jobs)?;
-        let spec = scenario.calibrate.as_mut().context("the scenario has no `calibrate:` block (its free parameters)")?;
+        let spec =
+            scenario.calibrate.as_mut().context("the scenario has no `calibrate:` block (its free parameters)")?;
         emit(&format!("{} targets from {}", targets.len(), from.display()))?;
         spec.targets = targets;
     }
@@ -494,7 +507,10 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
     emit(&report)?;
     emit(&format!("Written {}/scenario.ron (the calibrated scenario) and {}/fit.md", out.display(), out.display()))?;
     if missed > 0 {
-        eprintln!("warning: {missed} of {} targets could not be reached within tolerance (see the table)", achieved.len());
+        eprintln!(
+            "warning: {missed} of {} targets could not be reached within tolerance (see the table)",
+            achieved.len()
+        );
     }
     Ok(())
 }

@@ -523,7 +523,8 @@ mod tests {
     fn cells(s: &SyntheticSource) -> Vec<String> {
         let tasks = workload(20).generate(3);
         let pair = RetrievedPair { similarity: 0.8, winner_succeeded: true, ..Default::default() };
-        let recall = Recall { pairs: &[pair; 3], k: 4, similarities: &[0.9, 0.7, 0.2], succeeded: &[true, false, true] };
+        let recall =
+            Recall { pairs: &[pair; 3], k: 4, similarities: &[0.9, 0.7, 0.2], succeeded: &[true, false, true] };
         let mut out = Vec::new();
         for t in &tasks {
             for a in 0..2 {
@@ -545,7 +546,8 @@ mod tests {
     fn v2_features_switched_off_change_nothing() {
         let v1 = cells(&source_with(StandInParams::default()));
         // Parameters that only shape a feature that is off.
-        let idle = StandInParams { lesson_min_similarity: 0.1, complementary_strength: 1.7, ..StandInParams::default() };
+        let idle =
+            StandInParams { lesson_min_similarity: 0.1, complementary_strength: 1.7, ..StandInParams::default() };
         assert_eq!(cells(&source_with(idle)), v1);
         for on in [
             StandInParams { juror_appeal: 0.5, ..StandInParams::default() },
@@ -567,7 +569,10 @@ mod tests {
                 f64::from(s.judge(k, &s.plan(k), 1 - author).score.unwrap_or(0))
             })
         };
-        let (off, on) = (source_with(StandInParams::default()), source_with(StandInParams { juror_appeal: 0.5, ..StandInParams::default() }));
+        let (off, on) = (
+            source_with(StandInParams::default()),
+            source_with(StandInParams { juror_appeal: 0.5, ..StandInParams::default() }),
+        );
         assert!((score(&on, 0) - score(&off, 0)).abs() < 1e-12, "the cheapest agent has no appeal");
         assert!(score(&on, 1) > score(&off, 1) + 0.5, "the pricier author's plans score higher");
         let tasks = workload(5).generate(1);
@@ -633,7 +638,11 @@ mod tests {
 
     #[test]
     fn complementary_topics_let_the_smaller_agent_win_some_topics_and_keep_pass_at_1() {
-        let s = source_with(StandInParams { complementary_topics: 0.25, complementary_strength: 1.5, ..StandInParams::default() });
+        let s = source_with(StandInParams {
+            complementary_topics: 0.25,
+            complementary_strength: 1.5,
+            ..StandInParams::default()
+        });
         let w = workload(400);
         let (mut wins_small_topic, mut rates) = (0, [0.0; 2]);
         let episodes = 60u64;

@@ -209,7 +209,9 @@ fn cost_vs_pass<DB: DrawingBackend>(
     cost: &[Est],
     pass: &[Est],
 ) -> Result<(), String> {
-    let series: Vec<(String, RGBColor)> = names.iter().enumerate().map(|(i, n)| (n.clone(), colour(i))).collect();
+    // Colours repeat beyond ten series, so every point carries its legend number too.
+    let series: Vec<(String, RGBColor)> =
+        names.iter().enumerate().map(|(i, n)| (format!("{} {n}", i + 1), colour(i))).collect();
     let area = with_legend(root, &series)?;
     let fin = |v: &[Est], f: fn(&Est) -> f64| v.iter().map(f).filter(|x| x.is_finite()).collect::<Vec<_>>();
     let xs = fin(cost, |e| if e.high.is_finite() { e.high } else { e.mean });
@@ -262,6 +264,9 @@ fn cost_vs_pass<DB: DrawingBackend>(
                 .map_err(|e| e.to_string())?;
         }
         chart.draw_series(std::iter::once(Circle::new((x, y), 6, col.filled()))).map_err(|e| e.to_string())?;
+        let label =
+            EmptyElement::at((x, y)) + Text::new(format!("{}", i + 1), (7, -18), ("sans-serif", 14).into_font());
+        chart.draw_series(std::iter::once(label)).map_err(|e| e.to_string())?;
     }
     area.draw(&Text::new(
         "grey line: Pareto frontier (cheaper and better)",

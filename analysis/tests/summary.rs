@@ -84,7 +84,11 @@ fn metrics_follow_their_definitions() {
         mechanisms: vec!["mix".into(), "large alone".into(), "oracle".into()],
         runs: (0..3).flat_map(runs).collect(),
     };
-    let summary = summarise(&batch, &s.workload, &[Mechanism::Random, Mechanism::Single(2), Mechanism::Oracle { refined: false }]);
+    let summary = summarise(
+        &batch,
+        &s.workload,
+        &[Mechanism::Random, Mechanism::Single(2), Mechanism::Oracle { refined: false }],
+    );
     let get = |m, metric| summary.get(m, &Scope::All, &metric).unwrap().mean;
     assert_eq!(summary.largest, 2);
     assert_eq!(get(0, Metric::PassAt1), 0.5);

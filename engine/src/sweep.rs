@@ -315,8 +315,8 @@ fn table_names(scenario: &Scenario) -> Vec<(usize, String)> {
 
 /// The value a path names in `scenario`.
 pub fn value_at(scenario: &Scenario, path: &str) -> Result<Value, SweepError> {
-    let mut tree =
-        serde_json::to_value(scenario).map_err(|e| SweepError::Path { path: path.to_string(), message: e.to_string() })?;
+    let mut tree = serde_json::to_value(scenario)
+        .map_err(|e| SweepError::Path { path: path.to_string(), message: e.to_string() })?;
     let names = table_names(scenario);
     Ok(lookup(&mut tree, path, &names)?.clone())
 }
@@ -334,7 +334,11 @@ fn set(tree: &mut Value, path: &str, value: Value, names: &[(usize, String)]) ->
 }
 
 /// The JSON slot a path names.
-fn lookup<'a>(tree: &'a mut Value, path: &str, mechanism_names: &[(usize, String)]) -> Result<&'a mut Value, SweepError> {
+fn lookup<'a>(
+    tree: &'a mut Value,
+    path: &str,
+    mechanism_names: &[(usize, String)],
+) -> Result<&'a mut Value, SweepError> {
     let fail = |message: String| SweepError::Path { path: path.to_string(), message };
     let mut node = tree;
     let mut parent_key = String::new();
