@@ -23,12 +23,13 @@ pub fn install_random(schedule: &mut Schedule) {
     schedule.add_systems(award_random.in_set(Phase::Award));
 }
 
-pub fn install_oracle(refined: bool, schedule: &mut Schedule) {
-    if refined {
-        schedule.add_systems(award_refined_oracle.in_set(Phase::Award));
-    } else {
-        schedule.add_systems(award_oracle.in_set(Phase::Award));
-    }
+/// Whether the oracle may also credit an agent's best plan from a full memory.
+#[derive(Resource, Clone, Copy)]
+struct WithBestRefinements(bool);
+
+pub fn install_oracle(refined: bool, world: &mut World, schedule: &mut Schedule) {
+    world.insert_resource(WithBestRefinements(refined));
+    schedule.add_systems(award_oracle.in_set(Phase::Award));
 }
 
 fn award_random(
@@ -45,41 +46,27 @@ fn award_random(
     }
 }
 
-/// The SALE paper's oracle: the cheapest agent that would succeed with its first plan; failing
-/// that, the cheapest agent. It pays only for the execution it picks.
+/// The SALE paper's oracle: the cheapest agent that would succeed with its first plan; with best
+/// refinements, failing that, the cheapest that would succeed with the best plan it could write;
+/// failing that, the cheapest agent. It pays only for the execution it picks, so with best
+/// refinements no mechanism on the same ledger can beat its pass@1.
 fn award_oracle(
     mut tasks: Query<(&OpenTask, &mut Decision)>,
     agents: Query<&Agent>,
     stream_: Res<TaskStream>,
     ledger: Res<Ledger>,
+    refined: Res<WithBestRefinements>,
 ) {
     let mut by_price: Vec<Agent> = agents.iter().copied().collect();
     by_price.sort_by(|a, b| a.price.total_cmp(&b.price).then(a.index.cmp(&b.index)));
     for (open, mut d) in &mut tasks {
         let task = stream_.get(open);
-        let winner = by_price.iter().find(|a| ledger.hindsight_first(task, a.index)).unwrap_or(&by_price[0]);
-        d.winner = Some(winner.index);
-    }
-}
-
-/// The cheapest agent that would succeed with its first plan; failing that, the cheapest that
-/// would succeed with the best plan it could write; failing that, the cheapest agent. It pays
-/// only for the execution it picks, so no mechanism on the same ledger can beat its pass@1.
-fn award_refined_oracle(
-    mut tasks: Query<(&OpenTask, &mut Decision)>,
-    agents: Query<&Agent>,
-    stream_: Res<TaskStream>,
-    ledger: Res<Ledger>,
-) {
-    let mut by_price: Vec<Agent> = agents.iter().copied().collect();
-    by_price.sort_by(|a, b| a.price.total_cmp(&b.price).then(a.index.cmp(&b.index)));
-    for (open, mut d) in &mut tasks {
-        let task = stream_.get(open);
+        let best = || by_price.iter().find_map(|a| ledger.hindsight_best(task, a.index).map(|p| (a.index, Some(p))));
         let (winner, plan) = by_price
             .iter()
             .find(|a| ledger.hindsight_first(task, a.index))
             .map(|a| (a.index, None))
-            .or_else(|| by_price.iter().find_map(|a| ledger.hindsight_best(task, a.index).map(|p| (a.index, Some(p)))))
+            .or_else(|| if refined.0 { best() } else { None })
             .unwrap_or((by_price[0].index, None));
         d.winner = Some(winner);
         d.plan = plan;

@@ -91,7 +91,7 @@ impl Mechanism {
             Self::Sale(config) => sale::install(config, world, schedule),
             Self::Single(agent) => baselines::install_single(*agent, schedule),
             Self::Random => baselines::install_random(schedule),
-            Self::Oracle { refined } => baselines::install_oracle(*refined, schedule),
+            Self::Oracle { refined } => baselines::install_oracle(*refined, world, schedule),
             Self::Router(router) => routers::install(router, world, schedule),
             Self::Auction(p) => procurement::install(p, world, schedule),
             Self::Mohaf(p) => allocation::install_mohaf(p, world, schedule),
