@@ -366,14 +366,30 @@ pub fn params_table(spec: &CalibrationSpec, start: &[f64], values: &[f64]) -> St
 /// for the agents the stand-in scenario also has. Tolerances are twice the binomial standard
 /// error of the recorded share (at least 0.01), so a fit is asked to agree as well as the data can
 /// tell.
-pub fn recorded_targets(file: &Path, standins: &Scenario, jobs: Option<usize>) -> Result<Vec<Target>> {
+pub fn recorded_targets(
+    file: &Path,
+    replay: Option<&Path>,
+    standins: &Scenario,
+    jobs: Option<usize>,
+) -> Result<Vec<Target>> {
     let mut recorded = load(file)?;
+    // The same evaluation tasks as the recorded run (its training split is kept).
     recorded.mechanisms = vec![MechanismSpec::EachAgent, MechanismSpec::Oracle];
-    recorded.training = tender_engine::Training::None;
-    let source = prepare(&mut recorded, file, &LiveOptions::default())?.source;
+    recorded.calibrate = None;
+    recorded.sweep = None;
+    // A live scenario answers from its trace (`--targets-replay`), never from the network.
+    let has_live = recorded.agents.iter().any(|a| matches!(a.backend, tender_agents::Backend::Live(_)));
+    if has_live && replay.is_none() {
+        bail!("{}: live agents give targets only from a recorded trace: add `--targets-replay TRACE`", file.display());
+    }
+    let options = LiveOptions { replay: replay.map(Path::to_path_buf), ..LiveOptions::default() };
+    let backends = prepare(&mut recorded, file, &options)?;
     let resolved = recorded.resolve_mechanisms();
     let options = RunOptions { seed: recorded.seed, episodes: recorded.episodes, jobs };
-    let batch = run_batch(source, &recorded.workload, recorded.training, &resolved, &options, &|| {})?;
+    let batch = run_batch(backends.source, &recorded.workload, recorded.training, &resolved, &options, &|| {});
+    // A replay that missed requests gives no targets.
+    backends.live.as_deref().map(tender_agents::live::LiveSource::finish).transpose()?;
+    let batch = batch?;
     let kinds: Vec<_> = resolved.iter().map(|(_, m)| m.clone()).collect();
     let summary = summarise(&batch, &recorded.workload, &kinds);
     let ours: Vec<&str> = standins.agents.iter().map(|a| a.name.as_str()).collect();
@@ -433,7 +449,7 @@ pub fn recorded_targets(file: &Path, standins: &Scenario, jobs: Option<usize>) -
 pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
     let mut scenario = load(&args.file)?;
     if let Some(from) = &args.targets_from {
-        let targets = recorded_targets(from, &scenario, args.jobs)?;
+        let targets = recorded_targets(from, args.targets_replay.as_deref(), &scenario, args.jobs)?;
         let spec =
             scenario.calibrate.as_mut().context("the scenario has no `calibrate:` block (its free parameters)")?;
         emit(&format!("{} targets from {}", targets.len(), from.display()))?;

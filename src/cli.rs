@@ -88,6 +88,10 @@ pub struct CalibrateArgs {
     /// success and, when the pools match, the oracle's pass@1.
     #[arg(long, value_name = "RECORDED_SCENARIO")]
     pub targets_from: Option<PathBuf>,
+    /// With `--targets-from` a live scenario: answer it from this trace of an earlier run
+    /// (Tender's own `trace.jsonl`), calling nothing.
+    #[arg(long, value_name = "TRACE", requires = "targets_from")]
+    pub targets_replay: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -137,3 +137,76 @@ fn a_live_run_through_the_litellm_gateway_replays_identically_with_zero_calls() 
     let replayed = std::fs::read_to_string(replayed_out.join("tasks.csv")).expect("tasks.csv");
     assert_eq!(recorded, replayed, "a replay gives the recorded run's records");
 }
+
+#[test]
+fn stand_ins_calibrate_to_a_live_runs_trace_without_calling_anything() {
+    let server = MockServer::start();
+    let reply = |content: &str| serde_json::json!({"choices": [{"message": {"content": content}}], "usage": {"prompt_tokens": 50, "completion_tokens": 12}});
+    server.mock(|when, then| {
+        when.method(POST).body_includes("Write a short plan");
+        then.status(200).json_body(reply("1. Compute it."));
+    });
+    server.mock(|when, then| {
+        when.method(POST).body_includes("how likely");
+        then.status(200).json_body(reply("Score: 4"));
+    });
+    server.mock(|when, then| {
+        when.method(POST).body_includes("Solve the task");
+        then.status(200).json_body(reply("Answer: 4"));
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let live = scenario(dir.path(), &server.url("/v1"), "a", "b", "TENDER_MOCK_KEY");
+    let o = run(&live, &[], &[("TENDER_MOCK_KEY", "k")]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let trace = dir.path().join("out/trace.jsonl");
+    // Stand-ins of the same pool, whose one free parameter is fitted to the live run's outcomes.
+    let standins = dir.path().join("standins.ron");
+    std::fs::write(
+        &standins,
+        r#"Scenario(
+    name: "standins",
+    seed: 1,
+    episodes: 8,
+    agents: [
+        (name: "small", price: 0.05, skill: {"math": [0.5, 0.3], "knowledge": [0.5, 0.3], "code": [0.3]}),
+        (name: "large", price: 0.36, skill: {"math": [0.6, 0.4], "knowledge": [0.6, 0.4], "code": [0.4]}),
+        (name: "standin", price: 0.16, skill: {"math": [0.9, 0.7], "knowledge": [0.9, 0.8], "code": [0.7]}),
+    ],
+    workload: (domains: [
+        (name: "math", bins: [(tau_max: 1, tasks: 5), (tau_max: 5, tasks: 5)]),
+        (name: "knowledge", bins: [(tau_max: 0.5, tasks: 5), (tau_max: 2, tasks: 5)]),
+        (name: "code", bins: [(tau_max: 5, tasks: 4)]),
+    ]),
+    mechanisms: [EachAgent, Oracle],
+    calibrate: (episodes: 8, iterations: 20, params: [(path: "standins.shared_difficulty", min: 0.0, max: 0.85)], targets: []),
+)"#,
+    )
+    .expect("stand-ins written");
+    let out = dir.path().join("calibrated");
+    // No server and no key: every answer comes from the trace.
+    drop(server);
+    let args = [
+        "calibrate",
+        standins.to_str().expect("utf-8"),
+        "--targets-from",
+        live.to_str().expect("utf-8"),
+        "--targets-replay",
+        trace.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+    ];
+    let o = tender(&args, &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let fit = std::fs::read_to_string(out.join("fit.md")).expect("fit table");
+    for row in [
+        "| small alone | math | `pass_at_1` |",
+        "| small alone & large alone | all | `joint_success` |",
+        "| oracle | all |",
+    ] {
+        assert!(fit.contains(row), "{row} missing:\n{fit}");
+    }
+    // Without the trace, live agents give no targets (nothing is called).
+    let o = tender(&args[..5], &[]);
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("--targets-replay"), "{}", text(&o.stderr));
+}
