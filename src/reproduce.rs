@@ -121,7 +121,7 @@ fn first_sale(s: &Scenario) -> Option<&SaleParams> {
     })
 }
 
-const SENSITIVITIES: [Sensitivity; 4] = [
+const SENSITIVITIES: [Sensitivity; 9] = [
     Sensitivity {
         name: "juror accuracy (shift of every juror's `accuracy`)",
         what: "how well jurors' Likert scores track the truth; defaults 0.45/0.55/0.65/0.75 from 4B to 32B",
@@ -134,11 +134,15 @@ const SENSITIVITIES: [Sensitivity; 4] = [
         },
     },
     Sensitivity {
-        name: "`standins.topic_affinity`",
-        what: "share of the success latent that is an agent's affinity for the task's topic (what routers and memory can learn)",
-        values: &[0.0, 0.05, 0.15, 0.25],
-        current: |s| s.standins.topic_affinity,
-        set: |s, v| s.standins.topic_affinity = v.min(1.0 - s.standins.shared_difficulty),
+        name: "juror `self_bias` (every agent)",
+        what: "latent units a juror adds to its own plans",
+        values: &[0.0, 0.15, 0.3, 0.6],
+        current: |s| s.agents.first().map_or(f64::NAN, |a| a.juror.self_bias),
+        set: |s, v| {
+            for a in &mut s.agents {
+                a.juror.self_bias = v;
+            }
+        },
     },
     Sensitivity {
         name: "`standins.jury_shared_noise`",
@@ -153,6 +157,49 @@ const SENSITIVITIES: [Sensitivity; 4] = [
         values: &[0.3, 0.4, 0.5, 0.6, 0.7],
         current: |s| s.standins.lesson_min_similarity,
         set: |s, v| s.standins.lesson_min_similarity = v,
+    },
+    Sensitivity {
+        name: "`standins.failed_lesson_weight`",
+        what: "weight of a past task whose winner failed, relative to one whose winner succeeded",
+        values: &[0.0, 0.25, 0.5, 1.0],
+        current: |s| s.standins.failed_lesson_weight,
+        set: |s, v| s.standins.failed_lesson_weight = v,
+    },
+    Sensitivity {
+        name: "`standins.length_failure_correlation`",
+        what: "how much longer plans and traces run when the fit is poor",
+        values: &[0.0, 0.15, 0.3, 0.5],
+        current: |s| s.standins.length_failure_correlation,
+        set: |s, v| s.standins.length_failure_correlation = v,
+    },
+    Sensitivity {
+        name: "`workload.topic_spread`",
+        what: "spread of tasks around their topic's centroid in embedding space (how similar a topic's tasks look)",
+        values: &[0.3, 0.6, 0.9, 1.2],
+        current: |s| s.workload.topic_spread,
+        set: |s, v| s.workload.topic_spread = v,
+    },
+    Sensitivity {
+        name: "plan entropy `sd` (every agent)",
+        what: "spread of plans' mean per-token entropy",
+        values: &[0.1, 0.25, 0.5],
+        current: |s| s.agents.first().map_or(f64::NAN, |a| a.entropy.sd),
+        set: |s, v| {
+            for a in &mut s.agents {
+                a.entropy.sd = v;
+            }
+        },
+    },
+    Sensitivity {
+        name: "plan length `median` (every agent)",
+        what: "tokens in a typical plan (the paper: a few hundred)",
+        values: &[110.0, 220.0, 440.0],
+        current: |s| s.agents.first().map_or(f64::NAN, |a| a.plan_tokens.median),
+        set: |s, v| {
+            for a in &mut s.agents {
+                a.plan_tokens.median = v;
+            }
+        },
     },
 ];
 
@@ -526,8 +573,8 @@ fn domain_section(
         let _ = writeln!(
             s,
             "**{}**: {}. {} episodes per value; the scenario's value is marked.\n\n\
-             | value | SALE pass@1 % | 32B alone pass@1 % | SALE $ / M tokens | SALE's 32B share % | memory's gain, points |\n\
-             |---|---|---|---|---|---|",
+             | value | SALE pass@1 % | 32B alone pass@1 % | SALE $ / M tokens | SALE's 32B share % | memory's gain, points | SALE's auction share of tokens % |\n\
+             |---|---|---|---|---|---|---|",
             sens.name, sens.what, episodes
         );
         for (v, p) in points {
@@ -536,12 +583,13 @@ fn domain_section(
             let nomem = est(p, "SALE (no memory)", &all, &Metric::PassAt1);
             let _ = writeln!(
                 s,
-                "| {v}{mark} | {} | {} | {} | {} | {:+.1} |",
+                "| {v}{mark} | {} | {} | {} | {} | {:+.1} | {} |",
                 pm(sale, 100.0, 1),
                 pm(est(p, "qwen3-32b alone", &all, &Metric::PassAt1), 100.0, 1),
                 pm(est(p, "SALE", &all, &Metric::CostPerDeliveredMTok), 1.0, 3),
                 pm(est(p, "SALE", &all, &Metric::Share(p.largest)), 100.0, 1),
                 100.0 * (mean(sale) - mean(nomem)),
+                pm(est(p, "SALE", &all, &Metric::OverheadTokenShare), 100.0, 2),
             );
         }
         let _ = writeln!(s);

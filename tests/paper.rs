@@ -149,7 +149,7 @@ fn reproduce_writes_the_report_with_the_papers_numbers_beside_tenders() {
         "#### SALE ablations",
         "SALE (no jury)",
         "SALE (peer-scores only)",
-        "`standins.topic_affinity`",
+        "`standins.failed_lesson_weight`",
         "juror accuracy",
         "| 77.9 |",
         "| 68.4 |",
