@@ -212,6 +212,14 @@ pub struct RunArgs {
     /// Call the servers even for requests the cache answers (and add nothing to it).
     #[arg(long, conflicts_with_all = ["replay", "cache"])]
     pub no_cache: bool,
+    /// When a live endpoint's circuit breaker opens, record the rest of its cells as failed
+    /// (without calling it) and finish the run, instead of stopping it.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Skip the check, before any episode, that every live endpoint answers, accepts the key and
+    /// serves the model (for a rerun answered entirely from the cache while the server is down).
+    #[arg(long)]
+    pub no_preflight: bool,
 }
 
 #[derive(Debug, Args)]

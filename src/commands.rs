@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::process::ExitCode;
 
 use std::time::Instant;
 
@@ -16,9 +17,15 @@ use tender_agents::live::{CallStats, LiveSource};
 use crate::backends::LiveOptions;
 use crate::cli::{BenchArgs, Cli, Command, FitArgs, RunArgs};
 
-pub fn dispatch(cli: Cli) -> Result<()> {
-    match cli.command {
-        Command::Run(args) => run(&args),
+/// Exit code of a run that completed and wrote its results, but in which some live calls failed
+/// (their cells are recorded as failures). 1 is an error that stopped the command, 2 a usage
+/// error.
+pub const EXIT_FAILED_CELLS: u8 = 3;
+
+pub fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let done = |r: Result<()>| r.map(|()| ExitCode::SUCCESS);
+    done(match cli.command {
+        Command::Run(args) => return run(&args),
         Command::Validate { file } => validate(&file),
         Command::Bench(args) => bench(&args),
         Command::Fit(args) => fit(&args),
@@ -27,7 +34,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Merge { out, shards } => crate::sweep::merge(&out, &shards),
         Command::Reproduce(args) => crate::reproduce::reproduce(&args),
         Command::Calibrate(args) => crate::calibrate::calibrate(&args),
-    }
+    })
 }
 
 /// Read, parse and validate a scenario, with any fitted weights it names.
@@ -61,13 +68,50 @@ fn validate(file: &Path) -> Result<()> {
 pub fn progress_bar(total: u64) -> ProgressBar {
     let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} episodes · ETA {eta}")
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} episodes · ETA {eta} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar
 }
 
-fn run(args: &RunArgs) -> Result<()> {
+/// Live status on the progress bar while a run waits on the network, and an open circuit
+/// breaker announced on stderr as soon as it opens.
+fn watch_live(live: &LiveSource, bar: &ProgressBar, done: &std::sync::atomic::AtomicBool) {
+    let mut announced = 0;
+    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+        let c = live.stats();
+        let failures: Vec<String> =
+            live.failures_by_cause().iter().map(|(agent, cause, n)| format!("{agent}: {cause} ×{n}")).collect();
+        bar.set_message(format!(
+            "live: {} calls, {} failed{}, {} retries, {:.1} s waiting",
+            c.calls,
+            c.failures,
+            if failures.is_empty() { String::new() } else { format!(" ({})", failures.join(", ")) },
+            c.retries(),
+            c.waited_ms as f64 / 1000.0
+        ));
+        let open = live.open_circuits();
+        for o in open.iter().skip(announced) {
+            bar.println(format!(
+                "error: agent {:?} at {}: circuit breaker open after consecutive failed calls (last: {}); not calling it again",
+                o.agent, o.url, o.last_error
+            ));
+        }
+        announced = announced.max(open.len());
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+/// Failed live calls by agent and cause, one line each.
+fn failure_summary(live: &LiveSource) -> String {
+    live.failures_by_cause()
+        .iter()
+        .map(|(agent, cause, n)| format!("  {agent}: {n} × {cause}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn run(args: &RunArgs) -> Result<ExitCode> {
     let mut scenario = load(&args.file)?;
     if let Some(seed) = args.seed {
         scenario.seed = seed;
@@ -83,16 +127,47 @@ fn run(args: &RunArgs) -> Result<()> {
     }
     let live_options = LiveOptions { replay: args.replay.clone(), cache: args.cache.clone(), no_cache: args.no_cache };
     let backends = crate::backends::prepare(&mut scenario, &args.file, &live_options)?;
+    if let Some(live) = backends.live.as_deref()
+        && args.replay.is_none()
+        && !args.no_preflight
+    {
+        live.preflight(PREFLIGHT_TIMEOUT).context(
+            "the preflight check of the live agents failed, so no episode ran \
+             (`--no-preflight` skips it, for a rerun answered from the cache)",
+        )?;
+    }
     let mechanisms = scenario.resolve_mechanisms();
     let options = RunOptions { seed: scenario.seed, episodes: scenario.episodes, jobs: args.jobs };
 
     let bar = progress_bar(u64::from(scenario.episodes) * mechanisms.len() as u64);
     let started = Instant::now();
-    let batch =
-        run_batch(backends.source, &scenario.workload, scenario.training, &mechanisms, &options, &|| bar.inc(1));
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let batch = std::thread::scope(|scope| {
+        if let Some(live) = backends.live.as_deref().filter(|_| args.replay.is_none()) {
+            scope.spawn(|| watch_live(live, &bar, &finished));
+        }
+        let batch =
+            run_batch(backends.source.clone(), &scenario.workload, scenario.training, &mechanisms, &options, &|| {
+                bar.inc(1)
+            });
+        finished.store(true, std::sync::atomic::Ordering::Relaxed);
+        batch
+    });
     bar.finish_and_clear();
     // A replay that missed cells, or a journal that could not be written, outranks the records.
     let calls = backends.live.as_deref().map(LiveSource::finish).transpose()?;
+    if let Some(live) = backends.live.as_deref() {
+        let open = live.open_circuits();
+        if !open.is_empty() && !args.keep_going {
+            let which: Vec<String> =
+                open.iter().map(|o| format!("agent {:?} at {} (last: {})", o.agent, o.url, o.last_error)).collect();
+            bail!(
+                "the run was stopped: the circuit breaker opened for {}.\nFailed calls:\n{}\n                 Nothing was written; answers that succeeded are in the cache, so a rerun does not repeat them                  (`--keep-going` records the remaining cells as failed instead)",
+                which.join("; "),
+                failure_summary(live)
+            );
+        }
+    }
     let batch = batch?;
     let elapsed = started.elapsed();
 
@@ -162,8 +237,21 @@ fn run(args: &RunArgs) -> Result<()> {
     if !args.no_plots {
         tender_analysis::plot::plot_dir(out)?;
     }
-    Ok(())
+    if let (Some(c), Some(live)) = (calls, backends.live.as_deref())
+        && c.failures > 0
+    {
+        eprintln!(
+            "warning: {} live call(s) failed; their cells are recorded as failures (exit code {EXIT_FAILED_CELLS}):\n{}",
+            c.failures,
+            failure_summary(live)
+        );
+        return Ok(ExitCode::from(EXIT_FAILED_CELLS));
+    }
+    Ok(ExitCode::SUCCESS)
 }
+
+/// How long the preflight waits for each endpoint.
+const PREFLIGHT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Save the scenario as run (overrides applied) as OUT/scenario.ron; `tender run` on it
 /// reproduces the results.

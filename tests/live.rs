@@ -85,8 +85,18 @@ fn a_run_completes_when_backends_fail() {
     });
     let dir = tempfile::tempdir().expect("temp dir");
     let path = scenario(dir.path(), &server.url("/v1"), "a", "b", "TENDER_MOCK_KEY");
+    // Every execution fails: the circuit breaker opens and, without `--keep-going`, stops the
+    // run, writing nothing.
     let o = run(&path, &[], &[("TENDER_MOCK_KEY", "k")]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let stderr = text(&o.stderr);
+    assert!(stderr.contains("circuit breaker") && stderr.contains("HTTP 500"), "{stderr}");
+    assert!(!dir.path().join("out/summary.csv").exists());
+    // With it, the run completes, records the failures and says so in its exit code.
+    let o = run(&path, &["--keep-going"], &[("TENDER_MOCK_KEY", "k")]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    let stderr = text(&o.stderr);
+    assert!(stderr.contains("live call(s) failed") && stderr.contains("HTTP 500"), "{stderr}");
     let out = dir.path().join("out");
     let c = calls(&out);
     assert!(c["failures"].as_u64().expect("failures") > 0, "{c}");
@@ -100,6 +110,55 @@ fn a_run_completes_when_backends_fail() {
     let o = run(&path, &[], &[]);
     assert!(!o.status.success());
     assert!(text(&o.stderr).contains("environment variable TENDER_MOCK_KEY"), "{}", text(&o.stderr));
+}
+
+#[test]
+fn a_run_without_its_server_fails_at_once_and_says_why() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = scenario(dir.path(), &format!("http://127.0.0.1:{port}/v1"), "a", "b", "TENDER_MOCK_KEY");
+    let started = std::time::Instant::now();
+    let o = run(&path, &[], &[("TENDER_MOCK_KEY", "k")]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert_eq!(o.status.code(), Some(1));
+    let stderr = text(&o.stderr);
+    assert!(
+        stderr.contains("agent \"small\"")
+            && stderr.contains(&format!("127.0.0.1:{port}"))
+            && stderr.contains("nothing is listening"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("out/summary.csv").exists(), "no episode ran");
+}
+
+#[test]
+fn a_rejected_key_stops_the_run_before_any_episode_and_is_never_printed() {
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.method(GET).path("/v1/models");
+        then.status(401).body("invalid api key you sent: Bearer sk-very-secret");
+    });
+    let chat = server.mock(|when, then| {
+        when.method(POST);
+        then.status(401).body("invalid api key you sent: Bearer sk-very-secret");
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = scenario(dir.path(), &server.url("/v1"), "a", "b", "TENDER_MOCK_KEY");
+    let o = run(&path, &[], &[("TENDER_MOCK_KEY", "sk-very-secret")]);
+    assert_eq!(o.status.code(), Some(1));
+    let stderr = text(&o.stderr);
+    assert!(stderr.contains("refuses the credentials") && stderr.contains("HTTP 401"), "{stderr}");
+    assert!(!stderr.contains("sk-very-secret"), "{stderr}");
+    chat.assert_calls(0);
+    // Past the preflight, every 401 is one attempt, and the key reaches no file.
+    let o = run(&path, &["--no-preflight", "--keep-going"], &[("TENDER_MOCK_KEY", "sk-very-secret")]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    assert!(!text(&o.stderr).contains("sk-very-secret"));
+    let out = dir.path().join("out");
+    let trace = std::fs::read_to_string(out.join("trace.jsonl")).expect("trace");
+    assert!(!trace.contains("sk-very-secret"), "the trace holds the key");
+    let c = calls(&out);
+    assert_eq!(c["attempts"], c["calls"], "no 401 was retried: {c}");
 }
 
 #[test]
@@ -153,6 +212,11 @@ fn stand_ins_calibrate_to_a_live_runs_trace_without_calling_anything() {
     server.mock(|when, then| {
         when.method(POST).body_includes("Solve the task");
         then.status(200).json_body(reply("Answer: 4"));
+    });
+    // Refinements.
+    server.mock(|when, then| {
+        when.method(POST);
+        then.status(200).json_body(reply("1. Compute it again."));
     });
     let dir = tempfile::tempdir().expect("temp dir");
     let live = scenario(dir.path(), &server.url("/v1"), "a", "b", "TENDER_MOCK_KEY");

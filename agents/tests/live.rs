@@ -19,6 +19,7 @@ fn spec(server: &MockServer) -> LiveSpec {
         max_retries: 2,
         backoff_ms: 150,
         concurrency: 2,
+        circuit_breaker: 5,
         temperature: 0.0,
         plan_max_tokens: 64,
         answer_max_tokens: 64,
@@ -305,4 +306,135 @@ fn a_coding_task_runs_its_tests_on_the_program() {
     };
     assert!(check("assert double(4) == 8").success);
     assert!(!check("assert double(4) == 9").success);
+}
+
+fn execution(s: &Setup) -> tender_agents::ExecutionCell {
+    let t = task();
+    s.live.execute(key(&t), None)
+}
+
+#[test]
+fn auth_errors_fail_at_once_and_an_echoed_key_is_never_written() {
+    let server = MockServer::start();
+    let m = chat_mock(&server, 401, r#"{"error": "invalid api key you sent: Bearer sekrit-key"}"#);
+    let s = setup(&server);
+    let cell = execution(&s);
+    assert!(cell.failed);
+    m.assert_calls(1);
+    let records = trace(&s);
+    assert_eq!(records[0].attempts, 1, "a 401 cannot succeed on retry");
+    let text = std::fs::read_to_string(s.dir.path().join("trace.jsonl")).unwrap();
+    assert!(!text.contains("sekrit-key"), "the trace holds the key: {text}");
+    assert!(records[0].error.as_deref().unwrap_or_default().contains("[redacted]"), "{:?}", records[0].error);
+    let by_cause = s.live.failures_by_cause();
+    assert_eq!(by_cause, [("m".to_string(), tender_agents::live::Cause::Status(401), 1)]);
+}
+
+#[test]
+fn oversize_and_undecodable_replies_get_one_attempt() {
+    let server = MockServer::start();
+    let big = "x".repeat(usize::try_from(tender_agents::live::MAX_BODY).unwrap() + 10);
+    let m = chat_mock(&server, 200, &big);
+    let s = setup(&server);
+    assert!(execution(&s).failed);
+    m.assert_calls(1);
+    assert_eq!(trace(&s)[0].attempts, 1);
+
+    let server = MockServer::start();
+    let m = server.mock(|when, then| {
+        when.method(POST).path("/v1/chat/completions");
+        then.status(200).body(vec![0xff_u8, 0xfe, 0x00, 0x41]);
+    });
+    let s = setup(&server);
+    assert!(execution(&s).failed);
+    m.assert_calls(1);
+    let by_cause = s.live.failures_by_cause();
+    assert_eq!(by_cause, [("m".to_string(), tender_agents::live::Cause::Undecodable, 1)]);
+}
+
+#[test]
+fn a_hanging_server_opens_the_circuit_and_is_not_called_again() {
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.method(POST).path("/v1/chat/completions");
+        then.status(200).delay(Duration::from_secs(3)).json_body(reply("Answer: 42"));
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mode = Mode::Live { cache: None, trace: Some(dir.path().join("trace.jsonl")) };
+    let env = |_: &str| Some("k".to_string());
+    let spec = LiveSpec { max_retries: 0, circuit_breaker: 2, ..spec(&server) };
+    let live = LiveSource::new(&agents(), &[Some(spec)], &mode, &env).unwrap();
+    let tasks: Vec<Task> = (0..4)
+        .map(|i| {
+            let mut t = task();
+            t.id = i;
+            let text = format!("What is {i} times 7?");
+            t.content =
+                Some(Arc::new(TaskContent { key: format!("t{i}"), text, ..(*task().content.unwrap()).clone() }));
+            t
+        })
+        .collect();
+    for t in &tasks {
+        assert!(live.execute(key(t), None).failed);
+    }
+    // Two timed-out calls (one attempt each), then nothing sent.
+    let path = dir.path().join("trace.jsonl");
+    let records = read_records(&std::fs::read_to_string(&path).unwrap(), &path).unwrap().0;
+    let attempts: Vec<u32> = records.iter().map(|r| r.attempts).collect();
+    assert_eq!(attempts, [1, 1, 0, 0]);
+    assert_eq!(live.stats().calls, 2, "the last two were never sent");
+    assert_eq!(live.stats().failures, 4);
+    let open = live.open_circuits();
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert!(open[0].last_error.contains("timeout") || open[0].last_error.contains("imed out"), "{open:?}");
+    let by_cause = live.failures_by_cause();
+    assert!(by_cause.contains(&("m".to_string(), tender_agents::live::Cause::CircuitOpen, 2)), "{by_cause:?}");
+}
+
+#[test]
+fn the_preflight_names_the_agent_url_and_cause() {
+    let preflight = |server_url: String| {
+        let dir = tempfile::tempdir().unwrap();
+        let mode = Mode::Live { cache: None, trace: Some(dir.path().join("trace.jsonl")) };
+        let env = |_: &str| Some("sekrit-key".to_string());
+        let spec = LiveSpec { base_url: server_url, ..spec(&MockServer::start()) };
+        let live = LiveSource::new(&agents(), &[Some(spec)], &mode, &env).unwrap();
+        live.preflight(Duration::from_secs(2)).err().map(|e| e.to_string())
+    };
+    // Nothing listening: a port that was just free.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let started = std::time::Instant::now();
+    let err = preflight(format!("http://127.0.0.1:{port}/v1")).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        err.contains("agent \"m\"")
+            && err.contains(&format!("127.0.0.1:{port}"))
+            && err.contains("nothing is listening"),
+        "{err}"
+    );
+
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.method(GET).path("/v1/models");
+        then.status(401).body("bad key sekrit-key");
+    });
+    let err = preflight(server.url("/v1")).unwrap();
+    assert!(err.contains("refuses the credentials") && !err.contains("sekrit-key"), "{err}");
+
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.method(GET).path("/v1/models");
+        then.status(200).json_body(json!({"object": "list", "data": [{"id": "other"}]}));
+    });
+    let err = preflight(server.url("/v1")).unwrap();
+    assert!(err.contains("does not serve model \"mock\"") && err.contains("\"other\""), "{err}");
+
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.method(GET).path("/v1/models");
+        then.status(200).json_body(json!({"object": "list", "data": [{"id": "mock"}]}));
+    });
+    assert_eq!(preflight(server.url("/v1")), None);
+    // A server without the route is given the benefit of the doubt.
+    assert_eq!(preflight(MockServer::start().url("/v1")), None);
 }

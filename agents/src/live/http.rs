@@ -1,5 +1,7 @@
-//! One HTTP endpoint with a timeout, retries and a concurrency limit.
+//! One HTTP endpoint with a timeout, retries only where a retry can succeed, a concurrency
+//! limit and a circuit breaker.
 
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
@@ -17,9 +19,60 @@ pub struct Retry {
 /// A call that did not produce a usable reply, after every retry it was allowed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallFailure {
+    /// What went wrong, with any credential redacted.
     pub message: String,
+    pub cause: Cause,
     pub attempts: u32,
 }
+
+/// Why a call failed, by kind: what a failure summary counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Cause {
+    /// Nothing accepted the connection, or the host is unknown.
+    Connect,
+    /// No complete reply within the timeout.
+    Timeout,
+    /// Another transport error (a reset connection, a broken reply stream).
+    Transport,
+    /// The server answered with this HTTP status.
+    Status(u16),
+    /// The reply was larger than [`MAX_BODY`].
+    Oversize,
+    /// The reply was not UTF-8 text.
+    Undecodable,
+    /// The reply was text but not a usable answer (not the API's JSON, no choices).
+    Unusable,
+    /// The endpoint's circuit breaker is open: not called at all.
+    CircuitOpen,
+}
+
+impl Cause {
+    /// Whether another attempt of the same request can succeed: connection problems, timeouts,
+    /// 408, 409, 429 and 5xx. Never authentication or validation errors, oversize or
+    /// undecodable replies (a paid provider bills every attempt).
+    #[must_use]
+    pub const fn retryable(self) -> bool {
+        matches!(self, Self::Connect | Self::Timeout | Self::Transport | Self::Status(408 | 409 | 429 | 500..=599))
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Connect => f.write_str("cannot connect"),
+            Self::Timeout => f.write_str("timeout"),
+            Self::Transport => f.write_str("transport error"),
+            Self::Status(s) => write!(f, "HTTP {s}"),
+            Self::Oversize => f.write_str("reply too large"),
+            Self::Undecodable => f.write_str("reply not UTF-8"),
+            Self::Unusable => f.write_str("unusable reply"),
+            Self::CircuitOpen => f.write_str("circuit open"),
+        }
+    }
+}
+
+/// The largest reply read, in bytes.
+pub const MAX_BODY: u64 = 10 * 1024 * 1024;
 
 /// A successful reply's body.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,17 +115,29 @@ impl Drop for Permit<'_> {
 #[derive(Debug)]
 pub struct HttpClient {
     agent: ureq::Agent,
+    /// The server's root, for other routes (the preflight's `models`).
+    base: String,
     url: String,
     api_key: Option<String>,
     retry: Retry,
     limit: Limit,
+    breaker: Breaker,
 }
 
+/// Opens after `threshold` consecutive failed calls (each after its retries): from then on the
+/// endpoint is not called.
+#[derive(Debug)]
+struct Breaker {
+    threshold: u32,
+    consecutive: AtomicU32,
+    open: AtomicBool,
+}
+
+/// One attempt's outcome.
 enum Attempt {
     Done(Reply),
-    /// Worth another try (429, 5xx, transport errors), after at least this long.
-    Transient(String, Option<Duration>),
-    Fatal(String),
+    /// Failed, with the server's requested wait (`Retry-After`) if it gave one.
+    Failed(String, Cause, Option<Duration>),
 }
 
 impl HttpClient {
@@ -85,17 +150,36 @@ impl HttpClient {
         timeout: Duration,
         retry: Retry,
         concurrency: u32,
+        circuit_breaker: u32,
     ) -> Self {
         let agent: ureq::Agent =
             ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build().into();
         let url = format!("{}/{}", base_url.trim_end_matches('/'), path.trim_start_matches('/'));
         Self {
             agent,
+            base: base_url.to_string(),
             url,
             api_key,
             retry,
             limit: Limit { free: Mutex::new(concurrency.max(1)), freed: Condvar::new() },
+            breaker: Breaker {
+                threshold: circuit_breaker,
+                consecutive: AtomicU32::new(0),
+                open: AtomicBool::new(false),
+            },
         }
+    }
+
+    /// Whether the circuit breaker has stopped calls to this endpoint.
+    #[must_use]
+    pub fn circuit_open(&self) -> bool {
+        self.breaker.open.load(Ordering::Relaxed)
+    }
+
+    /// `text` with the key and any `Authorization`/`api-key` value blanked out.
+    #[must_use]
+    pub fn redact(&self, text: &str) -> String {
+        redact(text, self.api_key.as_deref())
     }
 
     fn attempt(&self, body: &str) -> Attempt {
@@ -105,7 +189,10 @@ impl HttpClient {
             request = request.header("authorization", &format!("Bearer {key}"));
         }
         match request.send(body) {
-            Err(e) => Attempt::Transient(e.to_string(), None),
+            Err(e) => {
+                let cause = transport_cause(&e);
+                Attempt::Failed(e.to_string(), cause, None)
+            }
             Ok(mut response) => {
                 let status = response.status().as_u16();
                 let retry_after = response
@@ -115,33 +202,92 @@ impl HttpClient {
                     .and_then(|v| v.trim().parse::<f64>().ok())
                     .filter(|s| s.is_finite() && *s >= 0.0)
                     .map(|s| Duration::from_secs_f64(s.min(60.0)));
-                let text = response.body_mut().read_to_string();
-                match (status, text) {
-                    (200..=299, Ok(body)) => Attempt::Done(Reply { body, attempts: 0 }),
-                    (200..=299, Err(e)) => Attempt::Transient(format!("reading the reply: {e}"), None),
-                    (429 | 500..=599, body) => Attempt::Transient(
-                        format!("HTTP {status}: {}", snippet(&body.unwrap_or_default())),
-                        retry_after,
-                    ),
-                    (_, body) => Attempt::Fatal(format!("HTTP {status}: {}", snippet(&body.unwrap_or_default()))),
+                let bytes = response.body_mut().with_config().limit(MAX_BODY).read_to_vec();
+                let text = match bytes {
+                    Err(ureq::Error::BodyExceedsLimit(_)) => {
+                        return Attempt::Failed(
+                            format!("HTTP {status}: the reply exceeds {} MiB", MAX_BODY >> 20),
+                            Cause::Oversize,
+                            None,
+                        );
+                    }
+                    Err(e) => return Attempt::Failed(format!("reading the reply: {e}"), transport_cause(&e), None),
+                    Ok(bytes) => match String::from_utf8(bytes) {
+                        Ok(text) => text,
+                        Err(_) => {
+                            return Attempt::Failed(
+                                format!("HTTP {status}: the reply is not UTF-8 text"),
+                                Cause::Undecodable,
+                                None,
+                            );
+                        }
+                    },
+                };
+                if (200..=299).contains(&status) {
+                    Attempt::Done(Reply { body: text, attempts: 0 })
+                } else {
+                    Attempt::Failed(format!("HTTP {status}: {}", snippet(&text)), Cause::Status(status), retry_after)
                 }
             }
         }
     }
 
-    /// POST `body`, retrying transient failures with exponential backoff and jitter.
+    /// One GET of `{base_url}/{path}` (the preflight's model list), with its own timeout and
+    /// no retries.
+    pub fn get(&self, path: &str, timeout: Duration) -> Result<String, CallFailure> {
+        let url = format!("{}/{}", self.base.trim_end_matches('/'), path.trim_start_matches('/'));
+        let agent: ureq::Agent =
+            ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build().into();
+        let mut request = agent.get(&url);
+        if let Some(key) = &self.api_key {
+            request = request.header("authorization", &format!("Bearer {key}"));
+        }
+        let fail = |message: String, cause| CallFailure { message: self.redact(&message), cause, attempts: 1 };
+        let mut response = request.call().map_err(|e| fail(e.to_string(), transport_cause(&e)))?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .lossy_utf8(true)
+            .read_to_string()
+            .map_err(|e| fail(format!("reading the reply: {e}"), transport_cause(&e)))?;
+        if (200..=299).contains(&status) {
+            Ok(text)
+        } else {
+            Err(fail(format!("HTTP {status}: {}", snippet(&text)), Cause::Status(status)))
+        }
+    }
+
+    /// POST `body`, retrying what can succeed on retry with exponential backoff and jitter.
     /// `jitter_key` seeds the jitter, so waits are spread across requests without an OS random
-    /// source.
+    /// source. Failure messages never hold the key.
     pub fn post(&self, body: &str, jitter_key: u64) -> Result<Reply, CallFailure> {
+        if self.circuit_open() {
+            return Err(CallFailure {
+                message: format!(
+                    "not called: {} consecutive calls to {} failed, so its circuit breaker is open",
+                    self.breaker.threshold, self.url
+                ),
+                cause: Cause::CircuitOpen,
+                attempts: 0,
+            });
+        }
         let mut attempts = 0;
         loop {
             attempts += 1;
             match self.attempt(body) {
-                Attempt::Done(reply) => return Ok(Reply { attempts, ..reply }),
-                Attempt::Fatal(message) => return Err(CallFailure { message, attempts }),
-                Attempt::Transient(message, retry_after) => {
-                    if attempts > self.retry.max_retries {
-                        return Err(CallFailure { message, attempts });
+                Attempt::Done(reply) => {
+                    self.breaker.consecutive.store(0, Ordering::Relaxed);
+                    return Ok(Reply { attempts, ..reply });
+                }
+                Attempt::Failed(message, cause, retry_after) => {
+                    if !cause.retryable() || attempts > self.retry.max_retries {
+                        let failures = self.breaker.consecutive.fetch_add(1, Ordering::Relaxed) + 1;
+                        if self.breaker.threshold > 0 && failures >= self.breaker.threshold {
+                            self.breaker.open.store(true, Ordering::Relaxed);
+                        }
+                        return Err(CallFailure { message: self.redact(&message), cause, attempts });
                     }
                     let wait =
                         backoff(self.retry.backoff_ms, attempts - 1, jitter_key).max(retry_after.unwrap_or_default());
@@ -150,6 +296,39 @@ impl HttpClient {
             }
         }
     }
+}
+
+/// The cause of a transport-level error.
+fn transport_cause(e: &ureq::Error) -> Cause {
+    match e {
+        ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => Cause::Connect,
+        ureq::Error::Timeout(_) => Cause::Timeout,
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => Cause::Connect,
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Cause::Timeout,
+        ureq::Error::BodyExceedsLimit(_) => Cause::Oversize,
+        _ => Cause::Transport,
+    }
+}
+
+/// `text` with `key` and every `Bearer …`, `Authorization: …` and `api-key: …` value replaced by
+/// `[redacted]`, so no stored or printed error text carries a credential.
+#[must_use]
+pub fn redact(text: &str, key: Option<&str>) -> String {
+    static PATTERN: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let mut out = match key {
+        Some(k) if !k.is_empty() => text.replace(k, "[redacted]"),
+        _ => text.to_string(),
+    };
+    let pattern = PATTERN.get_or_init(|| {
+        regex::Regex::new(
+            r#"(?i)(bearer\s+|authorization["']?\s*[:=]\s*["']?|api[-_]?key["']?\s*[:=]\s*["']?)[^\s"',;]+"#,
+        )
+        .ok()
+    });
+    if let Some(re) = pattern {
+        out = re.replace_all(&out, "${1}[redacted]").into_owned();
+    }
+    out
 }
 
 /// `base * 2^retry`, times a jitter factor in [0.5, 1.5).
@@ -167,6 +346,47 @@ fn snippet(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_are_redacted() {
+        let text = "invalid api key you sent: Bearer sk-secret-123, Authorization: Basic abc, \"api-key\": \"xyz\"";
+        let out = redact(text, Some("sk-secret-123"));
+        for secret in ["sk-secret-123", "abc", "xyz"] {
+            assert!(!out.contains(secret), "{out}");
+        }
+        assert!(out.contains("invalid api key you sent"));
+        assert_eq!(redact("a key-less message", None), "a key-less message");
+        // The key alone, wherever it appears.
+        assert_eq!(redact("echo: sk-secret-123!", Some("sk-secret-123")), "echo: [redacted]!");
+    }
+
+    #[test]
+    fn only_what_can_succeed_is_retried() {
+        for c in [
+            Cause::Connect,
+            Cause::Timeout,
+            Cause::Transport,
+            Cause::Status(408),
+            Cause::Status(409),
+            Cause::Status(429),
+            Cause::Status(503),
+        ] {
+            assert!(c.retryable(), "{c}");
+        }
+        for c in [
+            Cause::Status(400),
+            Cause::Status(401),
+            Cause::Status(403),
+            Cause::Status(404),
+            Cause::Status(422),
+            Cause::Oversize,
+            Cause::Undecodable,
+            Cause::Unusable,
+            Cause::CircuitOpen,
+        ] {
+            assert!(!c.retryable(), "{c}");
+        }
+    }
 
     #[test]
     fn backoff_doubles_within_its_jitter_and_is_capped() {

@@ -14,11 +14,11 @@ mod prompts;
 mod source;
 
 pub use chat::{mean_entropy, parse_score};
-pub use http::{CallFailure, HttpClient, Retry};
+pub use http::{CallFailure, Cause, HttpClient, MAX_BODY, Retry, redact};
 pub use journal::{CallRecord, Journal, JournalError, read_records};
 pub use program::python_passes;
 pub use prompts::Prompts;
-pub use source::{CallStats, LiveSource, Mode, embed_texts};
+pub use source::{CallStats, LiveError, LiveSource, Mode, OpenCircuit, embed_texts};
 
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +47,11 @@ pub struct LiveSpec {
     /// Requests in flight at once to this agent.
     #[serde(default = "default_concurrency")]
     pub concurrency: u32,
+    /// Consecutive failed calls (each after its retries) after which the endpoint is not called
+    /// again in this run: the run fails at once (or, with `--keep-going`, records the remaining
+    /// cells as failed). 0 never stops calling.
+    #[serde(default = "default_circuit_breaker")]
+    pub circuit_breaker: u32,
     #[serde(default)]
     pub temperature: f64,
     /// Most tokens of a plan or a refined plan.
@@ -72,6 +77,9 @@ fn default_retries() -> u32 {
 }
 fn default_backoff() -> u64 {
     500
+}
+fn default_circuit_breaker() -> u32 {
+    5
 }
 fn default_concurrency() -> u32 {
     4
@@ -104,6 +112,7 @@ impl LiveSpec {
         c.count("max_retries", self.max_retries.into(), 0, 100);
         c.count("backoff_ms", self.backoff_ms, 0, 600_000);
         c.count("concurrency", self.concurrency.into(), 1, 1024);
+        c.count("circuit_breaker", self.circuit_breaker.into(), 0, 1_000_000);
         c.range("temperature", self.temperature, 0.0, 2.0);
         c.count("plan_max_tokens", self.plan_max_tokens.into(), 1, 1_000_000);
         c.count("answer_max_tokens", self.answer_max_tokens.into(), 1, 1_000_000);

@@ -1,7 +1,7 @@
 //! `LiveSource`: the cells of live agents, answered by their servers, the response cache or a
 //! recorded trace.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::LiveSpec;
 use super::chat::{ChatRequest, parse_chat, parse_score};
-use super::http::{HttpClient, Retry};
+use super::http::{Cause, HttpClient, Retry};
 use super::journal::{CallRecord, Journal, JournalError};
 use super::prompts::{Lesson, Prompts};
 use crate::answer::AnswerCheck;
@@ -36,7 +36,8 @@ pub enum Mode {
 /// What the live side did in a run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CallStats {
-    /// Requests sent to a server (each may have taken several attempts).
+    /// Requests sent to a server (each may have taken several attempts); not those an open
+    /// circuit breaker held back.
     pub calls: u64,
     pub attempts: u64,
     /// Requests answered by the response cache.
@@ -47,6 +48,26 @@ pub struct CallStats {
     pub failures: u64,
     /// Requests a replayed trace did not hold.
     pub misses: u64,
+    /// Milliseconds spent waiting on servers, summed over calls (calls overlap, so this can
+    /// exceed the run's wall time).
+    pub waited_ms: u64,
+}
+
+impl CallStats {
+    /// Attempts beyond each call's first.
+    #[must_use]
+    pub const fn retries(&self) -> u64 {
+        self.attempts.saturating_sub(self.calls)
+    }
+}
+
+/// A live endpoint whose circuit breaker stopped calls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenCircuit {
+    pub agent: String,
+    pub url: String,
+    /// The last failure before it opened (redacted).
+    pub last_error: String,
 }
 
 /// Why the live side cannot start or finish.
@@ -64,6 +85,8 @@ pub enum LiveError {
     Misses { count: u64, trace: String, first: String },
     #[error("embeddings from {url}: {message}")]
     Embedding { url: String, message: String },
+    #[error("agent {agent:?} at {url}: {message}")]
+    Preflight { agent: String, url: String, message: String },
 }
 
 struct Member {
@@ -80,6 +103,7 @@ struct Counters {
     replayed: AtomicU64,
     failures: AtomicU64,
     misses: AtomicU64,
+    waited_ms: AtomicU64,
 }
 
 /// The live agents of a pool (indices are pool indices; other agents are not its business).
@@ -97,6 +121,10 @@ pub struct LiveSource {
     traced: Mutex<HashSet<String>>,
     counters: Counters,
     first_miss: Mutex<Option<String>>,
+    /// Failed calls by agent and cause.
+    failed: Mutex<BTreeMap<(String, Cause), u64>>,
+    /// Per agent, the last failure's message (for an open circuit's report).
+    last_error: Mutex<HashMap<String, String>>,
     journal_error: Mutex<Option<JournalError>>,
     io: rayon::ThreadPool,
     parallelism: usize,
@@ -108,6 +136,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn text_id(text: &str) -> TextId {
     name_key(text) | 1
+}
+
+/// The model ids of an OpenAI-style `/models` reply (`{"data": [{"id": ...}]}`); none when the
+/// reply has another shape.
+fn model_ids(body: &str) -> Vec<String> {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("data").and_then(Value::as_array).cloned())
+        .map(|items| items.iter().filter_map(|i| i.get("id").and_then(Value::as_str).map(String::from)).collect())
+        .unwrap_or_default()
 }
 
 /// A request body's cache key.
@@ -171,6 +209,7 @@ impl LiveSource {
                     Duration::from_secs_f64(spec.timeout_secs),
                     Retry { max_retries: spec.max_retries, backoff_ms: spec.backoff_ms },
                     spec.concurrency,
+                    spec.circuit_breaker,
                 ))
             };
             members.push(Some(Member { name: info.name.clone(), spec: spec.clone(), client }));
@@ -225,6 +264,8 @@ impl LiveSource {
             traced: Mutex::new(HashSet::new()),
             counters: Counters::default(),
             first_miss: Mutex::new(None),
+            failed: Mutex::new(BTreeMap::new()),
+            last_error: Mutex::new(HashMap::new()),
             journal_error: Mutex::new(None),
             io,
             parallelism,
@@ -249,7 +290,81 @@ impl LiveSource {
             replayed: c.replayed.load(Ordering::Relaxed),
             failures: c.failures.load(Ordering::Relaxed),
             misses: c.misses.load(Ordering::Relaxed),
+            waited_ms: c.waited_ms.load(Ordering::Relaxed),
         }
+    }
+
+    /// Failed calls so far, by agent and cause.
+    #[must_use]
+    pub fn failures_by_cause(&self) -> Vec<(String, Cause, u64)> {
+        lock(&self.failed).iter().map(|((agent, cause), n)| (agent.clone(), *cause, *n)).collect()
+    }
+
+    /// Endpoints whose circuit breaker has stopped calls, by agent.
+    #[must_use]
+    pub fn open_circuits(&self) -> Vec<OpenCircuit> {
+        let last = lock(&self.last_error);
+        self.members
+            .iter()
+            .flatten()
+            .filter(|m| m.client.as_ref().is_some_and(HttpClient::circuit_open))
+            .map(|m| OpenCircuit {
+                agent: m.name.clone(),
+                url: m.spec.base_url.clone(),
+                last_error: last.get(&m.name).cloned().unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    /// Before any episode: every distinct endpoint accepts a connection and the credentials,
+    /// and serves the agent's model (`GET {base_url}/models`; a server without that route is
+    /// given the benefit of the doubt). The first problem, naming the agent, URL and cause.
+    pub fn preflight(&self, timeout: Duration) -> Result<(), LiveError> {
+        let mut checked: HashMap<&str, Option<Vec<String>>> = HashMap::new();
+        for m in self.members.iter().flatten() {
+            let Some(client) = &m.client else { continue };
+            let fail =
+                |message: String| LiveError::Preflight { agent: m.name.clone(), url: m.spec.base_url.clone(), message };
+            let models = match checked.get(m.spec.base_url.as_str()) {
+                Some(models) => models.clone(),
+                None => {
+                    let models = match client.get("models", timeout) {
+                        Ok(body) => Some(model_ids(&body)),
+                        Err(f) => match f.cause {
+                            Cause::Status(404 | 405) => None,
+                            Cause::Connect => return Err(fail(format!("nothing is listening there ({})", f.message))),
+                            Cause::Timeout => {
+                                return Err(fail(format!(
+                                    "no reply within {} s ({})",
+                                    timeout.as_secs_f64(),
+                                    f.message
+                                )));
+                            }
+                            Cause::Status(401 | 403) => {
+                                return Err(fail(format!(
+                                    "the server refuses the credentials ({}); check the key in the agent's `api_key_env`",
+                                    f.message
+                                )));
+                            }
+                            _ => return Err(fail(f.message)),
+                        },
+                    };
+                    checked.insert(m.spec.base_url.as_str(), models.clone());
+                    models
+                }
+            };
+            if let Some(ids) = models
+                && !ids.is_empty()
+                && !ids.contains(&m.spec.model)
+            {
+                return Err(fail(format!(
+                    "the server does not serve model {:?}; it serves: {}",
+                    m.spec.model,
+                    ids.iter().take(20).map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The run's counts, or the first problem that makes its records untrustworthy: a journal
@@ -343,19 +458,28 @@ impl LiveSource {
             record.error = Some("not in the replayed trace".into());
             return record;
         };
-        self.counters.calls.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let reply = client.post(body, name_key(key));
         record.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        // A request an open circuit breaker held back was never sent: not a call.
+        if reply.as_ref().map_or_else(|f| f.attempts, |r| r.attempts) > 0 {
+            self.counters.calls.fetch_add(1, Ordering::Relaxed);
+        }
+        self.counters.waited_ms.fetch_add(record.latency_ms, Ordering::Relaxed);
         match reply {
             Err(failure) => {
                 record.attempts = failure.attempts;
+                self.note_failure(agent, failure.cause, &failure.message);
                 record.error = Some(failure.message);
             }
             Ok(reply) => {
                 record.attempts = reply.attempts;
                 match parse(&reply.body) {
-                    Err(message) => record.error = Some(message),
+                    Err(message) => {
+                        let message = client.redact(&message);
+                        self.note_failure(agent, Cause::Unusable, &message);
+                        record.error = Some(message);
+                    }
                     Ok(p) => {
                         record.ok = true;
                         record.content = p.content;
@@ -372,6 +496,13 @@ impl LiveSource {
             self.keep_journal_error(cache.append(&record));
         }
         record
+    }
+
+    fn note_failure(&self, agent: &str, cause: Cause, message: &str) {
+        *lock(&self.failed).entry((agent.to_string(), cause)).or_default() += 1;
+        if cause != Cause::CircuitOpen {
+            lock(&self.last_error).insert(agent.to_string(), message.to_string());
+        }
     }
 
     fn member(&self, agent: usize) -> &Member {
@@ -536,6 +667,7 @@ impl LiveSource {
                 Duration::from_secs(120),
                 Retry { max_retries: 4, backoff_ms: 500 },
                 4,
+                5,
             ))
         };
         let url = format!("{}/embeddings", server.base_url.trim_end_matches('/'));
