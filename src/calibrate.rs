@@ -398,14 +398,17 @@ pub fn recorded_targets(
         bail!("{}: none of its agents is in the stand-in pool ({})", file.display(), ours.join(", "));
     }
     let source_note = format!("recorded: {}", file.display());
+    // Tasks evaluated per episode, in a scope (the binomial standard error's n).
+    let evaluated = batch.runs.first().map(|r| r.records.as_slice()).unwrap_or_default();
     let tasks_in = |scope: &Scope| -> f64 {
-        match scope {
-            Scope::All => recorded.workload.task_count() as f64,
-            Scope::Domain(d) => {
-                recorded.workload.loaded.as_ref().map_or(0, |t| t.iter().filter(|x| x.domain == *d).count()) as f64
-            }
-            Scope::Bin(..) => 0.0,
-        }
+        evaluated
+            .iter()
+            .filter(|r| match scope {
+                Scope::All => true,
+                Scope::Domain(d) => r.domain == *d,
+                Scope::Bin(d, b) => r.domain == *d && r.bin == *b,
+            })
+            .count() as f64
     };
     let target = |mechanism: String, scope: String, metric: &str, value: f64, n: f64| Target {
         mechanism,
