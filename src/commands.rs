@@ -125,7 +125,14 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     if let Err(errors) = scenario.validate() {
         bail!("invalid options: {}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
     }
-    let live_options = LiveOptions { replay: args.replay.clone(), cache: args.cache.clone(), no_cache: args.no_cache };
+    // Everything goes to a staging folder that replaces the results folder only when complete.
+    let staged = crate::results::Staged::new(&scenario.output)?;
+    let live_options = LiveOptions {
+        replay: args.replay.clone(),
+        cache: args.cache.clone(),
+        no_cache: args.no_cache,
+        trace_dir: Some(staged.path().to_path_buf()),
+    };
     let backends = crate::backends::prepare(&mut scenario, &args.file, &live_options)?;
     if let Some(live) = backends.live.as_deref()
         && args.replay.is_none()
@@ -176,7 +183,7 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     let routing = tender_analysis::routing::routing(&batch, &kinds, &scenario.mechanism_curves());
 
     // Files first: a closed terminal or pipe must not lose the results.
-    let out = &scenario.output;
+    let out = staged.path();
     let domains: Vec<String> = scenario.workload.domains.iter().map(|d| d.name.clone()).collect();
     output::write_summary(&out.join("summary.csv"), &summary)?;
     output::write_tasks(&out.join("tasks.csv"), &batch, &domains)?;
@@ -204,6 +211,11 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         }
     };
 
+    if !args.no_plots {
+        tender_analysis::plot::plot_dir(out)?;
+    }
+    staged.commit(&["cache.jsonl"])?;
+    // Success is printed only once the results are in place.
     emit(&format!(
         "{} — {} episodes × {} tasks × {} mechanisms, seed {} ({:.1} s)\n\n\
          Quality and cost (mean ± 95% CI across episodes)\n{}\n\n\
@@ -223,7 +235,7 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
             .map_or_else(String::new, |t| format!("Payments (mechanisms that pay their winners)\n{t}\n\n")),
         routing_text,
         calls_line,
-        out.display(),
+        scenario.output.display(),
         if routing.is_some() { ", routing.csv" } else { "" },
         if calls.is_some() && args.replay.is_none() {
             ", trace.jsonl, calls.json"
@@ -234,9 +246,6 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         },
         if args.no_plots { "" } else { ", plots, report.html" },
     ))?;
-    if !args.no_plots {
-        tender_analysis::plot::plot_dir(out)?;
-    }
     if let (Some(c), Some(live)) = (calls, backends.live.as_deref())
         && c.failures > 0
     {

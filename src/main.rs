@@ -5,6 +5,7 @@ mod calibrate;
 mod cli;
 mod commands;
 mod reproduce;
+mod results;
 mod sweep;
 
 use std::process::ExitCode;

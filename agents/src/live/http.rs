@@ -321,7 +321,7 @@ pub fn redact(text: &str, key: Option<&str>) -> String {
     };
     let pattern = PATTERN.get_or_init(|| {
         regex::Regex::new(
-            r#"(?i)(bearer\s+|authorization["']?\s*[:=]\s*["']?|api[-_]?key["']?\s*[:=]\s*["']?)[^\s"',;]+"#,
+            r#"(?i)(authorization["']?\s*[:=]\s*["']?(?:[a-z]+\s+)?|bearer\s+|api[-_]?key["']?\s*[:=]\s*["']?)[^\s"',;]+"#,
         )
         .ok()
     });
