@@ -147,6 +147,10 @@ pub struct SweepArgs {
     /// Do not draw plots and report.html at the end.
     #[arg(long)]
     pub no_plots: bool,
+    /// Give every point its own random draws instead of the same episode seeds (common random
+    /// numbers, the default, under which differences between points are paired).
+    #[arg(long)]
+    pub independent_draws: bool,
 }
 
 #[derive(Debug, Args)]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use tender_analysis::store::{Manifest, Row, SweepStore, merge as merge_shards};
 use tender_analysis::{ROW_METRICS, price_extremes, row_metrics};
-use tender_engine::sweep::{Design, SweepSpec, check_paths, parse_set, prepare, run_units};
+use tender_engine::sweep::{Design, Draws, SweepSpec, parse_set, prepare, run_units};
 
 use crate::cli::SweepArgs;
 use crate::commands::{emit, load, progress_bar};
@@ -39,8 +39,11 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
         scenario.sweep.clone().context("no sweep: give `--set PATH=VALUES` or a `sweep` in the scenario")?
     } else {
         let params = args.set.iter().map(|s| parse_set(s)).collect::<Result<Vec<_>, _>>()?;
-        SweepSpec { params, design: design(&args.design)?, replications: None }
+        SweepSpec { params, design: design(&args.design)?, replications: None, draws: Draws::Common }
     };
+    if args.independent_draws {
+        spec.draws = Draws::Independent;
+    }
     if let Some(r) = args.replications {
         spec.replications = Some(r);
     }
@@ -56,14 +59,15 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
     }
     // Reads the workload's task file, if it has one.
     crate::backends::prepare(&mut scenario, &args.file, &crate::backends::LiveOptions::default())?;
-    check_paths(&scenario, &spec)?;
+    spec.check(&scenario)?;
     let points = spec.points(scenario.seed)?;
-    let prepared = prepare(&scenario, &points, scenario.seed)?;
+    let prepared = prepare(&scenario, &points, scenario.seed, spec.draws)?;
     let mechanisms: Vec<String> = scenario.resolve_mechanisms().into_iter().map(|(n, _)| n).collect();
     let out = args.out.clone().unwrap_or_else(|| scenario.output.join("sweep"));
     let manifest = Manifest {
         scenario: scenario.name.clone(),
         seed: scenario.seed,
+        draws: format!("{:?}", spec.draws),
         replications,
         mechanisms,
         metrics: ROW_METRICS.iter().map(|m| m.to_string()).collect(),

@@ -202,3 +202,56 @@ fn a_killed_sweep_resumes_to_the_uninterrupted_result() {
     assert!(o.status.success());
     same_results(&whole, &killed);
 }
+
+/// `(point, mechanism) -> pass@1 per replication` from rows.csv.
+fn pass_by_point(rows: &str, mechanism: &str) -> Vec<Vec<String>> {
+    let mut by_point: Vec<Vec<String>> = Vec::new();
+    for line in rows.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        if f[4] == mechanism {
+            let p: usize = f[0].parse().expect("point");
+            if by_point.len() <= p {
+                by_point.resize(p + 1, Vec::new());
+            }
+            by_point[p].push(f[5].to_string());
+        }
+    }
+    by_point
+}
+
+#[test]
+fn points_share_their_draws_unless_asked_otherwise() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let small = small();
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = vec!["sweep", path(&small), "--set", "mechanisms.sale.w_c=0,0.05", "--replications", "3"];
+        args.extend(["--no-plots", "--out", path(out)]);
+        args.extend(extra);
+        let o = tender(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read_to_string(out.join("rows.csv")).expect("rows")
+    };
+    // SALE's cost weight cannot move the large agent alone: with common random numbers its
+    // results are the same at every point, and the episode seeds those of `tender run`.
+    let common = pass_by_point(&run(&dir.path().join("common"), &[]), "large alone");
+    assert_eq!(common[0], common[1]);
+    let independent = pass_by_point(&run(&dir.path().join("independent"), &["--independent-draws"]), "large alone");
+    assert_ne!(independent[0], independent[1]);
+}
+
+#[test]
+fn the_same_path_twice_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let o = tender(&[
+        "sweep",
+        path(&small()),
+        "--set",
+        "mechanisms.sale.w_c=0,0.05",
+        "--set",
+        "mechanisms.sale.w_c=0.1",
+        "--out",
+        path(dir.path()),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("swept twice"), "{}", String::from_utf8_lossy(&o.stderr));
+}

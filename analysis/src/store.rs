@@ -31,10 +31,18 @@ use crate::stats::Estimate;
 pub struct Manifest {
     pub scenario: String,
     pub seed: u64,
+    /// `Common` or `Independent` random draws across points (sweeps before this field existed
+    /// drew independently).
+    #[serde(default = "independent")]
+    pub draws: String,
     pub replications: u32,
     pub mechanisms: Vec<String>,
     pub metrics: Vec<String>,
     pub points: Vec<Point>,
+}
+
+fn independent() -> String {
+    "Independent".into()
 }
 
 /// One row: a mechanism's metrics on one replication of one point. NaN metrics are `None`.

@@ -92,6 +92,7 @@ impl CalibrationSpec {
                 .collect(),
             design: crate::sweep::Design::Grid,
             replications: None,
+            draws: crate::sweep::Draws::Common,
         }
     }
 

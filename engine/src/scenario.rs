@@ -149,6 +149,19 @@ impl Scenario {
                 );
             }
         }
+        if c.errors.is_empty()
+            && errors.is_empty()
+            && let Some(sweep) = &self.sweep
+        {
+            // Everything `tender sweep` will check: counts, paths, values, and every point's
+            // scenario.
+            if let Some(r) = sweep.replications {
+                c.count("sweep.replications", r.into(), 1, 10_000_000);
+            }
+            if let Err(e) = sweep.check(self) {
+                c.require(false, "sweep", "the sweep", &e.to_string());
+            }
+        }
         if let Some(cal) = &self.calibrate {
             c.within("calibrate", |c| cal.check(c));
             if c.errors.is_empty() {

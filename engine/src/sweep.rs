@@ -6,8 +6,11 @@
 //! by `[index]`, by the value of their `name` field, or — in `mechanisms` — by their kind or table
 //! name (`sale`, `carrot`, `sale (no memory)`); a mechanism's parameters are then reached directly.
 //! Designs: the full factorial grid, zipped (matched) lists, uniform random and Latin-hypercube
-//! samples of intervals. Every point gets its own seed stream derived from the base seed, and
-//! replication `r` of point `p` runs on episode seed `episode_seed(point_seed(base, p), r)`.
+//! samples of intervals. By default every point runs on the same episode seeds (common random
+//! numbers: replication `r` of every point runs on `episode_seed(base, r)`, as `tender run`'s
+//! episode `r` does), so differences between points are paired and a mechanism a parameter
+//! cannot affect gives the same numbers at every point. With independent draws, each point gets
+//! its own seed stream: replication `r` of point `p` runs on `episode_seed(point_seed(base, p), r)`.
 
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
@@ -26,6 +29,32 @@ pub struct SweepSpec {
     /// Replications per point; the scenario's `episodes` when omitted.
     #[serde(default)]
     pub replications: Option<u32>,
+    /// Whether points share their episodes' random draws.
+    #[serde(default)]
+    pub draws: Draws,
+}
+
+/// Whether the points of a sweep share random draws.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Draws {
+    /// Every point runs on the same episode seeds (common random numbers): differences between
+    /// points are paired, free of sampling noise between them.
+    #[default]
+    Common,
+    /// Every point draws its own episodes, as separate experiments would.
+    Independent,
+}
+
+impl Draws {
+    /// The seed stream of point `index`.
+    #[must_use]
+    pub const fn point_seed(self, base: u64, index: usize) -> u64 {
+        match self {
+            Self::Common => base,
+            Self::Independent => point_seed(base, index),
+        }
+    }
 }
 
 /// One swept parameter.
@@ -166,6 +195,25 @@ impl Values {
 }
 
 impl SweepSpec {
+    /// Every check `tender sweep` makes before it runs: no path twice, every path leads
+    /// somewhere, the values form points, and every point gives a valid scenario.
+    pub fn check(&self, scenario: &Scenario) -> Result<(), SweepError> {
+        for (i, p) in self.params.iter().enumerate() {
+            if self.params[..i].iter().any(|q| q.path == p.path) {
+                return Err(SweepError::Path {
+                    path: p.path.clone(),
+                    message: "is swept twice; give each path once, with all its values".into(),
+                });
+            }
+        }
+        check_paths(scenario, self)?;
+        let points = self.points(scenario.seed)?;
+        for p in points.iter().take(10_000) {
+            apply(scenario, p)?;
+        }
+        Ok(())
+    }
+
     /// The points of the sweep, in order.
     pub fn points(&self, seed: u64) -> Result<Vec<Point>, SweepError> {
         if self.params.is_empty() {
@@ -274,6 +322,8 @@ pub fn apply(scenario: &Scenario, point: &Point) -> Result<Scenario, SweepError>
         set(&mut tree, path, value.clone(), &names)?;
     }
     let mut out: Scenario = serde_json::from_value(tree).map_err(|e| invalid(e.to_string()))?;
+    // A point is one scenario, not a sweep of its own.
+    out.sweep = None;
     // Tasks read from a file are not part of the scenario's text.
     out.workload.loaded.clone_from(&scenario.workload.loaded);
     // A sweep over a SALE's weights leaves no fitted file behind it.
@@ -426,7 +476,7 @@ pub struct PreparedPoint {
 }
 
 /// Prepare every point: apply it to the scenario and build its pool.
-pub fn prepare(base: &Scenario, points: &[Point], seed: u64) -> Result<Vec<PreparedPoint>, SweepError> {
+pub fn prepare(base: &Scenario, points: &[Point], seed: u64, draws: Draws) -> Result<Vec<PreparedPoint>, SweepError> {
     points
         .iter()
         .map(|p| {
@@ -441,7 +491,7 @@ pub fn prepare(base: &Scenario, points: &[Point], seed: u64) -> Result<Vec<Prepa
                 point: p.clone(),
                 source: std::sync::Arc::new(source),
                 mechanisms,
-                seed: point_seed(seed, p.index),
+                seed: draws.point_seed(seed, p.index),
                 scenario,
             })
         })
@@ -534,6 +584,7 @@ mod tests {
             params: vec![parse_set("a=1,2").unwrap(), parse_set("b=0..1:0.5").unwrap()],
             design: Design::Grid,
             replications: None,
+            draws: Draws::Common,
         };
         let points = spec.points(0).unwrap();
         assert_eq!(points.len(), 6);
@@ -542,12 +593,14 @@ mod tests {
             params: vec![parse_set("a=1,2,3").unwrap(), parse_set("b=4,5,6").unwrap()],
             design: Design::Zip,
             replications: None,
+            draws: Draws::Common,
         };
         assert_eq!(zip.points(0).unwrap()[2].label(), "a=3, b=6");
         let bad = SweepSpec {
             params: vec![parse_set("a=1,2").unwrap(), parse_set("b=4").unwrap()],
             design: Design::Zip,
             replications: None,
+            draws: Draws::Common,
         };
         assert!(bad.points(0).is_err());
     }
@@ -558,6 +611,7 @@ mod tests {
             params: vec![parse_set("a=0..1").unwrap(), parse_set("b=10..20").unwrap()],
             design: Design::LatinHypercube(10),
             replications: None,
+            draws: Draws::Common,
         };
         let points = spec.points(7).unwrap();
         for (d, (lo, hi)) in [(0, (0.0, 1.0)), (1, (10.0, 20.0))] {
@@ -600,6 +654,7 @@ mod tests {
             params: vec![parse_set("mechanisms.sale.w_x=1,2").unwrap()],
             design: Design::Grid,
             replications: None,
+            draws: Draws::Common,
         };
         let err = check_paths(&s, &spec).unwrap_err().to_string();
         assert!(err.contains("mechanisms.sale.w_x") && err.contains("no field `w_x`"), "{err}");

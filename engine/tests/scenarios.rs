@@ -104,3 +104,33 @@ fn fitted_weights_replace_the_reference_and_missing_files_are_named() {
     let err = Scenario::parse(&both, "s.ron").unwrap_err().to_string();
     assert!(err.contains("give either `w_c` and `w_h`, or a `weights` file"), "{err}");
 }
+
+#[test]
+fn validate_checks_a_sweep_block_as_tender_sweep_would() {
+    let base = r#"Scenario(
+    name: "s", seed: 1, episodes: 2,
+    agents: [(name: "a", price: 0.1, skill: {"qa": [0.5]})],
+    workload: (domains: [(name: "qa", bins: [(tau_max: 1.0, tasks: 5)])]),
+    mechanisms: [Sale(w_c: 0.01, w_h: 1.0), EachAgent],
+    sweep: SWEEP,
+)"#;
+    let errors = |sweep: &str| match Scenario::parse(&base.replace("SWEEP", sweep), "s.ron") {
+        Err(ScenarioError::Invalid { errors, .. }) => {
+            errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+        }
+        other => panic!("{sweep}: expected an invalid scenario, got {other:?}"),
+    };
+    let e = errors(r#"(params: [(path: "mechanisms.sale.w_c", values: List([0.1]))], replications: 0)"#);
+    assert!(e.contains("sweep.replications") && e.contains("[1, 10000000]"), "{e}");
+    let e = errors(r#"(params: [(path: "mechanisms.sale.nope", values: List([0.1]))])"#);
+    assert!(e.contains("mechanisms.sale.nope") && e.contains("no field `nope`"), "{e}");
+    let e = errors(r#"(params: [(path: "mechanisms.sale.w_c", values: List(["high"]))])"#);
+    assert!(e.contains("invalid type: string \"high\""), "{e}");
+    let e = errors(
+        r#"(params: [(path: "mechanisms.sale.w_c", values: List([0.1])), (path: "mechanisms.sale.w_c", values: List([0.2]))])"#,
+    );
+    assert!(e.contains("swept twice"), "{e}");
+    let ok = base
+        .replace("SWEEP", r#"(params: [(path: "mechanisms.sale.w_c", values: List([0.1, 0.2]))], replications: 2)"#);
+    assert!(Scenario::parse(&ok, "s.ron").is_ok());
+}
