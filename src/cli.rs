@@ -50,6 +50,9 @@ pub enum Command {
         /// The shard folders.
         #[arg(required = true)]
         shards: Vec<PathBuf>,
+        /// Merge what the shards hold even when units are missing (they are listed either way).
+        #[arg(long)]
+        partial: bool,
     },
     /// Reproduce the SALE paper in calibrated simulation: run scenarios/sale-paper (every method,
     /// every SALE ablation, sensitivity sweeps over what the paper does not publish) and write

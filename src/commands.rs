@@ -31,7 +31,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Fit(args) => fit(&args),
         Command::Plot { dir } => plot(&dir),
         Command::Sweep(args) => crate::sweep::sweep(&args),
-        Command::Merge { out, shards } => crate::sweep::merge(&out, &shards),
+        Command::Merge { out, shards, partial } => crate::sweep::merge(&out, &shards, partial),
         Command::Reproduce(args) => crate::reproduce::reproduce(&args),
         Command::Calibrate(args) => crate::calibrate::calibrate(&args),
     })

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use tender_analysis::store::{Manifest, Row, SweepStore, merge as merge_shards};
+use tender_analysis::store::{Manifest, Row, Shard, SweepStore, merge as merge_shards};
 use tender_analysis::{ROW_METRICS, price_extremes, row_metrics};
 use tender_engine::sweep::{Design, Draws, SweepSpec, parse_set, prepare, run_units};
 
@@ -75,6 +75,9 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
     };
     let (store, done) = SweepStore::open(&out, &manifest)?;
     let (k, n) = args.shard.as_deref().map(shard).transpose()?.unwrap_or((1, 1));
+    if n > 1 {
+        Shard { k, n }.write(&out)?;
+    }
     let mine = |p: usize| p % n == k - 1;
     let all: Vec<(usize, u32)> =
         (0..manifest.points.len()).filter(|&p| mine(p)).flat_map(|p| (0..replications).map(move |r| (p, r))).collect();
@@ -133,7 +136,10 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn merge(out: &Path, shards: &[PathBuf]) -> Result<()> {
-    let added = merge_shards(out, shards)?;
+pub fn merge(out: &Path, shards: &[PathBuf], partial: bool) -> Result<()> {
+    let (added, missing) = merge_shards(out, shards, partial)?;
+    if let Some(missing) = missing {
+        eprintln!("warning: a partial merge: {missing}");
+    }
     emit(&format!("merged {} shard(s) into {}: {added} units added", shards.len(), out.display()))
 }

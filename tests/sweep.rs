@@ -71,6 +71,30 @@ fn three_shards_merged_equal_one_run() {
     let o = tender(&args);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     same_results(&whole, &merged);
+
+    // One shard of three: refused, with what is missing, unless `--partial`.
+    let some = dir.path().join("some");
+    let o = tender(&["merge", path(&some), path(&shards[0])]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(
+        err.contains("16 of 24 units") && err.contains("point 1 (replications 0-3)") && err.contains("--partial"),
+        "{err}"
+    );
+    assert!(!some.join("rows.csv").exists(), "nothing merged");
+    let o = tender(&["merge", path(&some), path(&shards[0]), "--partial"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("16 of 24 units are missing"));
+
+    // Shards of different splits do not merge.
+    let half = dir.path().join("half");
+    sweep(&half, &["--shard", "1/2"]);
+    let o = tender(&["merge", path(&dir.path().join("mixed")), path(&half), path(&shards[1])]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("shards of one sweep share N"));
+    let o = tender(&["merge", path(&dir.path().join("twice")), path(&shards[1]), path(&shards[1])]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("are both shard 2/3"));
 }
 
 #[test]

@@ -88,6 +88,65 @@ pub enum StoreError {
     Corrupt { path: PathBuf, line: usize, message: String },
     #[error(transparent)]
     Output(#[from] crate::output::OutputError),
+    #[error("the shards do not form one sweep: {0}")]
+    Shards(String),
+    #[error(
+        "{missing} of {total} units (point x replication) are in none of the shards: {detail}; merge every shard, or give --partial to merge what there is"
+    )]
+    Incomplete { missing: usize, total: usize, detail: String },
+}
+
+/// Which slice of a sweep's points a folder holds: `k` of `n` (1-based), written as `shard.json`
+/// by `tender sweep --shard K/N`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub k: usize,
+    pub n: usize,
+}
+
+impl Shard {
+    /// Record the slice in `dir`.
+    pub fn write(self, dir: &Path) -> Result<(), StoreError> {
+        let path = dir.join("shard.json");
+        let text = serde_json::to_string(&self).map_err(|e| io_err(&path)(e.into()))?;
+        Ok(write_atomic(&path, |w| w.write_all(text.as_bytes()))?)
+    }
+
+    /// The slice `dir` holds; a folder without `shard.json` holds the whole sweep.
+    pub fn read(dir: &Path) -> Result<Self, StoreError> {
+        let path = dir.join("shard.json");
+        match std::fs::read_to_string(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Self { k: 1, n: 1 }),
+            Err(e) => Err(io_err(&path)(e)),
+            Ok(text) => serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+                path: path.clone(),
+                line: e.line(),
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// The missing units, grouped by point: `point 3 (replications 0-4), point 7 (replication 2)`.
+fn describe_missing(missing: &[(usize, u32)]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < missing.len() && parts.len() < 8 {
+        let p = missing[i].0;
+        let reps: Vec<u32> = missing[i..].iter().take_while(|u| u.0 == p).map(|u| u.1).collect();
+        i += reps.len();
+        let (first, last) = (reps[0], reps[reps.len() - 1]);
+        let contiguous = (last - first) as usize + 1 == reps.len();
+        parts.push(match (reps.len(), contiguous) {
+            (1, _) => format!("point {p} (replication {first})"),
+            (_, true) => format!("point {p} (replications {first}-{last})"),
+            _ => format!("point {p} ({} replications)", reps.len()),
+        });
+    }
+    if i < missing.len() {
+        parts.push("...".into());
+    }
+    parts.join(", ")
 }
 
 fn io_err(path: &Path) -> impl Fn(io::Error) -> StoreError + '_ {
@@ -445,7 +504,33 @@ fn read_points(path: &Path) -> Result<Vec<PointSummary>, StoreError> {
 /// Merge shard folders into `out`: their manifests must agree; every unit is taken once (in
 /// canonical order) and every point aggregated afresh, so `out` ends up with exactly what one
 /// machine would have written.
-pub fn merge(out: &Path, shards: &[PathBuf]) -> Result<usize, StoreError> {
+/// Returns the units added and, with `partial`, a description of those no shard held.
+pub fn merge(out: &Path, shards: &[PathBuf], partial: bool) -> Result<(usize, Option<String>), StoreError> {
+    let slices: Vec<Shard> = shards.iter().map(|d| Shard::read(d)).collect::<Result<_, _>>()?;
+    if let Some(first) = slices.first() {
+        if let Some((dir, s)) = shards.iter().zip(&slices).find(|(_, s)| s.n != first.n) {
+            return Err(StoreError::Shards(format!(
+                "{} is shard {}/{} but {} is shard {}/{}: shards of one sweep share N",
+                dir.display(),
+                s.k,
+                s.n,
+                shards[0].display(),
+                first.k,
+                first.n
+            )));
+        }
+        for (i, s) in slices.iter().enumerate() {
+            if let Some(j) = slices[..i].iter().position(|t| t == s) {
+                return Err(StoreError::Shards(format!(
+                    "{} and {} are both shard {}/{}",
+                    shards[j].display(),
+                    shards[i].display(),
+                    s.k,
+                    s.n
+                )));
+            }
+        }
+    }
     let mut manifest: Option<Manifest> = None;
     for dir in shards {
         let path = dir.join("sweep.json");
@@ -461,9 +546,7 @@ pub fn merge(out: &Path, shards: &[PathBuf]) -> Result<usize, StoreError> {
             Some(_) => {}
         }
     }
-    let Some(manifest) = manifest else { return Ok(0) };
-    let (store, done) = SweepStore::open(out, &manifest)?;
-    let mut taken = done;
+    let Some(manifest) = manifest else { return Ok((0, None)) };
     let mut journals = Vec::new();
     let mut units: Vec<(usize, u32, usize, UnitSpan)> = Vec::new();
     for dir in shards {
@@ -474,6 +557,18 @@ pub fn merge(out: &Path, shards: &[PathBuf]) -> Result<usize, StoreError> {
         journals.push((path, file));
     }
     units.sort_by_key(|u| (u.0, u.1));
+    // Every unit of the sweep must be somewhere (or, with `partial`, what there is is merged).
+    let present: BTreeSet<(usize, u32)> = units.iter().map(|u| (u.0, u.1)).collect();
+    let all = manifest.points.len() * manifest.replications as usize;
+    let missing: Vec<(usize, u32)> = (0..manifest.points.len())
+        .flat_map(|p| (0..manifest.replications).map(move |r| (p, r)))
+        .filter(|u| !present.contains(u))
+        .collect();
+    if !missing.is_empty() && !partial {
+        return Err(StoreError::Incomplete { missing: missing.len(), total: all, detail: describe_missing(&missing) });
+    }
+    let (store, done) = SweepStore::open(out, &manifest)?;
+    let mut taken = done;
     let mut added = 0;
     for (point, replication, journal, span) in units {
         if !taken.insert((point, replication)) {
@@ -485,5 +580,7 @@ pub fn merge(out: &Path, shards: &[PathBuf]) -> Result<usize, StoreError> {
         added += 1;
     }
     store.finalize()?;
-    Ok(added)
+    let note = (!missing.is_empty())
+        .then(|| format!("{} of {all} units are missing: {}", missing.len(), describe_missing(&missing)));
+    Ok((added, note))
 }
