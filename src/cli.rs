@@ -105,15 +105,17 @@ pub struct ReproduceArgs {
     /// Where the runs' results go.
     #[arg(long, default_value = "results/sale-paper")]
     pub results: PathBuf,
-    /// The report to write; figures go to a `reproduction` folder beside it.
-    #[arg(long, default_value = "docs/reproduction.md")]
-    pub out: PathBuf,
+    /// The report to write; figures go to a `reproduction` folder beside it [default:
+    /// docs/reproduction.md at the documented episode counts, RESULTS/reproduction.md otherwise,
+    /// so a quick run never overwrites the tracked report].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Episodes of the main comparison and the ablations [default: the scenarios' 100].
     #[arg(long)]
     pub episodes: Option<u32>,
-    /// Episodes per value of each sensitivity sweep.
-    #[arg(long, default_value_t = 20)]
-    pub sweep_episodes: u32,
+    /// Episodes per value of each sensitivity sweep [default: 20].
+    #[arg(long)]
+    pub sweep_episodes: Option<u32>,
     /// Worker threads [default: one per core].
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,

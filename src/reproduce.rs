@@ -2,7 +2,7 @@
 //! sensitivity sweeps, written to docs/reproduction.md.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use tender_analysis::metrics::{Metric, Scope, Summary};
@@ -15,6 +15,9 @@ use crate::backends::{LiveOptions, prepare};
 use crate::calibrate::{Achieved, Measured, Problem, fit_table};
 use crate::cli::ReproduceArgs;
 use crate::commands::{emit, load, progress_bar, write_scenario};
+
+/// Episodes per value of each sensitivity sweep, by default.
+const SWEEP_EPISODES: u32 = 20;
 
 /// One domain of the paper.
 struct Domain {
@@ -287,7 +290,13 @@ fn mean(e: Option<Estimate>) -> f64 {
 }
 
 pub fn reproduce(args: &ReproduceArgs) -> Result<()> {
-    let figures = args.out.parent().unwrap_or(Path::new(".")).join("reproduction");
+    // The tracked report only at the documented episode counts, unless asked.
+    let documented = args.episodes.is_none() && args.sweep_episodes.is_none();
+    let report = args.out.clone().unwrap_or_else(|| {
+        if documented { PathBuf::from("docs/reproduction.md") } else { args.results.join("reproduction.md") }
+    });
+    let sweep_episodes = args.sweep_episodes.unwrap_or(SWEEP_EPISODES);
+    let figures = report.parent().unwrap_or(Path::new(".")).join("reproduction");
     std::fs::create_dir_all(&figures).with_context(|| format!("cannot create {}", figures.display()))?;
     let mut doc = String::new();
     let mut sections = Vec::new();
@@ -303,7 +312,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<()> {
         let (main, detail) = run(&scenario, &file, args.jobs, Some(&results))?;
         emit(&format!("{}: what pins each calibrated parameter", d.title))?;
         let problem = Problem::new(&scenario, args.jobs)?;
-        let pins = problem.attribution(args.sweep_episodes)?;
+        let pins = problem.attribution(sweep_episodes)?;
         let measured = Measured { summary: main, batch: None };
         let fit = Fit { achieved: problem.achieved(&measured)?, pins, problem: &problem };
         let main = measured.summary;
@@ -323,7 +332,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<()> {
             let mut points = Vec::new();
             for &v in sens.values {
                 let mut s = scenario.clone();
-                s.episodes = args.sweep_episodes;
+                s.episodes = sweep_episodes;
                 s.mechanisms = sensitivity_mechanisms(&base);
                 s.calibrate = None;
                 (sens.set)(&mut s, v);
@@ -343,8 +352,8 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<()> {
         doc.push_str(s);
     }
     doc.push_str(DIFFERENCES);
-    output::write_atomic(&args.out, |w| w.write_all(doc.as_bytes()))?;
-    emit(&format!("Written {} and its figures in {}/", args.out.display(), figures.display()))
+    output::write_atomic(&report, |w| w.write_all(doc.as_bytes()))?;
+    emit(&format!("Written {} and its figures in {}/", report.display(), figures.display()))
 }
 
 /// Copy the run's figures next to the report; returns (caption, path relative to the report).
