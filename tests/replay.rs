@@ -95,12 +95,11 @@ fn routellm_fixture_replays_deterministically() {
 }
 
 #[test]
+#[cfg_attr(
+    not(tender_routellm_data),
+    ignore = "../shared/data/routellm is absent (the real RouteLLM trace is not shipped)"
+)]
 fn routellm_gsm8k_real_trace() {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/routellm/gsm8k_responses.csv");
-    if !data.exists() {
-        eprintln!("skipped: {} is absent (the real RouteLLM trace is not shipped with Tender)", data.display());
-        return;
-    }
     let out = tempfile::tempdir().expect("temp dir");
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/routellm-gsm8k.ron");
     let o = run(&scenario, out.path(), &["--episodes", "2", "--no-plots"]);

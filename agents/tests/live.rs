@@ -283,11 +283,8 @@ fn server_embeddings_are_unit_length_batched_cached_and_replayed() {
 }
 
 #[test]
+#[cfg_attr(not(tender_python3), ignore = "python3 is not installed")]
 fn a_coding_task_runs_its_tests_on_the_program() {
-    if std::process::Command::new("python3").arg("--version").output().is_err() {
-        eprintln!("skipped: python3 is not installed");
-        return;
-    }
     let server = MockServer::start();
     server.mock(|when, then| {
         when.method(POST).path("/v1/chat/completions").body_includes("one Python code block");

@@ -1,0 +1,29 @@
+//! Which optional test resources this machine has, so a test that needs a missing one is reported
+//! as ignored, with its reason, in the test summary (a skip `cargo test` shows) rather than
+//! passing silently.
+
+fn main() {
+    for cfg in ["tender_python3", "tender_litellm", "tender_routellm_data"] {
+        println!("cargo::rustc-check-cfg=cfg({cfg})");
+    }
+    println!("cargo::rerun-if-env-changed=TENDER_LITELLM_URL");
+    println!("cargo::rerun-if-env-changed=TENDER_LITELLM_KEY");
+    println!("cargo::rerun-if-changed=build.rs");
+    let python = std::process::Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
+    if python {
+        println!("cargo::rustc-cfg=tender_python3");
+    }
+    println!("cargo::rerun-if-env-changed=TENDER_REQUIRE_LIVE");
+    let gateway = std::env::var_os("TENDER_LITELLM_URL").is_some() && std::env::var_os("TENDER_LITELLM_KEY").is_some();
+    if gateway {
+        println!("cargo::rustc-cfg=tender_litellm");
+    } else if std::env::var_os("TENDER_REQUIRE_LIVE").is_some() {
+        // CI: the gateway test must run, not be ignored.
+        panic!("TENDER_REQUIRE_LIVE is set but TENDER_LITELLM_URL and TENDER_LITELLM_KEY are not");
+    }
+    let data = std::path::Path::new("../shared/data/routellm/gsm8k_responses.csv");
+    println!("cargo::rerun-if-changed=../shared/data/routellm");
+    if data.exists() {
+        println!("cargo::rustc-cfg=tender_routellm_data");
+    }
+}
