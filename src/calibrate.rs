@@ -486,7 +486,7 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
         spec.starts
     ))?;
     let clock = Instant::now();
-    let bar = progress_bar(u64::from(spec.iterations) * u64::from(spec.starts) * 2);
+    let bar = progress_bar(u64::from(spec.iterations) * u64::from(spec.starts) * 2, "evaluations (about)");
     let handle = bar.clone();
     let (x, distance, evaluations) = problem.solve(Box::new(move |n, best| {
         handle.set_position(n);

@@ -69,19 +69,19 @@ pub struct CalibrateArgs {
     /// The scenario file, with a `calibrate:` block.
     pub file: PathBuf,
     /// Episodes per evaluation [default: the block's].
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub episodes: Option<u32>,
     /// Nelder-Mead iterations per start [default: the block's].
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub iterations: Option<u32>,
     /// Starts [default: the block's].
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub starts: Option<u32>,
     /// Episodes of the check run at the calibrated values [default: the scenario's].
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub check_episodes: Option<u32>,
     /// Worker threads [default: one per core].
-    #[arg(long)]
+    #[arg(long, value_parser = jobs)]
     pub jobs: Option<usize>,
     /// Output folder [default: results/calibrate/NAME].
     #[arg(long)]
@@ -111,13 +111,13 @@ pub struct ReproduceArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Episodes of the main comparison and the ablations [default: the scenarios' 100].
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub episodes: Option<u32>,
     /// Episodes per value of each sensitivity sweep [default: 20].
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub sweep_episodes: Option<u32>,
     /// Worker threads [default: one per core].
-    #[arg(long, short = 'j')]
+    #[arg(long, short = 'j', value_parser = jobs)]
     pub jobs: Option<usize>,
 }
 
@@ -135,13 +135,13 @@ pub struct SweepArgs {
     #[arg(long, default_value = "grid")]
     pub design: String,
     /// Replications per point [default: the sweep's, else the scenario's episodes].
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub replications: Option<u32>,
     /// Base seed, replacing the scenario's.
     #[arg(long)]
     pub seed: Option<u64>,
     /// Worker threads [default: one per core]. Results are identical for any value.
-    #[arg(long, short = 'j')]
+    #[arg(long, short = 'j', value_parser = jobs)]
     pub jobs: Option<usize>,
     /// Output folder [default: the scenario's `output`/sweep].
     #[arg(long)]
@@ -163,7 +163,7 @@ pub struct FitArgs {
     /// The scenario file (.ron); its `training` split provides the training tasks.
     pub file: PathBuf,
     /// Episodes whose training tasks are used.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub episodes: u32,
     /// Minimise the worst training task's loss (the paper's choice) or the mean loss, or search
     /// a grid for the weights under which SALE earns the most welfare on the training tasks.
@@ -200,10 +200,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Number of episodes (replications), replacing the scenario's.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub episodes: Option<u32>,
     /// Worker threads [default: one per core]. Results are identical for any value.
-    #[arg(long, short = 'j')]
+    #[arg(long, short = 'j', value_parser = jobs)]
     pub jobs: Option<usize>,
     /// Output folder, replacing the scenario's `output`.
     #[arg(long)]
@@ -236,12 +236,24 @@ pub struct BenchArgs {
     /// The scenario file (.ron).
     pub file: PathBuf,
     /// Episodes to time.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub episodes: u32,
     /// Worker threads [default: one per core].
-    #[arg(long, short = 'j')]
+    #[arg(long, short = 'j', value_parser = jobs)]
     pub jobs: Option<usize>,
     /// The mechanism to time, by its table name [default: the scenario's first].
     #[arg(long)]
     pub mechanism: Option<String>,
+}
+
+/// Most worker threads a command takes: far beyond any machine's useful parallelism for these
+/// CPU-bound runs, and a guard against a typo spawning thousands of threads.
+pub const MAX_JOBS: usize = 512;
+
+/// `--jobs N` with 1 <= N <= [`MAX_JOBS`].
+fn jobs(arg: &str) -> Result<usize, String> {
+    match arg.parse::<usize>() {
+        Ok(n) if (1..=MAX_JOBS).contains(&n) => Ok(n),
+        _ => Err(format!("expected a number of threads from 1 to {MAX_JOBS}")),
+    }
 }

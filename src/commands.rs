@@ -65,14 +65,26 @@ fn validate(file: &Path) -> Result<()> {
     ))
 }
 
-pub fn progress_bar(total: u64) -> ProgressBar {
+/// A progress bar counting `total` of `what` (`runs (episode × mechanism)`, `units`, ...).
+pub fn progress_bar(total: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} episodes · ETA {eta} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(&format!(
+            "{{spinner}} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} {what} · ETA {{eta}} {{msg}}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar
 }
+
+/// `1 thread`, `2 threads`.
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// What a batch's progress bar counts.
+pub const RUNS: &str = "runs (episode × mechanism)";
 
 /// Live status on the progress bar while a run waits on the network, and an open circuit
 /// breaker announced on stderr as soon as it opens.
@@ -146,7 +158,7 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     let mechanisms = scenario.resolve_mechanisms();
     let options = RunOptions { seed: scenario.seed, episodes: scenario.episodes, jobs: args.jobs };
 
-    let bar = progress_bar(u64::from(scenario.episodes) * mechanisms.len() as u64);
+    let bar = progress_bar(u64::from(scenario.episodes) * mechanisms.len() as u64, RUNS);
     let started = Instant::now();
     let finished = std::sync::atomic::AtomicBool::new(false);
     let batch = std::thread::scope(|scope| {
@@ -308,22 +320,22 @@ fn bench(args: &BenchArgs) -> Result<()> {
     };
     let source = crate::backends::prepare(&mut scenario, &args.file, &LiveOptions::default())?.source;
     let options = RunOptions { seed: scenario.seed, episodes: args.episodes, jobs: args.jobs };
-    let bar = progress_bar(u64::from(args.episodes));
+    let bar = progress_bar(u64::from(args.episodes), "episodes");
     let started = Instant::now();
     let batch = run_batch(source, &scenario.workload, scenario.training, &chosen, &options, &|| bar.inc(1))?;
     let secs = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let tasks: usize = batch.runs.iter().map(|r| r.records.len()).sum();
     emit(&format!(
-        "{}: {} episodes of {:?} ({} tasks each) in {:.2} s: {:.0} episodes/s, {:.2} M tasks/s, {} threads",
+        "{}: {} of {:?} ({} tasks each) in {:.2} s: {:.0} episodes/s, {:.2} M tasks/s, {}",
         scenario.name,
-        args.episodes,
+        count(args.episodes, "episode", "episodes"),
         chosen[0].0,
         scenario.workload.task_count(),
         secs,
         f64::from(args.episodes) / secs,
         tasks as f64 / secs / 1e6,
-        args.jobs.unwrap_or_else(rayon_threads),
+        count(args.jobs.unwrap_or_else(rayon_threads) as u64, "thread", "threads"),
     ))
 }
 
@@ -381,11 +393,26 @@ fn fit(args: &FitArgs) -> Result<()> {
         weights.w_h,
         jurors.join(", "),
         out.display(),
-        out.display(),
+        relative_to_scenario(&out, &args.file).display(),
     ))
 }
 
+/// `path` as a scenario file in `scenario`'s folder names it: relative to that folder when
+/// inside it, absolute otherwise.
+fn relative_to_scenario(path: &Path, scenario: &Path) -> std::path::PathBuf {
+    let (Ok(path), Ok(dir)) = (
+        path.canonicalize(),
+        scenario.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).canonicalize(),
+    ) else {
+        return path.to_path_buf();
+    };
+    path.strip_prefix(&dir).map_or(path.clone(), Path::to_path_buf)
+}
+
 pub fn plot(dir: &Path) -> Result<()> {
+    if !dir.is_dir() {
+        bail!("{}: no such folder (give the results folder of a run or a sweep)", dir.display());
+    }
     let files = tender_analysis::plot::plot_dir(dir)?;
     let names: Vec<String> =
         files.iter().filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned())).collect();

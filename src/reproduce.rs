@@ -260,7 +260,7 @@ fn run(
     let source = prepare(&mut scenario, file, &LiveOptions::default())?.source;
     let resolved = scenario.resolve_mechanisms();
     let options = RunOptions { seed: scenario.seed, episodes: scenario.episodes, jobs };
-    let bar = progress_bar(u64::from(scenario.episodes) * resolved.len() as u64);
+    let bar = progress_bar(u64::from(scenario.episodes) * resolved.len() as u64, crate::commands::RUNS);
     let batch = run_batch(source, &scenario.workload, scenario.training, &resolved, &options, &|| bar.inc(1))?;
     bar.finish_and_clear();
     let kinds: Vec<_> = resolved.iter().map(|(_, m)| m.clone()).collect();

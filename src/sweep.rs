@@ -83,7 +83,7 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
         (0..manifest.points.len()).filter(|&p| mine(p)).flat_map(|p| (0..replications).map(move |r| (p, r))).collect();
     let todo: Vec<(usize, u32)> = all.iter().copied().filter(|u| !done.contains(u)).collect();
 
-    let bar = progress_bar(all.len() as u64);
+    let bar = progress_bar(all.len() as u64, "units (point × replication)");
     bar.set_position((all.len() - todo.len()) as u64);
     let started = std::time::Instant::now();
     let (largest, smallest) = price_extremes(prepared[0].source.agents());

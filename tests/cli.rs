@@ -169,3 +169,24 @@ fn fit_writes_weights_a_scenario_can_name() {
     ]);
     assert!(text(&average.stdout).contains("(Average)"));
 }
+
+#[test]
+fn misuses_are_refused_with_a_usage_error() {
+    let small = fixture("small.ron");
+    let small = small.to_str().expect("utf-8 path");
+    for (args, says) in [
+        (vec!["bench", small, "--episodes", "0"], "0 is not in 1.."),
+        (vec!["fit", small, "--episodes", "0"], "0 is not in 1.."),
+        (vec!["run", small, "--jobs", "100000"], "from 1 to 512"),
+        (vec!["run", small, "--episodes", "0"], "0 is not in 1.."),
+    ] {
+        let o = tender(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(text(&o.stderr).contains(says), "{args:?}: {}", text(&o.stderr));
+    }
+    let o = tender(&["plot", "/nonexistent/results"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("no such folder"), "{}", text(&o.stderr));
+    let o = tender(&["bench", small, "--episodes", "1", "-j", "1"]);
+    assert!(text(&o.stdout).contains("1 episode of") && text(&o.stdout).contains(", 1 thread"), "{}", text(&o.stdout));
+}

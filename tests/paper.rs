@@ -190,5 +190,9 @@ fn the_welfare_fit_writes_grid_weights_with_positive_training_welfare() {
     assert!(tender_engine::fit::WELFARE_GRID_W_H.contains(&w.w_h), "{w:?}");
     assert!(w.loss < 0.0, "SALE earns positive welfare on the training tasks: {w:?}");
     assert!(w.juror_weights.values().all(|&j| j == 1.0));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("per training task"));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("per training task"));
+    // Outside the scenario's folder, the path to paste is absolute.
+    let pasted = format!("Sale(weights: \"{}\")", out.canonicalize().expect("written").display());
+    assert!(stdout.contains(&pasted), "{stdout}");
 }

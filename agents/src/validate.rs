@@ -63,11 +63,18 @@ impl Checker {
     /// `lo <= value <= hi`, and finite.
     /// An endpoint: an http:// or https:// URL, and the model name it serves.
     pub fn endpoint(&mut self, base_url: &str, model: &str) {
+        let uri = base_url.parse::<ureq::http::Uri>().ok();
+        let scheme_ok = uri.as_ref().and_then(|u| u.scheme_str()).is_some_and(|s| s == "http" || s == "https");
+        let host_ok = uri.as_ref().and_then(|u| u.host()).is_some_and(|h| !h.is_empty());
+        // A port, if given, must be one (the URI parser keeps any digits).
+        let authority = uri.as_ref().and_then(|u| u.authority()).map_or("", |a| a.as_str());
+        let port = authority.rsplit_once(':').filter(|(host, _)| !host.contains('[') || host.ends_with(']'));
+        let port_ok = port.is_none_or(|(_, p)| p.parse::<u16>().is_ok_and(|p| p > 0));
         self.require(
-            base_url.starts_with("http://") || base_url.starts_with("https://"),
+            scheme_ok && host_ok && port_ok,
             "base_url",
             format!("{base_url:?}"),
-            "must be an http:// or https:// URL",
+            "must be an http:// or https:// URL with a host and, if given, a port in [1, 65535]",
         );
         self.require(!model.trim().is_empty(), "model", format!("{model:?}"), "must not be empty");
     }
@@ -129,5 +136,19 @@ mod tests {
         c.range("x", f64::NAN, 0.0, 1.0);
         c.positive("y", f64::INFINITY);
         assert_eq!(c.finish().unwrap_err().len(), 2);
+    }
+
+    #[test]
+    fn endpoints_need_a_scheme_a_host_and_a_real_port() {
+        for bad in ["http://", "ftp://host/v1", "http://127.0.0.1:99999/v1", "localhost:8080", "http://:80/v1"] {
+            let mut c = Checker::default();
+            c.endpoint(bad, "m");
+            assert!(c.finish().is_err(), "{bad} passed");
+        }
+        for good in ["http://127.0.0.1:8080/v1", "https://api.example.com/v1", "http://localhost/v1"] {
+            let mut c = Checker::default();
+            c.endpoint(good, "m");
+            assert!(c.finish().is_ok(), "{good} refused");
+        }
     }
 }
