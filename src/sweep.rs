@@ -63,7 +63,14 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
     let points = spec.points(scenario.seed)?;
     let prepared = prepare(&scenario, &points, scenario.seed, spec.draws)?;
     let mechanisms: Vec<String> = scenario.resolve_mechanisms().into_iter().map(|(n, _)| n).collect();
-    let out = args.out.clone().unwrap_or_else(|| scenario.output.join("sweep"));
+    // OUTPUT/sweep, unless the scenario's output folder is a sweep's already.
+    let out = args.out.clone().unwrap_or_else(|| {
+        if scenario.output.file_name().is_some_and(|n| n == "sweep") {
+            scenario.output.clone()
+        } else {
+            scenario.output.join("sweep")
+        }
+    });
     let manifest = Manifest {
         scenario: scenario.name.clone(),
         seed: scenario.seed,

@@ -134,3 +134,20 @@ fn validate_checks_a_sweep_block_as_tender_sweep_would() {
         .replace("SWEEP", r#"(params: [(path: "mechanisms.sale.w_c", values: List([0.1, 0.2]))], replications: 2)"#);
     assert!(Scenario::parse(&ok, "s.ron").is_ok());
 }
+
+#[test]
+fn the_embedding_syntax_shown_in_live_ron_parses() {
+    let live = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/live.ron"))
+        .expect("live.ron");
+    let shown = live.split('`').find(|s| s.starts_with("embedding: Server(")).expect("the comment shows the syntax");
+    let text = format!(
+        r#"Scenario(
+    name: "e", seed: 1, episodes: 1,
+    agents: [(name: "a", price: 0.1)],
+    workload: (domains: [], tasks: (path: "tasks.jsonl", {shown})),
+    mechanisms: [EachAgent],
+)"#
+    );
+    let parsed: Result<Scenario, _> = ron_options().from_str(&text);
+    assert!(parsed.is_ok(), "{shown}: {parsed:?}");
+}
