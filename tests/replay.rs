@@ -24,7 +24,8 @@ fn routing(dir: &Path) -> (Vec<Row>, Vec<(String, f64)>) {
     let text = std::fs::read_to_string(dir.join("routing.csv")).expect("routing.csv");
     let mut rows = Vec::new();
     let mut apgr = Vec::new();
-    for line in text.lines().skip(2) {
+    assert!(text.starts_with("mechanism,curve,"), "a plain CSV with a header row");
+    for line in text.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
         let num = |i: usize| f[i].parse::<f64>().unwrap_or(f64::NAN);
         if f[1] == "APGR" {

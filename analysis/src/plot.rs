@@ -71,7 +71,7 @@ fn num(s: &str) -> f64 {
 
 fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), PlotError> {
     let err = |message: String| PlotError::Read { path: path.to_path_buf(), message };
-    let mut r = csv::ReaderBuilder::new().comment(Some(b'#')).from_path(path).map_err(|e| err(e.to_string()))?;
+    let mut r = csv::ReaderBuilder::new().from_path(path).map_err(|e| err(e.to_string()))?;
     let header = r.headers().map_err(|e| err(e.to_string()))?.iter().map(String::from).collect();
     let rows = r
         .records()
@@ -333,21 +333,18 @@ fn routing_figure(dir: &Path) -> Result<Option<Figure>, PlotError> {
     if !path.exists() {
         return Ok(None);
     }
-    let first = std::fs::read_to_string(&path)
-        .map_err(|e| PlotError::Read { path: path.clone(), message: e.to_string() })?
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let strong =
-        first.split("strong = ").nth(1).and_then(|s| s.split(" (").next()).unwrap_or("the strong agent").to_string();
     let (header, rows) = read_csv(&path)?;
-    let (m, c, x, y) = (
+    let (m, c, x, y, role) = (
         column(&header, "mechanism", &path)?,
         column(&header, "curve", &path)?,
         column(&header, "strong_share", &path)?,
         column(&header, "accuracy", &path)?,
+        column(&header, "role", &path)?,
     );
+    let strong = rows
+        .iter()
+        .find(|r| r[role] == "strong")
+        .map_or("the strong agent".to_string(), |r| r[m].strip_suffix(" alone").unwrap_or(&r[m]).to_string());
     let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     let mut mixture = [(0.0, f64::NAN), (100.0, f64::NAN)];
     for row in rows.iter().filter(|r| r[c] != "APGR") {
@@ -355,10 +352,11 @@ fn routing_figure(dir: &Path) -> Result<Option<Figure>, PlotError> {
             continue;
         }
         let point = (num(&row[x]) * 100.0, num(&row[y]) * 100.0);
-        if point.0 == 0.0 && row[m].ends_with(" alone") {
-            mixture[0] = point;
-        } else if point.0 == 100.0 && row[m].ends_with(" alone") {
-            mixture[1] = point;
+        // Random mixtures run from the weak agent alone to the strong one alone.
+        match row[role].as_str() {
+            "weak" => mixture[0] = point,
+            "strong" => mixture[1] = point,
+            _ => {}
         }
         let name = if row[c].is_empty() { row[m].clone() } else { row[c].clone() };
         match series.iter_mut().find(|(n, _)| *n == name) {
@@ -925,5 +923,22 @@ mod tests {
     fn pareto_keeps_only_undominated_points() {
         let pts = [(0.1, 0.5), (0.2, 0.6), (0.15, 0.4), (0.3, 0.6), (0.05, 0.3)];
         assert_eq!(pareto(&pts), [4, 0, 1]);
+    }
+
+    #[test]
+    fn random_mixtures_run_from_the_weak_agent_to_the_strong_one() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        // A middle agent alone also makes no strong calls, and comes after the weak one.
+        let csv = "mechanism,curve,strong_share,strong_share_low,strong_share_high,accuracy,accuracy_low,accuracy_high,usd_per_task,pgr,role\n\
+                   small alone,,0,0,0,0.4,0.39,0.41,0.01,0,weak\n\
+                   big alone,,1,1,1,0.6,0.59,0.61,0.1,1,strong\n\
+                   \"mid, alone\",,0,0,0,0.5,0.49,0.51,0.03,0.5,\n\
+                   kNN,kNN,,,,,,,,0.6,\n";
+        std::fs::write(dir.path().join("routing.csv"), csv).unwrap_or_else(|e| panic!("{e}"));
+        let Ok(Some(Figure::Routing { strong, mixture, .. })) = routing_figure(dir.path()) else {
+            panic!("no routing figure");
+        };
+        assert_eq!(strong, "big");
+        assert_eq!(mixture, [(0.0, 40.0), (100.0, 60.0)]);
     }
 }

@@ -29,6 +29,8 @@ pub struct RoutingPoint {
     /// Dollars per task.
     pub cost: Estimate,
     pub pgr: f64,
+    /// `weak` or `strong` for the single-agent runs PGR is anchored on.
+    pub role: Option<&'static str>,
 }
 
 /// The routing report of a run.
@@ -84,6 +86,13 @@ pub fn routing(batch: &BatchResult, mechanisms: &[Mechanism], curves: &[Option<S
                 cost: per_mechanism(m, &|rs| mean(rs, &tender_engine::TaskRecord::cost)),
                 pgr: if gap.abs() > f64::EPSILON { (acc.mean - a_weak) / gap } else { f64::NAN },
                 accuracy: acc,
+                role: if m == solo_weak {
+                    Some("weak")
+                } else if m == solo_strong {
+                    Some("strong")
+                } else {
+                    None
+                },
             }
         })
         .collect();
@@ -110,13 +119,13 @@ pub fn routing(batch: &BatchResult, mechanisms: &[Mechanism], curves: &[Option<S
 
 /// `routing.csv`: one row per mechanism, then one per curve's APGR.
 pub fn write_routing(path: &Path, report: &RoutingReport) -> Result<(), OutputError> {
-    let mut text = format!(
-        "# weak = {} (accuracy {}), strong = {} (accuracy {})\nmechanism,curve,strong_share,strong_share_low,strong_share_high,accuracy,accuracy_low,accuracy_high,usd_per_task,pgr\n",
-        report.weak, report.weak_accuracy, report.strong, report.strong_accuracy
+    // Plain RFC 4180 with a header row: the weak and strong anchors are marked in `role`.
+    let mut text = String::from(
+        "mechanism,curve,strong_share,strong_share_low,strong_share_high,accuracy,accuracy_low,accuracy_high,usd_per_task,pgr,role\n",
     );
     for p in &report.points {
         text.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{}\n",
             csv_field(&p.mechanism),
             csv_field(p.curve.as_deref().unwrap_or("")),
             p.strong_share.mean,
@@ -126,17 +135,18 @@ pub fn write_routing(path: &Path, report: &RoutingReport) -> Result<(), OutputEr
             p.accuracy.low,
             p.accuracy.high,
             p.cost.mean,
-            p.pgr
+            p.pgr,
+            p.role.unwrap_or("")
         ));
     }
     for (curve, value) in &report.apgr {
-        text.push_str(&format!("{},APGR,,,,,,,,{value}\n", csv_field(curve)));
+        text.push_str(&format!("{},APGR,,,,,,,,{value},\n", csv_field(curve)));
     }
     write_atomic(path, |w| w.write_all(text.as_bytes()))
 }
 
 fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 
 #[cfg(test)]
