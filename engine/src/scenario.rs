@@ -93,6 +93,10 @@ impl Scenario {
         c.require(!self.name.trim().is_empty(), "name", format!("{:?}", self.name), "must not be empty");
         c.count("episodes", self.episodes.into(), 1, 10_000_000);
         c.require(!self.output.as_os_str().is_empty(), "output", "\"\"", "must name a folder");
+        let mut errors = c.finish().err().unwrap_or_default();
+        // Every error class is reported at once; only checks that depend on a sound workload
+        // wait for it.
+        let mut c = Checker::default();
         c.within("workload", |c| self.workload.check(c));
         let known = self.workload.tasks.is_none() || self.workload.loaded.is_some();
         c.within("training", |c| self.training.check(c, known.then(|| self.workload.task_count())));
@@ -104,8 +108,9 @@ impl Scenario {
                 "cannot draw fresh tasks from a task file; use `Holdout(f)`",
             );
         }
-        let mut errors = c.finish().err().unwrap_or_default();
-        if errors.is_empty() {
+        let workload_sound = c.errors.is_empty();
+        errors.append(&mut c.errors);
+        if workload_sound {
             // Agents are checked against the workload's domains, so only once it is sound.
             if let Err(mut e) = self.source() {
                 errors.append(&mut e);

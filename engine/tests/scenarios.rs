@@ -151,3 +151,18 @@ fn the_embedding_syntax_shown_in_live_ron_parses() {
     let parsed: Result<Scenario, _> = ron_options().from_str(&text);
     assert!(parsed.is_ok(), "{shown}: {parsed:?}");
 }
+
+#[test]
+fn validate_reports_every_error_class_at_once() {
+    let text = r#"Scenario(
+    name: "m", seed: 1, episodes: 0,
+    agents: [(name: "a", price: -1.0, skill: {"qa": [1.5]})],
+    workload: (domains: [(name: "qa", bins: [(tau_max: 1.0, tasks: 5)])]),
+    mechanisms: [Single(agent: "nobody")],
+)"#;
+    let Err(ScenarioError::Invalid { errors, .. }) = Scenario::parse(text, "m.ron") else { panic!("accepted") };
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    for f in ["episodes", "agents[0].price", "agents[0].skill[\"qa\"][0]", "mechanisms[0].agent"] {
+        assert!(fields.contains(&f), "{f} missing from {fields:?}");
+    }
+}
