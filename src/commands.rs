@@ -47,8 +47,35 @@ pub fn load(file: &Path) -> Result<Scenario> {
 
 /// Read, parse and validate a scenario, leaving any weights files it names unread.
 fn parse(file: &Path) -> Result<Scenario> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    Ok(Scenario::parse(&text, &file.display().to_string())?)
+    let bytes = read_bounded(file, tender_engine::scenario::MAX_SCENARIO_BYTES)?;
+    let shown = file.display().to_string();
+    let text = tender_engine::scenario::text_of(bytes, &shown)?;
+    Ok(Scenario::parse(&text, &shown)?)
+}
+
+/// The bytes of a regular file of at most `limit` bytes (never a device, a pipe or a folder,
+/// which could be endless).
+pub fn read_bounded(file: &Path, limit: u64) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?;
+    if !meta.is_file() {
+        bail!("{}: not a regular file", file.display());
+    }
+    if meta.len() > limit {
+        bail!("{}: {} bytes; at most {} MiB are read", file.display(), meta.len(), limit >> 20);
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(
+            std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?,
+            limit + 1,
+        ),
+        &mut bytes,
+    )
+    .with_context(|| format!("cannot read {}", file.display()))?;
+    if bytes.len() as u64 > limit {
+        bail!("{}: more than {} MiB", file.display(), limit >> 20);
+    }
+    Ok(bytes)
 }
 
 fn validate(file: &Path) -> Result<()> {
@@ -56,12 +83,12 @@ fn validate(file: &Path) -> Result<()> {
     crate::backends::check_tasks(&mut s, file)?;
     let mechanisms = s.resolve_mechanisms();
     emit(&format!(
-        "{}: ok — {} agents, {} tasks per episode, {} mechanisms, {} episodes",
+        "{}: ok — {}, {} per episode, {}, {}",
         file.display(),
-        s.agents.len(),
-        s.workload.task_count(),
-        mechanisms.len(),
-        s.episodes
+        count(s.agents.len() as u64, "agent", "agents"),
+        count(s.workload.task_count() as u64, "task", "tasks"),
+        count(mechanisms.len() as u64, "mechanism", "mechanisms"),
+        count(s.episodes, "episode", "episodes")
     ))
 }
 

@@ -96,9 +96,13 @@ fn validate_accepts_good_files_and_explains_bad_ones() {
 
 #[test]
 fn invalid_overrides_are_refused_with_the_allowed_range() {
-    let o = tender(&["run", fixture("small.ron").to_str().expect("utf-8 path"), "--episodes", "0"]);
+    let o = tender(&["run", fixture("small.ron").to_str().expect("utf-8 path"), "--episodes", "20000000"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("`episodes` = 0 is invalid: must lie in [1, 10000000]"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("`episodes` = 20000000 is invalid: must lie in [1, 10000000]"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[test]
@@ -184,6 +188,10 @@ fn misuses_are_refused_with_a_usage_error() {
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         assert!(text(&o.stderr).contains(says), "{args:?}: {}", text(&o.stderr));
     }
+    // A device is not a scenario file, however long it reads.
+    let o = tender(&["validate", "/dev/zero"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("not a regular file"), "{}", text(&o.stderr));
     let o = tender(&["plot", "/nonexistent/results"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("no such folder"), "{}", text(&o.stderr));

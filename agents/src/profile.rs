@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::live::LiveSpec;
 use crate::validate::Checker;
 
+/// Longest agent name: names head table rows and plot legends.
+pub const MAX_NAME: usize = 64;
+
 /// One synthetic agent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,7 +30,7 @@ pub struct AgentProfile {
     pub backend: Backend,
     /// pass@1 per complexity bin, for each domain by name, in the domain's bin order (synthetic
     /// agents only).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::validate::unique_keys")]
     pub skill: BTreeMap<String, Vec<f64>>,
     /// Length of the agent's plans, in tokens.
     #[serde(default = "LogNormalSpec::default_plan")]
@@ -274,6 +277,12 @@ impl AgentProfile {
     /// Check the profile against the workload's domains (`(name, number of bins)`).
     pub fn check(&self, c: &mut Checker, domains: &[(&str, usize)]) {
         c.require(!self.name.trim().is_empty(), "name", format!("{:?}", self.name), "must not be empty");
+        c.require(
+            self.name.chars().count() <= MAX_NAME && !self.name.contains(['\n', '\r']),
+            "name",
+            format!("{:?}", self.name),
+            &format!("must be one line of at most {MAX_NAME} characters"),
+        );
         c.range("price", self.price, 0.0, 1e6);
         if let Some(p) = self.input_price {
             c.range("input_price", p, 0.0, 1e6);

@@ -15,9 +15,53 @@ pub struct Invalid {
 }
 
 impl Invalid {
+    /// An invalid field; a long value is shortened (an error must not echo a 100 kB string).
     pub fn new(field: impl Into<String>, value: impl fmt::Display, allowed: impl Into<String>) -> Self {
-        Self { field: field.into(), value: value.to_string(), allowed: allowed.into() }
+        Self { field: shorten(&field.into()), value: shorten(&value.to_string()), allowed: allowed.into() }
     }
+}
+
+/// Longest text an error echoes from the input.
+pub const MAX_ECHO: usize = 120;
+
+/// `text`, cut to [`MAX_ECHO`] characters with a note of how much was left out.
+#[must_use]
+pub fn shorten(text: &str) -> String {
+    let n = text.chars().count();
+    if n <= MAX_ECHO {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(MAX_ECHO).collect();
+    format!("{head}… ({} more characters)", n - MAX_ECHO)
+}
+
+/// Deserialize a map whose keys must be unique: a key written twice is an error (as a field
+/// written twice is), not silently the last one.
+pub fn unique_keys<'de, D, V>(deserializer: D) -> Result<std::collections::BTreeMap<String, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    V: serde::Deserialize<'de>,
+{
+    struct Unique<V>(std::marker::PhantomData<V>);
+    impl<'de, V: serde::Deserialize<'de>> serde::de::Visitor<'de> for Unique<V> {
+        type Value = std::collections::BTreeMap<String, V>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a map with unique keys")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+            let mut map = std::collections::BTreeMap::new();
+            while let Some((key, value)) = access.next_entry::<String, V>()? {
+                if map.contains_key(&key) {
+                    return Err(serde::de::Error::custom(format!("duplicate key {:?}", shorten(&key))));
+                }
+                map.insert(key, value);
+            }
+            Ok(map)
+        }
+    }
+    deserializer.deserialize_map(Unique(std::marker::PhantomData))
 }
 
 /// Collects validation failures under a growing field path.

@@ -70,14 +70,47 @@ pub fn ron_options() -> ron::Options {
     ron::Options::default().with_default_extension(Extensions::IMPLICIT_SOME | Extensions::UNWRAP_VARIANT_NEWTYPES)
 }
 
+/// A RON error in the words of a scenario's author, cut to a readable length.
+fn syntax_message(code: &ron::Error) -> String {
+    match code {
+        ron::Error::ExceededRecursionLimit => {
+            "nested too deeply (more than 128 levels of brackets): is a bracket left open?".to_string()
+        }
+        other => tender_agents::validate::shorten(&other.to_string()),
+    }
+}
+
+/// Longest scenario name.
+pub const MAX_SCENARIO_NAME: usize = 200;
+
+/// Longest mechanism name (it heads a table row).
+pub const MAX_MECHANISM_NAME: usize = 96;
+
+/// Largest scenario file read, in bytes.
+pub const MAX_SCENARIO_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Why scenario text cannot be read from `bytes` (a file's contents): not UTF-8, with the line
+/// and column of the first bad byte.
+pub fn text_of(bytes: Vec<u8>, file: &str) -> Result<String, ScenarioError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let text = String::from_utf8_lossy(good);
+        let line = text.matches('\n').count() + 1;
+        let column = text.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        ScenarioError::Syntax { file: file.to_string(), line, column, message: "not UTF-8 text".into() }
+    })
+}
+
 impl Scenario {
     /// Parse and validate scenario text; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Self, ScenarioError> {
+        // A byte-order mark is not part of the text.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let scenario: Self = ron_options().from_str(text).map_err(|e| ScenarioError::Syntax {
             file: file.to_string(),
             line: e.span.start.line,
             column: e.span.start.col,
-            message: e.code.to_string(),
+            message: syntax_message(&e.code),
         })?;
         scenario.validate().map_err(|errors| ScenarioError::Invalid { file: file.to_string(), errors })?;
         Ok(scenario)
@@ -91,6 +124,12 @@ impl Scenario {
     pub fn validate(&self) -> Result<(), Vec<Invalid>> {
         let mut c = Checker::default();
         c.require(!self.name.trim().is_empty(), "name", format!("{:?}", self.name), "must not be empty");
+        c.require(
+            self.name.chars().count() <= MAX_SCENARIO_NAME && !self.name.contains(['\n', '\r']),
+            "name",
+            format!("{:?}", self.name),
+            &format!("must be one line of at most {MAX_SCENARIO_NAME} characters"),
+        );
         c.count("episodes", self.episodes.into(), 1, 10_000_000);
         c.require(!self.output.as_os_str().is_empty(), "output", "\"\"", "must name a folder");
         let mut errors = c.finish().err().unwrap_or_default();
@@ -146,6 +185,12 @@ impl Scenario {
         if c.errors.is_empty() {
             let resolved = self.resolve_mechanisms();
             for (i, (name, _)) in resolved.iter().enumerate() {
+                c.require(
+                    name.chars().count() <= MAX_MECHANISM_NAME && !name.contains(['\n', '\r']),
+                    "mechanisms",
+                    format!("{name:?}"),
+                    &format!("names must be one line of at most {MAX_MECHANISM_NAME} characters"),
+                );
                 c.require(
                     !resolved[..i].iter().any(|(n, _)| n == name),
                     "mechanisms",

@@ -166,3 +166,36 @@ fn validate_reports_every_error_class_at_once() {
         assert!(fields.contains(&f), "{f} missing from {fields:?}");
     }
 }
+
+#[test]
+fn bad_input_is_named_with_a_position_or_a_field() {
+    let base = r#"Scenario(
+    name: "x", seed: 1, episodes: 1,
+    agents: [(name: "b", price: 1.0, skill: {"qa": [0.5]})],
+    workload: (domains: [(name: "qa", bins: [(tau_max: 1.0, tasks: 5)])]),
+    mechanisms: [EachAgent],
+)"#;
+    // A byte-order mark is accepted.
+    assert!(Scenario::parse(&format!("\u{feff}{base}"), "bom.ron").is_ok());
+    // A key written twice is refused, with its position, as a field written twice is.
+    let dup = base.replace(r#"{"qa": [0.5]}"#, r#"{"qa": [0.5], "qa": [0.6]}"#);
+    match Scenario::parse(&dup, "dup.ron") {
+        Err(ScenarioError::Syntax { line, message, .. }) => {
+            assert_eq!(line, 3);
+            assert!(message.contains("duplicate key \"qa\""), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Invalid UTF-8 has a position.
+    let mut bytes = base.as_bytes().to_vec();
+    bytes.splice(20..20, [0xff]);
+    match tender_engine::scenario::text_of(bytes, "bad.ron") {
+        Err(ScenarioError::Syntax { line: 2, message, .. }) => assert!(message.contains("UTF-8")),
+        other => panic!("{other:?}"),
+    }
+    // Long values are cut in errors, and names are bounded.
+    let long = base.replace(r#"name: "b""#, &format!("name: {:?}", "b".repeat(100_000)));
+    let Err(e) = Scenario::parse(&long, "long.ron") else { panic!("a 100 kB name passed") };
+    let shown = e.to_string();
+    assert!(shown.len() < 1_000 && shown.contains("at most 64 characters"), "{}", &shown[..shown.len().min(300)]);
+}

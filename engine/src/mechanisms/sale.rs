@@ -41,7 +41,7 @@ pub struct SaleParams {
     #[serde(default = "one")]
     pub w_j: f64,
     /// Per-juror weights by agent name, overriding `w_j`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tender_agents::validate::unique_keys")]
     pub juror_weights: BTreeMap<String, f64>,
     /// How many similar past tasks a refining agent retrieves.
     #[serde(default = "eight")]
