@@ -113,6 +113,41 @@ pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
 /// What a batch's progress bar counts.
 pub const RUNS: &str = "runs (episode × mechanism)";
 
+/// Refuse a run that cannot fit in memory, with the figures, before it starts: every task
+/// record is kept for the summary, and each worker holds an episode's tasks.
+fn check_memory(scenario: &Scenario, mechanisms: usize, jobs: Option<usize>) -> Result<()> {
+    let tasks = scenario.workload.task_count() as f64;
+    let records = f64::from(scenario.episodes) * mechanisms as f64 * tasks;
+    let per_task = std::mem::size_of::<tender_agents::Task>() as f64 + 4.0 * f64::from(scenario.workload.embedding_dim);
+    let workers = jobs.unwrap_or_else(rayon_threads) as f64;
+    let needed = records * std::mem::size_of::<tender_engine::TaskRecord>() as f64 + workers * 2.0 * tasks * per_task;
+    if let Some(available) = available_memory()
+        && needed > 0.9 * available
+    {
+        bail!(
+            "this run needs about {:.1} GiB ({} episodes × {} mechanisms × {} tasks of records, plus the episodes in \
+             flight), and the machine has {:.1} GiB available: run fewer episodes or tasks, or split the run \
+             (`tender sweep` streams its rows to disk)",
+            needed / GIB,
+            scenario.episodes,
+            mechanisms,
+            scenario.workload.task_count(),
+            available / GIB
+        );
+    }
+    Ok(())
+}
+
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// Bytes of memory available, where the system says (Linux's `MemAvailable`).
+fn available_memory() -> Option<f64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024.0)
+}
+
 /// Live status on the progress bar while a run waits on the network, and an open circuit
 /// breaker announced on stderr as soon as it opens.
 fn watch_live(live: &LiveSource, bar: &ProgressBar, done: &std::sync::atomic::AtomicBool) {
@@ -184,6 +219,7 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     }
     let mechanisms = scenario.resolve_mechanisms();
     let options = RunOptions { seed: scenario.seed, episodes: scenario.episodes, jobs: args.jobs };
+    check_memory(&scenario, mechanisms.len(), args.jobs)?;
 
     let bar = progress_bar(u64::from(scenario.episodes) * mechanisms.len() as u64, RUNS);
     let started = Instant::now();

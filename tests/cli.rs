@@ -198,3 +198,28 @@ fn misuses_are_refused_with_a_usage_error() {
     let o = tender(&["bench", small, "--episodes", "1", "-j", "1"]);
     assert!(text(&o.stdout).contains("1 episode of") && text(&o.stdout).contains(", 1 thread"), "{}", text(&o.stdout));
 }
+
+#[test]
+fn a_run_too_large_for_the_machine_is_refused_before_it_starts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("huge.ron");
+    std::fs::write(
+        &file,
+        r#"Scenario(
+    name: "huge", seed: 1, episodes: 100,
+    agents: [(name: "b", price: 1.0, skill: {"qa": [0.5]})],
+    workload: (domains: [(name: "qa", bins: [(tau_max: 1.0, tasks: 10000000)])]),
+    mechanisms: [EachAgent, Random],
+)"#,
+    )
+    .expect("written");
+    let started = std::time::Instant::now();
+    let o = tender(&["run", file.to_str().expect("utf-8"), "--out", dir.path().join("out").to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(
+        text(&o.stderr).contains("this run needs about") && text(&o.stderr).contains("GiB available"),
+        "{}",
+        text(&o.stderr)
+    );
+}
