@@ -229,6 +229,18 @@ pub struct RunArgs {
     /// serves the model (for a rerun answered entirely from the cache while the server is down).
     #[arg(long)]
     pub no_preflight: bool,
+    /// Per-task rows, the bulk of a run's folder: `csv` (tasks.csv), `gzip` (tasks.csv.gz, about
+    /// a quarter of the size) or `none` (no per-task file; the learning-curve plot is then left out).
+    #[arg(long, value_enum, default_value_t = TaskRows::Csv)]
+    pub tasks: TaskRows,
+}
+
+/// How a run writes its per-task rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TaskRows {
+    Csv,
+    Gzip,
+    None,
 }
 
 #[derive(Debug, Args)]

@@ -15,7 +15,7 @@ use tender_engine::{RunOptions, Scenario, fit, run_batch};
 use tender_agents::live::{CallStats, LiveSource};
 
 use crate::backends::LiveOptions;
-use crate::cli::{BenchArgs, Cli, Command, FitArgs, RunArgs};
+use crate::cli::{BenchArgs, Cli, Command, FitArgs, RunArgs, TaskRows};
 
 /// Exit code of a run that completed and wrote its results, but in which some live calls failed
 /// (their cells are recorded as failures). 1 is an error that stopped the command, 2 a usage
@@ -261,7 +261,17 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     let out = staged.path();
     let domains: Vec<String> = scenario.workload.domains.iter().map(|d| d.name.clone()).collect();
     output::write_summary(&out.join("summary.csv"), &summary)?;
-    output::write_tasks(&out.join("tasks.csv"), &batch, &domains)?;
+    let tasks_file = match args.tasks {
+        TaskRows::Csv => {
+            output::write_tasks(&out.join("tasks.csv"), &batch, &domains)?;
+            ", tasks.csv"
+        }
+        TaskRows::Gzip => {
+            output::write_tasks_gz(&out.join("tasks.csv.gz"), &batch, &domains)?;
+            ", tasks.csv.gz"
+        }
+        TaskRows::None => "",
+    };
     write_scenario(out, &scenario)?;
     let routing_text = match &routing {
         Some(r) => {
@@ -296,7 +306,7 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
          Quality and cost (mean ± 95% CI across episodes)\n{}\n\n\
          Who executes (share of tasks)\n{}\n\n\
          pass@1 % per domain and complexity bin (τ = human solving time, minutes)\n{}\n\n\
-         {}{}{}Results written to {}/ (summary.csv, tasks.csv, scenario.ron{}{}{})",
+         {}{}{}Results written to {}/ (summary.csv{tasks_file}, scenario.ron{}{}{})",
         scenario.name,
         scenario.episodes,
         scenario.workload.task_count(),

@@ -117,3 +117,25 @@ fn no_plots_means_no_plots_and_plot_refuses_other_folders() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("holds neither a run"));
 }
+
+#[test]
+fn per_task_rows_can_be_compressed_or_left_out() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (gz, none) = (dir.path().join("gz"), dir.path().join("none"));
+    tender(&["run", path(&small()), "--episodes", "2", "--tasks", "gzip", "--out", path(&gz)]);
+    assert!(!gz.join("tasks.csv").exists() && gz.join("tasks.csv.gz").exists());
+    // The compressed rows are the rows: the learning curve is drawn from them.
+    assert!(gz.join("learning_curve.png").exists());
+    tender(&["run", path(&small()), "--episodes", "2", "--tasks", "none", "--out", path(&none)]);
+    assert!(!none.join("tasks.csv").exists() && !none.join("tasks.csv.gz").exists());
+    assert!(none.join("summary.csv").exists() && !none.join("learning_curve.png").exists());
+    let plain = dir.path().join("plain");
+    tender(&["run", path(&small()), "--episodes", "2", "--out", path(&plain)]);
+    let mut unzipped = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(gz.join("tasks.csv.gz")).expect("gz")),
+        &mut unzipped,
+    )
+    .expect("gzip");
+    assert_eq!(unzipped, std::fs::read_to_string(plain.join("tasks.csv")).expect("csv"));
+}

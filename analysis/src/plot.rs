@@ -592,9 +592,17 @@ fn domain_key(bins: &[String]) -> String {
 /// The smallest agent's cumulative share of wins along the stream, averaged over episodes,
 /// for every mechanism whose name starts with "SALE".
 fn learning_curves(dir: &Path, smallest: &str) -> Result<Lines, PlotError> {
-    let path = dir.join("tasks.csv");
+    // Per-task rows as written (`tasks.csv`), compressed (`tasks.csv.gz`), or not at all.
+    let (plain, gz) = (dir.join("tasks.csv"), dir.join("tasks.csv.gz"));
+    let path = if plain.exists() { plain } else { gz };
     let err = |message: String| PlotError::Read { path: path.clone(), message };
-    let mut r = csv::Reader::from_path(&path).map_err(|e| err(e.to_string()))?;
+    let reader: Box<dyn std::io::Read> = match std::fs::File::open(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Lines::new()),
+        Err(e) => return Err(err(e.to_string())),
+        Ok(f) if path.extension().is_some_and(|e| e == "gz") => Box::new(flate2::read::GzDecoder::new(f)),
+        Ok(f) => Box::new(f),
+    };
+    let mut r = csv::Reader::from_reader(reader);
     let header: Vec<String> = r.headers().map_err(|e| err(e.to_string()))?.iter().map(String::from).collect();
     let (e, m, st, w) = (
         column(&header, "episode", &path)?,
