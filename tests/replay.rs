@@ -140,3 +140,10 @@ fn stand_ins_calibrate_to_a_recorded_table() {
     let calibrated = std::fs::read_to_string(out.path().join("scenario.ron")).expect("calibrated scenario");
     assert!(calibrated.contains("routerbench-standins"));
 }
+
+#[test]
+fn sale_weights_are_not_fitted_on_a_recorded_pool() {
+    let o = tender(&["fit", fixture("routerbench-mini.ron").to_str().expect("utf-8"), "--episodes", "1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("recorded agents (trace tables) do not have"), "{}", text(&o.stderr));
+}

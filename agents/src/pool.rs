@@ -69,14 +69,17 @@ impl OutcomeSource for PoolSource {
     fn plan(&self, key: CellKey<'_>) -> PlanCell {
         match self.kinds[key.agent] {
             Kind::Live => self.live().plan(key),
-            _ => self.synthetic.plan(key),
+            Kind::Synthetic => self.synthetic.plan(key),
+            // A trace table holds no plans: never a stand-in's in its place.
+            Kind::Recorded => no_plan(crate::cells::Round::Initial),
         }
     }
 
     fn refine(&self, key: CellKey<'_>, recall: &Recall<'_>) -> PlanCell {
         match self.kinds[key.agent] {
             Kind::Live => self.live().refine(key, recall.pairs, recall.k),
-            _ => self.synthetic.refine(key, recall),
+            Kind::Synthetic => self.synthetic.refine(key, recall),
+            Kind::Recorded => no_plan(crate::cells::Round::Refined),
         }
     }
 
@@ -120,5 +123,18 @@ impl OutcomeSource for PoolSource {
             Kind::Live => self.live().execute(key, plan),
             Kind::Recorded => self.recorded().execute(key, plan),
         }
+    }
+}
+
+/// The failed plan of an agent that cannot plan (a recorded one).
+fn no_plan(round: crate::cells::Round) -> PlanCell {
+    PlanCell {
+        round,
+        length: 1,
+        entropy: 0.0,
+        boost: 0.0,
+        usage: crate::cells::Usage::default(),
+        text: 0,
+        failed: true,
     }
 }

@@ -92,6 +92,16 @@ pub enum FitError {
     TooSmall,
     #[error("the linear program could not be solved: {0}")]
     Solver(String),
+    #[error(
+        "SALE's weights are fitted on plans and jury scores, which recorded agents (trace tables) do not have"
+    )]
+    NoBids,
+}
+
+/// Fitting reads plans and jury scores: refuse a source that cannot give them, rather than fit
+/// on made-up ones.
+fn require_bids(source: &dyn OutcomeSource) -> Result<(), FitError> {
+    if source.provides().bids { Ok(()) } else { Err(FitError::NoBids) }
 }
 
 /// Run the first plans and the full jury of every agent on the training tasks of `episodes`
@@ -101,6 +111,7 @@ pub fn collect(
     source: Arc<dyn OutcomeSource>,
     episodes: u32,
 ) -> Result<(Vec<TrainingAuction>, f64), FitError> {
+    require_bids(source.as_ref())?;
     if scenario.training.is_none() {
         return Err(FitError::NoTraining);
     }
@@ -150,6 +161,7 @@ pub fn fit_welfare(
     source: Arc<dyn OutcomeSource>,
     episodes: u32,
 ) -> Result<FittedWeights, FitError> {
+    require_bids(source.as_ref())?;
     if scenario.training.is_none() {
         return Err(FitError::NoTraining);
     }
