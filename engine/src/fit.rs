@@ -92,9 +92,7 @@ pub enum FitError {
     TooSmall,
     #[error("the linear program could not be solved: {0}")]
     Solver(String),
-    #[error(
-        "SALE's weights are fitted on plans and jury scores, which recorded agents (trace tables) do not have"
-    )]
+    #[error("SALE's weights are fitted on plans and jury scores, which recorded agents (trace tables) do not have")]
     NoBids,
 }
 

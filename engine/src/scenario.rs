@@ -254,7 +254,8 @@ impl Scenario {
             params.weights = None;
             params.attach(&fitted);
         }
-        Ok(())
+        // The file's juror names must be the pool's, as the scenario's own would have to be.
+        self.validate().map_err(|errors| ScenarioError::Invalid { file: file.to_string(), errors })
     }
 
     /// The synthetic outcome source of the scenario's pool.

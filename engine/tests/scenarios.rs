@@ -199,3 +199,22 @@ fn bad_input_is_named_with_a_position_or_a_field() {
     let shown = e.to_string();
     assert!(shown.len() < 1_000 && shown.contains("at most 64 characters"), "{}", &shown[..shown.len().min(300)]);
 }
+
+#[test]
+fn juror_names_in_a_weights_file_are_checked_when_it_is_attached() {
+    let text = r#"Scenario(
+    name: "w", seed: 1, episodes: 1,
+    agents: [(name: "b", price: 1.0, skill: {"qa": [0.5]})],
+    workload: (domains: [(name: "qa", bins: [(tau_max: 1.0, tasks: 5)])]),
+    mechanisms: [Sale(weights: "w.ron")],
+)"#;
+    let weights = r#"(w_c: 0.01, w_h: 1.0, juror_weights: {"ghost": 1.0}, objective: MinMax, loss: 0.1,
+        targets_winning: 0.5, training_tasks: 4, training_cost_usd: 0.1)"#;
+    let mut s = Scenario::parse(text, "s.ron").unwrap();
+    let Err(ScenarioError::Invalid { errors, .. }) =
+        s.attach_weights(std::path::Path::new("."), "s.ron", &|_| Ok(weights.into()))
+    else {
+        panic!("a juror outside the pool was accepted")
+    };
+    assert!(errors.iter().any(|e| e.field.contains("juror_weights") && e.value.contains("ghost")), "{errors:?}");
+}
