@@ -218,3 +218,97 @@ fn juror_names_in_a_weights_file_are_checked_when_it_is_attached() {
     };
     assert!(errors.iter().any(|e| e.field.contains("juror_weights") && e.value.contains("ghost")), "{errors:?}");
 }
+
+mod fuzz {
+    //! The scenario parser under mutation: shipped files with bytes deleted, inserted, repeated or
+    //! swapped never make it panic, and every rejection names a position or a field.
+
+    use proptest::prelude::*;
+    use tender_engine::{Scenario, ScenarioError};
+
+    fn shipped() -> Vec<String> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        let mut texts = Vec::new();
+        for entry in std::fs::read_dir(&dir).expect("scenarios") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "ron") {
+                texts.push(std::fs::read_to_string(&path).expect("readable"));
+            }
+        }
+        texts.sort();
+        texts
+    }
+
+    #[derive(Clone, Debug)]
+    enum Mutation {
+        Delete(usize, usize),
+        Insert(usize, String),
+        Repeat(usize, usize),
+        Digit(usize, char),
+    }
+
+    fn mutation() -> impl Strategy<Value = Mutation> {
+        prop_oneof![
+            (any::<usize>(), 1usize..40).prop_map(|(at, n)| Mutation::Delete(at, n)),
+            (any::<usize>(), "[(){}\\[\\],:\"a-z0-9 .\\-\\n#/]{1,12}").prop_map(|(at, s)| Mutation::Insert(at, s)),
+            (any::<usize>(), 1usize..200).prop_map(|(at, n)| Mutation::Repeat(at, n)),
+            (any::<usize>(), prop::char::range('0', '9')).prop_map(|(at, d)| Mutation::Digit(at, d)),
+        ]
+    }
+
+    fn apply(text: &str, m: &Mutation) -> String {
+        let chars: Vec<char> = text.chars().collect();
+        let at = |i: usize| i % (chars.len() + 1);
+        let mut out = chars.clone();
+        match m {
+            Mutation::Delete(i, n) => {
+                let a = at(*i);
+                out.drain(a..(a + n).min(chars.len()));
+            }
+            Mutation::Insert(i, s) => {
+                let a = at(*i);
+                out.splice(a..a, s.chars());
+            }
+            Mutation::Repeat(i, n) => {
+                let a = at(*i);
+                let piece: Vec<char> = chars[a..(a + n).min(chars.len())].to_vec();
+                out.splice(a..a, piece);
+            }
+            Mutation::Digit(i, d) => {
+                if let Some(p) = (at(*i)..chars.len()).find(|&p| chars[p].is_ascii_digit()) {
+                    out[p] = *d;
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3000, failure_persistence: None, ..ProptestConfig::default() })]
+        #[test]
+        fn mutated_scenarios_are_parsed_or_refused_with_a_position_or_a_field(
+            file in any::<prop::sample::Index>(),
+            mutations in prop::collection::vec(mutation(), 1..4),
+        ) {
+            let texts = shipped();
+            let mut text = file.get(&texts).clone();
+            for m in &mutations {
+                text = apply(&text, m);
+            }
+            match Scenario::parse(&text, "mutated.ron") {
+                Ok(_) | Err(ScenarioError::Weights { .. }) => {}
+                Err(ScenarioError::Syntax { line, column, message, .. }) => {
+                    prop_assert!(line >= 1 && column >= 1, "no position: {message}");
+                    prop_assert!(message.chars().count() < 400, "a long message");
+                }
+                Err(ScenarioError::Invalid { errors, .. }) => {
+                    prop_assert!(!errors.is_empty());
+                    for e in &errors {
+                        prop_assert!(!e.field.is_empty() || !e.allowed.is_empty(), "{e:?}");
+                        prop_assert!(e.value.chars().count() < 200, "an echoed value is not cut");
+                    }
+                }
+            }
+        }
+    }
+}
