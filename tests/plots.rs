@@ -139,3 +139,32 @@ fn per_task_rows_can_be_compressed_or_left_out() {
     .expect("gzip");
     assert_eq!(unzipped, std::fs::read_to_string(plain.join("tasks.csv")).expect("csv"));
 }
+
+#[test]
+fn a_random_design_over_several_parameters_plots_partial_dependence_with_captions_first() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("lhs");
+    tender(&[
+        "sweep",
+        path(&small()),
+        "--set",
+        "mechanisms.sale.w_c=0..0.05",
+        "--set",
+        "standins.shared_difficulty=0.3..0.7",
+        "--design",
+        "lhs:12",
+        "--replications",
+        "2",
+        "--out",
+        path(&out),
+    ]);
+    let svg = svg_texts(&out.join("welfare_vs_mechanisms_sale_w_c.svg"));
+    assert!(svg.contains("binned; averaged over the other parameters"), "{svg}");
+    let report = std::fs::read_to_string(out.join("report.html")).expect("report");
+    assert!(
+        report.contains("<figcaption>Welfare per episode against mechanisms_sale_w_c"),
+        "captions say what is shown"
+    );
+    let (figure, table) = (report.find("<figure").expect("figures"), report.find("<table").expect("table"));
+    assert!(figure < table, "a sweep's report shows its figures before its long table");
+}

@@ -741,9 +741,28 @@ fn plot_run(dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
         files.extend(both(dir, "accuracy_vs_strong_share", &figure)?);
     }
     let tables = run_tables(&data);
-    report(dir, &files, &tables)?;
+    report(dir, &files, &tables, &[])?;
     files.push(dir.join("report.html"));
     Ok(files)
+}
+
+/// Points `(x, estimate)` grouped into up to eight bins of equal count along `x`: each bin's mean
+/// x, and the mean of its points' means with a 95% interval over them.
+fn partial_dependence(points: &[(f64, Est)]) -> Vec<(f64, Est)> {
+    let mut pts: Vec<(f64, f64)> =
+        points.iter().filter(|(x, e)| x.is_finite() && e.mean.is_finite()).map(|(x, e)| (*x, e.mean)).collect();
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let bins = pts.len().clamp(1, 8);
+    let size = pts.len().div_ceil(bins).max(1);
+    pts.chunks(size)
+        .map(|chunk| {
+            let n = chunk.len() as f64;
+            let x = chunk.iter().map(|p| p.0).sum::<f64>() / n;
+            let e = crate::stats::Estimate::of(chunk.iter().map(|p| p.1));
+            let (low, high) = if e.low.is_finite() { (e.low, e.high) } else { (e.mean, e.mean) };
+            (x, Est { mean: e.mean, low, high })
+        })
+        .collect()
 }
 
 fn plot_sweep(dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
@@ -784,7 +803,17 @@ fn plot_sweep(dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
             .collect();
         let slug: String = param.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
         let x = |p: usize| manifest.points[p].assignments[d].1.as_f64().unwrap_or(p as f64);
-        let others = if params.len() > 1 { " (other parameters at their first value)" } else { "" };
+        // A grid has a slice along each parameter; random and Latin-hypercube designs do not, so
+        // they get partial dependence: points binned along the parameter, the metric averaged
+        // over the others, with a 95% band over the points in each bin.
+        let partial = params.len() > 1 && slice.len() < 3;
+        let x_desc = if !partial && params.len() > 1 {
+            format!("{param} (other parameters at their first value)")
+        } else if partial {
+            format!("{param} (binned; averaged over the other parameters)")
+        } else {
+            param.clone()
+        };
         for (metric, label, stem) in [
             ("welfare_usd", "welfare per episode ($)", "welfare_vs_"),
             ("usd_per_mtok", "cost ($ per million tokens)", "cost_vs_"),
@@ -792,10 +821,19 @@ fn plot_sweep(dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
             let series: Lines = manifest
                 .mechanisms
                 .iter()
-                .map(|m| (m.clone(), slice.iter().map(|&p| (x(p), get(p, m, metric))).collect()))
+                .map(|m| {
+                    let pts = if partial {
+                        partial_dependence(
+                            &manifest.points.iter().map(|p| (x(p.index), get(p.index, m, metric))).collect::<Vec<_>>(),
+                        )
+                    } else {
+                        slice.iter().map(|&p| (x(p), get(p, m, metric))).collect()
+                    };
+                    (m.clone(), pts)
+                })
                 .collect();
-            let title = format!("{} vs {param}{others}", label.split(" (").next().unwrap_or(label));
-            let figure = Figure::Lines { title, x_desc: param.clone(), y_desc: label.to_string(), series };
+            let title = format!("{} vs {param}", label.split(" (").next().unwrap_or(label));
+            let figure = Figure::Lines { title, x_desc: x_desc.clone(), y_desc: label.to_string(), series };
             files.extend(both(dir, &format!("{stem}{slug}"), &figure)?);
         }
     }
@@ -818,8 +856,9 @@ fn plot_sweep(dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
     }
     let title = "Cost and pass@1 per mechanism (mean over points; whiskers: range over points)".to_string();
     files.extend(both(dir, "cost_vs_pass", &Figure::CostVsPass { title, names, cost, pass })?);
+    // Figures first: a sweep's table runs to a row per point.
     let table = sweep_table(&manifest, &get);
-    report(dir, &files, &[table])?;
+    report(dir, &files, &[], &[table])?;
     files.push(dir.join("report.html"));
     Ok(files)
 }
@@ -892,7 +931,28 @@ fn sweep_table(manifest: &Manifest, get: &dyn Fn(usize, &str, &str) -> Est) -> S
 }
 
 /// `report.html`: the tables and every SVG inlined, one self-contained page.
-fn report(dir: &Path, files: &[PathBuf], tables: &[String]) -> Result<(), PlotError> {
+/// What a figure shows, from its file's stem.
+fn caption(stem: &str) -> String {
+    let fixed = [
+        ("cost_vs_pass", "Cost against pass@1 for every mechanism (95% whiskers; grey line: Pareto frontier)"),
+        ("pass_by_bin", "pass@1 per complexity bin"),
+        ("shares_by_bin", "Who executes, per complexity bin"),
+        ("learning_curve", "Learning curve: the smallest agent's cumulative share of SALE's wins along the stream"),
+        ("accuracy_vs_strong_share", "Accuracy against the share of calls to the strongest agent (routing view)"),
+    ];
+    if let Some((_, c)) = fixed.iter().find(|(s, _)| *s == stem) {
+        return (*c).to_string();
+    }
+    for (prefix, what) in [("welfare_vs_", "Welfare per episode"), ("cost_vs_", "Cost ($ per million tokens)")] {
+        if let Some(param) = stem.strip_prefix(prefix) {
+            return format!("{what} against {param}, mean and 95% band per mechanism");
+        }
+    }
+    stem.to_string()
+}
+
+/// `report.html`: `before` tables, every figure with its caption, then `after` tables.
+fn report(dir: &Path, files: &[PathBuf], before: &[String], after: &[String]) -> Result<(), PlotError> {
     let mut html = String::from(
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Tender report</title><style>\
          body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}\
@@ -903,20 +963,24 @@ fn report(dir: &Path, files: &[PathBuf], tables: &[String]) -> Result<(), PlotEr
         "<p>Results in <code>{}</code>; means with 95% confidence intervals across episodes.</p>",
         html_escape(&dir.display().to_string())
     ));
-    for t in tables {
+    for t in before {
         html.push_str(t);
     }
     for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "svg")) {
         let svg =
             std::fs::read_to_string(f).map_err(|e| PlotError::Read { path: f.clone(), message: e.to_string() })?;
         let name = f.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let stem = f.file_stem().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
         // The XML declaration is not allowed inside HTML; the <svg> element is.
         let body = svg.find("<svg").map_or(svg.as_str(), |i| &svg[i..]);
         html.push_str(&format!(
             "<figure id=\"{}\">{body}<figcaption>{}</figcaption></figure>",
             html_escape(&name),
-            html_escape(&name)
+            html_escape(&caption(&stem))
         ));
+    }
+    for t in after {
+        html.push_str(t);
     }
     html.push_str("</body></html>\n");
     write_atomic(&dir.join("report.html"), |w| w.write_all(html.as_bytes()))?;
