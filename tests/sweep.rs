@@ -279,3 +279,20 @@ fn the_same_path_twice_is_refused() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("swept twice"), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+#[test]
+fn a_scenario_whose_output_is_a_sweep_folder_is_not_nested_again() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = std::fs::read_to_string(small()).expect("fixture");
+    let out = dir.path().join("results/sweep");
+    let scenario = dir.path().join("s.ron");
+    std::fs::write(
+        &scenario,
+        text.replacen("Scenario(", &format!("Scenario(\n    output: {:?},", out.display().to_string()), 1),
+    )
+    .expect("written");
+    let o =
+        tender(&["sweep", path(&scenario), "--set", "mechanisms.sale.w_c=0,0.05", "--replications", "1", "--no-plots"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.join("rows.csv").exists() && !out.join("sweep").exists());
+}

@@ -40,9 +40,10 @@ fn fonts() {
     });
 }
 
-/// Distinct colours, in order.
+/// Distinct colours, in order: the ten of Tableau's palette, then ten more of other hues and
+/// lightness, so the largest shipped figure (sixteen mechanisms) repeats none.
 fn colour(i: usize) -> RGBColor {
-    const C: [RGBColor; 10] = [
+    const C: [RGBColor; 20] = [
         RGBColor(31, 119, 180),
         RGBColor(255, 127, 14),
         RGBColor(44, 160, 44),
@@ -53,6 +54,16 @@ fn colour(i: usize) -> RGBColor {
         RGBColor(127, 127, 127),
         RGBColor(188, 189, 34),
         RGBColor(23, 190, 207),
+        RGBColor(0, 0, 0),
+        RGBColor(0, 0, 128),
+        RGBColor(128, 0, 0),
+        RGBColor(0, 128, 128),
+        RGBColor(255, 215, 0),
+        RGBColor(128, 128, 0),
+        RGBColor(255, 160, 160),
+        RGBColor(80, 220, 100),
+        RGBColor(106, 61, 154),
+        RGBColor(180, 180, 255),
     ];
     C[i % C.len()]
 }
