@@ -288,7 +288,7 @@ fn a_scenario_whose_output_is_a_sweep_folder_is_not_nested_again() {
     let scenario = dir.path().join("s.ron");
     std::fs::write(
         &scenario,
-        text.replacen("Scenario(", &format!("Scenario(\n    output: {:?},", out.display().to_string()), 1),
+        text.replace("output: \"results/small\"", &format!("output: {:?}", out.display().to_string())),
     )
     .expect("written");
     let o =
