@@ -107,6 +107,9 @@ pub fn prepare(scenario: &mut Scenario, file: &Path, options: &LiveOptions) -> R
     Ok(Backends { source: Arc::new(source), live })
 }
 
+/// Largest task file or recorded table read.
+const MAX_TASK_FILE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
 /// Read the workload's task file, embed the tasks and attach them; a recorded table comes
 /// back for trace formats.
 fn load_tasks(scenario: &mut Scenario, file: &Path, live: Option<&LiveSource>) -> Result<Option<RecordedTable>> {
@@ -114,7 +117,14 @@ fn load_tasks(scenario: &mut Scenario, file: &Path, live: Option<&LiveSource>) -
     let base = file.parent().unwrap_or(Path::new("."));
     let path = base.join(&spec.path);
     let shown = path.display().to_string();
-    let read = |p: &Path| std::fs::read_to_string(p).with_context(|| format!("cannot read task file {}", p.display()));
+    // Task files and traces are data, often large: bounded well above any benchmark's.
+    let read = |p: &Path| -> Result<String> {
+        let bytes = crate::commands::read_bounded(p, MAX_TASK_FILE_BYTES)
+            .with_context(|| format!("cannot read task file {}", p.display()))?;
+        String::from_utf8(bytes).map_err(|e| {
+            anyhow::anyhow!("task file {}: not UTF-8 text (byte {})", p.display(), e.utf8_error().valid_up_to())
+        })
+    };
     let (rows, table): (Vec<TaskRow>, Option<RecordedTable>) = match spec.format {
         TaskFormat::Jsonl => (parse_jsonl(&read(&path)?, &shown)?, None),
         TaskFormat::RouterBench => {

@@ -41,7 +41,11 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
 pub fn load(file: &Path) -> Result<Scenario> {
     let mut scenario = parse(file)?;
     let base = file.parent().unwrap_or(Path::new("."));
-    scenario.attach_weights(base, &file.display().to_string(), &|p| std::fs::read_to_string(p))?;
+    scenario.attach_weights(base, &file.display().to_string(), &|p| {
+        let bytes = read_bounded(p, tender_engine::scenario::MAX_SCENARIO_BYTES)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{e:#}")))?;
+        String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    })?;
     Ok(scenario)
 }
 
@@ -113,11 +117,11 @@ pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
 /// What a batch's progress bar counts.
 pub const RUNS: &str = "runs (episode × mechanism)";
 
-/// Refuse a run that cannot fit in memory, with the figures, before it starts: every task
-/// record is kept for the summary, and each worker holds an episode's tasks.
-fn check_memory(scenario: &Scenario, mechanisms: usize, jobs: Option<usize>) -> Result<()> {
+/// Refuse work that cannot fit in memory, with the figures, before it starts: `records` task
+/// records are held at once (every one, for `run`'s summary), and each worker holds an episode's
+/// tasks.
+pub fn check_memory(scenario: &Scenario, records: f64, jobs: Option<usize>) -> Result<()> {
     let tasks = scenario.workload.task_count() as f64;
-    let records = f64::from(scenario.episodes) * mechanisms as f64 * tasks;
     let per_task = std::mem::size_of::<tender_agents::Task>() as f64 + 4.0 * f64::from(scenario.workload.embedding_dim);
     let workers = jobs.unwrap_or_else(rayon_threads) as f64;
     let needed = records * std::mem::size_of::<tender_engine::TaskRecord>() as f64 + workers * 2.0 * tasks * per_task;
@@ -125,12 +129,11 @@ fn check_memory(scenario: &Scenario, mechanisms: usize, jobs: Option<usize>) -> 
         && needed > 0.9 * available
     {
         bail!(
-            "this run needs about {:.1} GiB ({} episodes × {} mechanisms × {} tasks of records, plus the episodes in \
-             flight), and the machine has {:.1} GiB available: run fewer episodes or tasks, or split the run \
+            "this needs about {:.1} GiB ({:.0} task records held at once of {} tasks per episode, plus the episodes \
+             in flight), and the machine has {:.1} GiB available: use fewer episodes or tasks, or split the work \
              (`tender sweep` streams its rows to disk)",
             needed / GIB,
-            scenario.episodes,
-            mechanisms,
+            records,
             scenario.workload.task_count(),
             available / GIB
         );
@@ -219,7 +222,8 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     }
     let mechanisms = scenario.resolve_mechanisms();
     let options = RunOptions { seed: scenario.seed, episodes: scenario.episodes, jobs: args.jobs };
-    check_memory(&scenario, mechanisms.len(), args.jobs)?;
+    let records = f64::from(scenario.episodes) * mechanisms.len() as f64 * scenario.workload.task_count() as f64;
+    check_memory(&scenario, records, args.jobs)?;
 
     let bar = progress_bar(u64::from(scenario.episodes) * mechanisms.len() as u64, RUNS);
     let started = Instant::now();

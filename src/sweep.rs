@@ -61,6 +61,10 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
     crate::backends::prepare(&mut scenario, &args.file, &crate::backends::LiveOptions::default())?;
     spec.check(&scenario)?;
     let points = spec.points(scenario.seed)?;
+    // A unit's records are held until it is written: one unit per worker.
+    let workers = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+    let records = workers as f64 * scenario.resolve_mechanisms().len() as f64 * scenario.workload.task_count() as f64;
+    crate::commands::check_memory(&scenario, records, args.jobs)?;
     let prepared = prepare(&scenario, &points, scenario.seed, spec.draws)?;
     let mechanisms: Vec<String> = scenario.resolve_mechanisms().into_iter().map(|(n, _)| n).collect();
     // OUTPUT/sweep, unless the scenario's output folder is a sweep's already.

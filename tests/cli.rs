@@ -218,7 +218,7 @@ fn a_run_too_large_for_the_machine_is_refused_before_it_starts() {
     assert_eq!(o.status.code(), Some(1));
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     assert!(
-        text(&o.stderr).contains("this run needs about") && text(&o.stderr).contains("GiB available"),
+        text(&o.stderr).contains("this needs about") && text(&o.stderr).contains("GiB available"),
         "{}",
         text(&o.stderr)
     );

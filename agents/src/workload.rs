@@ -155,6 +155,12 @@ impl WorkloadSpec {
                 c.within(format!("[{i}]"), |c| {
                     c.require(!d.name.trim().is_empty(), "name", format!("{:?}", d.name), "must not be empty");
                     c.require(
+                        d.name.chars().count() <= crate::profile::MAX_NAME && !d.name.contains(['\n', '\r']),
+                        "name",
+                        format!("{:?}", d.name),
+                        &format!("must be one line of at most {} characters", crate::profile::MAX_NAME),
+                    );
+                    c.require(
                         self.domains.iter().filter(|o| o.name == d.name).count() == 1,
                         "name",
                         format!("{:?}", d.name),
