@@ -67,22 +67,32 @@ fn calls(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("calls.json")).expect("calls.json")).expect("json")
 }
 
-#[test]
-fn a_run_completes_when_backends_fail() {
+/// A chat reply with `content`.
+fn reply(content: &str) -> serde_json::Value {
+    serde_json::json!({"choices": [{"message": {"content": content}}], "usage": {"prompt_tokens": 50, "completion_tokens": 12}})
+}
+
+/// A server whose plans are fine and whose jury and execution replies are `(status, body)`.
+fn mock_calls(jury: (u16, String), execution: (u16, String)) -> MockServer {
     let server = MockServer::start();
-    let reply = |content: &str| serde_json::json!({"choices": [{"message": {"content": content}}], "usage": {"prompt_tokens": 50, "completion_tokens": 12}});
     server.mock(|when, then| {
         when.method(POST).body_includes("Write a short plan");
         then.status(200).json_body(reply("1. Compute it."));
     });
     server.mock(|when, then| {
         when.method(POST).body_includes("how likely");
-        then.status(200).body("{garbage");
+        then.status(jury.0).body(jury.1);
     });
     server.mock(|when, then| {
         when.method(POST).body_includes("Solve the task");
-        then.status(500).body("boom");
+        then.status(execution.0).body(execution.1);
     });
+    server
+}
+
+#[test]
+fn a_run_completes_when_backends_fail() {
+    let server = mock_calls((200, "{garbage".into()), (500, "boom".into()));
     let dir = tempfile::tempdir().expect("temp dir");
     let path = scenario(dir.path(), &server.url("/v1"), "a", "b", "TENDER_MOCK_KEY");
     // Every execution fails: the circuit breaker opens and, without `--keep-going`, stops the
@@ -199,20 +209,7 @@ fn a_live_run_through_the_litellm_gateway_replays_identically_with_zero_calls() 
 
 #[test]
 fn stand_ins_calibrate_to_a_live_runs_trace_without_calling_anything() {
-    let server = MockServer::start();
-    let reply = |content: &str| serde_json::json!({"choices": [{"message": {"content": content}}], "usage": {"prompt_tokens": 50, "completion_tokens": 12}});
-    server.mock(|when, then| {
-        when.method(POST).body_includes("Write a short plan");
-        then.status(200).json_body(reply("1. Compute it."));
-    });
-    server.mock(|when, then| {
-        when.method(POST).body_includes("how likely");
-        then.status(200).json_body(reply("Score: 4"));
-    });
-    server.mock(|when, then| {
-        when.method(POST).body_includes("Solve the task");
-        then.status(200).json_body(reply("Answer: 4"));
-    });
+    let server = mock_calls((200, reply("Score: 4").to_string()), (200, reply("Answer: 4").to_string()));
     // Refinements.
     server.mock(|when, then| {
         when.method(POST);
