@@ -155,26 +155,45 @@ fn available_memory() -> Option<f64> {
 /// breaker announced on stderr as soon as it opens.
 fn watch_live(live: &LiveSource, bar: &ProgressBar, done: &std::sync::atomic::AtomicBool) {
     let mut announced = 0;
-    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+    // Without a terminal the bar is hidden: the status goes to stderr as a line every 10 s.
+    let mut last_line = std::time::Instant::now();
+    let mut last_calls = 0;
+    loop {
+        // One last pass after the batch ends, so no open circuit goes unannounced.
+        let finished = done.load(std::sync::atomic::Ordering::Relaxed);
         let c = live.stats();
         let failures: Vec<String> =
             live.failures_by_cause().iter().map(|(agent, cause, n)| format!("{agent}: {cause} ×{n}")).collect();
-        bar.set_message(format!(
+        let status = format!(
             "live: {} calls, {} failed{}, {} retries, {:.1} s waiting",
             c.calls,
             c.failures,
             if failures.is_empty() { String::new() } else { format!(" ({})", failures.join(", ")) },
             c.retries(),
             c.waited_ms as f64 / 1000.0
-        ));
+        );
+        if bar.is_hidden() {
+            if last_line.elapsed() >= std::time::Duration::from_secs(10) && c.calls != last_calls {
+                eprintln!("{status}");
+                (last_line, last_calls) = (std::time::Instant::now(), c.calls);
+            }
+        } else {
+            bar.set_message(status);
+        }
         let open = live.open_circuits();
         for o in open.iter().skip(announced) {
-            bar.println(format!(
-                "error: agent {:?} at {}: circuit breaker open after consecutive failed calls (last: {}); not calling it again",
-                o.agent, o.url, o.last_error
-            ));
+            // `suspend` prints whether or not the bar is shown.
+            bar.suspend(|| {
+                eprintln!(
+                    "error: agent {:?} at {}: circuit breaker open after consecutive failed calls (last: {}); not calling it again",
+                    o.agent, o.url, o.last_error
+                );
+            });
         }
         announced = announced.max(open.len());
+        if finished {
+            break;
+        }
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
 }

@@ -101,6 +101,8 @@ fn a_run_completes_when_backends_fail() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     let stderr = text(&o.stderr);
     assert!(stderr.contains("circuit breaker") && stderr.contains("HTTP 500"), "{stderr}");
+    // Said at once, not only in the final error.
+    assert!(stderr.contains("circuit breaker open after consecutive failed calls"), "{stderr}");
     assert!(!dir.path().join("out/summary.csv").exists());
     // With it, the run completes, records the failures and says so in its exit code.
     let o = run(&path, &["--keep-going"], &[("TENDER_MOCK_KEY", "k")]);
