@@ -312,3 +312,20 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn nesting_too_deep_is_explained_in_the_authors_words() {
+    let deep = format!(
+        r#"Scenario(name: "x", seed: 1, episodes: 1, agents: [(name: "b", price: 1.0, skill: {{"qa": [0.5]}})],
+    workload: (domains: [(name: "qa", bins: [(tau_max: 1.0, tasks: 5)])]), mechanisms: [EachAgent],
+    sweep: (params: [(path: "x", values: List({}{}))]))"#,
+        "[".repeat(300),
+        "]".repeat(300)
+    );
+    match Scenario::parse(&deep, "deep.ron") {
+        Err(ScenarioError::Syntax { line: 3, message, .. }) => {
+            assert!(message.contains("nested too deeply") && !message.contains("recursion_limit"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
