@@ -435,7 +435,8 @@ fn bench(args: &BenchArgs) -> Result<()> {
     ))
 }
 
-fn rayon_threads() -> usize {
+/// Worker threads when `--jobs` is not given: one per core.
+pub fn rayon_threads() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 

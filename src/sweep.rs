@@ -62,7 +62,7 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
     spec.check(&scenario)?;
     let points = spec.points(scenario.seed)?;
     // A unit's records are held until it is written: one unit per worker.
-    let workers = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+    let workers = args.jobs.unwrap_or_else(crate::commands::rayon_threads);
     let records = workers as f64 * scenario.resolve_mechanisms().len() as f64 * scenario.workload.task_count() as f64;
     crate::commands::check_memory(&scenario, records, args.jobs)?;
     let prepared = prepare(&scenario, &points, scenario.seed, spec.draws)?;

@@ -234,6 +234,7 @@ impl Scenario {
         file: &str,
         read: &dyn Fn(&Path) -> std::io::Result<String>,
     ) -> Result<(), ScenarioError> {
+        let mut attached = false;
         for m in &mut self.mechanisms {
             let MechanismSpec::Sale(params) = m else { continue };
             let Some(rel) = params.weights.clone() else { continue };
@@ -253,9 +254,14 @@ impl Scenario {
             // The numbers replace the reference, so a saved copy of the scenario stands alone.
             params.weights = None;
             params.attach(&fitted);
+            attached = true;
         }
-        // The file's juror names must be the pool's, as the scenario's own would have to be.
-        self.validate().map_err(|errors| ScenarioError::Invalid { file: file.to_string(), errors })
+        // The files' juror names must be the pool's, as the scenario's own would have to be (a
+        // scenario without weights files was validated when parsed).
+        if attached {
+            self.validate().map_err(|errors| ScenarioError::Invalid { file: file.to_string(), errors })?;
+        }
+        Ok(())
     }
 
     /// The synthetic outcome source of the scenario's pool.
