@@ -22,6 +22,8 @@ pub struct LiveOptions {
     pub no_cache: bool,
     /// Where this run's trace goes [default: the scenario's output folder].
     pub trace_dir: Option<PathBuf>,
+    /// Record no trace (`tender doctor`'s sample calls are not a run).
+    pub no_trace: bool,
 }
 
 /// A scenario's source, and its live side when it has one.
@@ -54,7 +56,7 @@ pub fn prepare(scenario: &mut Scenario, file: &Path, options: &LiveOptions) -> R
             Some(trace) => Mode::Replay { trace: trace.clone() },
             None => Mode::Live {
                 cache: (!options.no_cache).then(|| options.cache.clone().unwrap_or_else(|| out.join("cache.jsonl"))),
-                trace: Some(options.trace_dir.as_ref().unwrap_or(&out).join("trace.jsonl")),
+                trace: (!options.no_trace).then(|| options.trace_dir.as_ref().unwrap_or(&out).join("trace.jsonl")),
             },
         };
         let synthetic = scenario.source().map_err(|e| anyhow::anyhow!("{}", e[0]))?;

@@ -20,6 +20,18 @@ pub enum Command {
     /// 95% confidence intervals, and write summary.csv, tasks.csv and scenario.ron to the output
     /// folder.
     Run(RunArgs),
+    /// Check every live agent of a scenario against its server: reachable, credentials
+    /// accepted, model served, slots, log-probabilities and usage, and a sample plan, verdict
+    /// and answer through the real prompts and parsers, with latency. One table, then a verdict
+    /// and the fix for each problem per agent. Calls the servers (a few calls per agent); writes
+    /// nothing.
+    Doctor {
+        /// The scenario file (.ron).
+        file: PathBuf,
+        /// The task the sample calls are about (its `id` in the task file) [default: the first].
+        #[arg(long)]
+        task: Option<String>,
+    },
     /// Check a scenario file: syntax (with file, line and column) and every value's range.
     Validate {
         /// The scenario file (.ron).

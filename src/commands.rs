@@ -12,7 +12,7 @@ use ron::extensions::Extensions;
 use tender_analysis::{output, summarise, table};
 use tender_engine::{RunOptions, Scenario, fit, run_batch};
 
-use tender_agents::live::{CallStats, LiveSource};
+use tender_agents::live::{CallStats, LiveSource, ReplyStats};
 
 use crate::backends::LiveOptions;
 use crate::cli::{BenchArgs, Cli, Command, FitArgs, RunArgs, TaskRows};
@@ -27,6 +27,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     done(match cli.command {
         Command::Run(args) => return run(&args),
         Command::Validate { file } => validate(&file),
+        Command::Doctor { file, task } => return crate::doctor::doctor(&file, task.as_deref()),
         Command::Bench(args) => bench(&args),
         Command::Fit(args) => fit(&args),
         Command::Plot { dir } => plot(&dir),
@@ -228,16 +229,20 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         cache: args.cache.clone(),
         no_cache: args.no_cache,
         trace_dir: Some(staged.path().to_path_buf()),
+        no_trace: false,
     };
     let backends = crate::backends::prepare(&mut scenario, &args.file, &live_options)?;
     if let Some(live) = backends.live.as_deref()
         && args.replay.is_none()
         && !args.no_preflight
     {
-        live.preflight(PREFLIGHT_TIMEOUT).context(
+        let from_server = live.preflight(PREFLIGHT_TIMEOUT).context(
             "the preflight check of the live agents failed, so no episode ran \
-             (`--no-preflight` skips it, for a rerun answered from the cache)",
+             (`tender doctor` diagnoses it; `--no-preflight` skips it, for a rerun answered from the cache)",
         )?;
+        for (agent, slots) in from_server {
+            eprintln!("{agent}: {slots} request(s) at once, as its server reports");
+        }
     }
     let mechanisms = scenario.resolve_mechanisms();
     let options = RunOptions { seed: scenario.seed, episodes: scenario.episodes, jobs: args.jobs };
@@ -308,15 +313,24 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         }
         None => String::new(),
     };
-    let calls_line = match calls {
-        None => String::new(),
-        Some(c) => {
-            output::write_atomic(&out.join("calls.json"), |w| w.write_all(calls_json(&c).as_bytes()))?;
+    let calls_line = match (calls, backends.live.as_deref()) {
+        (Some(c), Some(live)) => {
+            let replies = live.reply_stats();
+            output::write_atomic(&out.join("calls.json"), |w| w.write_all(calls_json(&c, &replies).as_bytes()))?;
+            let tables = table::cells(&summary).map_or_else(String::new, |t| {
+                format!("Cells per episode: failed calls (failures), unparsed replies, abstentions\n{t}\n\n")
+            });
             format!(
-                "Live agents: {} calls ({} attempts), {} from the cache, {} replayed, {} failed\n\n",
-                c.calls, c.attempts, c.cached, c.replayed, c.failures
+                "{tables}Live agents: {} calls ({} attempts), {} from the cache, {} replayed, {} failed\n{}\n\n",
+                c.calls,
+                c.attempts,
+                c.cached,
+                c.replayed,
+                c.failures,
+                replies.iter().map(reply_line).collect::<Vec<_>>().join("\n")
             )
         }
+        _ => String::new(),
     };
 
     if !args.no_plots {
@@ -368,7 +382,7 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
 }
 
 /// How long the preflight waits for each endpoint.
-const PREFLIGHT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+pub const PREFLIGHT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Save the scenario as run (overrides applied) as OUT/scenario.ron; `tender run` on it
 /// reproduces the results.
@@ -390,12 +404,65 @@ pub fn emit(text: &str) -> Result<()> {
     }
 }
 
-/// The live side's counts as JSON.
-fn calls_json(c: &CallStats) -> String {
+/// The share `n / d` as a percentage, for a line.
+fn percent(n: u64, d: u64) -> String {
+    if d == 0 { "—".into() } else { format!("{:.0}%", 100.0 * n as f64 / d as f64) }
+}
+
+/// Median and 95th percentile of `values`.
+fn quantiles(values: &[u64]) -> (u64, u64) {
+    let mut v = values.to_vec();
+    v.sort_unstable();
+    let at = |q: f64| v.get(((v.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0);
+    (at(0.5), at(0.95))
+}
+
+/// What a kind of reply's format is, for its line.
+fn format_name(kind: &str) -> &'static str {
+    match kind {
+        "plan" | "refine" => "with log-probabilities",
+        "judge" => "as \"Score: N\"",
+        _ => "in the asked format",
+    }
+}
+
+/// One kind of reply: how many, how many parsed and formatted, latency.
+fn reply_line(r: &ReplyStats) -> String {
+    let (p50, p95) = quantiles(&r.latencies_ms);
     format!(
-        "{{\"calls\": {}, \"attempts\": {}, \"cached\": {}, \"replayed\": {}, \"failures\": {}, \"misses\": {}}}\n",
-        c.calls, c.attempts, c.cached, c.replayed, c.failures, c.misses
+        "  {:<8} {:>5} replies, {} parsed, {} {}; latency p50 {:.2} s, p95 {:.2} s",
+        r.kind,
+        r.replies,
+        percent(r.parsed, r.replies),
+        percent(r.formatted, r.replies),
+        format_name(&r.kind),
+        p50 as f64 / 1000.0,
+        p95 as f64 / 1000.0
     )
+}
+
+/// The live side's counts as JSON.
+fn calls_json(c: &CallStats, replies: &[ReplyStats]) -> String {
+    let kinds: serde_json::Map<String, serde_json::Value> = replies
+        .iter()
+        .map(|r| {
+            let (p50, p95) = quantiles(&r.latencies_ms);
+            let mean = r.latencies_ms.iter().sum::<u64>() as f64 / r.latencies_ms.len().max(1) as f64;
+            (
+                r.kind.clone(),
+                serde_json::json!({
+                    "replies": r.replies, "parsed": r.parsed, "formatted": r.formatted,
+                    "latency_ms": {"mean": mean, "p50": p50, "p95": p95,
+                                   "max": r.latencies_ms.iter().max().copied().unwrap_or(0)},
+                }),
+            )
+        })
+        .collect();
+    let v = serde_json::json!({
+        "calls": c.calls, "attempts": c.attempts, "cached": c.cached, "replayed": c.replayed,
+        "failures": c.failures, "misses": c.misses, "replies": kinds,
+    });
+    format!("{v:#}\n")
 }
 
 fn bench(args: &BenchArgs) -> Result<()> {

@@ -4,6 +4,7 @@ mod backends;
 mod calibrate;
 mod cli;
 mod commands;
+mod doctor;
 mod reproduce;
 mod results;
 mod sweep;

@@ -1,7 +1,18 @@
 //! Checking an agent's answer against a task's reference answer.
 //!
-//! The answer is what follows the last `Answer:` marker of the response (the execution prompt
-//! asks for one), or the whole response when there is none.
+//! Real replies do not always follow the format the execution prompt asks for ("End your reply
+//! with a final line `Answer: <your answer>`"), so the answer is looked for in a cascade of
+//! places, in this order, and the first place where the check finds an answer of its kind (a
+//! number, a letter, any text) is the one graded:
+//!
+//! 1. the last `Answer:` line (after the marker; the next line when the marker ends its line);
+//! 2. the last `\boxed{...}` value;
+//! 3. a bold `**...**` value on the reply's last line;
+//! 4. the last non-empty line;
+//! 5. the whole reply.
+//!
+//! Coding answers are the last fenced code block, else the whole reply. A reply in which no
+//! place holds an answer of the check's kind is *unparsed*: neither a pass nor a failed call.
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
@@ -26,16 +37,6 @@ pub enum AnswerCheck {
     /// when the process exits with status 0 within the timeout. Only live agents are checked
     /// this way (the live backend runs the process).
     PythonTests { timeout_secs: f64 },
-}
-
-/// The part of a response that is the answer.
-#[must_use]
-pub fn extract_answer(response: &str) -> &str {
-    let lower = response.to_ascii_lowercase();
-    match lower.rfind("answer:") {
-        Some(at) => response[at + "answer:".len()..].trim(),
-        None => response.trim(),
-    }
 }
 
 /// The last fenced code block of a response (its body, without the fence and language tag),
@@ -98,42 +99,205 @@ pub fn last_number(text: &str) -> Option<f64> {
     best
 }
 
-/// The multiple-choice letter the answer picks: a lone capital letter, possibly in brackets or
-/// followed by `.` or `)`, the first one found.
-#[must_use]
-pub fn choice_letter(text: &str) -> Option<char> {
-    let trimmed = text.trim();
-    let mut chars = trimmed.chars();
-    if let (Some(c), rest) = (chars.next(), chars.as_str())
-        && c.is_ascii_alphabetic()
-        && rest.chars().next().is_none_or(|n| !n.is_ascii_alphanumeric())
+/// Where in a reply the graded answer was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    AnswerLine,
+    Boxed,
+    Bold,
+    LastLine,
+    WholeReply,
+    /// A fenced code block (coding tasks).
+    CodeBlock,
+}
+
+impl Stage {
+    /// Whether the reply used the format its prompt asked for: an `Answer:` line, or a fenced
+    /// code block for a coding task.
+    #[must_use]
+    pub const fn formatted(self) -> bool {
+        matches!(self, Self::AnswerLine | Self::CodeBlock)
+    }
+}
+
+/// A graded reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Graded {
+    pub passed: bool,
+    /// Where the answer was found; `None` when nowhere: the reply is unparsed.
+    pub stage: Option<Stage>,
+}
+
+/// The places of the cascade, in order (see the module documentation).
+fn places(reply: &str) -> [(Stage, Option<&str>); 5] {
+    [
+        (Stage::AnswerLine, answer_line(reply)),
+        (Stage::Boxed, boxed(reply)),
+        (Stage::Bold, last_line(reply).and_then(bold)),
+        (Stage::LastLine, last_line(reply)),
+        (Stage::WholeReply, Some(reply.trim()).filter(|t| !t.is_empty())),
+    ]
+}
+
+fn answer_marker() -> &'static Regex {
+    static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"(?i)\banswer\s*[*_]*\s*:[*_\s]*").unwrap_or_else(|e| panic!("answer marker: {e}")))
+}
+
+/// Text after the last `Answer:` marker on its line (or on the next non-empty line when the
+/// marker ends its line), without markdown emphasis.
+fn answer_line(reply: &str) -> Option<&str> {
+    let lines: Vec<&str> = reply.lines().collect();
+    let (i, m) = lines.iter().enumerate().rev().find_map(|(i, l)| answer_marker().find_iter(l).last().map(|m| (i, m)))?;
+    let rest = strip_emphasis(&lines[i][m.end()..]);
+    if rest.is_empty() {
+        lines[i + 1..].iter().map(|l| strip_emphasis(l)).find(|l| !l.is_empty())
+    } else {
+        Some(rest)
+    }
+}
+
+fn strip_emphasis(text: &str) -> &str {
+    text.trim().trim_matches(|c: char| c == '*' || c == '_' || c == '`').trim()
+}
+
+/// The body of the last `\boxed{...}`, braces balanced.
+fn boxed(reply: &str) -> Option<&str> {
+    let start = reply.rfind("\\boxed{")? + "\\boxed{".len();
+    let mut depth = 1;
+    for (i, c) in reply[start..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(reply[start..start + i].trim()).filter(|t| !t.is_empty());
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The last `**...**` span of `line`.
+fn bold(line: &str) -> Option<&str> {
+    let end = line.rfind("**")?;
+    let start = line[..end].rfind("**")? + 2;
+    Some(line[start..end].trim()).filter(|t| !t.is_empty())
+}
+
+fn last_line(reply: &str) -> Option<&str> {
+    reply.lines().map(str::trim).rfind(|l| !l.is_empty())
+}
+
+/// An option line of a multiple-choice list: `A. text`, `(B) text`, `C) text`.
+fn option_line(line: &str) -> Option<(char, &str)> {
+    static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        Regex::new(r"^\s*[*_]*\(?([A-J])[.)][*_]*\s+(\S.*?)\s*$").unwrap_or_else(|e| panic!("option line: {e}"))
+    });
+    let c = re.captures(line)?;
+    Some((c[1].chars().next()?, c.get(2)?.as_str()))
+}
+
+/// The letter `text` picks: a leading letter (`B`, `(B)`, `b.`), a stated one ("the answer is
+/// C", "option D"), a bracketed one, or the one option whose text it names. Never the article
+/// "A" of a sentence.
+fn choice_in(text: &str, options: &[(char, &str)]) -> Option<char> {
+    static RE: std::sync::OnceLock<[Regex; 3]> = std::sync::OnceLock::new();
+    let [leading, stated, bracketed] = RE.get_or_init(|| {
+        let re = |p: &str| Regex::new(p).unwrap_or_else(|e| panic!("choice pattern {p}: {e}"));
+        [
+            re(r"^[*_\s]*(?:\(([A-Ja-j])\)|([A-J])\b(?:[.):]|\s*$)|([a-j])[.)])"),
+            re(r"(?i:answer|option|choice)(?:\s+(?i:is))?\s*:?\s*\(?([A-J])\b"),
+            re(r"\(([A-J])\)"),
+        ]
+    });
+    let letter = |c: regex::Captures<'_>| c.iter().skip(1).flatten().next().and_then(|m| m.as_str().chars().next());
+    if let Some(c) = leading.captures(text).and_then(letter).or_else(|| stated.captures_iter(text).last().and_then(letter))
+        .or_else(|| bracketed.captures_iter(text).last().and_then(letter))
     {
         return Some(c.to_ascii_uppercase());
     }
-    trimmed
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .find(|w| w.len() == 1 && w.chars().all(|c| c.is_ascii_uppercase()))
-        .and_then(|w| w.chars().next())
+    let said = format!(" {} ", normalise(text));
+    let mut named = options.iter().filter(|(_, o)| {
+        let o = normalise(o);
+        !o.is_empty() && said.contains(&format!(" {o} "))
+    });
+    match (named.next(), named.next()) {
+        (Some((letter, _)), None) => Some(*letter),
+        _ => None,
+    }
+}
+
+/// Whether `answer` states `reference`: equal after normalisation, or a sentence that ends with
+/// it ("The capital of Australia is Canberra.") and does not negate it.
+fn states(answer: &str, reference: &str) -> bool {
+    let (a, r) = (normalise(answer), normalise(reference));
+    if r.is_empty() {
+        return false;
+    }
+    if a == r {
+        return true;
+    }
+    a.strip_suffix(&r).and_then(|head| head.strip_suffix(' ')).is_some_and(|head| {
+        !matches!(head.rsplit(' ').next(), Some("not" | "no" | "never" | "t" | "nor"))
+    })
 }
 
 impl AnswerCheck {
-    /// Whether `response` answers correctly. A regex that does not compile never matches
-    /// (scenario validation rejects it first).
+    /// Whether `response` answers correctly (see [`AnswerCheck::grade`]).
     #[must_use]
     pub fn passes(&self, response: &str, reference: &str) -> bool {
-        let answer = extract_answer(response);
+        self.grade("", response, reference).passed
+    }
+
+    /// Grade `response` to `task` (whose text lists a multiple-choice question's options)
+    /// against `reference`, along the module's cascade. A regex that does not compile never
+    /// matches (scenario validation rejects it first). Coding answers are found, not run: the
+    /// live backend runs them.
+    #[must_use]
+    pub fn grade(&self, task: &str, response: &str, reference: &str) -> Graded {
+        let fail = Graded { passed: false, stage: None };
+        if let Self::PythonTests { .. } = self {
+            let fenced = response.matches("```").count() >= 2;
+            let stage = if fenced { Some(Stage::CodeBlock) } else { (!response.trim().is_empty()).then_some(Stage::WholeReply) };
+            return Graded { passed: false, stage };
+        }
+        // An echoed option list is the question, not an answer: its lines are not read.
+        let options: Vec<(char, &str)> = task.lines().filter_map(option_line).collect();
+        let echoed: String;
+        let response = if matches!(self, Self::Choice) && response.lines().filter(|l| option_line(l).is_some()).count() >= 2 {
+            echoed = response.lines().filter(|l| option_line(l).is_none()).collect::<Vec<_>>().join("\n");
+            echoed.as_str()
+        } else {
+            response
+        };
+        let places = places(response);
+        let found = |read: &dyn Fn(&str) -> bool| places.iter().find_map(|(stage, text)| text.filter(|t| read(t)).map(|t| (*stage, t)));
+        let graded = |found: Option<(Stage, &str)>, pass: &dyn Fn(&str) -> bool| {
+            found.map_or(fail, |(stage, text)| Graded { passed: pass(text), stage: Some(stage) })
+        };
         match self {
-            Self::Exact => !answer.is_empty() && normalise(answer) == normalise(reference),
-            Self::Numeric { tolerance } => match (last_number(answer), last_number(reference)) {
-                (Some(a), Some(r)) => (a - r).abs() <= tolerance.max(0.0) * r.abs().max(1.0),
-                _ => false,
-            },
-            Self::Choice => match (choice_letter(answer), choice_letter(reference)) {
-                (Some(a), Some(r)) => a == r,
-                _ => false,
-            },
-            Self::Regex(pattern) => Regex::new(pattern).is_ok_and(|re| re.is_match(answer)),
-            Self::PythonTests { .. } => false,
+            Self::Exact => graded(found(&|_| true), &|a| states(a, reference)),
+            Self::Numeric { tolerance } => graded(found(&|t| last_number(t).is_some()), &|a| {
+                match (last_number(a), last_number(reference)) {
+                    (Some(a), Some(r)) => (a - r).abs() <= tolerance.max(0.0) * r.abs().max(1.0),
+                    _ => false,
+                }
+            }),
+            Self::Choice => {
+                let reference = choice_in(reference, &[]);
+                graded(found(&|t| choice_in(t, &options).is_some()), &|a| {
+                    choice_in(a, &options).is_some_and(|c| Some(c) == reference)
+                })
+            }
+            Self::Regex(pattern) => {
+                let re = Regex::new(pattern).ok();
+                graded(found(&|_| true), &|a| re.as_ref().is_some_and(|re| re.is_match(a)))
+            }
+            Self::PythonTests { .. } => fail,
         }
     }
 

@@ -58,17 +58,64 @@ pub struct PlanCell {
     pub usage: Usage,
     /// The plan's text, for sources that have one.
     pub text: TextId,
-    /// The call failed (after retries) or its answer was unusable: the bid cannot win on merit.
-    pub failed: bool,
+    /// How the call went; a bid that is not [`Status::Answered`] cannot win on merit.
+    pub status: Status,
+}
+
+impl PlanCell {
+    /// Whether the plan is a bid at all (written, not failed, unparsed or declined).
+    #[must_use]
+    pub fn usable(&self) -> bool {
+        self.status == Status::Answered
+    }
+}
+
+/// How a cell's call went, for the record's accounting. Only [`Status::Failed`] is a failure.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Status {
+    /// A reply that says what was asked: a plan, a score, an answer.
+    #[default]
+    Answered,
+    /// The call succeeded but its reply held nothing of the kind asked for: a verdict without a
+    /// score, an answer the check finds nothing in, an empty plan.
+    Unparsed,
+    /// The call failed after its retries, its reply was not a usable API answer, or a replayed
+    /// trace lacked it.
+    Failed,
+    /// Nothing was asked, by design: a juror that cannot read the plan (a live juror and a
+    /// stand-in's plan), an agent that cannot plan (a recorded one), a refinement with no
+    /// lesson similar enough to quote.
+    Abstained,
 }
 
 /// One juror's Likert score (0 to 5) of one plan.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct JuryCell {
-    /// `None` when the juror abstained: its call failed, its answer held no score, or it cannot
-    /// read the plan (a live juror and a stand-in's plan, or the reverse).
+    /// `Some` exactly when `status` is [`Status::Answered`].
     pub score: Option<u8>,
+    pub status: Status,
     pub usage: Usage,
+}
+
+impl JuryCell {
+    /// A juror's score.
+    #[must_use]
+    pub const fn scored(score: u8, usage: Usage) -> Self {
+        Self { score: Some(score), status: Status::Answered, usage }
+    }
+
+    /// No score, for `status`'s reason.
+    #[must_use]
+    pub const fn without_score(status: Status, usage: Usage) -> Self {
+        Self { score: None, status, usage }
+    }
+}
+
+impl Default for JuryCell {
+    /// An abstention.
+    fn default() -> Self {
+        Self::without_score(Status::Abstained, Usage { input: 0, output: 0 })
+    }
 }
 
 /// The result of an agent executing a task along a plan.
@@ -80,8 +127,8 @@ pub struct ExecutionCell {
     /// What the call cost in dollars when the source knows it (a trace that records cost);
     /// otherwise the ledger prices `usage`.
     pub billed: Option<f64>,
-    /// The call failed (after retries) or its answer was unusable; `success` is then false.
-    pub failed: bool,
+    /// How the call went; `success` is false unless [`Status::Answered`].
+    pub status: Status,
 }
 
 /// One (losing plan, winning plan) pair retrieved from auction memory for a refinement.

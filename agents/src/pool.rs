@@ -135,6 +135,6 @@ fn no_plan(round: crate::cells::Round) -> PlanCell {
         boost: 0.0,
         usage: crate::cells::Usage::default(),
         text: 0,
-        failed: true,
+        status: crate::cells::Status::Abstained,
     }
 }

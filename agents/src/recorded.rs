@@ -93,7 +93,7 @@ impl RecordedTable {
                         success,
                         usage: Usage { input: tokens(text), output: response.map_or(1, |c| tokens(&record[c])) },
                         billed: None,
-                        failed: false,
+                        status: crate::cells::Status::Answered,
                     });
                     cells.push(cell);
                 }
@@ -140,7 +140,7 @@ impl RecordedTable {
                         success: score >= 0.5,
                         usage: Usage { input: tokens(text), output: response.map_or(1, |c| tokens(&record[c])) },
                         billed: record[*cost].trim().parse::<f64>().ok().filter(|c| c.is_finite() && *c >= 0.0),
-                        failed: false,
+                        status: crate::cells::Status::Answered,
                     })
                 })
                 .collect();
@@ -213,7 +213,7 @@ impl OutcomeSource for RecordedSource {
     }
 
     fn execute(&self, key: CellKey<'_>, _: Option<&crate::cells::PlanCell>) -> ExecutionCell {
-        let missing = ExecutionCell { success: false, usage: Usage::default(), billed: None, failed: true };
+        let missing = ExecutionCell { success: false, usage: Usage::default(), billed: None, status: crate::cells::Status::Failed };
         let Some(column) = self.columns.get(key.agent).copied().flatten() else { return missing };
         self.outcomes.get(key.task.id as usize).and_then(|row| row[column]).unwrap_or(missing)
     }

@@ -17,7 +17,7 @@ use rand::RngExt;
 use rand_distr::StandardNormal;
 use statrs::distribution::{ContinuousCDF, Normal};
 
-use crate::cells::{ExecutionCell, JuryCell, PlanCell, Recall, RetrievedPair, Round, Usage};
+use crate::cells::{ExecutionCell, JuryCell, PlanCell, Recall, RetrievedPair, Round, Status, Usage};
 use crate::profile::{AgentProfile, StandInParams};
 use crate::source::{AgentInfo, CellKey, OutcomeSource};
 use crate::streams::{Purpose, StreamRng, name_key, stream};
@@ -207,7 +207,7 @@ impl SyntheticSource {
             boost,
             usage: Usage { input: prompt, output: u64::from(length) },
             text: 0,
-            failed: false,
+            status: Status::Answered,
         }
     }
 
@@ -247,13 +247,13 @@ impl SyntheticSource {
         let noise = mix(shared, panel.impression, own);
         let impression = mix(accuracy, panel.margin, noise) + bias + self.appeal[key.agent];
         let score = (2.5 + 1.25 * impression).round().clamp(0.0, 5.0) as u8;
-        JuryCell {
-            score: Some(score),
-            usage: Usage {
+        JuryCell::scored(
+            score,
+            Usage {
                 input: u64::from(self.params.jury_prompt_tokens) + u64::from(plan.length),
                 output: u64::from(self.params.jury_output_tokens),
             },
-        }
+        )
     }
 
     /// How relevant retrieved experience is, in [0, 1]: the mean over `k` slots of each pair's
@@ -354,7 +354,7 @@ impl OutcomeSource for SyntheticSource {
             success: fit.margin + boost > 0.0,
             usage: Usage { input: (tokens - output) as u64, output: output as u64 },
             billed: None,
-            failed: false,
+            status: Status::Answered,
         }
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use httpmock::prelude::*;
 use serde_json::json;
 use tender_agents::live::{CallRecord, LiveSource, Mode, read_records};
-use tender_agents::{AgentInfo, AnswerCheck, CellKey, LiveSpec, PlanCell, Round, Task, TaskContent, Usage};
+use tender_agents::{AgentInfo, AnswerCheck, CellKey, LiveSpec, PlanCell, Round, Status, Task, TaskContent, Usage};
 
 fn spec(server: &MockServer) -> LiveSpec {
     LiveSpec {
@@ -123,7 +123,7 @@ fn a_429_is_retried_after_backoff_and_then_succeeds() {
         boost: 0.0,
         usage: Usage::default(),
         text: 0,
-        failed: false,
+        status: Status::Answered,
     };
     // A plan without text cannot be judged: an abstention, and no call.
     assert_eq!(s.live.judge(key(&t), &text_less, 0).score, None);

@@ -57,6 +57,14 @@ pub enum Metric {
     AgentUtility,
     /// Value of the solved tasks minus payments, per episode.
     BuyerSurplus,
+    /// Cells per episode whose call failed: the only failures (live agents, replays).
+    FailedCalls,
+    /// Cells per episode whose reply held nothing of the kind asked for (a verdict without a
+    /// score, an answer the check finds nothing in).
+    UnparsedReplies,
+    /// Cells per episode not asked, by design (a live juror and a stand-in's plan, a
+    /// refinement with no lesson to quote).
+    Abstentions,
 }
 
 impl Metric {
@@ -83,6 +91,9 @@ impl Metric {
             Self::Payments => "payments_usd".into(),
             Self::AgentUtility => "agent_utility_usd".into(),
             Self::BuyerSurplus => "buyer_surplus_usd".into(),
+            Self::FailedCalls => "failed_calls".into(),
+            Self::UnparsedReplies => "unparsed_replies".into(),
+            Self::Abstentions => "abstentions".into(),
         }
     }
 }
@@ -106,6 +117,9 @@ pub struct EpisodeTotals {
     pub payments: f64,
     pub agent_utility: f64,
     pub buyer_surplus: f64,
+    pub failed_calls: u32,
+    pub unparsed: u32,
+    pub abstained: u32,
 }
 
 /// The metrics a sweep row carries, in order.
@@ -171,6 +185,9 @@ impl EpisodeTotals {
         self.execution_cost += r.execution_cost;
         self.execution_tokens += r.execution.total();
         self.delivered_tokens += r.delivered.total();
+        self.failed_calls += r.failed_calls;
+        self.unparsed += r.unparsed;
+        self.abstained += r.abstained;
         if r.success {
             self.solved_value += r.value;
         }
@@ -366,6 +383,12 @@ pub fn summarise(batch: &BatchResult, workload: &WorkloadSpec, mechanisms: &[Mec
                 push(Metric::Payments, each(&|t| t.payments));
                 push(Metric::AgentUtility, each(&|t| t.agent_utility));
                 push(Metric::BuyerSurplus, each(&|t| t.buyer_surplus));
+            }
+            // Only sources that can fail, misread or abstain (live agents, replays) report these.
+            if eps.iter().any(|t| t.failed_calls + t.unparsed + t.abstained > 0) {
+                push(Metric::FailedCalls, each(&|t| f64::from(t.failed_calls)));
+                push(Metric::UnparsedReplies, each(&|t| f64::from(t.unparsed)));
+                push(Metric::Abstentions, each(&|t| f64::from(t.abstained)));
             }
         }
     }

@@ -105,7 +105,9 @@ fn write_task_rows(w: &mut dyn Write, batch: &BatchResult, domains: &[String]) -
             "execution_output_tokens",
             "execution_usd",
             "payment_usd",
-            "failed_cells",
+            "failed_calls",
+            "unparsed_replies",
+            "abstentions",
         ])
         .map_err(csv_error)?;
         let agent = |i: u16| batch.agents.get(usize::from(i)).map_or_else(String::new, |a| a.name.clone());
@@ -135,7 +137,9 @@ fn write_task_rows(w: &mut dyn Write, batch: &BatchResult, domains: &[String]) -
                     r.execution.output.to_string(),
                     r.execution_cost.to_string(),
                     r.payment.map(|p| p.to_string()).unwrap_or_default(),
-                    r.failures.to_string(),
+                    r.failed_calls.to_string(),
+                    r.unparsed.to_string(),
+                    r.abstained.to_string(),
                 ])
                 .map_err(csv_error)?;
             }

@@ -22,7 +22,8 @@ pub fn cell(e: Option<&Estimate>, scale: f64, decimals: usize) -> String {
     }
 }
 
-fn table(header: Vec<String>) -> Table {
+/// A table in the house style, with `header`.
+pub fn table(header: Vec<String>) -> Table {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED).set_header(header);
     t
@@ -119,6 +120,31 @@ pub fn payments(s: &Summary) -> Option<String> {
             cell(g(Metric::AgentUtility), 1.0, 2),
             cell(g(Metric::BuyerSurplus), 1.0, 1),
             cell(g(Metric::Welfare), 1.0, 1),
+        ]);
+    }
+    right_align(&mut t, 1);
+    Some(t.to_string())
+}
+
+/// Per episode, the cells whose call failed, whose reply was unparsed, and that were not
+/// asked by design; `None` when no mechanism has any (a purely synthetic run).
+#[must_use]
+pub fn cells(s: &Summary) -> Option<String> {
+    let live: Vec<usize> =
+        (0..s.mechanisms.len()).filter(|&m| s.get(m, &Scope::All, &Metric::FailedCalls).is_some()).collect();
+    if live.is_empty() {
+        return None;
+    }
+    let mut t = table(
+        ["mechanism", "failed calls", "unparsed replies", "abstentions"].map(String::from).to_vec(),
+    );
+    for m in live {
+        let g = |metric: Metric| s.get(m, &Scope::All, &metric);
+        t.add_row(vec![
+            s.mechanisms[m].clone(),
+            cell(g(Metric::FailedCalls), 1.0, 1),
+            cell(g(Metric::UnparsedReplies), 1.0, 1),
+            cell(g(Metric::Abstentions), 1.0, 1),
         ]);
     }
     right_align(&mut t, 1);

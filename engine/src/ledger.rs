@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use bevy_ecs::resource::Resource;
-use tender_agents::{AgentInfo, CellKey, ExecutionCell, JuryCell, OutcomeSource, PlanCell, Recall, Task, Usage};
+use tender_agents::{AgentInfo, CellKey, ExecutionCell, JuryCell, OutcomeSource, PlanCell, Recall, Status, Task, Usage};
 
 /// What the current task has cost so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -21,9 +21,26 @@ pub struct Tab {
     pub plan_calls: u32,
     pub jury_calls: u32,
     pub refine_calls: u32,
-    /// Cells that came back failed (a call that failed after its retries, an unusable answer)
-    /// or empty (a juror that abstained).
-    pub failures: u32,
+    /// Cells whose call failed (after its retries), whose reply was not a usable API answer,
+    /// or that a replayed trace lacked: the only failures.
+    pub failed_calls: u32,
+    /// Cells whose reply held nothing of the kind asked for (a verdict without a score, an
+    /// answer the check finds nothing in, an empty plan).
+    pub unparsed: u32,
+    /// Cells not asked, by design (a live juror and a stand-in's plan, an agent that cannot
+    /// plan, a refinement with no lesson similar enough to quote).
+    pub abstained: u32,
+}
+
+impl Tab {
+    fn count(&mut self, status: Status) {
+        match status {
+            Status::Answered => {}
+            Status::Failed => self.failed_calls += 1,
+            Status::Unparsed => self.unparsed += 1,
+            Status::Abstained => self.abstained += 1,
+        }
+    }
 }
 
 /// The episode's view of the outcome source, with the running tab of the current task.
@@ -59,7 +76,7 @@ impl Ledger {
     pub fn plan(&mut self, task: &Task, agent: usize) -> PlanCell {
         let plan = self.source.plan(self.key(task, agent));
         self.tab.plan_calls += 1;
-        self.tab.failures += u32::from(plan.failed);
+        self.tab.count(plan.status);
         self.charge_overhead(agent, plan.usage);
         plan
     }
@@ -75,7 +92,7 @@ impl Ledger {
     pub fn refine(&mut self, task: &Task, agent: usize, recall: &Recall<'_>) -> PlanCell {
         let plan = self.source.refine(self.key(task, agent), recall);
         self.tab.refine_calls += 1;
-        self.tab.failures += u32::from(plan.failed);
+        self.tab.count(plan.status);
         self.charge_overhead(agent, plan.usage);
         plan
     }
@@ -84,7 +101,7 @@ impl Ledger {
     pub fn judge(&mut self, task: &Task, bidder: usize, plan: &PlanCell, juror: usize) -> JuryCell {
         let cell = self.source.judge(self.key(task, bidder), plan, juror);
         self.tab.jury_calls += 1;
-        self.tab.failures += u32::from(cell.score.is_none());
+        self.tab.count(cell.status);
         self.charge_overhead(juror, cell.usage);
         cell
     }
@@ -95,7 +112,7 @@ impl Ledger {
         self.source.judge_panel(self.key(task, bidder), plan, scores);
         for (juror, cell) in scores.iter().enumerate() {
             self.tab.jury_calls += 1;
-            self.tab.failures += u32::from(cell.score.is_none());
+            self.tab.count(cell.status);
             self.charge_overhead(juror, cell.usage);
         }
     }
@@ -104,7 +121,7 @@ impl Ledger {
     pub fn execute(&mut self, task: &Task, agent: usize, plan: Option<&PlanCell>) -> ExecutionCell {
         let cell = self.source.execute(self.key(task, agent), plan);
         let cost = cell.billed.unwrap_or_else(|| self.source.agents()[agent].cost(cell.usage));
-        self.tab.failures += u32::from(cell.failed);
+        self.tab.count(cell.status);
         self.tab.execution += cell.usage;
         self.tab.execution_cost += cost;
         self.tab.executions += 1;

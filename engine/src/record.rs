@@ -35,9 +35,12 @@ pub struct TaskRecord {
     /// Tokens and dollars of the executions.
     pub execution: Usage,
     pub execution_cost: f64,
-    /// Cells that came back failed or empty (live backends: calls that failed after their
-    /// retries, unusable answers, abstaining jurors).
-    pub failures: u32,
+    /// Cells whose call failed (see [`crate::ledger::Tab`]): the only failures.
+    pub failed_calls: u32,
+    /// Cells whose reply held nothing of the kind asked for.
+    pub unparsed: u32,
+    /// Cells not asked, by design.
+    pub abstained: u32,
 }
 
 impl TaskRecord {

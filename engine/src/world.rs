@@ -177,7 +177,9 @@ fn record(
             overhead_cost: tab.overhead_cost,
             execution: tab.execution,
             execution_cost: tab.execution_cost,
-            failures: tab.failures,
+            failed_calls: tab.failed_calls,
+            unparsed: tab.unparsed,
+            abstained: tab.abstained,
         });
         commands.entity(entity).despawn();
     }

@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 
+use super::{Reasoning, ThinkingSwitch};
 use crate::cells::Usage;
 
 /// A chat-completions request.
@@ -15,21 +16,29 @@ pub struct ChatRequest<'a> {
     pub logprobs: bool,
     /// Sent as `seed`, for servers that sample reproducibly.
     pub seed: u64,
+    pub reasoning: &'a Reasoning,
 }
 
 impl ChatRequest<'_> {
     #[must_use]
     pub fn body(&self) -> Value {
+        let user = match self.reasoning {
+            Reasoning::Off(ThinkingSwitch::NoThinkTag) => format!("{}\n/no_think", self.user),
+            _ => self.user.clone(),
+        };
         let mut body = json!({
             "model": self.model,
             "messages": [
                 {"role": "system", "content": self.system},
-                {"role": "user", "content": self.user},
+                {"role": "user", "content": user},
             ],
-            "max_tokens": self.max_tokens,
+            "max_tokens": self.max_tokens.saturating_add(self.reasoning.extra_tokens()),
             "temperature": self.temperature,
             "seed": self.seed,
         });
+        if let Reasoning::Off(ThinkingSwitch::TemplateFlag) = self.reasoning {
+            body["chat_template_kwargs"] = json!({"enable_thinking": false});
+        }
         if self.logprobs {
             body["logprobs"] = json!(true);
             body["top_logprobs"] = json!(5);
@@ -68,11 +77,15 @@ pub fn parse_chat(body: &str, request: &ChatRequest<'_>) -> Result<ChatAnswer, S
         .ok_or("reply has no `choices` list")?
         .first()
         .ok_or("reply has an empty `choices` list")?;
-    let content = choice
-        .pointer("/message/content")
-        .and_then(Value::as_str)
-        .ok_or("reply's first choice has no message content")?
-        .to_string();
+    let message = choice.get("message").ok_or("reply's first choice has no message")?;
+    // A reasoning model whose budget ran out mid-thought may return no content beside its
+    // `reasoning_content`: an empty (unparsed) reply, not a broken one.
+    let reasoned = ["reasoning_content", "reasoning"].iter().any(|k| message.get(k).is_some_and(|r| !r.is_null()));
+    let content = match message.get("content").and_then(Value::as_str) {
+        Some(text) => strip_reasoning(text),
+        None if reasoned => String::new(),
+        None => return Err("reply's first choice has no message content".into()),
+    };
     let reported = v.get("usage").and_then(|u| {
         let input = u.get("prompt_tokens")?.as_u64()?;
         let output = u.get("completion_tokens")?.as_u64()?;
@@ -114,27 +127,47 @@ pub fn mean_entropy(tokens: &[Value]) -> Option<f64> {
     (!per_token.is_empty()).then(|| per_token.iter().sum::<f64>() / per_token.len() as f64)
 }
 
-/// A juror's Likert score (0 to 5) from its reply: the digit after the last "score", else the
-/// first lone digit from 0 to 5 (so "4/5" and "**3**" read as 4 and 3, while "10" is no score).
+/// A juror's Likert score (0 to 5), only from an explicit score: the last "Score: N" (also
+/// "score of N", "score is **N**"), "N/5" or "N out of 5", or a reply that is nothing but the
+/// score. Anything else, such as the stray digits of "1. 17 and 23 are..." or "...is 5 ways.",
+/// is no score: the verdict is unparsed. "4.5" and "10" are no scores either.
 #[must_use]
 pub fn parse_score(reply: &str) -> Option<u8> {
-    let lone_digits = |text: &str| -> Option<u8> {
-        let chars: Vec<char> = text.chars().collect();
-        (0..chars.len()).find_map(|i| {
-            let c = chars[i];
-            let before = i.checked_sub(1).map(|j| chars[j]);
-            let after = chars.get(i + 1).copied();
-            let lone = c.is_ascii_digit()
-                && !before.is_some_and(|b| b.is_ascii_digit() || b == '.')
-                && !after.is_some_and(|a| {
-                    a.is_ascii_digit() || (a == '.' && chars.get(i + 2).is_some_and(char::is_ascii_digit))
-                });
-            let d = c.to_digit(10)? as u8;
-            (lone && d <= 5).then_some(d)
-        })
-    };
-    let lower = reply.to_ascii_lowercase();
-    lower.rfind("score").and_then(|at| lone_digits(&reply[at..])).or_else(|| lone_digits(reply))
+    static RE: std::sync::OnceLock<[regex::Regex; 2]> = std::sync::OnceLock::new();
+    let [explicit, bare] = RE.get_or_init(|| {
+        let re = |p: &str| regex::Regex::new(p).unwrap_or_else(|e| panic!("score pattern {p}: {e}"));
+        [
+            re(r"(?i)(?:\bscore\b(?:\s+(?:of|is))?\s*[:=]?\s*[*_\x22'(\[]*\s*([0-5])|\b([0-5])\s*(?:/|out\s+of)\s*5\b)(?:[^0-9.]|\.(?:[^0-9]|$)|$)"),
+            re(r"^[\s*_\x22'(\[]*([0-5])(?:\s*(?:/|out\s+of)\s*5)?[\s*_\x22')\].]*$"),
+        ]
+    });
+    let digit = |c: regex::Captures<'_>| c.iter().skip(1).flatten().next().and_then(|m| m.as_str().parse::<u8>().ok());
+    explicit.captures_iter(reply).filter_map(digit).last().or_else(|| bare.captures(reply.trim()).and_then(digit))
+}
+
+/// The reply without its reasoning: every `<think>...</think>` block, everything before a
+/// closing `</think>` whose opening tag was in the prompt (some chat templates open the block
+/// themselves), and an opened block that never closed (the budget ran out mid-thought).
+#[must_use]
+pub fn strip_reasoning(content: &str) -> String {
+    const OPEN: &str = "<think>";
+    const CLOSE: &str = "</think>";
+    let mut text = content;
+    if let Some(at) = text.rfind(CLOSE)
+        && !text[..at].contains(OPEN)
+    {
+        text = &text[at + CLOSE.len()..];
+    }
+    let mut out = String::with_capacity(text.len());
+    while let Some(open) = text.find(OPEN) {
+        out.push_str(&text[..open]);
+        match text[open..].find(CLOSE) {
+            Some(close) => text = &text[open + close + CLOSE.len()..],
+            None => text = "",
+        }
+    }
+    out.push_str(text);
+    out.trim().to_string()
 }
 
 #[cfg(test)]
@@ -150,6 +183,7 @@ mod tests {
             temperature: 0.0,
             logprobs: true,
             seed: 1,
+            reasoning: &Reasoning::Default,
         }
     }
 

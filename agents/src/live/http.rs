@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::streams::splitmix64;
 
@@ -14,6 +14,20 @@ pub struct Retry {
     pub max_retries: u32,
     /// The first wait, in milliseconds; it doubles with every retry.
     pub backoff_ms: u64,
+}
+
+/// How long, how often and how many at once an endpoint is called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// One attempt, from the moment its request is sent.
+    pub timeout: Duration,
+    /// The whole call: waiting for a request slot, every attempt and every backoff.
+    pub deadline: Duration,
+    pub retry: Retry,
+    /// Requests in flight at once.
+    pub concurrency: u32,
+    /// Consecutive failed calls after which the endpoint is not called again; 0 never.
+    pub circuit_breaker: u32,
 }
 
 /// A call that did not produce a usable reply, after every retry it was allowed.
@@ -84,29 +98,42 @@ pub struct Reply {
 /// Longest single wait between attempts.
 const MAX_WAIT: Duration = Duration::from_secs(30);
 
-/// A counting semaphore: at most `limit` requests in flight.
+/// A counting semaphore whose size can change (once the server says how many requests it
+/// runs at once): at most `size` requests in flight.
 #[derive(Debug)]
 struct Limit {
-    free: Mutex<u32>,
+    /// (requests in flight, size)
+    state: Mutex<(u32, u32)>,
     freed: Condvar,
 }
 
 struct Permit<'a>(&'a Limit);
 
 impl Limit {
-    fn acquire(&self) -> Permit<'_> {
-        let mut free = self.free.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        while *free == 0 {
-            free = self.freed.wait(free).unwrap_or_else(std::sync::PoisonError::into_inner);
+    fn lock(&self) -> std::sync::MutexGuard<'_, (u32, u32)> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A slot, or `None` when none frees before `until`.
+    fn acquire(&self, until: Instant) -> Option<Permit<'_>> {
+        let mut state = self.lock();
+        while state.0 >= state.1 {
+            let left = until.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())?;
+            state = self.freed.wait_timeout(state, left).unwrap_or_else(std::sync::PoisonError::into_inner).0;
         }
-        *free -= 1;
-        Permit(self)
+        state.0 += 1;
+        Some(Permit(self))
+    }
+
+    fn resize(&self, size: u32) {
+        self.lock().1 = size.max(1);
+        self.freed.notify_all();
     }
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        *self.0.free.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
+        self.0.lock().0 -= 1;
         self.0.freed.notify_one();
     }
 }
@@ -119,7 +146,7 @@ pub struct HttpClient {
     base: String,
     url: String,
     api_key: Option<String>,
-    retry: Retry,
+    limits: Limits,
     limit: Limit,
     breaker: Breaker,
 }
@@ -143,31 +170,33 @@ enum Attempt {
 impl HttpClient {
     /// `api_key` is sent as a bearer token and kept only in memory.
     #[must_use]
-    pub fn new(
-        base_url: &str,
-        path: &str,
-        api_key: Option<String>,
-        timeout: Duration,
-        retry: Retry,
-        concurrency: u32,
-        circuit_breaker: u32,
-    ) -> Self {
-        let agent: ureq::Agent =
-            ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build().into();
+    pub fn new(base_url: &str, path: &str, api_key: Option<String>, limits: Limits) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
         let url = format!("{}/{}", base_url.trim_end_matches('/'), path.trim_start_matches('/'));
         Self {
             agent,
             base: base_url.to_string(),
             url,
             api_key,
-            retry,
-            limit: Limit { free: Mutex::new(concurrency.max(1)), freed: Condvar::new() },
+            limits,
+            limit: Limit { state: Mutex::new((0, limits.concurrency.max(1))), freed: Condvar::new() },
             breaker: Breaker {
-                threshold: circuit_breaker,
+                threshold: limits.circuit_breaker,
                 consecutive: AtomicU32::new(0),
                 open: AtomicBool::new(false),
             },
         }
+    }
+
+    /// Requests in flight at once from now on.
+    pub fn set_concurrency(&self, concurrency: u32) {
+        self.limit.resize(concurrency);
+    }
+
+    /// Requests in flight at once.
+    #[must_use]
+    pub fn concurrency(&self) -> u32 {
+        self.limit.lock().1
     }
 
     /// Whether the circuit breaker has stopped calls to this endpoint.
@@ -182,9 +211,24 @@ impl HttpClient {
         redact(text, self.api_key.as_deref())
     }
 
-    fn attempt(&self, body: &str) -> Attempt {
-        let _permit = self.limit.acquire();
-        let mut request = self.agent.post(&self.url).header("content-type", "application/json");
+    /// One attempt, once a request slot is free, or a timeout when none frees before
+    /// `deadline`. Its own timeout runs from the moment the request is sent.
+    fn attempt(&self, body: &str, deadline: Instant) -> Attempt {
+        let Some(_permit) = self.limit.acquire(deadline) else {
+            return Attempt::Failed(
+                format!("no request slot freed within the call's deadline of {} s", self.limits.deadline.as_secs_f64()),
+                Cause::Timeout,
+                None,
+            );
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut request = self
+            .agent
+            .post(&self.url)
+            .config()
+            .timeout_global(Some(self.limits.timeout.min(left).max(Duration::from_millis(1))))
+            .build()
+            .header("content-type", "application/json");
         if let Some(key) = &self.api_key {
             request = request.header("authorization", &format!("Bearer {key}"));
         }
@@ -235,10 +279,21 @@ impl HttpClient {
     /// One GET of `{base_url}/{path}` (the preflight's model list), with its own timeout and
     /// no retries.
     pub fn get(&self, path: &str, timeout: Duration) -> Result<String, CallFailure> {
-        let url = format!("{}/{}", self.base.trim_end_matches('/'), path.trim_start_matches('/'));
+        self.get_url(&format!("{}/{}", self.base.trim_end_matches('/'), path.trim_start_matches('/')), timeout)
+    }
+
+    /// One GET of a route at the server's root rather than under its API prefix: llama.cpp's
+    /// `/props` sits beside `/v1`.
+    pub fn get_root(&self, path: &str, timeout: Duration) -> Result<String, CallFailure> {
+        let base = self.base.trim_end_matches('/');
+        let root = base.strip_suffix("/v1").unwrap_or(base);
+        self.get_url(&format!("{root}/{}", path.trim_start_matches('/')), timeout)
+    }
+
+    fn get_url(&self, url: &str, timeout: Duration) -> Result<String, CallFailure> {
         let agent: ureq::Agent =
             ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build().into();
-        let mut request = agent.get(&url);
+        let mut request = agent.get(url);
         if let Some(key) = &self.api_key {
             request = request.header("authorization", &format!("Bearer {key}"));
         }
@@ -273,25 +328,33 @@ impl HttpClient {
                 attempts: 0,
             });
         }
+        let deadline = Instant::now() + self.limits.deadline;
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match self.attempt(body) {
+            match self.attempt(body, deadline) {
                 Attempt::Done(reply) => {
                     self.breaker.consecutive.store(0, Ordering::Relaxed);
                     return Ok(Reply { attempts, ..reply });
                 }
                 Attempt::Failed(message, cause, retry_after) => {
-                    if !cause.retryable() || attempts > self.retry.max_retries {
+                    let wait = backoff(self.limits.retry.backoff_ms, attempts - 1, jitter_key)
+                        .max(retry_after.unwrap_or_default())
+                        .min(MAX_WAIT);
+                    let past_deadline = Instant::now() + wait >= deadline;
+                    if !cause.retryable() || attempts > self.limits.retry.max_retries || past_deadline {
                         let failures = self.breaker.consecutive.fetch_add(1, Ordering::Relaxed) + 1;
                         if self.breaker.threshold > 0 && failures >= self.breaker.threshold {
                             self.breaker.open.store(true, Ordering::Relaxed);
                         }
+                        let message = if past_deadline && cause.retryable() && attempts <= self.limits.retry.max_retries {
+                            format!("{message} (no retry: the call's deadline of {} s is up)", self.limits.deadline.as_secs_f64())
+                        } else {
+                            message
+                        };
                         return Err(CallFailure { message: self.redact(&message), cause, attempts });
                     }
-                    let wait =
-                        backoff(self.retry.backoff_ms, attempts - 1, jitter_key).max(retry_after.unwrap_or_default());
-                    std::thread::sleep(wait.min(MAX_WAIT));
+                    std::thread::sleep(wait);
                 }
             }
         }

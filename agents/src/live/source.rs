@@ -13,11 +13,11 @@ use sha2::{Digest, Sha256};
 
 use super::LiveSpec;
 use super::chat::{ChatRequest, parse_chat, parse_score};
-use super::http::{Cause, HttpClient, Retry};
+use super::http::{Cause, HttpClient, Limits, Retry};
 use super::journal::{CallRecord, Journal, JournalError};
 use super::prompts::{Lesson, Prompts};
 use crate::answer::AnswerCheck;
-use crate::cells::{ExecutionCell, JuryCell, PlanCell, RetrievedPair, Round, TextId, Usage};
+use crate::cells::{ExecutionCell, JuryCell, PlanCell, RetrievedPair, Round, Status, TextId, Usage};
 use crate::source::{AgentInfo, CellKey};
 use crate::streams::name_key;
 use crate::taskfile::EmbeddingServer;
@@ -61,6 +61,23 @@ impl CallStats {
     }
 }
 
+/// How the replies of one kind of call (`plan`, `refine`, `judge`, `execute`) read, counted
+/// once per distinct request the run used.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReplyStats {
+    pub kind: String,
+    /// Replies received (failed calls excluded).
+    pub replies: u64,
+    /// Replies that said what was asked: a plan, a score, an answer the check could read.
+    pub parsed: u64,
+    /// Replies in the format their prompt asked for: "Score: N" for a verdict, an `Answer:`
+    /// line or a code block for an answer, a plan with log-probabilities (so its entropy was
+    /// computed, not the fallback).
+    pub formatted: u64,
+    /// Latency of each reply's call as recorded, in milliseconds, in the order first used.
+    pub latencies_ms: Vec<u64>,
+}
+
 /// A live endpoint whose circuit breaker stopped calls.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpenCircuit {
@@ -89,10 +106,10 @@ pub enum LiveError {
     Preflight { agent: String, url: String, message: String },
 }
 
-struct Member {
-    name: String,
-    spec: LiveSpec,
-    client: Option<HttpClient>,
+pub(super) struct Member {
+    pub(super) name: String,
+    pub(super) spec: LiveSpec,
+    pub(super) client: Option<HttpClient>,
 }
 
 #[derive(Default)]
@@ -108,7 +125,7 @@ struct Counters {
 
 /// The live agents of a pool (indices are pool indices; other agents are not its business).
 pub struct LiveSource {
-    members: Vec<Option<Member>>,
+    pub(super) members: Vec<Option<Member>>,
     replay: Option<PathBuf>,
     answers: Mutex<HashMap<String, Arc<OnceLock<Arc<CallRecord>>>>>,
     /// Where each answer came from before this run: the cache or the replayed trace.
@@ -123,6 +140,8 @@ pub struct LiveSource {
     first_miss: Mutex<Option<String>>,
     /// Failed calls by agent and cause.
     failed: Mutex<BTreeMap<(String, Cause), u64>>,
+    /// How replies read, by kind, and the requests already counted.
+    replies: Mutex<(BTreeMap<String, ReplyStats>, HashSet<String>)>,
     /// Per agent, the last failure's message (for an open circuit's report).
     last_error: Mutex<HashMap<String, String>>,
     journal_error: Mutex<Option<JournalError>>,
@@ -134,18 +153,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn text_id(text: &str) -> TextId {
+pub(super) fn text_id(text: &str) -> TextId {
     name_key(text) | 1
-}
-
-/// The model ids of an OpenAI-style `/models` reply (`{"data": [{"id": ...}]}`); none when the
-/// reply has another shape.
-fn model_ids(body: &str) -> Vec<String> {
-    serde_json::from_str::<Value>(body)
-        .ok()
-        .and_then(|v| v.get("data").and_then(Value::as_array).cloned())
-        .map(|items| items.iter().filter_map(|i| i.get("id").and_then(Value::as_str).map(String::from)).collect())
-        .unwrap_or_default()
 }
 
 /// A request body's cache key.
@@ -206,10 +215,13 @@ impl LiveSource {
                     &spec.base_url,
                     "chat/completions",
                     key,
-                    Duration::from_secs_f64(spec.timeout_secs),
-                    Retry { max_retries: spec.max_retries, backoff_ms: spec.backoff_ms },
-                    spec.concurrency,
-                    spec.circuit_breaker,
+                    Limits {
+                        timeout: Duration::from_secs_f64(spec.timeout_secs),
+                        deadline: Duration::from_secs_f64(spec.deadline_secs),
+                        retry: Retry { max_retries: spec.max_retries, backoff_ms: spec.backoff_ms },
+                        concurrency: spec.concurrency.unwrap_or(super::DEFAULT_CONCURRENCY),
+                        circuit_breaker: spec.circuit_breaker,
+                    },
                 ))
             };
             members.push(Some(Member { name: info.name.clone(), spec: spec.clone(), client }));
@@ -246,7 +258,12 @@ impl LiveSource {
             let _ = cell.set(Arc::new(r));
             answers.insert(key, Arc::new(cell));
         }
-        let parallelism = members.iter().flatten().map(|m| m.spec.concurrency as usize).sum::<usize>().clamp(1, 256);
+        let parallelism = members
+            .iter()
+            .flatten()
+            .map(|m| m.spec.concurrency.unwrap_or(super::DEFAULT_CONCURRENCY) as usize)
+            .sum::<usize>()
+            .clamp(1, 256);
         let io = rayon::ThreadPoolBuilder::new()
             .num_threads(parallelism)
             .thread_name(|i| format!("tender-io-{i}"))
@@ -265,6 +282,7 @@ impl LiveSource {
             counters: Counters::default(),
             first_miss: Mutex::new(None),
             failed: Mutex::new(BTreeMap::new()),
+            replies: Mutex::new((BTreeMap::new(), HashSet::new())),
             last_error: Mutex::new(HashMap::new()),
             journal_error: Mutex::new(None),
             io,
@@ -294,6 +312,31 @@ impl LiveSource {
         }
     }
 
+    /// How replies read so far, by kind of call.
+    #[must_use]
+    pub fn reply_stats(&self) -> Vec<ReplyStats> {
+        lock(&self.replies).0.values().cloned().collect()
+    }
+
+    /// Count `record`'s reply once, however often its cell is read.
+    fn note_reply(&self, record: &CallRecord, parsed: bool, formatted: bool) {
+        if !record.ok || record.kind == "embed" {
+            return;
+        }
+        let mut guard = lock(&self.replies);
+        let (stats, seen) = &mut *guard;
+        if !seen.insert(record.key.clone()) {
+            return;
+        }
+        let s = stats
+            .entry(record.kind.clone())
+            .or_insert_with(|| ReplyStats { kind: record.kind.clone(), ..ReplyStats::default() });
+        s.replies += 1;
+        s.parsed += u64::from(parsed);
+        s.formatted += u64::from(formatted);
+        s.latencies_ms.push(record.latency_ms);
+    }
+
     /// Failed calls so far, by agent and cause.
     #[must_use]
     pub fn failures_by_cause(&self) -> Vec<(String, Cause, u64)> {
@@ -314,57 +357,6 @@ impl LiveSource {
                 last_error: last.get(&m.name).cloned().unwrap_or_default(),
             })
             .collect()
-    }
-
-    /// Before any episode: every distinct endpoint accepts a connection and the credentials,
-    /// and serves the agent's model (`GET {base_url}/models`; a server without that route is
-    /// given the benefit of the doubt). The first problem, naming the agent, URL and cause.
-    pub fn preflight(&self, timeout: Duration) -> Result<(), LiveError> {
-        let mut checked: HashMap<&str, Option<Vec<String>>> = HashMap::new();
-        for m in self.members.iter().flatten() {
-            let Some(client) = &m.client else { continue };
-            let fail =
-                |message: String| LiveError::Preflight { agent: m.name.clone(), url: m.spec.base_url.clone(), message };
-            let models = match checked.get(m.spec.base_url.as_str()) {
-                Some(models) => models.clone(),
-                None => {
-                    let models = match client.get("models", timeout) {
-                        Ok(body) => Some(model_ids(&body)),
-                        Err(f) => match f.cause {
-                            Cause::Status(404 | 405) => None,
-                            Cause::Connect => return Err(fail(format!("nothing is listening there ({})", f.message))),
-                            Cause::Timeout => {
-                                return Err(fail(format!(
-                                    "no reply within {} s ({})",
-                                    timeout.as_secs_f64(),
-                                    f.message
-                                )));
-                            }
-                            Cause::Status(401 | 403) => {
-                                return Err(fail(format!(
-                                    "the server refuses the credentials ({}); check the key in the agent's `api_key_env`",
-                                    f.message
-                                )));
-                            }
-                            _ => return Err(fail(f.message)),
-                        },
-                    };
-                    checked.insert(m.spec.base_url.as_str(), models.clone());
-                    models
-                }
-            };
-            if let Some(ids) = models
-                && !ids.is_empty()
-                && !ids.contains(&m.spec.model)
-            {
-                return Err(fail(format!(
-                    "the server does not serve model {:?}; it serves: {}",
-                    m.spec.model,
-                    ids.iter().take(20).map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", ")
-                )));
-            }
-        }
-        Ok(())
     }
 
     /// The run's counts, or the first problem that makes its records untrustworthy: a journal
@@ -511,7 +503,7 @@ impl LiveSource {
             .unwrap_or_else(|| panic!("agent {agent} is not live; the pool routes only live agents here"))
     }
 
-    fn chat(
+    pub(super) fn chat(
         &self,
         kind: &str,
         agent: usize,
@@ -529,6 +521,7 @@ impl LiveSource {
             max_tokens,
             temperature: m.spec.temperature,
             logprobs: logprobs && m.spec.logprobs,
+            reasoning: &m.spec.reasoning,
         };
         let parse = |body: &str| {
             parse_chat(body, &request).map(|a| Parsed {
@@ -543,43 +536,59 @@ impl LiveSource {
         self.answer(label, &request.body(), m.client.as_ref(), &parse)
     }
 
-    fn text(&self, id: TextId) -> Option<Arc<str>> {
+    pub(super) fn text(&self, id: TextId) -> Option<Arc<str>> {
         (id != 0).then(|| lock(&self.texts).get(&id).cloned()).flatten()
     }
 
     fn plan_cell(&self, agent: usize, round: Round, record: &CallRecord) -> PlanCell {
         let content = record.content.as_deref().unwrap_or_default();
-        let usable = record.ok && !content.trim().is_empty();
+        let written = !content.trim().is_empty();
+        self.note_reply(record, written, record.entropy.is_some());
+        let status = match (record.ok, written) {
+            (false, _) => Status::Failed,
+            (true, false) => Status::Unparsed,
+            (true, true) => Status::Answered,
+        };
         PlanCell {
             round,
             length: u32::try_from(record.usage.output.max(1)).unwrap_or(u32::MAX),
             entropy: record.entropy.unwrap_or(self.member(agent).spec.fallback_entropy),
             boost: 0.0,
             usage: record.usage,
-            text: if usable { text_id(content) } else { 0 },
-            failed: !usable,
+            text: if status == Status::Answered { text_id(content) } else { 0 },
+            status,
         }
     }
 
-    fn failed_plan(round: Round) -> PlanCell {
-        PlanCell { round, length: 1, entropy: 0.0, boost: 0.0, usage: Usage::default(), text: 0, failed: true }
+    fn no_plan(round: Round, status: Status) -> PlanCell {
+        PlanCell { round, length: 1, entropy: 0.0, boost: 0.0, usage: Usage::default(), text: 0, status }
     }
 
     /// The agent's first plan.
     #[must_use]
     pub fn plan(&self, key: CellKey<'_>) -> PlanCell {
-        let Some(content) = &key.task.content else { return Self::failed_plan(Round::Initial) };
+        let Some(content) = &key.task.content else { return Self::no_plan(Round::Initial, Status::Failed) };
         let plan_tokens = self.member(key.agent).spec.plan_max_tokens;
         let record = self.chat("plan", key.agent, &content.key, Prompts::plan(&content.text), plan_tokens, true);
         self.plan_cell(key.agent, Round::Initial, &record)
     }
 
-    /// The agent's plan after studying `retrieved` pairs from auction memory.
+    /// The agent's plan after studying `retrieved` pairs from auction memory: those at least
+    /// `lesson_min_similarity` similar to the task. With none, the agent does not refine (an
+    /// abstention, and no call).
     #[must_use]
     pub fn refine(&self, key: CellKey<'_>, retrieved: &[RetrievedPair], k: usize) -> PlanCell {
-        let Some(content) = &key.task.content else { return Self::failed_plan(Round::Refined) };
-        let texts: LessonTexts =
-            retrieved.iter().take(k).map(|r| (self.text(r.losing_text), self.text(r.winning_text))).collect();
+        let Some(content) = &key.task.content else { return Self::no_plan(Round::Refined, Status::Failed) };
+        let spec = &self.member(key.agent).spec;
+        let retrieved: Vec<RetrievedPair> =
+            retrieved.iter().take(k).filter(|r| f64::from(r.similarity) >= spec.lesson_min_similarity).copied().collect();
+        if retrieved.is_empty() {
+            return Self::no_plan(Round::Refined, Status::Abstained);
+        }
+        // A quoted plan is cut to what a plan may be (four characters a token), so a lesson
+        // cannot crowd the prompt with a runaway reply.
+        let quoted = |id| self.text(id).map(|t: Arc<str>| Arc::<str>::from(clip(&t, spec.plan_max_tokens as usize * 4)));
+        let texts: LessonTexts = retrieved.iter().map(|r| (quoted(r.losing_text), quoted(r.winning_text))).collect();
         let lessons: Vec<Lesson<'_>> = retrieved
             .iter()
             .zip(&texts)
@@ -592,19 +601,34 @@ impl LiveSource {
                 winner_succeeded: r.winner_succeeded,
             })
             .collect();
-        let plan_tokens = self.member(key.agent).spec.plan_max_tokens;
-        let record =
-            self.chat("refine", key.agent, &content.key, Prompts::refine(&content.text, &lessons), plan_tokens, true);
+        let record = self.chat(
+            "refine",
+            key.agent,
+            &content.key,
+            Prompts::refine(&content.text, &lessons),
+            spec.plan_max_tokens,
+            true,
+        );
         self.plan_cell(key.agent, Round::Refined, &record)
     }
 
-    /// Live juror `juror`'s score of `plan`; an abstention when the plan has no text.
+    /// Live juror `juror`'s score of `plan`: an abstention when the plan has no text, unparsed
+    /// when the reply holds no explicit score.
     #[must_use]
     pub fn judge(&self, key: CellKey<'_>, plan: &PlanCell, juror: usize) -> JuryCell {
         let (Some(content), Some(text)) = (&key.task.content, self.text(plan.text)) else { return JuryCell::default() };
-        let record = self.chat("judge", juror, &content.key, Prompts::judge(&content.text, &text), 16, false);
-        let score = record.ok.then(|| record.content.as_deref().and_then(parse_score)).flatten();
-        JuryCell { score, usage: record.usage }
+        let tokens = self.member(juror).spec.verdict_max_tokens;
+        let record = self.chat("judge", juror, &content.key, Prompts::judge(&content.text, &text), tokens, false);
+        if !record.ok {
+            return JuryCell::without_score(Status::Failed, record.usage);
+        }
+        let reply = record.content.as_deref().unwrap_or_default();
+        let score = parse_score(reply);
+        self.note_reply(&record, score.is_some(), score.is_some() && reply.to_ascii_lowercase().contains("score"));
+        match score {
+            Some(s) => JuryCell::scored(s, record.usage),
+            None => JuryCell::without_score(Status::Unparsed, record.usage),
+        }
     }
 
     /// Scores by several live jurors at once, on the I/O pool; `jurors` lists pool indices.
@@ -618,7 +642,7 @@ impl LiveSource {
     /// task's reference.
     #[must_use]
     pub fn execute(&self, key: CellKey<'_>, plan: Option<&PlanCell>) -> ExecutionCell {
-        let failed = ExecutionCell { success: false, usage: Usage::default(), billed: None, failed: true };
+        let failed = ExecutionCell { success: false, usage: Usage::default(), billed: None, status: Status::Failed };
         let Some(content) = &key.task.content else { return failed };
         let plan_text = plan.and_then(|p| self.text(p.text));
         let answer_tokens = self.member(key.agent).spec.answer_max_tokens;
@@ -628,19 +652,26 @@ impl LiveSource {
             Prompts::execute(&content.text, plan_text.as_deref())
         };
         let record = self.chat("execute", key.agent, &content.key, prompt, answer_tokens, false);
-        let success = record.ok
-            && record.content.as_deref().is_some_and(|a| match &content.check {
+        if !record.ok {
+            return ExecutionCell { usage: record.usage, ..failed };
+        }
+        let reply = record.content.as_deref().unwrap_or_default();
+        let graded = content.check.grade(&content.text, reply, &content.reference);
+        self.note_reply(&record, graded.stage.is_some(), graded.stage.is_some_and(crate::answer::Stage::formatted));
+        let success = graded.stage.is_some()
+            && match &content.check {
                 AnswerCheck::PythonTests { timeout_secs } => {
                     // A program is run once per (answer, tests), however often the cell is read.
                     let verdict = format!("{}:{:016x}", record.key, name_key(&content.reference));
                     let run = Arc::clone(lock(&self.programs).entry(verdict).or_default());
                     *run.get_or_init(|| {
-                        super::program::python_passes(a, &content.reference, Duration::from_secs_f64(*timeout_secs))
+                        super::program::python_passes(reply, &content.reference, Duration::from_secs_f64(*timeout_secs))
                     })
                 }
-                check => check.passes(a, &content.reference),
-            });
-        ExecutionCell { success, usage: record.usage, billed: None, failed: !record.ok }
+                _ => graded.passed,
+            };
+        let status = if graded.stage.is_some() { Status::Answered } else { Status::Unparsed };
+        ExecutionCell { success, usage: record.usage, billed: None, status }
     }
 
     /// Embeddings of `texts` from an OpenAI-compatible `/embeddings` endpoint, in batches,
@@ -664,10 +695,13 @@ impl LiveSource {
                 &server.base_url,
                 "embeddings",
                 key,
-                Duration::from_secs(120),
-                Retry { max_retries: 4, backoff_ms: 500 },
-                4,
-                5,
+                Limits {
+                    timeout: Duration::from_secs(120),
+                    deadline: Duration::from_secs(600),
+                    retry: Retry { max_retries: 4, backoff_ms: 500 },
+                    concurrency: super::DEFAULT_CONCURRENCY,
+                    circuit_breaker: 5,
+                },
             ))
         };
         let url = format!("{}/embeddings", server.base_url.trim_end_matches('/'));
@@ -717,6 +751,14 @@ impl LiveSource {
             out.extend(flat.chunks(dim).map(crate::embed::unit));
         }
         Ok(out)
+    }
+}
+
+/// `text` cut to at most `chars` characters, marked when cut.
+fn clip(text: &str, chars: usize) -> String {
+    match text.char_indices().nth(chars) {
+        Some((at, _)) => format!("{} [...]", &text[..at]),
+        None => text.to_string(),
     }
 }
 

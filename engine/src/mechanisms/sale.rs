@@ -367,7 +367,7 @@ const MAX_INLINE_JURY: usize = 16;
 
 /// Cost minus value of a bid whose jury value is `jury`.
 fn bid_score(config: &SaleConfig, bid: &Bid, jury: f64) -> f64 {
-    if bid.plan.failed {
+    if !bid.plan.usable() {
         // A bid whose plan never arrived cannot win on merit.
         return f64::INFINITY;
     }
@@ -388,7 +388,7 @@ fn judge(
     let mut pending: Vec<Mut<Bid>> = bids.iter_mut().filter(|b| b.jury.is_none()).collect();
     pending.sort_by_key(|b| (b.plan.round.key(), b.agent));
     for mut b in pending {
-        let jury = if b.plan.failed { 0.0 } else { jury_value(&mut ledger, &config, task, b.agent, &b.plan) };
+        let jury = if !b.plan.usable() { 0.0 } else { jury_value(&mut ledger, &config, task, b.agent, &b.plan) };
         b.jury = Some(jury);
     }
 }
@@ -447,7 +447,7 @@ fn refine(
         let pairs = memory.pairs_for(&neighbours, agent.index);
         let plan = ledger.refine(task, agent.index, &memory.recall(&neighbours, &pairs, config.k));
         let mut refined = Bid::new(*agent, plan);
-        let jury = if plan.failed { 0.0 } else { jury_value(&mut ledger, &config, task, agent.index, &plan) };
+        let jury = if !plan.usable() { 0.0 } else { jury_value(&mut ledger, &config, task, agent.index, &plan) };
         refined.jury = Some(jury);
         refined.score = Some(bid_score(&config, &refined, jury));
         commands.spawn(refined);
@@ -471,7 +471,7 @@ fn award(bids: Query<&Bid>, mut tasks: Query<&mut Decision>, config: Res<SaleCon
     let winner = refined.unwrap_or(provisional);
     decision.provisional = Some(provisional.agent);
     decision.winner = Some(winner.agent);
-    decision.plan = (!winner.plan.failed).then_some(winner.plan);
+    decision.plan = winner.plan.usable().then_some(winner.plan);
     decision.refined = refined.is_some();
 }
 
