@@ -3,11 +3,12 @@
 //! passing silently.
 
 fn main() {
-    for cfg in ["tender_python3", "tender_litellm", "tender_routellm_data"] {
+    for cfg in ["tender_python3", "tender_litellm", "tender_llama", "tender_routellm_data"] {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
     }
     println!("cargo::rerun-if-env-changed=TENDER_LITELLM_URL");
     println!("cargo::rerun-if-env-changed=TENDER_LITELLM_KEY");
+    println!("cargo::rerun-if-env-changed=TENDER_LLAMA_URL");
     println!("cargo::rerun-if-changed=build.rs");
     let python = std::process::Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
     if python {
@@ -15,11 +16,19 @@ fn main() {
     }
     println!("cargo::rerun-if-env-changed=TENDER_REQUIRE_LIVE");
     let gateway = std::env::var_os("TENDER_LITELLM_URL").is_some() && std::env::var_os("TENDER_LITELLM_KEY").is_some();
+    let llama = std::env::var_os("TENDER_LLAMA_URL").is_some();
     if gateway {
         println!("cargo::rustc-cfg=tender_litellm");
-    } else if std::env::var_os("TENDER_REQUIRE_LIVE").is_some() {
-        // CI: the gateway test must run, not be ignored.
-        panic!("TENDER_REQUIRE_LIVE is set but TENDER_LITELLM_URL and TENDER_LITELLM_KEY are not");
+    }
+    if llama {
+        println!("cargo::rustc-cfg=tender_llama");
+    }
+    if std::env::var_os("TENDER_REQUIRE_LIVE").is_some() && !(gateway && llama) {
+        // CI: the gateway and real-model tests must run, not be ignored.
+        panic!(
+            "TENDER_REQUIRE_LIVE is set but TENDER_LITELLM_URL and TENDER_LITELLM_KEY (the LiteLLM gateway) or \
+             TENDER_LLAMA_URL (a llama.cpp server) are not"
+        );
     }
     // Watched only where it exists: cargo treats a missing watched path as always changed, which
     // would rebuild the crate on every command (touch build.rs after adding the data).

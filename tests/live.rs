@@ -113,7 +113,7 @@ fn a_run_completes_when_backends_fail() {
     let c = calls(&out);
     assert!(c["failures"].as_u64().expect("failures") > 0, "{c}");
     let tasks = std::fs::read_to_string(out.join("tasks.csv")).expect("tasks.csv");
-    assert!(tasks.lines().next().expect("header").ends_with(",failed_cells"));
+    assert!(tasks.lines().next().expect("header").ends_with(",failed_calls,unparsed_replies,abstentions"));
     // Every live execution failed: the live agents alone solve nothing, yet every task has a row.
     let small_alone: Vec<&str> = tasks.lines().filter(|l| l.contains(",small alone,")).collect();
     assert_eq!(small_alone.len(), 2 * 22, "two episodes of the 22 evaluated tasks");
@@ -207,6 +207,105 @@ fn a_live_run_through_the_litellm_gateway_replays_identically_with_zero_calls() 
     assert_eq!(replay["replayed"], live["calls"], "{replay} vs {live}");
     let replayed = std::fs::read_to_string(replayed_out.join("tasks.csv")).expect("tasks.csv");
     assert_eq!(recorded, replayed, "a replay gives the recorded run's records");
+}
+
+/// The tasks of the real-model test: one of each check kind.
+const REAL_MODEL_TASKS: [&str; 6] = ["math-04", "math-08", "know-01", "know-06", "know-12", "code-01"];
+
+#[test]
+#[cfg_attr(
+    not(tender_llama),
+    ignore = "needs a llama.cpp server with SmolLM2-135M-Instruct (TENDER_LLAMA_URL when building the tests); .ci/run builds and starts one"
+)]
+fn a_real_model_answers_every_call_and_replays_identically_with_zero_calls() {
+    let Ok(url) = std::env::var("TENDER_LLAMA_URL") else {
+        panic!("TENDER_LLAMA_URL was set when the tests were built but is not now");
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let all = std::fs::read_to_string(tasks_file()).expect("example tasks");
+    let few: Vec<&str> =
+        all.lines().filter(|l| REAL_MODEL_TASKS.iter().any(|id| l.contains(&format!("\"id\": \"{id}\"")))).collect();
+    assert_eq!(few.len(), REAL_MODEL_TASKS.len());
+    let tasks = dir.path().join("tasks.jsonl");
+    std::fs::write(&tasks, few.join("\n") + "\n").expect("tasks written");
+    // Two agents on the one model (one sampling at temperature 0.7) and a stand-in; the
+    // concurrency comes from the server's slots.
+    let live = |name: &str, price: f64, temperature: f64| {
+        format!(
+            r#"(name: "{name}", price: {price}, backend: Live(base_url: "{url}", model: "smollm2", temperature: {temperature},
+                plan_max_tokens: 128, answer_max_tokens: 192, timeout_secs: 60, deadline_secs: 300))"#
+        )
+    };
+    let text_ = format!(
+        r#"Scenario(
+    name: "real-model",
+    seed: 5,
+    episodes: 1,
+    output: "{out}",
+    agents: [
+        {a},
+        {b},
+        (name: "standin", price: 0.36, skill: {{"math": [0.9], "knowledge": [0.9], "code": [0.7]}}),
+    ],
+    workload: (
+        domains: [
+            (name: "math", bins: [(tau_max: 5)]),
+            (name: "knowledge", bins: [(tau_max: 2)]),
+            (name: "code", bins: [(tau_max: 5)]),
+        ],
+        tasks: (path: "{tasks}"),
+    ),
+    mechanisms: [Sale(w_c: 0.01, w_h: 2.0, w_j: 1.0, k: 2), EachAgent, Random],
+)"#,
+        out = dir.path().join("out").display(),
+        a = live("smol-a", 0.05, 0.0),
+        b = live("smol-b", 0.09, 0.7),
+        tasks = tasks.display(),
+    );
+    let path = dir.path().join("scenario.ron");
+    std::fs::write(&path, text_).expect("scenario written");
+
+    let o = run(&path, &[], &[]);
+    let stdout = text(&o.stdout);
+    assert!(o.status.success(), "{}\n{stdout}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("as its server reports"), "concurrency from the server's slots: {}", text(&o.stderr));
+    let out = dir.path().join("out");
+    let live_calls = calls(&out);
+    assert!(live_calls["calls"].as_u64().expect("calls") > 0, "{live_calls}");
+    assert_eq!(live_calls["failures"], 0, "every call answered: {live_calls}");
+    // Plan entropy came from the server's log-probabilities, never the fallback.
+    let trace = dir.path().join("trace.jsonl");
+    std::fs::copy(out.join("trace.jsonl"), &trace).expect("trace kept");
+    let records = tender_agents::live::read_records(&std::fs::read_to_string(&trace).expect("trace"), &trace)
+        .expect("trace parses")
+        .0;
+    let plans: Vec<_> = records.iter().filter(|r| r.kind == "plan" || r.kind == "refine").collect();
+    assert!(!plans.is_empty());
+    assert!(plans.iter().all(|r| r.entropy.is_some()), "a plan without log-probabilities");
+    // The parse and format rates are reported, in the output and in calls.json.
+    for kind in ["plan", "judge", "execute"] {
+        let r = &live_calls["replies"][kind];
+        assert!(r["replies"].as_u64().expect("replies") > 0, "{kind}: {live_calls}");
+        assert!(r["parsed"].as_u64().is_some() && r["formatted"].as_u64().is_some(), "{kind}: {live_calls}");
+    }
+    assert!(stdout.contains("as \"Score: N\"") && stdout.contains("in the asked format"), "{stdout}");
+    if let Ok(report) = std::env::var("TENDER_LLAMA_REPORT") {
+        let lines: Vec<&str> = stdout.lines().skip_while(|l| !l.starts_with("Cells per episode")).collect();
+        std::fs::write(report, format!("{}\n{live_calls:#}\n", lines.join("\n"))).expect("report written");
+    }
+
+    let replayed_out = dir.path().join("replayed");
+    let o =
+        run(&path, &["--replay", trace.to_str().expect("utf-8"), "--out", replayed_out.to_str().expect("utf-8")], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let replay = calls(&replayed_out);
+    assert_eq!(replay["calls"], 0, "{replay}");
+    assert_eq!(replay["replayed"], live_calls["calls"], "{replay} vs {live_calls}");
+    for file in ["tasks.csv", "summary.csv"] {
+        let recorded = std::fs::read(out.join(file)).expect("recorded");
+        let replayed = std::fs::read(replayed_out.join(file)).expect("replayed");
+        assert!(recorded == replayed, "{file}: the replay differs from the recorded run");
+    }
 }
 
 #[test]
