@@ -89,7 +89,11 @@ fn diagnose(spec: &LiveSpec, endpoint: &Endpoint, probes: &[Probe]) -> Vec<(bool
             _ => {}
         }
         if p.kind != "plan" && p.parse_ok && !p.usage_reported {
-            out.push((false, "the server reports no token usage: tokens (and so costs) are estimated at four characters a token".into()));
+            out.push((
+                false,
+                "the server reports no token usage: tokens (and so costs) are estimated at four characters a token"
+                    .into(),
+            ));
         }
         if p.latency_ms as f64 > spec.timeout_secs * 1000.0 / 2.0 {
             out.push((
@@ -130,7 +134,11 @@ pub fn doctor(file: &Path, task: Option<&str>) -> Result<ExitCode> {
             None => contents.first().cloned().ok_or_else(|| anyhow::anyhow!("the task file holds no tasks"))?,
         },
     };
-    eprintln!("checking {} live agent(s) with task {:?}...", scenario.agents.iter().filter(|a| matches!(a.backend, Backend::Live(_))).count(), sample.key);
+    eprintln!(
+        "checking {} live agent(s) with task {:?}...",
+        scenario.agents.iter().filter(|a| matches!(a.backend, Backend::Live(_))).count(),
+        sample.key
+    );
     let mut findings = Vec::new();
     for (i, agent) in scenario.agents.iter().enumerate() {
         let Backend::Live(spec) = &agent.backend else { continue };
@@ -147,9 +155,19 @@ pub fn doctor(file: &Path, task: Option<&str>) -> Result<ExitCode> {
     }
 
     let mut t = tender_analysis::table::table(
-        ["agent", "server", "slots", "logprobs", "usage", "plan", "verdict", "answer", "latency ms (plan/verdict/answer)"]
-            .map(String::from)
-            .to_vec(),
+        [
+            "agent",
+            "server",
+            "slots",
+            "logprobs",
+            "usage",
+            "plan",
+            "verdict",
+            "answer",
+            "latency ms (plan/verdict/answer)",
+        ]
+        .map(String::from)
+        .to_vec(),
     );
     for f in &findings {
         let probe = |kind: &str| f.probes.iter().find(|p| p.kind == kind);

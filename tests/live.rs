@@ -268,7 +268,11 @@ fn a_real_model_answers_every_call_and_replays_identically_with_zero_calls() {
     let o = run(&path, &[], &[]);
     let stdout = text(&o.stdout);
     assert!(o.status.success(), "{}\n{stdout}", text(&o.stderr));
-    assert!(text(&o.stderr).contains("as its server reports"), "concurrency from the server's slots: {}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("as its server reports"),
+        "concurrency from the server's slots: {}",
+        text(&o.stderr)
+    );
     let out = dir.path().join("out");
     let live_calls = calls(&out);
     assert!(live_calls["calls"].as_u64().expect("calls") > 0, "{live_calls}");

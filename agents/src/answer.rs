@@ -111,6 +111,19 @@ pub enum Stage {
     CodeBlock,
 }
 
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::AnswerLine => "`Answer:` line",
+            Self::Boxed => "boxed value",
+            Self::Bold => "bold value",
+            Self::LastLine => "last line",
+            Self::WholeReply => "whole reply",
+            Self::CodeBlock => "code block",
+        })
+    }
+}
+
 impl Stage {
     /// Whether the reply used the format its prompt asked for: an `Answer:` line, or a fenced
     /// code block for a coding task.
@@ -148,13 +161,10 @@ fn answer_marker() -> &'static Regex {
 /// marker ends its line), without markdown emphasis.
 fn answer_line(reply: &str) -> Option<&str> {
     let lines: Vec<&str> = reply.lines().collect();
-    let (i, m) = lines.iter().enumerate().rev().find_map(|(i, l)| answer_marker().find_iter(l).last().map(|m| (i, m)))?;
+    let (i, m) =
+        lines.iter().enumerate().rev().find_map(|(i, l)| answer_marker().find_iter(l).last().map(|m| (i, m)))?;
     let rest = strip_emphasis(&lines[i][m.end()..]);
-    if rest.is_empty() {
-        lines[i + 1..].iter().map(|l| strip_emphasis(l)).find(|l| !l.is_empty())
-    } else {
-        Some(rest)
-    }
+    if rest.is_empty() { lines[i + 1..].iter().map(|l| strip_emphasis(l)).find(|l| !l.is_empty()) } else { Some(rest) }
 }
 
 fn strip_emphasis(text: &str) -> &str {
@@ -215,7 +225,10 @@ fn choice_in(text: &str, options: &[(char, &str)]) -> Option<char> {
         ]
     });
     let letter = |c: regex::Captures<'_>| c.iter().skip(1).flatten().next().and_then(|m| m.as_str().chars().next());
-    if let Some(c) = leading.captures(text).and_then(letter).or_else(|| stated.captures_iter(text).last().and_then(letter))
+    if let Some(c) = leading
+        .captures(text)
+        .and_then(letter)
+        .or_else(|| stated.captures_iter(text).last().and_then(letter))
         .or_else(|| bracketed.captures_iter(text).last().and_then(letter))
     {
         return Some(c.to_ascii_uppercase());
@@ -241,9 +254,9 @@ fn states(answer: &str, reference: &str) -> bool {
     if a == r {
         return true;
     }
-    a.strip_suffix(&r).and_then(|head| head.strip_suffix(' ')).is_some_and(|head| {
-        !matches!(head.rsplit(' ').next(), Some("not" | "no" | "never" | "t" | "nor"))
-    })
+    a.strip_suffix(&r)
+        .and_then(|head| head.strip_suffix(' '))
+        .is_some_and(|head| !matches!(head.rsplit(' ').next(), Some("not" | "no" | "never" | "t" | "nor")))
 }
 
 impl AnswerCheck {
@@ -262,31 +275,38 @@ impl AnswerCheck {
         let fail = Graded { passed: false, stage: None };
         if let Self::PythonTests { .. } = self {
             let fenced = response.matches("```").count() >= 2;
-            let stage = if fenced { Some(Stage::CodeBlock) } else { (!response.trim().is_empty()).then_some(Stage::WholeReply) };
+            let stage = if fenced {
+                Some(Stage::CodeBlock)
+            } else {
+                (!response.trim().is_empty()).then_some(Stage::WholeReply)
+            };
             return Graded { passed: false, stage };
         }
         // An echoed option list is the question, not an answer: its lines are not read.
         let options: Vec<(char, &str)> = task.lines().filter_map(option_line).collect();
         let echoed: String;
-        let response = if matches!(self, Self::Choice) && response.lines().filter(|l| option_line(l).is_some()).count() >= 2 {
-            echoed = response.lines().filter(|l| option_line(l).is_none()).collect::<Vec<_>>().join("\n");
-            echoed.as_str()
-        } else {
-            response
-        };
+        let response =
+            if matches!(self, Self::Choice) && response.lines().filter(|l| option_line(l).is_some()).count() >= 2 {
+                echoed = response.lines().filter(|l| option_line(l).is_none()).collect::<Vec<_>>().join("\n");
+                echoed.as_str()
+            } else {
+                response
+            };
         let places = places(response);
-        let found = |read: &dyn Fn(&str) -> bool| places.iter().find_map(|(stage, text)| text.filter(|t| read(t)).map(|t| (*stage, t)));
+        let found = |read: &dyn Fn(&str) -> bool| {
+            places.iter().find_map(|(stage, text)| text.filter(|t| read(t)).map(|t| (*stage, t)))
+        };
         let graded = |found: Option<(Stage, &str)>, pass: &dyn Fn(&str) -> bool| {
             found.map_or(fail, |(stage, text)| Graded { passed: pass(text), stage: Some(stage) })
         };
         match self {
             Self::Exact => graded(found(&|_| true), &|a| states(a, reference)),
-            Self::Numeric { tolerance } => graded(found(&|t| last_number(t).is_some()), &|a| {
-                match (last_number(a), last_number(reference)) {
+            Self::Numeric { tolerance } => {
+                graded(found(&|t| last_number(t).is_some()), &|a| match (last_number(a), last_number(reference)) {
                     (Some(a), Some(r)) => (a - r).abs() <= tolerance.max(0.0) * r.abs().max(1.0),
                     _ => false,
-                }
-            }),
+                })
+            }
             Self::Choice => {
                 let reference = choice_in(reference, &[]);
                 graded(found(&|t| choice_in(t, &options).is_some()), &|a| {

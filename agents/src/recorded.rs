@@ -213,7 +213,12 @@ impl OutcomeSource for RecordedSource {
     }
 
     fn execute(&self, key: CellKey<'_>, _: Option<&crate::cells::PlanCell>) -> ExecutionCell {
-        let missing = ExecutionCell { success: false, usage: Usage::default(), billed: None, status: crate::cells::Status::Failed };
+        let missing = ExecutionCell {
+            success: false,
+            usage: Usage::default(),
+            billed: None,
+            status: crate::cells::Status::Failed,
+        };
         let Some(column) = self.columns.get(key.agent).copied().flatten() else { return missing };
         self.outcomes.get(key.task.id as usize).and_then(|row| row[column]).unwrap_or(missing)
     }

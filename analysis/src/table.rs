@@ -135,9 +135,7 @@ pub fn cells(s: &Summary) -> Option<String> {
     if live.is_empty() {
         return None;
     }
-    let mut t = table(
-        ["mechanism", "failed calls", "unparsed replies", "abstentions"].map(String::from).to_vec(),
-    );
+    let mut t = table(["mechanism", "failed calls", "unparsed replies", "abstentions"].map(String::from).to_vec());
     for m in live {
         let g = |metric: Metric| s.get(m, &Scope::All, &metric);
         t.add_row(vec![

@@ -47,7 +47,9 @@ fn record(winner: u16, success: bool, exec_tokens: u64, exec_cost: f64, value: f
         overhead_cost: 0.0,
         execution: Usage { input: exec_tokens, output: 0 },
         execution_cost: exec_cost,
-        failures: 0,
+        failed_calls: 0,
+        unparsed: 0,
+        abstained: 0,
     }
 }
 

@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 use bevy_ecs::resource::Resource;
-use tender_agents::{AgentInfo, CellKey, ExecutionCell, JuryCell, OutcomeSource, PlanCell, Recall, Status, Task, Usage};
+use tender_agents::{
+    AgentInfo, CellKey, ExecutionCell, JuryCell, OutcomeSource, PlanCell, Recall, Status, Task, Usage,
+};
 
 /// What the current task has cost so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -128,8 +128,8 @@ pub fn mean_entropy(tokens: &[Value]) -> Option<f64> {
 }
 
 /// A juror's Likert score (0 to 5), only from an explicit score: the last "Score: N" (also
-/// "score of N", "score is **N**"), "N/5" or "N out of 5", or a reply that is nothing but the
-/// score. Anything else, such as the stray digits of "1. 17 and 23 are..." or "...is 5 ways.",
+/// "score of N", "score is **N**", on one line), "N/5" or "N out of 5", or a reply that is
+/// nothing but the score. Anything else, such as the stray digits of "1. 17 and 23 are..." or "...is 5 ways.",
 /// is no score: the verdict is unparsed. "4.5" and "10" are no scores either.
 #[must_use]
 pub fn parse_score(reply: &str) -> Option<u8> {
@@ -137,7 +137,7 @@ pub fn parse_score(reply: &str) -> Option<u8> {
     let [explicit, bare] = RE.get_or_init(|| {
         let re = |p: &str| regex::Regex::new(p).unwrap_or_else(|e| panic!("score pattern {p}: {e}"));
         [
-            re(r"(?i)(?:\bscore\b(?:\s+(?:of|is))?\s*[:=]?\s*[*_\x22'(\[]*\s*([0-5])|\b([0-5])\s*(?:/|out\s+of)\s*5\b)(?:[^0-9.]|\.(?:[^0-9]|$)|$)"),
+            re(r"(?i)(?:\bscore\b(?:[ \t]+(?:of|is))?[ \t]*[:=]?[ \t]*[*_\x22'(\[]*[ \t]*([0-5])|\b([0-5])[ \t]*(?:/|out[ \t]+of)[ \t]*5\b)(?:[^0-9.]|\.(?:[^0-9]|$)|$)"),
             re(r"^[\s*_\x22'(\[]*([0-5])(?:\s*(?:/|out\s+of)\s*5)?[\s*_\x22')\].]*$"),
         ]
     });

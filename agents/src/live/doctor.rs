@@ -73,7 +73,8 @@ impl LiveSource {
     pub fn endpoint(&self, agent: usize, timeout: Duration) -> Result<Endpoint, LiveError> {
         let Some(m) = self.members.get(agent).and_then(Option::as_ref) else { return Ok(Endpoint::default()) };
         let Some(client) = &m.client else { return Ok(Endpoint::default()) };
-        let fail = |message: String| LiveError::Preflight { agent: m.name.clone(), url: m.spec.base_url.clone(), message };
+        let fail =
+            |message: String| LiveError::Preflight { agent: m.name.clone(), url: m.spec.base_url.clone(), message };
         let started = Instant::now();
         let models = match client.get("models", timeout) {
             Ok(body) => Some(model_ids(&body)),
@@ -206,9 +207,9 @@ impl LiveSource {
         let graded = task.check.grade(&task.text, reply, &task.reference);
         let parsed = match (graded.stage, &task.check) {
             (None, _) => "no answer found (unparsed)".to_string(),
-            (Some(stage), AnswerCheck::PythonTests { .. }) => format!("a program, from the {stage:?} (not run)"),
+            (Some(stage), AnswerCheck::PythonTests { .. }) => format!("a program, from the {stage} (not run)"),
             (Some(stage), _) => {
-                format!("from the {stage:?}: {}", if graded.passed { "correct" } else { "wrong" })
+                format!("from the {stage}: {}", if graded.passed { "correct" } else { "wrong" })
             }
         };
         out.push(probe("execute", &answer, parsed, graded.stage.is_some()));

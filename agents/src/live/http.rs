@@ -347,8 +347,12 @@ impl HttpClient {
                         if self.breaker.threshold > 0 && failures >= self.breaker.threshold {
                             self.breaker.open.store(true, Ordering::Relaxed);
                         }
-                        let message = if past_deadline && cause.retryable() && attempts <= self.limits.retry.max_retries {
-                            format!("{message} (no retry: the call's deadline of {} s is up)", self.limits.deadline.as_secs_f64())
+                        let message = if past_deadline && cause.retryable() && attempts <= self.limits.retry.max_retries
+                        {
+                            format!(
+                                "{message} (no retry: the call's deadline of {} s is up)",
+                                self.limits.deadline.as_secs_f64()
+                            )
                         } else {
                             message
                         };

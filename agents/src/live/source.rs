@@ -580,14 +580,19 @@ impl LiveSource {
     pub fn refine(&self, key: CellKey<'_>, retrieved: &[RetrievedPair], k: usize) -> PlanCell {
         let Some(content) = &key.task.content else { return Self::no_plan(Round::Refined, Status::Failed) };
         let spec = &self.member(key.agent).spec;
-        let retrieved: Vec<RetrievedPair> =
-            retrieved.iter().take(k).filter(|r| f64::from(r.similarity) >= spec.lesson_min_similarity).copied().collect();
+        let retrieved: Vec<RetrievedPair> = retrieved
+            .iter()
+            .take(k)
+            .filter(|r| f64::from(r.similarity) >= spec.lesson_min_similarity)
+            .copied()
+            .collect();
         if retrieved.is_empty() {
             return Self::no_plan(Round::Refined, Status::Abstained);
         }
         // A quoted plan is cut to what a plan may be (four characters a token), so a lesson
         // cannot crowd the prompt with a runaway reply.
-        let quoted = |id| self.text(id).map(|t: Arc<str>| Arc::<str>::from(clip(&t, spec.plan_max_tokens as usize * 4)));
+        let quoted =
+            |id| self.text(id).map(|t: Arc<str>| Arc::<str>::from(clip(&t, spec.plan_max_tokens as usize * 4)));
         let texts: LessonTexts = retrieved.iter().map(|r| (quoted(r.losing_text), quoted(r.winning_text))).collect();
         let lessons: Vec<Lesson<'_>> = retrieved
             .iter()
