@@ -338,6 +338,9 @@ pub fn summarise(batch: &BatchResult, workload: &WorkloadSpec, mechanisms: &[Mec
     let scopes = summary.scopes();
     let totals = totals(batch, &scopes, &episodes);
     for (s, scope) in scopes.iter().enumerate() {
+        // Only sources that can fail, misread or abstain (live agents, replays) report their
+        // cells, and then for every mechanism.
+        let counts_cells = totals[s].iter().flatten().any(|t| t.failed_calls + t.unparsed + t.abstained > 0);
         for m in 0..batch.mechanisms.len() {
             let eps = &totals[s][m];
             let paired = |reference: Option<usize>, f: &dyn Fn(&EpisodeTotals, &EpisodeTotals) -> f64| {
@@ -384,8 +387,7 @@ pub fn summarise(batch: &BatchResult, workload: &WorkloadSpec, mechanisms: &[Mec
                 push(Metric::AgentUtility, each(&|t| t.agent_utility));
                 push(Metric::BuyerSurplus, each(&|t| t.buyer_surplus));
             }
-            // Only sources that can fail, misread or abstain (live agents, replays) report these.
-            if eps.iter().any(|t| t.failed_calls + t.unparsed + t.abstained > 0) {
+            if counts_cells {
                 push(Metric::FailedCalls, each(&|t| f64::from(t.failed_calls)));
                 push(Metric::UnparsedReplies, each(&|t| f64::from(t.unparsed)));
                 push(Metric::Abstentions, each(&|t| f64::from(t.abstained)));
