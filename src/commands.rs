@@ -430,12 +430,13 @@ fn format_name(kind: &str) -> &'static str {
 fn reply_line(r: &ReplyStats) -> String {
     let (p50, p95) = quantiles(&r.latencies_ms);
     format!(
-        "  {:<8} {:>5} replies, {} parsed, {} {}; latency p50 {:.2} s, p95 {:.2} s",
+        "  {:<8} {:>5} replies, {} parsed, {} {}, {} cut at the token limit; latency p50 {:.2} s, p95 {:.2} s",
         r.kind,
         r.replies,
         percent(r.parsed, r.replies),
         percent(r.formatted, r.replies),
         format_name(&r.kind),
+        percent(r.truncated, r.replies),
         p50 as f64 / 1000.0,
         p95 as f64 / 1000.0
     )
@@ -451,7 +452,7 @@ fn calls_json(c: &CallStats, replies: &[ReplyStats]) -> String {
             (
                 r.kind.clone(),
                 serde_json::json!({
-                    "replies": r.replies, "parsed": r.parsed, "formatted": r.formatted,
+                    "replies": r.replies, "parsed": r.parsed, "formatted": r.formatted, "truncated": r.truncated,
                     "latency_ms": {"mean": mean, "p50": p50, "p95": p95,
                                    "max": r.latencies_ms.iter().max().copied().unwrap_or(0)},
                 }),

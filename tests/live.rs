@@ -209,6 +209,42 @@ fn a_live_run_through_the_litellm_gateway_replays_identically_with_zero_calls() 
     assert_eq!(recorded, replayed, "a replay gives the recorded run's records");
 }
 
+#[test]
+fn the_doctor_checks_every_live_agent_and_says_what_to_fix() {
+    let server = mock_calls((200, reply("I like it.").to_string()), (200, reply("6 * 7 = 42\nAnswer: 42").to_string()));
+    server.mock(|when, then| {
+        when.method(GET).path("/props");
+        then.status(200)
+            .json_body(serde_json::json!({"total_slots": 2, "default_generation_settings": {"n_ctx": 8192}}));
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = scenario(dir.path(), &server.url("/v1"), "a", "b", "TENDER_MOCK_KEY");
+    let o = tender(&["doctor", path.to_str().expect("utf-8"), "--task", "math-04"], &[("TENDER_MOCK_KEY", "k")]);
+    let stdout = text(&o.stdout);
+    // Usable, with warnings: no log-probabilities, and a verdict without a score.
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{}", text(&o.stderr));
+    for expected in [
+        "small",
+        "large",
+        "usable, with warnings",
+        "no score (unparsed)",
+        "no log-probabilities",
+        "from the `Answer:` line: wrong",
+        "\"Score: N\"",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} missing from:\n{stdout}");
+    }
+    assert!(!dir.path().join("out").exists(), "the doctor writes nothing");
+
+    // Nothing listening: not usable, with the fix, and exit code 1.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+    let path = scenario(dir.path(), &format!("http://127.0.0.1:{port}/v1"), "a", "b", "TENDER_MOCK_KEY");
+    let o = tender(&["doctor", path.to_str().expect("utf-8")], &[("TENDER_MOCK_KEY", "k")]);
+    let stdout = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("NOT USABLE") && stdout.contains("start the server"), "{stdout}");
+}
+
 /// The tasks of the real-model test: one of each check kind.
 const REAL_MODEL_TASKS: [&str; 6] = ["math-04", "math-08", "know-01", "know-06", "know-12", "code-01"];
 

@@ -61,6 +61,8 @@ pub struct ChatAnswer {
     pub usage_reported: bool,
     /// Mean per-token entropy in nats, when the reply carried log-probabilities.
     pub entropy: Option<f64>,
+    /// The reply stopped at its token limit (`finish_reason: "length"`).
+    pub truncated: bool,
 }
 
 /// Tokens guessed from characters, for replies without `usage`.
@@ -96,7 +98,8 @@ pub fn parse_chat(body: &str, request: &ChatRequest<'_>) -> Result<ChatAnswer, S
         output: estimate_tokens(content.chars().count()),
     });
     let entropy = choice.pointer("/logprobs/content").and_then(Value::as_array).and_then(|tokens| mean_entropy(tokens));
-    Ok(ChatAnswer { content, usage, usage_reported: reported.is_some(), entropy })
+    let truncated = choice.get("finish_reason").and_then(Value::as_str) == Some("length");
+    Ok(ChatAnswer { content, usage, usage_reported: reported.is_some(), entropy, truncated })
 }
 
 /// Mean per-token entropy (nats) from OpenAI-style `logprobs.content`: per token, the entropy
@@ -197,6 +200,27 @@ mod tests {
         assert_eq!(parse_score("10 out of 10"), None);
         assert_eq!(parse_score("4.5"), None);
         assert_eq!(parse_score("no idea"), None);
+        // Stray digits are no score: list numbers, counts, arithmetic.
+        assert_eq!(parse_score("1. 17 and 23 are not numbers that multiply to 5"), None);
+        assert_eq!(parse_score("The number of ways is 5 ways."), None);
+        assert_eq!(parse_score("To determine the score:\n1. Determine the score"), None);
+        assert_eq!(parse_score("Score: 2\nOn reflection, score: 3."), Some(3), "the last explicit score");
+        assert_eq!(parse_score("score is **4**"), Some(4));
+        assert_eq!(parse_score(" 3 "), Some(3));
+    }
+
+    #[test]
+    fn reasoning_is_stripped() {
+        assert_eq!(strip_reasoning("<think>Score: 1?</think>\nScore: 4"), "Score: 4");
+        // The template opened the block; the reply only closes it.
+        assert_eq!(strip_reasoning("hmm, 2 or 3\n</think>\n\nScore: 3"), "Score: 3");
+        // The budget ran out mid-thought: nothing is left to parse.
+        assert_eq!(strip_reasoning("<think>Let me count: 1, 2, 3"), "");
+        assert_eq!(strip_reasoning("Answer: 4"), "Answer: 4");
+        let body =
+            r#"{"choices":[{"message":{"content":null,"reasoning_content":"thinking"},"finish_reason":"length"}]}"#;
+        let a = parse_chat(body, &request()).unwrap();
+        assert!(a.content.is_empty() && a.truncated, "an unfinished thought is an empty reply, not a broken one");
     }
 
     #[test]

@@ -169,7 +169,14 @@ impl LiveSource {
             parsed: if record.ok { parsed } else { "call failed".into() },
             parse_ok: record.ok && parse_ok,
         };
-        let plan = self.chat("plan", agent, &task.key, Prompts::plan(&task.text), m.spec.plan_max_tokens, true);
+        let plan = self.chat(
+            "plan",
+            agent,
+            &task.key,
+            Prompts::plan(&task.text, m.spec.plan_max_tokens),
+            m.spec.plan_max_tokens,
+            true,
+        );
         let plan_text = plan.content.clone().unwrap_or_default();
         let written = !plan_text.trim().is_empty();
         let mut out = vec![probe(

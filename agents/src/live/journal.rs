@@ -36,6 +36,9 @@ pub struct CallRecord {
     pub entropy: Option<f64>,
     #[serde(default)]
     pub vector: Option<Vec<f32>>,
+    /// The reply stopped at its token limit.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
     pub attempts: u32,
     pub latency_ms: u64,
 }
@@ -151,6 +154,7 @@ mod tests {
             usage_reported: true,
             entropy: Some(0.5),
             vector: None,
+            truncated: false,
             attempts: 1,
             latency_ms: 3,
         }

@@ -17,12 +17,20 @@ pub struct Prompts;
 impl Prompts {
     pub const SYSTEM: &'static str = "You are one of several AI agents bidding to solve tasks. Be concise and precise.";
 
-    /// The bid: a short plan, not a solution.
+    /// Words a plan of at most `tokens` tokens can hold (three words to four tokens, rounded
+    /// down to ten), so that the prompt asks for what the token limit allows.
     #[must_use]
-    pub fn plan(task: &str) -> String {
+    pub fn plan_words(tokens: u32) -> u32 {
+        (tokens.saturating_mul(3) / 4 / 10 * 10).max(10)
+    }
+
+    /// The bid: a short plan, not a solution, within `tokens`.
+    #[must_use]
+    pub fn plan(task: &str, tokens: u32) -> String {
         format!(
-            "Task:\n{task}\n\nWrite a short plan (at most 5 numbered steps) for how you would solve this task. \
-             Do not solve it yet."
+            "Task:\n{task}\n\nWrite a short plan (at most 5 numbered steps, under {} words) for how you would solve \
+             this task. Do not solve it yet.",
+            Self::plan_words(tokens)
         )
     }
 
@@ -35,9 +43,10 @@ impl Prompts {
         )
     }
 
-    /// The contrastive refinement: winning and losing plans of similar past tasks.
+    /// The contrastive refinement: winning and losing plans of similar past tasks; the new plan
+    /// within `tokens`.
     #[must_use]
-    pub fn refine(task: &str, lessons: &[Lesson<'_>]) -> String {
+    pub fn refine(task: &str, lessons: &[Lesson<'_>], tokens: u32) -> String {
         let mut text = format!("Task:\n{task}\n\nPlans from similar past tasks, as a winning and a losing bid:\n");
         for (i, l) in lessons.iter().enumerate() {
             let quote = |t: Option<&str>, len: u32| {
@@ -52,10 +61,12 @@ impl Prompts {
                 quote(l.losing, l.losing_length),
             ));
         }
-        text.push_str(
+        text.push_str(&format!(
             "\nLearn from what separates the winning plans from the losing ones, then write your own short plan \
-             (at most 5 numbered steps) for the task above. Do not solve it yet.",
-        );
+             (at most 5 numbered steps, under {} words) for the task above. Do not copy the examples. Do not solve it \
+             yet.",
+            Self::plan_words(tokens)
+        ));
         text
     }
 

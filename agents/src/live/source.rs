@@ -74,6 +74,8 @@ pub struct ReplyStats {
     /// line or a code block for an answer, a plan with log-probabilities (so its entropy was
     /// computed, not the fallback).
     pub formatted: u64,
+    /// Replies cut at their token limit (`finish_reason: "length"`).
+    pub truncated: u64,
     /// Latency of each reply's call as recorded, in milliseconds, in the order first used.
     pub latencies_ms: Vec<u64>,
 }
@@ -181,6 +183,7 @@ struct Parsed {
     usage_reported: bool,
     entropy: Option<f64>,
     vector: Option<Vec<f32>>,
+    truncated: bool,
 }
 
 impl LiveSource {
@@ -334,6 +337,7 @@ impl LiveSource {
         s.replies += 1;
         s.parsed += u64::from(parsed);
         s.formatted += u64::from(formatted);
+        s.truncated += u64::from(record.truncated);
         s.latencies_ms.push(record.latency_ms);
     }
 
@@ -441,6 +445,7 @@ impl LiveSource {
             usage_reported: false,
             entropy: None,
             vector: None,
+            truncated: false,
             attempts: 0,
             latency_ms: 0,
         };
@@ -479,6 +484,7 @@ impl LiveSource {
                         record.usage_reported = p.usage_reported;
                         record.entropy = p.entropy;
                         record.vector = p.vector;
+                        record.truncated = p.truncated;
                     }
                 }
             }
@@ -530,6 +536,7 @@ impl LiveSource {
                 usage_reported: a.usage_reported,
                 entropy: a.entropy,
                 vector: None,
+                truncated: a.truncated,
             })
         };
         let label = Label { kind, agent: &m.name, model: &m.spec.model, task };
@@ -569,7 +576,8 @@ impl LiveSource {
     pub fn plan(&self, key: CellKey<'_>) -> PlanCell {
         let Some(content) = &key.task.content else { return Self::no_plan(Round::Initial, Status::Failed) };
         let plan_tokens = self.member(key.agent).spec.plan_max_tokens;
-        let record = self.chat("plan", key.agent, &content.key, Prompts::plan(&content.text), plan_tokens, true);
+        let record =
+            self.chat("plan", key.agent, &content.key, Prompts::plan(&content.text, plan_tokens), plan_tokens, true);
         self.plan_cell(key.agent, Round::Initial, &record)
     }
 
@@ -610,7 +618,7 @@ impl LiveSource {
             "refine",
             key.agent,
             &content.key,
-            Prompts::refine(&content.text, &lessons),
+            Prompts::refine(&content.text, &lessons, spec.plan_max_tokens),
             spec.plan_max_tokens,
             true,
         );
@@ -742,6 +750,7 @@ impl LiveSource {
                     usage_reported: input.is_some(),
                     entropy: None,
                     vector: Some(flat),
+                    truncated: false,
                 })
             };
             let label = Label { kind: "embed", agent: "embeddings", model: &server.model, task: "" };
