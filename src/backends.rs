@@ -12,6 +12,8 @@ use tender_agents::taskfile::parse_jsonl;
 use tender_agents::{Backend, Embedding, OutcomeSource, TaskFormat, TaskRow};
 use tender_engine::Scenario;
 
+use crate::io::read_bounded;
+
 /// Where live agents' answers come from, as the command line says.
 #[derive(Clone, Debug, Default)]
 pub struct LiveOptions {
@@ -121,8 +123,8 @@ fn load_tasks(scenario: &mut Scenario, file: &Path, live: Option<&LiveSource>) -
     let shown = path.display().to_string();
     // Task files and traces are data, often large: bounded well above any benchmark's.
     let read = |p: &Path| -> Result<String> {
-        let bytes = crate::commands::read_bounded(p, MAX_TASK_FILE_BYTES)
-            .with_context(|| format!("cannot read task file {}", p.display()))?;
+        let bytes =
+            read_bounded(p, MAX_TASK_FILE_BYTES).with_context(|| format!("cannot read task file {}", p.display()))?;
         String::from_utf8(bytes).map_err(|e| {
             anyhow::anyhow!("task file {}: not UTF-8 text (byte {})", p.display(), e.utf8_error().valid_up_to())
         })
@@ -174,4 +176,27 @@ pub fn check_tasks(scenario: &mut Scenario, file: &Path) -> Result<()> {
         bail!("{}: invalid scenario with its tasks:\n{}", file.display(), tender_agents::validate::bullets(&errors));
     }
     Ok(())
+}
+
+/// How long the preflight waits for each endpoint.
+pub const PREFLIGHT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Read, parse and validate a scenario, with any fitted weights it names.
+pub fn load(file: &Path) -> Result<Scenario> {
+    let mut scenario = parse(file)?;
+    let base = file.parent().unwrap_or(Path::new("."));
+    scenario.attach_weights(base, &file.display().to_string(), &|p| {
+        let bytes = read_bounded(p, tender_engine::scenario::MAX_SCENARIO_BYTES)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{e:#}")))?;
+        String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    })?;
+    Ok(scenario)
+}
+
+/// Read, parse and validate a scenario, leaving any weights files it names unread.
+pub fn parse(file: &Path) -> Result<Scenario> {
+    let bytes = read_bounded(file, tender_engine::scenario::MAX_SCENARIO_BYTES)?;
+    let shown = file.display().to_string();
+    let text = tender_engine::scenario::text_of(bytes, &shown)?;
+    Ok(Scenario::parse(&text, &shown)?)
 }

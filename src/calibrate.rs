@@ -13,12 +13,13 @@ use serde_json::Value;
 use tender_analysis::metrics::{Scope, Summary};
 use tender_analysis::{Estimate, output, summarise};
 use tender_engine::calibration::{CalibrationSpec, Target};
-use tender_engine::sweep::{Point, apply, value_at};
+use tender_engine::sweep::Point;
 use tender_engine::{MechanismSpec, RunOptions, Scenario, run_batch};
 
+use crate::backends::load;
 use crate::backends::{LiveOptions, prepare};
 use crate::cli::CalibrateArgs;
-use crate::commands::{emit, load, progress_bar, write_scenario};
+use crate::io::{emit, progress_bar, write_scenario};
 
 /// The calibration problem: free parameters scaled to [0, 1], targets, and the scenario (with
 /// only the mechanisms the targets name) that every evaluation runs on the same seeds.
@@ -153,7 +154,7 @@ impl Problem {
             .zip(values)
             .flat_map(|(p, &v)| std::iter::once(&p.path).chain(&p.also).map(move |path| (path.clone(), Value::from(v))))
             .collect();
-        Ok(apply(base, &Point { index: 0, assignments })?)
+        Ok(base.at(&Point { index: 0, assignments })?)
     }
 
     /// The scenario's own values of the free parameters, in the unit cube.
@@ -162,7 +163,9 @@ impl Problem {
             .params
             .iter()
             .map(|p| {
-                let v = value_at(&self.base, &p.path)?
+                let v = self
+                    .base
+                    .value_at(&p.path)?
                     .as_f64()
                     .with_context(|| format!("calibration parameter {} is not a number", p.path))?;
                 Ok(((v - p.min) / (p.max - p.min)).clamp(0.0, 1.0))

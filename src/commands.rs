@@ -1,89 +1,27 @@
 //! What each subcommand does. Only this crate prints or exits.
 
-use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
-use ron::extensions::Extensions;
+use indicatif::ProgressBar;
 use tender_analysis::{output, summarise, table};
-use tender_engine::{RunOptions, Scenario, fit, run_batch};
+use tender_engine::{RunOptions, fit, run_batch};
 
 use tender_agents::live::{CallStats, LiveSource, ReplyStats};
 
-use crate::backends::LiveOptions;
-use crate::cli::{BenchArgs, Cli, Command, FitArgs, RunArgs, TaskRows};
+use crate::backends::{LiveOptions, PREFLIGHT_TIMEOUT, load, parse};
+use crate::cli::{BenchArgs, FitArgs, RunArgs, TaskRows};
+use crate::io::{RUNS, check_memory, count, emit, progress_bar, rayon_threads, write_scenario};
 
 /// Exit code of a run that completed and wrote its results, but in which some live calls failed
 /// (their cells are recorded as failures). 1 is an error that stopped the command, 2 a usage
 /// error.
 pub const EXIT_FAILED_CELLS: u8 = 3;
 
-pub fn dispatch(cli: Cli) -> Result<ExitCode> {
-    let done = |r: Result<()>| r.map(|()| ExitCode::SUCCESS);
-    done(match cli.command {
-        Command::Run(args) => return run(&args),
-        Command::Validate { file } => validate(&file),
-        Command::Doctor { file, task } => return crate::doctor::doctor(&file, task.as_deref()),
-        Command::Bench(args) => bench(&args),
-        Command::Fit(args) => fit(&args),
-        Command::Plot { dir } => plot(&dir),
-        Command::Sweep(args) => crate::sweep::sweep(&args),
-        Command::Merge { out, shards, partial } => crate::sweep::merge(&out, &shards, partial),
-        Command::Reproduce(args) => crate::reproduce::reproduce(&args),
-        Command::Calibrate(args) => crate::calibrate::calibrate(&args),
-    })
-}
-
-/// Read, parse and validate a scenario, with any fitted weights it names.
-pub fn load(file: &Path) -> Result<Scenario> {
-    let mut scenario = parse(file)?;
-    let base = file.parent().unwrap_or(Path::new("."));
-    scenario.attach_weights(base, &file.display().to_string(), &|p| {
-        let bytes = read_bounded(p, tender_engine::scenario::MAX_SCENARIO_BYTES)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{e:#}")))?;
-        String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-    })?;
-    Ok(scenario)
-}
-
-/// Read, parse and validate a scenario, leaving any weights files it names unread.
-fn parse(file: &Path) -> Result<Scenario> {
-    let bytes = read_bounded(file, tender_engine::scenario::MAX_SCENARIO_BYTES)?;
-    let shown = file.display().to_string();
-    let text = tender_engine::scenario::text_of(bytes, &shown)?;
-    Ok(Scenario::parse(&text, &shown)?)
-}
-
-/// The bytes of a regular file of at most `limit` bytes (never a device, a pipe or a folder,
-/// which could be endless).
-pub fn read_bounded(file: &Path, limit: u64) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?;
-    if !meta.is_file() {
-        bail!("{}: not a regular file", file.display());
-    }
-    if meta.len() > limit {
-        bail!("{}: {} bytes; at most {} MiB are read", file.display(), meta.len(), limit >> 20);
-    }
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(
-        &mut std::io::Read::take(
-            std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?,
-            limit + 1,
-        ),
-        &mut bytes,
-    )
-    .with_context(|| format!("cannot read {}", file.display()))?;
-    if bytes.len() as u64 > limit {
-        bail!("{}: more than {} MiB", file.display(), limit >> 20);
-    }
-    Ok(bytes)
-}
-
-fn validate(file: &Path) -> Result<()> {
+pub fn validate(file: &Path) -> Result<()> {
     let mut s = load(file)?;
     crate::backends::check_tasks(&mut s, file)?;
     let mechanisms = s.resolve_mechanisms();
@@ -95,61 +33,6 @@ fn validate(file: &Path) -> Result<()> {
         count(mechanisms.len() as u64, "mechanism", "mechanisms"),
         count(s.episodes, "episode", "episodes")
     ))
-}
-
-/// A progress bar counting `total` of `what` (`runs (episode × mechanism)`, `units`, ...).
-pub fn progress_bar(total: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template(&format!(
-            "{{spinner}} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} {what} · ETA {{eta}} {{msg}}"
-        ))
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar
-}
-
-/// `1 thread`, `2 threads`.
-pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
-    let n = n.into();
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
-/// What a batch's progress bar counts.
-pub const RUNS: &str = "runs (episode × mechanism)";
-
-/// Refuse work that cannot fit in memory, with the figures, before it starts: `records` task
-/// records are held at once (every one, for `run`'s summary), and each worker holds an episode's
-/// tasks.
-pub fn check_memory(scenario: &Scenario, records: f64, jobs: Option<usize>) -> Result<()> {
-    let tasks = scenario.workload.task_count() as f64;
-    let per_task = std::mem::size_of::<tender_agents::Task>() as f64 + 4.0 * f64::from(scenario.workload.embedding_dim);
-    let workers = jobs.unwrap_or_else(rayon_threads) as f64;
-    let needed = records * std::mem::size_of::<tender_engine::TaskRecord>() as f64 + workers * 2.0 * tasks * per_task;
-    if let Some(available) = available_memory()
-        && needed > 0.9 * available
-    {
-        bail!(
-            "this needs about {:.1} GiB ({:.0} task records held at once of {} tasks per episode, plus the episodes \
-             in flight), and the machine has {:.1} GiB available: use fewer episodes or tasks, or split the work \
-             (`tender sweep` streams its rows to disk)",
-            needed / GIB,
-            records,
-            scenario.workload.task_count(),
-            available / GIB
-        );
-    }
-    Ok(())
-}
-
-const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
-
-/// Bytes of memory available, where the system says (Linux's `MemAvailable`).
-fn available_memory() -> Option<f64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024.0)
 }
 
 /// Live status on the progress bar while a run waits on the network, and an open circuit
@@ -208,7 +91,7 @@ fn failure_summary(live: &LiveSource) -> String {
         .join("\n")
 }
 
-fn run(args: &RunArgs) -> Result<ExitCode> {
+pub fn run(args: &RunArgs) -> Result<ExitCode> {
     let mut scenario = load(&args.file)?;
     if let Some(seed) = args.seed {
         scenario.seed = seed;
@@ -381,29 +264,6 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// How long the preflight waits for each endpoint.
-pub const PREFLIGHT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Save the scenario as run (overrides applied) as OUT/scenario.ron; `tender run` on it
-/// reproduces the results.
-pub fn write_scenario(out: &Path, scenario: &Scenario) -> Result<()> {
-    let effective = ron::ser::to_string_pretty(
-        scenario,
-        ron::ser::PrettyConfig::new().extensions(Extensions::IMPLICIT_SOME | Extensions::UNWRAP_VARIANT_NEWTYPES),
-    )?;
-    output::write_atomic(&out.join("scenario.ron"), |w| w.write_all(effective.as_bytes()))?;
-    Ok(())
-}
-
-/// Print to stdout; a reader that went away (a closed pipe) is not an error.
-pub fn emit(text: &str) -> Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
-    }
-}
-
 /// The share `n / d` as a percentage, for a line.
 fn percent(n: u64, d: u64) -> String {
     if d == 0 { "—".into() } else { format!("{:.0}%", 100.0 * n as f64 / d as f64) }
@@ -466,7 +326,7 @@ fn calls_json(c: &CallStats, replies: &[ReplyStats]) -> String {
     format!("{v:#}\n")
 }
 
-fn bench(args: &BenchArgs) -> Result<()> {
+pub fn bench(args: &BenchArgs) -> Result<()> {
     let mut scenario = load(&args.file)?;
     let mechanisms = scenario.resolve_mechanisms();
     let chosen = match &args.mechanism {
@@ -503,12 +363,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
     ))
 }
 
-/// Worker threads when `--jobs` is not given: one per core.
-pub fn rayon_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
-}
-
-fn fit(args: &FitArgs) -> Result<()> {
+pub fn fit(args: &FitArgs) -> Result<()> {
     // The weights a scenario names may be the very ones being fitted.
     let mut scenario = parse(&args.file)?;
     let source = crate::backends::prepare(&mut scenario, &args.file, &LiveOptions::default())?.source;

@@ -8,8 +8,8 @@ use anyhow::{Result, bail};
 use tender_agents::live::{Endpoint, LiveSpec, Probe};
 use tender_agents::{AnswerCheck, Backend};
 
-use crate::backends::LiveOptions;
-use crate::commands::{PREFLIGHT_TIMEOUT, emit, load};
+use crate::backends::{LiveOptions, PREFLIGHT_TIMEOUT, load};
+use crate::io::emit;
 
 /// How ready an agent is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -11,10 +11,11 @@ use tender_engine::mechanisms::SingleParams;
 use tender_engine::mechanisms::sale::Jury;
 use tender_engine::{MechanismSpec, RunOptions, SaleParams, Scenario, run_batch};
 
+use crate::backends::load;
 use crate::backends::{LiveOptions, prepare};
 use crate::calibrate::{Achieved, Measured, Problem, fit_table};
 use crate::cli::ReproduceArgs;
-use crate::commands::{emit, load, progress_bar, write_scenario};
+use crate::io::{RUNS, emit, progress_bar, write_scenario};
 
 /// Episodes per value of each sensitivity sweep, by default.
 const SWEEP_EPISODES: u32 = 20;
@@ -260,7 +261,7 @@ fn run(
     let source = prepare(&mut scenario, file, &LiveOptions::default())?.source;
     let resolved = scenario.resolve_mechanisms();
     let options = RunOptions { seed: scenario.seed, episodes: scenario.episodes, jobs };
-    let bar = progress_bar(u64::from(scenario.episodes) * resolved.len() as u64, crate::commands::RUNS);
+    let bar = progress_bar(u64::from(scenario.episodes) * resolved.len() as u64, RUNS);
     let batch = run_batch(source, &scenario.workload, scenario.training, &resolved, &options, &|| bar.inc(1))?;
     bar.finish_and_clear();
     let kinds: Vec<_> = resolved.iter().map(|(_, m)| m.clone()).collect();

@@ -7,8 +7,9 @@ use tender_analysis::store::{Manifest, Row, Shard, SweepStore, merge as merge_sh
 use tender_analysis::{ROW_METRICS, price_extremes, row_metrics};
 use tender_engine::sweep::{Design, Draws, SweepSpec, parse_set, prepare, run_units};
 
+use crate::backends::load;
 use crate::cli::SweepArgs;
-use crate::commands::{emit, load, progress_bar};
+use crate::io::{check_memory, emit, progress_bar, rayon_threads};
 
 fn design(arg: &str) -> Result<Design> {
     let count = |n: &str| n.parse::<u32>().with_context(|| format!("--design {arg}: expected a count after ':'"));
@@ -59,12 +60,12 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
     }
     // Reads the workload's task file, if it has one.
     crate::backends::prepare(&mut scenario, &args.file, &crate::backends::LiveOptions::default())?;
-    spec.check(&scenario)?;
+    scenario.check_sweep(&spec)?;
     let points = spec.points(scenario.seed)?;
     // A unit's records are held until it is written: one unit per worker.
-    let workers = args.jobs.unwrap_or_else(crate::commands::rayon_threads);
+    let workers = args.jobs.unwrap_or_else(rayon_threads);
     let records = workers as f64 * scenario.resolve_mechanisms().len() as f64 * scenario.workload.task_count() as f64;
-    crate::commands::check_memory(&scenario, records, args.jobs)?;
+    check_memory(&scenario, records, args.jobs)?;
     let prepared = prepare(&scenario, &points, scenario.seed, spec.draws)?;
     let mechanisms: Vec<String> = scenario.resolve_mechanisms().into_iter().map(|(n, _)| n).collect();
     // OUTPUT/sweep, unless the scenario's output folder is a sweep's already.

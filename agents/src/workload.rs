@@ -7,8 +7,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::streams::{Purpose, stream};
-use crate::task::Task;
-use crate::taskfile::TaskFile;
+use crate::task::{Task, TaskContent};
+use crate::taskfile::{TaskFile, TaskFileError, TaskRow};
 use crate::validate::Checker;
 
 /// The tasks of an episode and the order they arrive in.
@@ -306,6 +306,100 @@ fn normalised(mut v: Vec<f32>) -> Vec<f32> {
         v.iter_mut().for_each(|x| *x /= norm);
     }
     v
+}
+
+impl WorkloadSpec {
+    /// Place tasks read from a file (with their embeddings, in the same order) into the
+    /// workload. With no domains listed, every domain found becomes one with a single bin.
+    /// `file` names the file in errors.
+    pub fn attach_tasks(
+        &mut self,
+        rows: &[TaskRow],
+        embeddings: Vec<Vec<f32>>,
+        file: &str,
+    ) -> Result<(), TaskFileError> {
+        if self.domains.is_empty() {
+            for row in rows {
+                if !self.domains.iter().any(|d| d.name == row.domain) {
+                    self.domains.push(DomainSpec {
+                        name: row.domain.clone(),
+                        bins: vec![BinSpec { tau_max: 1.0, tasks: 0 }],
+                        topics: 1,
+                        value_per_minute: DEFAULT_VALUE_PER_MINUTE,
+                    });
+                }
+            }
+        }
+        let mut c = Checker::default();
+        let mut tasks = Vec::with_capacity(rows.len());
+        for (i, (row, embedding)) in rows.iter().zip(embeddings).enumerate() {
+            c.within(format!("task {:?}", row.key), |c| {
+                let Some(d) = self.domains.iter().position(|d| d.name == row.domain) else {
+                    c.require(
+                        false,
+                        "domain",
+                        format!("{:?}", row.domain),
+                        &format!(
+                            "must be a domain of the workload: {}",
+                            self.domains.iter().map(|d| format!("{:?}", d.name)).collect::<Vec<_>>().join(", ")
+                        ),
+                    );
+                    return;
+                };
+                let domain = &self.domains[d];
+                let bin = match (row.bin, row.tau) {
+                    (Some(b), _) => Some(b),
+                    (None, Some(tau)) => domain.bins.iter().position(|b| tau <= b.tau_max).map(|b| b as u8),
+                    (None, None) if domain.bins.len() == 1 => Some(0),
+                    (None, None) => None,
+                };
+                let Some(bin) = bin.filter(|b| usize::from(*b) < domain.bins.len()) else {
+                    c.require(
+                        false,
+                        "bin",
+                        format!("bin {:?}, tau {:?}", row.bin, row.tau),
+                        &format!(
+                            "must place the task in one of {}'s {} bins (tau at most {})",
+                            domain.name,
+                            domain.bins.len(),
+                            domain.bins.last().map_or(0.0, |b| b.tau_max)
+                        ),
+                    );
+                    return;
+                };
+                let tau = row.tau.unwrap_or_else(|| {
+                    (self.bin_floor(d, usize::from(bin)) * domain.bins[usize::from(bin)].tau_max).sqrt()
+                });
+                c.range("tau", tau, 0.0, 1e9);
+                if let Some(v) = row.value {
+                    c.range("value", v, 0.0, 1e12);
+                }
+                tasks.push(Task {
+                    id: i as u32,
+                    domain: d as u16,
+                    bin,
+                    tau,
+                    topic: d as u32,
+                    embedding: embedding.into_boxed_slice(),
+                    value: row.value.unwrap_or(domain.value_per_minute * tau),
+                    content: Some(Arc::new(TaskContent {
+                        key: row.key.clone(),
+                        text: row.text.clone(),
+                        reference: row.reference.clone(),
+                        check: row.check.clone(),
+                    })),
+                });
+            });
+        }
+        for (i, row) in rows.iter().enumerate() {
+            if rows[..i].iter().any(|r| r.key == row.key) {
+                c.require(false, "id", format!("{:?}", row.key), "must be unique in the file");
+            }
+        }
+        c.finish().map_err(|errors| TaskFileError::Invalid { file: file.to_string(), errors })?;
+        self.loaded = Some(tasks.into());
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -79,20 +79,20 @@ fn all() -> String {
 impl CalibrationSpec {
     /// Every path the calibration sets, as a sweep over the unit interval (for path checks).
     #[must_use]
-    pub fn sweep_spec(&self) -> crate::sweep::SweepSpec {
-        crate::sweep::SweepSpec {
+    pub fn sweep_spec(&self) -> crate::sweep_spec::SweepSpec {
+        crate::sweep_spec::SweepSpec {
             params: self
                 .params
                 .iter()
                 .flat_map(|p| std::iter::once(&p.path).chain(&p.also))
-                .map(|path| crate::sweep::ParamSpec {
+                .map(|path| crate::sweep_spec::ParamSpec {
                     path: path.clone(),
-                    values: crate::sweep::Values::Interval { low: 0.0, high: 1.0 },
+                    values: crate::sweep_spec::Values::Interval { low: 0.0, high: 1.0 },
                 })
                 .collect(),
-            design: crate::sweep::Design::Grid,
+            design: crate::sweep_spec::Design::Grid,
             replications: None,
-            draws: crate::sweep::Draws::Common,
+            draws: crate::sweep_spec::Draws::Common,
         }
     }
 

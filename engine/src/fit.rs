@@ -22,31 +22,15 @@
 //! grid search for the weights under which SALE itself earns the most on the training tasks
 //! ([`fit_welfare`]).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use good_lp::{Expression, ProblemVariables, Solution, SolverModel, microlp, variable};
-use serde::{Deserialize, Serialize};
 use tender_agents::streams::episode_seed;
 use tender_agents::{OutcomeSource, Task};
 
 use crate::ledger::Ledger;
 use crate::scenario::Scenario;
-
-/// Which loss over training tasks is minimised.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub enum Objective {
-    /// The worst task's loss (the paper's choice).
-    #[default]
-    MinMax,
-    /// The mean loss over tasks.
-    Average,
-    /// Not a linear program: the `(w_c, w_h)` of a grid (jurors weighted 1 each) under which
-    /// SALE, run with memory on the training tasks, earns the most welfare (value of solved
-    /// tasks minus everything spent), averaged over the training episodes.
-    Welfare,
-}
+pub use crate::weights::{FittedWeights, Objective};
 
 /// The grid `Objective::Welfare` searches: no cost weight, then cost weights doubling from 1/800
 /// to 0.08, and entropy
@@ -54,26 +38,6 @@ pub enum Objective {
 /// weight is fixed at 1.
 pub const WELFARE_GRID_W_C: [f64; 8] = [0.0, 0.00125, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08];
 pub const WELFARE_GRID_W_H: [f64; 6] = [-2.0, -1.0, 0.0, 1.0, 2.0, 4.0];
-
-/// Fitted weights, as written to a file a scenario's `Sale(weights: "...")` can name.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FittedWeights {
-    pub w_c: f64,
-    pub w_h: f64,
-    pub juror_weights: BTreeMap<String, f64>,
-    pub objective: Objective,
-    /// The objective's value on normalised features: the worst (MinMax) or mean (Average) loss;
-    /// negative means targets win by that margin. For `Welfare`: minus the welfare per training
-    /// task, in dollars.
-    pub loss: f64,
-    /// Share of training tasks whose target scores best with these weights. For `Welfare`: the
-    /// share of training tasks SALE solved.
-    pub targets_winning: f64,
-    pub training_tasks: usize,
-    /// What the training auctions (plans and jury) would have cost, in dollars.
-    pub training_cost_usd: f64,
-}
 
 /// One training auction: every agent's normalisable features and the target agent.
 #[derive(Clone, Debug)]

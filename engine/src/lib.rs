@@ -16,10 +16,13 @@ pub mod fit;
 pub mod ledger;
 pub mod mechanisms;
 pub mod memory;
+pub mod paths;
 pub mod record;
 pub mod scenario;
 pub mod sweep;
+pub mod sweep_spec;
 pub mod training;
+pub mod weights;
 pub mod world;
 
 pub use batch::{BatchResult, EpisodeRun, RunOptions, run_batch};

@@ -8,10 +8,11 @@ use tender_agents::validate::{Checker, Invalid};
 use tender_agents::{AgentProfile, StandInParams, SyntheticSource, WorkloadSpec};
 
 use crate::calibration::CalibrationSpec;
-use crate::fit::FittedWeights;
 use crate::mechanisms::{Mechanism, MechanismSpec};
-use crate::sweep::SweepSpec;
+use crate::paths;
+use crate::sweep_spec::{ParamSpec, Point, SweepError, SweepSpec};
 use crate::training::Training;
+use crate::weights::FittedWeights;
 
 /// A scenario as written in a `.ron` file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -208,17 +209,16 @@ impl Scenario {
             if let Some(r) = sweep.replications {
                 c.count("sweep.replications", r.into(), 1, 10_000_000);
             }
-            if let Err(e) = sweep.check(self) {
+            if let Err(e) = self.check_sweep(sweep) {
                 c.require(false, "sweep", "the sweep", &e.to_string());
             }
         }
         if let Some(cal) = &self.calibrate {
             c.within("calibrate", |c| cal.check(c));
-            if c.errors.is_empty() {
-                let spec = cal.sweep_spec();
-                if let Err(e) = crate::sweep::check_paths(self, &spec) {
-                    c.require(false, "calibrate.params", "a path", &e.to_string());
-                }
+            if c.errors.is_empty()
+                && let Err(e) = self.check_paths(&cal.sweep_spec().params)
+            {
+                c.require(false, "calibrate.params", "a path", &e.to_string());
             }
         }
         errors.append(&mut c.errors);
@@ -283,6 +283,79 @@ impl Scenario {
         let names = self.agent_names();
         let prices: Vec<f64> = self.agents.iter().map(|a| a.price).collect();
         self.mechanisms.iter().flat_map(|m| m.resolve(&names, &prices)).collect()
+    }
+
+    /// Every table name of the scenario's mechanisms, lower-cased, with the index of the entry
+    /// of `mechanisms` it comes from (`EachAgent` stands for several): how a path names a
+    /// mechanism.
+    #[must_use]
+    pub fn table_names(&self) -> Vec<(usize, String)> {
+        let agents: Vec<&str> = self.agents.iter().map(|a| a.name.as_str()).collect();
+        let prices: Vec<f64> = self.agents.iter().map(|a| a.price).collect();
+        self.mechanisms
+            .iter()
+            .enumerate()
+            .flat_map(|(i, m)| m.resolve(&agents, &prices).into_iter().map(move |(n, _)| (i, n.to_lowercase())))
+            .collect()
+    }
+
+    /// Every check `tender sweep` makes before it runs `sweep` on this scenario: no path
+    /// twice, every path leads somewhere, the values form points, and every point gives a valid
+    /// scenario.
+    pub fn check_sweep(&self, sweep: &SweepSpec) -> Result<(), SweepError> {
+        for (i, p) in sweep.params.iter().enumerate() {
+            if sweep.params[..i].iter().any(|q| q.path == p.path) {
+                return Err(SweepError::Path {
+                    path: p.path.clone(),
+                    message: "is swept twice; give each path once, with all its values".into(),
+                });
+            }
+        }
+        self.check_paths(&sweep.params)?;
+        for p in sweep.points(self.seed)?.iter().take(10_000) {
+            self.at(p)?;
+        }
+        Ok(())
+    }
+
+    /// The scenario at one point of a sweep: every assignment applied, then validated.
+    pub fn at(&self, point: &Point) -> Result<Self, SweepError> {
+        let invalid = |message: String| SweepError::Invalid { point: point.index, assignments: point.label(), message };
+        let mut tree = serde_json::to_value(self).map_err(|e| invalid(e.to_string()))?;
+        let names = self.table_names();
+        for (path, value) in &point.assignments {
+            paths::set(&mut tree, path, value.clone(), &names)?;
+        }
+        let mut out: Self = serde_json::from_value(tree).map_err(|e| invalid(e.to_string()))?;
+        // A point is one scenario, not a sweep of its own.
+        out.sweep = None;
+        // Tasks read from a file are not part of the scenario's text.
+        out.workload.loaded.clone_from(&self.workload.loaded);
+        // A sweep over a SALE's weights leaves no fitted file behind it.
+        for m in &mut out.mechanisms {
+            if let MechanismSpec::Sale(p) = m
+                && p.w_c.is_some()
+            {
+                p.weights = None;
+            }
+        }
+        out.validate()
+            .map_err(|errors| invalid(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))?;
+        Ok(out)
+    }
+
+    /// Check that every path leads somewhere in the scenario.
+    pub fn check_paths(&self, params: &[ParamSpec]) -> Result<(), SweepError> {
+        let tree =
+            serde_json::to_value(self).map_err(|e| SweepError::Path { path: String::new(), message: e.to_string() })?;
+        paths::check(&tree, &self.table_names(), params)
+    }
+
+    /// The value a path names in the scenario.
+    pub fn value_at(&self, path: &str) -> Result<serde_json::Value, SweepError> {
+        let mut tree = serde_json::to_value(self)
+            .map_err(|e| SweepError::Path { path: path.to_string(), message: e.to_string() })?;
+        Ok(paths::lookup(&mut tree, path, &self.table_names())?.clone())
     }
 }
 

@@ -147,11 +147,11 @@ fn settle(mut tasks: Query<&mut Decision>, mut ledger: ResMut<Ledger>) {
     }
 }
 
-/// Turn the settled task into a record and clear it and its bids from the world.
+/// Turn the settled task into a record and clear it from the world (a mechanism clears the
+/// entities it spawned itself).
 fn record(
     mut commands: Commands,
     tasks: Query<(Entity, &OpenTask, &Decision)>,
-    bids: Query<Entity, With<crate::mechanisms::sale::Bid>>,
     stream: Res<TaskStream>,
     mut records: ResMut<Records>,
 ) {
@@ -182,8 +182,5 @@ fn record(
             abstained: tab.abstained,
         });
         commands.entity(entity).despawn();
-    }
-    for bid in &bids {
-        commands.entity(bid).despawn();
     }
 }

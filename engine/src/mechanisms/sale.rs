@@ -212,7 +212,7 @@ impl SaleParams {
     }
 
     /// Take weights from a fitted file's contents (its `w_c`, `w_h` and juror weights).
-    pub fn attach(&mut self, fitted: &crate::fit::FittedWeights) {
+    pub fn attach(&mut self, fitted: &crate::weights::FittedWeights) {
         self.w_c = Some(fitted.w_c);
         self.w_h = Some(fitted.w_h);
         self.juror_weights.clone_from(&fitted.juror_weights);
@@ -275,9 +275,17 @@ pub fn install(config: &SaleConfig, world: &mut World, schedule: &mut Schedule) 
         judge.in_set(Phase::Jury),
         score.in_set(Phase::Scoring),
         award.in_set(Phase::Award),
+        clear_bids.in_set(Phase::Recording),
     ));
     if config.memory {
         schedule.add_systems((refine.in_set(Phase::Refinement), remember.in_set(Phase::MemoryUpdate)));
+    }
+}
+
+/// The task's bids leave the world with it: SALE owns its entities.
+fn clear_bids(mut commands: Commands, bids: Query<Entity, With<Bid>>) {
+    for bid in &bids {
+        commands.entity(bid).despawn();
     }
 }
 
