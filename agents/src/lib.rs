@@ -29,7 +29,7 @@ pub use cells::{ExecutionCell, JuryCell, PlanCell, Recall, RetrievedPair, Round,
 pub use live::LiveSpec;
 pub use profile::{AgentProfile, JurorProfile, LogNormalSpec, StandInParams, TraceSpec};
 pub use profile::{Backend, RecordedSpec};
-pub use source::{AgentInfo, CellKey, OutcomeSource, Provides};
+pub use source::{AgentInfo, CellKey, OutcomeSource, Provides, cheapest_first, priciest};
 pub use synthetic::SyntheticSource;
 pub use task::{Task, TaskContent};
 pub use taskfile::{Embedding, TaskFile, TaskFormat, TaskRow};

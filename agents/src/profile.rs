@@ -13,7 +13,8 @@ use crate::validate::Checker;
 /// Longest agent name: names head table rows and plot legends.
 pub const MAX_NAME: usize = 64;
 
-/// One synthetic agent.
+/// One agent of the pool: its name, prices and backend, and, for a synthetic stand-in, its
+/// skill, plan, jury and trace parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentProfile {

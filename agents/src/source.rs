@@ -21,6 +21,30 @@ impl AgentInfo {
     }
 }
 
+/// Agent indices, cheapest first by (output) price, ties to the lower index: the one price
+/// order every "cheapest" and "priciest" in Tender follows.
+#[must_use]
+pub fn cheapest_first(prices: &[f64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..prices.len()).collect();
+    order.sort_by(|&a, &b| prices[a].total_cmp(&prices[b]).then(a.cmp(&b)));
+    order
+}
+
+/// The priciest agent, ties to the lower index.
+#[must_use]
+pub fn priciest(prices: &[f64]) -> Option<usize> {
+    let top = *cheapest_first(prices).last()?;
+    (0..prices.len()).find(|&a| prices[a].total_cmp(&prices[top]).is_eq())
+}
+
+impl AgentInfo {
+    /// The pool's output prices, by agent index.
+    #[must_use]
+    pub fn prices(agents: &[Self]) -> Vec<f64> {
+        agents.iter().map(|a| a.output_price).collect()
+    }
+}
+
 /// Which cell: an episode, a task, and the agent that would produce it.
 #[derive(Clone, Copy, Debug)]
 pub struct CellKey<'a> {

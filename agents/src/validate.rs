@@ -133,16 +133,6 @@ impl Checker {
     }
 
     /// `value > 0`, and finite.
-    pub fn positive(&mut self, name: &str, value: f64) {
-        self.require(value.is_finite() && value > 0.0, name, value, "must be a finite number > 0");
-    }
-
-    /// `value >= 0`, and finite.
-    pub fn non_negative(&mut self, name: &str, value: f64) {
-        self.require(value.is_finite() && value >= 0.0, name, value, "must be a finite number >= 0");
-    }
-
-    /// A count between `lo` and `hi`.
     pub fn count(&mut self, name: &str, value: u64, lo: u64, hi: u64) {
         self.require((lo..=hi).contains(&value), name, value, &format!("must lie in [{lo}, {hi}]"));
     }
@@ -178,7 +168,7 @@ mod tests {
     fn nan_is_never_in_range() {
         let mut c = Checker::default();
         c.range("x", f64::NAN, 0.0, 1.0);
-        c.positive("y", f64::INFINITY);
+        c.range("y", f64::NAN, f64::NEG_INFINITY, f64::INFINITY);
         assert_eq!(c.finish().unwrap_err().len(), 2);
     }
 

@@ -1,6 +1,6 @@
 //! Per-mechanism metrics, overall and per domain and complexity bin.
 
-use tender_agents::{AgentInfo, WorkloadSpec};
+use tender_agents::{AgentInfo, WorkloadSpec, cheapest_first, priciest};
 use tender_engine::{BatchResult, Mechanism, TaskRecord};
 
 use crate::stats::Estimate;
@@ -163,12 +163,8 @@ pub fn row_metrics(records: &[TaskRecord], agents: usize, largest: usize, smalle
 /// The most and the least expensive agents (by output price; ties to the lower index).
 #[must_use]
 pub fn price_extremes(agents: &[AgentInfo]) -> (usize, usize) {
-    let order = |a: &usize, b: &usize| agents[*a].output_price.total_cmp(&agents[*b].output_price).then(b.cmp(a));
-    let largest = (0..agents.len()).max_by(order).unwrap_or(0);
-    let smallest = (0..agents.len())
-        .min_by(|a, b| agents[*a].output_price.total_cmp(&agents[*b].output_price).then(a.cmp(b)))
-        .unwrap_or(0);
-    (largest, smallest)
+    let prices = AgentInfo::prices(agents);
+    (priciest(&prices).unwrap_or(0), cheapest_first(&prices).first().copied().unwrap_or(0))
 }
 
 impl EpisodeTotals {

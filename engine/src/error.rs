@@ -19,7 +19,4 @@ pub enum EngineError {
         "mechanism {mechanism:?} needs plans and jury scores, which this source does not have (recorded tables hold executions only); routers, single agents, random and the oracle run on any trace"
     )]
     Unsupported { mechanism: String },
-    /// The scenario's agent pool is invalid.
-    #[error("invalid agent pool: {0}")]
-    Pool(String),
 }

@@ -78,8 +78,7 @@ pub fn collect(
         return Err(FitError::NoTraining);
     }
     let agents = source.agents().to_vec();
-    let mut by_price: Vec<usize> = (0..agents.len()).collect();
-    by_price.sort_by(|&a, &b| agents[a].output_price.total_cmp(&agents[b].output_price).then(a.cmp(&b)));
+    let by_price = tender_agents::cheapest_first(&tender_agents::AgentInfo::prices(&agents));
     let mut auctions = Vec::new();
     let mut cost = 0.0;
     for e in 0..episodes {

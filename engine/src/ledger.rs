@@ -3,7 +3,7 @@
 //! Every cell read through it is paid for at the producing agent's prices: plans, jury scores
 //! and refinements as auction overhead, executions as execution. Cost figures therefore never
 //! flatter a mechanism that peeks at outcomes it did not pay for. The one free look,
-//! [`Ledger::hindsight`], exists for the hindsight oracle alone.
+//! `hindsight_first` and `hindsight_best`, exist for the hindsight oracle alone.
 
 use std::sync::Arc;
 

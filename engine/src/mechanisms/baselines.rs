@@ -4,6 +4,7 @@
 use bevy_ecs::prelude::*;
 use rand::RngExt;
 use tender_agents::streams::{Purpose, stream};
+use tender_agents::{AgentInfo, cheapest_first};
 
 use crate::ledger::Ledger;
 use crate::world::{Agent, Decision, EpisodeSeed, OpenTask, Phase, TaskStream};
@@ -52,22 +53,20 @@ fn award_random(
 /// refinements no mechanism on the same ledger can beat its pass@1.
 fn award_oracle(
     mut tasks: Query<(&OpenTask, &mut Decision)>,
-    agents: Query<&Agent>,
     stream_: Res<TaskStream>,
     ledger: Res<Ledger>,
     refined: Res<WithBestRefinements>,
 ) {
-    let mut by_price: Vec<Agent> = agents.iter().copied().collect();
-    by_price.sort_by(|a, b| a.price.total_cmp(&b.price).then(a.index.cmp(&b.index)));
+    let by_price = cheapest_first(&AgentInfo::prices(ledger.agents()));
     for (open, mut d) in &mut tasks {
         let task = stream_.get(open);
-        let best = || by_price.iter().find_map(|a| ledger.hindsight_best(task, a.index).map(|p| (a.index, Some(p))));
+        let best = || by_price.iter().find_map(|&a| ledger.hindsight_best(task, a).map(|p| (a, Some(p))));
         let (winner, plan) = by_price
             .iter()
-            .find(|a| ledger.hindsight_first(task, a.index))
-            .map(|a| (a.index, None))
+            .find(|&&a| ledger.hindsight_first(task, a))
+            .map(|&a| (a, None))
             .or_else(|| if refined.0 { best() } else { None })
-            .unwrap_or((by_price[0].index, None));
+            .unwrap_or((by_price[0], None));
         d.winner = Some(winner);
         d.plan = plan;
     }

@@ -5,6 +5,7 @@
 
 pub mod allocation;
 pub mod baselines;
+pub mod cascade;
 pub mod predict;
 pub mod procurement;
 pub mod routers;
@@ -17,8 +18,9 @@ use serde::{Deserialize, Serialize};
 use tender_agents::validate::Checker;
 
 pub use allocation::{MatchingParams, MatchingRule, MohafParams};
+pub use cascade::{Cascade, CascadeParams, ScorerParams};
 pub use procurement::AuctionParams;
-pub use routers::{CarrotParams, CascadeParams, Router, ToRouterParams, WtpParams};
+pub use routers::{CarrotParams, Router, ToRouterParams, WtpParams};
 pub use sale::{SaleConfig, SaleParams};
 
 /// A mechanism as written in a scenario file.
@@ -73,6 +75,7 @@ pub enum Mechanism {
     Random,
     Oracle { refined: bool },
     Router(Router),
+    Cascade(Cascade),
     Auction(AuctionParams),
     Mohaf(MohafParams),
     Matching(MatchingParams),
@@ -93,6 +96,7 @@ impl Mechanism {
             Self::Random => baselines::install_random(schedule),
             Self::Oracle { refined } => baselines::install_oracle(*refined, world, schedule),
             Self::Router(router) => routers::install(router, world, schedule),
+            Self::Cascade(c) => cascade::install(c, world, schedule),
             Self::Auction(p) => procurement::install(p, world, schedule),
             Self::Mohaf(p) => allocation::install_mohaf(p, world, schedule),
             Self::Matching(p) => allocation::install_matching(p, world, schedule),
@@ -185,9 +189,10 @@ impl MechanismSpec {
             Self::Wtp(p) => {
                 named(&p.name, "WTP", Router::Wtp { k: p.k as usize, willingness_to_pay: p.willingness_to_pay })
             }
-            Self::Cascade(p) => {
-                named(&p.name, "FrugalGPT", Router::Cascade { order: p.resolve(agents, prices), scorer: p.scorer })
-            }
+            Self::Cascade(p) => vec![(
+                p.name.clone().unwrap_or_else(|| "FrugalGPT".into()),
+                Mechanism::Cascade(Cascade { order: p.resolve(agents, prices), scorer: p.scorer }),
+            )],
             Self::Auction(p) => {
                 vec![(p.name.clone().unwrap_or_else(|| p.default_name()), Mechanism::Auction(p.clone()))]
             }

@@ -1,18 +1,16 @@
-//! Routers that see only the task (the SALE paper's baselines): CARROT-style kNN, TO-Router-style
-//! classifier, a willingness-to-pay router, and a FrugalGPT-style cascade.
+//! Routers that learn from training tasks and see only the task (the SALE paper's baselines):
+//! CARROT-style kNN, a TO-Router-style classifier, and a willingness-to-pay router.
 
 use bevy_ecs::prelude::*;
-use rand::RngExt;
 use serde::{Deserialize, Serialize};
-use tender_agents::streams::{Purpose, name_key, stream};
 use tender_agents::validate::Checker;
-use tender_agents::{AgentInfo, Usage};
+use tender_agents::{AgentInfo, cheapest_first};
 
+use super::argmax;
 use super::predict::{Softmax, TrainingLog, best_agent, knn};
-use super::{argmax, quoted};
 use crate::ledger::Ledger;
 use crate::training::TrainingSet;
-use crate::world::{Decision, EpisodeSeed, OpenTask, Phase, TaskStream};
+use crate::world::{Decision, OpenTask, Phase, TaskStream};
 
 /// CARROT-style router (Somerstep et al. 2025, kNN version).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -59,41 +57,6 @@ pub struct WtpParams {
     pub willingness_to_pay: f64,
 }
 
-/// FrugalGPT-style cascade (Chen et al. 2023).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CascadeParams {
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Agents in the order they are tried; cheapest first when empty.
-    #[serde(default)]
-    pub order: Vec<String>,
-    #[serde(default)]
-    pub scorer: ScorerParams,
-}
-
-/// The cascade's answer scorer.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScorerParams {
-    /// Chance that it accepts a correct answer, and that it rejects a wrong one.
-    pub accuracy: f64,
-    /// Chance that it accepts a wrong answer, when it differs from `1 - accuracy` (a scorer
-    /// with a strict threshold rejects most answers, right or wrong).
-    #[serde(default)]
-    pub false_accept: Option<f64>,
-    /// Tokens it reads per scored answer.
-    pub tokens: u32,
-    /// Its price, dollars per million tokens.
-    pub price: f64,
-}
-
-impl Default for ScorerParams {
-    fn default() -> Self {
-        Self { accuracy: 0.8, false_accept: None, tokens: 400, price: 0.05 }
-    }
-}
-
 fn ten() -> u32 {
     10
 }
@@ -116,7 +79,6 @@ pub enum Router {
     Carrot { k: usize, lambda: f64 },
     ToRouter { epochs: u32, learning_rate: f64, l2: f64 },
     Wtp { k: usize, willingness_to_pay: f64 },
-    Cascade { order: Vec<usize>, scorer: ScorerParams },
 }
 
 impl CarrotParams {
@@ -145,57 +107,6 @@ impl WtpParams {
     }
 }
 
-impl CascadeParams {
-    pub fn check(&self, c: &mut Checker, agents: &[&str]) {
-        for (i, a) in self.order.iter().enumerate() {
-            c.within("order", |c| {
-                c.require(
-                    agents.contains(&a.as_str()),
-                    &format!("[{i}]"),
-                    format!("{a:?}"),
-                    &format!("must name an agent of the pool: {}", quoted(agents)),
-                );
-                c.require(
-                    !self.order[..i].contains(a),
-                    &format!("[{i}]"),
-                    format!("{a:?}"),
-                    "must not repeat an agent",
-                );
-            });
-        }
-        c.within("scorer", |c| {
-            c.range("accuracy", self.scorer.accuracy, 0.0, 1.0);
-            if let Some(f) = self.scorer.false_accept {
-                c.range("false_accept", f, 0.0, 1.0);
-            }
-            c.count("tokens", self.scorer.tokens.into(), 0, 10_000_000);
-            c.range("price", self.scorer.price, 0.0, 1e6);
-        });
-    }
-
-    /// Agent indices in cascade order: as listed, or cheapest first.
-    #[must_use]
-    pub fn resolve(&self, agents: &[&str], prices: &[f64]) -> Vec<usize> {
-        if self.order.is_empty() {
-            by_price(prices)
-        } else {
-            self.order.iter().filter_map(|a| agents.iter().position(|x| x == a)).collect()
-        }
-    }
-}
-
-/// Agent indices, cheapest first (ties by index).
-#[must_use]
-pub fn by_price(prices: &[f64]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..prices.len()).collect();
-    order.sort_by(|&a, &b| prices[a].total_cmp(&prices[b]).then(a.cmp(&b)));
-    order
-}
-
-fn prices(agents: &[AgentInfo]) -> Vec<f64> {
-    agents.iter().map(|a| a.output_price).collect()
-}
-
 /// What a trained router carries into the episode.
 #[derive(Resource)]
 struct Model {
@@ -208,7 +119,7 @@ struct Model {
 pub fn install(router: &Router, world: &mut World, schedule: &mut Schedule) {
     let ledger = world.resource::<Ledger>();
     let log = TrainingLog::collect(ledger, &world.resource::<TrainingSet>().0);
-    let by_price = by_price(&prices(ledger.agents()));
+    let by_price = cheapest_first(&AgentInfo::prices(ledger.agents()));
     let classifier = match router {
         Router::ToRouter { epochs, learning_rate, l2 } => {
             let inputs: Vec<&[f32]> = log.examples.iter().map(|e| &e.embedding[..]).collect();
@@ -219,10 +130,7 @@ pub fn install(router: &Router, world: &mut World, schedule: &mut Schedule) {
         _ => None,
     };
     world.insert_resource(Model { router: router.clone(), log, classifier, by_price });
-    match router {
-        Router::Cascade { .. } => schedule.add_systems(cascade.in_set(Phase::Award)),
-        _ => schedule.add_systems(route.in_set(Phase::Award)),
-    };
+    schedule.add_systems(route.in_set(Phase::Award));
 }
 
 fn route(mut tasks: Query<(&OpenTask, &mut Decision)>, stream_: Res<TaskStream>, model: Res<Model>) {
@@ -243,49 +151,8 @@ fn route(mut tasks: Query<(&OpenTask, &mut Decision)>, stream_: Res<TaskStream>,
                 let p = c.predict(&task.embedding);
                 argmax(order.map(|a| (a, p[a])))
             }),
-            Router::Cascade { .. } => None,
         };
         decision.winner = pick.or(model.by_price.first().copied());
-    }
-}
-
-/// Try agents in order; after each answer the scorer accepts it or escalates. Every attempt and
-/// every scoring is paid; the last agent's answer is accepted without scoring.
-fn cascade(
-    mut tasks: Query<(&OpenTask, &mut Decision)>,
-    stream_: Res<TaskStream>,
-    model: Res<Model>,
-    seed: Res<EpisodeSeed>,
-    mut ledger: ResMut<Ledger>,
-) {
-    let Router::Cascade { order, scorer } = &model.router else { return };
-    for (open, mut decision) in &mut tasks {
-        let task = stream_.get(open);
-        for (i, &agent) in order.iter().enumerate() {
-            let cell = ledger.execute(task, agent, None);
-            decision.winner = Some(agent);
-            decision.success = Some(cell.success);
-            decision.delivered = cell.usage;
-            if i + 1 == order.len() {
-                break;
-            }
-            let usage = Usage { input: u64::from(scorer.tokens), output: 1 };
-            ledger.charge_external(usage, scorer.price);
-            let key = name_key(&ledger.agents()[agent].name);
-            let mut rng = stream(seed.0, Purpose::Scorer, &[u64::from(task.id), key]);
-            let u = rng.random::<f64>();
-            // A correct answer is accepted with chance `accuracy`; a wrong one with chance
-            // `false_accept` (by default `1 - accuracy`, drawn from the same uniform, so a right
-            // scorer accepts a correct answer and rejects a wrong one).
-            let accepted = if cell.success {
-                u < scorer.accuracy
-            } else {
-                u >= scorer.false_accept.map_or(scorer.accuracy, |f| 1.0 - f)
-            };
-            if accepted {
-                break;
-            }
-        }
     }
 }
 
@@ -297,7 +164,6 @@ mod tests {
 
     use super::*;
     use crate::episode::{build_episode, play};
-    use crate::mechanisms::Mechanism;
     use crate::scenario::Scenario;
     use crate::training::Training;
 
@@ -313,7 +179,7 @@ mod tests {
     ],
     workload: (domains: [(name: "qa", bins: [(tau_max: 0.5, tasks: 40), (tau_max: 5.0, tasks: 40), (tau_max: 50.0, tasks: 40)], topics: 6)]),
     training: Separate(1),
-    mechanisms: [Cascade(), Carrot(), ToRouter(), Wtp(willingness_to_pay: 0.2)],
+    mechanisms: [Carrot(), ToRouter(), Wtp(willingness_to_pay: 0.2)],
 )"#;
 
     fn scenario() -> Scenario {
@@ -364,39 +230,11 @@ mod tests {
     }
 
     #[test]
-    fn a_cascade_pays_every_attempt_and_never_less_than_the_answer_it_accepts() {
-        let s = scenario();
-        let source: Arc<dyn OutcomeSource> = Arc::new(s.source().unwrap());
-        let (name, cascade) = s.resolve_mechanisms().remove(0);
-        assert_eq!(name, "FrugalGPT");
-        let Mechanism::Router(Router::Cascade { order, .. }) = &cascade else { panic!("not a cascade") };
-        assert_eq!(order, &[0, 1, 2, 3], "cheapest first");
-        let mut escalated = 0;
-        for seed in 0..5 {
-            let (world, schedule) = build_episode(source.clone(), s.training.split(&s.workload, seed), &cascade, seed);
-            for r in play(world, schedule, &name).unwrap() {
-                let winner = usize::from(r.winner);
-                let accepted = source.agents()[winner].cost(r.delivered);
-                assert!(r.cost() >= accepted, "cost {} below the accepted answer's {}", r.cost(), accepted);
-                // The attempts are the cascade's prefix up to the accepted agent.
-                let position = order.iter().position(|&a| a == winner).unwrap();
-                assert_eq!(r.executions as usize, position + 1);
-                // Every answer was scored but the last agent's, which is accepted unscored.
-                let scored = if position + 1 == order.len() { position } else { position + 1 };
-                assert_eq!(r.overhead.total(), scored as u64 * 401);
-                escalated += usize::from(r.executions > 1);
-            }
-        }
-        assert!(escalated > 0);
-    }
-
-    #[test]
     fn routers_that_learn_require_training_data() {
         let text = POOL.replace("training: Separate(1),", "");
         let err = Scenario::parse(&text, "x").unwrap_err().to_string();
-        assert!(err.contains("`mechanisms[1]`"), "{err}");
+        assert!(err.contains("`mechanisms[0]`"), "{err}");
         assert!(err.contains("needs training data"), "{err}");
-        assert!(!err.contains("`mechanisms[0]`"), "the cascade learns nothing: {err}");
     }
 
     #[test]

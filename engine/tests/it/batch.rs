@@ -1,8 +1,6 @@
 //! Whole batches: determinism, the oracle's bound, calibration of single agents.
 
-mod common;
-
-use common::{fixture, load, run};
+use crate::util::{fixture, load, run};
 use tender_engine::Mechanism;
 
 #[test]

@@ -1,19 +1,13 @@
 //! Replaying recorded benchmark tables: RouterBench and RouteLLM fixtures written for the
 //! project, and RouteLLM's real GSM8K trace when `../shared/data` is present.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use crate::util::{project, tender, text};
 
-fn tender(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tender")).args(args).output().expect("tender runs")
-}
+use std::path::{Path, PathBuf};
+use std::process::Output;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    project("tests/fixtures").join(name)
 }
 
 /// A `routing.csv` row: (mechanism, curve, strong share, accuracy, $ per task, PGR).

@@ -1,18 +1,11 @@
 //! The `tender` binary, end to end.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use crate::util::{project, tender, text};
 
-fn tender(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tender")).args(args).output().expect("tender runs")
-}
+use std::path::PathBuf;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("engine/tests/fixtures").join(name)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    project("engine/tests/fixtures").join(name)
 }
 
 #[test]

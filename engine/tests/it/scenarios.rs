@@ -1,8 +1,6 @@
 //! Scenario files: every shipped one is valid; bad ones give the documented errors.
 
-mod common;
-
-use common::fixture;
+use crate::util::fixture;
 use tender_engine::fit::FittedWeights;
 use tender_engine::scenario::ron_options;
 use tender_engine::{Scenario, ScenarioError};
@@ -39,7 +37,7 @@ fn every_shipped_scenario_loads_and_validates() {
 
 #[test]
 fn the_test_fixture_validates() {
-    common::load(&fixture("small.ron"));
+    crate::util::load(&fixture("small.ron"));
 }
 
 #[test]

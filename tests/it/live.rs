@@ -2,26 +2,15 @@
 //! completes, and a run through a real OpenAI-compatible gateway (the LiteLLM proxy, started by
 //! `.ci/run`) replays to identical records with zero calls.
 
+use crate::util::{project, tender_env, text};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use httpmock::prelude::*;
 
-fn tender(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tender"));
-    cmd.args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("tender runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 fn tasks_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/tasks/example.jsonl")
+    project("scenarios/tasks/example.jsonl")
 }
 
 /// A mixed pool: two live agents at `base_url` (models `small` and `large`) and a synthetic one.
@@ -60,7 +49,7 @@ fn scenario(dir: &Path, base_url: &str, small: &str, large: &str, key_env: &str)
 fn run(path: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
     let mut args = vec!["run", path.to_str().expect("utf-8 path"), "--no-plots"];
     args.extend_from_slice(extra);
-    tender(&args, env)
+    tender_env(&args, env)
 }
 
 fn calls(dir: &Path) -> serde_json::Value {
@@ -219,7 +208,7 @@ fn the_doctor_checks_every_live_agent_and_says_what_to_fix() {
     });
     let dir = tempfile::tempdir().expect("temp dir");
     let path = scenario(dir.path(), &server.url("/v1"), "a", "b", "TENDER_MOCK_KEY");
-    let o = tender(&["doctor", path.to_str().expect("utf-8"), "--task", "math-04"], &[("TENDER_MOCK_KEY", "k")]);
+    let o = tender_env(&["doctor", path.to_str().expect("utf-8"), "--task", "math-04"], &[("TENDER_MOCK_KEY", "k")]);
     let stdout = text(&o.stdout);
     // Usable, with warnings: no log-probabilities, and a verdict without a score.
     assert_eq!(o.status.code(), Some(0), "{stdout}\n{}", text(&o.stderr));
@@ -239,7 +228,7 @@ fn the_doctor_checks_every_live_agent_and_says_what_to_fix() {
     // Nothing listening: not usable, with the fix, and exit code 1.
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
     let path = scenario(dir.path(), &format!("http://127.0.0.1:{port}/v1"), "a", "b", "TENDER_MOCK_KEY");
-    let o = tender(&["doctor", path.to_str().expect("utf-8")], &[("TENDER_MOCK_KEY", "k")]);
+    let o = tender_env(&["doctor", path.to_str().expect("utf-8")], &[("TENDER_MOCK_KEY", "k")]);
     let stdout = text(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("NOT USABLE") && stdout.contains("start the server"), "{stdout}");
@@ -397,7 +386,7 @@ fn stand_ins_calibrate_to_a_live_runs_trace_without_calling_anything() {
         "--out",
         out.to_str().expect("utf-8"),
     ];
-    let o = tender(&args, &[]);
+    let o = tender_env(&args, &[]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let fit = std::fs::read_to_string(out.join("fit.md")).expect("fit table");
     for row in [
@@ -408,7 +397,7 @@ fn stand_ins_calibrate_to_a_live_runs_trace_without_calling_anything() {
         assert!(fit.contains(row), "{row} missing:\n{fit}");
     }
     // Without the trace, live agents give no targets (nothing is called).
-    let o = tender(&args[..5], &[]);
+    let o = tender_env(&args[..5], &[]);
     assert!(!o.status.success());
     assert!(text(&o.stderr).contains("--targets-replay"), "{}", text(&o.stderr));
 }

@@ -1,5 +1,4 @@
-//! Helpers shared by the engine's integration tests; each test binary uses a part of them.
-#![allow(dead_code)]
+//! Helpers shared by the engine's integration tests.
 
 use std::path::PathBuf;
 use std::sync::Arc;

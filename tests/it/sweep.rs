@@ -1,19 +1,9 @@
 //! `tender sweep` and `tender merge`, end to end: determinism, sharding, resuming.
 
+use crate::util::{path, small, tender};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn tender(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tender")).args(args).output().expect("tender runs")
-}
-
-fn small() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("engine/tests/fixtures/small.ron")
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 const SETS: [&str; 4] = ["--set", "mechanisms.sale.w_c=0..0.04:0.02", "--set", "standins.shared_difficulty=0.4,0.6"];
 

@@ -1,22 +1,9 @@
 //! Every plot renders from saved results: valid PNGs, well-formed SVGs naming their series, and
 //! a report that shows them all.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use crate::util::{path, small, tender_ok as tender};
 
-fn tender(args: &[&str]) -> Output {
-    let o = Command::new(env!("CARGO_BIN_EXE_tender")).args(args).output().expect("tender runs");
-    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    o
-}
-
-fn small() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("engine/tests/fixtures/small.ron")
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
+use std::path::Path;
 
 /// Width and height from a PNG's signature and IHDR chunk.
 fn png_size(file: &Path) -> (u32, u32) {
@@ -113,7 +100,7 @@ fn no_plots_means_no_plots_and_plot_refuses_other_folders() {
     let small = small();
     tender(&["run", path(&small), "--episodes", "2", "--out", path(&out), "--no-plots"]);
     assert!(!out.join("report.html").exists());
-    let o = Command::new(env!("CARGO_BIN_EXE_tender")).args(["plot", path(dir.path())]).output().expect("runs");
+    let o = crate::util::tender(&["plot", path(dir.path())]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("holds neither a run"));
 }

@@ -1,0 +1,217 @@
+//! Reading saved results back: CSV files, a run's per-task rows (plain or gzip) and its routing
+//! report, into the figures' data.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::draw::{Est, Figure, Lines};
+use super::error::PlotError;
+
+pub(super) fn num(s: &str) -> f64 {
+    s.parse().unwrap_or(f64::NAN)
+}
+
+pub(super) fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), PlotError> {
+    let err = |source: csv::Error| PlotError::Csv { path: path.to_path_buf(), source };
+    let mut r = csv::ReaderBuilder::new().from_path(path).map_err(err)?;
+    let header = r.headers().map_err(err)?.iter().map(String::from).collect();
+    let rows = r
+        .records()
+        .map(|rec| rec.map(|x| x.iter().map(String::from).collect()).map_err(err))
+        .collect::<Result<_, _>>()?;
+    Ok((header, rows))
+}
+
+pub(super) fn column(header: &[String], name: &str, path: &Path) -> Result<usize, PlotError> {
+    header
+        .iter()
+        .position(|h| h == name)
+        .ok_or_else(|| PlotError::MissingColumn { path: path.to_path_buf(), column: name.to_string() })
+}
+
+/// The routing figure from `routing.csv`, when the run wrote one.
+pub(super) fn routing_figure(dir: &Path) -> Result<Option<Figure>, PlotError> {
+    let path = dir.join("routing.csv");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let (header, rows) = read_csv(&path)?;
+    let (m, c, x, y, role) = (
+        column(&header, "mechanism", &path)?,
+        column(&header, "curve", &path)?,
+        column(&header, "strong_share", &path)?,
+        column(&header, "accuracy", &path)?,
+        column(&header, "role", &path)?,
+    );
+    let strong = rows
+        .iter()
+        .find(|r| r[role] == "strong")
+        .map_or("the strong agent".to_string(), |r| r[m].strip_suffix(" alone").unwrap_or(&r[m]).to_string());
+    let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    let mut mixture = [(0.0, f64::NAN), (100.0, f64::NAN)];
+    for row in rows.iter().filter(|r| r[c] != "APGR") {
+        if row[x].is_empty() {
+            continue;
+        }
+        let point = (num(&row[x]) * 100.0, num(&row[y]) * 100.0);
+        // Random mixtures run from the weak agent alone to the strong one alone.
+        match row[role].as_str() {
+            "weak" => mixture[0] = point,
+            "strong" => mixture[1] = point,
+            _ => {}
+        }
+        let name = if row[c].is_empty() { row[m].clone() } else { row[c].clone() };
+        match series.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, pts)) => pts.push(point),
+            None => series.push((name, vec![point])),
+        }
+    }
+    Ok(Some(Figure::Routing {
+        title: format!("Accuracy against the share of calls to {strong}"),
+        strong,
+        series,
+        mixture,
+    }))
+}
+
+/// A run's saved results: the summary and what the per-task file says about learning.
+pub(super) struct RunData {
+    pub mechanisms: Vec<String>,
+    pub agents: Vec<String>,
+    /// `(scope, metric) -> per mechanism`.
+    estimates: BTreeMap<(String, String), BTreeMap<String, Est>>,
+    pub bins: Vec<String>,
+}
+
+impl RunData {
+    pub fn load(dir: &Path) -> Result<Self, PlotError> {
+        let path = dir.join("summary.csv");
+        let (header, rows) = read_csv(&path)?;
+        let [m, s, k, mean, lo, hi] =
+            ["mechanism", "scope", "metric", "mean", "ci_low", "ci_high"].map(|c| column(&header, c, &path));
+        let (m, s, k, mean, lo, hi) = (m?, s?, k?, mean?, lo?, hi?);
+        let mut mechanisms: Vec<String> = Vec::new();
+        let mut agents: Vec<String> = Vec::new();
+        let mut bins: Vec<String> = Vec::new();
+        let mut estimates: BTreeMap<(String, String), BTreeMap<String, Est>> = BTreeMap::new();
+        for r in &rows {
+            if !mechanisms.contains(&r[m]) {
+                mechanisms.push(r[m].clone());
+            }
+            if let Some(a) = r[k].strip_prefix("share:")
+                && !agents.iter().any(|x| x == a)
+            {
+                agents.push(a.to_string());
+            }
+            if r[s].contains("/tau<=") && !bins.contains(&r[s]) {
+                bins.push(r[s].clone());
+            }
+            estimates
+                .entry((r[s].clone(), r[k].clone()))
+                .or_default()
+                .insert(r[m].clone(), Est { mean: num(&r[mean]), low: num(&r[lo]), high: num(&r[hi]) });
+        }
+        Ok(Self { mechanisms, agents, estimates, bins })
+    }
+
+    pub fn get(&self, scope: &str, metric: &str, mechanism: &str) -> Est {
+        self.estimates
+            .get(&(scope.to_string(), metric.to_string()))
+            .and_then(|m| m.get(mechanism))
+            .copied()
+            .unwrap_or(Est { mean: f64::NAN, low: f64::NAN, high: f64::NAN })
+    }
+}
+
+/// "DS = deep_search, C = coding": what the short domain names stand for.
+pub(super) fn domain_key(bins: &[String]) -> String {
+    let mut domains: Vec<&str> = bins.iter().filter_map(|b| b.split_once("/tau<=").map(|(d, _)| d)).collect();
+    domains.dedup();
+    domains.iter().map(|d| format!("{} = {d}", crate::table::short(d))).collect::<Vec<_>>().join(", ")
+}
+
+/// The smallest agent's cumulative share of wins along the stream, averaged over episodes,
+/// for every mechanism whose name starts with "SALE".
+pub(super) fn learning_curves(dir: &Path, smallest: &str) -> Result<Lines, PlotError> {
+    // Per-task rows as written (`tasks.csv`), compressed (`tasks.csv.gz`), or not at all.
+    let (plain, gz) = (dir.join("tasks.csv"), dir.join("tasks.csv.gz"));
+    let path = if plain.exists() { plain } else { gz };
+    let err = |source: csv::Error| PlotError::Csv { path: path.clone(), source };
+    let reader: Box<dyn std::io::Read> = match std::fs::File::open(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Lines::new()),
+        Err(source) => return Err(PlotError::Io { path: path.clone(), source }),
+        Ok(f) if path.extension().is_some_and(|e| e == "gz") => Box::new(flate2::read::GzDecoder::new(f)),
+        Ok(f) => Box::new(f),
+    };
+    let mut r = csv::Reader::from_reader(reader);
+    let header: Vec<String> = r.headers().map_err(err)?.iter().map(String::from).collect();
+    let (e, m, st, w) = (
+        column(&header, "episode", &path)?,
+        column(&header, "mechanism", &path)?,
+        column(&header, "step", &path)?,
+        column(&header, "winner", &path)?,
+    );
+    // (mechanism) -> step -> (sum over episodes of cumulative share, episodes)
+    let mut wins: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
+    let mut sums: BTreeMap<String, Vec<(f64, usize)>> = BTreeMap::new();
+    for rec in r.records() {
+        let rec = rec.map_err(err)?;
+        let mech = &rec[m];
+        if !mech.starts_with("SALE") {
+            continue;
+        }
+        let key = (mech.to_string(), rec[e].to_string());
+        let entry = wins.entry(key).or_insert((0, 0));
+        entry.0 += usize::from(&rec[w] == smallest);
+        entry.1 += 1;
+        let step: usize = rec[st].parse().unwrap_or(0);
+        let share = entry.0 as f64 / entry.1 as f64;
+        let v = sums.entry(mech.to_string()).or_default();
+        if v.len() <= step {
+            v.resize(step + 1, (0.0, 0));
+        }
+        v[step].0 += share;
+        v[step].1 += 1;
+    }
+    Ok(sums
+        .into_iter()
+        .map(|(mech, v)| {
+            let pts = v
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, n))| *n > 0)
+                .map(|(i, (s, n))| {
+                    let mean = s / *n as f64 * 100.0;
+                    ((i + 1) as f64, Est { mean, low: f64::NAN, high: f64::NAN })
+                })
+                .collect();
+            (mech, pts)
+        })
+        .collect())
+}
+
+/// The cheapest agent by output price, from the run's saved scenario.
+pub(super) fn smallest_agent(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("scenario.ron")).ok()?;
+    let s = tender_engine::Scenario::parse(&text, "scenario.ron").ok()?;
+    s.agents.iter().min_by(|a, b| a.price.total_cmp(&b.price)).map(|a| a.name.clone())
+}
+
+/// Points `(x, estimate)` grouped into up to eight bins of equal count along `x`: each bin's mean
+/// x, and the mean of its points' means with a 95% interval over them.
+pub(super) fn partial_dependence(points: &[(f64, Est)]) -> Vec<(f64, Est)> {
+    let mut pts: Vec<(f64, f64)> =
+        points.iter().filter(|(x, e)| x.is_finite() && e.mean.is_finite()).map(|(x, e)| (*x, e.mean)).collect();
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let bins = pts.len().clamp(1, 8);
+    let size = pts.len().div_ceil(bins).max(1);
+    pts.chunks(size)
+        .map(|chunk| {
+            let n = chunk.len() as f64;
+            let x = chunk.iter().map(|p| p.0).sum::<f64>() / n;
+            let e = crate::stats::Estimate::of(chunk.iter().map(|p| p.1));
+            let (low, high) = if e.low.is_finite() { (e.low, e.high) } else { (e.mean, e.mean) };
+            (x, Est { mean: e.mean, low, high })
+        })
+        .collect()
+}

@@ -1,0 +1,132 @@
+//! `report.html`: every figure with its caption, and the numbers behind them as tables.
+
+use std::path::{Path, PathBuf};
+
+use super::draw::Est;
+use super::error::PlotError;
+use super::read::RunData;
+use crate::output::write_atomic;
+use crate::store::Manifest;
+
+pub(super) fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+pub(super) fn fmt_est(e: Est, scale: f64, decimals: usize) -> String {
+    if !e.mean.is_finite() {
+        return "—".into();
+    }
+    if e.low.is_finite() {
+        format!("{:.*} ± {:.*}", decimals, e.mean * scale, decimals, (e.high - e.low) / 2.0 * scale)
+    } else {
+        format!("{:.*}", decimals, e.mean * scale)
+    }
+}
+
+pub(super) fn run_tables(data: &RunData) -> Vec<String> {
+    let cols: [(&str, &str, f64, usize); 6] = [
+        ("pass@1 %", "pass_at_1", 100.0, 1),
+        ("$ / M tok", "usd_per_mtok", 1.0, 3),
+        ("$ / episode", "cost_usd", 1.0, 2),
+        ("welfare $", "welfare_usd", 1.0, 1),
+        ("$ / solved task", "cost_of_pass_usd", 1.0, 4),
+        ("gap to oracle pp", "oracle_gap", 100.0, 1),
+    ];
+    let mut t = String::from("<table><tr><th>mechanism</th>");
+    for (h, ..) in cols {
+        t.push_str(&format!("<th>{}</th>", html_escape(h)));
+    }
+    t.push_str("</tr>");
+    for m in &data.mechanisms {
+        t.push_str(&format!("<tr><td>{}</td>", html_escape(m)));
+        for (_, k, scale, d) in cols {
+            t.push_str(&format!("<td>{}</td>", fmt_est(data.get("all", k, m), scale, d)));
+        }
+        t.push_str("</tr>");
+    }
+    t.push_str("</table>");
+    vec![t]
+}
+
+pub(super) fn sweep_table(manifest: &Manifest, get: &dyn Fn(usize, &str, &str) -> Est) -> String {
+    let mut t = String::from("<table><tr><th>point</th>");
+    if let Some(p) = manifest.points.first() {
+        for (k, _) in &p.assignments {
+            t.push_str(&format!("<th>{}</th>", html_escape(k)));
+        }
+    }
+    t.push_str("<th>mechanism</th><th>pass@1 %</th><th>$ / M tok</th><th>welfare $</th></tr>");
+    for p in &manifest.points {
+        for m in &manifest.mechanisms {
+            t.push_str(&format!("<tr><td>{}</td>", p.index));
+            for (_, v) in &p.assignments {
+                t.push_str(&format!("<td>{}</td>", html_escape(&v.to_string())));
+            }
+            t.push_str(&format!(
+                "<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                html_escape(m),
+                fmt_est(get(p.index, m, "pass_at_1"), 100.0, 1),
+                fmt_est(get(p.index, m, "usd_per_mtok"), 1.0, 3),
+                fmt_est(get(p.index, m, "welfare_usd"), 1.0, 1)
+            ));
+        }
+    }
+    t.push_str("</table>");
+    t
+}
+
+/// `report.html`: the tables and every SVG inlined, one self-contained page.
+/// What a figure shows, from its file's stem.
+pub(super) fn caption(stem: &str) -> String {
+    let fixed = [
+        ("cost_vs_pass", "Cost against pass@1 for every mechanism (95% whiskers; grey line: Pareto frontier)"),
+        ("pass_by_bin", "pass@1 per complexity bin"),
+        ("shares_by_bin", "Who executes, per complexity bin"),
+        ("learning_curve", "Learning curve: the smallest agent's cumulative share of SALE's wins along the stream"),
+        ("accuracy_vs_strong_share", "Accuracy against the share of calls to the strongest agent (routing view)"),
+    ];
+    if let Some((_, c)) = fixed.iter().find(|(s, _)| *s == stem) {
+        return (*c).to_string();
+    }
+    for (prefix, what) in [("welfare_vs_", "Welfare per episode"), ("cost_vs_", "Cost ($ per million tokens)")] {
+        if let Some(param) = stem.strip_prefix(prefix) {
+            return format!("{what} against {param}, mean and 95% band per mechanism");
+        }
+    }
+    stem.to_string()
+}
+
+/// `report.html`: `before` tables, every figure with its caption, then `after` tables.
+pub(super) fn report(dir: &Path, files: &[PathBuf], before: &[String], after: &[String]) -> Result<(), PlotError> {
+    let mut html = String::from(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Tender report</title><style>\
+         body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}\
+         td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}\
+         figure{margin:2em 0}</style></head><body><h1>Tender report</h1>",
+    );
+    html.push_str(&format!(
+        "<p>Results in <code>{}</code>; means with 95% confidence intervals across episodes.</p>",
+        html_escape(&dir.display().to_string())
+    ));
+    for t in before {
+        html.push_str(t);
+    }
+    for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "svg")) {
+        let svg = std::fs::read_to_string(f).map_err(|source| PlotError::Io { path: f.clone(), source })?;
+        let name = f.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let stem = f.file_stem().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        // The XML declaration is not allowed inside HTML; the <svg> element is.
+        let body = svg.find("<svg").map_or(svg.as_str(), |i| &svg[i..]);
+        html.push_str(&format!(
+            "<figure id=\"{}\">{body}<figcaption>{}</figcaption></figure>",
+            html_escape(&name),
+            html_escape(&caption(&stem))
+        ));
+    }
+    for t in after {
+        html.push_str(t);
+    }
+    html.push_str("</body></html>\n");
+    write_atomic(&dir.join("report.html"), |w| w.write_all(html.as_bytes()))?;
+    Ok(())
+}

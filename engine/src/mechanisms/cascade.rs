@@ -1,0 +1,193 @@
+//! A FrugalGPT-style cascade (Chen et al. 2023): agents are tried in order, and after each answer
+//! a scorer accepts it or escalates to the next agent. It learns nothing; every attempt and every
+//! scoring is paid.
+
+use bevy_ecs::prelude::*;
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+use tender_agents::streams::{Purpose, name_key, stream};
+use tender_agents::validate::Checker;
+use tender_agents::{Usage, cheapest_first};
+
+use super::quoted;
+use crate::ledger::Ledger;
+use crate::world::{Decision, EpisodeSeed, OpenTask, Phase, TaskStream};
+
+/// FrugalGPT-style cascade (Chen et al. 2023).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CascadeParams {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Agents in the order they are tried; cheapest first when empty.
+    #[serde(default)]
+    pub order: Vec<String>,
+    #[serde(default)]
+    pub scorer: ScorerParams,
+}
+
+/// The cascade's answer scorer.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScorerParams {
+    /// Chance that it accepts a correct answer, and that it rejects a wrong one.
+    pub accuracy: f64,
+    /// Chance that it accepts a wrong answer, when it differs from `1 - accuracy` (a scorer
+    /// with a strict threshold rejects most answers, right or wrong).
+    #[serde(default)]
+    pub false_accept: Option<f64>,
+    /// Tokens it reads per scored answer.
+    pub tokens: u32,
+    /// Its price, dollars per million tokens.
+    pub price: f64,
+}
+
+impl Default for ScorerParams {
+    fn default() -> Self {
+        Self { accuracy: 0.8, false_accept: None, tokens: 400, price: 0.05 }
+    }
+}
+
+impl CascadeParams {
+    pub fn check(&self, c: &mut Checker, agents: &[&str]) {
+        for (i, a) in self.order.iter().enumerate() {
+            c.within("order", |c| {
+                c.require(
+                    agents.contains(&a.as_str()),
+                    &format!("[{i}]"),
+                    format!("{a:?}"),
+                    &format!("must name an agent of the pool: {}", quoted(agents)),
+                );
+                c.require(
+                    !self.order[..i].contains(a),
+                    &format!("[{i}]"),
+                    format!("{a:?}"),
+                    "must not repeat an agent",
+                );
+            });
+        }
+        c.within("scorer", |c| {
+            c.range("accuracy", self.scorer.accuracy, 0.0, 1.0);
+            if let Some(f) = self.scorer.false_accept {
+                c.range("false_accept", f, 0.0, 1.0);
+            }
+            c.count("tokens", self.scorer.tokens.into(), 0, 10_000_000);
+            c.range("price", self.scorer.price, 0.0, 1e6);
+        });
+    }
+
+    /// Agent indices in cascade order: as listed, or cheapest first.
+    #[must_use]
+    pub fn resolve(&self, agents: &[&str], prices: &[f64]) -> Vec<usize> {
+        if self.order.is_empty() {
+            cheapest_first(prices)
+        } else {
+            self.order.iter().filter_map(|a| agents.iter().position(|x| x == a)).collect()
+        }
+    }
+}
+
+/// A cascade ready to run: agent indices in the order they are tried, and the scorer.
+#[derive(Resource, Clone, Debug, PartialEq)]
+pub struct Cascade {
+    pub order: Vec<usize>,
+    pub scorer: ScorerParams,
+}
+
+pub fn install(cascade: &Cascade, world: &mut World, schedule: &mut Schedule) {
+    world.insert_resource(cascade.clone());
+    schedule.add_systems(escalate.in_set(Phase::Award));
+}
+
+/// Try agents in order; after each answer the scorer accepts it or escalates. Every attempt and
+/// every scoring is paid; the last agent's answer is accepted without scoring.
+fn escalate(
+    mut tasks: Query<(&OpenTask, &mut Decision)>,
+    stream_: Res<TaskStream>,
+    cascade: Res<Cascade>,
+    seed: Res<EpisodeSeed>,
+    mut ledger: ResMut<Ledger>,
+) {
+    let Cascade { order, scorer } = &*cascade;
+    for (open, mut decision) in &mut tasks {
+        let task = stream_.get(open);
+        for (i, &agent) in order.iter().enumerate() {
+            let cell = ledger.execute(task, agent, None);
+            decision.winner = Some(agent);
+            decision.success = Some(cell.success);
+            decision.delivered = cell.usage;
+            if i + 1 == order.len() {
+                break;
+            }
+            let usage = Usage { input: u64::from(scorer.tokens), output: 1 };
+            ledger.charge_external(usage, scorer.price);
+            let key = name_key(&ledger.agents()[agent].name);
+            let mut rng = stream(seed.0, Purpose::Scorer, &[u64::from(task.id), key]);
+            let u = rng.random::<f64>();
+            // A correct answer is accepted with chance `accuracy`; a wrong one with chance
+            // `false_accept` (by default `1 - accuracy`, drawn from the same uniform, so a right
+            // scorer accepts a correct answer and rejects a wrong one).
+            let accepted = if cell.success {
+                u < scorer.accuracy
+            } else {
+                u >= scorer.false_accept.map_or(scorer.accuracy, |f| 1.0 - f)
+            };
+            if accepted {
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tender_agents::OutcomeSource;
+
+    use super::*;
+    use crate::episode::{build_episode, play};
+    use crate::mechanisms::Mechanism;
+    use crate::scenario::Scenario;
+
+    const POOL: &str = r#"Scenario(
+    name: "cascade",
+    seed: 5,
+    episodes: 1,
+    agents: [
+        (name: "s", price: 0.05, skill: {"qa": [0.7, 0.35, 0.1]}),
+        (name: "m", price: 0.09, skill: {"qa": [0.8, 0.5, 0.2]}),
+        (name: "l", price: 0.16, skill: {"qa": [0.85, 0.6, 0.3]}),
+        (name: "xl", price: 0.36, skill: {"qa": [0.9, 0.7, 0.45]}),
+    ],
+    workload: (domains: [(name: "qa", bins: [(tau_max: 0.5, tasks: 40), (tau_max: 5.0, tasks: 40), (tau_max: 50.0, tasks: 40)], topics: 6)]),
+    mechanisms: [Cascade()],
+)"#;
+
+    #[test]
+    fn a_cascade_pays_every_attempt_and_never_less_than_the_answer_it_accepts() {
+        let s = Scenario::parse(POOL, "cascade").unwrap();
+        let source: Arc<dyn OutcomeSource> = Arc::new(s.source().unwrap());
+        let (name, cascade) = s.resolve_mechanisms().remove(0);
+        assert_eq!(name, "FrugalGPT");
+        let Mechanism::Cascade(Cascade { order, .. }) = &cascade else { panic!("not a cascade") };
+        assert_eq!(order, &[0, 1, 2, 3], "cheapest first");
+        let mut escalated = 0;
+        for seed in 0..5 {
+            let (world, schedule) = build_episode(source.clone(), s.training.split(&s.workload, seed), &cascade, seed);
+            for r in play(world, schedule, &name).unwrap() {
+                let winner = usize::from(r.winner);
+                let accepted = source.agents()[winner].cost(r.delivered);
+                assert!(r.cost() >= accepted, "cost {} below the accepted answer's {}", r.cost(), accepted);
+                // The attempts are the cascade's prefix up to the accepted agent.
+                let position = order.iter().position(|&a| a == winner).unwrap();
+                assert_eq!(r.executions as usize, position + 1);
+                // Every answer was scored but the last agent's, which is accepted unscored.
+                let scored = if position + 1 == order.len() { position } else { position + 1 };
+                assert_eq!(r.overhead.total(), scored as u64 * 401);
+                escalated += usize::from(r.executions > 1);
+            }
+        }
+        assert!(escalated > 0);
+    }
+}

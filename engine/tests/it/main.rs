@@ -1,0 +1,6 @@
+//! The engine's integration tests, as one test binary: whole batches and scenario files, sharing
+//! the helpers in `util`.
+
+mod batch;
+mod scenarios;
+mod util;

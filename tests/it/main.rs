@@ -1,0 +1,10 @@
+//! The `tender` binary end to end, as one test binary (one link, one process per `cargo test`):
+//! each module a command or a backend, sharing the helpers in `util`.
+
+mod cli;
+mod live;
+mod paper;
+mod plots;
+mod replay;
+mod sweep;
+mod util;
