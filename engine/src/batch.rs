@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use rayon::prelude::*;
-use tender_agents::streams::episode_seed;
 use tender_agents::{AgentInfo, OutcomeSource, WorkloadSpec};
 
 use crate::episode::run_episode;
@@ -40,6 +39,18 @@ pub struct BatchResult {
     pub runs: Vec<EpisodeRun>,
 }
 
+/// `work` on `jobs` threads, or on rayon's global pool (one thread per core) when `None`.
+pub fn on_threads<T: Send>(jobs: Option<usize>, work: impl FnOnce() -> T + Send) -> Result<T, EngineError> {
+    match jobs {
+        None => Ok(work()),
+        Some(jobs) => Ok(rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs)
+            .build()
+            .map_err(|source| EngineError::ThreadPool { jobs, source })?
+            .install(work)),
+    }
+}
+
 /// Run every mechanism on `episodes` seeded task streams. `progress` is called once per finished
 /// (episode, mechanism) pair, from worker threads.
 pub fn run_batch(
@@ -58,9 +69,7 @@ pub fn run_batch(
     let work = || {
         jobs.par_iter()
             .map(|&(episode, m)| {
-                let seed = episode_seed(options.seed, u64::from(episode));
-                let order = workload.order_key(options.seed, u64::from(episode), seed);
-                let tasks = training.split_ordered(workload, seed, order);
+                let (seed, tasks) = training.episode(workload, options.seed, u64::from(episode));
                 let (name, mechanism) = &mechanisms[m];
                 let records = run_episode(Arc::clone(&source), tasks, mechanism, name, seed)?;
                 progress();
@@ -70,14 +79,7 @@ pub fn run_batch(
     };
     // Live episodes wait on the network, not the CPU: give them as many threads as requests may
     // be in flight.
-    let runs = match options.jobs.or_else(|| source.io_parallelism()) {
-        None => work()?,
-        Some(jobs) => rayon::ThreadPoolBuilder::new()
-            .num_threads(jobs)
-            .build()
-            .map_err(|source| EngineError::ThreadPool { jobs, source })?
-            .install(work)?,
-    };
+    let runs = on_threads(options.jobs.or_else(|| source.io_parallelism()), work)??;
     Ok(BatchResult {
         agents: source.agents().to_vec(),
         mechanisms: mechanisms.iter().map(|(n, _)| n.clone()).collect(),

@@ -25,7 +25,6 @@
 use std::sync::Arc;
 
 use good_lp::{Expression, ProblemVariables, Solution, SolverModel, microlp, variable};
-use tender_agents::streams::episode_seed;
 use tender_agents::{OutcomeSource, Task};
 
 use crate::ledger::Ledger;
@@ -82,9 +81,8 @@ pub fn collect(
     let mut auctions = Vec::new();
     let mut cost = 0.0;
     for e in 0..episodes {
-        let seed = episode_seed(scenario.seed, u64::from(e));
-        let order = scenario.workload.order_key(scenario.seed, u64::from(e), seed);
-        let tasks = scenario.training.split_ordered(&scenario.workload, seed, order).train;
+        let (seed, tasks) = scenario.training.episode(&scenario.workload, scenario.seed, u64::from(e));
+        let tasks = tasks.train;
         let mut ledger = Ledger::new(Arc::clone(&source), seed);
         for task in tasks.iter() {
             auctions.push(auction(&mut ledger, task, &by_price));
@@ -132,9 +130,8 @@ pub fn fit_welfare(
     }
     let train: Vec<(u64, Arc<[Task]>)> = (0..episodes)
         .map(|e| {
-            let seed = episode_seed(scenario.seed, u64::from(e));
-            let order = scenario.workload.order_key(scenario.seed, u64::from(e), seed);
-            (seed, scenario.training.split_ordered(&scenario.workload, seed, order).train)
+            let (seed, tasks) = scenario.training.episode(&scenario.workload, scenario.seed, u64::from(e));
+            (seed, tasks.train)
         })
         .collect();
     let tasks: usize = train.iter().map(|(_, t)| t.len()).sum();

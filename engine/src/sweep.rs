@@ -67,13 +67,10 @@ pub fn run_units<E: Send>(
     let work = || {
         units.par_iter().try_for_each(|&(p, r)| {
             let point = &points[p];
-            let seed = tender_agents::streams::episode_seed(point.seed, u64::from(r));
             let mut runs = Vec::with_capacity(point.mechanisms.len());
+            let (seed, tasks) = point.scenario.training.episode(&point.scenario.workload, point.seed, u64::from(r));
             for (name, mechanism) in &point.mechanisms {
-                let workload = &point.scenario.workload;
-                let order = workload.order_key(point.seed, u64::from(r), seed);
-                let tasks = point.scenario.training.split_ordered(workload, seed, order);
-                match crate::run_episode(std::sync::Arc::clone(&point.source), tasks, mechanism, name, seed) {
+                match crate::run_episode(std::sync::Arc::clone(&point.source), tasks.clone(), mechanism, name, seed) {
                     Ok(records) => runs.push(records),
                     Err(e) => return Err(Err(e)),
                 }
@@ -81,14 +78,7 @@ pub fn run_units<E: Send>(
             done(UnitResult { point: p, replication: r, episode_seed: seed, runs }).map_err(Ok)
         })
     };
-    let outcome = match jobs {
-        None => work(),
-        Some(n) => rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build()
-            .map_err(|source| crate::EngineError::ThreadPool { jobs: n, source })?
-            .install(work),
-    };
+    let outcome = crate::batch::on_threads(jobs, work)?;
     match outcome {
         Ok(()) => Ok(Ok(())),
         Err(Ok(e)) => Ok(Err(e)),

@@ -59,6 +59,15 @@ impl Training {
         *self == Self::None
     }
 
+    /// Episode `episode` of a run seeded `base`: its seed and its tasks in arrival order, split.
+    /// The one way every batch, sweep and fit sets an episode up.
+    #[must_use]
+    pub fn episode(&self, workload: &WorkloadSpec, base: u64, episode: u64) -> (u64, EpisodeTasks) {
+        let seed = tender_agents::streams::episode_seed(base, episode);
+        let order = workload.order_key(base, episode, seed);
+        (seed, self.split_ordered(workload, seed, order))
+    }
+
     /// Split an episode's tasks, arriving in the order keyed by the episode's seed.
     #[must_use]
     pub fn split(&self, workload: &WorkloadSpec, episode_seed: u64) -> EpisodeTasks {

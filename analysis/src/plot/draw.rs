@@ -9,6 +9,7 @@ use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
 use super::error::{DrawError, PlotError};
+use crate::output::write_atomic;
 
 pub(super) const FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 
@@ -135,23 +136,26 @@ pub(super) fn both(dir: &Path, stem: &str, figure: &Figure) -> Result<Vec<PathBu
     let png = dir.join(format!("{stem}.png"));
     let svg = dir.join(format!("{stem}.svg"));
     let fail = |path: &Path, source: DrawError| PlotError::Draw { path: path.to_path_buf(), source };
-    // Draw to temporary names, then rename: a reader never sees half a plot.
-    let tmp_png = dir.join(format!(".{stem}.tmp.png"));
-    let tmp_svg = dir.join(format!(".{stem}.tmp.svg"));
+    // The bitmap backend encodes to a file only: it draws to a scratch file that is then written
+    // through the one atomic writer, so a reader never sees half a plot.
+    let scratch = tempfile::Builder::new().prefix(&format!(".{stem}")).suffix(".png").tempfile_in(dir);
+    let scratch = scratch.map_err(|e| fail(&png, e.into()))?;
     {
-        let root = BitMapBackend::new(&tmp_png, SIZE).into_drawing_area();
+        let root = BitMapBackend::new(scratch.path(), SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(|e| fail(&png, e.into()))?;
         render(&root, figure).map_err(|m| fail(&png, m))?;
         root.present().map_err(|e| fail(&png, e.into()))?;
     }
+    let bytes = std::fs::read(scratch.path()).map_err(|e| fail(&png, e.into()))?;
+    write_atomic(&png, |w| w.write_all(&bytes))?;
+    let mut text = String::new();
     {
-        let root = SVGBackend::new(&tmp_svg, SIZE).into_drawing_area();
+        let root = SVGBackend::with_string(&mut text, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(|e| fail(&svg, e.into()))?;
         render(&root, figure).map_err(|m| fail(&svg, m))?;
         root.present().map_err(|e| fail(&svg, e.into()))?;
     }
-    std::fs::rename(&tmp_png, &png).map_err(|e| fail(&png, e.into()))?;
-    std::fs::rename(&tmp_svg, &svg).map_err(|e| fail(&svg, e.into()))?;
+    write_atomic(&svg, |w| w.write_all(text.as_bytes()))?;
     Ok(vec![png, svg])
 }
 
