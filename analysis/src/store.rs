@@ -15,12 +15,13 @@
 //! the final `rows.csv` is written from a 20-byte-per-unit index by seeking into the journal.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
+use tender_agents::live::{complete_lines, reopen_at};
 use tender_engine::sweep::Point;
 
 use crate::output::write_atomic;
@@ -215,18 +216,8 @@ impl SweepStore {
                 pending_rows.extend(read_unit(&mut file, &rows_path, span)?);
             }
         }
-        let open = |path: &Path, end: u64| -> Result<File, StoreError> {
-            let f = OpenOptions::new()
-                .create(true)
-                .read(true)
-                .write(true)
-                .truncate(false)
-                .open(path)
-                .map_err(io_err(path))?;
-            // Cut a torn tail left by a crash.
-            f.set_len(end).map_err(io_err(path))?;
-            Ok(f)
-        };
+        // Cut a torn tail left by a crash.
+        let open = |path: &Path, end: u64| reopen_at(path, end).map_err(io_err(path));
         let rows = open(&rows_path, rows_end)?;
         let points = open(&points_path, points_end)?;
         let done: BTreeSet<(usize, u32)> = index.iter().map(|u| (u.point as usize, u.replication)).collect();
@@ -424,22 +415,16 @@ fn scan_rows(path: &Path, m: &Manifest) -> Result<(Vec<UnitSpan>, u64), StoreErr
         Err(e) => return Err(io_err(path)(e)),
     };
     let per_unit = m.mechanisms.len();
-    let mut reader = BufReader::new(file);
-    let (mut index, mut offset, mut valid_end) = (Vec::new(), 0u64, 0u64);
+    let (mut index, mut valid_end) = (Vec::new(), 0u64);
     let mut block: Vec<Row> = Vec::new();
     let mut block_start = 0u64;
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let n = reader.read_until(b'\n', &mut line).map_err(io_err(path))?;
-        if n == 0 || line.last() != Some(&b'\n') {
-            break; // end of file, or a torn last line
-        }
+    for line in complete_lines(BufReader::new(file)) {
+        let (at, line) = line.map_err(io_err(path))?;
         let Ok(row) = serde_json::from_slice::<Row>(&line) else { break };
         if block.is_empty() {
-            block_start = offset;
+            block_start = at;
         }
-        offset += n as u64;
+        let offset = at + line.len() as u64;
         block.push(row);
         if block.len() == per_unit {
             let (p, r) = (block[0].point, block[0].replication);
@@ -470,17 +455,12 @@ fn scan_points(path: &Path) -> Result<(BTreeSet<usize>, u64), StoreError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((BTreeSet::new(), 0)),
         Err(e) => return Err(io_err(path)(e)),
     };
-    let mut reader = BufReader::new(file);
-    let (mut done, mut end, mut line) = (BTreeSet::new(), 0u64, Vec::new());
-    loop {
-        line.clear();
-        let n = reader.read_until(b'\n', &mut line).map_err(io_err(path))?;
-        if n == 0 || line.last() != Some(&b'\n') {
-            break;
-        }
+    let (mut done, mut end) = (BTreeSet::new(), 0u64);
+    for line in complete_lines(BufReader::new(file)) {
+        let (at, line) = line.map_err(io_err(path))?;
         let Ok(s) = serde_json::from_slice::<PointSummary>(&line) else { break };
         done.insert(s.point);
-        end += n as u64;
+        end = at + line.len() as u64;
     }
     Ok((done, end))
 }

@@ -3,7 +3,7 @@
 //! trace (every call the run used, which replays it).
 
 use std::fs::{File, OpenOptions};
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{BufRead, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -56,28 +56,62 @@ pub enum JournalError {
     Record { path: PathBuf, line: usize, message: String },
 }
 
+/// The complete lines of a JSON-lines stream, each with the byte offset it starts at. A last line
+/// without its newline is a write a crash cut short, and not a line. Every journal in Tender (the
+/// call journal here, the sweep store's rows and points) reads through this.
+pub fn complete_lines<R: BufRead>(reader: R) -> CompleteLines<R> {
+    CompleteLines { reader, offset: 0 }
+}
+
+/// See [`complete_lines`].
+pub struct CompleteLines<R> {
+    reader: R,
+    offset: u64,
+}
+
+impl<R: BufRead> Iterator for CompleteLines<R> {
+    type Item = std::io::Result<(u64, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut line = Vec::new();
+        match self.reader.read_until(b'\n', &mut line) {
+            Err(e) => Some(Err(e)),
+            Ok(_) if line.last() != Some(&b'\n') => None,
+            Ok(n) => {
+                let at = self.offset;
+                self.offset += n as u64;
+                Some(Ok((at, line)))
+            }
+        }
+    }
+}
+
+/// Open `path` (created if missing) to append after its first `keep` bytes, cutting off what
+/// follows: the torn tail a crash left.
+pub fn reopen_at(path: &Path, keep: u64) -> std::io::Result<File> {
+    let mut file = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path)?;
+    file.set_len(keep)?;
+    file.seek(SeekFrom::End(0))?;
+    Ok(file)
+}
+
 /// Parse journal text. A last line without its newline is a write cut short by a crash and is
 /// left out; `Ok` also returns the length of the text that parsed.
 pub fn read_records(text: &str, path: &Path) -> Result<(Vec<CallRecord>, usize), JournalError> {
     let mut records = Vec::new();
     let mut good = 0;
-    for (i, line) in text.split_inclusive('\n').enumerate() {
-        let complete = line.ends_with('\n');
-        if line.trim().is_empty() {
-            good += line.len();
+    for (i, line) in complete_lines(text.as_bytes()).enumerate() {
+        let (at, line) = line.map_err(|source| JournalError::Io { path: path.to_path_buf(), source })?;
+        good = at as usize + line.len();
+        if line.trim_ascii().is_empty() {
             continue;
         }
-        match serde_json::from_str::<CallRecord>(line) {
-            Ok(r) if complete => {
-                records.push(r);
-                good += line.len();
-            }
-            _ if !complete => break,
-            Ok(_) => unreachable!("a complete line is handled above"),
-            Err(e) => {
-                return Err(JournalError::Record { path: path.to_path_buf(), line: i + 1, message: e.to_string() });
-            }
-        }
+        let record = serde_json::from_slice::<CallRecord>(&line).map_err(|e| JournalError::Record {
+            path: path.to_path_buf(),
+            line: i + 1,
+            message: e.to_string(),
+        })?;
+        records.push(record);
     }
     Ok((records, good))
 }
@@ -106,10 +140,7 @@ impl Journal {
             Err(e) => return Err(Self::io(path)(e)),
         };
         let (records, good) = read_records(&text, path)?;
-        let mut file =
-            OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(Self::io(path))?;
-        file.set_len(good as u64).map_err(Self::io(path))?;
-        file.seek(SeekFrom::End(0)).map_err(Self::io(path))?;
+        let file = reopen_at(path, good as u64).map_err(Self::io(path))?;
         Ok((Self { path: path.to_path_buf(), file: Mutex::new(file) }, records))
     }
 

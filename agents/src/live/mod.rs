@@ -17,7 +17,7 @@ mod source;
 pub use chat::{mean_entropy, parse_score, strip_reasoning};
 pub use doctor::{Endpoint, Probe};
 pub use http::{CallFailure, Cause, HttpClient, Limits, MAX_BODY, Retry, redact};
-pub use journal::{CallRecord, Journal, JournalError, read_records};
+pub use journal::{CallRecord, CompleteLines, Journal, JournalError, complete_lines, read_records, reopen_at};
 pub use program::python_passes;
 pub use prompts::Prompts;
 pub use source::{CallStats, LiveError, LiveSource, Mode, OpenCircuit, ReplyStats, embed_texts};
