@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use tender_analysis::store::Shard;
+use tender_engine::sweep::{Design, ParamSpec, parse_set};
 
 /// Tender simulates markets in which heterogeneous LLM agents compete for tasks: SALE strategy
 /// auctions, the routers and auctions they are compared with, on synthetic stand-ins calibrated
@@ -141,11 +143,11 @@ pub struct SweepArgs {
     /// and Latin-hypercube designs) or PATH=V1,V2,... (a list). Repeat for more parameters.
     /// Paths: mechanisms.sale.w_c, mechanisms[1].k, agents.qwen3-4b.memory_gain,
     /// standins.shared_difficulty, workload.complexity_signal, ...
-    #[arg(long = "set", value_name = "PATH=VALUES")]
-    pub set: Vec<String>,
+    #[arg(long = "set", value_name = "PATH=VALUES", value_parser = set)]
+    pub set: Vec<ParamSpec>,
     /// How parameters combine: grid (every combination), zip (matched lists), random:N or lhs:N.
-    #[arg(long, default_value = "grid")]
-    pub design: String,
+    #[arg(long, default_value = "grid", value_parser = design)]
+    pub design: Design,
     /// Replications per point [default: the sweep's, else the scenario's episodes].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub replications: Option<u32>,
@@ -159,8 +161,8 @@ pub struct SweepArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Run only slice K of N (1-based): points whose index is K-1 modulo N.
-    #[arg(long, value_name = "K/N")]
-    pub shard: Option<String>,
+    #[arg(long, value_name = "K/N", value_parser = shard)]
+    pub shard: Option<Shard>,
     /// Do not draw plots and report.html at the end.
     #[arg(long)]
     pub no_plots: bool,
@@ -275,6 +277,32 @@ pub struct BenchArgs {
 pub const MAX_JOBS: usize = 512;
 
 /// `--jobs N` with 1 <= N <= [`MAX_JOBS`].
+/// `--set PATH=VALUES`.
+fn set(arg: &str) -> Result<ParamSpec, String> {
+    parse_set(arg).map_err(|e| e.to_string())
+}
+
+/// `--design grid|zip|random:N|lhs:N`.
+fn design(arg: &str) -> Result<Design, String> {
+    let count = |n: &str| n.parse::<u32>().map_err(|_| "expected a count after ':'".to_string());
+    match arg.split_once(':') {
+        None if arg == "grid" => Ok(Design::Grid),
+        None if arg == "zip" => Ok(Design::Zip),
+        Some(("random", n)) => Ok(Design::Random(count(n)?)),
+        Some(("lhs", n)) => Ok(Design::LatinHypercube(count(n)?)),
+        _ => Err("expected grid, zip, random:N or lhs:N".into()),
+    }
+}
+
+/// `--shard K/N` with 1 <= K <= N.
+fn shard(arg: &str) -> Result<Shard, String> {
+    let parsed = arg.split_once('/').and_then(|(k, n)| Some((k.parse::<usize>().ok()?, n.parse::<usize>().ok()?)));
+    match parsed {
+        Some((k, n)) if k >= 1 && k <= n => Ok(Shard { k, n }),
+        _ => Err("expected K/N with 1 <= K <= N, e.g. 2/8".into()),
+    }
+}
+
 fn jobs(arg: &str) -> Result<usize, String> {
     match arg.parse::<usize>() {
         Ok(n) if (1..=MAX_JOBS).contains(&n) => Ok(n),

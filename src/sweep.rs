@@ -5,31 +5,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use tender_analysis::store::{Manifest, Row, Shard, SweepStore, merge as merge_shards};
 use tender_analysis::{ROW_METRICS, price_extremes, row_metrics};
-use tender_engine::sweep::{Design, Draws, SweepSpec, parse_set, prepare, run_units};
+use tender_engine::sweep::{Draws, SweepSpec, prepare, run_units};
 
 use crate::backends::load;
 use crate::cli::SweepArgs;
 use crate::io::{check_memory, emit, progress_bar, rayon_threads};
-
-fn design(arg: &str) -> Result<Design> {
-    let count = |n: &str| n.parse::<u32>().with_context(|| format!("--design {arg}: expected a count after ':'"));
-    Ok(match arg.split_once(':') {
-        None if arg == "grid" => Design::Grid,
-        None if arg == "zip" => Design::Zip,
-        Some(("random", n)) => Design::Random(count(n)?),
-        Some(("lhs", n)) => Design::LatinHypercube(count(n)?),
-        _ => bail!("--design {arg}: expected grid, zip, random:N or lhs:N"),
-    })
-}
-
-/// `K/N` with 1 <= K <= N.
-fn shard(arg: &str) -> Result<(usize, usize)> {
-    let parsed = arg.split_once('/').and_then(|(k, n)| Some((k.parse::<usize>().ok()?, n.parse::<usize>().ok()?)));
-    match parsed {
-        Some((k, n)) if k >= 1 && k <= n => Ok((k, n)),
-        _ => bail!("--shard {arg}: expected K/N with 1 <= K <= N, e.g. 2/8"),
-    }
-}
 
 pub fn sweep(args: &SweepArgs) -> Result<()> {
     let mut scenario = load(&args.file)?;
@@ -39,8 +19,7 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
     let mut spec = if args.set.is_empty() {
         scenario.sweep.clone().context("no sweep: give `--set PATH=VALUES` or a `sweep` in the scenario")?
     } else {
-        let params = args.set.iter().map(|s| parse_set(s)).collect::<Result<Vec<_>, _>>()?;
-        SweepSpec { params, design: design(&args.design)?, replications: None, draws: Draws::Common }
+        SweepSpec { params: args.set.clone(), design: args.design, replications: None, draws: Draws::Common }
     };
     if args.independent_draws {
         spec.draws = Draws::Independent;
@@ -86,7 +65,7 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
         points,
     };
     let (store, done) = SweepStore::open(&out, &manifest)?;
-    let (k, n) = args.shard.as_deref().map(shard).transpose()?.unwrap_or((1, 1));
+    let Shard { k, n } = args.shard.unwrap_or(Shard { k: 1, n: 1 });
     if n > 1 {
         Shard { k, n }.write(&out)?;
     }

@@ -127,17 +127,19 @@ fn a_different_sweep_in_the_same_folder_is_refused() {
 #[test]
 fn bad_sweep_arguments_are_explained() {
     let small = small();
-    let cases: [(&[&str], &str); 4] = [
-        (&["--set", "mechanisms.sale.w_x=1,2"], "no field `w_x`"),
-        (&["--set", "agents.small.juror.accuracy=0.5,1.5"], "must lie in [0, 1]"),
-        (&["--set", "nonsense"], "expected PATH=VALUES"),
-        (&["--set", "mechanisms.sale.w_c=0..1", "--design", "lhs:x"], "expected a count"),
+    // Values a scenario refuses stop the command (1); malformed flags are usage errors (2).
+    let cases: [(&[&str], &str, i32); 5] = [
+        (&["--set", "mechanisms.sale.w_x=1,2"], "no field `w_x`", 1),
+        (&["--set", "agents.small.juror.accuracy=0.5,1.5"], "must lie in [0, 1]", 1),
+        (&["--set", "nonsense"], "expected PATH=VALUES", 2),
+        (&["--set", "mechanisms.sale.w_c=0..1", "--design", "lhs:x"], "expected a count", 2),
+        (&["--set", "mechanisms.sale.w_c=0..1", "--shard", "3/2"], "expected K/N", 2),
     ];
-    for (extra, expected) in cases {
+    for (extra, expected, code) in cases {
         let mut args = vec!["sweep", path(&small), "--out", "/nonexistent/never-written"];
         args.extend(extra);
         let o = tender(&args);
-        assert_eq!(o.status.code(), Some(1), "{extra:?}");
+        assert_eq!(o.status.code(), Some(code), "{extra:?}");
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(expected), "{extra:?}: {err}");
     }
