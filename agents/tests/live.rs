@@ -611,3 +611,38 @@ fn lessons_below_the_minimum_similarity_are_not_quoted() {
     assert_eq!(refined.status, Status::Answered, "the similar lesson is quoted, the other is not");
     assert_eq!(calls.calls(), 2);
 }
+
+#[test]
+fn waiting_for_a_request_slot_does_not_count_against_the_attempt_timeout() {
+    let server = MockServer::start();
+    let slow = server.mock(|when, then| {
+        when.method(POST);
+        then.status(200).delay(Duration::from_millis(200)).json_body(reply("Answer: 42"));
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mode = Mode::Live { cache: None, trace: Some(dir.path().join("trace.jsonl")) };
+    let env = |_: &str| Some("k".to_string());
+    // One request at a time, 0.3 s per attempt, no retries: three calls queue for 0.2 s each,
+    // so the last waits 0.4 s for its slot; each still answers within its own 0.3 s.
+    let spec = LiveSpec { concurrency: Some(1), max_retries: 0, ..spec(&server) };
+    let live = LiveSource::new(&agents(), &[Some(spec)], &mode, &env).unwrap();
+    let tasks: Vec<Task> = (0..3)
+        .map(|i| {
+            let mut t = task();
+            t.id = i;
+            t.content = Some(Arc::new(TaskContent {
+                key: format!("t{i}"),
+                text: format!("What is {i} plus 42 minus {i}?"),
+                reference: "42".into(),
+                check: AnswerCheck::Numeric { tolerance: 0.0 },
+            }));
+            t
+        })
+        .collect();
+    let cells: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = tasks.iter().map(|t| scope.spawn(|| live.execute(key(t), None))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(cells.iter().all(|c| c.status == Status::Answered && c.success), "{cells:?}");
+    assert_eq!(slow.calls(), 3);
+}
