@@ -35,6 +35,12 @@ fn bench(c: &mut Criterion) {
     let reply = "She has 16 - 3 - 4 = 9 eggs left and sells them for 9 * $2 = $18.\nAnswer: $18";
     c.bench_function("numeric answer check", |b| b.iter(|| numeric.passes(black_box(reply), "18")));
     c.bench_function("jury score parse", |b| b.iter(|| parse_score(black_box("The plan is sound. Score: 4/5"))));
+    let question =
+        "Which gas makes up most of the Earth's atmosphere?\nA. Oxygen\nB. Nitrogen\nC. Carbon dioxide\nD. Argon";
+    let echoed = "A. Oxygen\nB. Nitrogen\nC. Carbon dioxide\nD. Argon\nThe main gas is nitrogen.";
+    c.bench_function("choice answer grade, echoed options", |b| {
+        b.iter(|| AnswerCheck::Choice.grade(black_box(question), black_box(echoed), "B"))
+    });
 }
 
 criterion_group!(benches, bench);

@@ -376,6 +376,33 @@ mod tests {
     }
 
     #[test]
+    fn the_cascade_finds_answers_where_real_replies_put_them() {
+        let question = "Which gas makes up most of the Earth's atmosphere?\nA. Oxygen\nB. Nitrogen\nC. Argon";
+        let grade = |check: &AnswerCheck, reply: &str, reference: &str| check.grade(question, reply, reference);
+        // An echoed option list is the question, not an answer.
+        let echo = "A. Oxygen\nB. Nitrogen\nC. Argon";
+        assert_eq!(grade(&AnswerCheck::Choice, echo, "B"), Graded { passed: false, stage: None });
+        let named = grade(&AnswerCheck::Choice, &format!("{echo}\nThe main gas is nitrogen."), "B");
+        assert_eq!(named, Graded { passed: true, stage: Some(Stage::LastLine) });
+        // "A" the article is not option A.
+        assert!(!grade(&AnswerCheck::Choice, "A good guess is B.", "A").passed);
+        let exact = AnswerCheck::Exact;
+        assert!(exact.passes("The capital city of Australia is Canberra.", "Canberra"));
+        assert!(!exact.passes("The capital city of Australia is not Canberra.", "Canberra"));
+        let numeric = AnswerCheck::Numeric { tolerance: 0.0 };
+        assert_eq!(
+            numeric.grade("", "Work: 2+2\n\\boxed{4}\nDone.", "4"),
+            Graded { passed: true, stage: Some(Stage::Boxed) }
+        );
+        assert_eq!(
+            numeric.grade("", "So the total is **27** apples", "27"),
+            Graded { passed: true, stage: Some(Stage::Bold) }
+        );
+        assert_eq!(numeric.grade("", "**Answer:** 391", "391").stage, Some(Stage::AnswerLine));
+        assert_eq!(numeric.grade("", "no idea", "4").stage, None, "no number anywhere: unparsed");
+    }
+
+    #[test]
     fn the_last_code_block_is_the_program() {
         let reply =
             "Here:\n```python\ndef f():\n    return 1\n```\nand better:\n```py\ndef f():\n    return 2\n```\nDone.";
