@@ -61,7 +61,7 @@ pub fn prepare(scenario: &mut Scenario, file: &Path, options: &LiveOptions) -> R
                 trace: (!options.no_trace).then(|| options.trace_dir.as_ref().unwrap_or(&out).join("trace.jsonl")),
             },
         };
-        let synthetic = scenario.source().map_err(|e| anyhow::anyhow!("{}", e[0]))?;
+        let synthetic = scenario.source()?;
         let specs: Vec<_> = scenario
             .agents
             .iter()
@@ -76,12 +76,12 @@ pub fn prepare(scenario: &mut Scenario, file: &Path, options: &LiveOptions) -> R
     };
     let recorded = load_tasks(scenario, file, live.as_deref())?;
     if let Err(errors) = scenario.validate() {
-        bail!("{}: invalid scenario with its tasks:\n{}", file.display(), tender_agents::validate::bullets(&errors));
+        bail!("{}: invalid scenario with its tasks:\n{errors}", file.display());
     }
     if kinds.contains(&Kind::Live) && scenario.workload.loaded.is_none() {
         bail!("{}: live agents need real tasks: add `tasks: (path: \"tasks.jsonl\")` to the workload", file.display());
     }
-    let synthetic = scenario.source().map_err(|e| anyhow::anyhow!("{}", e[0]))?;
+    let synthetic = scenario.source()?;
     if kinds.iter().all(|k| *k == Kind::Synthetic) {
         return Ok(Backends { source: Arc::new(synthetic), live });
     }
@@ -173,7 +173,7 @@ pub fn check_tasks(scenario: &mut Scenario, file: &Path) -> Result<()> {
     }
     load_tasks(scenario, file, None)?;
     if let Err(errors) = scenario.validate() {
-        bail!("{}: invalid scenario with its tasks:\n{}", file.display(), tender_agents::validate::bullets(&errors));
+        bail!("{}: invalid scenario with its tasks:\n{errors}", file.display());
     }
     Ok(())
 }

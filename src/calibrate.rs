@@ -175,10 +175,7 @@ impl Problem {
 
     /// Run `scenario` for `episodes` from its seed and summarise.
     fn simulate(&self, scenario: &Scenario, episodes: u32) -> Result<Measured> {
-        let source =
-            Arc::new(scenario.source().map_err(|e| {
-                anyhow::anyhow!("{}", e.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
-            })?);
+        let source = Arc::new(scenario.source().map_err(|e| anyhow::anyhow!("{e}"))?);
         let resolved = scenario.resolve_mechanisms();
         let options = RunOptions { seed: scenario.seed, episodes, jobs: self.jobs };
         let batch = run_batch(source, &scenario.workload, scenario.training, &resolved, &options, &|| {})?;

@@ -103,7 +103,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         scenario.output.clone_from(out);
     }
     if let Err(errors) = scenario.validate() {
-        bail!("invalid options: {}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
+        bail!("invalid options:\n{errors}");
     }
     // Everything goes to a staging folder that replaces the results folder only when complete.
     let staged = crate::results::Staged::new(&scenario.output)?;

@@ -33,5 +33,5 @@ pub use source::{AgentInfo, CellKey, OutcomeSource, Provides, cheapest_first, pr
 pub use synthetic::SyntheticSource;
 pub use task::{Task, TaskContent};
 pub use taskfile::{Embedding, TaskFile, TaskFormat, TaskRow};
-pub use validate::Invalid;
+pub use validate::{Invalid, Invalids};
 pub use workload::{BinSpec, DomainSpec, Order, WorkloadSpec};

@@ -22,7 +22,7 @@ use crate::profile::{AgentProfile, StandInParams};
 use crate::source::{AgentInfo, CellKey, OutcomeSource};
 use crate::streams::{Purpose, StreamRng, name_key, stream};
 use crate::task::Task;
-use crate::validate::{Checker, Invalid};
+use crate::validate::{Checker, Invalids};
 use crate::workload::WorkloadSpec;
 
 /// The synthetic outcome source of one scenario.
@@ -79,11 +79,7 @@ fn mix(a: f64, x: f64, y: f64) -> f64 {
 
 impl SyntheticSource {
     /// Build the source, checking every profile against the workload.
-    pub fn new(
-        profiles: Vec<AgentProfile>,
-        params: StandInParams,
-        workload: &WorkloadSpec,
-    ) -> Result<Self, Vec<Invalid>> {
+    pub fn new(profiles: Vec<AgentProfile>, params: StandInParams, workload: &WorkloadSpec) -> Result<Self, Invalids> {
         let mut c = Checker::default();
         let shapes = workload.domain_shapes();
         c.within("standins", |c| params.check(c));

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::answer::AnswerCheck;
-use crate::validate::{Checker, Invalid};
+use crate::validate::{Checker, Invalids};
 
 /// Where a scenario's tasks come from when they are real.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -106,8 +106,8 @@ pub enum TaskFileError {
     Line { file: String, line: usize, message: String },
     #[error("{file}: {message}")]
     File { file: String, message: String },
-    #[error("{file}: invalid tasks:\n{}", crate::validate::bullets(.errors))]
-    Invalid { file: String, errors: Vec<Invalid> },
+    #[error("{file}: invalid tasks:\n{errors}")]
+    Invalid { file: String, errors: Invalids },
 }
 
 #[derive(Deserialize)]

@@ -138,15 +138,45 @@ impl Checker {
     }
 
     /// Turn the collected failures into a result.
-    pub fn finish(self) -> Result<(), Vec<Invalid>> {
-        if self.errors.is_empty() { Ok(()) } else { Err(self.errors) }
+    pub fn finish(self) -> Result<(), Invalids> {
+        if self.errors.is_empty() { Ok(()) } else { Err(Invalids(self.errors)) }
     }
 }
 
-/// Errors as an indented bullet list, one per line.
-#[must_use]
-pub fn bullets(errors: &[Invalid]) -> String {
-    errors.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n")
+/// Every invalid field of a file or a value, printed one way: an indented bullet list, one
+/// field per line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Invalids(pub Vec<Invalid>);
+
+impl std::ops::Deref for Invalids {
+    type Target = [Invalid];
+
+    fn deref(&self) -> &[Invalid] {
+        &self.0
+    }
+}
+
+impl fmt::Display for Invalids {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "  - {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Invalids {}
+
+impl<'a> IntoIterator for &'a Invalids {
+    type Item = &'a Invalid;
+    type IntoIter = std::slice::Iter<'a, Invalid>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
 }
 
 #[cfg(test)]

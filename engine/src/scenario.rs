@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use ron::extensions::Extensions;
 use serde::{Deserialize, Serialize};
-use tender_agents::validate::{Checker, Invalid};
+use tender_agents::validate::{Checker, Invalids};
 use tender_agents::{AgentProfile, StandInParams, SyntheticSource, WorkloadSpec};
 
 use crate::calibration::CalibrationSpec;
@@ -60,8 +60,8 @@ pub enum ScenarioError {
     #[error("{file}: cannot read weights file {weights}: {message}")]
     Weights { file: String, weights: String, message: String },
     /// The scenario parsed but some values are out of range.
-    #[error("{file}: invalid scenario:\n{}", tender_agents::validate::bullets(.errors))]
-    Invalid { file: String, errors: Vec<Invalid> },
+    #[error("{file}: invalid scenario:\n{errors}")]
+    Invalid { file: String, errors: Invalids },
 }
 
 /// How Tender reads RON: optional values may be written bare, and a mechanism's parameters
@@ -122,7 +122,7 @@ impl Scenario {
     }
 
     /// Check every value against its allowed range; each error names its field.
-    pub fn validate(&self) -> Result<(), Vec<Invalid>> {
+    pub fn validate(&self) -> Result<(), Invalids> {
         let mut c = Checker::default();
         c.require(!self.name.trim().is_empty(), "name", format!("{:?}", self.name), "must not be empty");
         c.require(
@@ -133,7 +133,7 @@ impl Scenario {
         );
         c.count("episodes", self.episodes.into(), 1, 10_000_000);
         c.require(!self.output.as_os_str().is_empty(), "output", "\"\"", "must name a folder");
-        let mut errors = c.finish().err().unwrap_or_default();
+        let mut errors = c.finish().err().map(|e| e.0).unwrap_or_default();
         // Every error class is reported at once; only checks that depend on a sound workload
         // wait for it.
         let mut c = Checker::default();
@@ -153,7 +153,7 @@ impl Scenario {
         if workload_sound {
             // Agents are checked against the workload's domains, so only once it is sound.
             if let Err(mut e) = self.source() {
-                errors.append(&mut e);
+                errors.append(&mut e.0);
             }
         }
         let mut c = Checker::default();
@@ -222,7 +222,7 @@ impl Scenario {
             }
         }
         errors.append(&mut c.errors);
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() { Ok(()) } else { Err(Invalids(errors)) }
     }
 
     /// Read the fitted weights every `Sale(weights: FILE)` names, through `read` (paths are
@@ -265,7 +265,7 @@ impl Scenario {
     }
 
     /// The synthetic outcome source of the scenario's pool.
-    pub fn source(&self) -> Result<SyntheticSource, Vec<Invalid>> {
+    pub fn source(&self) -> Result<SyntheticSource, Invalids> {
         SyntheticSource::new(self.agents.clone(), self.standins.clone(), &self.workload)
     }
 
@@ -339,8 +339,7 @@ impl Scenario {
                 p.weights = None;
             }
         }
-        out.validate()
-            .map_err(|errors| invalid(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))?;
+        out.validate().map_err(|errors| invalid(errors.to_string()))?;
         Ok(out)
     }
 

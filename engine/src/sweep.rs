@@ -33,7 +33,7 @@ pub fn prepare(base: &Scenario, points: &[Point], seed: u64, draws: Draws) -> Re
             let source = scenario.source().map_err(|e| SweepError::Invalid {
                 point: p.index,
                 assignments: p.label(),
-                message: e.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+                message: e.to_string(),
             })?;
             let mechanisms = scenario.resolve_mechanisms();
             Ok(PreparedPoint {
