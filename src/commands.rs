@@ -13,8 +13,9 @@ use tender_engine::{RunOptions, fit, run_batch};
 use tender_agents::live::{CallStats, LiveSource, ReplyStats};
 
 use crate::backends::{LiveOptions, PREFLIGHT_TIMEOUT, load, parse};
-use crate::cli::{BenchArgs, FitArgs, RunArgs, TaskRows};
-use crate::io::{RUNS, check_memory, count, emit, progress_bar, rayon_threads, write_scenario};
+use crate::cli::{BenchArgs, FitArgs, RunArgs};
+use crate::io::{RUNS, check_memory, count, emit, progress_bar, rayon_threads};
+use crate::results::{RunFiles, write_run};
 
 /// Exit code of a run that completed and wrote its results, but in which some live calls failed
 /// (their cells are recorded as failures). 1 is an error that stopped the command, 2 a usage
@@ -170,23 +171,17 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
 
     // Files first: a closed terminal or pipe must not lose the results.
     let out = staged.path();
-    let domains: Vec<String> = scenario.workload.domains.iter().map(|d| d.name.clone()).collect();
-    output::write_summary(&out.join("summary.csv"), &summary)?;
-    let tasks_file = match args.tasks {
-        TaskRows::Csv => {
-            output::write_tasks(&out.join("tasks.csv"), &batch, &domains)?;
-            ", tasks.csv"
-        }
-        TaskRows::Gzip => {
-            output::write_tasks_gz(&out.join("tasks.csv.gz"), &batch, &domains)?;
-            ", tasks.csv.gz"
-        }
-        TaskRows::None => "",
+    let files = RunFiles {
+        scenario: &scenario,
+        batch: &batch,
+        summary: &summary,
+        routing: routing.as_ref(),
+        tasks: args.tasks,
+        plots: false,
     };
-    write_scenario(out, &scenario)?;
+    let tasks_file = write_run(out, &files)?.map_or_else(String::new, |name| format!(", {name}"));
     let routing_text = match &routing {
         Some(r) => {
-            tender_analysis::routing::write_routing(&out.join("routing.csv"), r)?;
             format!(
                 "Routing: calls to the strong agent ({}) against accuracy; weak agent {}\n{}\n\n",
                 r.strong,
@@ -216,6 +211,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         _ => String::new(),
     };
 
+    // Plots last: they draw from every file above, calls.json included.
     if !args.no_plots {
         tender_analysis::plot::plot_dir(out)?;
     }

@@ -14,8 +14,9 @@ use tender_engine::{MechanismSpec, RunOptions, SaleParams, Scenario, run_batch};
 use crate::backends::load;
 use crate::backends::{LiveOptions, prepare};
 use crate::calibrate::{Achieved, Measured, Problem, fit_table};
-use crate::cli::ReproduceArgs;
-use crate::io::{RUNS, emit, progress_bar, write_scenario};
+use crate::cli::{ReproduceArgs, TaskRows};
+use crate::io::{RUNS, emit, progress_bar};
+use crate::results::{RunFiles, write_run};
 
 /// Episodes per value of each sensitivity sweep, by default.
 const SWEEP_EPISODES: u32 = 20;
@@ -268,11 +269,16 @@ fn run(
     let summary = summarise(&batch, &scenario.workload, &kinds);
     let detail = sale_detail(&batch);
     if let Some(out) = out {
-        let domains: Vec<String> = scenario.workload.domains.iter().map(|d| d.name.clone()).collect();
-        output::write_summary(&out.join("summary.csv"), &summary)?;
-        output::write_tasks(&out.join("tasks.csv"), &batch, &domains)?;
-        write_scenario(out, &scenario)?;
-        tender_analysis::plot::plot_dir(out)?;
+        let routing = tender_analysis::routing::routing(&batch, &kinds, &scenario.mechanism_curves());
+        let files = RunFiles {
+            scenario: &scenario,
+            batch: &batch,
+            summary: &summary,
+            routing: routing.as_ref(),
+            tasks: TaskRows::Csv,
+            plots: true,
+        };
+        write_run(out, &files)?;
     }
     Ok((summary, detail))
 }

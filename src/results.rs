@@ -6,6 +6,50 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use tender_analysis::metrics::Summary;
+use tender_analysis::output;
+use tender_analysis::routing::RoutingReport;
+use tender_engine::{BatchResult, Scenario};
+
+use crate::cli::TaskRows;
+use crate::io::write_scenario;
+
+/// Everything a batch run leaves in its folder.
+pub struct RunFiles<'a> {
+    pub scenario: &'a Scenario,
+    pub batch: &'a BatchResult,
+    pub summary: &'a Summary,
+    pub routing: Option<&'a RoutingReport>,
+    pub tasks: TaskRows,
+    pub plots: bool,
+}
+
+/// Write a run's files to `out`: summary.csv, the per-task rows, scenario.ron, routing.csv
+/// (when the run has one) and, unless asked not to, the plots and report.html. The one way
+/// `tender run` and `tender reproduce` write results. Returns the per-task file's name, if any.
+pub fn write_run(out: &Path, f: &RunFiles<'_>) -> Result<Option<&'static str>> {
+    let domains: Vec<String> = f.scenario.workload.domains.iter().map(|d| d.name.clone()).collect();
+    output::write_summary(&out.join("summary.csv"), f.summary)?;
+    let tasks = match f.tasks {
+        TaskRows::Csv => {
+            output::write_tasks(&out.join("tasks.csv"), f.batch, &domains)?;
+            Some("tasks.csv")
+        }
+        TaskRows::Gzip => {
+            output::write_tasks_gz(&out.join("tasks.csv.gz"), f.batch, &domains)?;
+            Some("tasks.csv.gz")
+        }
+        TaskRows::None => None,
+    };
+    write_scenario(out, f.scenario)?;
+    if let Some(r) = f.routing {
+        tender_analysis::routing::write_routing(&out.join("routing.csv"), r)?;
+    }
+    if f.plots {
+        tender_analysis::plot::plot_dir(out)?;
+    }
+    Ok(tasks)
+}
 
 /// A staging folder for `out`.
 pub struct Staged {
