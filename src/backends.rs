@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use tender_agents::live::{LiveSource, Mode, embed_texts};
-use tender_agents::pool::{Kind, PoolSource};
-use tender_agents::recorded::{RecordedSource, RecordedTable};
+use tender_agents::pool::{Kind, assemble};
+use tender_agents::recorded::RecordedTable;
 use tender_agents::taskfile::parse_jsonl;
 use tender_agents::{Backend, Embedding, OutcomeSource, TaskFormat, TaskRow};
 use tender_engine::Scenario;
@@ -38,20 +38,12 @@ fn env(var: &str) -> Option<String> {
     std::env::var(var).ok().filter(|v| !v.is_empty())
 }
 
-fn kind(backend: &Backend) -> Kind {
-    match backend {
-        Backend::Synthetic => Kind::Synthetic,
-        Backend::Live(_) => Kind::Live,
-        Backend::Recorded(_) => Kind::Recorded,
-    }
-}
-
 /// Read the task file (if any) into the scenario's workload and build its source. `file` is the
 /// scenario file (task paths are relative to its folder); the cache and the trace go to the
 /// scenario's output folder.
 pub fn prepare(scenario: &mut Scenario, file: &Path, options: &LiveOptions) -> Result<Backends> {
     let out = scenario.output.clone();
-    let kinds: Vec<Kind> = scenario.agents.iter().map(|a| kind(&a.backend)).collect();
+    let kinds: Vec<Kind> = scenario.agents.iter().map(|a| Kind::of(&a.backend)).collect();
     let server_embedding = matches!(scenario.workload.tasks.as_ref().map(|t| &t.embedding), Some(Embedding::Server(_)));
     let live = if kinds.contains(&Kind::Live) || server_embedding {
         let mode = match &options.replay {
@@ -82,33 +74,9 @@ pub fn prepare(scenario: &mut Scenario, file: &Path, options: &LiveOptions) -> R
         bail!("{}: live agents need real tasks: add `tasks: (path: \"tasks.jsonl\")` to the workload", file.display());
     }
     let synthetic = scenario.source()?;
-    if kinds.iter().all(|k| *k == Kind::Synthetic) {
-        return Ok(Backends { source: Arc::new(synthetic), live });
-    }
-    let recorded = if kinds.contains(&Kind::Recorded) {
-        let table = recorded.with_context(|| {
-            format!(
-                "{}: recorded agents need a trace table: set the workload's tasks to `(path: ..., format: RouteLlm)` or `RouterBench`",
-                file.display()
-            )
-        })?;
-        let columns: Vec<Option<String>> = scenario
-            .agents
-            .iter()
-            .map(|a| match &a.backend {
-                Backend::Recorded(r) => Some(r.column.clone()),
-                _ => None,
-            })
-            .collect();
-        Some(
-            RecordedSource::new(synthetic.agents(), &columns, &table)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?,
-        )
-    } else {
-        None
-    };
-    let source = PoolSource::new(kinds, synthetic, live.clone(), recorded);
-    Ok(Backends { source: Arc::new(source), live })
+    let source = assemble(&scenario.agents, synthetic, live.clone(), recorded.as_ref())
+        .with_context(|| format!("{}: cannot assemble the pool", file.display()))?;
+    Ok(Backends { source, live })
 }
 
 /// Largest task file or recorded table read.

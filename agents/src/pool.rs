@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use crate::cells::{ExecutionCell, JuryCell, PlanCell, Recall};
 use crate::live::LiveSource;
-use crate::recorded::RecordedSource;
+use crate::profile::{AgentProfile, Backend};
+use crate::recorded::{RecordedSource, RecordedTable};
 use crate::source::{AgentInfo, CellKey, OutcomeSource, Provides};
 use crate::synthetic::SyntheticSource;
 
@@ -20,6 +21,63 @@ pub enum Kind {
     Synthetic,
     Live,
     Recorded,
+}
+
+impl Kind {
+    /// Who answers for an agent with this backend.
+    #[must_use]
+    pub const fn of(backend: &Backend) -> Self {
+        match backend {
+            Backend::Synthetic => Self::Synthetic,
+            Backend::Live(_) => Self::Live,
+            Backend::Recorded(_) => Self::Recorded,
+        }
+    }
+}
+
+/// Why a pool cannot be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    #[error(
+        "recorded agents need a trace table: set the workload's tasks to `(path: ..., format: RouteLlm)` or `RouterBench`"
+    )]
+    NoTable,
+    #[error("live agents need a live source")]
+    NoLive,
+    #[error("{0}")]
+    Columns(String),
+}
+
+/// The source the pool `agents` describe: every cell from its agent's backend. `synthetic`
+/// covers the whole pool (its non-synthetic agents are never asked); `live` must be given when
+/// an agent is live, `table` when one is recorded. A pool of stand-ins is `synthetic` itself.
+pub fn assemble(
+    agents: &[AgentProfile],
+    synthetic: SyntheticSource,
+    live: Option<Arc<LiveSource>>,
+    table: Option<&RecordedTable>,
+) -> Result<Arc<dyn OutcomeSource>, PoolError> {
+    let kinds: Vec<Kind> = agents.iter().map(|a| Kind::of(&a.backend)).collect();
+    if kinds.iter().all(|k| *k == Kind::Synthetic) {
+        return Ok(Arc::new(synthetic));
+    }
+    if kinds.contains(&Kind::Live) && live.is_none() {
+        return Err(PoolError::NoLive);
+    }
+    let recorded = if kinds.contains(&Kind::Recorded) {
+        let columns: Vec<Option<String>> = agents
+            .iter()
+            .map(|a| match &a.backend {
+                Backend::Recorded(r) => Some(r.column.clone()),
+                _ => None,
+            })
+            .collect();
+        let table = table.ok_or(PoolError::NoTable)?;
+        Some(RecordedSource::new(synthetic.agents(), &columns, table).map_err(PoolError::Columns)?)
+    } else {
+        None
+    };
+    Ok(Arc::new(PoolSource::new(kinds, synthetic, live, recorded)))
 }
 
 /// A mixed pool.
