@@ -452,7 +452,7 @@ pub fn recorded_targets(
 pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
     let mut scenario = load(&args.file)?;
     if let Some(from) = &args.targets_from {
-        let targets = recorded_targets(from, args.targets_replay.as_deref(), &scenario, args.jobs)?;
+        let targets = recorded_targets(from, args.targets_replay.as_deref(), &scenario, args.threads.jobs)?;
         let spec =
             scenario.calibrate.as_mut().context("the scenario has no `calibrate:` block (its free parameters)")?;
         emit(&format!("{} targets from {}", targets.len(), from.display()))?;
@@ -472,7 +472,7 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
             spec.starts = s;
         }
     }
-    let problem = Problem::new(&scenario, args.jobs)?;
+    let problem = Problem::new(&scenario, args.threads.jobs)?;
     let spec = problem.spec.clone();
     let before: Vec<f64> = problem.values(&problem.start()?);
     emit(&format!(

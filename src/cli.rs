@@ -78,6 +78,14 @@ pub enum Command {
     Calibrate(CalibrateArgs),
 }
 
+/// The flag every command that simulates shares.
+#[derive(Debug, Args)]
+pub struct Threads {
+    /// Worker threads [default: one per core]. Results are identical for any value.
+    #[arg(long, short = 'j', value_parser = jobs)]
+    pub jobs: Option<usize>,
+}
+
 #[derive(Debug, Args)]
 pub struct CalibrateArgs {
     /// The scenario file, with a `calibrate:` block.
@@ -94,9 +102,8 @@ pub struct CalibrateArgs {
     /// Episodes of the check run at the calibrated values [default: the scenario's].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub check_episodes: Option<u32>,
-    /// Worker threads [default: one per core].
-    #[arg(long, value_parser = jobs)]
-    pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub threads: Threads,
     /// Output folder [default: results/calibrate/NAME].
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -130,9 +137,8 @@ pub struct ReproduceArgs {
     /// Episodes per value of each sensitivity sweep [default: 20].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub sweep_episodes: Option<u32>,
-    /// Worker threads [default: one per core].
-    #[arg(long, short = 'j', value_parser = jobs)]
-    pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub threads: Threads,
 }
 
 #[derive(Debug, Args)]
@@ -154,9 +160,8 @@ pub struct SweepArgs {
     /// Base seed, replacing the scenario's.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Worker threads [default: one per core]. Results are identical for any value.
-    #[arg(long, short = 'j', value_parser = jobs)]
-    pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub threads: Threads,
     /// Output folder [default: the scenario's `output`/sweep].
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -216,9 +221,8 @@ pub struct RunArgs {
     /// Number of episodes (replications), replacing the scenario's.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub episodes: Option<u32>,
-    /// Worker threads [default: one per core]. Results are identical for any value.
-    #[arg(long, short = 'j', value_parser = jobs)]
-    pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub threads: Threads,
     /// Output folder, replacing the scenario's `output`.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -264,9 +268,8 @@ pub struct BenchArgs {
     /// Episodes to time.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub episodes: u32,
-    /// Worker threads [default: one per core].
-    #[arg(long, short = 'j', value_parser = jobs)]
-    pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub threads: Threads,
     /// The mechanism to time, by its table name [default: the scenario's first].
     #[arg(long)]
     pub mechanism: Option<String>,

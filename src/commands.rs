@@ -129,9 +129,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         }
     }
     let mechanisms = scenario.resolve_mechanisms();
-    let options = RunOptions { seed: scenario.seed, episodes: scenario.episodes, jobs: args.jobs };
+    let options = RunOptions { seed: scenario.seed, episodes: scenario.episodes, jobs: args.threads.jobs };
     let records = f64::from(scenario.episodes) * mechanisms.len() as f64 * scenario.workload.task_count() as f64;
-    check_memory(&scenario, records, args.jobs)?;
+    check_memory(&scenario, records, args.threads.jobs)?;
 
     let bar = progress_bar(u64::from(scenario.episodes) * mechanisms.len() as u64, RUNS);
     let started = Instant::now();
@@ -339,7 +339,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         }
     };
     let source = crate::backends::prepare(&mut scenario, &args.file, &LiveOptions::default())?.source;
-    let options = RunOptions { seed: scenario.seed, episodes: args.episodes, jobs: args.jobs };
+    let options = RunOptions { seed: scenario.seed, episodes: args.episodes, jobs: args.threads.jobs };
     let bar = progress_bar(u64::from(args.episodes), "episodes");
     let started = Instant::now();
     let batch = run_batch(source, &scenario.workload, scenario.training, &chosen, &options, &|| bar.inc(1))?;
@@ -355,7 +355,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         secs,
         f64::from(args.episodes) / secs,
         tasks as f64 / secs / 1e6,
-        count(args.jobs.unwrap_or_else(rayon_threads) as u64, "thread", "threads"),
+        count(args.threads.jobs.unwrap_or_else(rayon_threads) as u64, "thread", "threads"),
     ))
 }
 

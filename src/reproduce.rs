@@ -316,9 +316,9 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<()> {
         }
         let results = args.results.join(d.file);
         emit(&format!("{}: {} episodes of every method", d.title, scenario.episodes))?;
-        let (main, detail) = run(&scenario, &file, args.jobs, Some(&results))?;
+        let (main, detail) = run(&scenario, &file, args.threads.jobs, Some(&results))?;
         emit(&format!("{}: what pins each calibrated parameter", d.title))?;
-        let problem = Problem::new(&scenario, args.jobs)?;
+        let problem = Problem::new(&scenario, args.threads.jobs)?;
         let pins = problem.attribution(sweep_episodes)?;
         let measured = Measured { summary: main, batch: None };
         let fit = Fit { achieved: problem.achieved(&measured)?, pins, problem: &problem };
@@ -331,7 +331,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<()> {
         let mut ablation = scenario.clone();
         ablation.mechanisms = ablations(&base);
         ablation.calibrate = None;
-        let ablations = run(&ablation, &file, args.jobs, None)?.0;
+        let ablations = run(&ablation, &file, args.threads.jobs, None)?.0;
 
         let mut sweeps = Vec::new();
         for sens in &SENSITIVITIES {
@@ -343,7 +343,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<()> {
                 s.mechanisms = sensitivity_mechanisms(&base);
                 s.calibrate = None;
                 (sens.set)(&mut s, v);
-                points.push((v, run(&s, &file, args.jobs, None)?.0));
+                points.push((v, run(&s, &file, args.threads.jobs, None)?.0));
             }
             sweeps.push(points);
         }

@@ -42,9 +42,9 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
     scenario.check_sweep(&spec)?;
     let points = spec.points(scenario.seed)?;
     // A unit's records are held until it is written: one unit per worker.
-    let workers = args.jobs.unwrap_or_else(rayon_threads);
+    let workers = args.threads.jobs.unwrap_or_else(rayon_threads);
     let records = workers as f64 * scenario.resolve_mechanisms().len() as f64 * scenario.workload.task_count() as f64;
-    check_memory(&scenario, records, args.jobs)?;
+    check_memory(&scenario, records, args.threads.jobs)?;
     let prepared = prepare(&scenario, &points, scenario.seed, spec.draws)?;
     let mechanisms: Vec<String> = scenario.resolve_mechanisms().into_iter().map(|(n, _)| n).collect();
     // OUTPUT/sweep, unless the scenario's output folder is a sweep's already.
@@ -79,7 +79,7 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let (largest, smallest) = price_extremes(prepared[0].source.agents());
     let agents = prepared[0].source.agents().len();
-    let outcome = run_units(&prepared, &todo, args.jobs, &|unit| {
+    let outcome = run_units(&prepared, &todo, args.threads.jobs, &|unit| {
         let rows = unit
             .runs
             .iter()
