@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use tender_analysis::store::{Manifest, Row, Shard, SweepStore, merge as merge_shards};
-use tender_analysis::{ROW_METRICS, price_extremes, row_metrics};
+use tender_analysis::{price_extremes, row_metric_names, row_metrics};
 use tender_engine::sweep::{Draws, SweepSpec, prepare, run_units};
 
 use crate::backends::load;
@@ -61,7 +61,7 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
         draws: format!("{:?}", spec.draws),
         replications,
         mechanisms,
-        metrics: ROW_METRICS.iter().map(|m| m.to_string()).collect(),
+        metrics: row_metric_names(),
         points,
     };
     let (store, done) = SweepStore::open(&out, &manifest)?;

@@ -98,6 +98,77 @@ impl Metric {
     }
 }
 
+/// How a metric is shown in a table: its column label, the factor its values are shown at, and
+/// the decimals.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Shown {
+    pub label: &'static str,
+    pub scale: f64,
+    pub decimals: usize,
+}
+
+impl Metric {
+    /// How the metric is shown in the terminal's and the report's tables (an agent's share is
+    /// labelled with the agent's name by the table itself).
+    #[must_use]
+    pub const fn shown(&self) -> Shown {
+        let (label, scale, decimals) = match self {
+            Self::PassAt1 => ("pass@1 %", 100.0, 1),
+            Self::TotalCost => ("$ / episode", 1.0, 2),
+            Self::CostPerMTok => ("$ / M tok", 1.0, 3),
+            Self::CostPerDeliveredMTok => ("$ / M delivered", 1.0, 3),
+            Self::ExecutionCostPerMTok => ("execution $ / M tok", 1.0, 3),
+            Self::OverheadCost => ("auction $ / episode", 1.0, 4),
+            Self::OverheadTokenShare => ("auction tok %", 100.0, 2),
+            Self::Share(_) => ("share %", 100.0, 1),
+            Self::RelianceReduction => ("reliance on the largest ↓ %", 100.0, 1),
+            Self::CostReduction => ("$/M tok ↓ % vs largest", 100.0, 1),
+            Self::SpendReduction => ("$ ↓ % vs largest", 100.0, 1),
+            Self::OracleGap => ("gap to oracle pp", 100.0, 1),
+            Self::Welfare => ("welfare $", 1.0, 1),
+            Self::CostOfPass => ("$ / solved task", 1.0, 4),
+            Self::JainFairness => ("Jain's index", 1.0, 3),
+            Self::DroppedShare => ("dropped %", 100.0, 1),
+            Self::Payments => ("payments $", 1.0, 2),
+            Self::AgentUtility => ("agents' utility $", 1.0, 2),
+            Self::BuyerSurplus => ("buyer surplus $", 1.0, 1),
+            Self::FailedCalls => ("failed calls", 1.0, 1),
+            Self::UnparsedReplies => ("unparsed replies", 1.0, 1),
+            Self::Abstentions => ("abstentions", 1.0, 1),
+        };
+        Shown { label, scale, decimals }
+    }
+
+    /// The metric of one episode's totals, for every metric that is not paired with another
+    /// mechanism's episode (those are computed in [`summarise`]). The one definition the
+    /// summaries and the sweep rows share.
+    #[must_use]
+    pub fn of(&self, t: &EpisodeTotals) -> Option<f64> {
+        let ratio = EpisodeTotals::ratio;
+        Some(match self {
+            Self::PassAt1 => t.pass_at_1(),
+            Self::TotalCost => t.cost,
+            Self::CostPerMTok => t.cost_per_mtok(),
+            Self::CostPerDeliveredMTok => ratio(t.cost * 1e6, t.delivered_tokens as f64),
+            Self::ExecutionCostPerMTok => ratio(t.execution_cost * 1e6, t.execution_tokens as f64),
+            Self::OverheadCost => t.overhead_cost,
+            Self::OverheadTokenShare => ratio(t.overhead_tokens as f64, t.tokens as f64),
+            Self::Share(a) => t.share(*a),
+            Self::Welfare => t.solved_value - t.cost,
+            Self::CostOfPass => ratio(t.cost, f64::from(t.solved)),
+            Self::JainFairness => t.jain(),
+            Self::DroppedShare => ratio(f64::from(t.dropped), f64::from(t.tasks)),
+            Self::Payments => t.payments,
+            Self::AgentUtility => t.agent_utility,
+            Self::BuyerSurplus => t.buyer_surplus,
+            Self::FailedCalls => f64::from(t.failed_calls),
+            Self::UnparsedReplies => f64::from(t.unparsed),
+            Self::Abstentions => f64::from(t.abstained),
+            Self::RelianceReduction | Self::CostReduction | Self::SpendReduction | Self::OracleGap => return None,
+        })
+    }
+}
+
 /// Sums over one episode's tasks in one scope.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EpisodeTotals {
@@ -122,42 +193,36 @@ pub struct EpisodeTotals {
     pub abstained: u32,
 }
 
-/// The metrics a sweep row carries, in order.
-pub const ROW_METRICS: [&str; 11] = [
-    "pass_at_1",
-    "cost_usd",
-    "usd_per_mtok",
-    "usd_per_delivered_mtok",
-    "overhead_token_share",
-    "welfare_usd",
-    "cost_of_pass_usd",
-    "jain_fairness",
-    "dropped_share",
-    "largest_share",
-    "smallest_share",
+/// The metrics a sweep row carries, in order, before the largest and the smallest agent's
+/// shares.
+const ROW: [Metric; 9] = [
+    Metric::PassAt1,
+    Metric::TotalCost,
+    Metric::CostPerMTok,
+    Metric::CostPerDeliveredMTok,
+    Metric::OverheadTokenShare,
+    Metric::Welfare,
+    Metric::CostOfPass,
+    Metric::JainFairness,
+    Metric::DroppedShare,
 ];
 
-/// One episode's [`ROW_METRICS`] from its records; `largest` and `smallest` are agent indices.
+/// The names of a sweep row's metrics, in order: [`Metric::id`]s, then the largest and the
+/// smallest agent's shares (named by role, since a sweep may change the pool's names).
+#[must_use]
+pub fn row_metric_names() -> Vec<String> {
+    ROW.iter().map(|m| m.id(&[])).chain(["largest_share".to_string(), "smallest_share".to_string()]).collect()
+}
+
+/// One episode's row metrics ([`row_metric_names`]) from its records; `largest` and `smallest`
+/// are agent indices.
 #[must_use]
 pub fn row_metrics(records: &[TaskRecord], agents: usize, largest: usize, smallest: usize) -> Vec<f64> {
     let mut t = EpisodeTotals::default();
     for r in records {
         t.add(r, agents);
     }
-    let ratio = EpisodeTotals::ratio;
-    vec![
-        t.pass_at_1(),
-        t.cost,
-        t.cost_per_mtok(),
-        ratio(t.cost * 1e6, t.delivered_tokens as f64),
-        ratio(t.overhead_tokens as f64, t.tokens as f64),
-        t.solved_value - t.cost,
-        ratio(t.cost, f64::from(t.solved)),
-        t.jain(),
-        ratio(f64::from(t.dropped), f64::from(t.tasks)),
-        t.share(largest),
-        t.share(smallest),
-    ]
+    ROW.iter().chain(&[Metric::Share(largest), Metric::Share(smallest)]).map(|m| m.of(&t).unwrap_or(f64::NAN)).collect()
 }
 
 /// The most and the least expensive agents (by output price; ties to the lower index).
@@ -347,46 +412,40 @@ pub fn summarise(batch: &BatchResult, workload: &WorkloadSpec, mechanisms: &[Mec
                     summary.rows.push(SummaryRow { mechanism: m, scope: scope.clone(), metric, estimate });
                 }
             };
-            let each = |f: &dyn Fn(&EpisodeTotals) -> f64| Some(Estimate::of(eps.iter().map(f)));
-            push(Metric::PassAt1, each(&EpisodeTotals::pass_at_1));
-            push(Metric::TotalCost, each(&|t| t.cost));
-            push(Metric::CostPerMTok, each(&EpisodeTotals::cost_per_mtok));
-            push(
+            let each = |metric: &Metric| Some(Estimate::of(eps.iter().map(|t| metric.of(t).unwrap_or(f64::NAN))));
+            for metric in [
+                Metric::PassAt1,
+                Metric::TotalCost,
+                Metric::CostPerMTok,
                 Metric::CostPerDeliveredMTok,
-                each(&|t| EpisodeTotals::ratio(t.cost * 1e6, t.delivered_tokens as f64)),
-            );
-            push(
                 Metric::ExecutionCostPerMTok,
-                each(&|t| EpisodeTotals::ratio(t.execution_cost * 1e6, t.execution_tokens as f64)),
-            );
-            push(Metric::OverheadCost, each(&|t| t.overhead_cost));
-            push(
+                Metric::OverheadCost,
                 Metric::OverheadTokenShare,
-                each(&|t| EpisodeTotals::ratio(t.overhead_tokens as f64, t.tokens as f64)),
-            );
-            for a in 0..batch.agents.len() {
-                push(Metric::Share(a), each(&|t| t.share(a)));
+            ] {
+                push(metric.clone(), each(&metric));
             }
-            push(Metric::RelianceReduction, each(&|t| 1.0 - t.share(largest)));
+            for a in 0..batch.agents.len() {
+                push(Metric::Share(a), each(&Metric::Share(a)));
+            }
+            push(Metric::RelianceReduction, Some(Estimate::of(eps.iter().map(|t| 1.0 - t.share(largest)))));
             push(
                 Metric::CostReduction,
                 paired(solo_largest, &|a, b| 1.0 - EpisodeTotals::ratio(a.cost_per_mtok(), b.cost_per_mtok())),
             );
             push(Metric::SpendReduction, paired(solo_largest, &|a, b| 1.0 - EpisodeTotals::ratio(a.cost, b.cost)));
             push(Metric::OracleGap, paired(oracle, &|a, o| o.pass_at_1() - a.pass_at_1()));
-            push(Metric::Welfare, each(&|t| t.solved_value - t.cost));
-            push(Metric::CostOfPass, each(&|t| EpisodeTotals::ratio(t.cost, f64::from(t.solved))));
-            push(Metric::JainFairness, each(&EpisodeTotals::jain));
-            push(Metric::DroppedShare, each(&|t| EpisodeTotals::ratio(f64::from(t.dropped), f64::from(t.tasks))));
+            for metric in [Metric::Welfare, Metric::CostOfPass, Metric::JainFairness, Metric::DroppedShare] {
+                push(metric.clone(), each(&metric));
+            }
             if eps.iter().any(|t| t.paid_tasks > 0) {
-                push(Metric::Payments, each(&|t| t.payments));
-                push(Metric::AgentUtility, each(&|t| t.agent_utility));
-                push(Metric::BuyerSurplus, each(&|t| t.buyer_surplus));
+                for metric in [Metric::Payments, Metric::AgentUtility, Metric::BuyerSurplus] {
+                    push(metric.clone(), each(&metric));
+                }
             }
             if counts_cells {
-                push(Metric::FailedCalls, each(&|t| f64::from(t.failed_calls)));
-                push(Metric::UnparsedReplies, each(&|t| f64::from(t.unparsed)));
-                push(Metric::Abstentions, each(&|t| f64::from(t.abstained)));
+                for metric in [Metric::FailedCalls, Metric::UnparsedReplies, Metric::Abstentions] {
+                    push(metric.clone(), each(&metric));
+                }
             }
         }
     }

@@ -41,34 +41,34 @@ fn right_align(t: &mut Table, from: usize) {
 /// The overall comparison: quality, cost and welfare per mechanism.
 #[must_use]
 pub fn overview(s: &Summary) -> String {
-    let mut t = table(
-        [
-            "mechanism",
-            "pass@1 %",
-            "$ / M tok",
-            "$ / M delivered",
-            "auction tok %",
-            "$ / episode",
-            "$ / solved task",
-            "welfare $",
-            "gap to oracle pp",
-        ]
-        .map(String::from)
-        .to_vec(),
-    );
-    for (m, name) in s.mechanisms.iter().enumerate() {
-        let g = |metric: Metric| s.get(m, &Scope::All, &metric);
-        t.add_row(vec![
-            name.clone(),
-            cell(g(Metric::PassAt1), 100.0, 1),
-            cell(g(Metric::CostPerMTok), 1.0, 3),
-            cell(g(Metric::CostPerDeliveredMTok), 1.0, 3),
-            cell(g(Metric::OverheadTokenShare), 100.0, 2),
-            cell(g(Metric::TotalCost), 1.0, 2),
-            cell(g(Metric::CostOfPass), 1.0, 4),
-            cell(g(Metric::Welfare), 1.0, 1),
-            cell(g(Metric::OracleGap), 100.0, 1),
-        ]);
+    columns(
+        s,
+        &[
+            Metric::PassAt1,
+            Metric::CostPerMTok,
+            Metric::CostPerDeliveredMTok,
+            Metric::OverheadTokenShare,
+            Metric::TotalCost,
+            Metric::CostOfPass,
+            Metric::Welfare,
+            Metric::OracleGap,
+        ],
+        &(0..s.mechanisms.len()).collect::<Vec<_>>(),
+    )
+}
+
+/// A table of `metrics` (overall) for the `mechanisms`, each metric shown its way.
+fn columns(s: &Summary, metrics: &[Metric], mechanisms: &[usize]) -> String {
+    let mut header = vec!["mechanism".to_string()];
+    header.extend(metrics.iter().map(|m| m.shown().label.to_string()));
+    let mut t = table(header);
+    for &m in mechanisms {
+        let mut row = vec![s.mechanisms[m].clone()];
+        row.extend(metrics.iter().map(|metric| {
+            let shown = metric.shown();
+            cell(s.get(m, &Scope::All, metric), shown.scale, shown.decimals)
+        }));
+        t.add_row(row);
     }
     right_align(&mut t, 1);
     t.to_string()
@@ -106,24 +106,8 @@ pub fn allocation(s: &Summary) -> String {
 pub fn payments(s: &Summary) -> Option<String> {
     let paying: Vec<usize> =
         (0..s.mechanisms.len()).filter(|&m| s.get(m, &Scope::All, &Metric::Payments).is_some()).collect();
-    if paying.is_empty() {
-        return None;
-    }
-    let mut t = table(
-        ["mechanism", "payments $", "agents' utility $", "buyer surplus $", "welfare $"].map(String::from).to_vec(),
-    );
-    for m in paying {
-        let g = |metric: Metric| s.get(m, &Scope::All, &metric);
-        t.add_row(vec![
-            s.mechanisms[m].clone(),
-            cell(g(Metric::Payments), 1.0, 2),
-            cell(g(Metric::AgentUtility), 1.0, 2),
-            cell(g(Metric::BuyerSurplus), 1.0, 1),
-            cell(g(Metric::Welfare), 1.0, 1),
-        ]);
-    }
-    right_align(&mut t, 1);
-    Some(t.to_string())
+    (!paying.is_empty())
+        .then(|| columns(s, &[Metric::Payments, Metric::AgentUtility, Metric::BuyerSurplus, Metric::Welfare], &paying))
 }
 
 /// Per episode, the cells whose call failed, whose reply was unparsed, and that were not
@@ -132,21 +116,7 @@ pub fn payments(s: &Summary) -> Option<String> {
 pub fn cells(s: &Summary) -> Option<String> {
     let live: Vec<usize> =
         (0..s.mechanisms.len()).filter(|&m| s.get(m, &Scope::All, &Metric::FailedCalls).is_some()).collect();
-    if live.is_empty() {
-        return None;
-    }
-    let mut t = table(["mechanism", "failed calls", "unparsed replies", "abstentions"].map(String::from).to_vec());
-    for m in live {
-        let g = |metric: Metric| s.get(m, &Scope::All, &metric);
-        t.add_row(vec![
-            s.mechanisms[m].clone(),
-            cell(g(Metric::FailedCalls), 1.0, 1),
-            cell(g(Metric::UnparsedReplies), 1.0, 1),
-            cell(g(Metric::Abstentions), 1.0, 1),
-        ]);
-    }
-    right_align(&mut t, 1);
-    Some(t.to_string())
+    (!live.is_empty()).then(|| columns(s, &[Metric::FailedCalls, Metric::UnparsedReplies, Metric::Abstentions], &live))
 }
 
 /// pass@1 per domain and complexity bin.

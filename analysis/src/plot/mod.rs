@@ -14,6 +14,7 @@ mod report;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::metrics::Metric;
 use crate::store::Manifest;
 pub use draw::pareto;
 use draw::{Est, Figure, Lines, both};
@@ -37,8 +38,8 @@ pub fn plot_dir(dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
 fn plot_run(dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
     let data = RunData::load(dir)?;
     let mut files = Vec::new();
-    let cost: Vec<Est> = data.mechanisms.iter().map(|m| data.get("all", "usd_per_mtok", m)).collect();
-    let pass: Vec<Est> = data.mechanisms.iter().map(|m| data.get("all", "pass_at_1", m)).collect();
+    let cost: Vec<Est> = data.mechanisms.iter().map(|m| data.get("all", &Metric::CostPerMTok.id(&[]), m)).collect();
+    let pass: Vec<Est> = data.mechanisms.iter().map(|m| data.get("all", &Metric::PassAt1.id(&[]), m)).collect();
     let title = "Cost and pass@1 per mechanism (mean, 95% CI)".to_string();
     files.extend(both(dir, "cost_vs_pass", &Figure::CostVsPass { title, names: data.mechanisms.clone(), cost, pass })?);
     // "deep_search/tau<=0.1" reads "DS τ≤0.1", as in the terminal table.
@@ -53,7 +54,7 @@ fn plot_run(dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
     let series: Vec<(String, Vec<f64>)> = data
         .mechanisms
         .iter()
-        .map(|m| (m.clone(), data.bins.iter().map(|b| data.get(b, "pass_at_1", m).mean * 100.0).collect()))
+        .map(|m| (m.clone(), data.bins.iter().map(|b| data.get(b, &Metric::PassAt1.id(&[]), m).mean * 100.0).collect()))
         .collect();
     files.extend(both(
         dir,
@@ -163,9 +164,10 @@ fn plot_sweep(dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
             param.clone()
         };
         for (metric, label, stem) in [
-            ("welfare_usd", "welfare per episode ($)", "welfare_vs_"),
-            ("usd_per_mtok", "cost ($ per million tokens)", "cost_vs_"),
+            (Metric::Welfare.id(&[]), "welfare per episode ($)", "welfare_vs_"),
+            (Metric::CostPerMTok.id(&[]), "cost ($ per million tokens)", "cost_vs_"),
         ] {
+            let metric = metric.as_str();
             let series: Lines = manifest
                 .mechanisms
                 .iter()
@@ -199,8 +201,8 @@ fn plot_sweep(dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
             }
         };
         names.push(m.clone());
-        cost.push(avg("usd_per_mtok"));
-        pass.push(avg("pass_at_1"));
+        cost.push(avg(&Metric::CostPerMTok.id(&[])));
+        pass.push(avg(&Metric::PassAt1.id(&[])));
     }
     let title = "Cost and pass@1 per mechanism (mean over points; whiskers: range over points)".to_string();
     files.extend(both(dir, "cost_vs_pass", &Figure::CostVsPass { title, names, cost, pass })?);

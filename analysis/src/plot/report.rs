@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use super::draw::Est;
 use super::error::PlotError;
 use super::read::RunData;
+use crate::metrics::Metric;
 use crate::output::write_atomic;
 use crate::store::Manifest;
 
@@ -24,23 +25,27 @@ pub(super) fn fmt_est(e: Est, scale: f64, decimals: usize) -> String {
 }
 
 pub(super) fn run_tables(data: &RunData) -> Vec<String> {
-    let cols: [(&str, &str, f64, usize); 6] = [
-        ("pass@1 %", "pass_at_1", 100.0, 1),
-        ("$ / M tok", "usd_per_mtok", 1.0, 3),
-        ("$ / episode", "cost_usd", 1.0, 2),
-        ("welfare $", "welfare_usd", 1.0, 1),
-        ("$ / solved task", "cost_of_pass_usd", 1.0, 4),
-        ("gap to oracle pp", "oracle_gap", 100.0, 1),
+    let cols = [
+        Metric::PassAt1,
+        Metric::CostPerMTok,
+        Metric::TotalCost,
+        Metric::Welfare,
+        Metric::CostOfPass,
+        Metric::OracleGap,
     ];
     let mut t = String::from("<table><tr><th>mechanism</th>");
-    for (h, ..) in cols {
-        t.push_str(&format!("<th>{}</th>", html_escape(h)));
+    for m in &cols {
+        t.push_str(&format!("<th>{}</th>", html_escape(m.shown().label)));
     }
     t.push_str("</tr>");
     for m in &data.mechanisms {
         t.push_str(&format!("<tr><td>{}</td>", html_escape(m)));
-        for (_, k, scale, d) in cols {
-            t.push_str(&format!("<td>{}</td>", fmt_est(data.get("all", k, m), scale, d)));
+        for metric in &cols {
+            let shown = metric.shown();
+            t.push_str(&format!(
+                "<td>{}</td>",
+                fmt_est(data.get("all", &metric.id(&[]), m), shown.scale, shown.decimals)
+            ));
         }
         t.push_str("</tr>");
     }
@@ -55,20 +60,27 @@ pub(super) fn sweep_table(manifest: &Manifest, get: &dyn Fn(usize, &str, &str) -
             t.push_str(&format!("<th>{}</th>", html_escape(k)));
         }
     }
-    t.push_str("<th>mechanism</th><th>pass@1 %</th><th>$ / M tok</th><th>welfare $</th></tr>");
+    let cols = [Metric::PassAt1, Metric::CostPerMTok, Metric::Welfare];
+    t.push_str("<th>mechanism</th>");
+    for metric in &cols {
+        t.push_str(&format!("<th>{}</th>", html_escape(metric.shown().label)));
+    }
+    t.push_str("</tr>");
     for p in &manifest.points {
         for m in &manifest.mechanisms {
             t.push_str(&format!("<tr><td>{}</td>", p.index));
             for (_, v) in &p.assignments {
                 t.push_str(&format!("<td>{}</td>", html_escape(&v.to_string())));
             }
-            t.push_str(&format!(
-                "<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                html_escape(m),
-                fmt_est(get(p.index, m, "pass_at_1"), 100.0, 1),
-                fmt_est(get(p.index, m, "usd_per_mtok"), 1.0, 3),
-                fmt_est(get(p.index, m, "welfare_usd"), 1.0, 1)
-            ));
+            t.push_str(&format!("<td>{}</td>", html_escape(m)));
+            for metric in &cols {
+                let shown = metric.shown();
+                t.push_str(&format!(
+                    "<td>{}</td>",
+                    fmt_est(get(p.index, m, &metric.id(&[])), shown.scale, shown.decimals)
+                ));
+            }
+            t.push_str("</tr>");
         }
     }
     t.push_str("</table>");
