@@ -21,60 +21,35 @@ use crate::results::{RunFiles, write_run};
 /// Episodes per value of each sensitivity sweep, by default.
 const SWEEP_EPISODES: u32 = 20;
 
-/// One domain of the paper.
+/// One domain of the paper: its published numbers (`reproduce/published.ron`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Domain {
-    file: &'static str,
-    title: &'static str,
+    /// The scenario file in the scenarios folder, without `.ron`.
+    file: String,
+    title: String,
     /// Table 1: (Tender's mechanism, the paper's label, pass@1 %, $ per million tokens).
-    table: [(&'static str, &'static str, f64, f64); 7],
+    table: Vec<(String, String, f64, f64)>,
     reliance_cut: f64,
     cost_cut: f64,
     /// Published per-bin pass@1 of the 32B agent: (bin, value %).
-    bins_32b: [(usize, f64); 2],
+    bins_32b: Vec<(usize, f64)>,
     /// Published 4B/32B ratios in the easiest and hardest bins.
     ratios: (f64, f64),
     /// The paper's oracle (every agent once, the cheapest correct answer), pass@1 %.
     oracle: f64,
 }
 
-const DOMAINS: [Domain; 2] = [
-    Domain {
-        file: "deep-search",
-        title: "Deep search",
-        table: [
-            ("qwen3-32b alone", "Qwen3-32B alone", 63.8, 0.36),
-            ("SALE", "SALE", 67.3, 0.21),
-            ("SALE (no memory)", "SALE without memory", 66.4, 0.24),
-            ("WTP", "WTP router", 62.4, 0.32),
-            ("CARROT", "CARROT router", 61.3, 0.28),
-            ("TO-Router", "TO-Router", 63.0, 0.33),
-            ("FrugalGPT", "FrugalGPT", 61.0, 0.51),
-        ],
-        reliance_cut: 65.0,
-        cost_cut: 42.0,
-        bins_32b: [(0, 87.5), (4, 12.5)],
-        ratios: (0.87, 0.25),
-        oracle: 77.9,
-    },
-    Domain {
-        file: "coding",
-        title: "Coding",
-        table: [
-            ("qwen3-32b alone", "Qwen3-32B alone", 58.4, 0.36),
-            ("SALE", "SALE", 61.1, 0.27),
-            ("SALE (no memory)", "SALE without memory", 59.9, 0.27),
-            ("WTP", "WTP router", 50.1, 0.11),
-            ("CARROT", "CARROT router", 57.1, 0.31),
-            ("TO-Router", "TO-Router", 58.4, 0.36),
-            ("FrugalGPT", "FrugalGPT", 50.4, 0.57),
-        ],
-        reliance_cut: 40.0,
-        cost_cut: 25.0,
-        bins_32b: [(0, 95.0), (1, 79.7)],
-        ratios: (0.92, 0.17),
-        oracle: 68.4,
-    },
-];
+/// The paper's published numbers, per domain, as data: the report compares against them.
+const PUBLISHED: &str = include_str!("reproduce/published.ron");
+
+/// The report's fixed prose.
+const CALIBRATION: &str = include_str!("reproduce/calibration.md");
+const READING: &str = include_str!("reproduce/reading.md");
+
+fn published() -> Result<Vec<Domain>> {
+    ron::from_str(PUBLISHED).context("reproduce/published.ron, the paper's numbers, does not parse")
+}
 
 /// The SALE ablations of the paper, applied to the scenario's headline SALE.
 fn ablations(base: &SaleParams) -> Vec<MechanismSpec> {
@@ -308,13 +283,13 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<()> {
     let mut doc = String::new();
     let mut sections = Vec::new();
     let mut inputs = Vec::new();
-    for d in &DOMAINS {
+    for d in &published()? {
         let file = args.scenarios.join(format!("{}.ron", d.file));
         let mut scenario = load(&file)?;
         if let Some(e) = args.episodes {
             scenario.episodes = e;
         }
-        let results = args.results.join(d.file);
+        let results = args.results.join(&d.file);
         emit(&format!("{}: {} episodes of every method", d.title, scenario.episodes))?;
         let (main, detail) = run(&scenario, &file, args.threads.jobs, Some(&results))?;
         emit(&format!("{}: what pins each calibrated parameter", d.title))?;
@@ -323,7 +298,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<()> {
         let measured = Measured { summary: main, batch: None };
         let fit = Fit { achieved: problem.achieved(&measured)?, pins, problem: &problem };
         let main = measured.summary;
-        let copied = copy_figures(&results, &figures, d.file)?;
+        let copied = copy_figures(&results, &figures, &d.file)?;
 
         let mut base = first_sale(&scenario).cloned().context("the scenario has no SALE")?;
         base.name = None;
@@ -358,7 +333,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<()> {
     for s in &inputs {
         doc.push_str(s);
     }
-    doc.push_str(DIFFERENCES);
+    doc.push_str(READING);
     output::write_atomic(&report, |w| w.write_all(doc.as_bytes()))?;
     emit(&format!("Written {} and its figures in {}/", report.display(), figures.display()))
 }
@@ -433,7 +408,7 @@ fn domain_section(
     let mut rows: Vec<(&str, String, String)> = d
         .table
         .iter()
-        .map(|(m, label, p, c)| (*m, format!("{label} (`{m}`)"), format!("{p:.1} | {{}} | {c:.2}")))
+        .map(|(m, label, p, c)| (m.as_str(), format!("{label} (`{m}`)"), format!("{p:.1} | {{}} | {c:.2}")))
         .collect();
     rows.push((
         "oracle",
@@ -670,46 +645,3 @@ fn inputs_section(d: &Domain, scenario: &Scenario) -> String {
     );
     s
 }
-
-const CALIBRATION: &str = "## Calibration: where each number comes from
-
-Published inputs, used as they are: the pool and its prices ($ per million tokens), HST-Bench's bins
-and task counts, the 32B agent's published per-bin pass@1 and the 4B/32B ratios in the easiest and
-hardest bins, k = 8, and the plan-trace length correlation (Spearman ρ ≈ 0.39). The unpublished
-32B bins are set so the task-weighted overall pass@1 equals the published one; the 4B row is the 32B
-row times a ratio running linearly between the published end ratios; 8B and 14B lie between in
-proportion to log parameter count. Juror accuracies and self-bias are unpublished choices, swept
-above.
-
-Everything else that shapes the economics (how the jury leans towards pricier authors, how much plan
-signals read skill, how memory's gain accumulates, how correlated a refinement is with its bid, how
-common complementary topics are, the shared part of difficulty, memory's full gain, SALE's
-unpublished weights, the routers' hyperparameters and how much a task's text reveals its
-complexity) is fitted by `tender calibrate` to the targets of each domain's fit table, with the
-number that pins each one beside it. docs/standins.md defines every parameter.
-
-";
-
-const DIFFERENCES: &str = "## Reading these results
-
-- **Fitted, not predicted.** Every row of a domain's fit table was a calibration target, so its
-  agreement with the paper is by construction. The evidence that the stand-in world behaves like the
-  paper's is in the out-of-sample sections: per-bin pass@1, SALE's allocation along the stream, the
-  ablations other than memory, and the auction's share of tokens.
-- **Where a target is missed, it is listed** under each domain with its achieved value. The
-  routers' cost misses share a cause: at their most accuracy-seeking settings (CARROT's λ near 0,
-  WTP's willingness to pay above every agent's cost per task) their kNN estimates still rank a
-  smaller agent first on many tasks, so they cannot pay as much as the paper's routers did for the
-  same accuracy. The paper's oracle is pinned by how correlated the agents' successes are
-  (`shared_difficulty`); a value that reaches it moves other targets further out, and the
-  optimiser settles between them.
-- **Weakly pinned parameters are guesses the data allow, not findings.** Their sensitivity is in
-  the calibration table; read predictions that depend on them (the learning curve depends on
-  `lesson_half`) with that in mind.
-- **SALE's weights are calibrated.** The paper does not publish them; `SALE (min-max fit)` shows
-  Tender's min-max program, the paper's kind of fit, trained on a separate task set, and `SALE
-  (hand-set)` the quickstart's weights.
-- **The oracle is the paper's**: every agent runs once with its first plan and the cheapest
-  correct answer is taken, so it is not an upper bound on SALE, whose refined plans can succeed
-  where every first plan failed. `oracle with best refinements` is that bound.
-";
