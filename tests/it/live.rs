@@ -56,6 +56,23 @@ fn calls(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("calls.json")).expect("calls.json")).expect("json")
 }
 
+/// Replaying `trace` with the scenario at `path` calls nothing, answers every recorded call, and
+/// writes `files` byte for byte as the recorded run in `out` did.
+fn replay_matches(path: &Path, trace: &Path, out: &Path, files: &[&str]) {
+    let replayed_out = out.with_file_name("replayed");
+    let o =
+        run(path, &["--replay", trace.to_str().expect("utf-8"), "--out", replayed_out.to_str().expect("utf-8")], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let (live, replay) = (calls(out), calls(&replayed_out));
+    assert_eq!(replay["calls"], 0, "{replay}");
+    assert_eq!(replay["replayed"], live["calls"], "{replay} vs {live}");
+    for file in files {
+        let recorded = std::fs::read(out.join(file)).expect("recorded");
+        let replayed = std::fs::read(replayed_out.join(file)).expect("replayed");
+        assert!(recorded == replayed, "{file}: the replay differs from the recorded run");
+    }
+}
+
 /// A chat reply with `content`.
 fn reply(content: &str) -> serde_json::Value {
     serde_json::json!({"choices": [{"message": {"content": content}}], "usage": {"prompt_tokens": 50, "completion_tokens": 12}})
@@ -187,15 +204,7 @@ fn a_live_run_through_the_litellm_gateway_replays_identically_with_zero_calls() 
     std::fs::copy(out.join("trace.jsonl"), &trace).expect("trace kept");
     assert!(!std::fs::read_to_string(&trace).expect("trace").contains(&key), "the trace holds the API key");
 
-    let replayed_out = dir.path().join("replayed");
-    let o =
-        run(&path, &["--replay", trace.to_str().expect("utf-8"), "--out", replayed_out.to_str().expect("utf-8")], &[]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    let replay = calls(&replayed_out);
-    assert_eq!(replay["calls"], 0, "{replay}");
-    assert_eq!(replay["replayed"], live["calls"], "{replay} vs {live}");
-    let replayed = std::fs::read_to_string(replayed_out.join("tasks.csv")).expect("tasks.csv");
-    assert_eq!(recorded, replayed, "a replay gives the recorded run's records");
+    replay_matches(&path, &trace, &out, &["tasks.csv"]);
 }
 
 #[test]
@@ -323,18 +332,7 @@ fn a_real_model_answers_every_call_and_replays_identically_with_zero_calls() {
         std::fs::write(report, format!("{}\n{live_calls:#}\n", lines.join("\n"))).expect("report written");
     }
 
-    let replayed_out = dir.path().join("replayed");
-    let o =
-        run(&path, &["--replay", trace.to_str().expect("utf-8"), "--out", replayed_out.to_str().expect("utf-8")], &[]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    let replay = calls(&replayed_out);
-    assert_eq!(replay["calls"], 0, "{replay}");
-    assert_eq!(replay["replayed"], live_calls["calls"], "{replay} vs {live_calls}");
-    for file in ["tasks.csv", "summary.csv"] {
-        let recorded = std::fs::read(out.join(file)).expect("recorded");
-        let replayed = std::fs::read(replayed_out.join(file)).expect("replayed");
-        assert!(recorded == replayed, "{file}: the replay differs from the recorded run");
-    }
+    replay_matches(&path, &trace, &out, &["tasks.csv", "summary.csv"]);
 }
 
 #[test]

@@ -147,26 +147,12 @@ mod tests {
 
     use super::*;
     use crate::episode::{build_episode, play};
-    use crate::mechanisms::Mechanism;
+    use crate::mechanisms::{Mechanism, four_agents};
     use crate::scenario::Scenario;
-
-    const POOL: &str = r#"Scenario(
-    name: "cascade",
-    seed: 5,
-    episodes: 1,
-    agents: [
-        (name: "s", price: 0.05, skill: {"qa": [0.7, 0.35, 0.1]}),
-        (name: "m", price: 0.09, skill: {"qa": [0.8, 0.5, 0.2]}),
-        (name: "l", price: 0.16, skill: {"qa": [0.85, 0.6, 0.3]}),
-        (name: "xl", price: 0.36, skill: {"qa": [0.9, 0.7, 0.45]}),
-    ],
-    workload: (domains: [(name: "qa", bins: [(tau_max: 0.5, tasks: 40), (tau_max: 5.0, tasks: 40), (tau_max: 50.0, tasks: 40)], topics: 6)]),
-    mechanisms: [Cascade()],
-)"#;
 
     #[test]
     fn a_cascade_pays_every_attempt_and_never_less_than_the_answer_it_accepts() {
-        let s = Scenario::parse(POOL, "cascade").unwrap();
+        let s = Scenario::parse(&four_agents("", "[Cascade()]"), "cascade").unwrap();
         let source: Arc<dyn OutcomeSource> = Arc::new(s.source().unwrap());
         let (name, cascade) = s.resolve_mechanisms().remove(0);
         assert_eq!(name, "FrugalGPT");

@@ -232,3 +232,25 @@ pub(crate) fn quoted(names: &[&str]) -> String {
 pub(crate) fn weights_by_agent(default: f64, overrides: &BTreeMap<String, f64>, agents: &[&str]) -> Vec<f64> {
     agents.iter().map(|a| overrides.get(*a).copied().unwrap_or(default)).collect()
 }
+
+/// A scenario of four agents on one domain of three bins, with `training` (a scenario field, or
+/// nothing) and `mechanisms` (a RON list): the routers' and the cascade's tests share it.
+#[cfg(test)]
+pub(crate) fn four_agents(training: &str, mechanisms: &str) -> String {
+    format!(
+        r#"Scenario(
+    name: "four agents",
+    seed: 5,
+    episodes: 1,
+    agents: [
+        (name: "s", price: 0.05, skill: {{"qa": [0.7, 0.35, 0.1]}}),
+        (name: "m", price: 0.09, skill: {{"qa": [0.8, 0.5, 0.2]}}),
+        (name: "l", price: 0.16, skill: {{"qa": [0.85, 0.6, 0.3]}}),
+        (name: "xl", price: 0.36, skill: {{"qa": [0.9, 0.7, 0.45]}}),
+    ],
+    workload: (domains: [(name: "qa", bins: [(tau_max: 0.5, tasks: 40), (tau_max: 5.0, tasks: 40), (tau_max: 50.0, tasks: 40)], topics: 6)]),
+    {training}
+    mechanisms: {mechanisms},
+)"#
+    )
+}

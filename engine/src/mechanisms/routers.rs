@@ -164,26 +164,14 @@ mod tests {
 
     use super::*;
     use crate::episode::{build_episode, play};
+    use crate::mechanisms::four_agents;
     use crate::scenario::Scenario;
     use crate::training::Training;
 
-    const POOL: &str = r#"Scenario(
-    name: "routers",
-    seed: 5,
-    episodes: 1,
-    agents: [
-        (name: "s", price: 0.05, skill: {"qa": [0.7, 0.35, 0.1]}),
-        (name: "m", price: 0.09, skill: {"qa": [0.8, 0.5, 0.2]}),
-        (name: "l", price: 0.16, skill: {"qa": [0.85, 0.6, 0.3]}),
-        (name: "xl", price: 0.36, skill: {"qa": [0.9, 0.7, 0.45]}),
-    ],
-    workload: (domains: [(name: "qa", bins: [(tau_max: 0.5, tasks: 40), (tau_max: 5.0, tasks: 40), (tau_max: 50.0, tasks: 40)], topics: 6)]),
-    training: Separate(1),
-    mechanisms: [Carrot(), ToRouter(), Wtp(willingness_to_pay: 0.2)],
-)"#;
+    const ROUTERS: &str = "[Carrot(), ToRouter(), Wtp(willingness_to_pay: 0.2)]";
 
     fn scenario() -> Scenario {
-        Scenario::parse(POOL, "routers").unwrap()
+        Scenario::parse(&four_agents("training: Separate(1),", ROUTERS), "routers").unwrap()
     }
 
     /// Kendall's tau between the estimated and the true order of the agents on one task.
@@ -231,7 +219,7 @@ mod tests {
 
     #[test]
     fn routers_that_learn_require_training_data() {
-        let text = POOL.replace("training: Separate(1),", "");
+        let text = four_agents("", ROUTERS);
         let err = Scenario::parse(&text, "x").unwrap_err().to_string();
         assert!(err.contains("`mechanisms[0]`"), "{err}");
         assert!(err.contains("needs training data"), "{err}");
