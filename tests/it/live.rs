@@ -267,7 +267,7 @@ fn a_real_model_answers_every_call_and_replays_identically_with_zero_calls() {
     let live = |name: &str, price: f64, temperature: f64| {
         format!(
             r#"(name: "{name}", price: {price}, backend: Live(base_url: "{url}", model: "smollm2", temperature: {temperature},
-                plan_max_tokens: 128, answer_max_tokens: 192, timeout_secs: 60, deadline_secs: 300))"#
+                plan_max_tokens: 128, answer_max_tokens: 192, timeout_secs: 180, deadline_secs: 900))"#
         )
     };
     let text_ = format!(
