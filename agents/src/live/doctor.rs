@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::chat::parse_score;
 use super::http::Cause;
 use super::prompts::Prompts;
-use super::source::{LiveError, LiveSource};
+use super::source::{LiveError, LiveSource, clip};
 use crate::answer::AnswerCheck;
 use crate::task::TaskContent;
 
@@ -152,13 +152,7 @@ impl LiveSource {
     #[must_use]
     pub fn probe(&self, agent: usize, task: &TaskContent) -> Vec<Probe> {
         let Some(m) = self.members.get(agent).and_then(Option::as_ref) else { return Vec::new() };
-        let line = |text: &str| {
-            let one: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-            match one.char_indices().nth(80) {
-                Some((at, _)) => format!("{}...", &one[..at]),
-                None => one,
-            }
-        };
+        let line = |text: &str| clip(&text.split_whitespace().collect::<Vec<_>>().join(" "), 80);
         let probe = |kind: &'static str, record: &super::CallRecord, parsed: String, parse_ok: bool| Probe {
             kind,
             error: record.error.clone(),
@@ -204,11 +198,7 @@ impl LiveSource {
             score.map_or_else(|| "no score (unparsed)".into(), |s| format!("score {s}")),
             score.is_some(),
         ));
-        let prompt = if task.check.runs_code() {
-            Prompts::execute_code(&task.text, written.then_some(plan_text.as_str()))
-        } else {
-            Prompts::execute(&task.text, written.then_some(plan_text.as_str()))
-        };
+        let prompt = Prompts::execution(task, written.then_some(plan_text.as_str()));
         let answer = self.chat("execute", agent, &task.key, prompt, m.spec.answer_max_tokens, false);
         let reply = answer.content.as_deref().unwrap_or_default();
         let graded = task.check.grade(&task.text, reply, &task.reference);

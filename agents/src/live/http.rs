@@ -341,24 +341,25 @@ impl HttpClient {
                     let wait = backoff(self.limits.retry.backoff_ms, attempts - 1, jitter_key)
                         .max(retry_after.unwrap_or_default())
                         .min(MAX_WAIT);
+                    let may_retry = cause.retryable() && attempts <= self.limits.retry.max_retries;
                     let past_deadline = Instant::now() + wait >= deadline;
-                    if !cause.retryable() || attempts > self.limits.retry.max_retries || past_deadline {
-                        let failures = self.breaker.consecutive.fetch_add(1, Ordering::Relaxed) + 1;
-                        if self.breaker.threshold > 0 && failures >= self.breaker.threshold {
-                            self.breaker.open.store(true, Ordering::Relaxed);
-                        }
-                        let message = if past_deadline && cause.retryable() && attempts <= self.limits.retry.max_retries
-                        {
-                            format!(
-                                "{message} (no retry: the call's deadline of {} s is up)",
-                                self.limits.deadline.as_secs_f64()
-                            )
-                        } else {
-                            message
-                        };
-                        return Err(CallFailure { message: self.redact(&message), cause, attempts });
+                    if may_retry && !past_deadline {
+                        std::thread::sleep(wait);
+                        continue;
                     }
-                    std::thread::sleep(wait);
+                    let failures = self.breaker.consecutive.fetch_add(1, Ordering::Relaxed) + 1;
+                    if self.breaker.threshold > 0 && failures >= self.breaker.threshold {
+                        self.breaker.open.store(true, Ordering::Relaxed);
+                    }
+                    let message = if may_retry {
+                        format!(
+                            "{message} (no retry: the call's deadline of {} s is up)",
+                            self.limits.deadline.as_secs_f64()
+                        )
+                    } else {
+                        message
+                    };
+                    return Err(CallFailure { message: self.redact(&message), cause, attempts });
                 }
             }
         }

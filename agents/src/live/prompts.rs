@@ -72,14 +72,20 @@ impl Prompts {
 
     /// Execution: solve the task, optionally along a plan.
     #[must_use]
-    pub fn execute(task: &str, plan: Option<&str>) -> String {
+    fn execute(task: &str, plan: Option<&str>) -> String {
         let plan = plan.map_or_else(String::new, |p| format!("\n\nFollow this plan:\n{p}"));
         format!("Task:\n{task}{plan}\n\nSolve the task. End your reply with a final line \"Answer: <your answer>\".")
     }
 
+    /// The execution prompt `task` asks for: a program for a coding task, else an answer line.
+    #[must_use]
+    pub fn execution(task: &crate::task::TaskContent, plan: Option<&str>) -> String {
+        if task.check.runs_code() { Self::execute_code(&task.text, plan) } else { Self::execute(&task.text, plan) }
+    }
+
     /// Execution of a coding task, whose answer is a program.
     #[must_use]
-    pub fn execute_code(task: &str, plan: Option<&str>) -> String {
+    fn execute_code(task: &str, plan: Option<&str>) -> String {
         let plan = plan.map_or_else(String::new, |p| format!("\n\nFollow this plan:\n{p}"));
         format!("Task:\n{task}{plan}\n\nSolve the task. Give your complete solution as one Python code block.")
     }

@@ -659,11 +659,7 @@ impl LiveSource {
         let Some(content) = &key.task.content else { return failed };
         let plan_text = plan.and_then(|p| self.text(p.text));
         let answer_tokens = self.member(key.agent).spec.answer_max_tokens;
-        let prompt = if content.check.runs_code() {
-            Prompts::execute_code(&content.text, plan_text.as_deref())
-        } else {
-            Prompts::execute(&content.text, plan_text.as_deref())
-        };
+        let prompt = Prompts::execution(content, plan_text.as_deref());
         let record = self.chat("execute", key.agent, &content.key, prompt, answer_tokens, false);
         if !record.ok {
             return ExecutionCell { usage: record.usage, ..failed };
@@ -769,7 +765,7 @@ impl LiveSource {
 }
 
 /// `text` cut to at most `chars` characters, marked when cut.
-fn clip(text: &str, chars: usize) -> String {
+pub(super) fn clip(text: &str, chars: usize) -> String {
     match text.char_indices().nth(chars) {
         Some((at, _)) => format!("{} [...]", &text[..at]),
         None => text.to_string(),
