@@ -96,8 +96,6 @@ pub enum LiveError {
     MissingKey { agent: String, var: String },
     #[error(transparent)]
     Journal(#[from] JournalError),
-    #[error("cannot start the I/O thread pool: {0}")]
-    Pool(String),
     #[error(
         "replay: {count} request(s) are not in the trace {trace}; the first: {first}. Replay the scenario the trace was recorded with, or record the missing cells live"
     )]
@@ -147,8 +145,10 @@ pub struct LiveSource {
     /// Per agent, the last failure's message (for an open circuit's report).
     last_error: Mutex<HashMap<String, String>>,
     journal_error: Mutex<Option<JournalError>>,
-    io: rayon::ThreadPool,
-    parallelism: usize,
+    /// The pool juror panels are asked on, built at first use, once the preflight has set each
+    /// agent's concurrency from its server; `None` when it could not be built (panels are then
+    /// asked one juror after another).
+    io: OnceLock<Option<rayon::ThreadPool>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -261,17 +261,6 @@ impl LiveSource {
             let _ = cell.set(Arc::new(r));
             answers.insert(key, Arc::new(cell));
         }
-        let parallelism = members
-            .iter()
-            .flatten()
-            .map(|m| m.spec.concurrency.unwrap_or(super::DEFAULT_CONCURRENCY) as usize)
-            .sum::<usize>()
-            .clamp(1, 256);
-        let io = rayon::ThreadPoolBuilder::new()
-            .num_threads(parallelism)
-            .thread_name(|i| format!("tender-io-{i}"))
-            .build()
-            .map_err(|e| LiveError::Pool(e.to_string()))?;
         Ok(Self {
             members,
             replay,
@@ -288,16 +277,26 @@ impl LiveSource {
             replies: Mutex::new((BTreeMap::new(), HashSet::new())),
             last_error: Mutex::new(HashMap::new()),
             journal_error: Mutex::new(None),
-            io,
-            parallelism,
+            io: OnceLock::new(),
         })
     }
 
-    /// Requests that may usefully be in flight at once: the episode runner sizes its pool by
+    /// Requests that may usefully be in flight at once, the sum of the agents' concurrency (as
+    /// set, or as their servers reported in the preflight): the episode runner sizes its pool by
     /// it, since live episodes wait on the network rather than the CPU.
     #[must_use]
-    pub const fn parallelism(&self) -> usize {
-        self.parallelism
+    pub fn parallelism(&self) -> usize {
+        self.members
+            .iter()
+            .flatten()
+            .map(|m| {
+                m.client
+                    .as_ref()
+                    .map_or_else(|| m.spec.concurrency.unwrap_or(super::DEFAULT_CONCURRENCY), HttpClient::concurrency)
+                    as usize
+            })
+            .sum::<usize>()
+            .clamp(1, 256)
     }
 
     /// The run's counts so far.
@@ -646,9 +645,23 @@ impl LiveSource {
 
     /// Scores by several live jurors at once, on the I/O pool; `jurors` lists pool indices.
     pub fn judge_many(&self, key: CellKey<'_>, plan: &PlanCell, jurors: &[usize], scores: &mut [JuryCell]) {
-        self.io.install(|| {
-            scores.par_iter_mut().zip(jurors.par_iter()).for_each(|(slot, &j)| *slot = self.judge(key, plan, j));
+        let pool = self.io.get_or_init(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(self.parallelism())
+                .thread_name(|i| format!("tender-io-{i}"))
+                .build()
+                .ok()
         });
+        match pool {
+            Some(pool) => pool.install(|| {
+                scores.par_iter_mut().zip(jurors.par_iter()).for_each(|(slot, &j)| *slot = self.judge(key, plan, j));
+            }),
+            None => {
+                for (slot, &j) in scores.iter_mut().zip(jurors) {
+                    *slot = self.judge(key, plan, j);
+                }
+            }
+        }
     }
 
     /// The agent solves the task, along `plan` when given; its answer is checked against the
