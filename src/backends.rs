@@ -149,11 +149,11 @@ pub fn check_tasks(scenario: &mut Scenario, file: &Path) -> Result<()> {
 /// How long the preflight waits for each endpoint.
 pub const PREFLIGHT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Read, parse and validate a scenario, with any fitted weights it names.
+/// Read, parse and validate a scenario, with the files its mechanisms name (fitted weights).
 pub fn load(file: &Path) -> Result<Scenario> {
     let mut scenario = parse(file)?;
     let base = file.parent().unwrap_or(Path::new("."));
-    scenario.attach_weights(base, &file.display().to_string(), &|p| {
+    scenario.attach_files(base, &file.display().to_string(), &|p| {
         let bytes = read_bounded(p, tender_engine::scenario::MAX_SCENARIO_BYTES)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{e:#}")))?;
         String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
@@ -161,7 +161,7 @@ pub fn load(file: &Path) -> Result<Scenario> {
     Ok(scenario)
 }
 
-/// Read, parse and validate a scenario, leaving any weights files it names unread.
+/// Read, parse and validate a scenario, leaving the files its mechanisms name unread.
 pub fn parse(file: &Path) -> Result<Scenario> {
     let bytes = read_bounded(file, tender_engine::scenario::MAX_SCENARIO_BYTES)?;
     let shown = file.display().to_string();

@@ -13,8 +13,9 @@ use serde_json::Value;
 use tender_analysis::metrics::{Scope, Summary};
 use tender_analysis::{Estimate, output, summarise};
 use tender_engine::calibration::{CalibrationSpec, Target};
+use tender_engine::mechanisms::baselines::{EachAgent, Oracle};
 use tender_engine::sweep::Point;
-use tender_engine::{MechanismSpec, RunOptions, Scenario, run_batch};
+use tender_engine::{MechanismSpec, Role, RunOptions, Scenario, run_batch};
 
 use crate::backends::load;
 use crate::backends::{LiveOptions, prepare};
@@ -77,7 +78,7 @@ fn joint_success(batch: &tender_engine::BatchResult, pair: &str) -> Result<Estim
         batch
             .mechanisms
             .iter()
-            .position(|n| n == name)
+            .position(|m| m.name == name)
             .map(|i| i as u16)
             .with_context(|| format!("no mechanism {name:?}"))
     };
@@ -93,13 +94,16 @@ fn joint_success(batch: &tender_engine::BatchResult, pair: &str) -> Result<Estim
 /// The distance of a point the scenario refuses.
 const INFEASIBLE: f64 = 1e9;
 
-/// The paired metrics need the largest agent alone and the oracle beside the mechanism.
-const PAIRED: [(&str, &str); 4] = [
-    ("largest_reliance_reduction", "alone"),
-    ("cost_reduction_vs_largest", "alone"),
-    ("spend_reduction_vs_largest", "alone"),
-    ("oracle_gap", "oracle"),
-];
+/// What a paired metric needs beside the mechanism: an agent alone (the largest) or the oracle.
+fn reference_of(metric: &str) -> Option<fn(Role) -> bool> {
+    match metric {
+        "largest_reliance_reduction" | "cost_reduction_vs_largest" | "spend_reduction_vs_largest" => {
+            Some(|r| matches!(r, Role::Alone(_)))
+        }
+        "oracle_gap" => Some(|r| r == Role::Oracle),
+        _ => None,
+    }
+}
 
 impl Problem {
     /// The scenario's calibration, with its mechanisms cut to those the targets read.
@@ -107,24 +111,23 @@ impl Problem {
         let spec = scenario.calibrate.clone().context("the scenario has no `calibrate:` block")?;
         let mut base = scenario.clone();
         let wanted: Vec<&str> = spec.targets.iter().flat_map(|t| t.mechanism.split(JOINT_SEPARATOR)).collect();
-        let paired: Vec<&str> = spec
-            .targets
-            .iter()
-            .filter_map(|t| PAIRED.iter().find(|(m, _)| *m == t.metric).map(|(_, needs)| *needs))
-            .collect();
-        let agents: Vec<&str> = base.agents.iter().map(|a| a.name.as_str()).collect();
-        let prices: Vec<f64> = base.agents.iter().map(|a| a.price).collect();
-        base.mechanisms.retain(|m: &MechanismSpec| {
-            m.resolve(&agents, &prices).iter().any(|(name, _)| {
-                wanted.contains(&name.as_str())
-                    || paired
+        let paired: Vec<fn(Role) -> bool> = spec.targets.iter().filter_map(|t| reference_of(&t.metric)).collect();
+        let keep: Vec<bool> = scenario.with_pool(|pool| {
+            scenario
+                .mechanisms
+                .iter()
+                .map(|m| {
+                    m.resolve(pool)
                         .iter()
-                        .any(|p| (*p == "oracle" && name == "oracle") || (*p == "alone" && name.ends_with(" alone")))
-            })
+                        .any(|r| wanted.contains(&r.name.as_str()) || paired.iter().any(|p| p(r.role())))
+                })
+                .collect()
         });
+        let mut keep = keep.into_iter();
+        base.mechanisms.retain(|_| keep.next().unwrap_or(false));
         base.calibrate = None;
         base.sweep = None;
-        let names: Vec<String> = base.resolve_mechanisms().into_iter().map(|(n, _)| n).collect();
+        let names: Vec<String> = base.resolve_mechanisms().into_iter().map(|r| r.name).collect();
         if spec.targets.is_empty() {
             bail!("the calibration has no targets: list them in `calibrate.targets` or give `--targets-from`");
         }
@@ -179,8 +182,7 @@ impl Problem {
         let resolved = scenario.resolve_mechanisms();
         let options = RunOptions { seed: scenario.seed, episodes, jobs: self.jobs };
         let batch = run_batch(source, &scenario.workload, scenario.training, &resolved, &options, &|| {})?;
-        let kinds: Vec<_> = resolved.iter().map(|(_, m)| m.clone()).collect();
-        let summary = summarise(&batch, &scenario.workload, &kinds);
+        let summary = summarise(&batch, &scenario.workload);
         Ok(Measured { summary, batch: Some(batch) })
     }
 
@@ -374,7 +376,7 @@ pub fn recorded_targets(
 ) -> Result<Vec<Target>> {
     let mut recorded = load(file)?;
     // The same evaluation tasks as the recorded run (its training split is kept).
-    recorded.mechanisms = vec![MechanismSpec::EachAgent, MechanismSpec::Oracle];
+    recorded.mechanisms = vec![MechanismSpec::new(EachAgent), MechanismSpec::new(Oracle)];
     recorded.calibrate = None;
     recorded.sweep = None;
     // A live scenario answers from its trace (`--targets-replay`), never from the network.
@@ -390,8 +392,7 @@ pub fn recorded_targets(
     // A replay that missed requests gives no targets.
     backends.live.as_deref().map(tender_agents::live::LiveSource::finish).transpose()?;
     let batch = batch?;
-    let kinds: Vec<_> = resolved.iter().map(|(_, m)| m.clone()).collect();
-    let summary = summarise(&batch, &recorded.workload, &kinds);
+    let summary = summarise(&batch, &recorded.workload);
     let ours: Vec<&str> = standins.agents.iter().map(|a| a.name.as_str()).collect();
     let common: Vec<&str> = recorded.agents.iter().map(|a| a.name.as_str()).filter(|n| ours.contains(n)).collect();
     if common.is_empty() {

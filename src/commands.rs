@@ -165,9 +165,8 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     let batch = batch?;
     let elapsed = started.elapsed();
 
-    let kinds: Vec<_> = mechanisms.iter().map(|(_, m)| m.clone()).collect();
-    let summary = summarise(&batch, &scenario.workload, &kinds);
-    let routing = tender_analysis::routing::routing(&batch, &kinds, &scenario.mechanism_curves());
+    let summary = summarise(&batch, &scenario.workload);
+    let routing = tender_analysis::routing::routing(&batch);
 
     // Files first: a closed terminal or pipe must not lose the results.
     let out = staged.path();
@@ -328,11 +327,11 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     let chosen = match &args.mechanism {
         None => mechanisms.into_iter().take(1).collect::<Vec<_>>(),
         Some(name) => {
-            let found: Vec<_> = mechanisms.iter().filter(|(n, _)| n == name).cloned().collect();
+            let found: Vec<_> = mechanisms.iter().filter(|m| &m.name == name).cloned().collect();
             if found.is_empty() {
                 bail!(
                     "no mechanism named {name:?}; the scenario has: {}",
-                    mechanisms.iter().map(|(n, _)| format!("{n:?}")).collect::<Vec<_>>().join(", ")
+                    mechanisms.iter().map(|m| format!("{:?}", m.name)).collect::<Vec<_>>().join(", ")
                 );
             }
             found
@@ -350,7 +349,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         "{}: {} of {:?} ({} tasks each) in {:.2} s: {:.0} episodes/s, {:.2} M tasks/s, {}",
         scenario.name,
         count(args.episodes, "episode", "episodes"),
-        chosen[0].0,
+        chosen[0].name,
         scenario.workload.task_count(),
         secs,
         f64::from(args.episodes) / secs,

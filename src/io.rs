@@ -6,7 +6,6 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use ron::extensions::Extensions;
 use tender_analysis::output;
 use tender_engine::Scenario;
 
@@ -98,10 +97,7 @@ pub fn rayon_threads() -> usize {
 /// Save the scenario as run (overrides applied) as OUT/scenario.ron; `tender run` on it
 /// reproduces the results.
 pub fn write_scenario(out: &Path, scenario: &Scenario) -> Result<()> {
-    let effective = ron::ser::to_string_pretty(
-        scenario,
-        ron::ser::PrettyConfig::new().extensions(Extensions::IMPLICIT_SOME | Extensions::UNWRAP_VARIANT_NEWTYPES),
-    )?;
+    let effective = tender_engine::format::to_ron(scenario)?;
     output::write_atomic(&out.join("scenario.ron"), |w| w.write_all(effective.as_bytes()))?;
     Ok(())
 }

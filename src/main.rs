@@ -1,51 +1,7 @@
-//! `tender`: simulate, run and compare markets in which LLM agents compete for tasks: SALE
-//! strategy auctions, routers and classic auctions, on synthetic stand-ins, live models or
-//! recorded traces.
-
-mod backends;
-mod calibrate;
-mod cli;
-mod commands;
-mod doctor;
-mod io;
-mod reproduce;
-mod results;
-mod sweep;
+//! The `tender` binary: the command line of [`tender::main`] with the library's mechanisms.
 
 use std::process::ExitCode;
 
-use anyhow::Result;
-use clap::Parser;
-
-use crate::cli::{Cli, Command};
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match dispatch(cli) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e}");
-            for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// Run the command the user asked for.
-fn dispatch(cli: Cli) -> Result<ExitCode> {
-    let done = |r: Result<()>| r.map(|()| ExitCode::SUCCESS);
-    done(match cli.command {
-        Command::Run(args) => return commands::run(&args),
-        Command::Validate { file } => commands::validate(&file),
-        Command::Doctor { file, task } => return doctor::doctor(&file, task.as_deref()),
-        Command::Bench(args) => commands::bench(&args),
-        Command::Fit(args) => commands::fit(&args),
-        Command::Plot { dir } => commands::plot(&dir),
-        Command::Sweep(args) => sweep::sweep(&args),
-        Command::Merge { out, shards, partial } => sweep::merge(&out, &shards, partial),
-        Command::Reproduce(args) => reproduce::reproduce(&args),
-        Command::Calibrate(args) => calibrate::calibrate(&args),
-    })
+    tender::main()
 }

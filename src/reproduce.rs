@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use tender_analysis::metrics::{Metric, Scope, Summary};
 use tender_analysis::{Estimate, output, summarise};
-use tender_engine::mechanisms::SingleParams;
+use tender_engine::mechanisms::baselines::Single;
 use tender_engine::mechanisms::sale::Jury;
 use tender_engine::{MechanismSpec, RunOptions, SaleParams, Scenario, run_batch};
 
@@ -56,7 +56,7 @@ fn ablations(base: &SaleParams) -> Vec<MechanismSpec> {
     let variant = |f: &dyn Fn(&mut SaleParams)| {
         let mut p = base.clone();
         f(&mut p);
-        MechanismSpec::Sale(p)
+        MechanismSpec::new(p)
     };
     vec![
         variant(&|_| {}),
@@ -67,7 +67,7 @@ fn ablations(base: &SaleParams) -> Vec<MechanismSpec> {
         variant(&|p| p.memory = false),
         variant(&|p| p.jury = Jury::SelfOnly),
         variant(&|p| p.jury = Jury::PeerOnly),
-        MechanismSpec::Single(SingleParams { agent: "qwen3-32b".into(), name: None }),
+        MechanismSpec::new(Single { agent: "qwen3-32b".into(), name: None }),
     ]
 }
 
@@ -76,9 +76,9 @@ fn sensitivity_mechanisms(base: &SaleParams) -> Vec<MechanismSpec> {
     let mut no_memory = base.clone();
     no_memory.memory = false;
     vec![
-        MechanismSpec::Sale(base.clone()),
-        MechanismSpec::Sale(no_memory),
-        MechanismSpec::Single(SingleParams { agent: "qwen3-32b".into(), name: None }),
+        MechanismSpec::new(base.clone()),
+        MechanismSpec::new(no_memory),
+        MechanismSpec::new(Single { agent: "qwen3-32b".into(), name: None }),
     ]
 }
 
@@ -95,10 +95,7 @@ struct Sensitivity {
 
 /// The first SALE of a scenario (its weights attached).
 fn first_sale(s: &Scenario) -> Option<&SaleParams> {
-    s.mechanisms.iter().find_map(|m| match m {
-        MechanismSpec::Sale(p) => Some(p),
-        _ => None,
-    })
+    s.mechanisms.iter().find_map(MechanismSpec::get::<SaleParams>)
 }
 
 const SENSITIVITIES: [Sensitivity; 9] = [
@@ -192,7 +189,7 @@ struct SaleDetail {
 }
 
 fn sale_detail(batch: &tender_engine::BatchResult) -> Option<SaleDetail> {
-    let m = batch.mechanisms.iter().position(|n| n == "SALE")?;
+    let m = batch.mechanisms.iter().position(|c| c.name == "SALE")?;
     let n = batch.agents.len();
     let (mut early, mut late, mut picked, mut solved) = (vec![0u64; n], vec![0u64; n], vec![0u64; n], vec![0u64; n]);
     let (mut early_total, mut late_total) = (0u64, 0u64);
@@ -240,11 +237,10 @@ fn run(
     let bar = progress_bar(u64::from(scenario.episodes) * resolved.len() as u64, RUNS);
     let batch = run_batch(source, &scenario.workload, scenario.training, &resolved, &options, &|| bar.inc(1))?;
     bar.finish_and_clear();
-    let kinds: Vec<_> = resolved.iter().map(|(_, m)| m.clone()).collect();
-    let summary = summarise(&batch, &scenario.workload, &kinds);
+    let summary = summarise(&batch, &scenario.workload);
     let detail = sale_detail(&batch);
     if let Some(out) = out {
-        let routing = tender_analysis::routing::routing(&batch, &kinds, &scenario.mechanism_curves());
+        let routing = tender_analysis::routing::routing(&batch);
         let files = RunFiles {
             scenario: &scenario,
             batch: &batch,

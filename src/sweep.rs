@@ -46,7 +46,7 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
     let records = workers as f64 * scenario.resolve_mechanisms().len() as f64 * scenario.workload.task_count() as f64;
     check_memory(&scenario, records, args.threads.jobs)?;
     let prepared = prepare(&scenario, &points, scenario.seed, spec.draws)?;
-    let mechanisms: Vec<String> = scenario.resolve_mechanisms().into_iter().map(|(n, _)| n).collect();
+    let mechanisms: Vec<String> = scenario.resolve_mechanisms().into_iter().map(|r| r.name).collect();
     // OUTPUT/sweep, unless the scenario's output folder is a sweep's already.
     let out = args.out.clone().unwrap_or_else(|| {
         if scenario.output.file_name().is_some_and(|n| n == "sweep") {

@@ -11,7 +11,9 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 /// The portable generator behind every stream.
 pub type StreamRng = Xoshiro256PlusPlus;
 
-/// What a stream is for. The discriminant is part of the key, so values must never be reused.
+/// What one of the stand-in model's (or the engine's own) streams is for. The discriminant is part
+/// of the key, so values must never be reused. Mechanisms declare their streams as [`Stream`]s in
+/// their own files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u64)]
 pub enum Purpose {
@@ -31,12 +33,8 @@ pub enum Purpose {
     TopicCentroid = 7,
     /// The order in which tasks arrive.
     Order = 8,
-    /// The random allocator's choice.
-    RandomChoice = 9,
-    /// A cascade's answer scorer.
-    Scorer = 10,
-    /// Ranking's random order of agents in a time window.
-    Ranking = 11,
+    // 9, 10 and 11 were the random allocator's, the cascade scorer's and Ranking's streams,
+    // which their mechanisms now declare as `Stream::numbered` in their own files.
     /// A random or Latin-hypercube sweep design.
     SweepDesign = 12,
     /// Whether a topic is one on which smaller agents beat larger ones.
@@ -61,11 +59,51 @@ pub const fn episode_seed(base: u64, index: u64) -> u64 {
 /// A stable 64-bit identity for a name (FNV-1a), so that draws keyed by an agent follow the agent,
 /// not its position in the pool: adding an agent leaves every other agent's draws unchanged.
 #[must_use]
-pub fn name_key(name: &str) -> u64 {
+pub const fn name_key(name: &str) -> u64 {
+    let bytes = name.as_bytes();
     let mut h: u64 = 0xCBF2_9CE4_8422_2325;
-    for b in name.bytes() {
-        h ^= u64::from(b);
+    let mut i = 0;
+    while i < bytes.len() {
+        h ^= bytes[i] as u64;
         h = h.wrapping_mul(0x0000_0100_0000_01B3);
+        i += 1;
+    }
+    h
+}
+
+/// A random stream a mechanism declares in its own file, e.g.
+/// `const SAMPLES: Stream = Stream::named("bandit.thompson");`. Its draws are keyed like every
+/// other stream's (episode seed, the stream, then the identities passed to [`Stream::rng`]), so
+/// they replay exactly and never shift another stream's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stream(u64);
+
+impl Stream {
+    /// A stream keyed by its name (FNV-1a): names must be unique across mechanisms, so prefix
+    /// them with the mechanism's.
+    #[must_use]
+    pub const fn named(name: &str) -> Self {
+        Self(name_key(name))
+    }
+
+    /// A stream keyed by a small number: the streams mechanisms had before they could name them
+    /// (9, 10, 11) keep their keys, so their draws stay as they were.
+    #[must_use]
+    pub const fn numbered(key: u64) -> Self {
+        Self(key)
+    }
+
+    /// The generator for these identities (task, agent, ...) in an episode.
+    #[must_use]
+    pub fn rng(self, episode_seed: u64, ids: &[u64]) -> StreamRng {
+        StreamRng::seed_from_u64(mix(episode_seed, self.0, ids))
+    }
+}
+
+fn mix(episode_seed: u64, key: u64, ids: &[u64]) -> u64 {
+    let mut h = splitmix64(episode_seed ^ splitmix64(key));
+    for &id in ids {
+        h = splitmix64(h ^ id);
     }
     h
 }
@@ -73,11 +111,7 @@ pub fn name_key(name: &str) -> u64 {
 /// The seed of the stream with this key.
 #[must_use]
 pub fn stream_seed(episode_seed: u64, purpose: Purpose, ids: &[u64]) -> u64 {
-    let mut h = splitmix64(episode_seed ^ splitmix64(purpose as u64));
-    for &id in ids {
-        h = splitmix64(h ^ id);
-    }
-    h
+    mix(episode_seed, purpose as u64, ids)
 }
 
 /// The generator of the stream with this key.
@@ -99,6 +133,14 @@ mod tests {
         assert_ne!(base, stream_seed(7, Purpose::Fit, &[2, 1]));
         assert_ne!(base, stream_seed(7, Purpose::Fit, &[1, 2, 0]));
         assert_eq!(base, stream_seed(7, Purpose::Fit, &[1, 2]));
+    }
+
+    #[test]
+    fn a_numbered_stream_keys_like_the_purpose_of_that_number() {
+        let mut a = Stream::numbered(Purpose::Jury as u64).rng(3, &[4, 5]);
+        let mut b = stream(3, Purpose::Jury, &[4, 5]);
+        assert_eq!(a.next_u64(), b.next_u64());
+        assert_ne!(Stream::named("a.x"), Stream::named("b.x"));
     }
 
     #[test]

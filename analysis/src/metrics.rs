@@ -1,7 +1,8 @@
 //! Per-mechanism metrics, overall and per domain and complexity bin.
 
 use tender_agents::{AgentInfo, WorkloadSpec, cheapest_first, priciest};
-use tender_engine::{BatchResult, Mechanism, TaskRecord};
+use tender_engine::mechanisms::{Aggregate, Quantity};
+use tender_engine::{BatchResult, Role, TaskRecord};
 
 use crate::stats::Estimate;
 
@@ -65,6 +66,8 @@ pub enum Metric {
     /// Cells per episode not asked, by design (a live juror and a stand-in's plan, a
     /// refinement with no lesson to quote).
     Abstentions,
+    /// A quantity the mechanism reports itself, per episode as it declares.
+    Reported(Quantity),
 }
 
 impl Metric {
@@ -94,6 +97,7 @@ impl Metric {
             Self::FailedCalls => "failed_calls".into(),
             Self::UnparsedReplies => "unparsed_replies".into(),
             Self::Abstentions => "abstentions".into(),
+            Self::Reported(q) => q.id.into(),
         }
     }
 }
@@ -135,6 +139,7 @@ impl Metric {
             Self::FailedCalls => ("failed calls", 1.0, 1),
             Self::UnparsedReplies => ("unparsed replies", 1.0, 1),
             Self::Abstentions => ("abstentions", 1.0, 1),
+            Self::Reported(q) => (q.label, q.scale, q.decimals),
         };
         Shown { label, scale, decimals }
     }
@@ -164,6 +169,13 @@ impl Metric {
             Self::FailedCalls => f64::from(t.failed_calls),
             Self::UnparsedReplies => f64::from(t.unparsed),
             Self::Abstentions => f64::from(t.abstained),
+            Self::Reported(q) => {
+                let (_, sum, n) = t.reported.iter().find(|(r, _, _)| r.id == q.id)?;
+                match q.per_episode {
+                    Aggregate::Sum => *sum,
+                    Aggregate::Mean => sum / f64::from(*n),
+                }
+            }
             Self::RelianceReduction | Self::CostReduction | Self::SpendReduction | Self::OracleGap => return None,
         })
     }
@@ -191,6 +203,8 @@ pub struct EpisodeTotals {
     pub failed_calls: u32,
     pub unparsed: u32,
     pub abstained: u32,
+    /// Each reported quantity's sum and count over the tasks that report it.
+    pub reported: Vec<(Quantity, f64, u32)>,
 }
 
 /// The metrics a sweep row carries, in order, before the largest and the smallest agent's
@@ -255,6 +269,15 @@ impl EpisodeTotals {
         match self.executions.get_mut(usize::from(r.winner)) {
             Some(slot) => *slot += 1,
             None => self.dropped += 1,
+        }
+        for &(q, value) in &r.reported {
+            match self.reported.iter_mut().find(|(seen, _, _)| seen.id == q.id) {
+                Some((_, sum, n)) => {
+                    *sum += value;
+                    *n += 1;
+                }
+                None => self.reported.push((q, value, 1)),
+            }
         }
         if let Some(paid) = r.payment {
             self.paid_tasks += 1;
@@ -374,18 +397,18 @@ fn totals(batch: &BatchResult, scopes: &[Scope], episodes: &[u32]) -> Vec<Vec<Ve
     out
 }
 
-/// Summarise a batch run with `mechanisms` (in the batch's order). The paired metrics (against
-/// the largest agent alone and against the oracle) are omitted when the batch lacks those.
+/// Summarise a batch run. The paired metrics (against the largest agent alone and against the
+/// oracle) are omitted when the batch lacks those.
 #[must_use]
-pub fn summarise(batch: &BatchResult, workload: &WorkloadSpec, mechanisms: &[Mechanism]) -> Summary {
+pub fn summarise(batch: &BatchResult, workload: &WorkloadSpec) -> Summary {
     let (largest, _) = price_extremes(&batch.agents);
-    let solo_largest = mechanisms.iter().position(|m| *m == Mechanism::Single(largest));
-    let oracle = mechanisms.iter().position(|m| *m == Mechanism::Oracle { refined: false });
+    let role = |role: Role| batch.mechanisms.iter().position(|m| m.role() == role);
+    let (solo_largest, oracle) = (role(Role::Alone(largest)), role(Role::Oracle));
     let mut episodes: Vec<u32> = batch.runs.iter().map(|r| r.episode).collect();
     episodes.sort_unstable();
     episodes.dedup();
     let mut summary = Summary {
-        mechanisms: batch.mechanisms.clone(),
+        mechanisms: batch.names(),
         agents: batch.agents.clone(),
         largest,
         domains: workload
@@ -446,6 +469,16 @@ pub fn summarise(batch: &BatchResult, workload: &WorkloadSpec, mechanisms: &[Mec
                 for metric in [Metric::FailedCalls, Metric::UnparsedReplies, Metric::Abstentions] {
                     push(metric.clone(), each(&metric));
                 }
+            }
+            let mut reported: Vec<Quantity> = Vec::new();
+            for &(q, _, _) in eps.iter().flat_map(|t| &t.reported) {
+                if !reported.iter().any(|r| r.id == q.id) {
+                    reported.push(q);
+                }
+            }
+            for q in reported {
+                let metric = Metric::Reported(q);
+                push(metric.clone(), each(&metric));
             }
         }
     }

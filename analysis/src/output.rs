@@ -79,9 +79,17 @@ pub fn write_tasks_gz(path: &Path, batch: &BatchResult, domains: &[String]) -> R
 }
 
 fn write_task_rows(w: &mut dyn Write, batch: &BatchResult, domains: &[String]) -> io::Result<()> {
+    // The mechanisms' own quantities follow the core columns, in the order they first appear;
+    // a task that does not report one leaves it empty.
+    let mut reported: Vec<&'static str> = Vec::new();
+    for (q, _) in batch.runs.iter().flat_map(|run| &run.records).flat_map(|r| &r.reported) {
+        if !reported.contains(&q.id) {
+            reported.push(q.id);
+        }
+    }
     {
         let mut out = csv::Writer::from_writer(w);
-        out.write_record([
+        let mut header: Vec<&str> = vec![
             "episode",
             "episode_seed",
             "mechanism",
@@ -108,15 +116,16 @@ fn write_task_rows(w: &mut dyn Write, batch: &BatchResult, domains: &[String]) -
             "failed_calls",
             "unparsed_replies",
             "abstentions",
-        ])
-        .map_err(csv_error)?;
+        ];
+        header.extend(&reported);
+        out.write_record(&header).map_err(csv_error)?;
         let agent = |i: u16| batch.agents.get(usize::from(i)).map_or_else(String::new, |a| a.name.clone());
         for run in &batch.runs {
             for r in &run.records {
-                out.write_record([
+                let mut row = vec![
                     run.episode.to_string(),
                     run.seed.to_string(),
-                    batch.mechanisms[usize::from(run.mechanism)].clone(),
+                    batch.mechanisms[usize::from(run.mechanism)].name.clone(),
                     r.step.to_string(),
                     r.task.to_string(),
                     domains.get(usize::from(r.domain)).cloned().unwrap_or_default(),
@@ -140,8 +149,11 @@ fn write_task_rows(w: &mut dyn Write, batch: &BatchResult, domains: &[String]) -
                     r.failed_calls.to_string(),
                     r.unparsed.to_string(),
                     r.abstained.to_string(),
-                ])
-                .map_err(csv_error)?;
+                ];
+                row.extend(reported.iter().map(|id| {
+                    r.reported.iter().find(|(q, _)| q.id == *id).map(|(_, v)| v.to_string()).unwrap_or_default()
+                }));
+                out.write_record(&row).map_err(csv_error)?;
             }
         }
         out.flush()

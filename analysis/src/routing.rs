@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use tender_engine::{BatchResult, Mechanism};
+use tender_engine::{BatchResult, Role};
 
 use crate::metrics::price_extremes;
 use crate::output::{OutputError, write_atomic};
@@ -56,14 +56,14 @@ pub fn apgr(points: &[(f64, f64)]) -> f64 {
 }
 
 /// The report, when the run has single-agent runs of both the weak and the strong agent (and
-/// they differ). `curves[m]` names mechanism `m`'s curve.
+/// they differ).
 #[must_use]
-pub fn routing(batch: &BatchResult, mechanisms: &[Mechanism], curves: &[Option<String>]) -> Option<RoutingReport> {
+pub fn routing(batch: &BatchResult) -> Option<RoutingReport> {
     let (strong, weak) = price_extremes(&batch.agents);
     if strong == weak {
         return None;
     }
-    let solo = |agent: usize| mechanisms.iter().position(|m| *m == Mechanism::Single(agent));
+    let solo = |agent: usize| batch.mechanisms.iter().position(|m| m.role() == Role::Alone(agent));
     let (solo_weak, solo_strong) = (solo(weak)?, solo(strong)?);
     let per_mechanism = |m: usize, f: &dyn Fn(&[tender_engine::TaskRecord]) -> f64| {
         Estimate::of(batch.runs.iter().filter(|r| usize::from(r.mechanism) == m).map(|r| f(&r.records)))
@@ -78,8 +78,8 @@ pub fn routing(batch: &BatchResult, mechanisms: &[Mechanism], curves: &[Option<S
         .map(|m| {
             let acc = accuracy(m);
             RoutingPoint {
-                mechanism: batch.mechanisms[m].clone(),
-                curve: curves.get(m).cloned().flatten(),
+                mechanism: batch.mechanisms[m].name.clone(),
+                curve: batch.mechanisms[m].curve.clone(),
                 strong_share: per_mechanism(m, &|rs| {
                     mean(rs, &|r| f64::from(u8::from(usize::from(r.winner) == strong)))
                 }),

@@ -119,6 +119,26 @@ pub fn cells(s: &Summary) -> Option<String> {
     (!live.is_empty()).then(|| columns(s, &[Metric::FailedCalls, Metric::UnparsedReplies, Metric::Abstentions], &live))
 }
 
+/// The quantities mechanisms report themselves, for the mechanisms that report any; `None` when
+/// none does.
+#[must_use]
+pub fn reported(s: &Summary) -> Option<String> {
+    let mut metrics: Vec<Metric> = Vec::new();
+    let mut reporting: Vec<usize> = Vec::new();
+    for r in s.rows.iter().filter(|r| r.scope == Scope::All) {
+        if let Metric::Reported(q) = &r.metric {
+            if !metrics.iter().any(|m| matches!(m, Metric::Reported(seen) if seen.id == q.id)) {
+                metrics.push(r.metric.clone());
+            }
+            if !reporting.contains(&r.mechanism) {
+                reporting.push(r.mechanism);
+            }
+        }
+    }
+    reporting.sort_unstable();
+    (!reporting.is_empty()).then(|| columns(s, &metrics, &reporting))
+}
+
 /// pass@1 per domain and complexity bin.
 #[must_use]
 pub fn per_bin(s: &Summary) -> String {

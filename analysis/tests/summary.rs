@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use tender_agents::Usage;
 use tender_analysis::{Metric, Scope, summarise, table};
-use tender_engine::{BatchResult, EpisodeRun, Mechanism, RunOptions, Scenario, TaskRecord, run_batch};
+use tender_engine::mechanisms::Resolved;
+use tender_engine::mechanisms::baselines::{Alone, Hindsight, RandomChoice};
+use tender_engine::{BatchResult, EpisodeRun, RunOptions, Scenario, TaskRecord, run_batch};
 
 fn small() -> Scenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/tests/fixtures/small.ron");
@@ -20,8 +22,7 @@ fn golden_summary_of_the_small_market() {
     let options = RunOptions { seed: s.seed, episodes: 8, jobs: Some(2) };
     let batch =
         run_batch(Arc::new(s.source().unwrap()), &s.workload, s.training, &mechanisms, &options, &|| {}).unwrap();
-    let kinds: Vec<Mechanism> = mechanisms.into_iter().map(|(_, m)| m).collect();
-    let summary = summarise(&batch, &s.workload, &kinds);
+    let summary = summarise(&batch, &s.workload);
     insta::assert_snapshot!("overview", table::overview(&summary));
     insta::assert_snapshot!("allocation", table::allocation(&summary));
     insta::assert_snapshot!("per_bin", table::per_bin(&summary));
@@ -50,6 +51,7 @@ fn record(winner: u16, success: bool, exec_tokens: u64, exec_cost: f64, value: f
         failed_calls: 0,
         unparsed: 0,
         abstained: 0,
+        reported: Vec::new(),
     }
 }
 
@@ -83,14 +85,14 @@ fn metrics_follow_their_definitions() {
     };
     let batch = BatchResult {
         agents,
-        mechanisms: vec!["mix".into(), "large alone".into(), "oracle".into()],
+        mechanisms: vec![
+            Resolved::new("mix", RandomChoice),
+            Resolved::new("large alone", Alone(2)),
+            Resolved::new("oracle", Hindsight { refined: false }),
+        ],
         runs: (0..3).flat_map(runs).collect(),
     };
-    let summary = summarise(
-        &batch,
-        &s.workload,
-        &[Mechanism::Random, Mechanism::Single(2), Mechanism::Oracle { refined: false }],
-    );
+    let summary = summarise(&batch, &s.workload);
     let get = |m, metric| summary.get(m, &Scope::All, &metric).unwrap().mean;
     assert_eq!(summary.largest, 2);
     assert_eq!(get(0, Metric::PassAt1), 0.5);
@@ -108,4 +110,49 @@ fn metrics_follow_their_definitions() {
     // Every scope of the workload is summarised.
     assert!(summary.get(0, &Scope::Bin(0, 0), &Metric::PassAt1).is_some());
     assert!(summary.get(0, &Scope::Domain(1), &Metric::PassAt1).is_some());
+}
+
+#[test]
+fn reported_quantities_reach_the_metrics_the_table_and_tasks_csv() {
+    use tender_engine::mechanisms::{Aggregate, Quantity};
+    const BID: Quantity =
+        Quantity { id: "bid_usd", label: "bids $", per_episode: Aggregate::Sum, scale: 1.0, decimals: 2 };
+    const WON: Quantity =
+        Quantity { id: "won", label: "won %", per_episode: Aggregate::Mean, scale: 100.0, decimals: 1 };
+    let s = small();
+    let agents = s.source().map(|src| tender_agents::OutcomeSource::agents(&src).to_vec()).unwrap();
+    let with = |reported: Vec<(Quantity, f64)>| TaskRecord { reported, ..record(0, true, 10, 0.1, 1.0) };
+    let runs = |episode| {
+        vec![
+            EpisodeRun {
+                episode,
+                seed: 0,
+                mechanism: 0,
+                records: vec![with(vec![(BID, 1.5), (WON, 1.0)]), with(vec![(BID, 2.5), (WON, 0.0)]), with(vec![])],
+            },
+            EpisodeRun { episode, seed: 0, mechanism: 1, records: vec![with(vec![])] },
+        ]
+    };
+    let batch = BatchResult {
+        agents,
+        mechanisms: vec![Resolved::new("bidder", RandomChoice), Resolved::new("plain", Alone(0))],
+        runs: (0..2).flat_map(runs).collect(),
+    };
+    let summary = summarise(&batch, &s.workload);
+    let get = |m, q| summary.get(m, &Scope::All, &Metric::Reported(q)).map(|e| e.mean);
+    assert_eq!(get(0, BID), Some(4.0), "summed per episode");
+    assert_eq!(get(0, WON), Some(0.5), "averaged over the tasks that report it");
+    assert_eq!(get(1, BID), None);
+    let shown = table::reported(&summary).unwrap();
+    assert!(shown.contains("bids $") && shown.contains("won %") && shown.contains("bidder"), "{shown}");
+    assert!(!shown.contains("plain"), "{shown}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tasks.csv");
+    tender_analysis::output::write_tasks(&path, &batch, &["qa".into()]).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines = text.lines();
+    assert!(lines.next().unwrap().ends_with(",abstentions,bid_usd,won"));
+    assert!(lines.next().unwrap().ends_with(",1.5,1"));
+    assert!(lines.nth(1).unwrap().ends_with(",0,,"), "a task that reports nothing leaves the columns empty");
 }

@@ -25,7 +25,8 @@ fn episodes(c: &mut Criterion) {
     let mechanisms = scenario.resolve_mechanisms();
     let mut group = c.benchmark_group("episode_753_tasks");
     for name in ["SALE", "SALE (no memory)", "qwen3-32b alone", "oracle"] {
-        let Some((_, mechanism)) = mechanisms.iter().find(|(n, _)| n == name) else { continue };
+        let Some(column) = mechanisms.iter().find(|m| m.name == name) else { continue };
+        let mechanism = &*column.mechanism;
         let mut e = 0u64;
         group.bench_function(name, |b| {
             b.iter(|| {

@@ -8,7 +8,7 @@ use tender_agents::{AgentInfo, OutcomeSource, WorkloadSpec};
 
 use crate::episode::run_episode;
 use crate::error::EngineError;
-use crate::mechanisms::Mechanism;
+use crate::mechanisms::Resolved;
 use crate::record::TaskRecord;
 use crate::training::Training;
 
@@ -35,8 +35,17 @@ pub struct EpisodeRun {
 #[derive(Clone, Debug)]
 pub struct BatchResult {
     pub agents: Vec<AgentInfo>,
-    pub mechanisms: Vec<String>,
+    /// The columns: each mechanism with its name, curve, role and reported quantities.
+    pub mechanisms: Vec<Resolved>,
     pub runs: Vec<EpisodeRun>,
+}
+
+impl BatchResult {
+    /// The mechanisms' names, in column order.
+    #[must_use]
+    pub fn names(&self) -> Vec<String> {
+        self.mechanisms.iter().map(|m| m.name.clone()).collect()
+    }
 }
 
 /// `work` on `jobs` threads, or on rayon's global pool (one thread per core) when `None`.
@@ -57,12 +66,12 @@ pub fn run_batch(
     source: Arc<dyn OutcomeSource>,
     workload: &WorkloadSpec,
     training: Training,
-    mechanisms: &[(String, Mechanism)],
+    mechanisms: &[Resolved],
     options: &RunOptions,
     progress: &(dyn Fn() + Sync),
 ) -> Result<BatchResult, EngineError> {
-    if let Some((name, _)) = mechanisms.iter().find(|(_, m)| m.needs_bids() && !source.provides().bids) {
-        return Err(EngineError::Unsupported { mechanism: name.clone() });
+    if let Some(m) = mechanisms.iter().find(|m| m.needs.bids && !source.provides().bids) {
+        return Err(EngineError::Unsupported { mechanism: m.name.clone() });
     }
     let jobs: Vec<(u32, usize)> =
         (0..options.episodes).flat_map(|e| (0..mechanisms.len()).map(move |m| (e, m))).collect();
@@ -70,8 +79,8 @@ pub fn run_batch(
         jobs.par_iter()
             .map(|&(episode, m)| {
                 let (seed, tasks) = training.episode(workload, options.seed, u64::from(episode));
-                let (name, mechanism) = &mechanisms[m];
-                let records = run_episode(Arc::clone(&source), tasks, mechanism, name, seed)?;
+                let column = &mechanisms[m];
+                let records = run_episode(Arc::clone(&source), tasks, &*column.mechanism, &column.name, seed)?;
                 progress();
                 Ok(EpisodeRun { episode, seed, mechanism: m as u16, records })
             })
@@ -80,9 +89,5 @@ pub fn run_batch(
     // Live episodes wait on the network, not the CPU: give them as many threads as requests may
     // be in flight.
     let runs = on_threads(options.jobs.or_else(|| source.io_parallelism()), work)??;
-    Ok(BatchResult {
-        agents: source.agents().to_vec(),
-        mechanisms: mechanisms.iter().map(|(n, _)| n.clone()).collect(),
-        runs,
-    })
+    Ok(BatchResult { agents: source.agents().to_vec(), mechanisms: mechanisms.to_vec(), runs })
 }

@@ -19,7 +19,7 @@ use crate::world::{EpisodeSeed, Records, TaskStream, install_core};
 pub fn build_episode(
     source: Arc<dyn OutcomeSource>,
     tasks: EpisodeTasks,
-    mechanism: &Mechanism,
+    mechanism: &dyn Mechanism,
     episode_seed: u64,
 ) -> (World, Schedule) {
     let EpisodeTasks { train, eval: tasks } = tasks;
@@ -65,7 +65,7 @@ pub fn play(mut world: World, mut schedule: Schedule, mechanism_name: &str) -> R
 pub fn run_episode(
     source: Arc<dyn OutcomeSource>,
     tasks: EpisodeTasks,
-    mechanism: &Mechanism,
+    mechanism: &dyn Mechanism,
     mechanism_name: &str,
     episode_seed: u64,
 ) -> Result<Vec<TaskRecord>, EngineError> {

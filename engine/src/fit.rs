@@ -142,7 +142,7 @@ pub fn fit_welfare(
     let mut spent = 0.0;
     for &w_c in &WELFARE_GRID_W_C {
         for &w_h in &WELFARE_GRID_W_H {
-            let mechanism = crate::Mechanism::Sale(crate::SaleConfig::published(w_c, w_h, 1.0, names.len()));
+            let mechanism = crate::SaleConfig::published(w_c, w_h, 1.0, names.len());
             let (mut welfare, mut solved) = (0.0, 0usize);
             for (seed, tasks) in &train {
                 let split = crate::EpisodeTasks { train: Arc::from([]), eval: Arc::clone(tasks) };

@@ -2,6 +2,8 @@
 
 use tender_agents::Usage;
 
+use crate::mechanisms::Quantity;
+
 /// One task's decision and its consequences under one mechanism.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskRecord {
@@ -41,6 +43,8 @@ pub struct TaskRecord {
     pub unparsed: u32,
     /// Cells not asked, by design.
     pub abstained: u32,
+    /// The mechanism's own per-task quantities ([`crate::world::Decision::report`]).
+    pub reported: Vec<(Quantity, f64)>,
 }
 
 impl TaskRecord {

@@ -2,17 +2,16 @@
 
 use std::path::{Path, PathBuf};
 
-use ron::extensions::Extensions;
 use serde::{Deserialize, Serialize};
 use tender_agents::validate::{Checker, Invalids};
 use tender_agents::{AgentProfile, StandInParams, SyntheticSource, WorkloadSpec};
 
 use crate::calibration::CalibrationSpec;
-use crate::mechanisms::{Mechanism, MechanismSpec};
+pub use crate::format::ron_options;
+use crate::mechanisms::{AttachError, MechanismSpec, Pool, Resolved};
 use crate::paths;
 use crate::sweep_spec::{ParamSpec, Point, SweepError, SweepSpec};
 use crate::training::Training;
-use crate::weights::FittedWeights;
 
 /// A scenario as written in a `.ron` file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -56,19 +55,16 @@ pub enum ScenarioError {
     /// The text is not a well-formed scenario.
     #[error("{file}:{line}:{column}: {message}")]
     Syntax { file: String, line: usize, column: usize, message: String },
-    /// A weights file named by the scenario cannot be read.
-    #[error("{file}: cannot read weights file {weights}: {message}")]
-    Weights { file: String, weights: String, message: String },
+    /// A file a mechanism's parameters name (SALE's fitted weights) cannot be used.
+    #[error("{file}: cannot use a file a mechanism names")]
+    Attach {
+        file: String,
+        #[source]
+        source: AttachError,
+    },
     /// The scenario parsed but some values are out of range.
     #[error("{file}: invalid scenario:\n{errors}")]
     Invalid { file: String, errors: Invalids },
-}
-
-/// How Tender reads RON: optional values may be written bare, and a mechanism's parameters
-/// directly inside its name (`Sale(w_c: 0.01, ...)`).
-#[must_use]
-pub fn ron_options() -> ron::Options {
-    ron::Options::default().with_default_extension(Extensions::IMPLICIT_SOME | Extensions::UNWRAP_VARIANT_NEWTYPES)
 }
 
 /// A RON error in the words of a scenario's author, cut to a readable length.
@@ -117,8 +113,11 @@ impl Scenario {
         Ok(scenario)
     }
 
-    fn agent_names(&self) -> Vec<&str> {
-        self.agents.iter().map(|a| a.name.as_str()).collect()
+    /// `f` of the pool as mechanisms see it: agent names and output prices.
+    pub fn with_pool<T>(&self, f: impl FnOnce(&Pool<'_>) -> T) -> T {
+        let agents: Vec<&str> = self.agents.iter().map(|a| a.name.as_str()).collect();
+        let prices: Vec<f64> = self.agents.iter().map(|a| a.price).collect();
+        f(&Pool { agents: &agents, prices: &prices })
     }
 
     /// Check every value against its allowed range; each error names its field.
@@ -157,35 +156,33 @@ impl Scenario {
             }
         }
         let mut c = Checker::default();
-        let names = self.agent_names();
         c.count("mechanisms", self.mechanisms.len() as u64, 1, 10_000);
-        for (i, m) in self.mechanisms.iter().enumerate() {
-            c.within("mechanisms", |c| c.within(format!("[{i}]"), |c| m.check(c, &names)));
-            if m.needs_bids() && self.agents.iter().any(|a| matches!(a.backend, tender_agents::Backend::Recorded(_))) {
+        let recorded = self.agents.iter().any(|a| matches!(a.backend, tender_agents::Backend::Recorded(_)));
+        self.with_pool(|pool| {
+            for (i, m) in self.mechanisms.iter().enumerate() {
                 c.within("mechanisms", |c| {
+                    let at = format!("[{i}]");
+                    c.within(&at, |c| m.check(c, pool));
                     c.require(
-                        false,
-                        &format!("[{i}]"),
+                        !(m.needs().bids && recorded),
+                        &at,
                         "an auction of plans",
                         "needs plans and jury scores, which recorded agents (trace tables) do not have; \
                          routers, single agents, random and the oracle run on any trace",
                     );
-                });
-            }
-            if m.needs_training() && self.training.is_none() {
-                c.within("mechanisms", |c| {
                     c.require(
-                        false,
-                        &format!("[{i}]"),
+                        !(m.needs().training && self.training.is_none()),
+                        &at,
                         "a learning router",
                         "needs training data: add `training: Holdout(0.2)` or `training: Separate(1)`",
                     );
                 });
             }
-        }
+        });
         if c.errors.is_empty() {
             let resolved = self.resolve_mechanisms();
-            for (i, (name, _)) in resolved.iter().enumerate() {
+            for (i, r) in resolved.iter().enumerate() {
+                let name = &r.name;
                 c.require(
                     name.chars().count() <= MAX_MECHANISM_NAME && !name.contains(['\n', '\r']),
                     "mechanisms",
@@ -193,7 +190,7 @@ impl Scenario {
                     &format!("names must be one line of at most {MAX_MECHANISM_NAME} characters"),
                 );
                 c.require(
-                    !resolved[..i].iter().any(|(n, _)| n == name),
+                    !resolved[..i].iter().any(|r| &r.name == name),
                     "mechanisms",
                     format!("{name:?}"),
                     "names must be unique (give one of them a `name`)",
@@ -225,39 +222,25 @@ impl Scenario {
         if errors.is_empty() { Ok(()) } else { Err(Invalids(errors)) }
     }
 
-    /// Read the fitted weights every `Sale(weights: FILE)` names, through `read` (paths are
-    /// relative to `base`, the scenario file's folder), and write them into the mechanism in
-    /// place of the reference. `file` names the scenario in errors.
-    pub fn attach_weights(
+    /// Read the files the mechanisms' parameters name (SALE's `weights: FILE`) through `read`
+    /// (paths are relative to `base`, the scenario file's folder), and write their contents into
+    /// the parameters in place of the reference. `file` names the scenario in errors.
+    pub fn attach_files(
         &mut self,
         base: &Path,
         file: &str,
         read: &dyn Fn(&Path) -> std::io::Result<String>,
     ) -> Result<(), ScenarioError> {
+        let read =
+            |path: &Path| read(path).map_err(|source| AttachError::Read { path: path.display().to_string(), source });
         let mut attached = false;
         for m in &mut self.mechanisms {
-            let MechanismSpec::Sale(params) = m else { continue };
-            let Some(rel) = params.weights.clone() else { continue };
-            let path = base.join(&rel);
-            let shown = path.display().to_string();
-            let text = read(&path).map_err(|e| ScenarioError::Weights {
-                file: file.to_string(),
-                weights: shown.clone(),
-                message: e.to_string(),
-            })?;
-            let fitted: FittedWeights = ron_options().from_str(&text).map_err(|e| ScenarioError::Syntax {
-                file: shown.clone(),
-                line: e.span.start.line,
-                column: e.span.start.col,
-                message: e.code.to_string(),
-            })?;
-            // The numbers replace the reference, so a saved copy of the scenario stands alone.
-            params.weights = None;
-            params.attach(&fitted);
-            attached = true;
+            attached |= m
+                .attach_files(base, &read)
+                .map_err(|source| ScenarioError::Attach { file: file.to_string(), source })?;
         }
-        // The files' juror names must be the pool's, as the scenario's own would have to be (a
-        // scenario without weights files was validated when parsed).
+        // What the files hold must fit the pool, as the scenario's own values would have to (a
+        // scenario without files was validated when parsed).
         if attached {
             self.validate().map_err(|errors| ScenarioError::Invalid { file: file.to_string(), errors })?;
         }
@@ -269,20 +252,10 @@ impl Scenario {
         SyntheticSource::new(self.agents.clone(), self.standins.clone(), &self.workload)
     }
 
-    /// For each resolved mechanism, the curve it belongs to (see [`MechanismSpec::curve`]).
+    /// The scenario's mechanisms, resolved and named, in file order.
     #[must_use]
-    pub fn mechanism_curves(&self) -> Vec<Option<String>> {
-        let names = self.agent_names();
-        let prices: Vec<f64> = self.agents.iter().map(|a| a.price).collect();
-        self.mechanisms.iter().flat_map(|m| vec![m.curve(); m.resolve(&names, &prices).len()]).collect()
-    }
-
-    /// The scenario's mechanisms with their display names, in file order.
-    #[must_use]
-    pub fn resolve_mechanisms(&self) -> Vec<(String, Mechanism)> {
-        let names = self.agent_names();
-        let prices: Vec<f64> = self.agents.iter().map(|a| a.price).collect();
-        self.mechanisms.iter().flat_map(|m| m.resolve(&names, &prices)).collect()
+    pub fn resolve_mechanisms(&self) -> Vec<Resolved> {
+        self.with_pool(|pool| self.mechanisms.iter().flat_map(|m| m.resolve(pool)).collect())
     }
 
     /// Every table name of the scenario's mechanisms, lower-cased, with the index of the entry
@@ -290,13 +263,13 @@ impl Scenario {
     /// mechanism.
     #[must_use]
     pub fn table_names(&self) -> Vec<(usize, String)> {
-        let agents: Vec<&str> = self.agents.iter().map(|a| a.name.as_str()).collect();
-        let prices: Vec<f64> = self.agents.iter().map(|a| a.price).collect();
-        self.mechanisms
-            .iter()
-            .enumerate()
-            .flat_map(|(i, m)| m.resolve(&agents, &prices).into_iter().map(move |(n, _)| (i, n.to_lowercase())))
-            .collect()
+        self.with_pool(|pool| {
+            self.mechanisms
+                .iter()
+                .enumerate()
+                .flat_map(|(i, m)| m.resolve(pool).into_iter().map(move |r| (i, r.name.to_lowercase())))
+                .collect()
+        })
     }
 
     /// Every check `tender sweep` makes before it runs `sweep` on this scenario: no path
@@ -331,13 +304,8 @@ impl Scenario {
         out.sweep = None;
         // Tasks read from a file are not part of the scenario's text.
         out.workload.loaded.clone_from(&self.workload.loaded);
-        // A sweep over a SALE's weights leaves no fitted file behind it.
         for m in &mut out.mechanisms {
-            if let MechanismSpec::Sale(p) = m
-                && p.w_c.is_some()
-            {
-                p.weights = None;
-            }
+            m.after_assignments();
         }
         out.validate().map_err(|errors| invalid(errors.to_string()))?;
         Ok(out)
@@ -377,7 +345,7 @@ mod tests {
     #[test]
     fn a_minimal_scenario_parses_with_defaults() {
         let s = Scenario::parse(MINIMAL, "t.ron").unwrap();
-        let names: Vec<String> = s.resolve_mechanisms().into_iter().map(|(n, _)| n).collect();
+        let names: Vec<String> = s.resolve_mechanisms().into_iter().map(|r| r.name).collect();
         assert_eq!(names, ["SALE", "a alone", "b alone", "random", "oracle"]);
         assert_eq!(s.output, PathBuf::from("results"));
     }

@@ -20,7 +20,7 @@ pub struct PreparedPoint {
     pub point: Point,
     pub scenario: Scenario,
     pub source: std::sync::Arc<dyn tender_agents::OutcomeSource>,
-    pub mechanisms: Vec<(String, crate::Mechanism)>,
+    pub mechanisms: Vec<crate::mechanisms::Resolved>,
     pub seed: u64,
 }
 
@@ -69,8 +69,9 @@ pub fn run_units<E: Send>(
             let point = &points[p];
             let mut runs = Vec::with_capacity(point.mechanisms.len());
             let (seed, tasks) = point.scenario.training.episode(&point.scenario.workload, point.seed, u64::from(r));
-            for (name, mechanism) in &point.mechanisms {
-                match crate::run_episode(std::sync::Arc::clone(&point.source), tasks.clone(), mechanism, name, seed) {
+            for m in &point.mechanisms {
+                let source = std::sync::Arc::clone(&point.source);
+                match crate::run_episode(source, tasks.clone(), &*m.mechanism, &m.name, seed) {
                     Ok(records) => runs.push(records),
                     Err(e) => return Err(Err(e)),
                 }
@@ -179,8 +180,8 @@ mod tests {
             ],
         };
         let out = s.at(&point).unwrap();
-        let crate::MechanismSpec::Sale(first) = &out.mechanisms[0] else { panic!() };
-        let crate::MechanismSpec::Sale(second) = &out.mechanisms[1] else { panic!() };
+        let first = out.mechanisms[0].get::<crate::SaleParams>().unwrap();
+        let second = out.mechanisms[1].get::<crate::SaleParams>().unwrap();
         assert_eq!((first.w_c, first.k, second.w_h), (Some(0.5), 4, Some(3.0)));
         assert_eq!(out.agents[1].memory_gain, 0.7);
         assert_eq!(out.standins.shared_difficulty, 0.3);

@@ -6,6 +6,7 @@ use bevy_ecs::prelude::*;
 use tender_agents::{PlanCell, Task, Usage};
 
 use crate::ledger::{Ledger, Tab};
+use crate::mechanisms::Quantity;
 use crate::record::TaskRecord;
 
 /// The phases of one task's market, run in this order once per arriving task.
@@ -39,7 +40,7 @@ pub struct OpenTask {
 }
 
 /// What the mechanism decided for a task, and what followed.
-#[derive(Component, Clone, Copy, Debug, Default)]
+#[derive(Component, Clone, Debug, Default)]
 pub struct Decision {
     /// The agent that executes, once awarded.
     pub winner: Option<usize>,
@@ -55,6 +56,20 @@ pub struct Decision {
     pub payment: Option<f64>,
     /// What the task cost, closed at settlement.
     pub tab: Tab,
+    /// The mechanism's own quantities for this task (see [`Decision::report`]).
+    pub reported: Vec<(Quantity, f64)>,
+}
+
+impl Decision {
+    /// Report a value of one of the mechanism's quantities for this task: it reaches the task's
+    /// record, a `tasks.csv` column, the summary's metrics and the terminal's tables. Reporting
+    /// a quantity twice keeps the last value.
+    pub fn report(&mut self, quantity: Quantity, value: f64) {
+        match self.reported.iter_mut().find(|(q, _)| q.id == quantity.id) {
+            Some(slot) => slot.1 = value,
+            None => self.reported.push((quantity, value)),
+        }
+    }
 }
 
 /// The tasks of the episode in arrival order, and how many have arrived.
@@ -151,11 +166,11 @@ fn settle(mut tasks: Query<&mut Decision>, mut ledger: ResMut<Ledger>) {
 /// entities it spawned itself).
 fn record(
     mut commands: Commands,
-    tasks: Query<(Entity, &OpenTask, &Decision)>,
+    mut tasks: Query<(Entity, &OpenTask, &mut Decision)>,
     stream: Res<TaskStream>,
     mut records: ResMut<Records>,
 ) {
-    for (entity, open, decision) in &tasks {
+    for (entity, open, mut decision) in &mut tasks {
         let task = stream.get(open);
         let tab = decision.tab;
         records.0.push(TaskRecord {
@@ -180,6 +195,7 @@ fn record(
             failed_calls: tab.failed_calls,
             unparsed: tab.unparsed,
             abstained: tab.abstained,
+            reported: std::mem::take(&mut decision.reported),
         });
         commands.entity(entity).despawn();
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tender_analysis::metrics::{Metric, Scope, Summary};
 use tender_analysis::summarise;
-use tender_engine::mechanisms::SingleParams;
+use tender_engine::mechanisms::baselines::{Oracle, Single};
 use tender_engine::scenario::ron_options;
 use tender_engine::{BatchResult, MechanismSpec, RunOptions, Scenario, run_batch};
 
@@ -16,19 +16,17 @@ fn run(file: &str, episodes: u32) -> (BatchResult, Summary, Scenario) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/sale-paper");
     let text = std::fs::read_to_string(dir.join(file)).expect("scenario");
     let mut scenario = Scenario::parse(&text, file).expect("valid");
-    scenario.attach_weights(&dir, file, &|p| std::fs::read_to_string(p)).expect("weights");
-    let sale: Vec<MechanismSpec> =
-        scenario.mechanisms.iter().filter(|m| matches!(m, MechanismSpec::Sale(_))).take(2).cloned().collect();
+    scenario.attach_files(&dir, file, &|p| std::fs::read_to_string(p)).expect("weights");
+    let sale: Vec<MechanismSpec> = scenario.mechanisms.iter().filter(|m| m.kind() == "Sale").take(2).cloned().collect();
     scenario.mechanisms = sale;
-    scenario.mechanisms.push(MechanismSpec::Single(SingleParams { agent: "qwen3-32b".into(), name: None }));
-    scenario.mechanisms.push(MechanismSpec::Oracle);
+    scenario.mechanisms.push(MechanismSpec::new(Single { agent: "qwen3-32b".into(), name: None }));
+    scenario.mechanisms.push(MechanismSpec::new(Oracle));
     scenario.episodes = episodes;
     let source = Arc::new(scenario.source().expect("pool"));
     let resolved = scenario.resolve_mechanisms();
     let options = RunOptions { seed: scenario.seed, episodes, jobs: None };
     let batch = run_batch(source, &scenario.workload, scenario.training, &resolved, &options, &|| {}).expect("runs");
-    let kinds: Vec<_> = resolved.into_iter().map(|(_, m)| m).collect();
-    let summary = summarise(&batch, &scenario.workload, &kinds);
+    let summary = summarise(&batch, &scenario.workload);
     (batch, summary, scenario)
 }
 
@@ -40,7 +38,7 @@ fn mean(s: &Summary, mechanism: &str, metric: &Metric) -> f64 {
 /// The smallest agent's share of wins in the first tenth of the stream (memory nearly empty) and
 /// in its second half, over every episode of `mechanism`.
 fn early_and_late_share(batch: &BatchResult, mechanism: &str) -> (f64, f64) {
-    let m = batch.mechanisms.iter().position(|n| n == mechanism).expect("mechanism") as u16;
+    let m = batch.mechanisms.iter().position(|m| m.name == mechanism).expect("mechanism") as u16;
     let (mut early, mut late, mut n_early, mut n_late) = (0.0, 0.0, 0.0, 0.0);
     for run in batch.runs.iter().filter(|r| r.mechanism == m) {
         let (tenth, half) = (run.records.len() / 10, run.records.len() / 2);

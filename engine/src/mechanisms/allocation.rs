@@ -17,9 +17,10 @@ use bevy_ecs::prelude::*;
 use good_lp::{Expression, ProblemVariables, Solution, SolverModel, microlp, variable};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
-use tender_agents::streams::{Purpose, name_key, stream};
+use tender_agents::streams::{Stream, name_key};
 use tender_agents::validate::Checker;
 
+use super::api::{Mechanism, MechanismKind, Needs, Pool, Resolved};
 use super::argmin;
 use super::predict::{Estimate, Predictor};
 use crate::ledger::Ledger;
@@ -89,8 +90,21 @@ fn half() -> f64 {
     0.5
 }
 
-impl MohafParams {
-    pub fn check(&self, c: &mut Checker) {
+/// Ranking's random order of agents in a time window.
+const RANKING: Stream = Stream::numbered(11);
+
+/// Both learn their cost and quality predictions from the training tasks.
+const LEARNS: Needs = Needs { bids: false, training: true };
+
+impl MechanismKind for MohafParams {
+    const NAME: &'static str = "Mohaf";
+    fn needs(&self) -> Needs {
+        LEARNS
+    }
+    fn resolve(&self, _: &Pool<'_>) -> Vec<Resolved> {
+        vec![Resolved::new(self.name.clone().unwrap_or_else(|| "MOHAF".into()), self.clone())]
+    }
+    fn check(&self, c: &mut Checker, _: &Pool<'_>) {
         c.count("k", self.k.into(), 1, 100_000);
         for (name, w) in [
             ("w_cost", self.w_cost),
@@ -105,22 +119,25 @@ impl MohafParams {
     }
 }
 
-impl MatchingParams {
-    pub fn check(&self, c: &mut Checker, agents: &[&str]) {
+impl MechanismKind for MatchingParams {
+    const NAME: &'static str = "Matching";
+    fn needs(&self) -> Needs {
+        LEARNS
+    }
+    fn resolve(&self, _: &Pool<'_>) -> Vec<Resolved> {
+        vec![Resolved::new(self.name.clone().unwrap_or_else(|| self.default_name()), self.clone())]
+    }
+    fn check(&self, c: &mut Checker, pool: &Pool<'_>) {
         c.count("k", self.k.into(), 1, 100_000);
         c.count("window", self.window.into(), 1, 10_000_000);
         c.count("capacity", self.capacity.into(), 0, 10_000_000);
         for name in self.capacities.keys() {
-            c.within("capacities", |c| {
-                c.require(
-                    agents.contains(&name.as_str()),
-                    "",
-                    format!("{name:?}"),
-                    &format!("must name an agent of the pool: {}", super::quoted(agents)),
-                );
-            });
+            c.within("capacities", |c| pool.check_agent(c, "", name));
         }
     }
+}
+
+impl MatchingParams {
 
     #[must_use]
     pub fn default_name(&self) -> String {
@@ -141,7 +158,13 @@ struct Mohaf {
     totals: Vec<u64>,
 }
 
-pub fn install_mohaf(params: &MohafParams, world: &mut World, schedule: &mut Schedule) {
+impl Mechanism for MohafParams {
+    fn install(&self, world: &mut World, schedule: &mut Schedule) {
+        install_mohaf(self, world, schedule);
+    }
+}
+
+fn install_mohaf(params: &MohafParams, world: &mut World, schedule: &mut Schedule) {
     let predictor = Predictor::learn(world, params.k as usize);
     let n = world.resource::<Ledger>().agents().len();
     world.insert_resource(Mohaf { params: params.clone(), predictor, recent: VecDeque::new(), totals: vec![0; n] });
@@ -191,7 +214,13 @@ struct Matching {
     plan: BTreeMap<usize, usize>,
 }
 
-pub fn install_matching(params: &MatchingParams, world: &mut World, schedule: &mut Schedule) {
+impl Mechanism for MatchingParams {
+    fn install(&self, world: &mut World, schedule: &mut Schedule) {
+        install_matching(self, world, schedule);
+    }
+}
+
+fn install_matching(params: &MatchingParams, world: &mut World, schedule: &mut Schedule) {
     let predictor = Predictor::learn(world, params.k as usize);
     let agents = world.resource::<Ledger>().agents();
     let capacity = agents.iter().map(|a| params.capacities.get(&a.name).copied().unwrap_or(params.capacity)).collect();
@@ -249,7 +278,7 @@ fn start_window(state: &mut Matching, window: usize, stream_: &TaskStream, seed:
     state.perturbation = agents
         .iter()
         .map(|a| {
-            let y = stream(seed, Purpose::Ranking, &[window as u64, name_key(&a.name)]).random::<f64>();
+            let y = RANKING.rng(seed, &[window as u64, name_key(&a.name)]).random::<f64>();
             1.0 - (y - 1.0).exp()
         })
         .collect();
@@ -309,8 +338,7 @@ mod tests {
     use tender_agents::OutcomeSource;
 
     use super::*;
-    use crate::episode::{build_episode, play};
-    use crate::mechanisms::Mechanism;
+    use crate::episode::run_episode;
     use crate::record::TaskRecord;
     use crate::scenario::Scenario;
 
@@ -340,10 +368,10 @@ mod tests {
         let source: Arc<dyn OutcomeSource> = Arc::new(s.source().unwrap());
         s.resolve_mechanisms()
             .into_iter()
-            .map(|(name, m): (String, Mechanism)| {
-                let (world, schedule) = build_episode(source.clone(), s.training.split(&s.workload, seed), &m, seed);
-                let records = play(world, schedule, &name).unwrap();
-                (name, records)
+            .map(|r| {
+                let tasks = s.training.split(&s.workload, seed);
+                let records = run_episode(source.clone(), tasks, &*r.mechanism, &r.name, seed).unwrap();
+                (r.name, records)
             })
             .collect()
     }

@@ -3,34 +3,148 @@
 
 use bevy_ecs::prelude::*;
 use rand::RngExt;
-use tender_agents::streams::{Purpose, stream};
+use serde::{Deserialize, Serialize};
+use tender_agents::streams::Stream;
+use tender_agents::validate::Checker;
 use tender_agents::{AgentInfo, cheapest_first};
 
+use super::api::{MechanismKind, Mechanism, Pool, Resolved, Role};
 use crate::ledger::Ledger;
 use crate::world::{Agent, Decision, EpisodeSeed, OpenTask, Phase, TaskStream};
 
-pub fn install_single(agent: usize, schedule: &mut Schedule) {
-    schedule.add_systems(
-        (move |mut tasks: Query<&mut Decision>| {
-            for mut d in &mut tasks {
-                d.winner.get_or_insert(agent);
-            }
-        })
-        .in_set(Phase::Award),
-    );
+/// The random allocator's choice per task.
+const CHOICE: Stream = Stream::numbered(9);
+
+/// `Single(agent: "qwen3-32b")`: one agent executes every task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Single {
+    pub agent: String,
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
-pub fn install_random(schedule: &mut Schedule) {
-    schedule.add_systems(award_random.in_set(Phase::Award));
+/// `EachAgent`: one [`Single`] for every agent of the pool.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EachAgent;
+
+/// `Random`: a uniformly random agent executes each task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Random;
+
+/// `Oracle`: the SALE paper's hindsight oracle. Every agent runs once with its first plan, and
+/// the cheapest correct answer is taken (only that execution is paid).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Oracle;
+
+/// `RefinedOracle`: as `Oracle`, but an agent that fails with its first plan is also credited
+/// with the best plan it could write from a full memory. An upper bound on every mechanism of
+/// the same ledger, SALE with memory included.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RefinedOracle;
+
+fn alone(agent: &str) -> String {
+    format!("{agent} alone")
 }
 
-/// Whether the oracle may also credit an agent's best plan from a full memory.
-#[derive(Resource, Clone, Copy)]
-struct WithBestRefinements(bool);
+impl MechanismKind for Single {
+    const NAME: &'static str = "Single";
+    fn check(&self, c: &mut Checker, pool: &Pool<'_>) {
+        pool.check_agent(c, "agent", &self.agent);
+    }
+    fn resolve(&self, pool: &Pool<'_>) -> Vec<Resolved> {
+        pool.index(&self.agent)
+            .map(|i| Resolved::new(self.name.clone().unwrap_or_else(|| alone(&self.agent)), Alone(i)))
+            .into_iter()
+            .collect()
+    }
+}
 
-pub fn install_oracle(refined: bool, world: &mut World, schedule: &mut Schedule) {
-    world.insert_resource(WithBestRefinements(refined));
-    schedule.add_systems(award_oracle.in_set(Phase::Award));
+impl MechanismKind for EachAgent {
+    const NAME: &'static str = "EachAgent";
+    fn bare() -> Option<Self> {
+        Some(Self)
+    }
+    fn resolve(&self, pool: &Pool<'_>) -> Vec<Resolved> {
+        pool.agents.iter().enumerate().map(|(i, a)| Resolved::new(alone(a), Alone(i))).collect()
+    }
+}
+
+impl MechanismKind for Random {
+    const NAME: &'static str = "Random";
+    fn bare() -> Option<Self> {
+        Some(Self)
+    }
+    fn resolve(&self, _: &Pool<'_>) -> Vec<Resolved> {
+        vec![Resolved::new("random", RandomChoice)]
+    }
+}
+
+impl MechanismKind for Oracle {
+    const NAME: &'static str = "Oracle";
+    fn bare() -> Option<Self> {
+        Some(Self)
+    }
+    fn resolve(&self, _: &Pool<'_>) -> Vec<Resolved> {
+        vec![Resolved::new("oracle", Hindsight { refined: false })]
+    }
+}
+
+impl MechanismKind for RefinedOracle {
+    const NAME: &'static str = "RefinedOracle";
+    fn bare() -> Option<Self> {
+        Some(Self)
+    }
+    fn resolve(&self, _: &Pool<'_>) -> Vec<Resolved> {
+        vec![Resolved::new("oracle with best refinements", Hindsight { refined: true })]
+    }
+}
+
+/// One agent, by index, executes every task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Alone(pub usize);
+
+impl Mechanism for Alone {
+    fn install(&self, _: &mut World, schedule: &mut Schedule) {
+        let agent = self.0;
+        schedule.add_systems(
+            (move |mut tasks: Query<&mut Decision>| {
+                for mut d in &mut tasks {
+                    d.winner.get_or_insert(agent);
+                }
+            })
+            .in_set(Phase::Award),
+        );
+    }
+    fn role(&self) -> Role {
+        Role::Alone(self.0)
+    }
+}
+
+/// A uniformly random agent per task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RandomChoice;
+
+impl Mechanism for RandomChoice {
+    fn install(&self, _: &mut World, schedule: &mut Schedule) {
+        schedule.add_systems(award_random.in_set(Phase::Award));
+    }
+}
+
+/// The hindsight oracle, with or without best refinements.
+#[derive(Resource, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hindsight {
+    pub refined: bool,
+}
+
+impl Mechanism for Hindsight {
+    fn install(&self, world: &mut World, schedule: &mut Schedule) {
+        world.insert_resource(*self);
+        schedule.add_systems(award_oracle.in_set(Phase::Award));
+    }
+    fn role(&self) -> Role {
+        if self.refined { Role::RefinedOracle } else { Role::Oracle }
+    }
 }
 
 fn award_random(
@@ -42,7 +156,7 @@ fn award_random(
     let n = agents.iter().count();
     for (open, mut d) in &mut tasks {
         let task = stream_.get(open);
-        let mut rng = stream(seed.0, Purpose::RandomChoice, &[u64::from(task.id)]);
+        let mut rng = CHOICE.rng(seed.0, &[u64::from(task.id)]);
         d.winner = Some(rng.random_range(0..n));
     }
 }
@@ -55,7 +169,7 @@ fn award_oracle(
     mut tasks: Query<(&OpenTask, &mut Decision)>,
     stream_: Res<TaskStream>,
     ledger: Res<Ledger>,
-    refined: Res<WithBestRefinements>,
+    oracle: Res<Hindsight>,
 ) {
     let by_price = cheapest_first(&AgentInfo::prices(ledger.agents()));
     for (open, mut d) in &mut tasks {
@@ -65,7 +179,7 @@ fn award_oracle(
             .iter()
             .find(|&&a| ledger.hindsight_first(task, a))
             .map(|&a| (a, None))
-            .or_else(|| if refined.0 { best() } else { None })
+            .or_else(|| if oracle.refined { best() } else { None })
             .unwrap_or((by_price[0], None));
         d.winner = Some(winner);
         d.plan = plan;

@@ -5,11 +5,11 @@
 use bevy_ecs::prelude::*;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
-use tender_agents::streams::{Purpose, name_key, stream};
+use tender_agents::streams::{Stream, name_key};
 use tender_agents::validate::Checker;
 use tender_agents::{Usage, cheapest_first};
 
-use super::quoted;
+use super::api::{Mechanism, MechanismKind, Pool, Resolved};
 use crate::ledger::Ledger;
 use crate::world::{Decision, EpisodeSeed, OpenTask, Phase, TaskStream};
 
@@ -48,16 +48,16 @@ impl Default for ScorerParams {
     }
 }
 
-impl CascadeParams {
-    pub fn check(&self, c: &mut Checker, agents: &[&str]) {
+/// The scorer's draw per (task, scored agent).
+const SCORER: Stream = Stream::numbered(10);
+
+impl MechanismKind for CascadeParams {
+    const NAME: &'static str = "Cascade";
+
+    fn check(&self, c: &mut Checker, pool: &Pool<'_>) {
         for (i, a) in self.order.iter().enumerate() {
             c.within("order", |c| {
-                c.require(
-                    agents.contains(&a.as_str()),
-                    &format!("[{i}]"),
-                    format!("{a:?}"),
-                    &format!("must name an agent of the pool: {}", quoted(agents)),
-                );
+                pool.check_agent(c, &format!("[{i}]"), a);
                 c.require(
                     !self.order[..i].contains(a),
                     &format!("[{i}]"),
@@ -76,13 +76,20 @@ impl CascadeParams {
         });
     }
 
+    fn resolve(&self, pool: &Pool<'_>) -> Vec<Resolved> {
+        let cascade = Cascade { order: self.order_of(pool), scorer: self.scorer };
+        vec![Resolved::new(self.name.clone().unwrap_or_else(|| "FrugalGPT".into()), cascade)]
+    }
+}
+
+impl CascadeParams {
     /// Agent indices in cascade order: as listed, or cheapest first.
     #[must_use]
-    pub fn resolve(&self, agents: &[&str], prices: &[f64]) -> Vec<usize> {
+    pub fn order_of(&self, pool: &Pool<'_>) -> Vec<usize> {
         if self.order.is_empty() {
-            cheapest_first(prices)
+            cheapest_first(pool.prices)
         } else {
-            self.order.iter().filter_map(|a| agents.iter().position(|x| x == a)).collect()
+            self.order.iter().filter_map(|a| pool.index(a)).collect()
         }
     }
 }
@@ -94,9 +101,11 @@ pub struct Cascade {
     pub scorer: ScorerParams,
 }
 
-pub fn install(cascade: &Cascade, world: &mut World, schedule: &mut Schedule) {
-    world.insert_resource(cascade.clone());
-    schedule.add_systems(escalate.in_set(Phase::Award));
+impl Mechanism for Cascade {
+    fn install(&self, world: &mut World, schedule: &mut Schedule) {
+        world.insert_resource(self.clone());
+        schedule.add_systems(escalate.in_set(Phase::Award));
+    }
 }
 
 /// Try agents in order; after each answer the scorer accepts it or escalates. Every attempt and
@@ -122,7 +131,7 @@ fn escalate(
             let usage = Usage { input: u64::from(scorer.tokens), output: 1 };
             ledger.charge_external(usage, scorer.price);
             let key = name_key(&ledger.agents()[agent].name);
-            let mut rng = stream(seed.0, Purpose::Scorer, &[u64::from(task.id), key]);
+            let mut rng = SCORER.rng(seed.0, &[u64::from(task.id), key]);
             let u = rng.random::<f64>();
             // A correct answer is accepted with chance `accuracy`; a wrong one with chance
             // `false_accept` (by default `1 - accuracy`, drawn from the same uniform, so a right
@@ -146,22 +155,23 @@ mod tests {
     use tender_agents::OutcomeSource;
 
     use super::*;
-    use crate::episode::{build_episode, play};
-    use crate::mechanisms::{Mechanism, four_agents};
+    use crate::episode::run_episode;
+    use crate::mechanisms::four_agents;
     use crate::scenario::Scenario;
 
     #[test]
     fn a_cascade_pays_every_attempt_and_never_less_than_the_answer_it_accepts() {
         let s = Scenario::parse(&four_agents("", "[Cascade()]"), "cascade").unwrap();
         let source: Arc<dyn OutcomeSource> = Arc::new(s.source().unwrap());
-        let (name, cascade) = s.resolve_mechanisms().remove(0);
+        let resolved = s.resolve_mechanisms().remove(0);
+        let (name, cascade) = (resolved.name, resolved.mechanism);
         assert_eq!(name, "FrugalGPT");
-        let Mechanism::Cascade(Cascade { order, .. }) = &cascade else { panic!("not a cascade") };
-        assert_eq!(order, &[0, 1, 2, 3], "cheapest first");
+        let order = s.with_pool(|pool| s.mechanisms[0].get::<CascadeParams>().unwrap().order_of(pool));
+        assert_eq!(order, [0, 1, 2, 3], "cheapest first");
         let mut escalated = 0;
         for seed in 0..5 {
-            let (world, schedule) = build_episode(source.clone(), s.training.split(&s.workload, seed), &cascade, seed);
-            for r in play(world, schedule, &name).unwrap() {
+            let tasks = s.training.split(&s.workload, seed);
+            for r in run_episode(source.clone(), tasks, &*cascade, &name, seed).unwrap() {
                 let winner = usize::from(r.winner);
                 let accepted = source.agents()[winner].cost(r.delivered);
                 assert!(r.cost() >= accepted, "cost {} below the accepted answer's {}", r.cost(), accepted);

@@ -13,6 +13,7 @@ use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
 use tender_agents::validate::Checker;
 
+use super::api::{Mechanism, MechanismKind, Needs, Pool, Resolved};
 use super::predict::Predictor;
 use crate::world::{Decision, OpenTask, Phase, TaskStream};
 
@@ -54,11 +55,29 @@ fn ten() -> u32 {
     10
 }
 
-impl AuctionParams {
-    pub fn check(&self, c: &mut Checker) {
+impl MechanismKind for AuctionParams {
+    const NAME: &'static str = "Auction";
+    fn check(&self, c: &mut Checker, _: &Pool<'_>) {
         c.count("k", self.k.into(), 1, 100_000);
     }
+    /// Costs and qualities are predicted from the training tasks.
+    fn needs(&self) -> Needs {
+        Needs { bids: false, training: true }
+    }
+    fn resolve(&self, _: &Pool<'_>) -> Vec<Resolved> {
+        vec![Resolved::new(self.name.clone().unwrap_or_else(|| self.default_name()), self.clone())]
+    }
+}
 
+impl Mechanism for AuctionParams {
+    fn install(&self, world: &mut World, schedule: &mut Schedule) {
+        let predictor = Predictor::learn(world, self.k as usize);
+        world.insert_resource(Auction { format: self.format, bidding: self.bidding, predictor });
+        schedule.add_systems(award.in_set(Phase::Award));
+    }
+}
+
+impl AuctionParams {
     #[must_use]
     pub fn default_name(&self) -> String {
         let format = match self.format {
@@ -107,12 +126,6 @@ struct Auction {
     format: Format,
     bidding: Bidding,
     predictor: Predictor,
-}
-
-pub fn install(params: &AuctionParams, world: &mut World, schedule: &mut Schedule) {
-    let predictor = Predictor::learn(world, params.k as usize);
-    world.insert_resource(Auction { format: params.format, bidding: params.bidding, predictor });
-    schedule.add_systems(award.in_set(Phase::Award));
 }
 
 fn award(mut tasks: Query<(&OpenTask, &mut Decision)>, stream: Res<TaskStream>, auction: Res<Auction>) {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use tender_agents::validate::Checker;
 use tender_agents::{AgentInfo, cheapest_first};
 
+use super::api::{Mechanism, MechanismKind, Needs, Pool, Resolved};
 use super::argmax;
 use super::predict::{Softmax, TrainingLog, best_agent, knn};
 use crate::ledger::Ledger;
@@ -81,8 +82,12 @@ pub enum Router {
     Wtp { k: usize, willingness_to_pay: f64 },
 }
 
-impl CarrotParams {
-    pub fn check(&self, c: &mut Checker) {
+/// Routers learn from the training tasks.
+const LEARNS: Needs = Needs { bids: false, training: true };
+
+impl MechanismKind for CarrotParams {
+    const NAME: &'static str = "Carrot";
+    fn check(&self, c: &mut Checker, _: &Pool<'_>) {
         c.count("k", self.k.into(), 1, 100_000);
         c.range("lambda", self.lambda, 0.0, 1e9);
         for (i, l) in self.lambdas.iter().enumerate() {
@@ -90,20 +95,56 @@ impl CarrotParams {
         }
         c.count("lambdas", self.lambdas.len() as u64, 0, 1000);
     }
+    fn needs(&self) -> Needs {
+        LEARNS
+    }
+    fn resolve(&self, _: &Pool<'_>) -> Vec<Resolved> {
+        let base = self.name.clone().unwrap_or_else(|| "CARROT".into());
+        let k = self.k as usize;
+        if self.lambdas.is_empty() {
+            return vec![Resolved::new(base, Router::Carrot { k, lambda: self.lambda })];
+        }
+        self.lambdas
+            .iter()
+            .map(|&lambda| Resolved::new(format!("{base} λ={lambda}"), Router::Carrot { k, lambda }).on_curve(&base))
+            .collect()
+    }
 }
 
-impl ToRouterParams {
-    pub fn check(&self, c: &mut Checker) {
+impl MechanismKind for ToRouterParams {
+    const NAME: &'static str = "ToRouter";
+    fn check(&self, c: &mut Checker, _: &Pool<'_>) {
         c.count("epochs", self.epochs.into(), 1, 1_000_000);
         c.range("learning_rate", self.learning_rate, 1e-9, 100.0);
         c.range("l2", self.l2, 0.0, 100.0);
     }
+    fn needs(&self) -> Needs {
+        LEARNS
+    }
+    fn resolve(&self, _: &Pool<'_>) -> Vec<Resolved> {
+        let router = Router::ToRouter { epochs: self.epochs, learning_rate: self.learning_rate, l2: self.l2 };
+        vec![Resolved::new(self.name.clone().unwrap_or_else(|| "TO-Router".into()), router)]
+    }
 }
 
-impl WtpParams {
-    pub fn check(&self, c: &mut Checker) {
+impl MechanismKind for WtpParams {
+    const NAME: &'static str = "Wtp";
+    fn check(&self, c: &mut Checker, _: &Pool<'_>) {
         c.count("k", self.k.into(), 1, 100_000);
         c.range("willingness_to_pay", self.willingness_to_pay, 0.0, 1e9);
+    }
+    fn needs(&self) -> Needs {
+        LEARNS
+    }
+    fn resolve(&self, _: &Pool<'_>) -> Vec<Resolved> {
+        let router = Router::Wtp { k: self.k as usize, willingness_to_pay: self.willingness_to_pay };
+        vec![Resolved::new(self.name.clone().unwrap_or_else(|| "WTP".into()), router)]
+    }
+}
+
+impl Mechanism for Router {
+    fn install(&self, world: &mut World, schedule: &mut Schedule) {
+        install(self, world, schedule);
     }
 }
 
@@ -116,7 +157,7 @@ struct Model {
     by_price: Vec<usize>,
 }
 
-pub fn install(router: &Router, world: &mut World, schedule: &mut Schedule) {
+fn install(router: &Router, world: &mut World, schedule: &mut Schedule) {
     let ledger = world.resource::<Ledger>();
     let log = TrainingLog::collect(ledger, &world.resource::<TrainingSet>().0);
     let by_price = cheapest_first(&AgentInfo::prices(ledger.agents()));
@@ -163,7 +204,7 @@ mod tests {
     use tender_agents::OutcomeSource;
 
     use super::*;
-    use crate::episode::{build_episode, play};
+    use crate::episode::run_episode;
     use crate::mechanisms::four_agents;
     use crate::scenario::Scenario;
     use crate::training::Training;
@@ -229,9 +270,9 @@ mod tests {
     fn every_router_runs_and_picks_a_pool_agent() {
         let s = scenario();
         let source: Arc<dyn OutcomeSource> = Arc::new(s.source().unwrap());
-        for (name, m) in s.resolve_mechanisms() {
-            let (world, schedule) = build_episode(source.clone(), s.training.split(&s.workload, 1), &m, 1);
-            let records = play(world, schedule, &name).unwrap();
+        for r in s.resolve_mechanisms() {
+            let (name, tasks) = (r.name, s.training.split(&s.workload, 1));
+            let records = run_episode(source.clone(), tasks, &*r.mechanism, &name, 1).unwrap();
             assert_eq!(records.len(), 120, "{name}");
             assert!(records.iter().all(|r| usize::from(r.winner) < 4), "{name}");
         }

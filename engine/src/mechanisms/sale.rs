@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use tender_agents::validate::Checker;
 use tender_agents::{JuryCell, PlanCell, Round, Task};
 
-use super::{quoted, weights_by_agent};
+use super::api::{AttachError, Mechanism, MechanismKind, Needs, Pool, ReadFile, Resolved};
+use super::weights_by_agent;
 use crate::ledger::Ledger;
 use crate::memory::AuctionMemory;
 use crate::world::{Agent, Decision, OpenTask, Phase, TaskStream, pool_order};
@@ -182,7 +183,38 @@ impl SaleParams {
         if tags.is_empty() { "SALE".into() } else { format!("SALE ({})", tags.join(", ")) }
     }
 
-    pub fn check(&self, c: &mut Checker, agents: &[&str]) {
+    /// Weights resolved per agent index. A `weights` file must have been attached first
+    /// ([`crate::Scenario::attach_files`]); until then its weights count as zero.
+    #[must_use]
+    pub fn config(&self, agents: &[&str]) -> SaleConfig {
+        SaleConfig {
+            w_c: self.w_c.unwrap_or(0.0),
+            w_h: self.w_h.unwrap_or(0.0),
+            w_jury: weights_by_agent(self.w_j, &self.juror_weights, agents),
+            k: self.k as usize,
+            memory: self.memory,
+            price: self.price,
+            length: self.length,
+            entropy: self.entropy,
+            jury: self.jury,
+            refiners: self.refiners,
+            accept: self.accept,
+        }
+    }
+
+    /// Take weights from a fitted file's contents (its `w_c`, `w_h` and juror weights).
+    pub fn attach(&mut self, fitted: &crate::weights::FittedWeights) {
+        self.w_c = Some(fitted.w_c);
+        self.w_h = Some(fitted.w_h);
+        self.juror_weights.clone_from(&fitted.juror_weights);
+        self.w_j = 0.0;
+    }
+}
+
+impl MechanismKind for SaleParams {
+    const NAME: &'static str = "Sale";
+
+    fn check(&self, c: &mut Checker, pool: &Pool<'_>) {
         match (self.w_c, self.w_h, &self.weights) {
             (Some(w_c), Some(w_h), None) => {
                 c.range("w_c", w_c, -1e6, 1e6);
@@ -199,42 +231,42 @@ impl SaleParams {
         c.range("w_j", self.w_j, -1e6, 1e6);
         for (name, w) in &self.juror_weights {
             c.within("juror_weights", |c| {
-                c.require(
-                    agents.contains(&name.as_str()),
-                    "",
-                    format!("{name:?}"),
-                    &format!("must name an agent of the pool: {}", quoted(agents)),
-                );
+                pool.check_agent(c, "", name);
                 c.range(&format!("[{name:?}]"), *w, -1e6, 1e6);
             });
         }
         c.count("k", self.k.into(), 1, 1024);
     }
 
-    /// Take weights from a fitted file's contents (its `w_c`, `w_h` and juror weights).
-    pub fn attach(&mut self, fitted: &crate::weights::FittedWeights) {
-        self.w_c = Some(fitted.w_c);
-        self.w_h = Some(fitted.w_h);
-        self.juror_weights.clone_from(&fitted.juror_weights);
-        self.w_j = 0.0;
+    fn needs(&self) -> Needs {
+        Needs { bids: true, training: false }
     }
 
-    /// Weights resolved per agent index. A `weights` file must have been attached first
-    /// ([`crate::Scenario::attach_weights`]); until then its weights count as zero.
-    #[must_use]
-    pub fn resolve(&self, agents: &[&str]) -> SaleConfig {
-        SaleConfig {
-            w_c: self.w_c.unwrap_or(0.0),
-            w_h: self.w_h.unwrap_or(0.0),
-            w_jury: weights_by_agent(self.w_j, &self.juror_weights, agents),
-            k: self.k as usize,
-            memory: self.memory,
-            price: self.price,
-            length: self.length,
-            entropy: self.entropy,
-            jury: self.jury,
-            refiners: self.refiners,
-            accept: self.accept,
+    fn resolve(&self, pool: &Pool<'_>) -> Vec<Resolved> {
+        vec![Resolved::new(self.display_name(), self.config(pool.agents))]
+    }
+
+    /// `weights: FILE` (from `tender fit`): the numbers replace the reference.
+    fn attach_files(&mut self, base: &std::path::Path, read: ReadFile<'_>) -> Result<bool, AttachError> {
+        let Some(rel) = self.weights.clone() else { return Ok(false) };
+        let path = base.join(&rel);
+        let text = read(&path)?;
+        let fitted: crate::weights::FittedWeights =
+            crate::format::ron_options().from_str(&text).map_err(|e| AttachError::Syntax {
+                path: path.display().to_string(),
+                line: e.span.start.line,
+                column: e.span.start.col,
+                message: e.code.to_string(),
+            })?;
+        self.weights = None;
+        self.attach(&fitted);
+        Ok(true)
+    }
+
+    /// A sweep over the weights leaves no fitted file behind it.
+    fn after_assignments(&mut self) {
+        if self.w_c.is_some() {
+            self.weights = None;
         }
     }
 }
@@ -265,7 +297,13 @@ impl Bid {
     }
 }
 
-pub fn install(config: &SaleConfig, world: &mut World, schedule: &mut Schedule) {
+impl Mechanism for SaleConfig {
+    fn install(&self, world: &mut World, schedule: &mut Schedule) {
+        install(self, world, schedule);
+    }
+}
+
+fn install(config: &SaleConfig, world: &mut World, schedule: &mut Schedule) {
     let agents = world.resource::<Ledger>().agents().len();
     let dim = world.resource::<TaskStream>().tasks.first().map_or(0, |t| t.embedding.len());
     world.insert_resource(config.clone());
@@ -548,14 +586,14 @@ mod tests {
         for (open, decision) in &tasks {
             let mut bids: Vec<Bid> = bids.iter().copied().collect();
             bids.sort_by_key(|b| (b.plan.round.key(), b.agent));
-            seen.0.push(Auction { bids, decision: *decision, step: open.step });
+            seen.0.push(Auction { bids, decision: decision.clone(), step: open.step });
         }
     }
 
     fn observe_settlement(tasks: Query<&Decision>, mut seen: ResMut<Observed>) {
         for decision in &tasks {
             if let Some(last) = seen.0.last_mut() {
-                last.decision = *decision;
+                last.decision = decision.clone();
             }
         }
     }
@@ -565,7 +603,7 @@ mod tests {
         let source = Arc::new(scenario.source().unwrap());
         let split = scenario.training.split(&scenario.workload, seed);
         let tasks = split.eval.clone();
-        let (mut world, mut schedule) = build_episode(source.clone(), split, &crate::Mechanism::Sale(config), seed);
+        let (mut world, mut schedule) = build_episode(source.clone(), split, &config, seed);
         world.init_resource::<Observed>();
         schedule.add_systems((
             observe_award.in_set(Phase::Award).after(award),
@@ -756,7 +794,7 @@ mod tests {
 
     #[test]
     fn ablated_configurations_name_themselves() {
-        let parse = |text: &str| -> SaleParams { crate::scenario::ron_options().from_str(text).unwrap() };
+        let parse = |text: &str| -> SaleParams { crate::format::ron_options().from_str(text).unwrap() };
         assert_eq!(parse("(w_c: 1.0, w_h: 1.0)").display_name(), "SALE");
         assert_eq!(parse("(w_c: 1.0, w_h: 1.0, memory: false)").display_name(), "SALE (no memory)");
         assert_eq!(
@@ -770,8 +808,8 @@ mod tests {
     fn records_cost_is_overhead_plus_execution() {
         let scenario = Scenario::parse(POOL, "pool").unwrap();
         let source: Arc<dyn OutcomeSource> = Arc::new(scenario.source().unwrap());
-        let mech = scenario.resolve_mechanisms().remove(0).1;
-        let (world, schedule) = build_episode(source, scenario.training.split(&scenario.workload, 3), &mech, 3);
+        let mech = scenario.resolve_mechanisms().remove(0).mechanism;
+        let (world, schedule) = build_episode(source, scenario.training.split(&scenario.workload, 3), &*mech, 3);
         let records = play(world, schedule, "SALE").unwrap();
         assert_eq!(records.len(), 40);
         for r in &records {

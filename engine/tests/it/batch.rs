@@ -1,7 +1,7 @@
 //! Whole batches: determinism, the oracle's bound, calibration of single agents.
 
 use crate::util::{fixture, load, run};
-use tender_engine::Mechanism;
+use tender_engine::Role;
 
 #[test]
 fn same_seed_gives_identical_records_whatever_the_thread_count() {
@@ -36,8 +36,7 @@ fn mechanisms_in_an_episode_share_the_same_tasks() {
 #[test]
 fn the_oracle_solves_every_task_any_mechanism_solves() {
     let s = load(&fixture("small.ron"));
-    let kinds: Vec<Mechanism> = s.resolve_mechanisms().into_iter().map(|(_, m)| m).collect();
-    let oracle = kinds.iter().position(|m| *m == Mechanism::Oracle { refined: true }).unwrap();
+    let oracle = s.resolve_mechanisms().iter().position(|m| m.role() == Role::RefinedOracle).unwrap();
     let batch = run(&s, 20, None);
     for episode in 0..20 {
         let runs: Vec<_> = batch.runs.iter().filter(|r| r.episode == episode).collect();
@@ -56,7 +55,7 @@ fn the_oracle_solves_every_task_any_mechanism_solves() {
 #[test]
 fn single_agents_converge_to_their_calibrated_skill() {
     let mut s = load(&fixture("small.ron"));
-    s.mechanisms = vec![tender_engine::MechanismSpec::EachAgent];
+    s.mechanisms = vec![tender_engine::MechanismSpec::new(tender_engine::mechanisms::baselines::EachAgent)];
     let episodes = 300;
     let batch = run(&s, episodes, None);
     for (agent, profile) in s.agents.iter().enumerate() {

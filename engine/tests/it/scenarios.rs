@@ -25,7 +25,7 @@ fn every_shipped_scenario_loads_and_validates() {
                 let shown = path.display().to_string();
                 let mut s = Scenario::parse(&text, &shown)
                     .unwrap_or_else(|e| panic!("{} does not validate: {e}", path.display()));
-                s.attach_weights(path.parent().unwrap(), &shown, &|p| std::fs::read_to_string(p)).unwrap();
+                s.attach_files(path.parent().unwrap(), &shown, &|p| std::fs::read_to_string(p)).unwrap();
                 s.validate().unwrap();
                 assert!(!s.resolve_mechanisms().is_empty());
                 seen += 1;
@@ -84,19 +84,25 @@ fn fitted_weights_replace_the_reference_and_missing_files_are_named() {
     let mut s = Scenario::parse(text, "s.ron").unwrap();
     let fitted = r#"(w_c: 0.5, w_h: 0.25, juror_weights: {"a": 0.1, "b": 0.2}, objective: MinMax, loss: -0.1,
         targets_winning: 1.0, training_tasks: 4, training_cost_usd: 0.0)"#;
-    s.attach_weights(std::path::Path::new("dir"), "s.ron", &|p| {
+    s.attach_files(std::path::Path::new("dir"), "s.ron", &|p| {
         assert_eq!(p, std::path::Path::new("dir/w.ron"));
         Ok(fitted.to_string())
     })
     .unwrap();
     s.validate().unwrap();
-    let tender_engine::Mechanism::Sale(config) = &s.resolve_mechanisms()[0].1 else { panic!() };
+    let config = s.mechanisms[0].get::<tender_engine::SaleParams>().unwrap().config(&["a", "b"]);
     assert_eq!((config.w_c, config.w_h, config.w_jury.clone()), (0.5, 0.25, vec![0.1, 0.2]));
 
     let mut s = Scenario::parse(text, "s.ron").unwrap();
     let err =
-        s.attach_weights(std::path::Path::new("dir"), "s.ron", &|_| Err(std::io::Error::other("gone"))).unwrap_err();
-    assert_eq!(err.to_string(), "s.ron: cannot read weights file dir/w.ron: gone");
+        s.attach_files(std::path::Path::new("dir"), "s.ron", &|_| Err(std::io::Error::other("gone"))).unwrap_err();
+    let mut chain = vec![err.to_string()];
+    let mut cause = std::error::Error::source(&err);
+    while let Some(c) = cause {
+        chain.push(c.to_string());
+        cause = c.source();
+    }
+    assert_eq!(chain.join(": "), "s.ron: cannot use a file a mechanism names: cannot read dir/w.ron: gone");
 
     let both = text.replace(r#"Sale(weights: "w.ron")"#, r#"Sale(weights: "w.ron", w_c: 1.0, w_h: 1.0)"#);
     let err = Scenario::parse(&both, "s.ron").unwrap_err().to_string();
@@ -210,7 +216,7 @@ fn juror_names_in_a_weights_file_are_checked_when_it_is_attached() {
         targets_winning: 0.5, training_tasks: 4, training_cost_usd: 0.1)"#;
     let mut s = Scenario::parse(text, "s.ron").unwrap();
     let Err(ScenarioError::Invalid { errors, .. }) =
-        s.attach_weights(std::path::Path::new("."), "s.ron", &|_| Ok(weights.into()))
+        s.attach_files(std::path::Path::new("."), "s.ron", &|_| Ok(weights.into()))
     else {
         panic!("a juror outside the pool was accepted")
     };
@@ -294,7 +300,7 @@ mod fuzz {
                 text = apply(&text, m);
             }
             match Scenario::parse(&text, "mutated.ron") {
-                Ok(_) | Err(ScenarioError::Weights { .. }) => {}
+                Ok(_) | Err(ScenarioError::Attach { .. }) => {}
                 Err(ScenarioError::Syntax { line, column, message, .. }) => {
                     prop_assert!(line >= 1 && column >= 1, "no position: {message}");
                     prop_assert!(message.chars().count() < 400, "a long message");

@@ -1,0 +1,188 @@
+//! The mechanism API: what a mechanism implements in its own file.
+//!
+//! A mechanism has two forms. Its *parameters* are what a scenario file writes,
+//! `NAME(field: value, ...)`: a serde type that implements [`MechanismKind`] (its name, range
+//! checks against the pool, what it needs, and what it resolves into). Its *resolved* form is a
+//! [`Mechanism`], ready to run: it installs its resources and systems into an episode's phases.
+//! One line in the registry ([`super::BUILTIN`], or [`super::register`] from outside the
+//! engine) makes the kind known to scenario files.
+
+use std::fmt::Debug;
+use std::path::Path;
+use std::sync::Arc;
+
+use bevy_ecs::prelude::*;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tender_agents::validate::Checker;
+
+/// What a mechanism reads besides each task's executions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// Plans and jury scores: only sources that bid (stand-ins, live agents) can run it.
+    pub bids: bool,
+    /// The scenario's training tasks (routers that learn before the episode).
+    pub training: bool,
+}
+
+/// The pool as a mechanism's parameters see it: agent names and output prices, by index.
+#[derive(Clone, Copy, Debug)]
+pub struct Pool<'a> {
+    pub agents: &'a [&'a str],
+    /// Dollars per million output tokens.
+    pub prices: &'a [f64],
+}
+
+impl Pool<'_> {
+    /// The index of the agent named `name`.
+    #[must_use]
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.agents.iter().position(|a| *a == name)
+    }
+
+    /// Require that `name` (the value of `field`) names an agent of the pool.
+    pub fn check_agent(&self, c: &mut Checker, field: &str, name: &str) {
+        c.require(
+            self.index(name).is_some(),
+            field,
+            format!("{name:?}"),
+            &format!("must name an agent of the pool: {}", super::quoted(self.agents)),
+        );
+    }
+}
+
+/// What a resolved mechanism is to the analysis: most are markets; the reference points
+/// (an agent alone, the oracles) anchor the paired metrics and the routing report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Role {
+    #[default]
+    Market,
+    /// One agent executes every task.
+    Alone(usize),
+    /// The hindsight oracle (first plans only).
+    Oracle,
+    /// The oracle with best refinements.
+    RefinedOracle,
+}
+
+/// How a reported quantity becomes one number per episode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Aggregate {
+    /// The sum over the tasks that report it.
+    Sum,
+    /// The mean over the tasks that report it.
+    Mean,
+}
+
+/// A per-task quantity a mechanism reports beyond the core record (a utility, a bid spread,
+/// whether a bandit explored...): declared as a `const` in the mechanism's file and reported
+/// with [`crate::world::Decision::report`], it becomes a column of `tasks.csv`, a metric of
+/// `summary.csv` and a column of the terminal's table of reported quantities.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Quantity {
+    /// Column and metric identifier (snake case, unique in a run).
+    pub id: &'static str,
+    /// Table label.
+    pub label: &'static str,
+    pub per_episode: Aggregate,
+    /// Factor and decimals the table shows the episode value at (100 and 1 for a share shown in
+    /// percent).
+    pub scale: f64,
+    pub decimals: usize,
+}
+
+/// A mechanism ready to run.
+pub trait Mechanism: Debug + Send + Sync {
+    /// Add the mechanism's resources and systems to a fresh episode's world and schedule. The
+    /// mechanism owns every entity it spawns and despawns it itself (by the `Recording` phase
+    /// of the task it belongs to).
+    fn install(&self, world: &mut World, schedule: &mut Schedule);
+
+    /// What the mechanism is to the analysis.
+    fn role(&self) -> Role {
+        Role::Market
+    }
+}
+
+/// One column of a batch: a named, resolved mechanism and what the analysis needs to know of it
+/// (its reported quantities travel with its records).
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    /// Its name in tables (unique in a scenario).
+    pub name: String,
+    /// The curve it is one point of, when its spec stands for several settings of a trade-off.
+    pub curve: Option<String>,
+    /// What it reads; filled in from its spec by [`super::MechanismSpec::resolve`].
+    pub needs: Needs,
+    pub mechanism: Arc<dyn Mechanism>,
+}
+
+impl Resolved {
+    #[must_use]
+    pub fn new(name: impl Into<String>, mechanism: impl Mechanism + 'static) -> Self {
+        Self { name: name.into(), curve: None, needs: Needs::default(), mechanism: Arc::new(mechanism) }
+    }
+
+    /// The same mechanism as a point of the curve `curve`.
+    #[must_use]
+    pub fn on_curve(mut self, curve: impl Into<String>) -> Self {
+        self.curve = Some(curve.into());
+        self
+    }
+
+    #[must_use]
+    pub fn role(&self) -> Role {
+        self.mechanism.role()
+    }
+}
+
+/// Why a file a mechanism's parameters name cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    #[error("cannot read {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax { path: String, line: usize, column: usize, message: String },
+}
+
+/// Reads a file named by a scenario (relative to the scenario file's folder).
+pub type ReadFile<'a> = &'a dyn Fn(&Path) -> Result<String, AttachError>;
+
+/// A kind of mechanism as a scenario file names it: `NAME(params...)`, or bare `NAME` for a
+/// kind without parameters. Implemented by the parameters' type, which derives `Serialize` and
+/// `Deserialize` with `#[serde(deny_unknown_fields)]`.
+pub trait MechanismKind: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send + Sync + 'static {
+    /// The name a scenario writes (CamelCase, unique in the registry).
+    const NAME: &'static str;
+
+    /// For a kind written bare (`Random`), its value; kinds with parameters keep `None`.
+    fn bare() -> Option<Self> {
+        None
+    }
+
+    /// Check every parameter against its allowed range and the pool; each error names its field.
+    fn check(&self, _c: &mut Checker, _pool: &Pool<'_>) {}
+
+    /// What its mechanisms read.
+    fn needs(&self) -> Needs {
+        Needs::default()
+    }
+
+    /// The named mechanisms it stands for (one, or one per setting of a curve, or one per
+    /// agent). Called only after [`MechanismKind::check`] passed.
+    fn resolve(&self, pool: &Pool<'_>) -> Vec<Resolved>;
+
+    /// Read the files the parameters name and take their contents in place of the reference,
+    /// so that a saved copy of the scenario stands alone; returns whether anything was read.
+    fn attach_files(&mut self, _base: &Path, _read: ReadFile<'_>) -> Result<bool, AttachError> {
+        Ok(false)
+    }
+
+    /// Called on each point of a sweep after its assignments, before validation: parameters
+    /// that a swept value overrides give way to it.
+    fn after_assignments(&mut self) {}
+}
