@@ -31,6 +31,7 @@ builtin! {
     cascade::{CascadeParams},
     procurement::{AuctionParams},
     allocation::{MohafParams, MatchingParams},
+    bandit::{BanditParams},
 }
 
 /// The candidate with the smallest value; ties go to the one listed first.
