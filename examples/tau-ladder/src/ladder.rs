@@ -1,0 +1,94 @@
+//! `TauLadder`: a hand-written routing rule, as a researcher would add one. The agents, cheapest
+//! first, are the rungs of a ladder; a task goes to the first rung whose threshold is at least
+//! its human solving time τ (the priciest agent takes the rest), and with chance `escalate` one
+//! rung higher, as a safety margin. It reads τ, which a real router would have to estimate, so it
+//! is a demonstration of the API, not a fair competitor.
+//!
+//! Everything a mechanism has is here: parameters with their checks, a resolved form installed
+//! into the award phase, a named random stream, and two reported quantities.
+
+use bevy_ecs::prelude::*;
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+use tender_agents::streams::Stream;
+use tender_agents::validate::Checker;
+use tender_agents::{AgentInfo, cheapest_first};
+use tender_engine::ledger::Ledger;
+use tender_engine::mechanisms::{Aggregate, Mechanism, MechanismKind, Pool, Quantity, Resolved};
+use tender_engine::world::{Decision, EpisodeSeed, OpenTask, Phase, TaskStream};
+
+/// Whether a task is sent one rung higher, per task.
+const ESCALATE: Stream = Stream::named("tau-ladder.escalate");
+
+/// The rung (0 = cheapest agent) each task went to: averaged over an episode's tasks.
+const RUNG: Quantity =
+    Quantity { id: "rung", label: "mean rung", per_episode: Aggregate::Mean, scale: 1.0, decimals: 2 };
+
+/// Whether the task was sent one rung higher than its τ asked.
+const ESCALATED: Quantity =
+    Quantity { id: "escalated", label: "escalated %", per_episode: Aggregate::Mean, scale: 100.0, decimals: 1 };
+
+/// `TauLadder(thresholds: [0.5, 2.5, 12.5], escalate: 0.1)` as a scenario writes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TauLadder {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Largest τ (minutes) each rung takes, ascending; at most one fewer than the agents.
+    pub thresholds: Vec<f64>,
+    /// Chance that a task goes one rung higher.
+    #[serde(default)]
+    pub escalate: f64,
+}
+
+impl MechanismKind for TauLadder {
+    const NAME: &'static str = "TauLadder";
+
+    fn check(&self, c: &mut Checker, pool: &Pool<'_>) {
+        c.count("thresholds", self.thresholds.len() as u64, 1, pool.agents.len().saturating_sub(1) as u64);
+        for (i, t) in self.thresholds.iter().enumerate() {
+            c.range(&format!("thresholds[{i}]"), *t, 0.0, 1e6);
+            if i > 0 {
+                c.require(self.thresholds[i - 1] < *t, &format!("thresholds[{i}]"), t, "must exceed the one before");
+            }
+        }
+        c.range("escalate", self.escalate, 0.0, 1.0);
+    }
+
+    fn resolve(&self, _: &Pool<'_>) -> Vec<Resolved> {
+        vec![Resolved::new(self.name.clone().unwrap_or_else(|| "τ ladder".into()), self.clone())]
+    }
+}
+
+/// The ladder in the episode: the rungs (agent indices, cheapest first) and the parameters.
+#[derive(Resource)]
+struct Ladder {
+    rungs: Vec<usize>,
+    params: TauLadder,
+}
+
+impl Mechanism for TauLadder {
+    fn install(&self, world: &mut World, schedule: &mut Schedule) {
+        let rungs = cheapest_first(&AgentInfo::prices(world.resource::<Ledger>().agents()));
+        world.insert_resource(Ladder { rungs, params: self.clone() });
+        schedule.add_systems(climb.in_set(Phase::Award));
+    }
+}
+
+fn climb(
+    mut tasks: Query<(&OpenTask, &mut Decision)>,
+    stream: Res<TaskStream>,
+    seed: Res<EpisodeSeed>,
+    ladder: Res<Ladder>,
+) {
+    let top = ladder.rungs.len() - 1;
+    for (open, mut decision) in &mut tasks {
+        let task = stream.get(open);
+        let by_tau = ladder.params.thresholds.iter().position(|&t| task.tau <= t).unwrap_or(top);
+        let escalated = ESCALATE.rng(seed.0, &[u64::from(task.id)]).random::<f64>() < ladder.params.escalate;
+        let rung = if escalated { (by_tau + 1).min(top) } else { by_tau };
+        decision.winner = Some(ladder.rungs[rung]);
+        decision.report(RUNG, rung as f64);
+        decision.report(ESCALATED, f64::from(u8::from(escalated)));
+    }
+}
