@@ -221,7 +221,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
          Quality and cost (mean ± 95% CI across episodes)\n{}\n\n\
          Who executes (share of tasks)\n{}\n\n\
          pass@1 % per domain and complexity bin (τ = human solving time, minutes)\n{}\n\n\
-         {}{}{}{}Results written to {}/ (summary.csv{tasks_file}, scenario.ron{}{}{})",
+         {}{}{}{}Results written to {}/ (summary.csv, agents.csv{tasks_file}, scenario.ron{}{}{})",
         scenario.name,
         scenario.episodes,
         scenario.workload.task_count(),

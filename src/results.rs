@@ -24,12 +24,13 @@ pub struct RunFiles<'a> {
     pub plots: bool,
 }
 
-/// Write a run's files to `out`: summary.csv, the per-task rows, scenario.ron, routing.csv
+/// Write a run's files to `out`: summary.csv, agents.csv, the per-task rows, scenario.ron, routing.csv
 /// (when the run has one) and, unless asked not to, the plots and report.html. The one way
 /// `tender run` and `tender reproduce` write results. Returns the per-task file's name, if any.
 pub fn write_run(out: &Path, f: &RunFiles<'_>) -> Result<Option<&'static str>> {
     let domains: Vec<String> = f.scenario.workload.domains.iter().map(|d| d.name.clone()).collect();
     output::write_summary(&out.join("summary.csv"), f.summary)?;
+    output::write_agents(&out.join("agents.csv"), &f.batch.agents)?;
     let tasks = match f.tasks {
         TaskRows::Csv => {
             output::write_tasks(&out.join("tasks.csv"), f.batch, &domains)?;

@@ -64,6 +64,20 @@ pub fn write_summary(path: &Path, s: &Summary) -> Result<(), OutputError> {
     })
 }
 
+/// `agents.csv`: the pool, one row per agent in index order, with its prices (dollars per
+/// million tokens): what the plots need to know of the agents.
+pub fn write_agents(path: &Path, agents: &[tender_agents::AgentInfo]) -> Result<(), OutputError> {
+    write_atomic(path, |w| {
+        let mut out = csv::Writer::from_writer(w);
+        out.write_record(["agent", "input_usd_per_mtok", "output_usd_per_mtok"]).map_err(csv_error)?;
+        for a in agents {
+            out.write_record([a.name.clone(), a.input_price.to_string(), a.output_price.to_string()])
+                .map_err(csv_error)?;
+        }
+        out.flush()
+    })
+}
+
 /// `tasks.csv`: every task decision of every episode and mechanism.
 pub fn write_tasks(path: &Path, batch: &BatchResult, domains: &[String]) -> Result<(), OutputError> {
     write_atomic(path, |w| write_task_rows(w, batch, domains))

@@ -94,7 +94,6 @@ pub fn collect(
 
 fn auction(ledger: &mut Ledger, task: &Task, by_price: &[usize]) -> TrainingAuction {
     let n = ledger.agents().len();
-    let mut target = None;
     let mut bids = Vec::with_capacity(n);
     for a in 0..n {
         let plan = ledger.plan(task, a);
@@ -102,13 +101,7 @@ fn auction(ledger: &mut Ledger, task: &Task, by_price: &[usize]) -> TrainingAuct
         let jury: Vec<f64> = (0..n).map(|j| ledger.judge(task, a, &plan, j).score.map_or(2.5, f64::from)).collect();
         bids.push((ledger.agents()[a].output_price * f64::from(plan.length), plan.entropy, jury));
     }
-    for &a in by_price {
-        if ledger.hindsight_first(task, a) {
-            target = Some(a);
-            break;
-        }
-    }
-    TrainingAuction { bids, target: target.unwrap_or(by_price[0]) }
+    TrainingAuction { bids, target: ledger.cheapest_success(task, by_price).unwrap_or(by_price[0]) }
 }
 
 /// `Objective::Welfare`: run SALE (with memory, as deployed) on the training tasks of `episodes`

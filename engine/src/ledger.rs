@@ -2,8 +2,9 @@
 //!
 //! Every cell read through it is paid for at the producing agent's prices: plans, jury scores
 //! and refinements as auction overhead, executions as execution. Cost figures therefore never
-//! flatter a mechanism that peeks at outcomes it did not pay for. The one free look,
-//! `hindsight_first` and `hindsight_best`, exist for the hindsight oracle alone.
+//! flatter a mechanism that peeks at outcomes it did not pay for. The free looks
+//! (`hindsight_first`, `hindsight_best`, `cheapest_success`) exist for the hindsight oracle and
+//! for `tender fit`'s training targets alone.
 
 use std::sync::Arc;
 
@@ -140,6 +141,13 @@ impl Ledger {
     #[must_use]
     pub fn hindsight_first(&self, task: &Task, agent: usize) -> bool {
         self.source.execute(self.key(task, agent), None).success
+    }
+
+    /// Free hindsight: the first agent of `by_price` (cheapest first) that would succeed with its
+    /// first plan — the oracle's pick, and the target `tender fit` teaches SALE.
+    #[must_use]
+    pub fn cheapest_success(&self, task: &Task, by_price: &[usize]) -> Option<usize> {
+        by_price.iter().copied().find(|&a| self.hindsight_first(task, a))
     }
 
     /// Free hindsight, for the oracle only: the best plan `agent` could ever write, if it would

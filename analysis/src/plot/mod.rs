@@ -90,7 +90,7 @@ fn plot_run(dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
             panels,
         },
     )?);
-    if let Some(smallest) = smallest_agent(dir) {
+    if let Some(smallest) = smallest_agent(dir)? {
         let curves = learning_curves(dir, &smallest)?;
         if !curves.is_empty() {
             files.extend(both(

@@ -190,11 +190,17 @@ pub(super) fn learning_curves(dir: &Path, smallest: &str) -> Result<Lines, PlotE
         .collect())
 }
 
-/// The cheapest agent by output price, from the run's saved scenario.
-pub(super) fn smallest_agent(dir: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(dir.join("scenario.ron")).ok()?;
-    let s = tender_engine::Scenario::parse(&text, "scenario.ron").ok()?;
-    s.agents.iter().min_by(|a, b| a.price.total_cmp(&b.price)).map(|a| a.name.clone())
+/// The cheapest agent by output price (ties to the first listed), from the run's `agents.csv`;
+/// `None` for a folder without one (written before it existed).
+pub(super) fn smallest_agent(dir: &Path) -> Result<Option<String>, PlotError> {
+    let path = dir.join("agents.csv");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let (header, rows) = read_csv(&path)?;
+    let (name, price) = (column(&header, "agent", &path)?, column(&header, "output_usd_per_mtok", &path)?);
+    let prices: Vec<f64> = rows.iter().map(|r| num(&r[price])).collect();
+    Ok(tender_agents::cheapest_first(&prices).first().map(|&i| rows[i][name].clone()))
 }
 
 /// Points `(x, estimate)` grouped into up to eight bins of equal count along `x`: each bin's mean

@@ -175,10 +175,9 @@ fn award_oracle(
     for (open, mut d) in &mut tasks {
         let task = stream_.get(open);
         let best = || by_price.iter().find_map(|&a| ledger.hindsight_best(task, a).map(|p| (a, Some(p))));
-        let (winner, plan) = by_price
-            .iter()
-            .find(|&&a| ledger.hindsight_first(task, a))
-            .map(|&a| (a, None))
+        let (winner, plan) = ledger
+            .cheapest_success(task, &by_price)
+            .map(|a| (a, None))
             .or_else(|| if oracle.refined { best() } else { None })
             .unwrap_or((by_price[0], None));
         d.winner = Some(winner);
