@@ -9,8 +9,8 @@ use tender_agents::live::{LiveSource, Mode, embed_texts};
 use tender_agents::pool::{Kind, assemble};
 use tender_agents::recorded::RecordedTable;
 use tender_agents::taskfile::parse_jsonl;
-use tender_agents::{Backend, Embedding, OutcomeSource, TaskFormat, TaskRow};
-use tender_engine::Scenario;
+use tender_agents::{AgentInfo, AgentProfile, Backend, Embedding, TaskFormat, TaskRow};
+use tender_engine::{Prepared, Scenario};
 
 use crate::io::read_bounded;
 
@@ -28,9 +28,9 @@ pub struct LiveOptions {
     pub no_trace: bool,
 }
 
-/// A scenario's source, and its live side when it has one.
+/// A scenario prepared to run, and its live side when it has one.
 pub struct Backends {
-    pub source: Arc<dyn OutcomeSource>,
+    pub prepared: Prepared,
     pub live: Option<Arc<LiveSource>>,
 }
 
@@ -38,10 +38,10 @@ fn env(var: &str) -> Option<String> {
     std::env::var(var).ok().filter(|v| !v.is_empty())
 }
 
-/// Read the task file (if any) into the scenario's workload and build its source. `file` is the
-/// scenario file (task paths are relative to its folder); the cache and the trace go to the
-/// scenario's output folder.
-pub fn prepare(scenario: &mut Scenario, file: &Path, options: &LiveOptions) -> Result<Backends> {
+/// Prepare a validated scenario: read its task file (if any) into the workload, build its source
+/// and resolve its mechanisms, once. `file` is the scenario file (task paths are relative to its
+/// folder); the cache and the trace go to the scenario's output folder.
+pub fn prepare(mut scenario: Scenario, file: &Path, options: &LiveOptions) -> Result<Backends> {
     let out = scenario.output.clone();
     let kinds: Vec<Kind> = scenario.agents.iter().map(|a| Kind::of(&a.backend)).collect();
     let server_embedding = matches!(scenario.workload.tasks.as_ref().map(|t| &t.embedding), Some(Embedding::Server(_)));
@@ -53,7 +53,7 @@ pub fn prepare(scenario: &mut Scenario, file: &Path, options: &LiveOptions) -> R
                 trace: (!options.no_trace).then(|| options.trace_dir.as_ref().unwrap_or(&out).join("trace.jsonl")),
             },
         };
-        let synthetic = scenario.source()?;
+        let agents: Vec<AgentInfo> = scenario.agents.iter().map(AgentProfile::info).collect();
         let specs: Vec<_> = scenario
             .agents
             .iter()
@@ -62,12 +62,16 @@ pub fn prepare(scenario: &mut Scenario, file: &Path, options: &LiveOptions) -> R
                 _ => None,
             })
             .collect();
-        Some(Arc::new(LiveSource::new(synthetic.agents(), &specs, &mode, &env)?))
+        Some(Arc::new(LiveSource::new(&agents, &specs, &mode, &env)?))
     } else {
         None
     };
-    let recorded = load_tasks(scenario, file, live.as_deref())?;
-    if let Err(errors) = scenario.validate() {
+    let recorded = load_tasks(&mut scenario, file, live.as_deref())?;
+    // The tasks change what is valid (a training split's size); without them the scenario is as
+    // validated when parsed.
+    if scenario.workload.loaded.is_some()
+        && let Err(errors) = scenario.validate()
+    {
         bail!("{}: invalid scenario with its tasks:\n{errors}", file.display());
     }
     if kinds.contains(&Kind::Live) && scenario.workload.loaded.is_none() {
@@ -76,7 +80,7 @@ pub fn prepare(scenario: &mut Scenario, file: &Path, options: &LiveOptions) -> R
     let synthetic = scenario.source()?;
     let source = assemble(&scenario.agents, synthetic, live.clone(), recorded.as_ref())
         .with_context(|| format!("{}: cannot assemble the pool", file.display()))?;
-    Ok(Backends { source, live })
+    Ok(Backends { prepared: Prepared::new(scenario, source), live })
 }
 
 /// Largest task file or recorded table read.

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -15,7 +15,7 @@ use tender_analysis::{Estimate, output, summarise};
 use tender_engine::calibration::{CalibrationSpec, Target};
 use tender_engine::mechanisms::baselines::{EachAgent, Oracle};
 use tender_engine::sweep::Point;
-use tender_engine::{MechanismSpec, Role, RunOptions, Scenario, run_batch};
+use tender_engine::{MechanismSpec, Prepared, Role, RunOptions, Scenario};
 
 use crate::backends::load;
 use crate::backends::{LiveOptions, prepare};
@@ -178,10 +178,8 @@ impl Problem {
 
     /// Run `scenario` for `episodes` from its seed and summarise.
     fn simulate(&self, scenario: &Scenario, episodes: u32) -> Result<Measured> {
-        let source = Arc::new(scenario.source().map_err(|e| anyhow::anyhow!("{e}"))?);
-        let resolved = scenario.resolve_mechanisms();
-        let options = RunOptions { seed: scenario.seed, episodes, jobs: self.jobs };
-        let batch = run_batch(source, &scenario.workload, scenario.training, &resolved, &options, &|| {})?;
+        let prepared = Prepared::synthetic(scenario.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let batch = prepared.run(&RunOptions { episodes, ..prepared.options(self.jobs) }, &|| {})?;
         let summary = summarise(&batch, &scenario.workload);
         Ok(Measured { summary, batch: Some(batch) })
     }
@@ -385,10 +383,9 @@ pub fn recorded_targets(
         bail!("{}: live agents give targets only from a recorded trace: add `--targets-replay TRACE`", file.display());
     }
     let options = LiveOptions { replay: replay.map(Path::to_path_buf), ..LiveOptions::default() };
-    let backends = prepare(&mut recorded, file, &options)?;
-    let resolved = recorded.resolve_mechanisms();
-    let options = RunOptions { seed: recorded.seed, episodes: recorded.episodes, jobs };
-    let batch = run_batch(backends.source, &recorded.workload, recorded.training, &resolved, &options, &|| {});
+    let backends = prepare(recorded, file, &options)?;
+    let recorded = &backends.prepared.scenario;
+    let batch = backends.prepared.run(&backends.prepared.options(jobs), &|| {});
     // A replay that missed requests gives no targets.
     backends.live.as_deref().map(tender_agents::live::LiveSource::finish).transpose()?;
     let batch = batch?;

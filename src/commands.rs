@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use indicatif::ProgressBar;
 use tender_analysis::{output, summarise, table};
-use tender_engine::{RunOptions, fit, run_batch};
+use tender_engine::{RunOptions, fit};
 
 use tender_agents::live::{CallStats, LiveSource, ReplyStats};
 
@@ -103,7 +103,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     if let Some(out) = &args.out {
         scenario.output.clone_from(out);
     }
-    if let Err(errors) = scenario.validate() {
+    if let Err(errors) = scenario.validate_run() {
         bail!("invalid options:\n{errors}");
     }
     // Everything goes to a staging folder that replaces the results folder only when complete.
@@ -115,7 +115,8 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         trace_dir: Some(staged.path().to_path_buf()),
         no_trace: false,
     };
-    let backends = crate::backends::prepare(&mut scenario, &args.file, &live_options)?;
+    let backends = crate::backends::prepare(scenario, &args.file, &live_options)?;
+    let (scenario, mechanisms) = (&backends.prepared.scenario, &backends.prepared.mechanisms);
     if let Some(live) = backends.live.as_deref()
         && args.replay.is_none()
         && !args.no_preflight
@@ -128,10 +129,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
             eprintln!("{agent}: {slots} request(s) at once, as its server reports");
         }
     }
-    let mechanisms = scenario.resolve_mechanisms();
-    let options = RunOptions { seed: scenario.seed, episodes: scenario.episodes, jobs: args.threads.jobs };
+    let options = backends.prepared.options(args.threads.jobs);
     let records = f64::from(scenario.episodes) * mechanisms.len() as f64 * scenario.workload.task_count() as f64;
-    check_memory(&scenario, records, args.threads.jobs)?;
+    check_memory(scenario, records, args.threads.jobs)?;
 
     let bar = progress_bar(u64::from(scenario.episodes) * mechanisms.len() as u64, RUNS);
     let started = Instant::now();
@@ -140,10 +140,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         if let Some(live) = backends.live.as_deref().filter(|_| args.replay.is_none()) {
             scope.spawn(|| watch_live(live, &bar, &finished));
         }
-        let batch =
-            run_batch(backends.source.clone(), &scenario.workload, scenario.training, &mechanisms, &options, &|| {
-                bar.inc(1)
-            });
+        let batch = backends.prepared.run(&options, &|| bar.inc(1));
         finished.store(true, std::sync::atomic::Ordering::Relaxed);
         batch
     });
@@ -171,7 +168,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     // Files first: a closed terminal or pipe must not lose the results.
     let out = staged.path();
     let files = RunFiles {
-        scenario: &scenario,
+        scenario,
         batch: &batch,
         summary: &summary,
         routing: routing.as_ref(),
@@ -325,10 +322,10 @@ fn calls_json(c: &CallStats, replies: &[ReplyStats]) -> String {
 }
 
 pub fn bench(args: &BenchArgs) -> Result<()> {
-    let mut scenario = load(&args.file)?;
-    let mechanisms = scenario.resolve_mechanisms();
+    let mut prepared = crate::backends::prepare(load(&args.file)?, &args.file, &LiveOptions::default())?.prepared;
+    let mechanisms = &prepared.mechanisms;
     let chosen = match &args.mechanism {
-        None => mechanisms.into_iter().take(1).collect::<Vec<_>>(),
+        None => mechanisms.iter().take(1).cloned().collect::<Vec<_>>(),
         Some(name) => {
             let found: Vec<_> = mechanisms.iter().filter(|m| &m.name == name).cloned().collect();
             if found.is_empty() {
@@ -340,11 +337,12 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
             found
         }
     };
-    let source = crate::backends::prepare(&mut scenario, &args.file, &LiveOptions::default())?.source;
-    let options = RunOptions { seed: scenario.seed, episodes: args.episodes, jobs: args.threads.jobs };
+    prepared.mechanisms = chosen;
+    let options = RunOptions { episodes: args.episodes, ..prepared.options(args.threads.jobs) };
     let bar = progress_bar(u64::from(args.episodes), "episodes");
     let started = Instant::now();
-    let batch = run_batch(source, &scenario.workload, scenario.training, &chosen, &options, &|| bar.inc(1))?;
+    let batch = prepared.run(&options, &|| bar.inc(1))?;
+    let scenario = &prepared.scenario;
     let secs = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let tasks: usize = batch.runs.iter().map(|r| r.records.len()).sum();
@@ -352,7 +350,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         "{}: {} of {:?} ({} tasks each) in {:.2} s: {:.0} episodes/s, {:.2} M tasks/s, {}",
         scenario.name,
         count(args.episodes, "episode", "episodes"),
-        chosen[0].name,
+        prepared.mechanisms[0].name,
         scenario.workload.task_count(),
         secs,
         f64::from(args.episodes) / secs,
@@ -363,13 +361,13 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
 
 pub fn fit(args: &FitArgs) -> Result<()> {
     // The weights a scenario names may be the very ones being fitted.
-    let mut scenario = parse(&args.file)?;
-    let source = crate::backends::prepare(&mut scenario, &args.file, &LiveOptions::default())?.source;
+    let prepared = crate::backends::prepare(parse(&args.file)?, &args.file, &LiveOptions::default())?.prepared;
+    let (scenario, source) = (&prepared.scenario, prepared.source.clone());
     let names: Vec<String> = scenario.agents.iter().map(|a| a.name.clone()).collect();
     let weights = match args.objective.into() {
-        fit::Objective::Welfare => fit::fit_welfare(&scenario, source, args.episodes)?,
+        fit::Objective::Welfare => fit::fit_welfare(scenario, source, args.episodes)?,
         objective => {
-            let (auctions, cost) = fit::collect(&scenario, source, args.episodes)?;
+            let (auctions, cost) = fit::collect(scenario, source, args.episodes)?;
             fit::fit(&auctions, &names, objective, cost)?
         }
     };

@@ -113,9 +113,9 @@ fn diagnose(spec: &LiveSpec, endpoint: &Endpoint, probes: &[Probe]) -> Vec<(bool
 }
 
 pub fn doctor(file: &Path, task: Option<&str>) -> Result<ExitCode> {
-    let mut scenario = load(file)?;
     let options = LiveOptions { no_cache: true, no_trace: true, ..LiveOptions::default() };
-    let backends = crate::backends::prepare(&mut scenario, file, &options)?;
+    let backends = crate::backends::prepare(load(file)?, file, &options)?;
+    let scenario = &backends.prepared.scenario;
     let Some(live) = backends.live.as_deref() else {
         bail!("{}: the scenario has no live agents; there is nothing to check", file.display());
     };

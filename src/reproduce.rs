@@ -9,7 +9,7 @@ use tender_analysis::metrics::{Metric, Scope, Summary};
 use tender_analysis::{Estimate, output, summarise};
 use tender_engine::mechanisms::baselines::Single;
 use tender_engine::mechanisms::sale::Jury;
-use tender_engine::{MechanismSpec, RunOptions, SaleParams, Scenario, run_batch};
+use tender_engine::{MechanismSpec, SaleParams, Scenario};
 
 use crate::backends::load;
 use crate::backends::{LiveOptions, prepare};
@@ -230,19 +230,17 @@ fn run(
     jobs: Option<usize>,
     out: Option<&Path>,
 ) -> Result<(Summary, Option<SaleDetail>)> {
-    let mut scenario = scenario.clone();
-    let source = prepare(&mut scenario, file, &LiveOptions::default())?.source;
-    let resolved = scenario.resolve_mechanisms();
-    let options = RunOptions { seed: scenario.seed, episodes: scenario.episodes, jobs };
-    let bar = progress_bar(u64::from(scenario.episodes) * resolved.len() as u64, RUNS);
-    let batch = run_batch(source, &scenario.workload, scenario.training, &resolved, &options, &|| bar.inc(1))?;
+    let prepared = prepare(scenario.clone(), file, &LiveOptions::default())?.prepared;
+    let scenario = &prepared.scenario;
+    let bar = progress_bar(u64::from(scenario.episodes) * prepared.mechanisms.len() as u64, RUNS);
+    let batch = prepared.run(&prepared.options(jobs), &|| bar.inc(1))?;
     bar.finish_and_clear();
     let summary = summarise(&batch, &scenario.workload);
     let detail = sale_detail(&batch);
     if let Some(out) = out {
         let routing = tender_analysis::routing::routing(&batch);
         let files = RunFiles {
-            scenario: &scenario,
+            scenario,
             batch: &batch,
             summary: &summary,
             routing: routing.as_ref(),

@@ -38,7 +38,8 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
         );
     }
     // Reads the workload's task file, if it has one.
-    crate::backends::prepare(&mut scenario, &args.file, &crate::backends::LiveOptions::default())?;
+    let scenario =
+        crate::backends::prepare(scenario, &args.file, &crate::backends::LiveOptions::default())?.prepared.scenario;
     scenario.check_sweep(&spec)?;
     let points = spec.points(scenario.seed)?;
     // A unit's records are held until it is written: one unit per worker.
@@ -77,8 +78,8 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
     let bar = progress_bar(all.len() as u64, "units (point × replication)");
     bar.set_position((all.len() - todo.len()) as u64);
     let started = std::time::Instant::now();
-    let (largest, smallest) = price_extremes(prepared[0].source.agents());
-    let agents = prepared[0].source.agents().len();
+    let (largest, smallest) = price_extremes(prepared[0].prepared.source.agents());
+    let agents = prepared[0].prepared.source.agents().len();
     let outcome = run_units(&prepared, &todo, args.threads.jobs, &|unit| {
         let rows = unit
             .runs

@@ -275,6 +275,16 @@ impl StandInParams {
 }
 
 impl AgentProfile {
+    /// The agent's name and prices, as every source reports them.
+    #[must_use]
+    pub fn info(&self) -> crate::AgentInfo {
+        crate::AgentInfo {
+            name: self.name.clone(),
+            input_price: self.input_price.unwrap_or(self.price),
+            output_price: self.price,
+        }
+    }
+
     /// Check the profile against the workload's domains (`(name, number of bins)`).
     pub fn check(&self, c: &mut Checker, domains: &[(&str, usize)]) {
         c.require(!self.name.trim().is_empty(), "name", format!("{:?}", self.name), "must not be empty");

@@ -112,14 +112,7 @@ impl SyntheticSource {
                     .collect()
             })
             .collect();
-        let agents = profiles
-            .iter()
-            .map(|p| AgentInfo {
-                name: p.name.clone(),
-                input_price: p.input_price.unwrap_or(p.price),
-                output_price: p.price,
-            })
-            .collect();
+        let agents = profiles.iter().map(AgentProfile::info).collect();
         let keys = profiles.iter().map(|p| name_key(&p.name)).collect();
         let idio = (1.0 - params.shared_difficulty - params.topic_affinity).max(0.0);
         let weights = [params.shared_difficulty.sqrt(), params.topic_affinity.sqrt(), idio.sqrt()];

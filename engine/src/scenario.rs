@@ -130,8 +130,7 @@ impl Scenario {
             format!("{:?}", self.name),
             &format!("must be one line of at most {MAX_SCENARIO_NAME} characters"),
         );
-        c.count("episodes", self.episodes.into(), 1, 10_000_000);
-        c.require(!self.output.as_os_str().is_empty(), "output", "\"\"", "must name a folder");
+        self.check_run(&mut c);
         let mut errors = c.finish().err().map(|e| e.0).unwrap_or_default();
         // Every error class is reported at once; only checks that depend on a sound workload
         // wait for it.
@@ -220,6 +219,19 @@ impl Scenario {
         }
         errors.append(&mut c.errors);
         if errors.is_empty() { Ok(()) } else { Err(Invalids(errors)) }
+    }
+
+    /// Check what the command line may override (episodes, output folder): all a scenario that
+    /// validated needs checking again after `--episodes` or `--out`.
+    pub fn validate_run(&self) -> Result<(), Invalids> {
+        let mut c = Checker::default();
+        self.check_run(&mut c);
+        c.finish()
+    }
+
+    fn check_run(&self, c: &mut Checker) {
+        c.count("episodes", self.episodes.into(), 1, 10_000_000);
+        c.require(!self.output.as_os_str().is_empty(), "output", "\"\"", "must name a folder");
     }
 
     /// Read the files the mechanisms' parameters name (SALE's `weights: FILE`) through `read`

@@ -18,9 +18,7 @@ pub use crate::sweep_spec::{Design, Draws, ParamSpec, Point, SweepError, SweepSp
 /// A sweep point ready to run.
 pub struct PreparedPoint {
     pub point: Point,
-    pub scenario: Scenario,
-    pub source: std::sync::Arc<dyn tender_agents::OutcomeSource>,
-    pub mechanisms: Vec<crate::mechanisms::Resolved>,
+    pub prepared: crate::Prepared,
     pub seed: u64,
 }
 
@@ -29,20 +27,12 @@ pub fn prepare(base: &Scenario, points: &[Point], seed: u64, draws: Draws) -> Re
     points
         .iter()
         .map(|p| {
-            let scenario = base.at(p)?;
-            let source = scenario.source().map_err(|e| SweepError::Invalid {
+            let prepared = crate::Prepared::synthetic(base.at(p)?).map_err(|e| SweepError::Invalid {
                 point: p.index,
                 assignments: p.label(),
                 message: e.to_string(),
             })?;
-            let mechanisms = scenario.resolve_mechanisms();
-            Ok(PreparedPoint {
-                point: p.clone(),
-                source: std::sync::Arc::new(source),
-                mechanisms,
-                seed: draws.point_seed(seed, p.index),
-                scenario,
-            })
+            Ok(PreparedPoint { point: p.clone(), prepared, seed: draws.point_seed(seed, p.index) })
         })
         .collect()
 }
@@ -66,9 +56,9 @@ pub fn run_units<E: Send>(
     use rayon::prelude::*;
     let work = || {
         units.par_iter().try_for_each(|&(p, r)| {
-            let point = &points[p];
+            let (point, seed) = (&points[p].prepared, points[p].seed);
             let mut runs = Vec::with_capacity(point.mechanisms.len());
-            let (seed, tasks) = point.scenario.training.episode(&point.scenario.workload, point.seed, u64::from(r));
+            let (seed, tasks) = point.scenario.training.episode(&point.scenario.workload, seed, u64::from(r));
             for m in &point.mechanisms {
                 let source = std::sync::Arc::clone(&point.source);
                 match crate::run_episode(source, tasks.clone(), &*m.mechanism, &m.name, seed) {
