@@ -28,6 +28,16 @@ fn golden_summary_of_the_small_market() {
     insta::assert_snapshot!("per_bin", table::per_bin(&summary));
 }
 
+/// The small fixture's agents.
+fn pool(s: &Scenario) -> Vec<tender_agents::AgentInfo> {
+    s.agents.iter().map(tender_agents::AgentProfile::info).collect()
+}
+
+/// One mechanism's records of one episode.
+fn run(episode: u32, mechanism: u16, records: Vec<TaskRecord>) -> EpisodeRun {
+    EpisodeRun { episode, seed: 0, mechanism, records }
+}
+
 fn record(winner: u16, success: bool, exec_tokens: u64, exec_cost: f64, value: f64) -> TaskRecord {
     TaskRecord {
         step: 0,
@@ -58,29 +68,14 @@ fn record(winner: u16, success: bool, exec_tokens: u64, exec_cost: f64, value: f
 #[test]
 fn metrics_follow_their_definitions() {
     let s = small();
-    let agents = s.source().map(|src| tender_agents::OutcomeSource::agents(&src).to_vec()).unwrap();
+    let agents = pool(&s);
     // Two tasks per episode. Mechanism 0 uses the cheap agent for one task; mechanism 1 is the
     // largest agent alone (index 2); mechanism 2 is the oracle.
     let runs = |episode| {
         vec![
-            EpisodeRun {
-                episode,
-                seed: 0,
-                mechanism: 0,
-                records: vec![record(0, true, 1_000_000, 0.05, 10.0), record(2, false, 1_000_000, 0.36, 20.0)],
-            },
-            EpisodeRun {
-                episode,
-                seed: 0,
-                mechanism: 1,
-                records: vec![record(2, true, 1_000_000, 0.36, 10.0), record(2, false, 1_000_000, 0.36, 20.0)],
-            },
-            EpisodeRun {
-                episode,
-                seed: 0,
-                mechanism: 2,
-                records: vec![record(0, true, 1_000_000, 0.05, 10.0), record(1, true, 1_000_000, 0.12, 20.0)],
-            },
+            run(episode, 0, vec![record(0, true, 1_000_000, 0.05, 10.0), record(2, false, 1_000_000, 0.36, 20.0)]),
+            run(episode, 1, vec![record(2, true, 1_000_000, 0.36, 10.0), record(2, false, 1_000_000, 0.36, 20.0)]),
+            run(episode, 2, vec![record(0, true, 1_000_000, 0.05, 10.0), record(1, true, 1_000_000, 0.12, 20.0)]),
         ]
     };
     let batch = BatchResult {
@@ -120,17 +115,12 @@ fn reported_quantities_reach_the_metrics_the_table_and_tasks_csv() {
     const WON: Quantity =
         Quantity { id: "won", label: "won %", per_episode: Aggregate::Mean, scale: 100.0, decimals: 1 };
     let s = small();
-    let agents = s.source().map(|src| tender_agents::OutcomeSource::agents(&src).to_vec()).unwrap();
+    let agents = pool(&s);
     let with = |reported: Vec<(Quantity, f64)>| TaskRecord { reported, ..record(0, true, 10, 0.1, 1.0) };
     let runs = |episode| {
         vec![
-            EpisodeRun {
-                episode,
-                seed: 0,
-                mechanism: 0,
-                records: vec![with(vec![(BID, 1.5), (WON, 1.0)]), with(vec![(BID, 2.5), (WON, 0.0)]), with(vec![])],
-            },
-            EpisodeRun { episode, seed: 0, mechanism: 1, records: vec![with(vec![])] },
+            run(episode, 0, vec![with(vec![(BID, 1.5), (WON, 1.0)]), with(vec![(BID, 2.5), (WON, 0.0)]), with(vec![])]),
+            run(episode, 1, vec![with(vec![])]),
         ]
     };
     let batch = BatchResult {

@@ -2,7 +2,9 @@
 //!
 //! One bevy_ecs [`World`](bevy_ecs::world::World) per episode: agents, tasks and bids are
 //! entities; the auction's phases are chained system sets ([`world::Phase`]); a mechanism is a
-//! plugin that adds its systems to those phases ([`mechanisms`]). Every potential outcome is read
+//! plugin that adds its systems to those phases, written in one file against the API of
+//! [`mechanisms::api`] and registered by one line ([`mechanisms`]). A [`Scenario`] is the file
+//! form; a [`Prepared`] is what a run uses. Every potential outcome is read
 //! through the charging [`ledger::Ledger`], and decisions leave the world as plain
 //! [`record::TaskRecord`] rows. The [`batch`] runner spreads episodes over threads with rayon.
 //!
