@@ -156,4 +156,8 @@ pub struct Recall<'a> {
     pub similarities: &'a [f32],
     /// Every past task in memory: whether its winner's execution succeeded.
     pub succeeded: &'a [bool],
+    /// A slot shared by every agent recalling for the same task, where a source may keep what
+    /// it reads from the whole memory (it depends on the memory, not on the agent) so that it is
+    /// computed once per task rather than once per refining agent.
+    pub per_task: Option<&'a std::cell::OnceCell<f64>>,
 }

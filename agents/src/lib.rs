@@ -13,6 +13,7 @@ pub mod answer;
 pub mod cells;
 pub mod embed;
 pub mod live;
+mod memo;
 pub mod pool;
 pub mod profile;
 pub mod recorded;

@@ -13,11 +13,15 @@
 //! their own plans, memory gains that grow with accumulated lessons, refinements whose noise
 //! follows the original bid's, and topics on which smaller agents beat larger ones.
 
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use rand::RngExt;
 use rand_distr::StandardNormal;
 use statrs::distribution::{ContinuousCDF, Normal};
 
 use crate::cells::{ExecutionCell, JuryCell, PlanCell, Recall, RetrievedPair, Round, Status, Usage};
+use crate::memo::{Memo, get_or_draw};
 use crate::profile::{AgentProfile, StandInParams};
 use crate::source::{AgentInfo, CellKey, OutcomeSource};
 use crate::streams::{Purpose, StreamRng, name_key, stream};
@@ -41,6 +45,16 @@ pub struct SyntheticSource {
     /// Per agent: its position between the cheapest (-0.5) and the priciest (+0.5) agent on a
     /// log-price scale, times `complementary_strength`: its complementary-topic loading.
     loading: Vec<f64>,
+    /// Tells this source's draws from another's in the per-thread memo (clones draw alike).
+    memo_id: u64,
+}
+
+/// Sources built so far: each gets its own `memo_id`.
+static SOURCES: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static FITS: RefCell<Memo<Fit>> = RefCell::new(Memo::new());
+    static PLAN_NOISE: RefCell<Memo<PlanNoise>> = RefCell::new(Memo::new());
 }
 
 /// The agent's latent fit to a task and the trace-length latent that goes with it.
@@ -62,6 +76,7 @@ struct Panel {
 }
 
 /// Draws of a plan's own noise.
+#[derive(Clone, Copy)]
 struct PlanNoise {
     length: f64,
     entropy: f64,
@@ -125,7 +140,8 @@ impl SyntheticSource {
             .iter()
             .map(|lp| if span > 0.0 { params.complementary_strength * ((lp - lowest) / span - 0.5) } else { 0.0 })
             .collect();
-        Ok(Self { agents, profiles, keys, thresholds, params, weights, appeal, loading })
+        let memo_id = SOURCES.fetch_add(1, Ordering::Relaxed);
+        Ok(Self { agents, profiles, keys, thresholds, params, weights, appeal, loading, memo_id })
     }
 
     /// The calibrated pass@1 of `agent` on tasks of this domain and bin.
@@ -134,7 +150,15 @@ impl SyntheticSource {
         Normal::standard().cdf(self.thresholds[agent][usize::from(domain)][usize::from(bin)])
     }
 
+    /// The agent's latent fit to the task, drawn once per (episode, task, agent) and thread.
     fn fit(&self, seed: u64, task: &Task, agent: usize) -> Fit {
+        // Everything the draw reads of the task.
+        let task_key = u64::from(task.id) | u64::from(task.topic) << 32;
+        let cell = agent as u64 | u64::from(task.domain) << 32 | u64::from(task.bin) << 48;
+        get_or_draw(&FITS, [self.memo_id, seed, task_key, cell], || self.draw_fit(seed, task, agent))
+    }
+
+    fn draw_fit(&self, seed: u64, task: &Task, agent: usize) -> Fit {
         let key = self.keys[agent];
         let shared = normal(&mut stream(seed, Purpose::Difficulty, &[u64::from(task.id)]));
         let topic = normal(&mut stream(seed, Purpose::TopicFit, &[u64::from(task.topic), key]));
@@ -160,6 +184,11 @@ impl SyntheticSource {
     /// A plan's own noise. A refinement's is correlated with the initial plan's by
     /// `refine_noise_correlation`: it rewrites the same bid rather than drawing anew.
     fn plan_noise(&self, seed: u64, task: &Task, agent_key: u64, round: Round) -> PlanNoise {
+        let key = [self.memo_id << 1 | round.key(), seed, u64::from(task.id), agent_key];
+        get_or_draw(&PLAN_NOISE, key, || self.draw_plan_noise(seed, task, agent_key, round))
+    }
+
+    fn draw_plan_noise(&self, seed: u64, task: &Task, agent_key: u64, round: Round) -> PlanNoise {
         let draw = |round: Round| {
             let mut rng = stream(seed, Purpose::Plan, &[u64::from(task.id), agent_key, round.key()]);
             PlanNoise { length: normal(&mut rng), entropy: normal(&mut rng), impression: normal(&mut rng) }
@@ -269,6 +298,13 @@ impl SyntheticSource {
     /// when its winner failed, by `failed_lesson_weight`.
     #[must_use]
     pub fn lessons(&self, recall: &Recall<'_>) -> f64 {
+        match recall.per_task {
+            Some(slot) => *slot.get_or_init(|| self.count_lessons(recall)),
+            None => self.count_lessons(recall),
+        }
+    }
+
+    fn count_lessons(&self, recall: &Recall<'_>) -> f64 {
         let floor = self.params.lesson_min_similarity;
         recall
             .similarities
@@ -512,8 +548,13 @@ mod tests {
     fn cells(s: &SyntheticSource) -> Vec<String> {
         let tasks = workload(20).generate(3);
         let pair = RetrievedPair { similarity: 0.8, winner_succeeded: true, ..Default::default() };
-        let recall =
-            Recall { pairs: &[pair; 3], k: 4, similarities: &[0.9, 0.7, 0.2], succeeded: &[true, false, true] };
+        let recall = Recall {
+            pairs: &[pair; 3],
+            k: 4,
+            similarities: &[0.9, 0.7, 0.2],
+            succeeded: &[true, false, true],
+            per_task: None,
+        };
         let mut out = Vec::new();
         for t in &tasks {
             for a in 0..2 {
@@ -599,9 +640,10 @@ mod tests {
         let s = source_with(StandInParams { lesson_half: 3.0, ..StandInParams::default() });
         let pair = RetrievedPair { similarity: 0.9, winner_succeeded: true, ..Default::default() };
         let pairs = [pair; 4];
-        let young = Recall { pairs: &pairs, k: 4, similarities: &[0.9], succeeded: &[true] };
-        let old = Recall { pairs: &pairs, k: 4, similarities: &[0.9; 40], succeeded: &[true; 40] };
-        let unrelated = Recall { pairs: &pairs, k: 4, similarities: &[0.3; 40], succeeded: &[true; 40] };
+        let young = Recall { pairs: &pairs, k: 4, similarities: &[0.9], succeeded: &[true], per_task: None };
+        let old = Recall { pairs: &pairs, k: 4, similarities: &[0.9; 40], succeeded: &[true; 40], per_task: None };
+        let unrelated =
+            Recall { pairs: &pairs, k: 4, similarities: &[0.3; 40], succeeded: &[true; 40], per_task: None };
         assert!(s.gain(0, &old) > 2.0 * s.gain(0, &young), "more relevant lessons, more gain");
         assert_eq!(s.gain(0, &unrelated), 0.0, "dissimilar tasks teach nothing");
         let v1 = source_with(StandInParams::default());

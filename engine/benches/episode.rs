@@ -48,7 +48,13 @@ fn retrieval(c: &mut Criterion) {
         memory.store(&t.embedding, &[200, 210, 220, 230], &[0; 4], i % 4, Some((i + 1) % 4), i % 3 == 0);
     }
     let query = &tasks[752].embedding;
-    c.bench_function("memory_nearest_k8_of_752", |b| b.iter(|| black_box(memory.nearest(black_box(query), 8))));
+    let mut out = tender_engine::memory::Neighbours::default();
+    c.bench_function("memory_nearest_k8_of_752", |b| {
+        b.iter(|| {
+            memory.nearest_into(black_box(query), 8, &mut out);
+            black_box(&out);
+        });
+    });
 }
 
 criterion_group!(benches, episodes, retrieval);

@@ -31,11 +31,13 @@ pub struct AuctionMemory {
 }
 
 /// The k most similar past tasks to the current one, most similar first, and every past task's
-/// similarity to it (in storage order).
+/// similarity to it (in storage order). Reused from task to task ([`AuctionMemory::nearest_into`]).
 #[derive(Clone, Debug, Default)]
 pub struct Neighbours {
     pub best: Vec<(f32, u32)>,
     pub similarities: Vec<f32>,
+    /// The refining agents' shared slot ([`Recall::per_task`]), emptied for each task.
+    per_task: std::cell::OnceCell<f64>,
 }
 
 impl AuctionMemory {
@@ -90,36 +92,56 @@ impl AuctionMemory {
     /// older task, so retrieval is deterministic.
     #[must_use]
     pub fn nearest(&self, embedding: &[f32], k: usize) -> Neighbours {
+        let mut out = Neighbours::default();
+        self.nearest_into(embedding, k, &mut out);
+        out
+    }
+
+    /// [`AuctionMemory::nearest`] into `out`, reusing its buffers.
+    pub fn nearest_into(&self, embedding: &[f32], k: usize, out: &mut Neighbours) {
         let n = self.entries.len();
-        let mut best: Vec<(f32, u32)> = Vec::with_capacity(k + 1);
+        out.best.clear();
+        out.similarities.clear();
+        out.per_task = std::cell::OnceCell::new();
         if k == 0 || n == 0 {
-            return Neighbours { best, similarities: Vec::new() };
+            return;
         }
-        let mut sims = vec![0.0f32; n];
+        let sims = &mut out.similarities;
+        sims.resize(n, 0.0);
+        // Blocks of entries whose sums stay in registers across every dimension; each sum still
+        // adds its products in dimension order, so the similarities are the same to the bit.
+        const BLOCK: usize = 16;
+        let full = n / BLOCK * BLOCK;
+        for (b, block) in sims[..full].chunks_exact_mut(BLOCK).enumerate() {
+            let start = b * BLOCK;
+            let mut acc = [0.0f32; BLOCK];
+            for (column, &q) in self.columns.iter().zip(embedding) {
+                let xs: &[f32; BLOCK] = column[start..start + BLOCK].try_into().unwrap_or(&[0.0; BLOCK]);
+                for (a, &x) in acc.iter_mut().zip(xs) {
+                    *a += q * x;
+                }
+            }
+            block.copy_from_slice(&acc);
+        }
         for (column, &q) in self.columns.iter().zip(embedding) {
-            for (s, &x) in sims.iter_mut().zip(column) {
+            for (s, &x) in sims[full..].iter_mut().zip(&column[full..]) {
                 *s += q * x;
             }
         }
-        // A bounded insertion list: k is small, and once it is full most candidates fail the
-        // single comparison with the worst kept one.
-        for (i, &sim) in sims.iter().enumerate() {
-            if best.len() == k && best[k - 1].0 >= sim {
-                continue;
-            }
-            // After every kept task at least as similar: older tasks win ties.
-            let at = best.partition_point(|&(s, _)| s >= sim);
-            best.insert(at, (sim, i as u32));
-            best.truncate(k);
-        }
-        Neighbours { best, similarities: sims }
+        top_k(sims, k, &mut out.best);
     }
 
     /// What `agent` recalls for a refinement: its pairs from the neighbours, and the whole
     /// memory's similarities and outcomes (from which a stand-in reads its accumulated lessons).
     #[must_use]
     pub fn recall<'a>(&'a self, neighbours: &'a Neighbours, pairs: &'a [RetrievedPair], k: usize) -> Recall<'a> {
-        Recall { pairs, k, similarities: &neighbours.similarities, succeeded: &self.succeeded }
+        Recall {
+            pairs,
+            k,
+            similarities: &neighbours.similarities,
+            succeeded: &self.succeeded,
+            per_task: Some(&neighbours.per_task),
+        }
     }
 
     /// From each neighbour, the (losing plan, winning plan) pair that involves one of `agent`'s
@@ -150,6 +172,42 @@ impl AuctionMemory {
                 }
             })
             .collect()
+    }
+}
+
+/// The `k` largest of `sims` as (similarity, index), largest first, ties to the lower index, in
+/// place in `best`, which is kept in that order: a candidate enters only if it beats the last
+/// kept one (so an equal, newer task never displaces an older one), shifting the less similar
+/// down. Most candidates cost one predictable comparison with a threshold held in a register.
+fn top_k(sims: &[f32], k: usize, best: &mut Vec<(f32, u32)>) {
+    // Place `candidate` after every kept entry at least as similar (older tasks win ties),
+    // dropping the last when full.
+    fn place(best: &mut [(f32, u32)], len: usize, candidate: (f32, u32)) {
+        let mut at = len;
+        while at > 0 && best[at - 1].0 < candidate.0 {
+            if at < best.len() {
+                best[at] = best[at - 1];
+            }
+            at -= 1;
+        }
+        if at < best.len() {
+            best[at] = candidate;
+        }
+    }
+    let first = k.min(sims.len());
+    best.resize(first, (0.0, 0));
+    for (i, &sim) in sims[..first].iter().enumerate() {
+        place(best, i, (sim, i as u32));
+    }
+    if first < k {
+        return;
+    }
+    let mut threshold = best[k - 1].0;
+    for (i, &sim) in sims.iter().enumerate().skip(k) {
+        if sim > threshold {
+            place(best, k, (sim, i as u32));
+            threshold = best[k - 1].0;
+        }
     }
 }
 
@@ -190,6 +248,23 @@ mod tests {
             all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
             all.truncate(k);
             assert_eq!(m.nearest(&q, k).best, all);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn top_k_is_a_full_sort_cut_to_k_with_ties_to_the_older(
+            sims in proptest::collection::vec(0u8..6, 0..60),
+            k in 1usize..12,
+        ) {
+            // Few distinct values: many ties.
+            let sims: Vec<f32> = sims.into_iter().map(|x| f32::from(x) / 5.0).collect();
+            let mut all: Vec<(f32, u32)> = sims.iter().enumerate().map(|(i, &s)| (s, i as u32)).collect();
+            all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            all.truncate(k);
+            let mut best = vec![(9.0, 9)];
+            top_k(&sims, k, &mut best);
+            proptest::prop_assert_eq!(best, all);
         }
     }
 

@@ -95,13 +95,10 @@ pub struct EpisodeSeed(pub u64);
 #[derive(Resource, Default)]
 pub struct Records(pub Vec<TaskRecord>);
 
-/// Agents sorted by index, for systems that must visit them in a fixed order.
-#[must_use]
-pub fn pool_order(agents: &Query<&Agent>) -> Vec<Agent> {
-    let mut v: Vec<Agent> = agents.iter().copied().collect();
-    v.sort_by_key(|a| a.index);
-    v
-}
+/// The pool in index order, as spawned: for systems that visit agents in a fixed order without
+/// sorting a query on every run.
+#[derive(Resource, Clone, Debug)]
+pub struct Roster(pub Vec<Agent>);
 
 /// Spawn the pool and the shared systems into a fresh world and schedule.
 pub fn install_core(world: &mut World, schedule: &mut Schedule) {
@@ -112,7 +109,8 @@ pub fn install_core(world: &mut World, schedule: &mut Schedule) {
         .enumerate()
         .map(|(index, a)| Agent { index, price: a.output_price })
         .collect();
-    world.spawn_batch(agents);
+    world.spawn_batch(agents.clone());
+    world.insert_resource(Roster(agents));
     schedule.configure_sets(
         (
             Phase::Arrival,

@@ -10,7 +10,7 @@ use tender_agents::{AgentInfo, cheapest_first};
 
 use super::api::{MechanismKind, Mechanism, Pool, Resolved, Role};
 use crate::ledger::Ledger;
-use crate::world::{Agent, Decision, EpisodeSeed, OpenTask, Phase, TaskStream};
+use crate::world::{Decision, EpisodeSeed, OpenTask, Phase, Roster, TaskStream};
 
 /// The random allocator's choice per task.
 const CHOICE: Stream = Stream::numbered(9);
@@ -149,11 +149,11 @@ impl Mechanism for Hindsight {
 
 fn award_random(
     mut tasks: Query<(&OpenTask, &mut Decision)>,
-    agents: Query<&Agent>,
+    roster: Res<Roster>,
     stream_: Res<TaskStream>,
     seed: Res<EpisodeSeed>,
 ) {
-    let n = agents.iter().count();
+    let n = roster.0.len();
     for (open, mut d) in &mut tasks {
         let task = stream_.get(open);
         let mut rng = CHOICE.rng(seed.0, &[u64::from(task.id)]);

@@ -18,8 +18,8 @@ use tender_agents::{JuryCell, PlanCell, Round, Task};
 use super::api::{AttachError, Mechanism, MechanismKind, Needs, Pool, ReadFile, Resolved};
 use super::weights_by_agent;
 use crate::ledger::Ledger;
-use crate::memory::AuctionMemory;
-use crate::world::{Agent, Decision, OpenTask, Phase, TaskStream, pool_order};
+use crate::memory::{AuctionMemory, Neighbours};
+use crate::world::{Agent, Decision, OpenTask, Phase, Roster, TaskStream};
 
 /// SALE as written in a scenario file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -271,8 +271,8 @@ impl MechanismKind for SaleParams {
     }
 }
 
-/// A bid: one agent's plan for the open task, with its jury value and score once known.
-#[derive(Component, Clone, Copy, Debug)]
+/// A bid: one agent's plan for a task, with its jury value and score once known.
+#[derive(Clone, Copy, Debug)]
 pub struct Bid {
     pub agent: usize,
     pub price: f64,
@@ -297,6 +297,11 @@ impl Bid {
     }
 }
 
+/// A task's bids, in the order they were made (initial bids by agent index, then refinements):
+/// a component of the task's entity, so they leave the world with it.
+#[derive(Component, Clone, Debug, Default)]
+pub struct Bids(pub Vec<Bid>);
+
 impl Mechanism for SaleConfig {
     fn install(&self, world: &mut World, schedule: &mut Schedule) {
         install(self, world, schedule);
@@ -308,41 +313,29 @@ fn install(config: &SaleConfig, world: &mut World, schedule: &mut Schedule) {
     let dim = world.resource::<TaskStream>().tasks.first().map_or(0, |t| t.embedding.len());
     world.insert_resource(config.clone());
     world.insert_resource(AuctionMemory::new(dim, agents));
+    // Every task is spawned with its (empty) bids: no insertion, and they go when it goes.
+    world.register_required_components::<OpenTask, Bids>();
     schedule.add_systems((
         bid.in_set(Phase::Bidding),
         judge.in_set(Phase::Jury),
         score.in_set(Phase::Scoring),
         award.in_set(Phase::Award),
-        clear_bids.in_set(Phase::Recording),
     ));
     if config.memory {
         schedule.add_systems((refine.in_set(Phase::Refinement), remember.in_set(Phase::MemoryUpdate)));
     }
 }
 
-/// The task's bids leave the world with it: SALE owns its entities.
-fn clear_bids(mut commands: Commands, bids: Query<Entity, With<Bid>>) {
-    for bid in &bids {
-        commands.entity(bid).despawn();
-    }
-}
-
-/// The open task (one per step).
-fn open_task<'s>(tasks: &Query<&OpenTask>, stream: &'s TaskStream) -> Option<&'s Task> {
-    tasks.iter().next().map(|open| stream.get(open))
-}
-
-fn bid(
-    mut commands: Commands,
-    tasks: Query<&OpenTask>,
-    agents: Query<&Agent>,
-    stream: Res<TaskStream>,
-    mut ledger: ResMut<Ledger>,
-) {
-    let Some(task) = open_task(&tasks, &stream) else { return };
-    for agent in pool_order(&agents) {
-        let plan = ledger.plan(task, agent.index);
-        commands.spawn(Bid::new(agent, plan));
+fn bid(mut tasks: Query<(&OpenTask, &mut Bids)>, roster: Res<Roster>, stream: Res<TaskStream>, mut ledger: ResMut<Ledger>) {
+    for (open, mut bids) in &mut tasks {
+        if !bids.0.is_empty() {
+            continue;
+        }
+        let task = stream.get(open);
+        for &agent in &roster.0 {
+            let plan = ledger.plan(task, agent.index);
+            bids.0.push(Bid::new(agent, plan));
+        }
     }
 }
 
@@ -423,27 +416,23 @@ fn bid_score(config: &SaleConfig, bid: &Bid, jury: f64) -> f64 {
     config.w_c * price * length - (entropy + jury)
 }
 
-fn judge(
-    mut bids: Query<&mut Bid>,
-    tasks: Query<&OpenTask>,
-    stream: Res<TaskStream>,
-    config: Res<SaleConfig>,
-    mut ledger: ResMut<Ledger>,
-) {
-    let Some(task) = open_task(&tasks, &stream) else { return };
-    let mut pending: Vec<Mut<Bid>> = bids.iter_mut().filter(|b| b.jury.is_none()).collect();
-    pending.sort_by_key(|b| (b.plan.round.key(), b.agent));
-    for mut b in pending {
-        let jury = if !b.plan.usable() { 0.0 } else { jury_value(&mut ledger, &config, task, b.agent, &b.plan) };
-        b.jury = Some(jury);
+fn judge(mut tasks: Query<(&OpenTask, &mut Bids)>, stream: Res<TaskStream>, config: Res<SaleConfig>, mut ledger: ResMut<Ledger>) {
+    for (open, mut bids) in &mut tasks {
+        let task = stream.get(open);
+        // Initial bids in (round, agent) order: the order they were made.
+        for b in bids.0.iter_mut().filter(|b| b.jury.is_none()) {
+            let jury = if !b.plan.usable() { 0.0 } else { jury_value(&mut ledger, &config, task, b.agent, &b.plan) };
+            b.jury = Some(jury);
+        }
     }
 }
 
-fn score(mut bids: Query<&mut Bid>, config: Res<SaleConfig>) {
-    for mut b in &mut bids {
-        if let (Some(jury), None) = (b.jury, b.score) {
-            let s = bid_score(&config, &b, jury);
-            b.score = Some(s);
+fn score(mut tasks: Query<&mut Bids>, config: Res<SaleConfig>) {
+    for mut bids in &mut tasks {
+        for b in &mut bids.0 {
+            if let (Some(jury), None) = (b.jury, b.score) {
+                b.score = Some(bid_score(&config, b, jury));
+            }
         }
     }
 }
@@ -463,87 +452,87 @@ fn best<'a>(bids: impl Iterator<Item = &'a Bid>, round: Round) -> Option<&'a Bid
 
 /// Agents cheaper than the provisional winner refine from memory; their refined bids are judged
 /// and scored here, since the jury and scoring phases of this task are already past.
-#[allow(clippy::too_many_arguments)]
 fn refine(
-    mut commands: Commands,
-    bids: Query<&Bid>,
-    agents: Query<&Agent>,
-    mut tasks: Query<(&OpenTask, &mut Decision)>,
+    mut tasks: Query<(&OpenTask, &mut Decision, &mut Bids)>,
+    roster: Res<Roster>,
     stream: Res<TaskStream>,
     config: Res<SaleConfig>,
     memory: Res<AuctionMemory>,
     mut ledger: ResMut<Ledger>,
+    mut neighbours: Local<Neighbours>,
 ) {
-    let Some((open, mut decision)) = tasks.iter_mut().next() else { return };
-    let task = stream.get(open);
-    let Some(provisional) = best(bids.iter(), Round::Initial).copied() else { return };
-    decision.provisional = Some(provisional.agent);
-    let refiners: Vec<Agent> = pool_order(&agents)
-        .into_iter()
-        .filter(|a| match config.refiners {
+    for (open, mut decision, mut bids) in &mut tasks {
+        let task = stream.get(open);
+        let Some(provisional) = best(bids.0.iter(), Round::Initial).copied() else { continue };
+        decision.provisional = Some(provisional.agent);
+        let refines = |a: &Agent| match config.refiners {
             Refiners::Cheaper => a.price < provisional.price,
             Refiners::AllLosers => a.index != provisional.agent,
-        })
-        .collect();
-    if refiners.is_empty() {
-        return;
+        };
+        if !roster.0.iter().any(refines) {
+            continue;
+        }
+        memory.nearest_into(&task.embedding, config.k, &mut neighbours);
+        let mut refiners = 0u16;
+        for agent in roster.0.iter().filter(|a| refines(a)) {
+            let pairs = memory.pairs_for(&neighbours, agent.index);
+            let plan = ledger.refine(task, agent.index, &memory.recall(&neighbours, &pairs, config.k));
+            let mut refined = Bid::new(*agent, plan);
+            let jury = if !plan.usable() { 0.0 } else { jury_value(&mut ledger, &config, task, agent.index, &plan) };
+            refined.jury = Some(jury);
+            refined.score = Some(bid_score(&config, &refined, jury));
+            bids.0.push(refined);
+            refiners = refiners.saturating_add(1);
+        }
+        decision.refiners = refiners;
     }
-    let neighbours = memory.nearest(&task.embedding, config.k);
-    for agent in &refiners {
-        let pairs = memory.pairs_for(&neighbours, agent.index);
-        let plan = ledger.refine(task, agent.index, &memory.recall(&neighbours, &pairs, config.k));
-        let mut refined = Bid::new(*agent, plan);
-        let jury = if !plan.usable() { 0.0 } else { jury_value(&mut ledger, &config, task, agent.index, &plan) };
-        refined.jury = Some(jury);
-        refined.score = Some(bid_score(&config, &refined, jury));
-        commands.spawn(refined);
-    }
-    decision.refiners = u16::try_from(refiners.len()).unwrap_or(u16::MAX);
 }
 
 /// The provisional winner, unless a refined bid scores strictly lower (or, if so configured, as
 /// low).
-fn award(bids: Query<&Bid>, mut tasks: Query<&mut Decision>, config: Res<SaleConfig>) {
-    let Some(mut decision) = tasks.iter_mut().next() else { return };
-    let Some(provisional) = best(bids.iter(), Round::Initial) else { return };
-    let p_score = provisional.score.unwrap_or(f64::INFINITY);
-    let refined = best(bids.iter(), Round::Refined).filter(|r| {
-        let score = r.score.unwrap_or(f64::INFINITY);
-        match config.accept {
-            Accept::StrictlyLower => score < p_score,
-            Accept::LowerOrEqual => score <= p_score,
-        }
-    });
-    let winner = refined.unwrap_or(provisional);
-    decision.provisional = Some(provisional.agent);
-    decision.winner = Some(winner.agent);
-    decision.plan = winner.plan.usable().then_some(winner.plan);
-    decision.refined = refined.is_some();
+fn award(mut tasks: Query<(&mut Decision, &Bids)>, config: Res<SaleConfig>) {
+    for (mut decision, bids) in &mut tasks {
+        let Some(provisional) = best(bids.0.iter(), Round::Initial) else { continue };
+        let p_score = provisional.score.unwrap_or(f64::INFINITY);
+        let refined = best(bids.0.iter(), Round::Refined).filter(|r| {
+            let score = r.score.unwrap_or(f64::INFINITY);
+            match config.accept {
+                Accept::StrictlyLower => score < p_score,
+                Accept::LowerOrEqual => score <= p_score,
+            }
+        });
+        let winner = refined.unwrap_or(provisional);
+        decision.provisional = Some(provisional.agent);
+        decision.winner = Some(winner.agent);
+        decision.plan = winner.plan.usable().then_some(winner.plan);
+        decision.refined = refined.is_some();
+    }
 }
 
 /// Store every agent's final plan, the winner, the runner-up and the execution result.
 fn remember(
-    bids: Query<&Bid>,
-    tasks: Query<(&OpenTask, &Decision)>,
-    agents: Query<&Agent>,
+    tasks: Query<(&OpenTask, &Decision, &Bids)>,
+    roster: Res<Roster>,
     stream: Res<TaskStream>,
     mut memory: ResMut<AuctionMemory>,
 ) {
-    let Some((open, decision)) = tasks.iter().next() else { return };
-    let Some(winner) = decision.winner else { return };
-    let n = agents.iter().count();
-    // Each agent's final plan is its best bid of the task (its refinement, if that scored better).
-    let mut finals: Vec<Option<Bid>> = vec![None; n];
-    for b in &bids {
-        let slot = &mut finals[b.agent];
-        if slot.is_none_or(|cur| b.beats(&cur)) {
-            *slot = Some(*b);
+    for (open, decision, bids) in &tasks {
+        let Some(winner) = decision.winner else { continue };
+        // Each agent's final plan is its best bid of the task (its refinement, if that scored
+        // better).
+        let mut finals: Vec<Option<Bid>> = vec![None; roster.0.len()];
+        for b in &bids.0 {
+            let slot = &mut finals[b.agent];
+            if slot.is_none_or(|cur| b.beats(&cur)) {
+                *slot = Some(*b);
+            }
         }
+        let lengths: Vec<u32> = finals.iter().map(|b| b.map_or(0, |b| b.plan.length)).collect();
+        let texts: Vec<u64> = finals.iter().map(|b| b.map_or(0, |b| b.plan.text)).collect();
+        let runner_up = best_of(finals.iter().flatten().filter(|b| b.agent != winner)).map(|b| b.agent);
+        let succeeded = decision.success.unwrap_or(false);
+        memory.store(&stream.get(open).embedding, &lengths, &texts, winner, runner_up, succeeded);
     }
-    let lengths: Vec<u32> = finals.iter().map(|b| b.map_or(0, |b| b.plan.length)).collect();
-    let texts: Vec<u64> = finals.iter().map(|b| b.map_or(0, |b| b.plan.text)).collect();
-    let runner_up = best_of(finals.iter().flatten().filter(|b| b.agent != winner)).map(|b| b.agent);
-    memory.store(&stream.get(open).embedding, &lengths, &texts, winner, runner_up, decision.success.unwrap_or(false));
 }
 
 #[cfg(test)]
@@ -582,9 +571,9 @@ mod tests {
     #[derive(Resource, Default)]
     struct Observed(Vec<Auction>);
 
-    fn observe_award(bids: Query<&Bid>, tasks: Query<(&OpenTask, &Decision)>, mut seen: ResMut<Observed>) {
-        for (open, decision) in &tasks {
-            let mut bids: Vec<Bid> = bids.iter().copied().collect();
+    fn observe_award(tasks: Query<(&OpenTask, &Decision, &Bids)>, mut seen: ResMut<Observed>) {
+        for (open, decision, bids) in &tasks {
+            let mut bids = bids.0.clone();
             bids.sort_by_key(|b| (b.plan.round.key(), b.agent));
             seen.0.push(Auction { bids, decision: decision.clone(), step: open.step });
         }

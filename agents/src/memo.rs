@@ -1,0 +1,86 @@
+//! A per-thread memo for the stand-ins' pure draws.
+//!
+//! A stand-in draws an agent's latent fit to a task, and a plan's noise, from named streams: a
+//! pure function of the key. Several cells read the same draw (the plan, the jury's panel, the
+//! refinement, the execution), so each is kept here once drawn. The memo is direct-mapped (a
+//! slot per key hash; a collision evicts) and holds the whole key, so a hit returns exactly what
+//! the draw would; it never changes a result, only how often a draw is made. Each thread has its
+//! own, so episodes on different threads share nothing.
+
+use std::cell::RefCell;
+use std::thread::LocalKey;
+
+use crate::streams::splitmix64;
+
+/// Slots per memo: a few episodes' worth of (task, agent) keys.
+const SLOTS: usize = 1 << 12;
+
+/// The full key of a draw: the source, the episode seed, and the draw's identities.
+pub(crate) type Key = [u64; 4];
+
+/// One thread's memo of values of type `V`.
+pub(crate) struct Memo<V> {
+    slots: Vec<Option<(Key, V)>>,
+}
+
+impl<V: Copy> Memo<V> {
+    pub(crate) fn new() -> Self {
+        Self { slots: vec![None; SLOTS] }
+    }
+}
+
+fn slot(key: &Key) -> usize {
+    let h = key.iter().fold(0u64, |h, &k| splitmix64(h ^ k));
+    (h as usize) & (SLOTS - 1)
+}
+
+/// The value of `key` from `memo`, drawn by `draw` on a miss.
+pub(crate) fn get_or_draw<V: Copy + 'static>(
+    memo: &'static LocalKey<RefCell<Memo<V>>>,
+    key: Key,
+    draw: impl FnOnce() -> V,
+) -> V {
+    let at = slot(&key);
+    let hit = memo.with_borrow(|m| match m.slots[at] {
+        Some((k, v)) if k == key => Some(v),
+        _ => None,
+    });
+    hit.unwrap_or_else(|| {
+        // Drawn outside the borrow: a draw may itself read another memo.
+        let v = draw();
+        memo.with_borrow_mut(|m| m.slots[at] = Some((key, v)));
+        v
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    thread_local! {
+        static SQUARES: RefCell<Memo<u64>> = RefCell::new(Memo::new());
+    }
+
+    #[test]
+    fn a_memo_returns_what_the_draw_gives_and_draws_once_per_key() {
+        let draws = std::cell::Cell::new(0);
+        let square = |x: u64| {
+            get_or_draw(&SQUARES, [1, 2, x, 0], || {
+                draws.set(draws.get() + 1);
+                x * x
+            })
+        };
+        for x in 0..100 {
+            assert_eq!(square(x), x * x);
+        }
+        let first = draws.get();
+        for x in 0..100 {
+            assert_eq!(square(x), x * x);
+        }
+        assert!(draws.get() < first + 5, "most keys stay cached");
+        // Keys that collide evict each other but never mix up values.
+        for x in 0..(4 * SLOTS as u64) {
+            assert_eq!(square(x), x * x);
+        }
+    }
+}
