@@ -10,8 +10,6 @@
 use std::cell::RefCell;
 use std::thread::LocalKey;
 
-use crate::streams::splitmix64;
-
 /// Slots per memo: a few episodes' worth of (task, agent) keys.
 const SLOTS: usize = 1 << 12;
 
@@ -29,9 +27,11 @@ impl<V: Copy> Memo<V> {
     }
 }
 
+/// A slot for the key: one multiply of its parts folded together (Fibonacci hashing); the
+/// parts that vary most (task, agent) land in the high bits it keeps.
 fn slot(key: &Key) -> usize {
-    let h = key.iter().fold(0u64, |h, &k| splitmix64(h ^ k));
-    (h as usize) & (SLOTS - 1)
+    let folded = key[0] ^ key[1] ^ key[2].rotate_left(29) ^ key[3].rotate_left(43);
+    (folded.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SLOTS.trailing_zeros())) as usize
 }
 
 /// The value of `key` from `memo`, drawn by `draw` on a miss.

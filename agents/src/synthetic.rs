@@ -55,6 +55,9 @@ static SOURCES: AtomicU64 = AtomicU64::new(0);
 thread_local! {
     static FITS: RefCell<Memo<Fit>> = RefCell::new(Memo::new());
     static PLAN_NOISE: RefCell<Memo<PlanNoise>> = RefCell::new(Memo::new());
+    /// A task's shared difficulty and an agent's topic affinity: parts of every fit of the task,
+    /// or of the topic.
+    static SHARED_PARTS: RefCell<Memo<f64>> = RefCell::new(Memo::new());
 }
 
 /// The agent's latent fit to a task and the trace-length latent that goes with it.
@@ -160,8 +163,12 @@ impl SyntheticSource {
 
     fn draw_fit(&self, seed: u64, task: &Task, agent: usize) -> Fit {
         let key = self.keys[agent];
-        let shared = normal(&mut stream(seed, Purpose::Difficulty, &[u64::from(task.id)]));
-        let topic = normal(&mut stream(seed, Purpose::TopicFit, &[u64::from(task.topic), key]));
+        let part = |purpose: Purpose, ids: &[u64]| {
+            let memo_key = [self.memo_id << 4 | purpose as u64, seed, ids[0], ids.get(1).copied().unwrap_or(0)];
+            get_or_draw(&SHARED_PARTS, memo_key, || normal(&mut stream(seed, purpose, ids)))
+        };
+        let shared = part(Purpose::Difficulty, &[u64::from(task.id)]);
+        let topic = part(Purpose::TopicFit, &[u64::from(task.topic), key]);
         let mut rng = stream(seed, Purpose::Fit, &[u64::from(task.id), key]);
         let own = normal(&mut rng);
         let [ws, wt, wi] = self.weights;
@@ -172,7 +179,9 @@ impl SyntheticSource {
             // A topic on which smaller agents beat larger ones, or (less strongly) the reverse:
             // `(indicator - share) / sd` has mean 0 and variance 1 over topics.
             let share = self.params.complementary_topics;
-            let inverted = stream(seed, Purpose::Complementary, &[u64::from(task.topic)]).random::<f64>() < share;
+            let memo_key = [self.memo_id << 4 | Purpose::Complementary as u64, seed, u64::from(task.topic), 0];
+            let draw = || stream(seed, Purpose::Complementary, &[u64::from(task.topic)]).random::<f64>();
+            let inverted = get_or_draw(&SHARED_PARTS, memo_key, draw) < share;
             let unit = (f64::from(u8::from(inverted)) - share) / (share * (1.0 - share)).sqrt();
             let effect = (loading * loading).min(1.0);
             z = (1.0 - effect).sqrt() * z - effect.sqrt() * loading.signum() * unit;

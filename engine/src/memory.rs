@@ -14,6 +14,9 @@ struct Entry {
     runner_up_text: TextId,
 }
 
+/// Entries per block, for the similarity sums and the top-k bound.
+const BLOCK: usize = 16;
+
 /// The memory of one SALE market, grown online along the task stream.
 #[derive(Resource, Debug)]
 pub struct AuctionMemory {
@@ -110,7 +113,6 @@ impl AuctionMemory {
         sims.resize(n, 0.0);
         // Blocks of entries whose sums stay in registers across every dimension; each sum still
         // adds its products in dimension order, so the similarities are the same to the bit.
-        const BLOCK: usize = 16;
         let full = n / BLOCK * BLOCK;
         for (b, block) in sims[..full].chunks_exact_mut(BLOCK).enumerate() {
             let start = b * BLOCK;
@@ -176,37 +178,40 @@ impl AuctionMemory {
 }
 
 /// The `k` largest of `sims` as (similarity, index), largest first, ties to the lower index, in
-/// place in `best`, which is kept in that order: a candidate enters only if it beats the last
-/// kept one (so an equal, newer task never displaces an older one), shifting the less similar
-/// down. Most candidates cost one predictable comparison with a threshold held in a register.
+/// place in `best`.
+///
+/// The `k`-th largest of the maxima of blocks of [`BLOCK`] similarities bounds the answer from
+/// below (those `k` maxima are `k` similarities at least as large), so only blocks whose maximum
+/// reaches it are visited, and in them only similarities that reach it; those enter in index
+/// order after every kept entry at least as similar, so an equal, newer task never displaces an
+/// older one.
 fn top_k(sims: &[f32], k: usize, best: &mut Vec<(f32, u32)>) {
-    // Place `candidate` after every kept entry at least as similar (older tasks win ties),
-    // dropping the last when full.
-    fn place(best: &mut [(f32, u32)], len: usize, candidate: (f32, u32)) {
-        let mut at = len;
-        while at > 0 && best[at - 1].0 < candidate.0 {
-            if at < best.len() {
-                best[at] = best[at - 1];
-            }
-            at -= 1;
-        }
-        if at < best.len() {
-            best[at] = candidate;
-        }
-    }
-    let first = k.min(sims.len());
-    best.resize(first, (0.0, 0));
-    for (i, &sim) in sims[..first].iter().enumerate() {
-        place(best, i, (sim, i as u32));
-    }
-    if first < k {
+    best.clear();
+    if k == 0 {
         return;
     }
-    let mut threshold = best[k - 1].0;
-    for (i, &sim) in sims.iter().enumerate().skip(k) {
-        if sim > threshold {
-            place(best, k, (sim, i as u32));
-            threshold = best[k - 1].0;
+    let maxima: Vec<f32> =
+        sims.chunks(BLOCK).map(|b| b.iter().fold(f32::NEG_INFINITY, |m, &s| if s > m { s } else { m })).collect();
+    let bound = if maxima.len() > k {
+        let mut sorted = maxima.clone();
+        sorted.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+        sorted[k - 1]
+    } else {
+        f32::NEG_INFINITY
+    };
+    for (b, block) in sims.chunks(BLOCK).enumerate() {
+        if maxima[b] < bound {
+            continue;
+        }
+        for (j, &sim) in block.iter().enumerate() {
+            if sim < bound || (best.len() == k && sim <= best[k - 1].0) {
+                continue;
+            }
+            let at = best.partition_point(|&(s, _)| s >= sim);
+            if best.len() == k {
+                best.pop();
+            }
+            best.insert(at, (sim, (b * BLOCK + j) as u32));
         }
     }
 }
