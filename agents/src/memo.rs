@@ -22,8 +22,10 @@ pub(crate) struct Memo<V> {
 }
 
 impl<V: Copy> Memo<V> {
-    pub(crate) fn new() -> Self {
-        Self { slots: vec![None; SLOTS] }
+    /// An empty memo; its slots are allocated on first use, so that a `const` thread-local
+    /// needs no lazy initialisation on every access.
+    pub(crate) const fn new() -> Self {
+        Self { slots: Vec::new() }
     }
 }
 
@@ -41,14 +43,19 @@ pub(crate) fn get_or_draw<V: Copy + 'static>(
     draw: impl FnOnce() -> V,
 ) -> V {
     let at = slot(&key);
-    let hit = memo.with_borrow(|m| match m.slots[at] {
-        Some((k, v)) if k == key => Some(v),
+    let hit = memo.with_borrow(|m| match m.slots.get(at) {
+        Some(&Some((k, v))) if k == key => Some(v),
         _ => None,
     });
     hit.unwrap_or_else(|| {
         // Drawn outside the borrow: a draw may itself read another memo.
         let v = draw();
-        memo.with_borrow_mut(|m| m.slots[at] = Some((key, v)));
+        memo.with_borrow_mut(|m| {
+            if m.slots.is_empty() {
+                m.slots = vec![None; SLOTS];
+            }
+            m.slots[at] = Some((key, v));
+        });
         v
     })
 }
@@ -58,7 +65,7 @@ mod tests {
     use super::*;
 
     thread_local! {
-        static SQUARES: RefCell<Memo<u64>> = RefCell::new(Memo::new());
+        static SQUARES: RefCell<Memo<u64>> = const { RefCell::new(Memo::new()) };
     }
 
     #[test]

@@ -53,11 +53,11 @@ pub struct SyntheticSource {
 static SOURCES: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
-    static FITS: RefCell<Memo<Fit>> = RefCell::new(Memo::new());
-    static PLAN_NOISE: RefCell<Memo<PlanNoise>> = RefCell::new(Memo::new());
+    static FITS: RefCell<Memo<Fit>> = const { RefCell::new(Memo::new()) };
+    static PLAN_NOISE: RefCell<Memo<PlanNoise>> = const { RefCell::new(Memo::new()) };
     /// A task's shared difficulty and an agent's topic affinity: parts of every fit of the task,
     /// or of the topic.
-    static SHARED_PARTS: RefCell<Memo<f64>> = RefCell::new(Memo::new());
+    static SHARED_PARTS: RefCell<Memo<f64>> = const { RefCell::new(Memo::new()) };
 }
 
 /// The agent's latent fit to a task and the trace-length latent that goes with it.
