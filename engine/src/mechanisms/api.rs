@@ -25,6 +25,11 @@ pub struct Needs {
     pub training: bool,
 }
 
+impl Needs {
+    /// Only the training tasks (routers and other learners).
+    pub const TRAINING: Self = Self { bids: false, training: true };
+}
+
 /// The pool as a mechanism's parameters see it: agent names and output prices, by index.
 #[derive(Clone, Copy, Debug)]
 pub struct Pool<'a> {

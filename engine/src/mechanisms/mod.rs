@@ -30,7 +30,8 @@ builtin! {
     routers::{CarrotParams, ToRouterParams, WtpParams},
     cascade::{CascadeParams},
     procurement::{AuctionParams},
-    allocation::{MohafParams, MatchingParams},
+    mohaf::{MohafParams},
+    matching::{MatchingParams},
     bandit::{BanditParams},
 }
 

@@ -62,7 +62,7 @@ impl MechanismKind for AuctionParams {
     }
     /// Costs and qualities are predicted from the training tasks.
     fn needs(&self) -> Needs {
-        Needs { bids: false, training: true }
+        Needs::TRAINING
     }
     fn resolve(&self, _: &Pool<'_>) -> Vec<Resolved> {
         vec![Resolved::new(self.name.clone().unwrap_or_else(|| self.default_name()), self.clone())]

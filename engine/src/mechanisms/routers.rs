@@ -82,9 +82,6 @@ pub enum Router {
     Wtp { k: usize, willingness_to_pay: f64 },
 }
 
-/// Routers learn from the training tasks.
-const LEARNS: Needs = Needs { bids: false, training: true };
-
 impl MechanismKind for CarrotParams {
     const NAME: &'static str = "Carrot";
     fn check(&self, c: &mut Checker, _: &Pool<'_>) {
@@ -96,7 +93,7 @@ impl MechanismKind for CarrotParams {
         c.count("lambdas", self.lambdas.len() as u64, 0, 1000);
     }
     fn needs(&self) -> Needs {
-        LEARNS
+        Needs::TRAINING
     }
     fn resolve(&self, _: &Pool<'_>) -> Vec<Resolved> {
         let base = self.name.clone().unwrap_or_else(|| "CARROT".into());
@@ -119,7 +116,7 @@ impl MechanismKind for ToRouterParams {
         c.range("l2", self.l2, 0.0, 100.0);
     }
     fn needs(&self) -> Needs {
-        LEARNS
+        Needs::TRAINING
     }
     fn resolve(&self, _: &Pool<'_>) -> Vec<Resolved> {
         let router = Router::ToRouter { epochs: self.epochs, learning_rate: self.learning_rate, l2: self.l2 };
@@ -134,7 +131,7 @@ impl MechanismKind for WtpParams {
         c.range("willingness_to_pay", self.willingness_to_pay, 0.0, 1e9);
     }
     fn needs(&self) -> Needs {
-        LEARNS
+        Needs::TRAINING
     }
     fn resolve(&self, _: &Pool<'_>) -> Vec<Resolved> {
         let router = Router::Wtp { k: self.k as usize, willingness_to_pay: self.willingness_to_pay };
