@@ -47,6 +47,8 @@ pub struct SyntheticSource {
     loading: Vec<f64>,
     /// Tells this source's draws from another's in the per-thread memo (clones draw alike).
     memo_id: u64,
+    /// Per juror: how it mixes its impression of others' plans, and of its own.
+    juror_mix: Vec<[JurorMix; 2]>,
 }
 
 /// Sources built so far: each gets its own `memo_id`.
@@ -92,7 +94,33 @@ fn normal(rng: &mut StreamRng) -> f64 {
 
 /// `a * x + sqrt(1 - a²) * y`: a standard normal with correlation `a` to `x`.
 fn mix(a: f64, x: f64, y: f64) -> f64 {
-    a * x + (1.0 - a * a).max(0.0).sqrt() * y
+    Mixer::new(a).apply(x, y)
+}
+
+/// [`mix`] with a fixed `a`, its square root taken once.
+#[derive(Clone, Copy, Debug)]
+struct Mixer {
+    a: f64,
+    b: f64,
+}
+
+impl Mixer {
+    fn new(a: f64) -> Self {
+        Self { a, b: (1.0 - a * a).max(0.0).sqrt() }
+    }
+
+    fn apply(self, x: f64, y: f64) -> f64 {
+        self.a * x + self.b * y
+    }
+}
+
+/// How one juror mixes its impressions, of others' plans and of its own: the shared panel noise
+/// with its own, then the plan's margin with that noise.
+#[derive(Clone, Copy, Debug)]
+struct JurorMix {
+    noise: Mixer,
+    margin: Mixer,
+    bias: f64,
 }
 
 impl SyntheticSource {
@@ -144,7 +172,23 @@ impl SyntheticSource {
             .map(|lp| if span > 0.0 { params.complementary_strength * ((lp - lowest) / span - 0.5) } else { 0.0 })
             .collect();
         let memo_id = SOURCES.fetch_add(1, Ordering::Relaxed);
-        Ok(Self { agents, profiles, keys, thresholds, params, weights, appeal, loading, memo_id })
+        let shared = params.jury_shared_noise.sqrt();
+        let sk = params.self_knowledge;
+        let juror_mix = profiles
+            .iter()
+            .map(|p| {
+                let j = &p.juror;
+                [
+                    JurorMix { noise: Mixer::new(shared), margin: Mixer::new(j.accuracy), bias: 0.0 },
+                    JurorMix {
+                        noise: Mixer::new(shared * (1.0 - sk)),
+                        margin: Mixer::new(j.accuracy + sk * (1.0 - j.accuracy)),
+                        bias: j.self_bias,
+                    },
+                ]
+            })
+            .collect();
+        Ok(Self { agents, profiles, keys, thresholds, params, weights, appeal, loading, memo_id, juror_mix })
     }
 
     /// The calibrated pass@1 of `agent` on tasks of this domain and bin.
@@ -262,17 +306,11 @@ impl SyntheticSource {
     /// One juror's Likert score: its impression of the plan's margin, with its own noise, the
     /// author's appeal and, for its own plans, its self-bias and self-knowledge.
     fn verdict(&self, key: CellKey<'_>, plan: &PlanCell, panel: &Panel, juror: usize) -> JuryCell {
-        let profile = &self.profiles[juror].juror;
         let own = self.juror_noise(key, plan.round, juror);
-        let shared = self.params.jury_shared_noise.sqrt();
-        let (accuracy, shared, bias) = if juror == key.agent {
-            let sk = self.params.self_knowledge;
-            (profile.accuracy + sk * (1.0 - profile.accuracy), shared * (1.0 - sk), profile.self_bias)
-        } else {
-            (profile.accuracy, shared, 0.0)
-        };
-        let noise = mix(shared, panel.impression, own);
-        let impression = mix(accuracy, panel.margin, noise) + bias + self.appeal[key.agent];
+        // Self-knowledge sharpens, and self-bias shifts, a juror's view of its own plans.
+        let m = self.juror_mix[juror][usize::from(juror == key.agent)];
+        let noise = m.noise.apply(panel.impression, own);
+        let impression = m.margin.apply(panel.margin, noise) + m.bias + self.appeal[key.agent];
         let score = (2.5 + 1.25 * impression).round().clamp(0.0, 5.0) as u8;
         JuryCell::scored(
             score,
