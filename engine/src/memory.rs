@@ -41,6 +41,9 @@ pub struct Neighbours {
     pub similarities: Vec<f32>,
     /// The refining agents' shared slot ([`Recall::per_task`]), emptied for each task.
     per_task: std::cell::OnceCell<f64>,
+    /// Scratch for the top-k bound: block maxima, and a copy to select from.
+    maxima: Vec<f32>,
+    selected: Vec<f32>,
 }
 
 impl AuctionMemory {
@@ -130,7 +133,7 @@ impl AuctionMemory {
                 *s += q * x;
             }
         }
-        top_k(sims, k, &mut out.best);
+        top_k(sims, k, &mut out.best, &mut out.maxima, &mut out.selected);
     }
 
     /// What `agent` recalls for a refinement: its pairs from the neighbours, and the whole
@@ -150,30 +153,34 @@ impl AuctionMemory {
     /// plans: its losing plan against the winner's, or the runner-up's against its winning one.
     #[must_use]
     pub fn pairs_for(&self, neighbours: &Neighbours, agent: usize) -> Vec<RetrievedPair> {
-        neighbours
-            .best
-            .iter()
-            .map(|&(similarity, i)| {
-                let i = i as usize;
-                let entry = &self.entries[i];
-                let row = i * self.agents..(i + 1) * self.agents;
-                let (lengths, texts) = (&self.plan_lengths[row.clone()], &self.plan_texts[row]);
-                let winner = usize::from(entry.winner);
-                let (losing_length, losing_text) = if winner == agent {
-                    (entry.runner_up_length, entry.runner_up_text)
-                } else {
-                    (lengths[agent], texts[agent])
-                };
-                RetrievedPair {
-                    similarity,
-                    losing_length,
-                    winning_length: lengths[winner],
-                    winner_succeeded: entry.winner_succeeded,
-                    losing_text,
-                    winning_text: texts[winner],
-                }
-            })
-            .collect()
+        let mut out = Vec::with_capacity(neighbours.best.len());
+        self.pairs_into(neighbours, agent, &mut out);
+        out
+    }
+
+    /// [`AuctionMemory::pairs_for`] into `out`, reusing its buffer.
+    pub fn pairs_into(&self, neighbours: &Neighbours, agent: usize, out: &mut Vec<RetrievedPair>) {
+        out.clear();
+        out.extend(neighbours.best.iter().map(|&(similarity, i)| {
+            let i = i as usize;
+            let entry = &self.entries[i];
+            let row = i * self.agents..(i + 1) * self.agents;
+            let (lengths, texts) = (&self.plan_lengths[row.clone()], &self.plan_texts[row]);
+            let winner = usize::from(entry.winner);
+            let (losing_length, losing_text) = if winner == agent {
+                (entry.runner_up_length, entry.runner_up_text)
+            } else {
+                (lengths[agent], texts[agent])
+            };
+            RetrievedPair {
+                similarity,
+                losing_length,
+                winning_length: lengths[winner],
+                winner_succeeded: entry.winner_succeeded,
+                losing_text,
+                winning_text: texts[winner],
+            }
+        }));
     }
 }
 
@@ -185,17 +192,17 @@ impl AuctionMemory {
 /// reaches it are visited, and in them only similarities that reach it; those enter in index
 /// order after every kept entry at least as similar, so an equal, newer task never displaces an
 /// older one.
-fn top_k(sims: &[f32], k: usize, best: &mut Vec<(f32, u32)>) {
+fn top_k(sims: &[f32], k: usize, best: &mut Vec<(f32, u32)>, maxima: &mut Vec<f32>, selected: &mut Vec<f32>) {
     best.clear();
     if k == 0 {
         return;
     }
-    let maxima: Vec<f32> =
-        sims.chunks(BLOCK).map(|b| b.iter().fold(f32::NEG_INFINITY, |m, &s| if s > m { s } else { m })).collect();
+    maxima.clear();
+    maxima.extend(sims.chunks(BLOCK).map(|b| b.iter().fold(f32::NEG_INFINITY, |m, &s| if s > m { s } else { m })));
     let bound = if maxima.len() > k {
-        let mut sorted = maxima.clone();
-        sorted.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
-        sorted[k - 1]
+        selected.clone_from(maxima);
+        selected.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+        selected[k - 1]
     } else {
         f32::NEG_INFINITY
     };
@@ -268,7 +275,7 @@ mod tests {
             all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
             all.truncate(k);
             let mut best = vec![(9.0, 9)];
-            top_k(&sims, k, &mut best);
+            top_k(&sims, k, &mut best, &mut Vec::new(), &mut Vec::new());
             proptest::prop_assert_eq!(best, all);
         }
     }

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
 use tender_agents::validate::Checker;
-use tender_agents::{JuryCell, PlanCell, Round, Task};
+use tender_agents::{JuryCell, PlanCell, RetrievedPair, Round, Task};
 
 use super::api::{AttachError, Mechanism, MechanismKind, Needs, Pool, ReadFile, Resolved};
 use super::weights_by_agent;
@@ -459,8 +459,9 @@ fn refine(
     config: Res<SaleConfig>,
     memory: Res<AuctionMemory>,
     mut ledger: ResMut<Ledger>,
-    mut neighbours: Local<Neighbours>,
+    mut scratch: Local<(Neighbours, Vec<RetrievedPair>)>,
 ) {
+    let (neighbours, pairs) = &mut *scratch;
     for (open, mut decision, mut bids) in &mut tasks {
         let task = stream.get(open);
         let Some(provisional) = best(bids.0.iter(), Round::Initial).copied() else { continue };
@@ -472,11 +473,11 @@ fn refine(
         if !roster.0.iter().any(refines) {
             continue;
         }
-        memory.nearest_into(&task.embedding, config.k, &mut neighbours);
+        memory.nearest_into(&task.embedding, config.k, neighbours);
         let mut refiners = 0u16;
         for agent in roster.0.iter().filter(|a| refines(a)) {
-            let pairs = memory.pairs_for(&neighbours, agent.index);
-            let plan = ledger.refine(task, agent.index, &memory.recall(&neighbours, &pairs, config.k));
+            memory.pairs_into(neighbours, agent.index, pairs);
+            let plan = ledger.refine(task, agent.index, &memory.recall(neighbours, pairs, config.k));
             let mut refined = Bid::new(*agent, plan);
             let jury = if !plan.usable() { 0.0 } else { jury_value(&mut ledger, &config, task, agent.index, &plan) };
             refined.jury = Some(jury);
