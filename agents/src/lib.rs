@@ -28,7 +28,7 @@ pub mod workload;
 pub use answer::AnswerCheck;
 pub use cells::{ExecutionCell, JuryCell, PlanCell, Recall, RetrievedPair, Round, Status, TextId, Usage};
 pub use live::LiveSpec;
-pub use profile::{AgentProfile, JurorProfile, LogNormalSpec, StandInParams, TraceSpec};
+pub use profile::{AgentProfile, JurorProfile, LogNormalSpec, Serving, StandInParams, TraceSpec};
 pub use profile::{Backend, RecordedSpec};
 pub use source::{AgentInfo, CellKey, OutcomeSource, Provides, cheapest_first, priciest};
 pub use synthetic::SyntheticSource;

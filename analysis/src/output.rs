@@ -132,6 +132,11 @@ fn write_task_rows(w: &mut dyn Write, batch: &BatchResult, domains: &[String]) -
             "abstentions",
         ];
         header.extend(&reported);
+        // A timed run's clock, in seconds from the episode's start.
+        let timed = batch.runs.iter().flat_map(|run| &run.records).any(|r| r.timing.is_some());
+        if timed {
+            header.extend(["arrival_s", "awarded_s", "execution_start_s", "done_s", "found_in_system"]);
+        }
         out.write_record(&header).map_err(csv_error)?;
         let agent = |i: u16| batch.agents.get(usize::from(i)).map_or_else(String::new, |a| a.name.clone());
         for run in &batch.runs {
@@ -167,6 +172,16 @@ fn write_task_rows(w: &mut dyn Write, batch: &BatchResult, domains: &[String]) -
                 row.extend(reported.iter().map(|id| {
                     r.reported.iter().find(|(q, _)| q.id == *id).map(|(_, v)| v.to_string()).unwrap_or_default()
                 }));
+                if timed {
+                    let t = r.timing.as_deref().copied().unwrap_or_default();
+                    row.extend([
+                        t.arrival.to_string(),
+                        t.awarded.to_string(),
+                        t.execution_start.to_string(),
+                        t.done.to_string(),
+                        t.found_in_system.to_string(),
+                    ]);
+                }
                 out.write_record(&row).map_err(csv_error)?;
             }
         }

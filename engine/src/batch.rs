@@ -6,7 +6,8 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use tender_agents::{AgentInfo, OutcomeSource, WorkloadSpec};
 
-use crate::episode::run_episode;
+use crate::clock::Timing;
+use crate::episode::{run_episode, run_timed_episode};
 use crate::error::EngineError;
 use crate::mechanisms::Resolved;
 use crate::record::TaskRecord;
@@ -20,6 +21,8 @@ pub struct RunOptions {
     /// Worker threads; `None` uses rayon's default (one per core), or for live sources as many
     /// as requests may be in flight.
     pub jobs: Option<usize>,
+    /// Arrivals in time and the agents as servers; `None` for sequential arrivals.
+    pub timing: Option<Timing>,
 }
 
 /// One mechanism's pass over one episode's task stream.
@@ -80,7 +83,12 @@ pub fn run_batch(
             .map(|&(episode, m)| {
                 let (seed, tasks) = training.episode(workload, options.seed, u64::from(episode));
                 let column = &mechanisms[m];
-                let records = run_episode(Arc::clone(&source), tasks, &*column.mechanism, &column.name, seed)?;
+                let records = match &options.timing {
+                    None => run_episode(Arc::clone(&source), tasks, &*column.mechanism, &column.name, seed)?,
+                    Some(timing) => {
+                        run_timed_episode(Arc::clone(&source), tasks, &*column.mechanism, &column.name, seed, timing)?
+                    }
+                };
                 progress();
                 Ok(EpisodeRun { episode, seed, mechanism: m as u16, records })
             })

@@ -7,12 +7,15 @@ use bevy_ecs::schedule::SingleThreadedExecutor;
 use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings};
 use tender_agents::OutcomeSource;
 
+use bevy_ecs::entity_disabling::Disabled;
+
+use crate::clock::{Call, Clock, Gate, Servers, Stage, Timing};
 use crate::error::EngineError;
 use crate::ledger::Ledger;
 use crate::mechanisms::Mechanism;
 use crate::record::TaskRecord;
 use crate::training::{EpisodeTasks, TrainingSet};
-use crate::world::{EpisodeSeed, Records, TaskStream, install_core};
+use crate::world::{Decision, EpisodeSeed, OpenTask, Phase, Records, TaskStream, install_core};
 
 /// A fresh world and schedule for one episode: the pool spawned, the shared systems and the
 /// mechanism's installed. The schedule is not yet built, so callers may add systems.
@@ -71,4 +74,124 @@ pub fn run_episode(
 ) -> Result<Vec<TaskRecord>, EngineError> {
     let (world, schedule) = build_episode(source, tasks, mechanism, episode_seed);
     play(world, schedule, mechanism_name)
+}
+
+/// The phases a timed task goes through after it arrives, in order.
+const STEPS: [Phase; 9] = [
+    Phase::Bidding,
+    Phase::Jury,
+    Phase::Scoring,
+    Phase::Refinement,
+    Phase::Award,
+    Phase::Execution,
+    Phase::Settlement,
+    Phase::MemoryUpdate,
+    Phase::Recording,
+];
+
+/// Run `mechanism` over the evaluated tasks arriving in simulated time, with the agents as
+/// servers, and return one record per task (in the order they were recorded).
+///
+/// Tasks arrive at the times `timing.arrivals` draws. Each task goes through the phases in order;
+/// a phase runs for it once the calls of its previous phase are done, so many tasks are in
+/// flight at once and each schedule run advances every task that is ready for one phase at the
+/// current time (the others are [`Disabled`], so no system sees them). Time moves to the next
+/// arrival or the next task ready, whichever comes first. Calls occupy their agents' slots
+/// ([`Servers`]); a task waits for its own calls, and for the slots other tasks hold.
+pub fn run_timed_episode(
+    source: Arc<dyn OutcomeSource>,
+    tasks: EpisodeTasks,
+    mechanism: &dyn Mechanism,
+    mechanism_name: &str,
+    episode_seed: u64,
+    timing: &Timing,
+) -> Result<Vec<TaskRecord>, EngineError> {
+    play_in_time(source, tasks, mechanism, mechanism_name, episode_seed, timing).map(|(records, _)| records)
+}
+
+/// [`run_timed_episode`], with every call the agents served.
+pub fn play_in_time(
+    source: Arc<dyn OutcomeSource>,
+    tasks: EpisodeTasks,
+    mechanism: &dyn Mechanism,
+    mechanism_name: &str,
+    episode_seed: u64,
+    timing: &Timing,
+) -> Result<(Vec<TaskRecord>, Vec<Call>), EngineError> {
+    let n = tasks.eval.len();
+    let arrivals = timing.arrivals.times(episode_seed, n).unwrap_or_else(|| vec![0.0; n]);
+    let (mut world, mut schedule) = build_episode(Arc::clone(&source), tasks, mechanism, episode_seed);
+    let servers = Servers::new(timing.serving.clone());
+    world.insert_resource(Ledger::timed(source, episode_seed, servers));
+    world.insert_resource(Clock::default());
+    world.insert_resource(Gate(Phase::Arrival));
+    for phase in STEPS {
+        schedule.configure_sets(phase.run_if(move |gate: Res<Gate>| gate.0 == phase));
+    }
+    // Tasks arrive here, not through the arrival system.
+    schedule.configure_sets(Phase::Arrival.run_if(|| false));
+    if let Err(e) = schedule.initialize(&mut world) {
+        return Err(EngineError::Schedule {
+            mechanism: mechanism_name.to_string(),
+            message: e.to_string(schedule.graph(), &world),
+        });
+    }
+    let mut waiting = world.query_filtered::<(Entity, &Stage), With<Disabled>>();
+    let mut next_arrival = 0;
+    let mut ready: Vec<Entity> = Vec::new();
+    loop {
+        let next_ready = waiting.iter(&world).map(|(_, s)| s.ready_at).fold(f64::INFINITY, f64::min);
+        let now = arrivals.get(next_arrival).copied().unwrap_or(f64::INFINITY).min(next_ready);
+        if now.is_infinite() {
+            break;
+        }
+        world.resource_mut::<Clock>().now = now;
+        world.resource_mut::<Ledger>().set_now(now);
+        while next_arrival < n && arrivals[next_arrival] <= now {
+            let in_system = waiting.iter(&world).count() as u32;
+            let task = world.resource::<TaskStream>().tasks[next_arrival].clone();
+            let mut ledger = world.resource_mut::<Ledger>();
+            ledger.open(&task, arrivals[next_arrival]);
+            ledger.found_in_system(&task, in_system);
+            world.spawn((
+                OpenTask { step: next_arrival },
+                Decision::default(),
+                Stage { next: 0, ready_at: arrivals[next_arrival] },
+                Disabled,
+            ));
+            world.resource_mut::<TaskStream>().arrived += 1;
+            next_arrival += 1;
+        }
+        for (step, phase) in STEPS.iter().enumerate() {
+            ready.clear();
+            ready.extend(waiting.iter(&world).filter(|(_, s)| s.next == step && s.ready_at <= now).map(|(e, _)| e));
+            if ready.is_empty() {
+                continue;
+            }
+            for &e in &ready {
+                world.entity_mut(e).remove::<Disabled>();
+            }
+            world.resource_mut::<Gate>().0 = *phase;
+            schedule.run(&mut world);
+            for &e in &ready {
+                let Ok(mut entity) = world.get_entity_mut(e) else { continue };
+                let Some(open) = entity.get::<OpenTask>().copied() else { continue };
+                entity.insert(Disabled);
+                let task = world.resource::<TaskStream>().tasks[open.step].clone();
+                let mut ledger = world.resource_mut::<Ledger>();
+                if *phase == Phase::Award {
+                    ledger.awarded(&task, now);
+                }
+                let ready_at = ledger.busy_until(&task);
+                if let Some(mut stage) = world.get_mut::<Stage>(e) {
+                    *stage = Stage { next: step + 1, ready_at };
+                }
+            }
+        }
+    }
+    let mut records = world.remove_resource::<Records>().map(|r| r.0).unwrap_or_default();
+    // Recorded as they finished; kept in arrival order, as sequential episodes are.
+    records.sort_by_key(|r| r.step);
+    let calls = world.resource::<Ledger>().servers().map(|s| s.calls().to_vec()).unwrap_or_default();
+    Ok((records, calls))
 }

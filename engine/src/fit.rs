@@ -86,7 +86,7 @@ pub fn collect(
         let mut ledger = Ledger::new(Arc::clone(&source), seed);
         for task in tasks.iter() {
             auctions.push(auction(&mut ledger, task, &by_price));
-            cost += ledger.close_tab().overhead_cost;
+            cost += ledger.close(task).0.overhead_cost;
         }
     }
     Ok((auctions, cost))

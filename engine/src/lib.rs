@@ -12,6 +12,7 @@
 
 pub mod batch;
 pub mod calibration;
+pub mod clock;
 pub mod episode;
 pub mod error;
 pub mod fit;

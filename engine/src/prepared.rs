@@ -42,7 +42,12 @@ impl Prepared {
     /// The run options of the scenario's own seed and episodes, on `jobs` threads.
     #[must_use]
     pub fn options(&self, jobs: Option<usize>) -> RunOptions {
-        RunOptions { seed: self.scenario.seed, episodes: self.scenario.episodes, jobs }
+        let s = &self.scenario;
+        let timing = s.arrivals.timed().then(|| crate::clock::Timing {
+            arrivals: s.arrivals,
+            serving: s.agents.iter().map(|a| a.serving).collect(),
+        });
+        RunOptions { seed: s.seed, episodes: s.episodes, jobs, timing }
     }
 
     /// Run every mechanism on every episode of `options`; `progress` is called once per finished

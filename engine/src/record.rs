@@ -45,6 +45,9 @@ pub struct TaskRecord {
     pub abstained: u32,
     /// The mechanism's own per-task quantities ([`crate::world::Decision::report`]).
     pub reported: Vec<(Quantity, f64)>,
+    /// When the task arrived, was awarded and answered, in a timed episode (`None` with
+    /// sequential arrivals).
+    pub timing: Option<Box<crate::clock::TaskTiming>>,
 }
 
 impl TaskRecord {

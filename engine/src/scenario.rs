@@ -36,6 +36,9 @@ pub struct Scenario {
     /// Training data for mechanisms that learn.
     #[serde(default)]
     pub training: Training,
+    /// How tasks arrive: one after another (the default), or in simulated time.
+    #[serde(default)]
+    pub arrivals: crate::clock::Arrivals,
     pub mechanisms: Vec<MechanismSpec>,
     /// A parameter sweep, run by `tender sweep` (command-line `--set`s replace it).
     #[serde(default)]
@@ -136,6 +139,7 @@ impl Scenario {
         // wait for it.
         let mut c = Checker::default();
         c.within("workload", |c| self.workload.check(c));
+        c.within("arrivals", |c| self.arrivals.check(c));
         let known = self.workload.tasks.is_none() || self.workload.loaded.is_some();
         c.within("training", |c| self.training.check(c, known.then(|| self.workload.task_count())));
         if self.workload.tasks.is_some() {

@@ -59,9 +59,16 @@ pub fn run_units<E: Send>(
             let (point, seed) = (&points[p].prepared, points[p].seed);
             let mut runs = Vec::with_capacity(point.mechanisms.len());
             let (seed, tasks) = point.scenario.training.episode(&point.scenario.workload, seed, u64::from(r));
+            let timing = point.options(None).timing;
             for m in &point.mechanisms {
                 let source = std::sync::Arc::clone(&point.source);
-                match crate::run_episode(source, tasks.clone(), &*m.mechanism, &m.name, seed) {
+                let run = match &timing {
+                    None => crate::run_episode(source, tasks.clone(), &*m.mechanism, &m.name, seed),
+                    Some(t) => {
+                        crate::episode::run_timed_episode(source, tasks.clone(), &*m.mechanism, &m.name, seed, t)
+                    }
+                };
+                match run {
                     Ok(records) => runs.push(records),
                     Err(e) => return Err(Err(e)),
                 }

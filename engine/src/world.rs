@@ -5,6 +5,7 @@ use std::sync::Arc;
 use bevy_ecs::prelude::*;
 use tender_agents::{PlanCell, Task, Usage};
 
+use crate::clock::TaskTiming;
 use crate::ledger::{Ledger, Tab};
 use crate::mechanisms::Quantity;
 use crate::record::TaskRecord;
@@ -58,6 +59,8 @@ pub struct Decision {
     pub tab: Tab,
     /// The mechanism's own quantities for this task (see [`Decision::report`]).
     pub reported: Vec<(Quantity, f64)>,
+    /// When the task arrived, was awarded and answered, in a timed episode.
+    pub timing: Option<Box<TaskTiming>>,
 }
 
 impl Decision {
@@ -153,10 +156,12 @@ fn execute(mut tasks: Query<(&OpenTask, &mut Decision)>, stream: Res<TaskStream>
     }
 }
 
-/// Close the task's tab: everything it cost, deciding and executing.
-fn settle(mut tasks: Query<&mut Decision>, mut ledger: ResMut<Ledger>) {
-    for mut decision in &mut tasks {
-        decision.tab = ledger.close_tab();
+/// Close the task's tab: everything it cost, deciding and executing, and when its calls ran.
+fn settle(mut tasks: Query<(&OpenTask, &mut Decision)>, stream: Res<TaskStream>, mut ledger: ResMut<Ledger>) {
+    for (open, mut decision) in &mut tasks {
+        let (tab, timing) = ledger.close(stream.get(open));
+        decision.tab = tab;
+        decision.timing = ledger.servers().is_some().then(|| Box::new(timing));
     }
 }
 
@@ -194,6 +199,7 @@ fn record(
             unparsed: tab.unparsed,
             abstained: tab.abstained,
             reported: std::mem::take(&mut decision.reported),
+            timing: decision.timing.take(),
         });
         commands.entity(entity).despawn();
     }

@@ -24,7 +24,7 @@ fn run(file: &str, episodes: u32) -> (BatchResult, Summary, Scenario) {
     scenario.episodes = episodes;
     let source = Arc::new(scenario.source().expect("pool"));
     let resolved = scenario.resolve_mechanisms();
-    let options = RunOptions { seed: scenario.seed, episodes, jobs: None };
+    let options = RunOptions { seed: scenario.seed, episodes, jobs: None, timing: None };
     let batch = run_batch(source, &scenario.workload, scenario.training, &resolved, &options, &|| {}).expect("runs");
     let summary = summarise(&batch, &scenario.workload);
     (batch, summary, scenario)

@@ -129,7 +129,7 @@ fn escalate(
                 break;
             }
             let usage = Usage { input: u64::from(scorer.tokens), output: 1 };
-            ledger.charge_external(usage, scorer.price);
+            ledger.charge_external(task, usage, scorer.price);
             let key = name_key(&ledger.agents()[agent].name);
             let mut rng = SCORER.rng(seed.0, &[u64::from(task.id), key]);
             let u = rng.random::<f64>();

@@ -2,5 +2,6 @@
 //! the helpers in `util`.
 
 mod batch;
+mod clock;
 mod scenarios;
 mod util;

@@ -1,0 +1,242 @@
+//! Simulated time: how tasks arrive, and agents as servers whose calls take time.
+//!
+//! With `arrivals: Sequential` (the default) an episode has no clock: each task is decided,
+//! executed and recorded before the next arrives, as the SALE paper's setting is. Any other
+//! arrival process gives the episode a clock in seconds, never the wall clock: tasks arrive at
+//! drawn (or given) times, every call an agent answers occupies one of its slots for a time that
+//! follows from the call's tokens ([`tender_agents::Serving`]), calls wait in a FIFO queue while
+//! every slot is busy, and many tasks are in flight at once.
+
+use bevy_ecs::prelude::*;
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+use tender_agents::streams::Stream;
+use tender_agents::validate::Checker;
+use tender_agents::{Serving, Usage};
+
+/// Inter-arrival draws, per task.
+const ARRIVALS: Stream = Stream::named("clock.arrivals");
+
+/// How tasks arrive, as a scenario writes it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Arrivals {
+    /// One task at a time, each after the previous one is recorded; no clock.
+    #[default]
+    Sequential,
+    /// A Poisson process of `rate` tasks per second.
+    Poisson { rate: f64 },
+    /// A two-state Markov-modulated Poisson process: `rates` tasks per second in the calm and the
+    /// busy state, which last exponential times of mean `mean_stay` seconds each.
+    Bursty { rates: (f64, f64), mean_stay: (f64, f64) },
+}
+
+impl Arrivals {
+    pub fn check(&self, c: &mut Checker) {
+        match *self {
+            Self::Sequential => {}
+            Self::Poisson { rate } => c.range("rate", rate, 1e-9, 1e9),
+            Self::Bursty { rates, mean_stay } => {
+                c.range("rates.0", rates.0, 0.0, 1e9);
+                c.range("rates.1", rates.1, 1e-9, 1e9);
+                c.range("mean_stay.0", mean_stay.0, 1e-9, 1e12);
+                c.range("mean_stay.1", mean_stay.1, 1e-9, 1e12);
+            }
+        }
+    }
+
+    /// Whether episodes have a clock.
+    #[must_use]
+    pub const fn timed(&self) -> bool {
+        !matches!(self, Self::Sequential)
+    }
+
+    /// The long-run arrival rate, tasks per second (`None` without a clock).
+    #[must_use]
+    pub fn mean_rate(&self) -> Option<f64> {
+        match *self {
+            Self::Sequential => None,
+            Self::Poisson { rate } => Some(rate),
+            Self::Bursty { rates, mean_stay } => {
+                Some((rates.0 * mean_stay.0 + rates.1 * mean_stay.1) / (mean_stay.0 + mean_stay.1))
+            }
+        }
+    }
+
+    /// Arrival times of `n` tasks in seconds from 0, drawn on the episode's `arrivals` stream
+    /// (`None` without a clock).
+    #[must_use]
+    pub fn times(&self, episode_seed: u64, n: usize) -> Option<Vec<f64>> {
+        let exp = |rng: &mut tender_agents::streams::StreamRng, rate: f64| -> f64 {
+            // Inverse transform on (0, 1]: never ln(0).
+            -(1.0 - rng.random::<f64>()).ln() / rate
+        };
+        match *self {
+            Self::Sequential => None,
+            Self::Poisson { rate } => {
+                let mut rng = ARRIVALS.rng(episode_seed, &[0]);
+                let mut t = 0.0;
+                Some(
+                    (0..n)
+                        .map(|_| {
+                            t += exp(&mut rng, rate);
+                            t
+                        })
+                        .collect(),
+                )
+            }
+            Self::Bursty { rates, mean_stay } => {
+                // Competing exponentials: the next arrival in the current state, or a switch.
+                let mut rng = ARRIVALS.rng(episode_seed, &[1]);
+                let (mut t, mut busy, mut out) = (0.0, false, Vec::with_capacity(n));
+                while out.len() < n {
+                    let (rate, stay) = if busy { (rates.1, mean_stay.1) } else { (rates.0, mean_stay.0) };
+                    let switch = exp(&mut rng, 1.0 / stay);
+                    let arrival = if rate > 0.0 { exp(&mut rng, rate) } else { f64::INFINITY };
+                    if arrival < switch {
+                        t += arrival;
+                        out.push(t);
+                    } else {
+                        t += switch;
+                        busy = !busy;
+                    }
+                }
+                Some(out)
+            }
+        }
+    }
+}
+
+/// What a timed episode needs: how tasks arrive, and each agent as a server.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Timing {
+    pub arrivals: Arrivals,
+    pub serving: Vec<Serving>,
+}
+
+/// Which phase a timed episode's schedule run is for: only that phase's systems run.
+#[derive(Resource, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gate(pub crate::world::Phase);
+
+/// The episode's simulated time, in seconds.
+#[derive(Resource, Clone, Copy, Debug, Default)]
+pub struct Clock {
+    pub now: f64,
+}
+
+/// One call an agent served: which agent, and when it held a slot.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Call {
+    pub agent: u16,
+    pub start: f64,
+    pub end: f64,
+}
+
+/// The pool as servers: per agent the time each slot frees up, and every call served.
+#[derive(Clone, Debug)]
+pub struct Servers {
+    serving: Vec<Serving>,
+    free_at: Vec<Vec<f64>>,
+    calls: Vec<Call>,
+}
+
+impl Servers {
+    #[must_use]
+    pub fn new(serving: Vec<Serving>) -> Self {
+        let free_at = serving.iter().map(|s| vec![0.0; s.slots as usize]).collect();
+        Self { serving, free_at, calls: Vec::new() }
+    }
+
+    /// Serve a call of `usage` by `agent`, ready to start at `ready`: it takes the slot that frees
+    /// up first (the lowest among equals) and waits for it. Returns when it starts and ends.
+    pub fn serve(&mut self, agent: usize, usage: Usage, ready: f64) -> (f64, f64) {
+        let slots = &mut self.free_at[agent];
+        let (slot, free) =
+            slots.iter().copied().enumerate().fold((0, f64::INFINITY), |b, (i, f)| if f < b.1 { (i, f) } else { b });
+        let start = ready.max(free);
+        let end = start + self.serving[agent].duration(usage);
+        slots[slot] = end;
+        self.calls.push(Call { agent: agent as u16, start, end });
+        (start, end)
+    }
+
+    /// Every call served so far, in the order served.
+    #[must_use]
+    pub fn calls(&self) -> &[Call] {
+        &self.calls
+    }
+
+    /// The agent's slots.
+    #[must_use]
+    pub fn slots(&self, agent: usize) -> usize {
+        self.free_at[agent].len()
+    }
+}
+
+/// When a task arrived, and what its calls have taken so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TaskTiming {
+    pub arrival: f64,
+    /// When its winner was awarded (the auction's end).
+    pub awarded: f64,
+    /// When its (last) execution call started and ended; the end is when the answer is in.
+    pub execution_start: f64,
+    pub done: f64,
+    /// Tasks in the system when it arrived, itself not counted.
+    pub found_in_system: u32,
+}
+
+/// Where a task is in its life, in a timed episode: the next phase to run for it, and from when.
+#[derive(Component, Clone, Copy, Debug)]
+pub struct Stage {
+    pub next: usize,
+    pub ready_at: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poisson_arrivals_have_the_rate_asked_and_replay() {
+        let a = Arrivals::Poisson { rate: 2.0 };
+        let t = a.times(7, 20_000).unwrap();
+        assert!(t.windows(2).all(|w| w[0] <= w[1]));
+        let rate = t.len() as f64 / t[t.len() - 1];
+        assert!((rate - 2.0).abs() < 0.06, "{rate}");
+        assert_eq!(a.times(7, 100), a.times(7, 100));
+        assert_ne!(a.times(7, 100), a.times(8, 100));
+        assert!(Arrivals::Sequential.times(7, 10).is_none());
+    }
+
+    #[test]
+    fn bursty_arrivals_average_their_states_rates_and_cluster() {
+        let a = Arrivals::Bursty { rates: (0.5, 8.0), mean_stay: (30.0, 10.0) };
+        let t = a.times(3, 40_000).unwrap();
+        let rate = t.len() as f64 / t[t.len() - 1];
+        let expected = a.mean_rate().unwrap();
+        assert!((rate - expected).abs() / expected < 0.05, "{rate} vs {expected}");
+        // Burstier than Poisson: the gaps' coefficient of variation exceeds 1.
+        let gaps: Vec<f64> = t.windows(2).map(|w| w[1] - w[0]).collect();
+        let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+        let var = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
+        assert!(var.sqrt() / mean > 1.5, "cv {}", var.sqrt() / mean);
+    }
+
+    #[test]
+    fn a_server_never_runs_more_calls_than_slots_and_queues_first_come_first_served() {
+        let serving = Serving {
+            slots: 2,
+            output_tokens_per_second: 10.0,
+            prefill_tokens_per_second: 1e9,
+            time_to_first_token: 0.0,
+        };
+        let mut s = Servers::new(vec![serving]);
+        let ten = Usage { input: 0, output: 10 };
+        assert_eq!(s.serve(0, ten, 0.0), (0.0, 1.0));
+        assert_eq!(s.serve(0, ten, 0.0), (0.0, 1.0));
+        assert_eq!(s.serve(0, ten, 0.5), (1.0, 2.0), "waits for a slot");
+        assert_eq!(s.serve(0, ten, 3.0), (3.0, 4.0));
+        assert_eq!(s.calls().len(), 4);
+    }
+}

@@ -1,0 +1,145 @@
+//! Markets in time: no task lost, no slot over-subscribed, Little's law, the M/G/1 queue's
+//! Pollaczek-Khinchine mean wait, and records that do not depend on threads.
+
+use std::sync::Arc;
+
+use tender_agents::OutcomeSource;
+use tender_engine::clock::{Arrivals, Timing};
+use tender_engine::episode::play_in_time;
+use tender_engine::{RunOptions, Scenario, TaskRecord, run_batch};
+
+/// Two agents, one domain; `mechanisms` a RON list, `rate` tasks per second.
+fn market(mechanisms: &str, rate: f64, slots: u32) -> Scenario {
+    let text = format!(
+        r#"Scenario(
+    name: "timed",
+    seed: 4,
+    episodes: 1,
+    agents: [
+        (name: "s", price: 0.05, skill: {{"qa": [0.7, 0.3]}}, trace: (median_at_1min: 400, tau_exponent: 0.0, sigma: 0.3, output_share: 1.0),
+         serving: (slots: {slots}, output_tokens_per_second: 400, prefill_tokens_per_second: 1e9, time_to_first_token: 0.0)),
+        (name: "l", price: 0.36, skill: {{"qa": [0.9, 0.6]}}, trace: (median_at_1min: 400, tau_exponent: 0.0, sigma: 0.3, output_share: 1.0),
+         serving: (slots: {slots}, output_tokens_per_second: 200, prefill_tokens_per_second: 1e9, time_to_first_token: 0.0)),
+    ],
+    workload: (domains: [(name: "qa", bins: [(tau_max: 0.5, tasks: 200), (tau_max: 5.0, tasks: 200)], topics: 4)]),
+    arrivals: Poisson(rate: {rate}),
+    mechanisms: {mechanisms},
+)"#
+    );
+    Scenario::parse(&text, "timed").expect("valid scenario")
+}
+
+fn timing(s: &Scenario) -> Timing {
+    Timing { arrivals: s.arrivals, serving: s.agents.iter().map(|a| a.serving).collect() }
+}
+
+/// Every mechanism's records and calls over `episodes` episodes.
+fn play(s: &Scenario, episodes: u64) -> Vec<(String, Vec<TaskRecord>, Vec<tender_engine::clock::Call>)> {
+    let source: Arc<dyn OutcomeSource> = Arc::new(s.source().expect("pool"));
+    let mut out = Vec::new();
+    for e in 0..episodes {
+        let (seed, tasks) = s.training.episode(&s.workload, s.seed, e);
+        for m in s.resolve_mechanisms() {
+            let (records, calls) =
+                play_in_time(Arc::clone(&source), tasks.clone(), &*m.mechanism, &m.name, seed, &timing(s))
+                    .expect("a timed run");
+            out.push((m.name, records, calls));
+        }
+    }
+    out
+}
+
+fn mean(xs: impl Iterator<Item = f64>) -> f64 {
+    let v: Vec<f64> = xs.collect();
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+#[test]
+fn every_task_is_answered_in_order_of_its_clock_and_no_slot_is_over_subscribed() {
+    let s = market("[Sale(w_c: 0.05, w_h: 1.0), EachAgent, Random, Oracle]", 4.0, 2);
+    for (name, records, calls) in play(&s, 2) {
+        assert_eq!(records.len(), 400, "{name}: every arrival ends recorded");
+        for r in &records {
+            let t = *r.timing.as_deref().expect("timed");
+            assert!(
+                t.arrival <= t.awarded && t.awarded <= t.execution_start && t.execution_start < t.done,
+                "{name}: {t:?}"
+            );
+        }
+        for agent in 0..2u16 {
+            // Sweep the agent's calls: never more at once than its slots.
+            let mut edges: Vec<(f64, i32)> =
+                calls.iter().filter(|c| c.agent == agent).flat_map(|c| [(c.start, 1), (c.end, -1)]).collect();
+            edges.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let mut busy = 0;
+            for (_, d) in edges {
+                busy += d;
+                assert!(busy <= 2, "{name}: agent {agent} runs {busy} calls on 2 slots");
+            }
+        }
+    }
+}
+
+#[test]
+fn littles_law_holds_arrivals_see_on_average_rate_times_time_in_system() {
+    let rate = 0.2;
+    let s = market("[Sale(w_c: 0.05, w_h: 1.0), Single(agent: \"l\")]", rate, 2);
+    for (name, records, _) in play(&s, 1) {
+        // Poisson arrivals see time averages: the mean number they find is L.
+        let found = mean(records.iter().map(|r| f64::from(r.timing.as_deref().expect("a timed run").found_in_system)));
+        let w = mean(records.iter().map(|r| {
+            r.timing.as_deref().expect("a timed run").done - r.timing.as_deref().expect("a timed run").arrival
+        }));
+        let little = rate * w;
+        eprintln!("{name}: L {found} vs λW {little}");
+        assert!((found - little).abs() <= 0.1 * little + 0.1, "{name}: L {found} vs λW {little}");
+    }
+}
+
+#[test]
+fn one_agent_with_one_slot_waits_as_pollaczek_khinchine_says() {
+    // M/G/1: service = the execution call (the agent alone runs no auction); Wq = λE[S²]/2(1-ρ).
+    let rate = 0.25;
+    let s = market("[Single(agent: \"l\")]", rate, 1);
+    let (mut waits, mut s1, mut s2, mut n) = (0.0, 0.0, 0.0, 0.0);
+    for (_, records, _) in play(&s, 6) {
+        for r in &records {
+            let t = r.timing.as_deref().expect("a timed run");
+            let service = t.done - t.execution_start;
+            waits += t.execution_start - t.awarded;
+            s1 += service;
+            s2 += service * service;
+            n += 1.0;
+        }
+    }
+    let (es, es2) = (s1 / n, s2 / n);
+    let rho = rate * es;
+    assert!(rho > 0.3 && rho < 0.8, "load {rho}");
+    let predicted = rate * es2 / (2.0 * (1.0 - rho));
+    let measured = waits / n;
+    assert!((measured - predicted).abs() < 0.15 * predicted, "Wq {measured} vs P-K {predicted} (ρ {rho})");
+}
+
+#[test]
+fn timed_records_do_not_depend_on_threads() {
+    let s = market("[Sale(w_c: 0.05, w_h: 1.0), EachAgent, Random]", 6.0, 2);
+    let source: Arc<dyn OutcomeSource> = Arc::new(s.source().expect("a timed run"));
+    let run = |jobs| {
+        let options = RunOptions { seed: s.seed, episodes: 4, jobs: Some(jobs), timing: Some(timing(&s)) };
+        run_batch(Arc::clone(&source), &s.workload, s.training, &s.resolve_mechanisms(), &options, &|| {})
+            .expect("a timed run")
+            .runs
+    };
+    assert_eq!(run(1), run(2));
+}
+
+#[test]
+fn sequential_arrivals_keep_every_record_untimed() {
+    let mut s = market("[Sale(w_c: 0.05, w_h: 1.0)]", 1.0, 1);
+    s.arrivals = Arrivals::Sequential;
+    let source: Arc<dyn OutcomeSource> = Arc::new(s.source().expect("a timed run"));
+    let options = RunOptions { seed: s.seed, episodes: 1, jobs: None, timing: None };
+    let batch =
+        run_batch(source, &s.workload, s.training, &s.resolve_mechanisms(), &options, &|| {}).expect("a timed run");
+    assert!(batch.runs[0].records.iter().all(|r| r.timing.is_none()));
+}
