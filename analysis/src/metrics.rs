@@ -68,6 +68,17 @@ pub enum Metric {
     Abstentions,
     /// A quantity the mechanism reports itself, per episode as it declares.
     Reported(Quantity),
+    /// Timed runs: the episode's `q`-th percentile (50, 95, 99) of task latency, arrival to
+    /// answer, in seconds (nearest rank).
+    Latency(u8),
+    /// Timed runs: mean seconds from arrival to award (the auction's part of latency).
+    AuctionTime,
+    /// Timed runs: the auction's share of the total latency.
+    AuctionShare,
+    /// Timed runs: mean seconds the awarded execution waited for a slot.
+    QueueWait,
+    /// Timed runs: tasks answered per second, from the first arrival to the last answer.
+    Throughput,
 }
 
 impl Metric {
@@ -98,6 +109,11 @@ impl Metric {
             Self::UnparsedReplies => "unparsed_replies".into(),
             Self::Abstentions => "abstentions".into(),
             Self::Reported(q) => q.id.into(),
+            Self::Latency(q) => format!("latency_p{q}_s"),
+            Self::AuctionTime => "auction_s".into(),
+            Self::AuctionShare => "auction_latency_share".into(),
+            Self::QueueWait => "queue_wait_s".into(),
+            Self::Throughput => "throughput_per_s".into(),
         }
     }
 }
@@ -140,6 +156,13 @@ impl Metric {
             Self::UnparsedReplies => ("unparsed replies", 1.0, 1),
             Self::Abstentions => ("abstentions", 1.0, 1),
             Self::Reported(q) => (q.label, q.scale, q.decimals),
+            Self::Latency(50) => ("latency p50 s", 1.0, 1),
+            Self::Latency(95) => ("latency p95 s", 1.0, 1),
+            Self::Latency(_) => ("latency p99 s", 1.0, 1),
+            Self::AuctionTime => ("auction s", 1.0, 1),
+            Self::AuctionShare => ("auction % of latency", 100.0, 1),
+            Self::QueueWait => ("queue wait s", 1.0, 1),
+            Self::Throughput => ("tasks / s", 1.0, 3),
         };
         Shown { label, scale, decimals }
     }
@@ -169,6 +192,11 @@ impl Metric {
             Self::FailedCalls => f64::from(t.failed_calls),
             Self::UnparsedReplies => f64::from(t.unparsed),
             Self::Abstentions => f64::from(t.abstained),
+            Self::Latency(q) => t.latency_percentile(*q)?,
+            Self::AuctionTime => ratio(t.auction_time, t.latencies.len() as f64),
+            Self::AuctionShare => ratio(t.auction_time, t.latencies.iter().sum()),
+            Self::QueueWait => ratio(t.queue_wait, t.latencies.len() as f64),
+            Self::Throughput => ratio(t.latencies.len() as f64, t.span.1 - t.span.0),
             Self::Reported(q) => {
                 let (_, sum, n) = t.reported.iter().find(|(r, _, _)| r.id == q.id)?;
                 match q.per_episode {
@@ -205,6 +233,12 @@ pub struct EpisodeTotals {
     pub abstained: u32,
     /// Each reported quantity's sum and count over the tasks that report it.
     pub reported: Vec<(Quantity, f64, u32)>,
+    /// Timed runs: each task's latency (arrival to answer), the sums of the auctions' and the
+    /// queue waits' times, and the first arrival and the last answer.
+    pub latencies: Vec<f64>,
+    pub auction_time: f64,
+    pub queue_wait: f64,
+    pub span: (f64, f64),
 }
 
 /// The metrics a sweep row carries, in order, before the largest and the smallest agent's
@@ -270,6 +304,15 @@ impl EpisodeTotals {
             Some(slot) => *slot += 1,
             None => self.dropped += 1,
         }
+        if let Some(t) = r.timing.as_deref() {
+            if self.latencies.is_empty() {
+                self.span = (t.arrival, t.done);
+            }
+            self.latencies.push(t.done - t.arrival);
+            self.auction_time += t.awarded - t.arrival;
+            self.queue_wait += t.execution_start - t.awarded;
+            self.span = (self.span.0.min(t.arrival), self.span.1.max(t.done));
+        }
         for &(q, value) in &r.reported {
             match self.reported.iter_mut().find(|(seen, _, _)| seen.id == q.id) {
                 Some((_, sum, n)) => {
@@ -299,6 +342,18 @@ impl EpisodeTotals {
     #[must_use]
     pub fn cost_per_mtok(&self) -> f64 {
         Self::ratio(self.cost * 1e6, self.tokens as f64)
+    }
+
+    /// The `q`-th percentile of the latencies (nearest rank); `None` in an untimed run.
+    #[must_use]
+    pub fn latency_percentile(&self, q: u8) -> Option<f64> {
+        if self.latencies.is_empty() {
+            return None;
+        }
+        let mut sorted = self.latencies.clone();
+        sorted.sort_by(f64::total_cmp);
+        let rank = (f64::from(q) / 100.0 * sorted.len() as f64).ceil() as usize;
+        Some(sorted[rank.clamp(1, sorted.len()) - 1])
     }
 
     /// Jain's fairness index of the executions per agent.
@@ -467,6 +522,19 @@ pub fn summarise(batch: &BatchResult, workload: &WorkloadSpec) -> Summary {
             }
             if counts_cells {
                 for metric in [Metric::FailedCalls, Metric::UnparsedReplies, Metric::Abstentions] {
+                    push(metric.clone(), each(&metric));
+                }
+            }
+            if eps.iter().any(|t| !t.latencies.is_empty()) {
+                for metric in [
+                    Metric::Latency(50),
+                    Metric::Latency(95),
+                    Metric::Latency(99),
+                    Metric::AuctionTime,
+                    Metric::AuctionShare,
+                    Metric::QueueWait,
+                    Metric::Throughput,
+                ] {
                     push(metric.clone(), each(&metric));
                 }
             }

@@ -139,6 +139,29 @@ pub fn reported(s: &Summary) -> Option<String> {
     (!reporting.is_empty()).then(|| columns(s, &metrics, &reporting))
 }
 
+/// Latency, for a timed run: percentiles from arrival to answer, the auction's part, the wait for
+/// a slot, and throughput; `None` for sequential arrivals.
+#[must_use]
+pub fn latency(s: &Summary) -> Option<String> {
+    let timed: Vec<usize> =
+        (0..s.mechanisms.len()).filter(|&m| s.get(m, &Scope::All, &Metric::Latency(50)).is_some()).collect();
+    (!timed.is_empty()).then(|| {
+        columns(
+            s,
+            &[
+                Metric::Latency(50),
+                Metric::Latency(95),
+                Metric::Latency(99),
+                Metric::AuctionTime,
+                Metric::AuctionShare,
+                Metric::QueueWait,
+                Metric::Throughput,
+            ],
+            &timed,
+        )
+    })
+}
+
 /// pass@1 per domain and complexity bin.
 #[must_use]
 pub fn per_bin(s: &Summary) -> String {

@@ -147,3 +147,36 @@ fn reported_quantities_reach_the_metrics_the_table_and_tasks_csv() {
     assert!(lines.next().unwrap().ends_with(",1.5,1"));
     assert!(lines.nth(1).unwrap().ends_with(",0,,"), "a task that reports nothing leaves the columns empty");
 }
+
+#[test]
+fn timed_records_give_latency_percentiles_auction_share_queue_wait_and_throughput() {
+    use tender_engine::clock::TaskTiming;
+    let s = small();
+    let timed = |arrival: f64, awarded: f64, start: f64, done: f64| TaskRecord {
+        timing: Some(Box::new(TaskTiming { arrival, awarded, execution_start: start, done, found_in_system: 0 })),
+        ..record(0, true, 10, 0.1, 1.0)
+    };
+    // Latencies 1, 2, ..., 10 s; auctions of 0.5 s; waits of 1 s for the last five.
+    let records: Vec<TaskRecord> = (1..=10)
+        .map(|i| {
+            let a = f64::from(i);
+            let wait = if i > 5 { 1.0 } else { 0.0 };
+            timed(a, a + 0.5, a + 0.5 + wait, a + f64::from(i))
+        })
+        .collect();
+    let batch = BatchResult {
+        agents: pool(&s),
+        mechanisms: vec![Resolved::new("m", RandomChoice)],
+        runs: vec![run(0, 0, records.clone()), run(1, 0, records)],
+    };
+    let summary = summarise(&batch, &s.workload);
+    let get = |metric| summary.get(0, &Scope::All, &metric).map(|e| e.mean);
+    assert_eq!(get(Metric::Latency(50)), Some(5.0));
+    assert_eq!(get(Metric::Latency(95)), Some(10.0));
+    assert_eq!(get(Metric::AuctionTime), Some(0.5));
+    assert_eq!(get(Metric::AuctionShare), Some(5.0 / 55.0));
+    assert_eq!(get(Metric::QueueWait), Some(0.5));
+    // Ten answers from the first arrival (1 s) to the last answer (20 s).
+    assert_eq!(get(Metric::Throughput), Some(10.0 / 19.0));
+    assert!(table::latency(&summary).is_some_and(|t| t.contains("latency p95 s")));
+}
