@@ -160,6 +160,11 @@ impl Servers {
         (start, end)
     }
 
+    /// Room for `calls` more calls in the log.
+    pub fn reserve(&mut self, calls: usize) {
+        self.calls.reserve(calls);
+    }
+
     /// Every call served so far, in the order served.
     #[must_use]
     pub fn calls(&self) -> &[Call] {
@@ -185,6 +190,12 @@ pub struct TaskTiming {
     /// Tasks in the system when it arrived, itself not counted.
     pub found_in_system: u32,
 }
+
+/// A task waiting for its next phase: a disabling component (no system's query sees the task),
+/// kept in sparse storage so that setting it aside and bringing it back moves no table rows.
+#[derive(Component, Clone, Copy, Debug, Default)]
+#[component(storage = "SparseSet")]
+pub struct Waiting;
 
 /// Where a task is in its life, in a timed episode: the next phase to run for it, and from when.
 #[derive(Component, Clone, Copy, Debug)]

@@ -7,9 +7,7 @@ use bevy_ecs::schedule::SingleThreadedExecutor;
 use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings};
 use tender_agents::OutcomeSource;
 
-use bevy_ecs::entity_disabling::Disabled;
-
-use crate::clock::{Call, Clock, Gate, Servers, Stage, Timing};
+use crate::clock::{Call, Clock, Gate, Servers, Stage, Timing, Waiting};
 use crate::error::EngineError;
 use crate::ledger::Ledger;
 use crate::mechanisms::Mechanism;
@@ -95,7 +93,7 @@ const STEPS: [Phase; 9] = [
 /// Tasks arrive at the times `timing.arrivals` draws. Each task goes through the phases in order;
 /// a phase runs for it once the calls of its previous phase are done, so many tasks are in
 /// flight at once and each schedule run advances every task that is ready for one phase at the
-/// current time (the others are [`Disabled`], so no system sees them). Time moves to the next
+/// current time (the others are [`Waiting`], a disabling component, so no system sees them). Time moves to the next
 /// arrival or the next task ready, whichever comes first. Calls occupy their agents' slots
 /// ([`Servers`]); a task waits for its own calls, and for the slots other tasks hold.
 pub fn run_timed_episode(
@@ -121,10 +119,12 @@ pub fn play_in_time(
     let n = tasks.eval.len();
     let arrivals = timing.arrivals.times(episode_seed, n).unwrap_or_else(|| vec![0.0; n]);
     let (mut world, mut schedule) = build_episode(Arc::clone(&source), tasks, mechanism, episode_seed);
-    let servers = Servers::new(timing.serving.clone());
+    let mut servers = Servers::new(timing.serving.clone());
+    servers.reserve(n * (1 + timing.serving.len() * (1 + timing.serving.len())));
     world.insert_resource(Ledger::timed(source, episode_seed, servers));
     world.insert_resource(Clock::default());
     world.insert_resource(Gate(Phase::Arrival));
+    world.register_disabling_component::<Waiting>();
     for phase in STEPS {
         schedule.configure_sets(phase.run_if(move |gate: Res<Gate>| gate.0 == phase));
     }
@@ -136,7 +136,7 @@ pub fn play_in_time(
             message: e.to_string(schedule.graph(), &world),
         });
     }
-    let mut waiting = world.query_filtered::<(Entity, &Stage), With<Disabled>>();
+    let mut waiting = world.query_filtered::<(Entity, &Stage), With<Waiting>>();
     let mut next_arrival = 0;
     let mut ready: Vec<Entity> = Vec::new();
     loop {
@@ -157,7 +157,7 @@ pub fn play_in_time(
                 OpenTask { step: next_arrival },
                 Decision::default(),
                 Stage { next: 0, ready_at: arrivals[next_arrival] },
-                Disabled,
+                Waiting,
             ));
             world.resource_mut::<TaskStream>().arrived += 1;
             next_arrival += 1;
@@ -169,14 +169,14 @@ pub fn play_in_time(
                 continue;
             }
             for &e in &ready {
-                world.entity_mut(e).remove::<Disabled>();
+                world.entity_mut(e).remove::<Waiting>();
             }
             world.resource_mut::<Gate>().0 = *phase;
             schedule.run(&mut world);
             for &e in &ready {
                 let Ok(mut entity) = world.get_entity_mut(e) else { continue };
                 let Some(open) = entity.get::<OpenTask>().copied() else { continue };
-                entity.insert(Disabled);
+                entity.insert(Waiting);
                 let task = world.resource::<TaskStream>().tasks[open.step].clone();
                 let mut ledger = world.resource_mut::<Ledger>();
                 if *phase == Phase::Award {
