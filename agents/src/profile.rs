@@ -74,6 +74,10 @@ pub struct Serving {
     /// Seconds before the first token of a call, beyond prompt processing.
     #[serde(default = "default_ttft")]
     pub time_to_first_token: f64,
+    /// Executions that may wait for a slot; a task awarded to the agent while that many wait is
+    /// dropped (recorded unanswered, nothing paid for its execution). No limit when omitted.
+    #[serde(default)]
+    pub queue_limit: Option<u32>,
 }
 
 fn default_slots() -> u32 {
@@ -96,6 +100,7 @@ impl Default for Serving {
             output_tokens_per_second: default_output_tps(),
             prefill_tokens_per_second: default_prefill_tps(),
             time_to_first_token: default_ttft(),
+            queue_limit: None,
         }
     }
 }
@@ -114,6 +119,9 @@ impl Serving {
         c.range("output_tokens_per_second", self.output_tokens_per_second, 1e-3, 1e7);
         c.range("prefill_tokens_per_second", self.prefill_tokens_per_second, 1e-3, 1e9);
         c.range("time_to_first_token", self.time_to_first_token, 0.0, 3600.0);
+        if let Some(limit) = self.queue_limit {
+            c.count("queue_limit", limit.into(), 0, 100_000_000);
+        }
     }
 }
 

@@ -304,7 +304,8 @@ impl EpisodeTotals {
             Some(slot) => *slot += 1,
             None => self.dropped += 1,
         }
-        if let Some(t) = r.timing.as_deref() {
+        // A dropped task has no answer, so no latency (it counts in `dropped_share`).
+        if let Some(t) = r.timing.as_deref().filter(|_| r.winner != u16::MAX) {
             if self.latencies.is_empty() {
                 self.span = (t.arrival, t.done);
             }

@@ -174,11 +174,13 @@ fn write_task_rows(w: &mut dyn Write, batch: &BatchResult, domains: &[String]) -
                 }));
                 if timed {
                     let t = r.timing.as_deref().copied().unwrap_or_default();
+                    // A dropped task was never executed: no execution times.
+                    let executed = |x: f64| if r.winner == u16::MAX { String::new() } else { x.to_string() };
                     row.extend([
                         t.arrival.to_string(),
                         t.awarded.to_string(),
-                        t.execution_start.to_string(),
-                        t.done.to_string(),
+                        executed(t.execution_start),
+                        executed(t.done),
                         t.found_in_system.to_string(),
                     ]);
                 }

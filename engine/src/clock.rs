@@ -138,13 +138,15 @@ pub struct Servers {
     serving: Vec<Serving>,
     free_at: Vec<Vec<f64>>,
     calls: Vec<Call>,
+    /// Executions that had not started when the latest one was served: (agent, start).
+    executions: Vec<(u16, f64)>,
 }
 
 impl Servers {
     #[must_use]
     pub fn new(serving: Vec<Serving>) -> Self {
         let free_at = serving.iter().map(|s| vec![0.0; s.slots as usize]).collect();
-        Self { serving, free_at, calls: Vec::new() }
+        Self { serving, free_at, calls: Vec::new(), executions: Vec::new() }
     }
 
     /// Serve a call of `usage` by `agent`, ready to start at `ready`: it takes the slot that frees
@@ -157,6 +159,24 @@ impl Servers {
         let end = start + self.serving[agent].duration(usage);
         slots[slot] = end;
         self.calls.push(Call { agent: agent as u16, start, end });
+        (start, end)
+    }
+
+    /// Whether `agent` admits an execution ready at `ready`: fewer than its queue limit of
+    /// executions are waiting for a slot then.
+    #[must_use]
+    pub fn admits(&self, agent: usize, ready: f64) -> bool {
+        let Some(limit) = self.serving[agent].queue_limit else { return true };
+        let waiting = self.executions.iter().filter(|&&(a, start)| usize::from(a) == agent && start > ready).count();
+        waiting < limit as usize
+    }
+
+    /// Serve an execution: as [`Servers::serve`], remembered for [`Servers::admits`].
+    pub fn serve_execution(&mut self, agent: usize, usage: Usage, ready: f64) -> (f64, f64) {
+        let (start, end) = self.serve(agent, usage, ready);
+        // Only executions that may still be waiting matter to a queue limit.
+        self.executions.retain(|&(_, s)| s > ready);
+        self.executions.push((agent as u16, start));
         (start, end)
     }
 
@@ -241,6 +261,7 @@ mod tests {
             output_tokens_per_second: 10.0,
             prefill_tokens_per_second: 1e9,
             time_to_first_token: 0.0,
+            queue_limit: Some(1),
         };
         let mut s = Servers::new(vec![serving]);
         let ten = Usage { input: 0, output: 10 };
@@ -249,5 +270,13 @@ mod tests {
         assert_eq!(s.serve(0, ten, 0.5), (1.0, 2.0), "waits for a slot");
         assert_eq!(s.serve(0, ten, 3.0), (3.0, 4.0));
         assert_eq!(s.calls().len(), 4);
+        // Executions: two run, one waits, and with a queue limit of one the next is refused.
+        let mut s = Servers::new(vec![serving]);
+        for _ in 0..3 {
+            assert!(s.admits(0, 0.0));
+            s.serve_execution(0, ten, 0.0);
+        }
+        assert!(!s.admits(0, 0.0));
+        assert!(s.admits(0, 1.0), "the waiting one has started");
     }
 }

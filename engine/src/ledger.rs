@@ -145,6 +145,22 @@ impl Ledger {
         (start, end)
     }
 
+    /// An execution call, remembered for the agent's queue limit.
+    fn serve_execution(&mut self, task: &Task, agent: usize, usage: Usage, ready: f64) -> (f64, f64) {
+        let Some(servers) = self.servers.as_mut() else { return (self.now, self.now) };
+        let (start, end) = servers.serve_execution(agent, usage, ready.max(self.now));
+        let f = self.flight(task);
+        f.busy_until = f.busy_until.max(end);
+        (start, end)
+    }
+
+    /// Whether `agent` takes the task's execution now: always without a clock; with one, unless
+    /// its queue limit of waiting executions is reached (the task is then dropped).
+    #[must_use]
+    pub fn admits(&self, agent: usize) -> bool {
+        self.servers.as_ref().is_none_or(|s| s.admits(agent, self.now))
+    }
+
     /// A plan call: it starts when the phase does; the agent's jurors wait for its end.
     fn time_plan(&mut self, task: &Task, agent: usize, usage: Usage) {
         if self.servers.is_none() {
@@ -252,7 +268,7 @@ impl Ledger {
         if self.servers.is_some() {
             let f = self.flight(task);
             let ready = if f.tab.executions > 1 { f.timing.done } else { 0.0 };
-            let (start, end) = self.serve(task, agent, cell.usage, ready);
+            let (start, end) = self.serve_execution(task, agent, cell.usage, ready);
             let timing = &mut self.flight(task).timing;
             timing.execution_start = start;
             timing.done = end;

@@ -148,6 +148,12 @@ fn arrive(mut commands: Commands, mut stream: ResMut<TaskStream>) {
 fn execute(mut tasks: Query<(&OpenTask, &mut Decision)>, stream: Res<TaskStream>, mut ledger: ResMut<Ledger>) {
     for (open, mut decision) in &mut tasks {
         if let (Some(winner), None) = (decision.winner, decision.success) {
+            if !ledger.admits(winner) {
+                // The winner's queue is full: the task is dropped, unanswered and unpaid.
+                decision.winner = None;
+                decision.success = Some(false);
+                continue;
+            }
             let plan = decision.plan;
             let cell = ledger.execute(stream.get(open), winner, plan.as_ref());
             decision.success = Some(cell.success);

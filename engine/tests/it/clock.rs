@@ -10,6 +10,11 @@ use tender_engine::{RunOptions, Scenario, TaskRecord, run_batch};
 
 /// Two agents, one domain; `mechanisms` a RON list, `rate` tasks per second.
 fn market(mechanisms: &str, rate: f64, slots: u32) -> Scenario {
+    market_with(mechanisms, rate, slots, "")
+}
+
+/// [`market`] with extra `serving` fields for both agents (`queue_limit: 2, `).
+fn market_with(mechanisms: &str, rate: f64, slots: u32, serving: &str) -> Scenario {
     let text = format!(
         r#"Scenario(
     name: "timed",
@@ -17,9 +22,9 @@ fn market(mechanisms: &str, rate: f64, slots: u32) -> Scenario {
     episodes: 1,
     agents: [
         (name: "s", price: 0.05, skill: {{"qa": [0.7, 0.3]}}, trace: (median_at_1min: 400, tau_exponent: 0.0, sigma: 0.3, output_share: 1.0),
-         serving: (slots: {slots}, output_tokens_per_second: 400, prefill_tokens_per_second: 1e9, time_to_first_token: 0.0)),
+         serving: ({serving}slots: {slots}, output_tokens_per_second: 400, prefill_tokens_per_second: 1e9, time_to_first_token: 0.0)),
         (name: "l", price: 0.36, skill: {{"qa": [0.9, 0.6]}}, trace: (median_at_1min: 400, tau_exponent: 0.0, sigma: 0.3, output_share: 1.0),
-         serving: (slots: {slots}, output_tokens_per_second: 200, prefill_tokens_per_second: 1e9, time_to_first_token: 0.0)),
+         serving: ({serving}slots: {slots}, output_tokens_per_second: 200, prefill_tokens_per_second: 1e9, time_to_first_token: 0.0)),
     ],
     workload: (domains: [(name: "qa", bins: [(tau_max: 0.5, tasks: 200), (tau_max: 5.0, tasks: 200)], topics: 4)]),
     arrivals: Poisson(rate: {rate}),
@@ -142,4 +147,23 @@ fn sequential_arrivals_keep_every_record_untimed() {
     let batch =
         run_batch(source, &s.workload, s.training, &s.resolve_mechanisms(), &options, &|| {}).expect("a timed run");
     assert!(batch.runs[0].records.iter().all(|r| r.timing.is_none()));
+}
+
+#[test]
+fn under_overload_a_queue_limit_drops_tasks_and_records_every_one() {
+    // The large agent serves one execution at a time, about 2 s each, at 2 arrivals a second.
+    let s = market_with("[Single(agent: \"l\")]", 2.0, 1, "queue_limit: 2, ");
+    for (name, records, calls) in play(&s, 1) {
+        assert_eq!(records.len(), 400, "{name}: every arrival recorded");
+        let dropped: Vec<&TaskRecord> = records.iter().filter(|r| r.winner == u16::MAX).collect();
+        assert!(dropped.len() > 100, "{name}: only {} dropped", dropped.len());
+        assert!(dropped.iter().all(|r| !r.success && r.executions == 0 && r.execution_cost == 0.0));
+        assert_eq!(calls.len(), records.len() - dropped.len(), "one execution per answered task");
+        // Never more than two executions waiting behind the one running.
+        for r in records.iter().filter(|r| r.winner != u16::MAX) {
+            let t = r.timing.as_deref().expect("timed");
+            let waiting_ahead = calls.iter().filter(|c| c.start > t.awarded && c.start < t.execution_start).count();
+            assert!(waiting_ahead < 2, "{name}: {waiting_ahead} waited ahead");
+        }
+    }
 }
