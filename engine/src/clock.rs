@@ -180,6 +180,12 @@ impl Servers {
         (start, end)
     }
 
+    /// When the first of `agent`'s slots frees up (its queued calls included).
+    #[must_use]
+    pub fn next_free(&self, agent: usize) -> f64 {
+        self.free_at[agent].iter().copied().fold(f64::INFINITY, f64::min)
+    }
+
     /// Room for `calls` more calls in the log.
     pub fn reserve(&mut self, calls: usize) {
         self.calls.reserve(calls);

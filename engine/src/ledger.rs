@@ -154,6 +154,12 @@ impl Ledger {
         (start, end)
     }
 
+    /// Public load: seconds from now until one of `agent`'s slots is free (0 without a clock).
+    #[must_use]
+    pub fn expected_wait(&self, agent: usize) -> f64 {
+        self.servers.as_ref().map_or(0.0, |s| (s.next_free(agent) - self.now).max(0.0))
+    }
+
     /// Whether `agent` takes the task's execution now: always without a clock; with one, unless
     /// its queue limit of waiting executions is reached (the task is then dropped).
     #[must_use]

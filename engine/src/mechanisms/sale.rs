@@ -41,6 +41,10 @@ pub struct SaleParams {
     /// Weight of each juror's Likert score, unless `juror_weights` names the juror.
     #[serde(default = "one")]
     pub w_j: f64,
+    /// Load-aware SALE: weight of the bidder's expected wait for a slot, in seconds, in the cost
+    /// (0, the published mechanism, ignores load; only timed runs have any).
+    #[serde(default)]
+    pub w_wait: f64,
     /// Per-juror weights by agent name, overriding `w_j`.
     #[serde(default, deserialize_with = "tender_agents::validate::unique_keys")]
     pub juror_weights: BTreeMap<String, f64>,
@@ -125,6 +129,7 @@ pub struct SaleConfig {
     pub w_c: f64,
     pub w_h: f64,
     pub w_jury: Vec<f64>,
+    pub w_wait: f64,
     pub k: usize,
     pub memory: bool,
     pub price: bool,
@@ -143,6 +148,7 @@ impl SaleConfig {
             w_c,
             w_h,
             w_jury: vec![w_j; agents],
+            w_wait: 0.0,
             k: 8,
             memory: true,
             price: true,
@@ -175,6 +181,7 @@ impl SaleParams {
         tag(self.jury == Jury::SelfOnly, "self-scores only");
         tag(self.jury == Jury::PeerOnly, "peer-scores only");
         tag(!self.memory, "no memory");
+        tag(self.w_wait != 0.0, "load-aware");
         tag(self.memory && self.refiners == Refiners::AllLosers, "all losers refine");
         tag(self.memory && self.accept == Accept::LowerOrEqual, "ties to refined");
         if self.memory && self.k != 8 {
@@ -191,6 +198,7 @@ impl SaleParams {
             w_c: self.w_c.unwrap_or(0.0),
             w_h: self.w_h.unwrap_or(0.0),
             w_jury: weights_by_agent(self.w_j, &self.juror_weights, agents),
+            w_wait: self.w_wait,
             k: self.k as usize,
             memory: self.memory,
             price: self.price,
@@ -229,6 +237,7 @@ impl MechanismKind for SaleParams {
             ),
         }
         c.range("w_j", self.w_j, -1e6, 1e6);
+        c.range("w_wait", self.w_wait, 0.0, 1e6);
         for (name, w) in &self.juror_weights {
             c.within("juror_weights", |c| {
                 pool.check_agent(c, "", name);
@@ -404,8 +413,9 @@ impl Tally {
 /// Pools up to this size score plans without allocating.
 const MAX_INLINE_JURY: usize = 16;
 
-/// Cost minus value of a bid whose jury value is `jury`.
-fn bid_score(config: &SaleConfig, bid: &Bid, jury: f64) -> f64 {
+/// Cost minus value of a bid whose jury value is `jury`; a load-aware SALE adds `w_wait` times
+/// the bidder's expected wait for a slot, `wait` seconds.
+fn bid_score(config: &SaleConfig, bid: &Bid, jury: f64, wait: f64) -> f64 {
     if !bid.plan.usable() {
         // A bid whose plan never arrived cannot win on merit.
         return f64::INFINITY;
@@ -413,7 +423,9 @@ fn bid_score(config: &SaleConfig, bid: &Bid, jury: f64) -> f64 {
     let price = if config.price { bid.price } else { 1.0 };
     let length = if config.length { f64::from(bid.plan.length) } else { 1.0 };
     let entropy = if config.entropy { config.w_h * bid.plan.entropy } else { 0.0 };
-    config.w_c * price * length - (entropy + jury)
+    let cost = config.w_c * price * length;
+    let cost = if config.w_wait == 0.0 { cost } else { cost + config.w_wait * wait };
+    cost - (entropy + jury)
 }
 
 fn judge(mut tasks: Query<(&OpenTask, &mut Bids)>, stream: Res<TaskStream>, config: Res<SaleConfig>, mut ledger: ResMut<Ledger>) {
@@ -427,11 +439,11 @@ fn judge(mut tasks: Query<(&OpenTask, &mut Bids)>, stream: Res<TaskStream>, conf
     }
 }
 
-fn score(mut tasks: Query<&mut Bids>, config: Res<SaleConfig>) {
+fn score(mut tasks: Query<&mut Bids>, config: Res<SaleConfig>, ledger: Res<Ledger>) {
     for mut bids in &mut tasks {
         for b in &mut bids.0 {
             if let (Some(jury), None) = (b.jury, b.score) {
-                b.score = Some(bid_score(&config, b, jury));
+                b.score = Some(bid_score(&config, b, jury, ledger.expected_wait(b.agent)));
             }
         }
     }
@@ -481,7 +493,7 @@ fn refine(
             let mut refined = Bid::new(*agent, plan);
             let jury = if !plan.usable() { 0.0 } else { jury_value(&mut ledger, &config, task, agent.index, &plan) };
             refined.jury = Some(jury);
-            refined.score = Some(bid_score(&config, &refined, jury));
+            refined.score = Some(bid_score(&config, &refined, jury, ledger.expected_wait(agent.index)));
             bids.0.push(refined);
             refiners = refiners.saturating_add(1);
         }

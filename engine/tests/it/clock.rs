@@ -10,11 +10,13 @@ use tender_engine::{RunOptions, Scenario, TaskRecord, run_batch};
 
 /// Two agents, one domain; `mechanisms` a RON list, `rate` tasks per second.
 fn market(mechanisms: &str, rate: f64, slots: u32) -> Scenario {
-    market_with(mechanisms, rate, slots, "")
+    market_with(mechanisms, rate, (slots, slots), "")
 }
 
-/// [`market`] with extra `serving` fields for both agents (`queue_limit: 2, `).
-fn market_with(mechanisms: &str, rate: f64, slots: u32, serving: &str) -> Scenario {
+/// [`market`] with the small and the large agent's slots, and extra `serving` fields for both
+/// (`queue_limit: 2, `).
+fn market_with(mechanisms: &str, rate: f64, slots: (u32, u32), serving: &str) -> Scenario {
+    let (small_slots, large_slots) = slots;
     let text = format!(
         r#"Scenario(
     name: "timed",
@@ -22,9 +24,9 @@ fn market_with(mechanisms: &str, rate: f64, slots: u32, serving: &str) -> Scenar
     episodes: 1,
     agents: [
         (name: "s", price: 0.05, skill: {{"qa": [0.7, 0.3]}}, trace: (median_at_1min: 400, tau_exponent: 0.0, sigma: 0.3, output_share: 1.0),
-         serving: ({serving}slots: {slots}, output_tokens_per_second: 400, prefill_tokens_per_second: 1e9, time_to_first_token: 0.0)),
+         serving: ({serving}slots: {small_slots}, output_tokens_per_second: 400, prefill_tokens_per_second: 1e9, time_to_first_token: 0.0)),
         (name: "l", price: 0.36, skill: {{"qa": [0.9, 0.6]}}, trace: (median_at_1min: 400, tau_exponent: 0.0, sigma: 0.3, output_share: 1.0),
-         serving: ({serving}slots: {slots}, output_tokens_per_second: 200, prefill_tokens_per_second: 1e9, time_to_first_token: 0.0)),
+         serving: ({serving}slots: {large_slots}, output_tokens_per_second: 200, prefill_tokens_per_second: 1e9, time_to_first_token: 0.0)),
     ],
     workload: (domains: [(name: "qa", bins: [(tau_max: 0.5, tasks: 200), (tau_max: 5.0, tasks: 200)], topics: 4)]),
     arrivals: Poisson(rate: {rate}),
@@ -152,7 +154,7 @@ fn sequential_arrivals_keep_every_record_untimed() {
 #[test]
 fn under_overload_a_queue_limit_drops_tasks_and_records_every_one() {
     // The large agent serves one execution at a time, about 2 s each, at 2 arrivals a second.
-    let s = market_with("[Single(agent: \"l\")]", 2.0, 1, "queue_limit: 2, ");
+    let s = market_with("[Single(agent: \"l\")]", 2.0, (1, 1), "queue_limit: 2, ");
     for (name, records, calls) in play(&s, 1) {
         assert_eq!(records.len(), 400, "{name}: every arrival recorded");
         let dropped: Vec<&TaskRecord> = records.iter().filter(|r| r.winner == u16::MAX).collect();
@@ -166,4 +168,31 @@ fn under_overload_a_queue_limit_drops_tasks_and_records_every_one() {
             assert!(waiting_ahead < 2, "{name}: {waiting_ahead} waited ahead");
         }
     }
+}
+
+#[test]
+fn load_aware_sale_moves_work_away_from_a_queue_and_waits_less() {
+    // Without a price term SALE sends many tasks to the large agent, whose one slot queues them;
+    // the small agent has slots to spare.
+    let s = market_with("[Sale(w_c: 0.0, w_h: 1.0), Sale(w_c: 0.0, w_h: 1.0, w_wait: 1.0)]", 0.3, (16, 1), "");
+    let runs = play(&s, 2);
+    let (plain, aware): (Vec<_>, Vec<_>) = runs.iter().partition(|(name, _, _)| name == "SALE");
+    assert_eq!(aware[0].0, "SALE (load-aware)");
+    let share_large = |rs: &[&(String, Vec<TaskRecord>, Vec<tender_engine::clock::Call>)]| {
+        mean(rs.iter().flat_map(|(_, records, _)| records.iter().map(|r| f64::from(u8::from(r.winner == 1)))))
+    };
+    let latency = |rs: &[&(String, Vec<TaskRecord>, Vec<tender_engine::clock::Call>)]| {
+        mean(rs.iter().flat_map(|(_, records, _)| {
+            records.iter().map(|r| r.timing.as_deref().map_or(0.0, |t| t.done - t.arrival))
+        }))
+    };
+    eprintln!(
+        "large share {} vs {}, latency {} vs {}",
+        share_large(&plain),
+        share_large(&aware),
+        latency(&plain),
+        latency(&aware)
+    );
+    assert!(share_large(&aware) < share_large(&plain));
+    assert!(latency(&aware) < latency(&plain));
 }
