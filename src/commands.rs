@@ -218,7 +218,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
          Quality and cost (mean ± 95% CI across episodes)\n{}\n\n\
          Who executes (share of tasks)\n{}\n\n\
          pass@1 % per domain and complexity bin (τ = human solving time, minutes)\n{}\n\n\
-         {}{}{}{}{}Results written to {}/ (summary.csv, agents.csv{tasks_file}, scenario.ron{}{}{})",
+         {}{}{}{}{}{}Results written to {}/ (summary.csv, agents.csv{tasks_file}, scenario.ron{}{}{})",
         scenario.name,
         scenario.episodes,
         scenario.workload.task_count(),
@@ -232,6 +232,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
             .map_or_else(String::new, |t| format!("Payments (mechanisms that pay their winners)\n{t}\n\n")),
         table::latency(&summary).map_or_else(String::new, |t| {
             format!("Latency in simulated time (mean ± 95% CI across episodes of each episode's figure)\n{t}\n\n")
+        }),
+        table::utilisation(&summary).map_or_else(String::new, |t| {
+            format!("Utilisation: each agent's busy slot-seconds over its slot-seconds\n{t}\n\n")
         }),
         table::reported(&summary).map_or_else(String::new, |t| {
             format!("Reported by the mechanisms (per episode: sums, or means over tasks)\n{t}\n\n")

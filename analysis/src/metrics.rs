@@ -79,6 +79,8 @@ pub enum Metric {
     QueueWait,
     /// Timed runs: tasks answered per second, from the first arrival to the last answer.
     Throughput,
+    /// Timed runs: an agent's busy slot-seconds over its slot-seconds (overall scope only).
+    Utilisation(usize),
 }
 
 impl Metric {
@@ -114,6 +116,7 @@ impl Metric {
             Self::AuctionShare => "auction_latency_share".into(),
             Self::QueueWait => "queue_wait_s".into(),
             Self::Throughput => "throughput_per_s".into(),
+            Self::Utilisation(a) => format!("utilisation:{}", agents[*a].name),
         }
     }
 }
@@ -163,6 +166,7 @@ impl Metric {
             Self::AuctionShare => ("auction % of latency", 100.0, 1),
             Self::QueueWait => ("queue wait s", 1.0, 1),
             Self::Throughput => ("tasks / s", 1.0, 3),
+            Self::Utilisation(_) => ("utilisation %", 100.0, 1),
         };
         Shown { label, scale, decimals }
     }
@@ -204,7 +208,11 @@ impl Metric {
                     Aggregate::Mean => sum / f64::from(*n),
                 }
             }
-            Self::RelianceReduction | Self::CostReduction | Self::SpendReduction | Self::OracleGap => return None,
+            Self::RelianceReduction
+            | Self::CostReduction
+            | Self::SpendReduction
+            | Self::OracleGap
+            | Self::Utilisation(_) => return None,
         })
     }
 }
@@ -537,6 +545,16 @@ pub fn summarise(batch: &BatchResult, workload: &WorkloadSpec) -> Summary {
                     Metric::Throughput,
                 ] {
                     push(metric.clone(), each(&metric));
+                }
+            }
+            if *scope == Scope::All {
+                let runs: Vec<&tender_engine::EpisodeRun> =
+                    batch.runs.iter().filter(|r| usize::from(r.mechanism) == m && !r.utilisation.is_empty()).collect();
+                if !runs.is_empty() {
+                    for a in 0..batch.agents.len() {
+                        let values = runs.iter().map(|r| r.utilisation.get(a).copied().unwrap_or(f64::NAN));
+                        push(Metric::Utilisation(a), Some(Estimate::of(values)));
+                    }
                 }
             }
             let mut reported: Vec<Quantity> = Vec::new();

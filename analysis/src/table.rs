@@ -162,6 +162,25 @@ pub fn latency(s: &Summary) -> Option<String> {
     })
 }
 
+/// Each agent's utilisation, for a timed run; `None` for sequential arrivals.
+#[must_use]
+pub fn utilisation(s: &Summary) -> Option<String> {
+    let timed: Vec<usize> =
+        (0..s.mechanisms.len()).filter(|&m| s.get(m, &Scope::All, &Metric::Utilisation(0)).is_some()).collect();
+    (!timed.is_empty()).then(|| {
+        let mut header = vec!["mechanism".to_string()];
+        header.extend(s.agents.iter().map(|a| format!("{} %", a.name)));
+        let mut t = table(header);
+        for m in timed {
+            let mut row = vec![s.mechanisms[m].clone()];
+            row.extend((0..s.agents.len()).map(|a| cell(s.get(m, &Scope::All, &Metric::Utilisation(a)), 100.0, 1)));
+            t.add_row(row);
+        }
+        right_align(&mut t, 1);
+        t.to_string()
+    })
+}
+
 /// pass@1 per domain and complexity bin.
 #[must_use]
 pub fn per_bin(s: &Summary) -> String {

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use tender_agents::{AgentInfo, OutcomeSource, WorkloadSpec};
 
 use crate::clock::Timing;
-use crate::episode::{run_episode, run_timed_episode};
+use crate::episode::{play_in_time, run_episode};
 use crate::error::EngineError;
 use crate::mechanisms::Resolved;
 use crate::record::TaskRecord;
@@ -32,6 +32,9 @@ pub struct EpisodeRun {
     pub seed: u64,
     pub mechanism: u16,
     pub records: Vec<TaskRecord>,
+    /// Timed runs: each agent's utilisation, its busy slot-seconds over its slot-seconds from the
+    /// first arrival to the last answer (empty for sequential arrivals).
+    pub utilisation: Vec<f64>,
 }
 
 /// Everything a batch produced, ordered by episode, then mechanism.
@@ -83,14 +86,19 @@ pub fn run_batch(
             .map(|&(episode, m)| {
                 let (seed, tasks) = training.episode(workload, options.seed, u64::from(episode));
                 let column = &mechanisms[m];
-                let records = match &options.timing {
-                    None => run_episode(Arc::clone(&source), tasks, &*column.mechanism, &column.name, seed)?,
+                let (records, utilisation) = match &options.timing {
+                    None => {
+                        (run_episode(Arc::clone(&source), tasks, &*column.mechanism, &column.name, seed)?, Vec::new())
+                    }
                     Some(timing) => {
-                        run_timed_episode(Arc::clone(&source), tasks, &*column.mechanism, &column.name, seed, timing)?
+                        let (records, calls) =
+                            play_in_time(Arc::clone(&source), tasks, &*column.mechanism, &column.name, seed, timing)?;
+                        let utilisation = crate::clock::utilisation(&calls, &timing.serving);
+                        (records, utilisation)
                     }
                 };
                 progress();
-                Ok(EpisodeRun { episode, seed, mechanism: m as u16, records })
+                Ok(EpisodeRun { episode, seed, mechanism: m as u16, records, utilisation })
             })
             .collect::<Result<Vec<_>, EngineError>>()
     };

@@ -204,6 +204,18 @@ impl Servers {
     }
 }
 
+/// Each agent's utilisation over an episode's calls: its busy slot-seconds over its slot-seconds
+/// from time 0 to the last call's end.
+#[must_use]
+pub fn utilisation(calls: &[Call], serving: &[Serving]) -> Vec<f64> {
+    let span = calls.iter().map(|c| c.end).fold(0.0, f64::max);
+    let mut busy = vec![0.0; serving.len()];
+    for c in calls {
+        busy[usize::from(c.agent)] += c.end - c.start;
+    }
+    busy.iter().zip(serving).map(|(b, s)| if span > 0.0 { b / (span * f64::from(s.slots)) } else { 0.0 }).collect()
+}
+
 /// When a task arrived, and what its calls have taken so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct TaskTiming {

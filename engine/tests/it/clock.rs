@@ -109,7 +109,9 @@ fn one_agent_with_one_slot_waits_as_pollaczek_khinchine_says() {
     let rate = 0.25;
     let s = market("[Single(agent: \"l\")]", rate, 1);
     let (mut waits, mut s1, mut s2, mut n) = (0.0, 0.0, 0.0, 0.0);
-    for (_, records, _) in play(&s, 6) {
+    let mut busy = Vec::new();
+    for (_, records, calls) in play(&s, 6) {
+        busy.push(tender_engine::clock::utilisation(&calls, &timing(&s).serving)[1]);
         for r in &records {
             let t = r.timing.as_deref().expect("a timed run");
             let service = t.done - t.execution_start;
@@ -125,6 +127,9 @@ fn one_agent_with_one_slot_waits_as_pollaczek_khinchine_says() {
     let predicted = rate * es2 / (2.0 * (1.0 - rho));
     let measured = waits / n;
     assert!((measured - predicted).abs() < 0.15 * predicted, "Wq {measured} vs P-K {predicted} (ρ {rho})");
+    // The one slot is busy a share ρ of the time.
+    let utilisation = mean(busy.into_iter());
+    assert!((utilisation - rho).abs() < 0.1 * rho, "utilisation {utilisation} vs ρ {rho}");
 }
 
 #[test]
