@@ -81,6 +81,9 @@ pub enum Metric {
     Throughput,
     /// Timed runs: an agent's busy slot-seconds over its slot-seconds (overall scope only).
     Utilisation(usize),
+    /// Timed runs with a latency target: the share of tasks answered within it (a dropped task
+    /// is not).
+    TargetMet,
 }
 
 impl Metric {
@@ -117,6 +120,7 @@ impl Metric {
             Self::QueueWait => "queue_wait_s".into(),
             Self::Throughput => "throughput_per_s".into(),
             Self::Utilisation(a) => format!("utilisation:{}", agents[*a].name),
+            Self::TargetMet => "latency_target_met".into(),
         }
     }
 }
@@ -167,6 +171,7 @@ impl Metric {
             Self::QueueWait => ("queue wait s", 1.0, 1),
             Self::Throughput => ("tasks / s", 1.0, 3),
             Self::Utilisation(_) => ("utilisation %", 100.0, 1),
+            Self::TargetMet => ("within target %", 100.0, 1),
         };
         Shown { label, scale, decimals }
     }
@@ -201,6 +206,7 @@ impl Metric {
             Self::AuctionShare => ratio(t.auction_time, t.latencies.iter().sum()),
             Self::QueueWait => ratio(t.queue_wait, t.latencies.len() as f64),
             Self::Throughput => ratio(t.latencies.len() as f64, t.span.1 - t.span.0),
+            Self::TargetMet => ratio(f64::from(t.within_target), f64::from(t.targeted)),
             Self::Reported(q) => {
                 let (_, sum, n) = t.reported.iter().find(|(r, _, _)| r.id == q.id)?;
                 match q.per_episode {
@@ -247,6 +253,9 @@ pub struct EpisodeTotals {
     pub auction_time: f64,
     pub queue_wait: f64,
     pub span: (f64, f64),
+    /// Timed runs with a latency target: tasks with one, and those answered within it.
+    pub targeted: u32,
+    pub within_target: u32,
 }
 
 /// The metrics a sweep row carries, in order, before the largest and the smallest agent's
@@ -311,6 +320,10 @@ impl EpisodeTotals {
         match self.executions.get_mut(usize::from(r.winner)) {
             Some(slot) => *slot += 1,
             None => self.dropped += 1,
+        }
+        if let Some(t) = r.timing.as_deref().filter(|t| t.deadline.is_finite()) {
+            self.targeted += 1;
+            self.within_target += u32::from(r.winner != u16::MAX && t.done <= t.deadline);
         }
         // A dropped task has no answer, so no latency (it counts in `dropped_share`).
         if let Some(t) = r.timing.as_deref().filter(|_| r.winner != u16::MAX) {
@@ -545,6 +558,9 @@ pub fn summarise(batch: &BatchResult, workload: &WorkloadSpec) -> Summary {
                     Metric::Throughput,
                 ] {
                     push(metric.clone(), each(&metric));
+                }
+                if eps.iter().any(|t| t.targeted > 0) {
+                    push(Metric::TargetMet, each(&Metric::TargetMet));
                 }
             }
             if *scope == Scope::All {

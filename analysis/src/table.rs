@@ -146,19 +146,19 @@ pub fn latency(s: &Summary) -> Option<String> {
     let timed: Vec<usize> =
         (0..s.mechanisms.len()).filter(|&m| s.get(m, &Scope::All, &Metric::Latency(50)).is_some()).collect();
     (!timed.is_empty()).then(|| {
-        columns(
-            s,
-            &[
-                Metric::Latency(50),
-                Metric::Latency(95),
-                Metric::Latency(99),
-                Metric::AuctionTime,
-                Metric::AuctionShare,
-                Metric::QueueWait,
-                Metric::Throughput,
-            ],
-            &timed,
-        )
+        let mut metrics = vec![
+            Metric::Latency(50),
+            Metric::Latency(95),
+            Metric::Latency(99),
+            Metric::AuctionTime,
+            Metric::AuctionShare,
+            Metric::QueueWait,
+            Metric::Throughput,
+        ];
+        if timed.iter().any(|&m| s.get(m, &Scope::All, &Metric::TargetMet).is_some()) {
+            metrics.push(Metric::TargetMet);
+        }
+        columns(s, &metrics, &timed)
     })
 }
 

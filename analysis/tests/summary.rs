@@ -153,7 +153,14 @@ fn timed_records_give_latency_percentiles_auction_share_queue_wait_and_throughpu
     use tender_engine::clock::TaskTiming;
     let s = small();
     let timed = |arrival: f64, awarded: f64, start: f64, done: f64| TaskRecord {
-        timing: Some(Box::new(TaskTiming { arrival, awarded, execution_start: start, done, found_in_system: 0 })),
+        timing: Some(Box::new(TaskTiming {
+            arrival,
+            awarded,
+            execution_start: start,
+            done,
+            found_in_system: 0,
+            deadline: arrival + 5.0,
+        })),
         ..record(0, true, 10, 0.1, 1.0)
     };
     // Latencies 1, 2, ..., 10 s; auctions of 0.5 s; waits of 1 s for the last five.
@@ -178,5 +185,7 @@ fn timed_records_give_latency_percentiles_auction_share_queue_wait_and_throughpu
     assert_eq!(get(Metric::QueueWait), Some(0.5));
     // Ten answers from the first arrival (1 s) to the last answer (20 s).
     assert_eq!(get(Metric::Throughput), Some(10.0 / 19.0));
-    assert!(table::latency(&summary).is_some_and(|t| t.contains("latency p95 s")));
+    // Latencies 1 to 10 s against a 5 s target: half within it.
+    assert_eq!(get(Metric::TargetMet), Some(0.5));
+    assert!(table::latency(&summary).is_some_and(|t| t.contains("latency p95 s") && t.contains("within target %")));
 }

@@ -112,6 +112,8 @@ impl Arrivals {
 pub struct Timing {
     pub arrivals: Arrivals,
     pub serving: Vec<Serving>,
+    /// The latency target, seconds from arrival to answer, if the scenario sets one.
+    pub latency_target: Option<f64>,
 }
 
 /// Which phase a timed episode's schedule run is for: only that phase's systems run.
@@ -227,6 +229,8 @@ pub struct TaskTiming {
     pub done: f64,
     /// Tasks in the system when it arrived, itself not counted.
     pub found_in_system: u32,
+    /// When its answer is due: arrival plus the scenario's latency target (infinite without one).
+    pub deadline: f64,
 }
 
 /// A task waiting for its next phase: a disabling component (no system's query sees the task),

@@ -151,7 +151,8 @@ pub fn play_in_time(
             let in_system = waiting.iter(&world).count() as u32;
             let task = world.resource::<TaskStream>().tasks[next_arrival].clone();
             let mut ledger = world.resource_mut::<Ledger>();
-            ledger.open(&task, arrivals[next_arrival]);
+            let deadline = arrivals[next_arrival] + timing.latency_target.unwrap_or(f64::INFINITY);
+            ledger.open(&task, arrivals[next_arrival], deadline);
             ledger.found_in_system(&task, in_system);
             world.spawn((
                 OpenTask { step: next_arrival },

@@ -96,10 +96,11 @@ impl Ledger {
         self.servers.as_ref()
     }
 
-    /// A task arrives at `at` (timed episodes).
-    pub fn open(&mut self, task: &Task, at: f64) {
+    /// A task arrives at `at`, its answer due at `deadline` (timed episodes).
+    pub fn open(&mut self, task: &Task, at: f64, deadline: f64) {
         let f = self.flight(task);
         f.timing.arrival = at;
+        f.timing.deadline = deadline;
         f.busy_until = at;
     }
 

@@ -39,6 +39,9 @@ pub struct Scenario {
     /// How tasks arrive: one after another (the default), or in simulated time.
     #[serde(default)]
     pub arrivals: crate::clock::Arrivals,
+    /// Timed runs: the latency target in seconds, for the share of tasks answered within it.
+    #[serde(default)]
+    pub latency_target: Option<f64>,
     pub mechanisms: Vec<MechanismSpec>,
     /// A parameter sweep, run by `tender sweep` (command-line `--set`s replace it).
     #[serde(default)]
@@ -140,6 +143,9 @@ impl Scenario {
         let mut c = Checker::default();
         c.within("workload", |c| self.workload.check(c));
         c.within("arrivals", |c| self.arrivals.check(c));
+        if let Some(target) = self.latency_target {
+            c.range("latency_target", target, 1e-9, 1e12);
+        }
         let known = self.workload.tasks.is_none() || self.workload.loaded.is_some();
         c.within("training", |c| self.training.check(c, known.then(|| self.workload.task_count())));
         if self.workload.tasks.is_some() {

@@ -37,7 +37,11 @@ fn market_with(mechanisms: &str, rate: f64, slots: (u32, u32), serving: &str) ->
 }
 
 fn timing(s: &Scenario) -> Timing {
-    Timing { arrivals: s.arrivals, serving: s.agents.iter().map(|a| a.serving).collect() }
+    Timing {
+        arrivals: s.arrivals,
+        serving: s.agents.iter().map(|a| a.serving).collect(),
+        latency_target: s.latency_target,
+    }
 }
 
 /// Every mechanism's records and calls over `episodes` episodes.
