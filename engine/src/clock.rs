@@ -182,6 +182,13 @@ impl Servers {
         (start, end)
     }
 
+    /// The share of `agent`'s slots busy at `now` (held until later).
+    #[must_use]
+    pub fn busy_share(&self, agent: usize, now: f64) -> f64 {
+        let slots = &self.free_at[agent];
+        slots.iter().filter(|&&free| free > now).count() as f64 / slots.len() as f64
+    }
+
     /// When the first of `agent`'s slots frees up (its queued calls included).
     #[must_use]
     pub fn next_free(&self, agent: usize) -> f64 {

@@ -161,6 +161,12 @@ impl Ledger {
         self.servers.as_ref().map_or(0.0, |s| (s.next_free(agent) - self.now).max(0.0))
     }
 
+    /// Public load: the share of `agent`'s slots busy now (`None` without a clock).
+    #[must_use]
+    pub fn busy_share(&self, agent: usize) -> Option<f64> {
+        self.servers.as_ref().map(|s| s.busy_share(agent, self.now))
+    }
+
     /// Whether `agent` takes the task's execution now: always without a clock; with one, unless
     /// its queue limit of waiting executions is reached (the task is then dropped).
     #[must_use]

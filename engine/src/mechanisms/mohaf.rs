@@ -1,6 +1,7 @@
 //! MOHAF-style multi-objective allocation: each task goes greedily to the agent with the best
 //! weighted mix of (dynamically priced) cost, predicted quality, recent load and fairness of the
-//! cumulative workload. Prices rise with an agent's utilisation.
+//! cumulative workload. Prices rise with an agent's utilisation: in a timed run the share of its
+//! slots busy at the award, otherwise its share of the last `window` arrivals.
 
 use std::collections::VecDeque;
 
@@ -95,15 +96,27 @@ fn install_mohaf(params: &MohafParams, world: &mut World, schedule: &mut Schedul
     schedule.add_systems(award_mohaf.in_set(Phase::Award));
 }
 
-fn award_mohaf(mut tasks: Query<(&OpenTask, &mut Decision)>, stream_: Res<TaskStream>, mut state: ResMut<Mohaf>) {
+fn award_mohaf(
+    mut tasks: Query<(&OpenTask, &mut Decision)>,
+    stream_: Res<TaskStream>,
+    ledger: Res<Ledger>,
+    mut state: ResMut<Mohaf>,
+) {
     for (open, mut decision) in &mut tasks {
         let est = state.predictor.estimate(stream_.get(open));
         let n = est.len();
         let p = &state.params;
         let window = p.window as usize;
         let total: u64 = state.totals.iter().sum();
-        let utilisation: Vec<f64> =
-            (0..n).map(|a| state.recent.iter().filter(|&&x| x == a).count() as f64 / window as f64).collect();
+        // In a timed run the real load (the share of the agent's slots busy now); otherwise the
+        // share of the last `window` arrivals it took.
+        let utilisation: Vec<f64> = (0..n)
+            .map(|a| {
+                ledger.busy_share(a).unwrap_or_else(|| {
+                    state.recent.iter().filter(|&&x| x == a).count() as f64 / window as f64
+                })
+            })
+            .collect();
         let prices: Vec<f64> = (0..n).map(|a| est[a].cost * (1.0 + p.elasticity * utilisation[a])).collect();
         let top = prices.iter().copied().fold(f64::MIN_POSITIVE, f64::max);
         let objective = |a: usize| {

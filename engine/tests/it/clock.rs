@@ -10,12 +10,12 @@ use tender_engine::{RunOptions, Scenario, TaskRecord, run_batch};
 
 /// Two agents, one domain; `mechanisms` a RON list, `rate` tasks per second.
 fn market(mechanisms: &str, rate: f64, slots: u32) -> Scenario {
-    market_with(mechanisms, rate, (slots, slots), "")
+    market_with(mechanisms, rate, (slots, slots), "", "")
 }
 
-/// [`market`] with the small and the large agent's slots, and extra `serving` fields for both
-/// (`queue_limit: 2, `).
-fn market_with(mechanisms: &str, rate: f64, slots: (u32, u32), serving: &str) -> Scenario {
+/// [`market`] with the small and the large agent's slots, extra `serving` fields for both
+/// (`queue_limit: 2, `) and extra top-level fields (`training: Separate(1),`).
+fn market_with(mechanisms: &str, rate: f64, slots: (u32, u32), serving: &str, top: &str) -> Scenario {
     let (small_slots, large_slots) = slots;
     let text = format!(
         r#"Scenario(
@@ -29,6 +29,7 @@ fn market_with(mechanisms: &str, rate: f64, slots: (u32, u32), serving: &str) ->
          serving: ({serving}slots: {large_slots}, output_tokens_per_second: 200, prefill_tokens_per_second: 1e9, time_to_first_token: 0.0)),
     ],
     workload: (domains: [(name: "qa", bins: [(tau_max: 0.5, tasks: 200), (tau_max: 5.0, tasks: 200)], topics: 4)]),
+    {top}
     arrivals: Poisson(rate: {rate}),
     mechanisms: {mechanisms},
 )"#
@@ -163,7 +164,7 @@ fn sequential_arrivals_keep_every_record_untimed() {
 #[test]
 fn under_overload_a_queue_limit_drops_tasks_and_records_every_one() {
     // The large agent serves one execution at a time, about 2 s each, at 2 arrivals a second.
-    let s = market_with("[Single(agent: \"l\")]", 2.0, (1, 1), "queue_limit: 2, ");
+    let s = market_with("[Single(agent: \"l\")]", 2.0, (1, 1), "queue_limit: 2, ", "");
     for (name, records, calls) in play(&s, 1) {
         assert_eq!(records.len(), 400, "{name}: every arrival recorded");
         let dropped: Vec<&TaskRecord> = records.iter().filter(|r| r.winner == u16::MAX).collect();
@@ -183,7 +184,7 @@ fn under_overload_a_queue_limit_drops_tasks_and_records_every_one() {
 fn load_aware_sale_moves_work_away_from_a_queue_and_waits_less() {
     // Without a price term SALE sends many tasks to the large agent, whose one slot queues them;
     // the small agent has slots to spare.
-    let s = market_with("[Sale(w_c: 0.0, w_h: 1.0), Sale(w_c: 0.0, w_h: 1.0, w_wait: 1.0)]", 0.3, (16, 1), "");
+    let s = market_with("[Sale(w_c: 0.0, w_h: 1.0), Sale(w_c: 0.0, w_h: 1.0, w_wait: 1.0)]", 0.3, (16, 1), "", "");
     let runs = play(&s, 2);
     let (plain, aware): (Vec<_>, Vec<_>) = runs.iter().partition(|(name, _, _)| name == "SALE");
     assert_eq!(aware[0].0, "SALE (load-aware)");
@@ -204,4 +205,19 @@ fn load_aware_sale_moves_work_away_from_a_queue_and_waits_less() {
     );
     assert!(share_large(&aware) < share_large(&plain));
     assert!(latency(&aware) < latency(&plain));
+}
+
+#[test]
+fn mohaf_reads_the_real_load_and_spreads_work_when_load_is_weighed() {
+    let mechanisms =
+        r#"[Mohaf(name: "blind", w_load: 0.0, w_fairness: 0.0), Mohaf(name: "loaded", w_load: 5.0, w_fairness: 0.0)]"#;
+    let s = market_with(mechanisms, 0.5, (1, 1), "", "training: Separate(1),");
+    let runs = play(&s, 2);
+    let latency = |name: &str| {
+        mean(runs.iter().filter(|(n, _, _)| n == name).flat_map(|(_, records, _)| {
+            records.iter().map(|r| r.timing.as_deref().map_or(0.0, |t| t.done - t.arrival))
+        }))
+    };
+    eprintln!("latency blind {} loaded {}", latency("blind"), latency("loaded"));
+    assert!(latency("loaded") < latency("blind"));
 }
