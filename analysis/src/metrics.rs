@@ -258,6 +258,17 @@ pub struct EpisodeTotals {
     pub within_target: u32,
 }
 
+/// What a timed run measures of latency, in the order tables show it.
+pub const LATENCY: [Metric; 7] = [
+    Metric::Latency(50),
+    Metric::Latency(95),
+    Metric::Latency(99),
+    Metric::AuctionTime,
+    Metric::AuctionShare,
+    Metric::QueueWait,
+    Metric::Throughput,
+];
+
 /// The metrics a sweep row carries, in order, before the largest and the smallest agent's
 /// shares.
 const ROW: [Metric; 9] = [
@@ -548,15 +559,7 @@ pub fn summarise(batch: &BatchResult, workload: &WorkloadSpec) -> Summary {
                 }
             }
             if eps.iter().any(|t| !t.latencies.is_empty()) {
-                for metric in [
-                    Metric::Latency(50),
-                    Metric::Latency(95),
-                    Metric::Latency(99),
-                    Metric::AuctionTime,
-                    Metric::AuctionShare,
-                    Metric::QueueWait,
-                    Metric::Throughput,
-                ] {
+                for metric in LATENCY {
                     push(metric.clone(), each(&metric));
                 }
                 if eps.iter().any(|t| t.targeted > 0) {

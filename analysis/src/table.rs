@@ -146,15 +146,7 @@ pub fn latency(s: &Summary) -> Option<String> {
     let timed: Vec<usize> =
         (0..s.mechanisms.len()).filter(|&m| s.get(m, &Scope::All, &Metric::Latency(50)).is_some()).collect();
     (!timed.is_empty()).then(|| {
-        let mut metrics = vec![
-            Metric::Latency(50),
-            Metric::Latency(95),
-            Metric::Latency(99),
-            Metric::AuctionTime,
-            Metric::AuctionShare,
-            Metric::QueueWait,
-            Metric::Throughput,
-        ];
+        let mut metrics = crate::metrics::LATENCY.to_vec();
         if timed.iter().any(|&m| s.get(m, &Scope::All, &Metric::TargetMet).is_some()) {
             metrics.push(Metric::TargetMet);
         }

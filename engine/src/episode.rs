@@ -75,39 +75,17 @@ pub fn run_episode(
 }
 
 /// The phases a timed task goes through after it arrives, in order.
-const STEPS: [Phase; 9] = [
-    Phase::Bidding,
-    Phase::Jury,
-    Phase::Scoring,
-    Phase::Refinement,
-    Phase::Award,
-    Phase::Execution,
-    Phase::Settlement,
-    Phase::MemoryUpdate,
-    Phase::Recording,
-];
+const STEPS: &[Phase] = Phase::ALL.split_at(1).1;
 
 /// Run `mechanism` over the evaluated tasks arriving in simulated time, with the agents as
-/// servers, and return one record per task (in the order they were recorded).
+/// servers, and return one record per task (in arrival order) and every call the agents served.
 ///
 /// Tasks arrive at the times `timing.arrivals` draws. Each task goes through the phases in order;
 /// a phase runs for it once the calls of its previous phase are done, so many tasks are in
 /// flight at once and each schedule run advances every task that is ready for one phase at the
-/// current time (the others are [`Waiting`], a disabling component, so no system sees them). Time moves to the next
-/// arrival or the next task ready, whichever comes first. Calls occupy their agents' slots
+/// current time (the others are [`Waiting`], a disabling component, so no system sees them).
+/// Time moves to the next arrival or the next task ready, whichever comes first. Calls occupy their agents' slots
 /// ([`Servers`]); a task waits for its own calls, and for the slots other tasks hold.
-pub fn run_timed_episode(
-    source: Arc<dyn OutcomeSource>,
-    tasks: EpisodeTasks,
-    mechanism: &dyn Mechanism,
-    mechanism_name: &str,
-    episode_seed: u64,
-    timing: &Timing,
-) -> Result<Vec<TaskRecord>, EngineError> {
-    play_in_time(source, tasks, mechanism, mechanism_name, episode_seed, timing).map(|(records, _)| records)
-}
-
-/// [`run_timed_episode`], with every call the agents served.
 pub fn play_in_time(
     source: Arc<dyn OutcomeSource>,
     tasks: EpisodeTasks,
@@ -125,7 +103,7 @@ pub fn play_in_time(
     world.insert_resource(Clock::default());
     world.insert_resource(Gate(Phase::Arrival));
     world.register_disabling_component::<Waiting>();
-    for phase in STEPS {
+    for &phase in STEPS {
         schedule.configure_sets(phase.run_if(move |gate: Res<Gate>| gate.0 == phase));
     }
     // Tasks arrive here, not through the arrival system.

@@ -64,9 +64,8 @@ pub fn run_units<E: Send>(
                 let source = std::sync::Arc::clone(&point.source);
                 let run = match &timing {
                     None => crate::run_episode(source, tasks.clone(), &*m.mechanism, &m.name, seed),
-                    Some(t) => {
-                        crate::episode::run_timed_episode(source, tasks.clone(), &*m.mechanism, &m.name, seed, t)
-                    }
+                    Some(t) => crate::episode::play_in_time(source, tasks.clone(), &*m.mechanism, &m.name, seed, t)
+                        .map(|(records, _)| records),
                 };
                 match run {
                     Ok(records) => runs.push(records),

@@ -25,6 +25,22 @@ pub enum Phase {
     Recording,
 }
 
+impl Phase {
+    /// Every phase, in the order a task goes through them.
+    pub const ALL: [Self; 10] = [
+        Self::Arrival,
+        Self::Bidding,
+        Self::Jury,
+        Self::Scoring,
+        Self::Refinement,
+        Self::Award,
+        Self::Execution,
+        Self::Settlement,
+        Self::MemoryUpdate,
+        Self::Recording,
+    ];
+}
+
 /// An agent of the pool.
 #[derive(Component, Clone, Copy, Debug)]
 pub struct Agent {
@@ -114,21 +130,9 @@ pub fn install_core(world: &mut World, schedule: &mut Schedule) {
         .collect();
     world.spawn_batch(agents.clone());
     world.insert_resource(Roster(agents));
-    schedule.configure_sets(
-        (
-            Phase::Arrival,
-            Phase::Bidding,
-            Phase::Jury,
-            Phase::Scoring,
-            Phase::Refinement,
-            Phase::Award,
-            Phase::Execution,
-            Phase::Settlement,
-            Phase::MemoryUpdate,
-            Phase::Recording,
-        )
-            .chain(),
-    );
+    for pair in Phase::ALL.windows(2) {
+        schedule.configure_sets(pair[1].after(pair[0]));
+    }
     schedule.add_systems((
         arrive.in_set(Phase::Arrival),
         execute.in_set(Phase::Execution),
