@@ -116,10 +116,6 @@ pub struct Timing {
     pub latency_target: Option<f64>,
 }
 
-/// Which phase a timed episode's schedule run is for: only that phase's systems run.
-#[derive(Resource, Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Gate(pub crate::world::Phase);
-
 /// The episode's simulated time, in seconds.
 #[derive(Resource, Clone, Copy, Debug, Default)]
 pub struct Clock {

@@ -7,7 +7,7 @@ use bevy_ecs::schedule::SingleThreadedExecutor;
 use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings};
 use tender_agents::OutcomeSource;
 
-use crate::clock::{Call, Clock, Gate, Servers, Stage, Timing, Waiting};
+use crate::clock::{Call, Clock, Servers, Stage, Timing, Waiting};
 use crate::error::EngineError;
 use crate::ledger::Ledger;
 use crate::mechanisms::Mechanism;
@@ -73,6 +73,10 @@ pub fn run_episode(
     let (world, schedule) = build_episode(source, tasks, mechanism, episode_seed);
     play(world, schedule, mechanism_name)
 }
+
+/// Which phase a timed episode's schedule run is for: only that phase's systems run.
+#[derive(Resource, Clone, Copy, Debug, PartialEq, Eq)]
+struct Gate(Phase);
 
 /// The phases a timed task goes through after it arrives, in order.
 const STEPS: &[Phase] = Phase::ALL.split_at(1).1;
