@@ -155,3 +155,24 @@ fn a_random_design_over_several_parameters_plots_partial_dependence_with_caption
     let (figure, table) = (report.find("<figure").expect("figures"), report.find("<table").expect("table"));
     assert!(figure < table, "a sweep's report shows its figures before its long table");
 }
+
+#[test]
+fn a_timed_run_draws_its_latency_distribution() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let timed = std::fs::read_to_string(small())
+        .expect("fixture")
+        .replace("    mechanisms: [", "    arrivals: Poisson(rate: 0.05),\n    mechanisms: [");
+    let scenario = dir.path().join("timed.ron");
+    std::fs::write(&scenario, timed).expect("scenario written");
+    let out = dir.path().join("out");
+    let args = ["run", scenario.to_str().expect("utf-8"), "--episodes", "2", "--out", out.to_str().expect("utf-8")];
+    let run = tender(&args);
+    let printed = String::from_utf8_lossy(&run.stdout);
+    assert!(printed.contains("Latency in simulated time"), "{printed}");
+    let svg = std::fs::read_to_string(out.join("latency_cdf.svg")).expect("the latency plot");
+    assert!(svg.contains("tasks answered within it"));
+    // An untimed run draws none.
+    let plain = dir.path().join("plain");
+    tender(&["run", small().to_str().expect("utf-8"), "--episodes", "2", "--out", plain.to_str().expect("utf-8")]);
+    assert!(!plain.join("latency_cdf.svg").exists());
+}

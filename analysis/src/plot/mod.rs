@@ -20,7 +20,8 @@ pub use draw::pareto;
 use draw::{Est, Figure, Lines, both};
 pub use error::PlotError;
 use read::{
-    RunData, column, domain_key, learning_curves, num, partial_dependence, read_csv, routing_figure, smallest_agent,
+    RunData, column, domain_key, latency_cdf, learning_curves, num, partial_dependence, read_csv, routing_figure,
+    smallest_agent,
 };
 use report::{report, run_tables, sweep_table};
 
@@ -104,6 +105,19 @@ fn plot_run(dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
                 },
             )?);
         }
+    }
+    let cdf = latency_cdf(dir)?;
+    if !cdf.is_empty() {
+        files.extend(both(
+            dir,
+            "latency_cdf",
+            &Figure::Lines {
+                title: "Latency: share of tasks answered within a time (simulated seconds)".into(),
+                x_desc: "latency, arrival to answer (s)".into(),
+                y_desc: "tasks answered within it (%)".into(),
+                series: cdf,
+            },
+        )?);
     }
     if let Some(figure) = routing_figure(dir)? {
         files.extend(both(dir, "accuracy_vs_strong_share", &figure)?);

@@ -2,7 +2,7 @@
 //! report, into the figures' data.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::draw::{Est, Figure, Lines};
 use super::error::PlotError;
@@ -130,20 +130,69 @@ pub(super) fn domain_key(bins: &[String]) -> String {
     domains.iter().map(|d| format!("{} = {d}", crate::table::short(d))).collect::<Vec<_>>().join(", ")
 }
 
-/// The smallest agent's cumulative share of wins along the stream, averaged over episodes,
-/// for every mechanism whose name starts with "SALE".
-pub(super) fn learning_curves(dir: &Path, smallest: &str) -> Result<Lines, PlotError> {
-    // Per-task rows as written (`tasks.csv`), compressed (`tasks.csv.gz`), or not at all.
+/// A reader of the run's per-task rows, plain or compressed.
+type TaskRows = csv::Reader<Box<dyn std::io::Read>>;
+
+/// The run's per-task rows (`tasks.csv`, or `tasks.csv.gz`): its path and a reader, or `None`
+/// when the run wrote neither.
+fn task_rows(dir: &Path) -> Result<Option<(PathBuf, TaskRows)>, PlotError> {
     let (plain, gz) = (dir.join("tasks.csv"), dir.join("tasks.csv.gz"));
     let path = if plain.exists() { plain } else { gz };
-    let err = |source: csv::Error| PlotError::Csv { path: path.clone(), source };
     let reader: Box<dyn std::io::Read> = match std::fs::File::open(&path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Lines::new()),
-        Err(source) => return Err(PlotError::Io { path: path.clone(), source }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(PlotError::Io { path, source }),
         Ok(f) if path.extension().is_some_and(|e| e == "gz") => Box::new(flate2::read::GzDecoder::new(f)),
         Ok(f) => Box::new(f),
     };
-    let mut r = csv::Reader::from_reader(reader);
+    Ok(Some((path, csv::Reader::from_reader(reader))))
+}
+
+/// Each mechanism's latency distribution in a timed run: the share of its answered tasks (all
+/// episodes pooled) answered within each latency, at 200 evenly spaced shares. Empty for an
+/// untimed run.
+pub(super) fn latency_cdf(dir: &Path) -> Result<Lines, PlotError> {
+    let Some((path, mut r)) = task_rows(dir)? else { return Ok(Lines::new()) };
+    let err = |source: csv::Error| PlotError::Csv { path: path.clone(), source };
+    let header: Vec<String> = r.headers().map_err(err)?.iter().map(String::from).collect();
+    if !header.iter().any(|h| h == "done_s") {
+        return Ok(Lines::new());
+    }
+    let (m, a, d) =
+        (column(&header, "mechanism", &path)?, column(&header, "arrival_s", &path)?, column(&header, "done_s", &path)?);
+    let mut latencies: Vec<(String, Vec<f64>)> = Vec::new();
+    for rec in r.records() {
+        let rec = rec.map_err(err)?;
+        // A dropped task has no answer.
+        if rec[d].is_empty() {
+            continue;
+        }
+        let latency = num(&rec[d]) - num(&rec[a]);
+        match latencies.iter_mut().find(|(name, _)| name == &rec[m]) {
+            Some((_, v)) => v.push(latency),
+            None => latencies.push((rec[m].to_string(), vec![latency])),
+        }
+    }
+    Ok(latencies
+        .into_iter()
+        .map(|(mech, mut v)| {
+            v.sort_by(f64::total_cmp);
+            let points = (1..=200)
+                .map(|i| {
+                    let share = f64::from(i) / 200.0;
+                    let at = ((share * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+                    (v[at], Est { mean: share * 100.0, low: f64::NAN, high: f64::NAN })
+                })
+                .collect();
+            (mech, points)
+        })
+        .collect())
+}
+
+/// The smallest agent's cumulative share of wins along the stream, averaged over episodes,
+/// for every mechanism whose name starts with "SALE".
+pub(super) fn learning_curves(dir: &Path, smallest: &str) -> Result<Lines, PlotError> {
+    let Some((path, mut r)) = task_rows(dir)? else { return Ok(Lines::new()) };
+    let err = |source: csv::Error| PlotError::Csv { path: path.clone(), source };
     let header: Vec<String> = r.headers().map_err(err)?.iter().map(String::from).collect();
     let (e, m, st, w) = (
         column(&header, "episode", &path)?,

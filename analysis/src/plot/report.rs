@@ -96,6 +96,7 @@ pub(super) fn caption(stem: &str) -> String {
         ("shares_by_bin", "Who executes, per complexity bin"),
         ("learning_curve", "Learning curve: the smallest agent's cumulative share of SALE's wins along the stream"),
         ("accuracy_vs_strong_share", "Accuracy against the share of calls to the strongest agent (routing view)"),
+        ("latency_cdf", "Latency in simulated time: the share of tasks answered within each latency, per mechanism"),
     ];
     if let Some((_, c)) = fixed.iter().find(|(s, _)| *s == stem) {
         return (*c).to_string();
