@@ -62,7 +62,7 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
         draws: format!("{:?}", spec.draws),
         replications,
         mechanisms,
-        metrics: row_metric_names(),
+        metrics: row_metric_names(scenario.arrivals.timed()),
         points,
     };
     let (store, done) = SweepStore::open(&out, &manifest)?;
@@ -80,6 +80,7 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let (largest, smallest) = price_extremes(prepared[0].prepared.source.agents());
     let agents = prepared[0].prepared.source.agents().len();
+    let timed = scenario.arrivals.timed();
     let outcome = run_units(&prepared, &todo, args.threads.jobs, &|unit| {
         let rows = unit
             .runs
@@ -90,7 +91,7 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
                 replication: unit.replication,
                 seed: unit.episode_seed,
                 mechanism: mechanism.clone(),
-                metrics: row_metrics(records, agents, largest, smallest)
+                metrics: row_metrics(records, agents, largest, smallest, timed)
                     .into_iter()
                     .map(|x| x.is_finite().then_some(x))
                     .collect(),

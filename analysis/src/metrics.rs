@@ -284,21 +284,32 @@ const ROW: [Metric; 9] = [
 ];
 
 /// The names of a sweep row's metrics, in order: [`Metric::id`]s, then the largest and the
-/// smallest agent's shares (named by role, since a sweep may change the pool's names).
+/// smallest agent's shares (named by role, since a sweep may change the pool's names), then, for
+/// a timed sweep, the latency metrics.
 #[must_use]
-pub fn row_metric_names() -> Vec<String> {
-    ROW.iter().map(|m| m.id(&[])).chain(["largest_share".to_string(), "smallest_share".to_string()]).collect()
+pub fn row_metric_names(timed: bool) -> Vec<String> {
+    let latency = if timed { &LATENCY[..] } else { &[] };
+    ROW.iter()
+        .map(|m| m.id(&[]))
+        .chain(["largest_share".to_string(), "smallest_share".to_string()])
+        .chain(latency.iter().map(|m| m.id(&[])))
+        .collect()
 }
 
 /// One episode's row metrics ([`row_metric_names`]) from its records; `largest` and `smallest`
 /// are agent indices.
 #[must_use]
-pub fn row_metrics(records: &[TaskRecord], agents: usize, largest: usize, smallest: usize) -> Vec<f64> {
+pub fn row_metrics(records: &[TaskRecord], agents: usize, largest: usize, smallest: usize, timed: bool) -> Vec<f64> {
     let mut t = EpisodeTotals::default();
     for r in records {
         t.add(r, agents);
     }
-    ROW.iter().chain(&[Metric::Share(largest), Metric::Share(smallest)]).map(|m| m.of(&t).unwrap_or(f64::NAN)).collect()
+    let latency = if timed { &LATENCY[..] } else { &[] };
+    ROW.iter()
+        .chain(&[Metric::Share(largest), Metric::Share(smallest)])
+        .chain(latency)
+        .map(|m| m.of(&t).unwrap_or(f64::NAN))
+        .collect()
 }
 
 /// The most and the least expensive agents (by output price; ties to the lower index).

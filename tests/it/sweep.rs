@@ -288,3 +288,32 @@ fn a_scenario_whose_output_is_a_sweep_folder_is_not_nested_again() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(out.join("rows.csv").exists() && !out.join("sweep").exists());
 }
+
+#[test]
+fn a_timed_sweep_over_arrival_rate_plots_p95_latency_against_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let timed = std::fs::read_to_string(small())
+        .expect("fixture")
+        .replace("    mechanisms: [", "    arrivals: Poisson(rate: 0.05),\n    mechanisms: [");
+    let scenario = dir.path().join("timed.ron");
+    std::fs::write(&scenario, timed).expect("scenario written");
+    let out = dir.path().join("sweep");
+    let args = [
+        "sweep",
+        scenario.to_str().expect("utf-8"),
+        "--set",
+        "arrivals.Poisson.rate=0.02,0.08",
+        "--replications",
+        "2",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ];
+    let run = tender(&args);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let rows = std::fs::read_to_string(out.join("rows.csv")).expect("rows");
+    assert!(rows.lines().next().is_some_and(|h| {
+        h.ends_with(",latency_p95_s,latency_p99_s,auction_s,auction_latency_share,queue_wait_s,throughput_per_s")
+    }));
+    let svg = std::fs::read_to_string(out.join("latency_p95_vs_arrivals_Poisson_rate.svg")).expect("the p95 plot");
+    assert!(svg.contains("p95 latency"));
+}

@@ -177,10 +177,16 @@ fn plot_sweep(dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
         } else {
             param.clone()
         };
+        let timed = manifest.metrics.iter().any(|m| *m == Metric::Latency(95).id(&[]));
+        let latency = timed.then(|| (Metric::Latency(95).id(&[]), "p95 latency (simulated s)", "latency_p95_vs_"));
         for (metric, label, stem) in [
-            (Metric::Welfare.id(&[]), "welfare per episode ($)", "welfare_vs_"),
-            (Metric::CostPerMTok.id(&[]), "cost ($ per million tokens)", "cost_vs_"),
-        ] {
+            Some((Metric::Welfare.id(&[]), "welfare per episode ($)", "welfare_vs_")),
+            Some((Metric::CostPerMTok.id(&[]), "cost ($ per million tokens)", "cost_vs_")),
+            latency,
+        ]
+        .into_iter()
+        .flatten()
+        {
             let metric = metric.as_str();
             let series: Lines = manifest
                 .mechanisms

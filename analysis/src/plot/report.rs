@@ -101,7 +101,11 @@ pub(super) fn caption(stem: &str) -> String {
     if let Some((_, c)) = fixed.iter().find(|(s, _)| *s == stem) {
         return (*c).to_string();
     }
-    for (prefix, what) in [("welfare_vs_", "Welfare per episode"), ("cost_vs_", "Cost ($ per million tokens)")] {
+    for (prefix, what) in [
+        ("welfare_vs_", "Welfare per episode"),
+        ("cost_vs_", "Cost ($ per million tokens)"),
+        ("latency_p95_vs_", "p95 latency (simulated seconds)"),
+    ] {
         if let Some(param) = stem.strip_prefix(prefix) {
             return format!("{what} against {param}, mean and 95% band per mechanism");
         }
