@@ -136,8 +136,8 @@ pub struct Servers {
     serving: Vec<Serving>,
     free_at: Vec<Vec<f64>>,
     calls: Vec<Call>,
-    /// Executions that had not started when the latest one was served: (agent, start).
-    executions: Vec<(u16, f64)>,
+    /// Executions that had not ended when the latest one was served: (agent, start, end).
+    executions: Vec<(u16, f64, f64)>,
 }
 
 impl Servers {
@@ -165,16 +165,23 @@ impl Servers {
     #[must_use]
     pub fn admits(&self, agent: usize, ready: f64) -> bool {
         let Some(limit) = self.serving[agent].queue_limit else { return true };
-        let waiting = self.executions.iter().filter(|&&(a, start)| usize::from(a) == agent && start > ready).count();
+        let waiting = self.executions.iter().filter(|&&(a, start, _)| usize::from(a) == agent && start > ready).count();
         waiting < limit as usize
     }
 
-    /// Serve an execution: as [`Servers::serve`], remembered for [`Servers::admits`].
-    pub fn serve_execution(&mut self, agent: usize, usage: Usage, ready: f64) -> (f64, f64) {
+    /// `agent`'s executions running or queued at `now`.
+    #[must_use]
+    pub fn executions_in_flight(&self, agent: usize, now: f64) -> usize {
+        self.executions.iter().filter(|&&(a, _, end)| usize::from(a) == agent && end > now).count()
+    }
+
+    /// Serve an execution requested at `now`: as [`Servers::serve`], remembered for
+    /// [`Servers::admits`] and [`Servers::executions_in_flight`].
+    pub fn serve_execution(&mut self, agent: usize, usage: Usage, ready: f64, now: f64) -> (f64, f64) {
         let (start, end) = self.serve(agent, usage, ready);
-        // Only executions that may still be waiting matter to a queue limit.
-        self.executions.retain(|&(_, s)| s > ready);
-        self.executions.push((agent as u16, start));
+        // Only executions not yet ended matter to the load (time never goes back).
+        self.executions.retain(|&(_, _, e)| e > now);
+        self.executions.push((agent as u16, start, end));
         (start, end)
     }
 
@@ -299,7 +306,7 @@ mod tests {
         let mut s = Servers::new(vec![serving]);
         for _ in 0..3 {
             assert!(s.admits(0, 0.0));
-            s.serve_execution(0, ten, 0.0);
+            s.serve_execution(0, ten, 0.0, 0.0);
         }
         assert!(!s.admits(0, 0.0));
         assert!(s.admits(0, 1.0), "the waiting one has started");

@@ -149,7 +149,7 @@ impl Ledger {
     /// An execution call, remembered for the agent's queue limit.
     fn serve_execution(&mut self, task: &Task, agent: usize, usage: Usage, ready: f64) -> (f64, f64) {
         let Some(servers) = self.servers.as_mut() else { return (self.now, self.now) };
-        let (start, end) = servers.serve_execution(agent, usage, ready.max(self.now));
+        let (start, end) = servers.serve_execution(agent, usage, ready.max(self.now), self.now);
         let f = self.flight(task);
         f.busy_until = f.busy_until.max(end);
         (start, end)
@@ -159,6 +159,12 @@ impl Ledger {
     #[must_use]
     pub fn expected_wait(&self, agent: usize) -> f64 {
         self.servers.as_ref().map_or(0.0, |s| (s.next_free(agent) - self.now).max(0.0))
+    }
+
+    /// Public load: `agent`'s executions running or queued now (`None` without a clock).
+    #[must_use]
+    pub fn executions_in_flight(&self, agent: usize) -> Option<usize> {
+        self.servers.as_ref().map(|s| s.executions_in_flight(agent, self.now))
     }
 
     /// Public load: the share of `agent`'s slots busy now (`None` without a clock).

@@ -4,7 +4,9 @@
 //! 2011: weights scaled by `1 - e^(y - 1)`, `y` uniform per agent and window); Stochastic Balance
 //! (Mehta, Waggoner and Zadimoghaddam 2015) scales by `1 - e^(L - 1)` of the agent's used share
 //! `L` of its capacity. The offline optimum sees each window's tasks in advance and solves the
-//! window's maximum expected-reward b-matching as a linear program.
+//! window's maximum expected-reward b-matching as a linear program. In a timed run the online
+//! rules read the real load instead: an agent has room while fewer than `capacity` of its
+//! executions are in flight (running or queued).
 
 use std::collections::BTreeMap;
 
@@ -131,6 +133,8 @@ fn award_matching(
     ledger: Res<Ledger>,
     mut state: ResMut<Matching>,
 ) {
+    // Timed runs: awards of this step, whose executions are not yet in flight.
+    let mut awarded = vec![0u32; ledger.agents().len()];
     for (open, mut decision) in &mut tasks {
         let window = open.step / state.window;
         if state.current != Some(window) {
@@ -138,20 +142,24 @@ fn award_matching(
         }
         let est = state.predictor.estimate(stream_.get(open));
         let n = est.len();
-        let free = |a: usize| state.used[a] < state.capacity[a];
+        // Used capacity: in a timed run the real load, the agent's executions in flight (running
+        // or queued); otherwise the tasks it took in this window of arrivals.
+        let used = |a: usize| ledger.executions_in_flight(a).map_or(state.used[a], |k| k as u32 + awarded[a]);
+        let free = |a: usize| used(a) < state.capacity[a];
         let pick = match state.rule {
             MatchingRule::Greedy => argmin((0..n).filter(|&a| free(a)).map(|a| (a, -est[a].success))),
             MatchingRule::Ranking => {
                 argmin((0..n).filter(|&a| free(a)).map(|a| (a, -est[a].success * state.perturbation[a])))
             }
             MatchingRule::StochasticBalance => argmin((0..n).filter(|&a| free(a)).map(|a| {
-                let load = f64::from(state.used[a]) / f64::from(state.capacity[a].max(1));
+                let load = f64::from(used(a)) / f64::from(state.capacity[a].max(1));
                 (a, -est[a].success * (1.0 - (load - 1.0).exp()))
             })),
             MatchingRule::OfflineOptimum => state.plan.get(&open.step).copied(),
         };
         if let Some(a) = pick {
             state.used[a] += 1;
+            awarded[a] += 1;
             decision.winner = Some(a);
         }
     }

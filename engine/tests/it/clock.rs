@@ -221,3 +221,18 @@ fn mohaf_reads_the_real_load_and_spreads_work_when_load_is_weighed() {
     eprintln!("latency blind {} loaded {}", latency("blind"), latency("loaded"));
     assert!(latency("loaded") < latency("blind"));
 }
+
+#[test]
+fn online_matching_reads_the_real_load_and_never_exceeds_its_capacity_in_flight() {
+    let s = market_with("[Matching(rule: Greedy, window: 10, capacity: 2)]", 2.0, (4, 4), "", "training: Separate(1),");
+    for (name, records, calls) in play(&s, 1) {
+        let answered: Vec<&TaskRecord> = records.iter().filter(|r| r.winner != u16::MAX).collect();
+        assert!(answered.len() < records.len(), "{name}: overload drops some tasks");
+        // Executions run or wait at most two at a time per agent: at each execution's start,
+        // fewer than two others of its agent were unfinished.
+        for c in &calls {
+            let others = calls.iter().filter(|o| o.agent == c.agent && o.start < c.start && o.end > c.start).count();
+            assert!(others < 2, "{name}: {others} in flight beside one starting");
+        }
+    }
+}
