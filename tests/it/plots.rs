@@ -1,7 +1,7 @@
 //! Every plot renders from saved results: valid PNGs, well-formed SVGs naming their series, and
 //! a report that shows them all.
 
-use crate::util::{path, small, tender_ok as tender};
+use crate::util::{path, small, tender_ok as tender, timed_small};
 
 use std::path::Path;
 
@@ -159,11 +159,7 @@ fn a_random_design_over_several_parameters_plots_partial_dependence_with_caption
 #[test]
 fn a_timed_run_draws_its_latency_distribution() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let timed = std::fs::read_to_string(small())
-        .expect("fixture")
-        .replace("    mechanisms: [", "    arrivals: Poisson(rate: 0.05),\n    mechanisms: [");
-    let scenario = dir.path().join("timed.ron");
-    std::fs::write(&scenario, timed).expect("scenario written");
+    let scenario = timed_small(dir.path(), 0.05);
     let out = dir.path().join("out");
     let args = ["run", scenario.to_str().expect("utf-8"), "--episodes", "2", "--out", out.to_str().expect("utf-8")];
     let run = tender(&args);

@@ -1,6 +1,6 @@
 //! `tender sweep` and `tender merge`, end to end: determinism, sharding, resuming.
 
-use crate::util::{path, small, tender};
+use crate::util::{path, small, tender, timed_small};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -292,11 +292,7 @@ fn a_scenario_whose_output_is_a_sweep_folder_is_not_nested_again() {
 #[test]
 fn a_timed_sweep_over_arrival_rate_plots_p95_latency_against_it() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let timed = std::fs::read_to_string(small())
-        .expect("fixture")
-        .replace("    mechanisms: [", "    arrivals: Poisson(rate: 0.05),\n    mechanisms: [");
-    let scenario = dir.path().join("timed.ron");
-    std::fs::write(&scenario, timed).expect("scenario written");
+    let scenario = timed_small(dir.path(), 0.05);
     let out = dir.path().join("sweep");
     let args = [
         "sweep",

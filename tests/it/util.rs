@@ -42,3 +42,13 @@ pub fn text(bytes: &[u8]) -> String {
 pub fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
+
+/// The engine's small scenario with Poisson arrivals at `rate` per second, written into `dir`.
+pub fn timed_small(dir: &Path, rate: f64) -> PathBuf {
+    let text = std::fs::read_to_string(small())
+        .expect("fixture")
+        .replace("    mechanisms: [", &format!("    arrivals: Poisson(rate: {rate}),\n    mechanisms: ["));
+    let path = dir.join("timed.ron");
+    std::fs::write(&path, text).expect("scenario written");
+    path
+}
