@@ -19,8 +19,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run every mechanism of a scenario over many seeded episodes, print a comparison table with
-    /// 95% confidence intervals, and write summary.csv, tasks.csv and scenario.ron to the output
-    /// folder.
+    /// 95% confidence intervals, and write summary.csv, agents.csv, tasks.csv and scenario.ron to
+    /// the output folder.
     Run(RunArgs),
     /// Check every live agent of a scenario against its server: reachable, credentials
     /// accepted, model served, slots, log-probabilities and usage, and a sample plan, verdict

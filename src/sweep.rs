@@ -44,10 +44,10 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
     let points = spec.points(scenario.seed)?;
     // A unit's records are held until it is written: one unit per worker.
     let workers = args.threads.jobs.unwrap_or_else(rayon_threads);
-    let records = workers as f64 * scenario.resolve_mechanisms().len() as f64 * scenario.workload.task_count() as f64;
+    let mechanisms: Vec<String> = scenario.resolve_mechanisms().into_iter().map(|r| r.name).collect();
+    let records = workers as f64 * mechanisms.len() as f64 * scenario.workload.task_count() as f64;
     check_memory(&scenario, records, args.threads.jobs)?;
     let prepared = prepare(&scenario, &points, scenario.seed, spec.draws)?;
-    let mechanisms: Vec<String> = scenario.resolve_mechanisms().into_iter().map(|r| r.name).collect();
     // OUTPUT/sweep, unless the scenario's output folder is a sweep's already.
     let out = args.out.clone().unwrap_or_else(|| {
         if scenario.output.file_name().is_some_and(|n| n == "sweep") {

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use tender_agents::{AgentInfo, OutcomeSource, WorkloadSpec};
 
 use crate::clock::Timing;
-use crate::episode::{play_in_time, run_episode};
+use crate::episode::play_episode;
 use crate::error::EngineError;
 use crate::mechanisms::Resolved;
 use crate::record::TaskRecord;
@@ -86,17 +86,10 @@ pub fn run_batch(
             .map(|&(episode, m)| {
                 let (seed, tasks) = training.episode(workload, options.seed, u64::from(episode));
                 let column = &mechanisms[m];
-                let (records, utilisation) = match &options.timing {
-                    None => {
-                        (run_episode(Arc::clone(&source), tasks, &*column.mechanism, &column.name, seed)?, Vec::new())
-                    }
-                    Some(timing) => {
-                        let (records, calls) =
-                            play_in_time(Arc::clone(&source), tasks, &*column.mechanism, &column.name, seed, timing)?;
-                        let utilisation = crate::clock::utilisation(&calls, &timing.serving);
-                        (records, utilisation)
-                    }
-                };
+                let timing = options.timing.as_ref();
+                let (records, calls) =
+                    play_episode(Arc::clone(&source), tasks, &*column.mechanism, &column.name, seed, timing)?;
+                let utilisation = timing.map(|t| crate::clock::utilisation(&calls, &t.serving)).unwrap_or_default();
                 progress();
                 Ok(EpisodeRun { episode, seed, mechanism: m as u16, records, utilisation })
             })

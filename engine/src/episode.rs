@@ -74,6 +74,22 @@ pub fn run_episode(
     play(world, schedule, mechanism_name)
 }
 
+/// One episode, sequential (`timing` `None`) or in time: its records and, when timed, every call
+/// the agents served. The one entry point batches and sweeps share.
+pub fn play_episode(
+    source: Arc<dyn OutcomeSource>,
+    tasks: EpisodeTasks,
+    mechanism: &dyn Mechanism,
+    mechanism_name: &str,
+    episode_seed: u64,
+    timing: Option<&Timing>,
+) -> Result<(Vec<TaskRecord>, Vec<Call>), EngineError> {
+    match timing {
+        None => run_episode(source, tasks, mechanism, mechanism_name, episode_seed).map(|r| (r, Vec::new())),
+        Some(t) => play_in_time(source, tasks, mechanism, mechanism_name, episode_seed, t),
+    }
+}
+
 /// Which phase a timed episode's schedule run is for: only that phase's systems run.
 #[derive(Resource, Clone, Copy, Debug, PartialEq, Eq)]
 struct Gate(Phase);
@@ -100,10 +116,10 @@ pub fn play_in_time(
 ) -> Result<(Vec<TaskRecord>, Vec<Call>), EngineError> {
     let n = tasks.eval.len();
     let arrivals = timing.arrivals.times(episode_seed, n).unwrap_or_else(|| vec![0.0; n]);
-    let (mut world, mut schedule) = build_episode(Arc::clone(&source), tasks, mechanism, episode_seed);
+    let (mut world, mut schedule) = build_episode(source, tasks, mechanism, episode_seed);
     let mut servers = Servers::new(timing.serving.clone());
     servers.reserve(n * (1 + timing.serving.len() * (1 + timing.serving.len())));
-    world.insert_resource(Ledger::timed(source, episode_seed, servers));
+    world.resource_mut::<Ledger>().set_servers(servers);
     world.insert_resource(Clock::default());
     world.insert_resource(Gate(Phase::Arrival));
     world.register_disabling_component::<Waiting>();

@@ -79,10 +79,9 @@ impl Ledger {
         Self { source, episode_seed, flights: Vec::new(), last: 0, servers: None, now: 0.0 }
     }
 
-    /// A ledger whose calls take time on `servers`.
-    #[must_use]
-    pub fn timed(source: Arc<dyn OutcomeSource>, episode_seed: u64, servers: Servers) -> Self {
-        Self { servers: Some(servers), ..Self::new(source, episode_seed) }
+    /// From now on calls take time on `servers` (a timed episode).
+    pub fn set_servers(&mut self, servers: Servers) {
+        self.servers = Some(servers);
     }
 
     /// The simulated time at which the phase now running started.

@@ -150,15 +150,8 @@ impl AuctionMemory {
     }
 
     /// From each neighbour, the (losing plan, winning plan) pair that involves one of `agent`'s
-    /// plans: its losing plan against the winner's, or the runner-up's against its winning one.
-    #[must_use]
-    pub fn pairs_for(&self, neighbours: &Neighbours, agent: usize) -> Vec<RetrievedPair> {
-        let mut out = Vec::with_capacity(neighbours.best.len());
-        self.pairs_into(neighbours, agent, &mut out);
-        out
-    }
-
-    /// [`AuctionMemory::pairs_for`] into `out`, reusing its buffer.
+    /// plans (its losing plan against the winner's, or the runner-up's against its winning one),
+    /// into `out`, reusing its buffer.
     pub fn pairs_into(&self, neighbours: &Neighbours, agent: usize, out: &mut Vec<RetrievedPair>) {
         out.clear();
         out.extend(neighbours.best.iter().map(|&(similarity, i)| {
@@ -285,9 +278,14 @@ mod tests {
         let mut m = AuctionMemory::new(2, 3);
         m.store(&unit([1.0, 0.0]), &[10, 20, 30], &[7, 8, 9], 1, Some(2), false);
         let n = m.nearest(&unit([1.0, 0.0]), 8);
-        let lost = m.pairs_for(&n, 0)[0];
+        let pairs = |agent| {
+            let mut out = Vec::new();
+            m.pairs_into(&n, agent, &mut out);
+            out[0]
+        };
+        let lost = pairs(0);
         assert_eq!((lost.losing_length, lost.winning_length, lost.winner_succeeded), (10, 20, false));
-        let won = m.pairs_for(&n, 1)[0];
+        let won = pairs(1);
         assert_eq!((won.losing_length, won.winning_length), (30, 20));
         assert_eq!((lost.losing_text, lost.winning_text, won.losing_text), (7, 8, 9));
     }

@@ -62,13 +62,10 @@ pub fn run_units<E: Send>(
             let timing = point.options(None).timing;
             for m in &point.mechanisms {
                 let source = std::sync::Arc::clone(&point.source);
-                let run = match &timing {
-                    None => crate::run_episode(source, tasks.clone(), &*m.mechanism, &m.name, seed),
-                    Some(t) => crate::episode::play_in_time(source, tasks.clone(), &*m.mechanism, &m.name, seed, t)
-                        .map(|(records, _)| records),
-                };
+                let run =
+                    crate::episode::play_episode(source, tasks.clone(), &*m.mechanism, &m.name, seed, timing.as_ref());
                 match run {
-                    Ok(records) => runs.push(records),
+                    Ok((records, _)) => runs.push(records),
                     Err(e) => return Err(Err(e)),
                 }
             }

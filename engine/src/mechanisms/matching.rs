@@ -104,26 +104,22 @@ struct Matching {
 
 impl Mechanism for MatchingParams {
     fn install(&self, world: &mut World, schedule: &mut Schedule) {
-        install_matching(self, world, schedule);
+        let predictor = Predictor::learn(world, self.k as usize);
+        let agents = world.resource::<Ledger>().agents();
+        let capacity = agents.iter().map(|a| self.capacities.get(&a.name).copied().unwrap_or(self.capacity)).collect();
+        let n = agents.len();
+        world.insert_resource(Matching {
+            rule: self.rule,
+            window: self.window as usize,
+            capacity,
+            predictor,
+            current: None,
+            used: vec![0; n],
+            perturbation: vec![1.0; n],
+            plan: BTreeMap::new(),
+        });
+        schedule.add_systems(award_matching.in_set(Phase::Award));
     }
-}
-
-fn install_matching(params: &MatchingParams, world: &mut World, schedule: &mut Schedule) {
-    let predictor = Predictor::learn(world, params.k as usize);
-    let agents = world.resource::<Ledger>().agents();
-    let capacity = agents.iter().map(|a| params.capacities.get(&a.name).copied().unwrap_or(params.capacity)).collect();
-    let n = agents.len();
-    world.insert_resource(Matching {
-        rule: params.rule,
-        window: params.window as usize,
-        capacity,
-        predictor,
-        current: None,
-        used: vec![0; n],
-        perturbation: vec![1.0; n],
-        plan: BTreeMap::new(),
-    });
-    schedule.add_systems(award_matching.in_set(Phase::Award));
 }
 
 fn award_matching(

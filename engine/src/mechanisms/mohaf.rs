@@ -85,15 +85,11 @@ struct Mohaf {
 
 impl Mechanism for MohafParams {
     fn install(&self, world: &mut World, schedule: &mut Schedule) {
-        install_mohaf(self, world, schedule);
+        let predictor = Predictor::learn(world, self.k as usize);
+        let n = world.resource::<Ledger>().agents().len();
+        world.insert_resource(Mohaf { params: self.clone(), predictor, recent: VecDeque::new(), totals: vec![0; n] });
+        schedule.add_systems(award_mohaf.in_set(Phase::Award));
     }
-}
-
-fn install_mohaf(params: &MohafParams, world: &mut World, schedule: &mut Schedule) {
-    let predictor = Predictor::learn(world, params.k as usize);
-    let n = world.resource::<Ledger>().agents().len();
-    world.insert_resource(Mohaf { params: params.clone(), predictor, recent: VecDeque::new(), totals: vec![0; n] });
-    schedule.add_systems(award_mohaf.in_set(Phase::Award));
 }
 
 fn award_mohaf(

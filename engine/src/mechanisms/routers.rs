@@ -139,12 +139,6 @@ impl MechanismKind for WtpParams {
     }
 }
 
-impl Mechanism for Router {
-    fn install(&self, world: &mut World, schedule: &mut Schedule) {
-        install(self, world, schedule);
-    }
-}
-
 /// What a trained router carries into the episode.
 #[derive(Resource)]
 struct Model {
@@ -154,21 +148,23 @@ struct Model {
     by_price: Vec<usize>,
 }
 
-fn install(router: &Router, world: &mut World, schedule: &mut Schedule) {
-    let ledger = world.resource::<Ledger>();
-    let log = TrainingLog::collect(ledger, &world.resource::<TrainingSet>().0);
-    let by_price = cheapest_first(&AgentInfo::prices(ledger.agents()));
-    let classifier = match router {
-        Router::ToRouter { epochs, learning_rate, l2 } => {
-            let inputs: Vec<&[f32]> = log.examples.iter().map(|e| &e.embedding[..]).collect();
-            let rates = log.success_rates();
-            let labels: Vec<usize> = log.examples.iter().map(|e| best_agent(e, &rates)).collect();
-            Some(Softmax::train(&inputs, &labels, log.agents, *epochs, *learning_rate, *l2))
-        }
-        _ => None,
-    };
-    world.insert_resource(Model { router: router.clone(), log, classifier, by_price });
-    schedule.add_systems(route.in_set(Phase::Award));
+impl Mechanism for Router {
+    fn install(&self, world: &mut World, schedule: &mut Schedule) {
+        let ledger = world.resource::<Ledger>();
+        let log = TrainingLog::collect(ledger, &world.resource::<TrainingSet>().0);
+        let by_price = cheapest_first(&AgentInfo::prices(ledger.agents()));
+        let classifier = match self {
+            Router::ToRouter { epochs, learning_rate, l2 } => {
+                let inputs: Vec<&[f32]> = log.examples.iter().map(|e| &e.embedding[..]).collect();
+                let rates = log.success_rates();
+                let labels: Vec<usize> = log.examples.iter().map(|e| best_agent(e, &rates)).collect();
+                Some(Softmax::train(&inputs, &labels, log.agents, *epochs, *learning_rate, *l2))
+            }
+            _ => None,
+        };
+        world.insert_resource(Model { router: self.clone(), log, classifier, by_price });
+        schedule.add_systems(route.in_set(Phase::Award));
+    }
 }
 
 fn route(mut tasks: Query<(&OpenTask, &mut Decision)>, stream_: Res<TaskStream>, model: Res<Model>) {

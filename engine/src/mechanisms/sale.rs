@@ -313,25 +313,21 @@ pub struct Bids(pub Vec<Bid>);
 
 impl Mechanism for SaleConfig {
     fn install(&self, world: &mut World, schedule: &mut Schedule) {
-        install(self, world, schedule);
-    }
-}
-
-fn install(config: &SaleConfig, world: &mut World, schedule: &mut Schedule) {
-    let agents = world.resource::<Ledger>().agents().len();
-    let dim = world.resource::<TaskStream>().tasks.first().map_or(0, |t| t.embedding.len());
-    world.insert_resource(config.clone());
-    world.insert_resource(AuctionMemory::new(dim, agents));
-    // Every task is spawned with its (empty) bids: no insertion, and they go when it goes.
-    world.register_required_components::<OpenTask, Bids>();
-    schedule.add_systems((
-        bid.in_set(Phase::Bidding),
-        judge.in_set(Phase::Jury),
-        score.in_set(Phase::Scoring),
-        award.in_set(Phase::Award),
-    ));
-    if config.memory {
-        schedule.add_systems((refine.in_set(Phase::Refinement), remember.in_set(Phase::MemoryUpdate)));
+        let agents = world.resource::<Ledger>().agents().len();
+        let dim = world.resource::<TaskStream>().tasks.first().map_or(0, |t| t.embedding.len());
+        world.insert_resource(self.clone());
+        world.insert_resource(AuctionMemory::new(dim, agents));
+        // Every task is spawned with its (empty) bids: no insertion, and they go when it goes.
+        world.register_required_components::<OpenTask, Bids>();
+        schedule.add_systems((
+            bid.in_set(Phase::Bidding),
+            judge.in_set(Phase::Jury),
+            score.in_set(Phase::Scoring),
+            award.in_set(Phase::Award),
+        ));
+        if self.memory {
+            schedule.add_systems((refine.in_set(Phase::Refinement), remember.in_set(Phase::MemoryUpdate)));
+        }
     }
 }
 
