@@ -234,7 +234,10 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
             format!("Latency in simulated time (mean ± 95% CI across episodes of each episode's figure)\n{t}\n\n")
         }),
         table::utilisation(&summary).map_or_else(String::new, |t| {
-            format!("Utilisation: each agent's busy slot-seconds over its slot-seconds\n{t}\n\n")
+            format!(
+                "Agents as servers (docs/time.md)\n{}\n\nUtilisation: each agent's busy slot-seconds over its slot-seconds\n{t}\n\n",
+                table::servers(&scenario.agents)
+            )
         }),
         table::reported(&summary).map_or_else(String::new, |t| {
             format!("Reported by the mechanisms (per episode: sums, or means over tasks)\n{t}\n\n")

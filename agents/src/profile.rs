@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::live::LiveSpec;
+use crate::serving::{Serving, ServingSpec};
 use crate::validate::Checker;
 
 /// Longest agent name: names head table rows and plot legends.
@@ -51,78 +52,7 @@ pub struct AgentProfile {
     pub memory_gain: f64,
     /// The agent as a server, when tasks arrive in time (`arrivals` other than `Sequential`).
     #[serde(default)]
-    pub serving: Serving,
-}
-
-/// An agent as a server: how many calls it runs at once and how long a call takes. A call of
-/// `input` prompt tokens and `output` generated tokens occupies one slot for
-/// `time_to_first_token + input / prefill_tokens_per_second + output / output_tokens_per_second`
-/// seconds (the first-token time stands for scheduling and network overhead, the prefill term
-/// for prompt processing beyond it).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Serving {
-    /// Calls served at once (the server's batch capacity); more wait in a FIFO queue.
-    #[serde(default = "default_slots")]
-    pub slots: u32,
-    /// Generated tokens per second of one call.
-    #[serde(default = "default_output_tps")]
-    pub output_tokens_per_second: f64,
-    /// Prompt tokens processed per second of one call.
-    #[serde(default = "default_prefill_tps")]
-    pub prefill_tokens_per_second: f64,
-    /// Seconds before the first token of a call, beyond prompt processing.
-    #[serde(default = "default_ttft")]
-    pub time_to_first_token: f64,
-    /// Executions that may wait for a slot; a task awarded to the agent while that many wait is
-    /// dropped (recorded unanswered, nothing paid for its execution). No limit when omitted.
-    #[serde(default)]
-    pub queue_limit: Option<u32>,
-}
-
-fn default_slots() -> u32 {
-    8
-}
-fn default_output_tps() -> f64 {
-    40.0
-}
-fn default_prefill_tps() -> f64 {
-    4000.0
-}
-fn default_ttft() -> f64 {
-    0.2
-}
-
-impl Default for Serving {
-    fn default() -> Self {
-        Self {
-            slots: default_slots(),
-            output_tokens_per_second: default_output_tps(),
-            prefill_tokens_per_second: default_prefill_tps(),
-            time_to_first_token: default_ttft(),
-            queue_limit: None,
-        }
-    }
-}
-
-impl Serving {
-    /// Seconds a call of this usage occupies a slot.
-    #[must_use]
-    pub fn duration(&self, usage: crate::Usage) -> f64 {
-        self.time_to_first_token
-            + usage.input as f64 / self.prefill_tokens_per_second
-            + usage.output as f64 / self.output_tokens_per_second
-    }
-
-    pub fn check(&self, c: &mut Checker) {
-        c.count("slots", self.slots.into(), 1, 100_000);
-        c.range("output_tokens_per_second", self.output_tokens_per_second, 1e-3, 1e7);
-        c.range("prefill_tokens_per_second", self.prefill_tokens_per_second, 1e-3, 1e9);
-        c.range("time_to_first_token", self.time_to_first_token, 0.0, 3600.0);
-        if let Some(limit) = self.queue_limit {
-            c.count("queue_limit", limit.into(), 0, 100_000_000);
-        }
-    }
+    pub serving: ServingSpec,
 }
 
 /// Who answers for an agent.
@@ -357,6 +287,13 @@ impl AgentProfile {
             input_price: self.input_price.unwrap_or(self.price),
             output_price: self.price,
         }
+    }
+
+    /// The agent as a server: its scenario's figures over the published ones its name or
+    /// `published` names.
+    #[must_use]
+    pub fn serving(&self) -> Serving {
+        self.serving.prepare(&self.name)
     }
 
     /// Check the profile against the workload's domains (`(name, number of bins)`).

@@ -467,7 +467,7 @@ mod tests {
             entropy: EntropySpec::default(),
             juror: JurorProfile { accuracy, self_bias: 0.0 },
             memory_gain: 1.0,
-            serving: crate::profile::Serving::default(),
+            serving: crate::serving::ServingSpec::default(),
         }
     }
 

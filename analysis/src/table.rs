@@ -173,6 +173,41 @@ pub fn utilisation(s: &Summary) -> Option<String> {
     })
 }
 
+/// The agents as servers in a timed run: each agent's prepared serving and where its figures come
+/// from (the published figures its name or `published` names, or the generic defaults, with any
+/// figure the scenario sets over them).
+#[must_use]
+pub fn servers(agents: &[tender_agents::AgentProfile]) -> String {
+    let mut t = table(
+        ["agent", "figures", "slots", "output tok/s", "prompt tok/s", "first token s", "queue limit"]
+            .map(String::from)
+            .to_vec(),
+    );
+    for a in agents {
+        let s = a.serving();
+        let base = a.serving.published.or_else(|| tender_agents::Published::named_in(&a.name));
+        let set = [
+            a.serving.slots.is_some(),
+            a.serving.output_tokens_per_second.is_some(),
+            a.serving.prefill_tokens_per_second.is_some(),
+            a.serving.time_to_first_token.is_some(),
+        ];
+        let figures = base.map_or("generic", tender_agents::Published::name);
+        let figures = if set.iter().any(|&b| b) { format!("{figures}, some set") } else { figures.to_string() };
+        t.add_row(vec![
+            a.name.clone(),
+            figures,
+            s.slots.to_string(),
+            format!("{:.1}", s.output_tokens_per_second),
+            format!("{:.0}", s.prefill_tokens_per_second),
+            format!("{:.2}", s.time_to_first_token),
+            s.queue_limit.map_or("—".into(), |l| l.to_string()),
+        ]);
+    }
+    right_align(&mut t, 2);
+    t.to_string()
+}
+
 /// pass@1 per domain and complexity bin.
 #[must_use]
 pub fn per_bin(s: &Summary) -> String {

@@ -45,7 +45,7 @@ impl Prepared {
         let s = &self.scenario;
         let timing = s.arrivals.timed().then(|| crate::clock::Timing {
             arrivals: s.arrivals,
-            serving: s.agents.iter().map(|a| a.serving).collect(),
+            serving: s.agents.iter().map(|a| a.serving()).collect(),
             latency_target: s.latency_target,
         });
         RunOptions { seed: s.seed, episodes: s.episodes, jobs, timing }

@@ -40,7 +40,7 @@ fn market_with(mechanisms: &str, rate: f64, slots: (u32, u32), serving: &str, to
 fn timing(s: &Scenario) -> Timing {
     Timing {
         arrivals: s.arrivals,
-        serving: s.agents.iter().map(|a| a.serving).collect(),
+        serving: s.agents.iter().map(|a| a.serving()).collect(),
         latency_target: s.latency_target,
     }
 }
