@@ -84,6 +84,8 @@ pub enum Metric {
     /// Timed runs with a latency target: the share of tasks answered within it (a dropped task
     /// is not).
     TargetMet,
+    /// Timed runs: the share of tasks whose timeout passed before their answer was in.
+    TimedOutShare,
 }
 
 impl Metric {
@@ -121,6 +123,7 @@ impl Metric {
             Self::Throughput => "throughput_per_s".into(),
             Self::Utilisation(a) => format!("utilisation:{}", agents[*a].name),
             Self::TargetMet => "latency_target_met".into(),
+            Self::TimedOutShare => "timed_out_share".into(),
         }
     }
 }
@@ -172,6 +175,7 @@ impl Metric {
             Self::Throughput => ("tasks / s", 1.0, 3),
             Self::Utilisation(_) => ("utilisation %", 100.0, 1),
             Self::TargetMet => ("within target %", 100.0, 1),
+            Self::TimedOutShare => ("timed out %", 100.0, 1),
         };
         Shown { label, scale, decimals }
     }
@@ -207,6 +211,7 @@ impl Metric {
             Self::QueueWait => ratio(t.queue_wait, t.latencies.len() as f64),
             Self::Throughput => ratio(t.latencies.len() as f64, t.span.1 - t.span.0),
             Self::TargetMet => ratio(f64::from(t.within_target), f64::from(t.targeted)),
+            Self::TimedOutShare => ratio(f64::from(t.timed_out), f64::from(t.tasks)),
             Self::Reported(q) => {
                 let (_, sum, n) = t.reported.iter().find(|(r, _, _)| r.id == q.id)?;
                 match q.per_episode {
@@ -256,10 +261,12 @@ pub struct EpisodeTotals {
     /// Timed runs with a latency target: tasks with one, and those answered within it.
     pub targeted: u32,
     pub within_target: u32,
+    /// Timed runs: tasks whose timeout passed before their answer was in.
+    pub timed_out: u32,
 }
 
 /// What a timed run measures of latency, in the order tables show it.
-pub const LATENCY: [Metric; 7] = [
+pub const LATENCY: [Metric; 8] = [
     Metric::Latency(50),
     Metric::Latency(95),
     Metric::Latency(99),
@@ -267,6 +274,7 @@ pub const LATENCY: [Metric; 7] = [
     Metric::AuctionShare,
     Metric::QueueWait,
     Metric::Throughput,
+    Metric::TimedOutShare,
 ];
 
 /// The metrics a sweep row carries, in order, before the largest and the smallest agent's
@@ -339,16 +347,21 @@ impl EpisodeTotals {
         if r.success {
             self.solved_value += r.value;
         }
+        let timed_out = r.timing.as_deref().is_some_and(|t| t.timed_out);
+        self.timed_out += u32::from(timed_out);
         match self.executions.get_mut(usize::from(r.winner)) {
             Some(slot) => *slot += 1,
-            None => self.dropped += 1,
+            None if !timed_out => self.dropped += 1,
+            None => {}
         }
+        let answered = r.winner != u16::MAX && !timed_out;
         if let Some(t) = r.timing.as_deref().filter(|t| t.deadline.is_finite()) {
             self.targeted += 1;
-            self.within_target += u32::from(r.winner != u16::MAX && t.done <= t.deadline);
+            self.within_target += u32::from(answered && t.done <= t.deadline);
         }
-        // A dropped task has no answer, so no latency (it counts in `dropped_share`).
-        if let Some(t) = r.timing.as_deref().filter(|_| r.winner != u16::MAX) {
+        // A dropped or timed-out task has no answer, so no latency (it counts in
+        // `dropped_share` or `timed_out_share`).
+        if let Some(t) = r.timing.as_deref().filter(|_| answered) {
             if self.latencies.is_empty() {
                 self.span = (t.arrival, t.done);
             }

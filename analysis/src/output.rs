@@ -135,7 +135,7 @@ fn write_task_rows(w: &mut dyn Write, batch: &BatchResult, domains: &[String]) -
         // A timed run's clock, in seconds from the episode's start.
         let timed = batch.runs.iter().flat_map(|run| &run.records).any(|r| r.timing.is_some());
         if timed {
-            header.extend(["arrival_s", "awarded_s", "execution_start_s", "done_s", "found_in_system"]);
+            header.extend(["arrival_s", "awarded_s", "execution_start_s", "done_s", "found_in_system", "timed_out"]);
         }
         out.write_record(&header).map_err(csv_error)?;
         let agent = |i: u16| batch.agents.get(usize::from(i)).map_or_else(String::new, |a| a.name.clone());
@@ -182,6 +182,7 @@ fn write_task_rows(w: &mut dyn Write, batch: &BatchResult, domains: &[String]) -
                         executed(t.execution_start),
                         executed(t.done),
                         t.found_in_system.to_string(),
+                        t.timed_out.to_string(),
                     ]);
                 }
                 out.write_record(&row).map_err(csv_error)?;

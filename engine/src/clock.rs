@@ -114,6 +114,9 @@ pub struct Timing {
     pub serving: Vec<Serving>,
     /// The latency target, seconds from arrival to answer, if the scenario sets one.
     pub latency_target: Option<f64>,
+    /// Seconds from arrival after which a task's answer no longer counts, if the scenario sets
+    /// one: its execution is cancelled then.
+    pub timeout: Option<f64>,
 }
 
 /// The episode's simulated time, in seconds.
@@ -150,14 +153,26 @@ impl Servers {
     /// Serve a call of `usage` by `agent`, ready to start at `ready`: it takes the slot that frees
     /// up first (the lowest among equals) and waits for it. Returns when it starts and ends.
     pub fn serve(&mut self, agent: usize, usage: Usage, ready: f64) -> (f64, f64) {
+        let served = self.serve_until(agent, usage, ready, f64::INFINITY);
+        (served.start, served.end)
+    }
+
+    /// As [`Servers::serve`], cancelled at `until`: a call still running then ends then (its slot
+    /// frees up), and a call that would start after it never runs.
+    pub fn serve_until(&mut self, agent: usize, usage: Usage, ready: f64, until: f64) -> Served {
         let slots = &mut self.free_at[agent];
         let (slot, free) =
             slots.iter().copied().enumerate().fold((0, f64::INFINITY), |b, (i, f)| if f < b.1 { (i, f) } else { b });
         let start = ready.max(free);
-        let end = start + self.serving[agent].duration(usage);
+        if start >= until {
+            return Served { start: until, end: until, share: 0.0 };
+        }
+        let duration = self.serving[agent].duration(usage);
+        let end = (start + duration).min(until);
         slots[slot] = end;
         self.calls.push(Call { agent: agent as u16, start, end });
-        (start, end)
+        let share = if end < start + duration { (end - start) / duration } else { 1.0 };
+        Served { start, end, share }
     }
 
     /// Whether `agent` admits an execution ready at `ready`: fewer than its queue limit of
@@ -177,12 +192,14 @@ impl Servers {
 
     /// Serve an execution requested at `now`: as [`Servers::serve`], remembered for
     /// [`Servers::admits`] and [`Servers::executions_in_flight`].
-    pub fn serve_execution(&mut self, agent: usize, usage: Usage, ready: f64, now: f64) -> (f64, f64) {
-        let (start, end) = self.serve(agent, usage, ready);
+    pub fn serve_execution(&mut self, agent: usize, usage: Usage, ready: f64, now: f64, until: f64) -> Served {
+        let served = self.serve_until(agent, usage, ready, until);
         // Only executions not yet ended matter to the load (time never goes back).
         self.executions.retain(|&(_, _, e)| e > now);
-        self.executions.push((agent as u16, start, end));
-        (start, end)
+        if served.share > 0.0 {
+            self.executions.push((agent as u16, served.start, served.end));
+        }
+        served
     }
 
     /// The share of `agent`'s slots busy at `now` (held until later).
@@ -228,6 +245,14 @@ pub fn utilisation(calls: &[Call], serving: &[Serving]) -> Vec<f64> {
     busy.iter().zip(serving).map(|(b, s)| if span > 0.0 { b / (span * f64::from(s.slots)) } else { 0.0 }).collect()
 }
 
+/// A call as served: when it held its slot, and the share of it that ran (1 unless cancelled).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Served {
+    pub start: f64,
+    pub end: f64,
+    pub share: f64,
+}
+
 /// When a task arrived, and what its calls have taken so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct TaskTiming {
@@ -241,6 +266,9 @@ pub struct TaskTiming {
     pub found_in_system: u32,
     /// When its answer is due: arrival plus the scenario's latency target (infinite without one).
     pub deadline: f64,
+    /// Its timeout passed before its answer was in: it was not executed, or its execution was
+    /// cancelled (recorded unanswered; what ran is paid).
+    pub timed_out: bool,
 }
 
 /// A task waiting for its next phase: a disabling component (no system's query sees the task),

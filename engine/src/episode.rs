@@ -149,8 +149,9 @@ pub fn play_in_time(
             let in_system = waiting.iter(&world).count() as u32;
             let task = world.resource::<TaskStream>().tasks[next_arrival].clone();
             let mut ledger = world.resource_mut::<Ledger>();
-            let deadline = arrivals[next_arrival] + timing.latency_target.unwrap_or(f64::INFINITY);
-            ledger.open(&task, arrivals[next_arrival], deadline);
+            let at = arrivals[next_arrival];
+            let deadline = at + timing.latency_target.unwrap_or(f64::INFINITY);
+            ledger.open(&task, at, deadline, at + timing.timeout.unwrap_or(f64::INFINITY));
             ledger.found_in_system(&task, in_system);
             world.spawn((
                 OpenTask { step: next_arrival },

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::clock::{Servers, TaskTiming};
+use crate::clock::{Served, Servers, TaskTiming};
 
 use bevy_ecs::resource::Resource;
 use tender_agents::{
@@ -58,6 +58,8 @@ struct Flight {
     plan_ready: Vec<(usize, f64)>,
     /// When the task's calls so far are all done.
     busy_until: f64,
+    /// When the task times out: its execution is cancelled then (infinite without a timeout).
+    gives_up: f64,
 }
 
 /// The episode's view of the outcome source, with the running tab of every task in flight and,
@@ -95,12 +97,32 @@ impl Ledger {
         self.servers.as_ref()
     }
 
-    /// A task arrives at `at`, its answer due at `deadline` (timed episodes).
-    pub fn open(&mut self, task: &Task, at: f64, deadline: f64) {
+    /// A task arrives at `at`, its answer due at `deadline` and given up at `gives_up` (timed
+    /// episodes).
+    pub fn open(&mut self, task: &Task, at: f64, deadline: f64, gives_up: f64) {
         let f = self.flight(task);
         f.timing.arrival = at;
         f.timing.deadline = deadline;
         f.busy_until = at;
+        f.gives_up = gives_up;
+    }
+
+    /// Whether the task's timeout has passed (never without a clock).
+    #[must_use]
+    pub fn gave_up(&mut self, task: &Task) -> bool {
+        let now = self.now;
+        self.servers.is_some() && self.flight(task).gives_up <= now
+    }
+
+    /// The task timed out before it was executed.
+    pub fn time_out(&mut self, task: &Task) {
+        self.flight(task).timing.timed_out = true;
+    }
+
+    /// Whether the task timed out (before or during its execution).
+    #[must_use]
+    pub fn timed_out(&mut self, task: &Task) -> bool {
+        self.flight(task).timing.timed_out
     }
 
     /// How many tasks were in the system when the task arrived (timed episodes).
@@ -135,23 +157,26 @@ impl Ledger {
         &mut self.flights[at]
     }
 
-    /// Serve a call for `task` by `agent`, ready at `ready` (timed episodes); returns its start
-    /// and end, or `(now, now)` without a clock.
-    fn serve(&mut self, task: &Task, agent: usize, usage: Usage, ready: f64) -> (f64, f64) {
-        let Some(servers) = self.servers.as_mut() else { return (self.now, self.now) };
-        let (start, end) = servers.serve(agent, usage, ready.max(self.now));
+    /// Serve an auction call for `task` by `agent`, ready at `ready` (timed episodes), cancelled
+    /// at the task's timeout.
+    fn serve(&mut self, task: &Task, agent: usize, usage: Usage, ready: f64) -> Served {
+        let (now, gives_up) = (self.now, self.flight(task).gives_up);
+        let Some(servers) = self.servers.as_mut() else { return Served { start: now, end: now, share: 1.0 } };
+        let served = servers.serve_until(agent, usage, ready.max(now), gives_up);
         let f = self.flight(task);
-        f.busy_until = f.busy_until.max(end);
-        (start, end)
+        f.busy_until = f.busy_until.max(served.end);
+        served
     }
 
-    /// An execution call, remembered for the agent's queue limit.
-    fn serve_execution(&mut self, task: &Task, agent: usize, usage: Usage, ready: f64) -> (f64, f64) {
-        let Some(servers) = self.servers.as_mut() else { return (self.now, self.now) };
-        let (start, end) = servers.serve_execution(agent, usage, ready.max(self.now), self.now);
+    /// An execution call, remembered for the agent's queue limit and cancelled at the task's
+    /// timeout.
+    fn serve_execution(&mut self, task: &Task, agent: usize, usage: Usage, ready: f64) -> Served {
+        let (now, gives_up) = (self.now, self.flight(task).gives_up);
+        let Some(servers) = self.servers.as_mut() else { return Served { start: now, end: now, share: 1.0 } };
+        let served = servers.serve_execution(agent, usage, ready.max(now), now, gives_up);
         let f = self.flight(task);
-        f.busy_until = f.busy_until.max(end);
-        (start, end)
+        f.busy_until = f.busy_until.max(served.end);
+        served
     }
 
     /// Public load: seconds from now until one of `agent`'s slots is free (0 without a clock).
@@ -179,27 +204,30 @@ impl Ledger {
         self.servers.as_ref().is_none_or(|s| s.admits(agent, self.now))
     }
 
-    /// A plan call: it starts when the phase does; the agent's jurors wait for its end.
-    fn time_plan(&mut self, task: &Task, agent: usize, usage: Usage) {
+    /// A plan call: it starts when the phase does; the agent's jurors wait for its end. Returns
+    /// the tokens of the part that ran (all of them unless the task's timeout cancelled it).
+    fn time_plan(&mut self, task: &Task, agent: usize, usage: Usage) -> Usage {
         if self.servers.is_none() {
-            return;
+            return usage;
         }
-        let (_, end) = self.serve(task, agent, usage, self.now);
+        let served = self.serve(task, agent, usage, self.now);
         let f = self.flight(task);
         match f.plan_ready.iter_mut().find(|(a, _)| *a == agent) {
-            Some(slot) => slot.1 = end,
-            None => f.plan_ready.push((agent, end)),
+            Some(slot) => slot.1 = served.end,
+            None => f.plan_ready.push((agent, served.end)),
         }
+        scaled(usage, served.share)
     }
 
-    /// A jury call about `bidder`'s plan: it starts once that plan is written.
-    fn time_verdict(&mut self, task: &Task, bidder: usize, juror: usize, usage: Usage) {
+    /// A jury call about `bidder`'s plan: it starts once that plan is written. Returns the
+    /// tokens of the part that ran.
+    fn time_verdict(&mut self, task: &Task, bidder: usize, juror: usize, usage: Usage) -> Usage {
         if self.servers.is_none() {
-            return;
+            return usage;
         }
         let now = self.now;
         let ready = self.flight(task).plan_ready.iter().find(|(a, _)| *a == bidder).map_or(now, |p| p.1);
-        self.serve(task, juror, usage, ready);
+        scaled(usage, self.serve(task, juror, usage, ready).share)
     }
 
     #[must_use]
@@ -220,12 +248,12 @@ impl Ledger {
 
     /// The agent's first plan (a bid), charged as overhead.
     pub fn plan(&mut self, task: &Task, agent: usize) -> PlanCell {
-        let plan = self.source.plan(self.key(task, agent));
+        let mut plan = self.source.plan(self.key(task, agent));
         let tab = &mut self.flight(task).tab;
         tab.plan_calls += 1;
         tab.count(plan.status);
+        plan.usage = self.time_plan(task, agent, plan.usage);
         self.charge_overhead(task, agent, plan.usage);
-        self.time_plan(task, agent, plan.usage);
         plan
     }
 
@@ -239,23 +267,23 @@ impl Ledger {
 
     /// A refined plan, charged as overhead.
     pub fn refine(&mut self, task: &Task, agent: usize, recall: &Recall<'_>) -> PlanCell {
-        let plan = self.source.refine(self.key(task, agent), recall);
+        let mut plan = self.source.refine(self.key(task, agent), recall);
         let tab = &mut self.flight(task).tab;
         tab.refine_calls += 1;
         tab.count(plan.status);
+        plan.usage = self.time_plan(task, agent, plan.usage);
         self.charge_overhead(task, agent, plan.usage);
-        self.time_plan(task, agent, plan.usage);
         plan
     }
 
     /// Juror `juror`'s score of `plan` (written by `bidder`), charged to the juror as overhead.
     pub fn judge(&mut self, task: &Task, bidder: usize, plan: &PlanCell, juror: usize) -> JuryCell {
-        let cell = self.source.judge(self.key(task, bidder), plan, juror);
+        let mut cell = self.source.judge(self.key(task, bidder), plan, juror);
         let tab = &mut self.flight(task).tab;
         tab.jury_calls += 1;
         tab.count(cell.status);
+        cell.usage = self.time_verdict(task, bidder, juror, cell.usage);
         self.charge_overhead(task, juror, cell.usage);
-        self.time_verdict(task, bidder, juror, cell.usage);
         cell
     }
 
@@ -263,34 +291,47 @@ impl Ledger {
     /// each charged to its juror as overhead.
     pub fn judge_panel(&mut self, task: &Task, bidder: usize, plan: &PlanCell, scores: &mut [JuryCell]) {
         self.source.judge_panel(self.key(task, bidder), plan, scores);
-        for (juror, cell) in scores.iter().enumerate() {
+        for (juror, cell) in scores.iter_mut().enumerate() {
             let tab = &mut self.flight(task).tab;
             tab.jury_calls += 1;
             tab.count(cell.status);
+            cell.usage = self.time_verdict(task, bidder, juror, cell.usage);
             self.charge_overhead(task, juror, cell.usage);
-            self.time_verdict(task, bidder, juror, cell.usage);
         }
     }
 
     /// The agent executes the task, charged as execution. With a clock, an execution starts
     /// when the phase does and after the task's earlier executions (a cascade's attempts follow
     /// one another).
+    ///
+    /// An execution cut short by the task's timeout fails and is paid for the share of it that
+    /// ran (its tokens scaled by that share); one that never started costs nothing.
     pub fn execute(&mut self, task: &Task, agent: usize, plan: Option<&PlanCell>) -> ExecutionCell {
-        let cell = self.source.execute(self.key(task, agent), plan);
+        let mut cell = self.source.execute(self.key(task, agent), plan);
+        let mut share = 1.0;
+        if self.servers.is_some() {
+            let f = self.flight(task);
+            let ready = if f.tab.executions > 0 { f.timing.done } else { 0.0 };
+            let served = self.serve_execution(task, agent, cell.usage, ready);
+            let timing = &mut self.flight(task).timing;
+            if served.share > 0.0 {
+                timing.execution_start = served.start;
+                timing.done = served.end;
+            }
+            if served.share < 1.0 {
+                timing.timed_out = true;
+                cell.success = false;
+                share = served.share;
+                cell.usage = scaled(cell.usage, share);
+                cell.billed = cell.billed.map(|b| b * share);
+            }
+        }
         let cost = cell.billed.unwrap_or_else(|| self.source.agents()[agent].cost(cell.usage));
         let tab = &mut self.flight(task).tab;
         tab.count(cell.status);
         tab.execution += cell.usage;
         tab.execution_cost += cost;
-        tab.executions += 1;
-        if self.servers.is_some() {
-            let f = self.flight(task);
-            let ready = if f.tab.executions > 1 { f.timing.done } else { 0.0 };
-            let (start, end) = self.serve_execution(task, agent, cell.usage, ready);
-            let timing = &mut self.flight(task).timing;
-            timing.execution_start = start;
-            timing.done = end;
-        }
+        tab.executions += u32::from(share > 0.0);
         cell
     }
 
@@ -332,4 +373,13 @@ impl Ledger {
             None => (Tab::default(), TaskTiming::default()),
         }
     }
+}
+
+/// The tokens of the share of a call that ran.
+fn scaled(usage: Usage, share: f64) -> Usage {
+    if share >= 1.0 {
+        return usage;
+    }
+    let part = |tokens: u64| (tokens as f64 * share).round() as u64;
+    Usage { input: part(usage.input), output: part(usage.output) }
 }

@@ -47,6 +47,7 @@ impl Prepared {
             arrivals: s.arrivals,
             serving: s.agents.iter().map(|a| a.serving()).collect(),
             latency_target: s.latency_target,
+            timeout: s.timeout,
         });
         RunOptions { seed: s.seed, episodes: s.episodes, jobs, timing }
     }

@@ -42,6 +42,10 @@ pub struct Scenario {
     /// Timed runs: the latency target in seconds, for the share of tasks answered within it.
     #[serde(default)]
     pub latency_target: Option<f64>,
+    /// Timed runs: seconds from arrival after which a task is given up (its execution cancelled,
+    /// recorded as timed out).
+    #[serde(default)]
+    pub timeout: Option<f64>,
     pub mechanisms: Vec<MechanismSpec>,
     /// A parameter sweep, run by `tender sweep` (command-line `--set`s replace it).
     #[serde(default)]
@@ -145,6 +149,9 @@ impl Scenario {
         c.within("arrivals", |c| self.arrivals.check(c));
         if let Some(target) = self.latency_target {
             c.range("latency_target", target, 1e-9, 1e12);
+        }
+        if let Some(timeout) = self.timeout {
+            c.range("timeout", timeout, 1e-9, 1e12);
         }
         let known = self.workload.tasks.is_none() || self.workload.loaded.is_some();
         c.within("training", |c| self.training.check(c, known.then(|| self.workload.task_count())));

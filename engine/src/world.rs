@@ -152,16 +152,23 @@ fn arrive(mut commands: Commands, mut stream: ResMut<TaskStream>) {
 fn execute(mut tasks: Query<(&OpenTask, &mut Decision)>, stream: Res<TaskStream>, mut ledger: ResMut<Ledger>) {
     for (open, mut decision) in &mut tasks {
         if let (Some(winner), None) = (decision.winner, decision.success) {
-            if !ledger.admits(winner) {
-                // The winner's queue is full: the task is dropped, unanswered and unpaid.
+            let task = stream.get(open);
+            let gave_up = ledger.gave_up(task);
+            if gave_up || !ledger.admits(winner) {
+                // Timed out during its auction, or the winner's queue is full: the task is not
+                // executed and nothing is paid for an execution.
+                if gave_up {
+                    ledger.time_out(task);
+                }
                 decision.winner = None;
                 decision.success = Some(false);
                 continue;
             }
             let plan = decision.plan;
-            let cell = ledger.execute(stream.get(open), winner, plan.as_ref());
+            let cell = ledger.execute(task, winner, plan.as_ref());
             decision.success = Some(cell.success);
-            decision.delivered = cell.usage;
+            // A cancelled execution delivered no answer.
+            decision.delivered = if ledger.timed_out(task) { Usage::default() } else { cell.usage };
         }
     }
 }

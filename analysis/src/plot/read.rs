@@ -159,11 +159,12 @@ pub(super) fn latency_cdf(dir: &Path) -> Result<Lines, PlotError> {
     }
     let (m, a, d) =
         (column(&header, "mechanism", &path)?, column(&header, "arrival_s", &path)?, column(&header, "done_s", &path)?);
+    let timed_out = header.iter().position(|h| h == "timed_out");
     let mut latencies: Vec<(String, Vec<f64>)> = Vec::new();
     for rec in r.records() {
         let rec = rec.map_err(err)?;
-        // A dropped task has no answer.
-        if rec[d].is_empty() {
+        // A dropped or timed-out task has no answer.
+        if rec[d].is_empty() || timed_out.is_some_and(|t| &rec[t] == "true") {
             continue;
         }
         let latency = num(&rec[d]) - num(&rec[a]);

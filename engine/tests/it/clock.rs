@@ -38,11 +38,7 @@ fn market_with(mechanisms: &str, rate: f64, slots: (u32, u32), serving: &str, to
 }
 
 fn timing(s: &Scenario) -> Timing {
-    Timing {
-        arrivals: s.arrivals,
-        serving: s.agents.iter().map(|a| a.serving()).collect(),
-        latency_target: s.latency_target,
-    }
+    tender_engine::Prepared::synthetic(s.clone()).expect("pool").options(None).timing.expect("a timed scenario")
 }
 
 /// Every mechanism's records and calls over `episodes` episodes.
@@ -176,6 +172,59 @@ fn under_overload_a_queue_limit_drops_tasks_and_records_every_one() {
             let t = r.timing.as_deref().expect("timed");
             let waiting_ahead = calls.iter().filter(|c| c.start > t.awarded && c.start < t.execution_start).count();
             assert!(waiting_ahead < 2, "{name}: {waiting_ahead} waited ahead");
+        }
+    }
+}
+
+#[test]
+fn under_overload_a_timeout_cancels_late_executions_and_records_every_task() {
+    // One slot, about 2 s per execution, 2 arrivals a second: the queue grows until tasks time
+    // out after 10 s, some while waiting for their slot, some mid-execution.
+    let s = market_with("[Single(agent: \"l\"), Sale(w_c: 0.05, w_h: 1.0)]", 2.0, (1, 1), "", "timeout: 10.0,");
+    let (mut cancelled_anywhere, mut never_ran_anywhere) = (0, 0);
+    for (name, records, calls) in play(&s, 1) {
+        assert_eq!(records.len(), 400, "{name}: every arrival recorded");
+        let timed_out: Vec<&TaskRecord> =
+            records.iter().filter(|r| r.timing.as_deref().expect("timed").timed_out).collect();
+        assert!(timed_out.len() > 100, "{name}: only {} timed out", timed_out.len());
+        assert!(timed_out.iter().all(|r| !r.success && r.delivered.total() == 0), "{name}: a late answer counted");
+        let cancelled = timed_out.iter().filter(|r| r.executions > 0).count();
+        let never_ran = timed_out.iter().filter(|r| r.executions == 0).count();
+        eprintln!("{name}: {} timed out ({cancelled} cancelled mid-execution, {never_ran} never ran)", timed_out.len());
+        cancelled_anywhere += cancelled;
+        never_ran_anywhere += never_ran;
+        for r in &records {
+            let t = r.timing.as_deref().expect("timed");
+            if r.executions > 0 {
+                // No call of the task outlives its timeout; an answer in time is one.
+                assert!(t.done <= t.arrival + 10.0 + 1e-9, "{name}: {t:?}");
+            }
+            if r.executions == 0 {
+                assert!(r.execution_cost == 0.0 && r.winner == u16::MAX, "{name}: unexecuted but {r:?}");
+            }
+            assert!(t.timed_out || r.winner != u16::MAX, "{name}: every task answered or timed out");
+        }
+        // Cancelled executions free their slot: the agent is never over-subscribed.
+        let mut edges: Vec<(f64, i32)> =
+            calls.iter().filter(|c| c.agent == 1).flat_map(|c| [(c.start, 1), (c.end, -1)]).collect();
+        edges.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut busy = 0;
+        for (_, d) in edges {
+            busy += d;
+            assert!(busy <= 1, "{name}: {busy} calls on one slot");
+        }
+    }
+    // The agent alone's executions are cut short; SALE's auctions queue on the same slots, so its
+    // tasks time out before their execution.
+    assert!(cancelled_anywhere > 0 && never_ran_anywhere > 0);
+    // A cancelled execution is paid for the share that ran: less than the same task in full.
+    let mut s_long = s.clone();
+    s_long.timeout = None;
+    let full = &play(&s_long, 1)[0].1;
+    let cut = &play(&s, 1)[0].1;
+    for (c, f) in cut.iter().zip(full) {
+        if c.timing.as_deref().expect("timed").timed_out && c.executions > 0 {
+            assert!(c.execution_cost < f.execution_cost, "{c:?} against {f:?}");
         }
     }
 }
