@@ -160,17 +160,25 @@ fn timed_records_give_latency_percentiles_auction_share_queue_wait_and_throughpu
             done,
             found_in_system: 0,
             deadline: arrival + 5.0,
+            timed_out: false,
         })),
         ..record(0, true, 10, 0.1, 1.0)
     };
     // Latencies 1, 2, ..., 10 s; auctions of 0.5 s; waits of 1 s for the last five.
-    let records: Vec<TaskRecord> = (1..=10)
+    let mut records: Vec<TaskRecord> = (1..=10)
         .map(|i| {
             let a = f64::from(i);
             let wait = if i > 5 { 1.0 } else { 0.0 };
             timed(a, a + 0.5, a + 0.5 + wait, a + f64::from(i))
         })
         .collect();
+    // An eleventh task timed out mid-execution: no answer, so no latency.
+    let mut late = timed(2.0, 2.5, 2.5, 30.0);
+    late.success = false;
+    if let Some(t) = late.timing.as_deref_mut() {
+        t.timed_out = true;
+    }
+    records.push(late);
     let batch = BatchResult {
         agents: pool(&s),
         mechanisms: vec![Resolved::new("m", RandomChoice)],
@@ -185,7 +193,12 @@ fn timed_records_give_latency_percentiles_auction_share_queue_wait_and_throughpu
     assert_eq!(get(Metric::QueueWait), Some(0.5));
     // Ten answers from the first arrival (1 s) to the last answer (20 s).
     assert_eq!(get(Metric::Throughput), Some(10.0 / 19.0));
-    // Latencies 1 to 10 s against a 5 s target: half within it.
-    assert_eq!(get(Metric::TargetMet), Some(0.5));
-    assert!(table::latency(&summary).is_some_and(|t| t.contains("latency p95 s") && t.contains("within target %")));
+    // Latencies 1 to 10 s against a 5 s target, and the timed-out task: 5 of 11 within it.
+    assert_eq!(get(Metric::TargetMet), Some(5.0 / 11.0));
+    assert_eq!(get(Metric::TimedOutShare), Some(1.0 / 11.0));
+    assert_eq!(get(Metric::DroppedShare), Some(0.0), "timed out is not dropped");
+    assert!(
+        table::latency(&summary)
+            .is_some_and(|t| t.contains("latency p95 s") && t.contains("within target %") && t.contains("timed out %"))
+    );
 }

@@ -334,9 +334,16 @@ mod tests {
         let mut s = Servers::new(vec![serving]);
         for _ in 0..3 {
             assert!(s.admits(0, 0.0));
-            s.serve_execution(0, ten, 0.0, 0.0);
+            s.serve_execution(0, ten, 0.0, 0.0, f64::INFINITY);
         }
         assert!(!s.admits(0, 0.0));
         assert!(s.admits(0, 1.0), "the waiting one has started");
+        // Cancelled at 1.5: a call running then ends then, one that would start later never runs.
+        let mut s = Servers::new(vec![serving]);
+        assert_eq!(s.serve_until(0, ten, 1.0, 1.5), Served { start: 1.0, end: 1.5, share: 0.5 });
+        assert_eq!(s.serve_until(0, ten, 0.0, 1.5), Served { start: 0.0, end: 1.0, share: 1.0 });
+        s.serve(0, ten, 0.0);
+        assert_eq!(s.serve_until(0, ten, 0.0, 1.5).share, 0.0, "both slots busy until after 1.5");
+        assert_eq!(s.calls().len(), 3);
     }
 }
