@@ -54,6 +54,7 @@ fn row(key: String, text: &str, domain: &str) -> TaskRow {
         reference: String::new(),
         check: AnswerCheck::Exact,
         value: None,
+        arrival: None,
     }
 }
 

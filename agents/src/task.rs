@@ -34,6 +34,8 @@ pub struct TaskContent {
     pub text: String,
     pub reference: String,
     pub check: AnswerCheck,
+    /// When the task arrives, in seconds, if its file says (`arrivals: FromTasks`).
+    pub arrival: Option<f64>,
 }
 
 /// Cosine similarity of two unit-norm embeddings.

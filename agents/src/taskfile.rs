@@ -97,6 +97,8 @@ pub struct TaskRow {
     pub reference: String,
     pub check: AnswerCheck,
     pub value: Option<f64>,
+    /// Seconds from the stream's start at which the task arrives (`arrivals: FromTasks`).
+    pub arrival: Option<f64>,
 }
 
 /// Why a task file cannot be read.
@@ -126,6 +128,8 @@ struct JsonTask {
     check: AnswerCheck,
     #[serde(default)]
     value: Option<f64>,
+    #[serde(default)]
+    arrival: Option<f64>,
 }
 
 /// Parse a JSONL task file; `file` names it in errors. Blank lines are skipped.
@@ -140,6 +144,9 @@ pub fn parse_jsonl(text: &str, file: &str) -> Result<Vec<TaskRow>, TaskFileError
         if let Some(problem) = t.check.problem() {
             return Err(err(problem));
         }
+        if let Some(at) = t.arrival.filter(|a| !(a.is_finite() && *a >= 0.0)) {
+            return Err(err(format!("arrival {at} must be seconds, finite and at least 0")));
+        }
         rows.push(TaskRow {
             key: t.id.unwrap_or_else(|| format!("line-{}", i + 1)),
             text: t.text,
@@ -149,6 +156,7 @@ pub fn parse_jsonl(text: &str, file: &str) -> Result<Vec<TaskRow>, TaskFileError
             reference: t.answer,
             check: t.check,
             value: t.value,
+            arrival: t.arrival,
         });
     }
     if rows.is_empty() {

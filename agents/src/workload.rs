@@ -387,6 +387,7 @@ impl WorkloadSpec {
                         text: row.text.clone(),
                         reference: row.reference.clone(),
                         check: row.check.clone(),
+                        arrival: row.arrival,
                     })),
                 });
             });

@@ -47,6 +47,7 @@ fn task() -> Task {
             text: "What is 6 times 7?".into(),
             reference: "42".into(),
             check: AnswerCheck::Numeric { tolerance: 0.0 },
+            arrival: None,
         })),
     }
 }
@@ -303,6 +304,7 @@ fn a_coding_task_runs_its_tests_on_the_program() {
             text: "Write double(x).".into(),
             reference: tests.into(),
             check: AnswerCheck::PythonTests { timeout_secs: 20.0 },
+            arrival: None,
         }));
         s.live.execute(key(&t), None)
     };
@@ -635,6 +637,7 @@ fn waiting_for_a_request_slot_does_not_count_against_the_attempt_timeout() {
                 text: format!("What is {i} plus 42 minus {i}?"),
                 reference: "42".into(),
                 check: AnswerCheck::Numeric { tolerance: 0.0 },
+                arrival: None,
             }));
             t
         })

@@ -18,7 +18,7 @@ use tender_agents::{Serving, Usage};
 const ARRIVALS: Stream = Stream::named("clock.arrivals");
 
 /// How tasks arrive, as a scenario writes it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum Arrivals {
     /// One task at a time, each after the previous one is recorded; no clock.
@@ -29,6 +29,48 @@ pub enum Arrivals {
     /// A two-state Markov-modulated Poisson process: `rates` tasks per second in the calm and the
     /// busy state, which last exponential times of mean `mean_stay` seconds each.
     Bursty { rates: (f64, f64), mean_stay: (f64, f64) },
+    /// Each task arrives at its own `arrival` (seconds) in the task file; the episode's tasks
+    /// come in the order of their arrivals.
+    FromTasks,
+    /// The timestamps of a recorded trace: a CSV file (relative to the scenario's folder) whose
+    /// `column` holds seconds or date-times (`2023-11-16 18:15:46.68`, RFC 3339); the episode's
+    /// `i`-th task arrives at the `i`-th timestamp less the first, divided by `speedup`.
+    Trace {
+        path: std::path::PathBuf,
+        #[serde(default = "default_column")]
+        column: String,
+        #[serde(default = "default_speedup")]
+        speedup: f64,
+        /// The trace's times in seconds from its first, once read ([`Arrivals::attach_trace`]).
+        #[serde(skip)]
+        times: Option<std::sync::Arc<[f64]>>,
+    },
+}
+
+fn default_column() -> String {
+    "timestamp".into()
+}
+fn default_speedup() -> f64 {
+    1.0
+}
+
+/// Why a trace's timestamps cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    #[error("{path}: {source}")]
+    Csv {
+        path: String,
+        #[source]
+        source: csv::Error,
+    },
+    #[error("{path}: no column {column:?} (columns: {columns})")]
+    Column { path: String, column: String, columns: String },
+    #[error("{path}:{line}: {value:?} is neither seconds nor a date-time ({reason})")]
+    Value { path: String, line: u64, value: String, reason: String },
+    #[error("{path}:{line}: timestamps must not go back in time")]
+    Order { path: String, line: u64 },
+    #[error("{path}: holds no timestamps")]
+    Empty { path: String },
 }
 
 impl Arrivals {
@@ -42,13 +84,82 @@ impl Arrivals {
                 c.range("mean_stay.0", mean_stay.0, 1e-9, 1e12);
                 c.range("mean_stay.1", mean_stay.1, 1e-9, 1e12);
             }
+            Self::FromTasks => {}
+            Self::Trace { ref path, ref column, speedup, .. } => {
+                c.require(!path.as_os_str().is_empty(), "path", "\"\"", "must name a CSV file");
+                c.require(!column.is_empty(), "column", "\"\"", "must name a column");
+                c.range("speedup", speedup, 1e-9, 1e9);
+            }
         }
+    }
+
+    /// Check the arrivals against the workload: `FromTasks` needs a task file whose every task
+    /// has an `arrival`, and a trace one timestamp per task (`tasks`, once known).
+    pub fn check_tasks(&self, c: &mut Checker, workload: &tender_agents::WorkloadSpec, tasks: Option<usize>) {
+        match self {
+            Self::FromTasks => {
+                c.require(workload.tasks.is_some(), "FromTasks", "FromTasks", "needs a task file (`workload.tasks`)");
+                if let Some(loaded) = &workload.loaded {
+                    let missing = loaded.iter().filter(|t| t.content.as_ref().is_none_or(|c| c.arrival.is_none()));
+                    if let Some(first) = missing.clone().next() {
+                        let key = first.content.as_ref().map_or_else(String::new, |c| c.key.clone());
+                        c.require(
+                            false,
+                            "FromTasks",
+                            format!("{} tasks without `arrival` (the first: {key:?})", missing.count()),
+                            "needs every task's `arrival` in seconds",
+                        );
+                    }
+                }
+            }
+            Self::Trace { times: Some(times), .. } => {
+                if let Some(n) = tasks {
+                    c.require(
+                        times.len() >= n,
+                        "Trace",
+                        format!("{} timestamps", times.len()),
+                        &format!("needs one timestamp per task ({n})"),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Keep `from`'s read timestamps when this is the same trace (a sweep's point of a scenario).
+    pub fn keep_trace(&mut self, from: &Self) {
+        if let (Self::Trace { path, times, .. }, Self::Trace { path: from_path, times: read, .. }) = (self, from)
+            && path == from_path
+        {
+            times.clone_from(read);
+        }
+    }
+
+    /// Read a `Trace`'s timestamps through `read` (paths relative to `base`, the scenario's
+    /// folder); other arrivals read nothing.
+    pub fn attach_trace(
+        &mut self,
+        base: &std::path::Path,
+        read: &dyn Fn(&std::path::Path) -> std::io::Result<String>,
+    ) -> Result<(), TraceError> {
+        let Self::Trace { path, column, times, .. } = self else { return Ok(()) };
+        let full = base.join(&*path);
+        let shown = full.display().to_string();
+        let text = read(&full).map_err(|e| TraceError::Csv { path: shown.clone(), source: csv::Error::from(e) })?;
+        *times = Some(parse_trace(&text, column, &shown)?.into());
+        Ok(())
     }
 
     /// Whether episodes have a clock.
     #[must_use]
     pub const fn timed(&self) -> bool {
         !matches!(self, Self::Sequential)
+    }
+
+    /// Whether the episode's tasks come in the order of their own arrival times.
+    #[must_use]
+    pub const fn from_tasks(&self) -> bool {
+        matches!(self, Self::FromTasks)
     }
 
     /// The long-run arrival rate, tasks per second (`None` without a clock).
@@ -60,13 +171,26 @@ impl Arrivals {
             Self::Bursty { rates, mean_stay } => {
                 Some((rates.0 * mean_stay.0 + rates.1 * mean_stay.1) / (mean_stay.0 + mean_stay.1))
             }
+            Self::FromTasks | Self::Trace { .. } => None,
         }
     }
 
-    /// Arrival times of `n` tasks in seconds from 0, drawn on the episode's `arrivals` stream
-    /// (`None` without a clock).
+    /// Arrival times of the episode's `tasks` in seconds from 0, drawn on the episode's
+    /// `arrivals` stream or given (`None` without a clock). `FromTasks` expects the tasks in the
+    /// order of their arrivals ([`Arrivals::order`]).
     #[must_use]
-    pub fn times(&self, episode_seed: u64, n: usize) -> Option<Vec<f64>> {
+    pub fn times(&self, episode_seed: u64, tasks: &[tender_agents::Task]) -> Option<Vec<f64>> {
+        if self.from_tasks() {
+            let at = |t: &tender_agents::Task| t.content.as_ref().and_then(|c| c.arrival).unwrap_or(0.0);
+            let first = tasks.first().map_or(0.0, at);
+            return Some(tasks.iter().map(|t| at(t) - first).collect());
+        }
+        self.drawn(episode_seed, tasks.len())
+    }
+
+    /// Arrival times of `n` tasks drawn (or read from a trace), for every process but
+    /// `FromTasks`.
+    fn drawn(&self, episode_seed: u64, n: usize) -> Option<Vec<f64>> {
         let exp = |rng: &mut tender_agents::streams::StreamRng, rate: f64| -> f64 {
             // Inverse transform on (0, 1]: never ln(0).
             -(1.0 - rng.random::<f64>()).ln() / rate
@@ -103,8 +227,81 @@ impl Arrivals {
                 }
                 Some(out)
             }
+            Self::FromTasks => None,
+            Self::Trace { ref times, speedup, .. } => {
+                let times = times.as_deref().unwrap_or(&[]);
+                // Validation asks one timestamp per task; a task beyond them would arrive last.
+                let last = times.last().copied().unwrap_or(0.0);
+                Some((0..n).map(|i| times.get(i).copied().unwrap_or(last) / speedup).collect())
+            }
         }
     }
+
+    /// `FromTasks`: the episode's tasks in the order of their arrivals (stable, so equal times
+    /// keep the episode's order); other arrivals keep the episode's order.
+    #[must_use]
+    pub fn order(&self, tasks: &std::sync::Arc<[tender_agents::Task]>) -> std::sync::Arc<[tender_agents::Task]> {
+        if !self.from_tasks() {
+            return std::sync::Arc::clone(tasks);
+        }
+        let mut v = tasks.to_vec();
+        let at = |t: &tender_agents::Task| t.content.as_ref().and_then(|c| c.arrival).unwrap_or(0.0_f64);
+        v.sort_by(|a, b| at(a).total_cmp(&at(b)));
+        v.into()
+    }
+}
+
+/// A trace's timestamps in seconds from its first: each of `column`'s values is seconds or a
+/// date-time (read as UTC).
+fn parse_trace(text: &str, column: &str, path: &str) -> Result<Vec<f64>, TraceError> {
+    let csv_err = |source| TraceError::Csv { path: path.to_string(), source };
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let header = r.headers().map_err(csv_err)?.clone();
+    let at = header.iter().position(|h| h.trim().eq_ignore_ascii_case(column)).ok_or_else(|| TraceError::Column {
+        path: path.to_string(),
+        column: column.to_string(),
+        columns: header.iter().collect::<Vec<_>>().join(", "),
+    })?;
+    // Nanoseconds, exact until the first is taken off (epoch nanoseconds overflow f64's 53 bits).
+    let mut out: Vec<i128> = Vec::new();
+    for record in r.records() {
+        let record = record.map_err(csv_err)?;
+        let line = record.position().map_or(0, csv::Position::line);
+        let value = record.get(at).unwrap_or("").trim();
+        let nanos = nanoseconds_of(value).map_err(|reason| TraceError::Value {
+            path: path.to_string(),
+            line,
+            value: value.to_string(),
+            reason,
+        })?;
+        if out.last().is_some_and(|&last| nanos < last) {
+            return Err(TraceError::Order { path: path.to_string(), line });
+        }
+        out.push(nanos);
+    }
+    let first = *out.first().ok_or_else(|| TraceError::Empty { path: path.to_string() })?;
+    Ok(out.into_iter().map(|t| (t - first) as f64 / 1e9).collect())
+}
+
+/// Nanoseconds of a timestamp: seconds as a number, or a civil date-time (UTC) or an RFC 3339
+/// instant.
+fn nanoseconds_of(value: &str) -> Result<i128, String> {
+    if let Ok(seconds) = value.parse::<f64>() {
+        return if seconds.is_finite() && seconds.abs() < 1e15 {
+            Ok((seconds * 1e9).round() as i128)
+        } else {
+            Err("not a finite number of seconds below 10^15".into())
+        };
+    }
+    let instant = match value.parse::<jiff::Timestamp>() {
+        Ok(t) => t,
+        Err(_) => value
+            .parse::<jiff::civil::DateTime>()
+            .and_then(|dt| dt.to_zoned(jiff::tz::TimeZone::UTC))
+            .map_err(|e| e.to_string())?
+            .timestamp(),
+    };
+    Ok(instant.as_nanosecond())
 }
 
 /// What a timed episode needs: how tasks arrive, and each agent as a server.
@@ -291,19 +488,19 @@ mod tests {
     #[test]
     fn poisson_arrivals_have_the_rate_asked_and_replay() {
         let a = Arrivals::Poisson { rate: 2.0 };
-        let t = a.times(7, 20_000).unwrap();
+        let t = a.drawn(7, 20_000).unwrap();
         assert!(t.windows(2).all(|w| w[0] <= w[1]));
         let rate = t.len() as f64 / t[t.len() - 1];
         assert!((rate - 2.0).abs() < 0.06, "{rate}");
-        assert_eq!(a.times(7, 100), a.times(7, 100));
-        assert_ne!(a.times(7, 100), a.times(8, 100));
-        assert!(Arrivals::Sequential.times(7, 10).is_none());
+        assert_eq!(a.drawn(7, 100), a.drawn(7, 100));
+        assert_ne!(a.drawn(7, 100), a.drawn(8, 100));
+        assert!(Arrivals::Sequential.drawn(7, 10).is_none());
     }
 
     #[test]
     fn bursty_arrivals_average_their_states_rates_and_cluster() {
         let a = Arrivals::Bursty { rates: (0.5, 8.0), mean_stay: (30.0, 10.0) };
-        let t = a.times(3, 40_000).unwrap();
+        let t = a.drawn(3, 40_000).unwrap();
         let rate = t.len() as f64 / t[t.len() - 1];
         let expected = a.mean_rate().unwrap();
         assert!((rate - expected).abs() / expected < 0.05, "{rate} vs {expected}");
@@ -345,5 +542,17 @@ mod tests {
         s.serve(0, ten, 0.0);
         assert_eq!(s.serve_until(0, ten, 0.0, 1.5).share, 0.0, "both slots busy until after 1.5");
         assert_eq!(s.calls().len(), 3);
+    }
+
+    #[test]
+    fn trace_timestamps_are_seconds_or_date_times_and_start_at_zero() {
+        let t =
+            parse_trace("at\n2023-11-16T18:15:46Z\n2023-11-16T18:15:47.5+00:00\n2023-11-16 18:16:46\n", "AT", "t.csv")
+                .expect("a trace");
+        assert_eq!(t, [0.0, 1.5, 60.0]);
+        assert_eq!(parse_trace("at\n10\n10.25\n", "at", "t.csv").expect("seconds"), [0.0, 0.25]);
+        let e = parse_trace("at\n1\nyesterday\n", "at", "t.csv").expect_err("not a time");
+        assert!(e.to_string().starts_with("t.csv:3: \"yesterday\" is neither seconds nor a date-time"), "{e}");
+        assert!(parse_trace("at\n", "at", "t.csv").expect_err("empty").to_string().contains("holds no timestamps"));
     }
 }

@@ -114,8 +114,9 @@ pub fn play_in_time(
     episode_seed: u64,
     timing: &Timing,
 ) -> Result<(Vec<TaskRecord>, Vec<Call>), EngineError> {
+    let tasks = EpisodeTasks { eval: timing.arrivals.order(&tasks.eval), train: tasks.train };
     let n = tasks.eval.len();
-    let arrivals = timing.arrivals.times(episode_seed, n).unwrap_or_else(|| vec![0.0; n]);
+    let arrivals = timing.arrivals.times(episode_seed, &tasks.eval).unwrap_or_else(|| vec![0.0; n]);
     let (mut world, mut schedule) = build_episode(source, tasks, mechanism, episode_seed);
     let mut servers = Servers::new(timing.serving.clone());
     servers.reserve(n * (1 + timing.serving.len() * (1 + timing.serving.len())));

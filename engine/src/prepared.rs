@@ -44,7 +44,7 @@ impl Prepared {
     pub fn options(&self, jobs: Option<usize>) -> RunOptions {
         let s = &self.scenario;
         let timing = s.arrivals.timed().then(|| crate::clock::Timing {
-            arrivals: s.arrivals,
+            arrivals: s.arrivals.clone(),
             serving: s.agents.iter().map(|a| a.serving()).collect(),
             latency_target: s.latency_target,
             timeout: s.timeout,

@@ -72,6 +72,13 @@ pub enum ScenarioError {
         #[source]
         source: AttachError,
     },
+    /// The arrivals' trace cannot be read.
+    #[error("{file}: cannot use the arrivals' trace")]
+    Trace {
+        file: String,
+        #[source]
+        source: crate::clock::TraceError,
+    },
     /// The scenario parsed but some values are out of range.
     #[error("{file}: invalid scenario:\n{errors}")]
     Invalid { file: String, errors: Invalids },
@@ -155,6 +162,9 @@ impl Scenario {
         }
         let known = self.workload.tasks.is_none() || self.workload.loaded.is_some();
         c.within("training", |c| self.training.check(c, known.then(|| self.workload.task_count())));
+        c.within("arrivals", |c| {
+            self.arrivals.check_tasks(c, &self.workload, known.then(|| self.workload.task_count()));
+        });
         if self.workload.tasks.is_some() {
             c.require(
                 !matches!(self.training, Training::Separate(_)),
@@ -260,9 +270,12 @@ impl Scenario {
         file: &str,
         read: &dyn Fn(&Path) -> std::io::Result<String>,
     ) -> Result<(), ScenarioError> {
+        let mut attached = matches!(self.arrivals, crate::clock::Arrivals::Trace { .. });
+        self.arrivals
+            .attach_trace(base, read)
+            .map_err(|source| ScenarioError::Trace { file: file.to_string(), source })?;
         let read =
             |path: &Path| read(path).map_err(|source| AttachError::Read { path: path.display().to_string(), source });
-        let mut attached = false;
         for m in &mut self.mechanisms {
             attached |= m
                 .attach_files(base, &read)
@@ -331,8 +344,9 @@ impl Scenario {
         let mut out: Self = serde_json::from_value(tree).map_err(|e| invalid(e.to_string()))?;
         // A point is one scenario, not a sweep of its own.
         out.sweep = None;
-        // Tasks read from a file are not part of the scenario's text.
+        // Tasks and a trace's timestamps read from files are not part of the scenario's text.
         out.workload.loaded.clone_from(&self.workload.loaded);
+        out.arrivals.keep_trace(&self.arrivals);
         for m in &mut out.mechanisms {
             m.after_assignments();
         }

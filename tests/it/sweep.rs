@@ -308,7 +308,7 @@ fn a_timed_sweep_over_arrival_rate_plots_p95_latency_against_it() {
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let rows = std::fs::read_to_string(out.join("rows.csv")).expect("rows");
     assert!(rows.lines().next().is_some_and(|h| {
-        h.ends_with(",latency_p95_s,latency_p99_s,auction_s,auction_latency_share,queue_wait_s,throughput_per_s")
+        h.ends_with(",latency_p95_s,latency_p99_s,auction_s,auction_latency_share,queue_wait_s,throughput_per_s,timed_out_share")
     }));
     let svg = std::fs::read_to_string(out.join("latency_p95_vs_arrivals_Poisson_rate.svg")).expect("the p95 plot");
     assert!(svg.contains("p95 latency"));
