@@ -60,6 +60,9 @@ pub struct PlanCell {
     pub text: TextId,
     /// How the call went; a bid that is not [`Status::Answered`] cannot win on merit.
     pub status: Status,
+    /// How long the call took when it was made, for a live model's call (also when answered
+    /// from its cache or a replayed trace); `None` for stand-ins and recorded tables.
+    pub seconds: Option<f64>,
 }
 
 impl PlanCell {
@@ -95,19 +98,21 @@ pub struct JuryCell {
     pub score: Option<u8>,
     pub status: Status,
     pub usage: Usage,
+    /// How long the call took when it was made (live models; see [`PlanCell::seconds`]).
+    pub seconds: Option<f64>,
 }
 
 impl JuryCell {
     /// A juror's score.
     #[must_use]
     pub const fn scored(score: u8, usage: Usage) -> Self {
-        Self { score: Some(score), status: Status::Answered, usage }
+        Self { score: Some(score), status: Status::Answered, usage, seconds: None }
     }
 
     /// No score, for `status`'s reason.
     #[must_use]
     pub const fn without_score(status: Status, usage: Usage) -> Self {
-        Self { score: None, status, usage }
+        Self { score: None, status, usage, seconds: None }
     }
 }
 
@@ -129,6 +134,8 @@ pub struct ExecutionCell {
     pub billed: Option<f64>,
     /// How the call went; `success` is false unless [`Status::Answered`].
     pub status: Status,
+    /// How long the call took when it was made (live models; see [`PlanCell::seconds`]).
+    pub seconds: Option<f64>,
 }
 
 /// One (losing plan, winning plan) pair retrieved from auction memory for a refinement.

@@ -194,5 +194,6 @@ fn no_plan(round: crate::cells::Round) -> PlanCell {
         usage: crate::cells::Usage::default(),
         text: 0,
         status: crate::cells::Status::Abstained,
+        seconds: None,
     }
 }

@@ -95,6 +95,7 @@ impl RecordedTable {
                         usage: Usage { input: tokens(text), output: response.map_or(1, |c| tokens(&record[c])) },
                         billed: None,
                         status: crate::cells::Status::Answered,
+                        seconds: None,
                     });
                     cells.push(cell);
                 }
@@ -142,6 +143,7 @@ impl RecordedTable {
                         usage: Usage { input: tokens(text), output: response.map_or(1, |c| tokens(&record[c])) },
                         billed: record[*cost].trim().parse::<f64>().ok().filter(|c| c.is_finite() && *c >= 0.0),
                         status: crate::cells::Status::Answered,
+                        seconds: None,
                     })
                 })
                 .collect();
@@ -219,6 +221,7 @@ impl OutcomeSource for RecordedSource {
             usage: Usage::default(),
             billed: None,
             status: crate::cells::Status::Failed,
+            seconds: None,
         };
         let Some(column) = self.columns.get(key.agent).copied().flatten() else { return missing };
         self.outcomes.get(key.task.id as usize).and_then(|row| row[column]).unwrap_or(missing)

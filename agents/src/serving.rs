@@ -24,6 +24,9 @@ pub struct Serving {
     /// Executions that may wait for a slot; a task awarded to the agent while that many wait is
     /// dropped. No limit when `None`.
     pub queue_limit: Option<u32>,
+    /// A call that carries the latency measured when it was made (a live model's, also from its
+    /// cache or a replayed trace) holds its slot that long instead of its modelled duration.
+    pub measured: bool,
 }
 
 impl Serving {
@@ -131,6 +134,7 @@ impl Published {
             prefill_tokens_per_second: prefill,
             time_to_first_token: 0.0,
             queue_limit: None,
+            measured: false,
         }
     }
 }
@@ -143,6 +147,7 @@ pub const GENERIC: Serving = Serving {
     prefill_tokens_per_second: 4000.0,
     time_to_first_token: 0.2,
     queue_limit: None,
+    measured: false,
 };
 
 /// An agent's serving as a scenario writes it: published figures to start from, and any figure
@@ -164,6 +169,10 @@ pub struct ServingSpec {
     pub time_to_first_token: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_limit: Option<u32>,
+    /// Calls of a live model hold their slot for the latency measured when they were made (live,
+    /// or read back from its cache or a replayed trace) rather than their modelled duration.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub measured: bool,
 }
 
 impl ServingSpec {
@@ -177,6 +186,7 @@ impl ServingSpec {
             prefill_tokens_per_second: self.prefill_tokens_per_second.unwrap_or(base.prefill_tokens_per_second),
             time_to_first_token: self.time_to_first_token.unwrap_or(base.time_to_first_token),
             queue_limit: self.queue_limit.or(base.queue_limit),
+            measured: self.measured,
         }
     }
 

@@ -279,6 +279,7 @@ impl SyntheticSource {
             usage: Usage { input: prompt, output: u64::from(length) },
             text: 0,
             status: Status::Answered,
+            seconds: None,
         }
     }
 
@@ -427,6 +428,7 @@ impl OutcomeSource for SyntheticSource {
             usage: Usage { input: (tokens - output) as u64, output: output as u64 },
             billed: None,
             status: Status::Answered,
+            seconds: None,
         }
     }
 }

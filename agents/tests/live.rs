@@ -130,6 +130,7 @@ fn a_429_is_retried_after_backoff_and_then_succeeds() {
         usage: Usage::default(),
         text: 0,
         status: Status::Answered,
+        seconds: None,
     };
     // A plan without text cannot be judged: an abstention, and no call.
     assert_eq!(s.live.judge(key(&t), &text_less, 0).score, None);

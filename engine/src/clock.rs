@@ -350,13 +350,14 @@ impl Servers {
     /// Serve a call of `usage` by `agent`, ready to start at `ready`: it takes the slot that frees
     /// up first (the lowest among equals) and waits for it. Returns when it starts and ends.
     pub fn serve(&mut self, agent: usize, usage: Usage, ready: f64) -> (f64, f64) {
-        let served = self.serve_until(agent, usage, ready, f64::INFINITY);
+        let served = self.serve_until(agent, usage, None, ready, f64::INFINITY);
         (served.start, served.end)
     }
 
     /// As [`Servers::serve`], cancelled at `until`: a call still running then ends then (its slot
-    /// frees up), and a call that would start after it never runs.
-    pub fn serve_until(&mut self, agent: usize, usage: Usage, ready: f64, until: f64) -> Served {
+    /// frees up), and a call that would start after it never runs. A call with `seconds`
+    /// measured takes that long at an agent that serves measured latencies.
+    pub fn serve_until(&mut self, agent: usize, usage: Usage, seconds: Option<f64>, ready: f64, until: f64) -> Served {
         let slots = &mut self.free_at[agent];
         let (slot, free) =
             slots.iter().copied().enumerate().fold((0, f64::INFINITY), |b, (i, f)| if f < b.1 { (i, f) } else { b });
@@ -364,7 +365,11 @@ impl Servers {
         if start >= until {
             return Served { start: until, end: until, share: 0.0 };
         }
-        let duration = self.serving[agent].duration(usage);
+        let serving = &self.serving[agent];
+        let duration = match seconds {
+            Some(s) if serving.measured => s,
+            _ => serving.duration(usage),
+        };
         let end = (start + duration).min(until);
         slots[slot] = end;
         self.calls.push(Call { agent: agent as u16, start, end });
@@ -389,8 +394,16 @@ impl Servers {
 
     /// Serve an execution requested at `now`: as [`Servers::serve`], remembered for
     /// [`Servers::admits`] and [`Servers::executions_in_flight`].
-    pub fn serve_execution(&mut self, agent: usize, usage: Usage, ready: f64, now: f64, until: f64) -> Served {
-        let served = self.serve_until(agent, usage, ready, until);
+    pub fn serve_execution(
+        &mut self,
+        agent: usize,
+        usage: Usage,
+        seconds: Option<f64>,
+        ready: f64,
+        now: f64,
+        until: f64,
+    ) -> Served {
+        let served = self.serve_until(agent, usage, seconds, ready, until);
         // Only executions not yet ended matter to the load (time never goes back).
         self.executions.retain(|&(_, _, e)| e > now);
         if served.share > 0.0 {
@@ -519,6 +532,7 @@ mod tests {
             prefill_tokens_per_second: 1e9,
             time_to_first_token: 0.0,
             queue_limit: Some(1),
+            measured: true,
         };
         let mut s = Servers::new(vec![serving]);
         let ten = Usage { input: 0, output: 10 };
@@ -531,17 +545,21 @@ mod tests {
         let mut s = Servers::new(vec![serving]);
         for _ in 0..3 {
             assert!(s.admits(0, 0.0));
-            s.serve_execution(0, ten, 0.0, 0.0, f64::INFINITY);
+            s.serve_execution(0, ten, None, 0.0, 0.0, f64::INFINITY);
         }
         assert!(!s.admits(0, 0.0));
         assert!(s.admits(0, 1.0), "the waiting one has started");
         // Cancelled at 1.5: a call running then ends then, one that would start later never runs.
         let mut s = Servers::new(vec![serving]);
-        assert_eq!(s.serve_until(0, ten, 1.0, 1.5), Served { start: 1.0, end: 1.5, share: 0.5 });
-        assert_eq!(s.serve_until(0, ten, 0.0, 1.5), Served { start: 0.0, end: 1.0, share: 1.0 });
+        assert_eq!(s.serve_until(0, ten, None, 1.0, 1.5), Served { start: 1.0, end: 1.5, share: 0.5 });
+        assert_eq!(s.serve_until(0, ten, None, 0.0, 1.5), Served { start: 0.0, end: 1.0, share: 1.0 });
         s.serve(0, ten, 0.0);
-        assert_eq!(s.serve_until(0, ten, 0.0, 1.5).share, 0.0, "both slots busy until after 1.5");
+        assert_eq!(s.serve_until(0, ten, None, 0.0, 1.5).share, 0.0, "both slots busy until after 1.5");
         assert_eq!(s.calls().len(), 3);
+        // A measured latency replaces the modelled second.
+        let mut s = Servers::new(vec![serving]);
+        assert_eq!(s.serve(0, ten, 0.0), (0.0, 1.0));
+        assert_eq!(s.serve_until(0, ten, Some(0.25), 0.0, f64::INFINITY).end, 0.25);
     }
 
     #[test]

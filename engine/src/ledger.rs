@@ -159,10 +159,10 @@ impl Ledger {
 
     /// Serve an auction call for `task` by `agent`, ready at `ready` (timed episodes), cancelled
     /// at the task's timeout.
-    fn serve(&mut self, task: &Task, agent: usize, usage: Usage, ready: f64) -> Served {
+    fn serve(&mut self, task: &Task, agent: usize, usage: Usage, seconds: Option<f64>, ready: f64) -> Served {
         let (now, gives_up) = (self.now, self.flight(task).gives_up);
         let Some(servers) = self.servers.as_mut() else { return Served { start: now, end: now, share: 1.0 } };
-        let served = servers.serve_until(agent, usage, ready.max(now), gives_up);
+        let served = servers.serve_until(agent, usage, seconds, ready.max(now), gives_up);
         let f = self.flight(task);
         f.busy_until = f.busy_until.max(served.end);
         served
@@ -170,10 +170,10 @@ impl Ledger {
 
     /// An execution call, remembered for the agent's queue limit and cancelled at the task's
     /// timeout.
-    fn serve_execution(&mut self, task: &Task, agent: usize, usage: Usage, ready: f64) -> Served {
+    fn serve_execution(&mut self, task: &Task, agent: usize, usage: Usage, seconds: Option<f64>, ready: f64) -> Served {
         let (now, gives_up) = (self.now, self.flight(task).gives_up);
         let Some(servers) = self.servers.as_mut() else { return Served { start: now, end: now, share: 1.0 } };
-        let served = servers.serve_execution(agent, usage, ready.max(now), now, gives_up);
+        let served = servers.serve_execution(agent, usage, seconds, ready.max(now), now, gives_up);
         let f = self.flight(task);
         f.busy_until = f.busy_until.max(served.end);
         served
@@ -206,11 +206,11 @@ impl Ledger {
 
     /// A plan call: it starts when the phase does; the agent's jurors wait for its end. Returns
     /// the tokens of the part that ran (all of them unless the task's timeout cancelled it).
-    fn time_plan(&mut self, task: &Task, agent: usize, usage: Usage) -> Usage {
+    fn time_plan(&mut self, task: &Task, agent: usize, usage: Usage, seconds: Option<f64>) -> Usage {
         if self.servers.is_none() {
             return usage;
         }
-        let served = self.serve(task, agent, usage, self.now);
+        let served = self.serve(task, agent, usage, seconds, self.now);
         let f = self.flight(task);
         match f.plan_ready.iter_mut().find(|(a, _)| *a == agent) {
             Some(slot) => slot.1 = served.end,
@@ -221,13 +221,13 @@ impl Ledger {
 
     /// A jury call about `bidder`'s plan: it starts once that plan is written. Returns the
     /// tokens of the part that ran.
-    fn time_verdict(&mut self, task: &Task, bidder: usize, juror: usize, usage: Usage) -> Usage {
+    fn time_verdict(&mut self, task: &Task, bidder: usize, juror: usize, usage: Usage, seconds: Option<f64>) -> Usage {
         if self.servers.is_none() {
             return usage;
         }
         let now = self.now;
         let ready = self.flight(task).plan_ready.iter().find(|(a, _)| *a == bidder).map_or(now, |p| p.1);
-        scaled(usage, self.serve(task, juror, usage, ready).share)
+        scaled(usage, self.serve(task, juror, usage, seconds, ready).share)
     }
 
     #[must_use]
@@ -252,7 +252,7 @@ impl Ledger {
         let tab = &mut self.flight(task).tab;
         tab.plan_calls += 1;
         tab.count(plan.status);
-        plan.usage = self.time_plan(task, agent, plan.usage);
+        plan.usage = self.time_plan(task, agent, plan.usage, plan.seconds);
         self.charge_overhead(task, agent, plan.usage);
         plan
     }
@@ -271,7 +271,7 @@ impl Ledger {
         let tab = &mut self.flight(task).tab;
         tab.refine_calls += 1;
         tab.count(plan.status);
-        plan.usage = self.time_plan(task, agent, plan.usage);
+        plan.usage = self.time_plan(task, agent, plan.usage, plan.seconds);
         self.charge_overhead(task, agent, plan.usage);
         plan
     }
@@ -282,7 +282,7 @@ impl Ledger {
         let tab = &mut self.flight(task).tab;
         tab.jury_calls += 1;
         tab.count(cell.status);
-        cell.usage = self.time_verdict(task, bidder, juror, cell.usage);
+        cell.usage = self.time_verdict(task, bidder, juror, cell.usage, cell.seconds);
         self.charge_overhead(task, juror, cell.usage);
         cell
     }
@@ -295,7 +295,7 @@ impl Ledger {
             let tab = &mut self.flight(task).tab;
             tab.jury_calls += 1;
             tab.count(cell.status);
-            cell.usage = self.time_verdict(task, bidder, juror, cell.usage);
+            cell.usage = self.time_verdict(task, bidder, juror, cell.usage, cell.seconds);
             self.charge_overhead(task, juror, cell.usage);
         }
     }
@@ -312,7 +312,7 @@ impl Ledger {
         if self.servers.is_some() {
             let f = self.flight(task);
             let ready = if f.tab.executions > 0 { f.timing.done } else { 0.0 };
-            let served = self.serve_execution(task, agent, cell.usage, ready);
+            let served = self.serve_execution(task, agent, cell.usage, cell.seconds, ready);
             let timing = &mut self.flight(task).timing;
             if served.share > 0.0 {
                 timing.execution_start = served.start;

@@ -131,6 +131,53 @@ fn a_run_completes_when_backends_fail() {
 }
 
 #[test]
+fn a_timed_live_run_holds_slots_for_the_measured_latencies_and_its_replay_reuses_them() {
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.method(POST).body_includes("Write a short plan");
+        then.status(200).json_body(reply("1. Compute it."));
+    });
+    server.mock(|when, then| {
+        when.method(POST).body_includes("how likely");
+        then.status(200).json_body(reply("Score: 7"));
+    });
+    // Executions take at least 300 ms, far longer than the modelled 62 tokens would.
+    server.mock(|when, then| {
+        when.method(POST).body_includes("Solve the task");
+        then.status(200).delay(std::time::Duration::from_millis(300)).json_body(reply("The answer is 42."));
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = scenario(dir.path(), &server.url("/v1"), "a", "b", "TENDER_MOCK_KEY");
+    let text_in = std::fs::read_to_string(&path).expect("scenario");
+    let timed = text_in
+        .replace("timeout_secs: 20))", "timeout_secs: 20), serving: (measured: true, output_tokens_per_second: 1e6))")
+        .replace(
+            "mechanisms: [Sale(w_c: 0.01, w_h: 2.0, w_j: 1.0, k: 2), EachAgent, Carrot(), Random, Oracle]",
+            "arrivals: Poisson(rate: 0.5),\n    mechanisms: [Single(agent: \"large\")]",
+        );
+    std::fs::write(&path, timed).expect("timed scenario");
+    let o = run(&path, &[], &[("TENDER_MOCK_KEY", "k")]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = dir.path().join("out");
+    let mut r = csv::Reader::from_path(out.join("tasks.csv")).expect("tasks.csv");
+    let header = r.headers().expect("header").clone();
+    let col = |name: &str| header.iter().position(|h| h == name).expect(name);
+    let (start, done) = (col("execution_start_s"), col("done_s"));
+    let mut held = Vec::new();
+    for row in r.records() {
+        let row = row.expect("row");
+        held.push(row[done].parse::<f64>().expect("done") - row[start].parse::<f64>().expect("start"));
+    }
+    // Each execution held its slot for the latency measured (at least the server's delay), not
+    // the 62 tokens at a million a second.
+    assert!(!held.is_empty() && held.iter().all(|&h| h >= 0.3), "{held:?}");
+    let trace = dir.path().join("trace.jsonl");
+    std::fs::copy(out.join("trace.jsonl"), &trace).expect("trace kept");
+    // The replay calls nothing and times every call as measured: identical records.
+    replay_matches(&path, &trace, &out, &["tasks.csv"]);
+}
+
+#[test]
 fn a_run_without_its_server_fails_at_once_and_says_why() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
     let dir = tempfile::tempdir().expect("temp dir");

@@ -563,11 +563,12 @@ impl LiveSource {
             usage: record.usage,
             text: if status == Status::Answered { text_id(content) } else { 0 },
             status,
+            seconds: measured(record),
         }
     }
 
     fn no_plan(round: Round, status: Status) -> PlanCell {
-        PlanCell { round, length: 1, entropy: 0.0, boost: 0.0, usage: Usage::default(), text: 0, status }
+        PlanCell { round, length: 1, entropy: 0.0, boost: 0.0, usage: Usage::default(), text: 0, status, seconds: None }
     }
 
     /// The agent's first plan.
@@ -631,16 +632,18 @@ impl LiveSource {
         let (Some(content), Some(text)) = (&key.task.content, self.text(plan.text)) else { return JuryCell::default() };
         let tokens = self.member(juror).spec.verdict_max_tokens;
         let record = self.chat("judge", juror, &content.key, Prompts::judge(&content.text, &text), tokens, false);
+        let seconds = measured(&record);
         if !record.ok {
-            return JuryCell::without_score(Status::Failed, record.usage);
+            return JuryCell { seconds, ..JuryCell::without_score(Status::Failed, record.usage) };
         }
         let reply = record.content.as_deref().unwrap_or_default();
         let score = parse_score(reply);
         self.note_reply(&record, score.is_some(), score.is_some() && reply.to_ascii_lowercase().contains("score"));
-        match score {
+        let cell = match score {
             Some(s) => JuryCell::scored(s, record.usage),
             None => JuryCell::without_score(Status::Unparsed, record.usage),
-        }
+        };
+        JuryCell { seconds, ..cell }
     }
 
     /// Scores by several live jurors at once, on the I/O pool; `jurors` lists pool indices.
@@ -668,14 +671,20 @@ impl LiveSource {
     /// task's reference.
     #[must_use]
     pub fn execute(&self, key: CellKey<'_>, plan: Option<&PlanCell>) -> ExecutionCell {
-        let failed = ExecutionCell { success: false, usage: Usage::default(), billed: None, status: Status::Failed };
+        let failed = ExecutionCell {
+            success: false,
+            usage: Usage::default(),
+            billed: None,
+            status: Status::Failed,
+            seconds: None,
+        };
         let Some(content) = &key.task.content else { return failed };
         let plan_text = plan.and_then(|p| self.text(p.text));
         let answer_tokens = self.member(key.agent).spec.answer_max_tokens;
         let prompt = Prompts::execution(content, plan_text.as_deref());
         let record = self.chat("execute", key.agent, &content.key, prompt, answer_tokens, false);
         if !record.ok {
-            return ExecutionCell { usage: record.usage, ..failed };
+            return ExecutionCell { usage: record.usage, seconds: measured(&record), ..failed };
         }
         let reply = record.content.as_deref().unwrap_or_default();
         let graded = content.check.grade(&content.text, reply, &content.reference);
@@ -693,7 +702,7 @@ impl LiveSource {
                 _ => graded.passed,
             };
         let status = if graded.stage.is_some() { Status::Answered } else { Status::Unparsed };
-        ExecutionCell { success, usage: record.usage, billed: None, status }
+        ExecutionCell { success, usage: record.usage, billed: None, status, seconds: measured(&record) }
     }
 
     /// Embeddings of `texts` from an OpenAI-compatible `/embeddings` endpoint, in batches,
@@ -803,4 +812,9 @@ pub fn embed_texts(
             }),
         },
     }
+}
+
+/// The latency measured when a call was made (its retries included), kept in its journal line.
+fn measured(record: &CallRecord) -> Option<f64> {
+    (record.attempts > 0).then(|| record.latency_ms as f64 / 1e3)
 }
