@@ -31,6 +31,7 @@ pub fn write_run(out: &Path, f: &RunFiles<'_>) -> Result<Option<&'static str>> {
     let domains: Vec<String> = f.scenario.workload.domains.iter().map(|d| d.name.clone()).collect();
     output::write_summary(&out.join("summary.csv"), f.summary)?;
     output::write_agents(&out.join("agents.csv"), &f.batch.agents)?;
+    output::write_busy_over_time(&out.join("utilisation.csv"), f.batch)?;
     let tasks = match f.tasks {
         TaskRows::Csv => {
             output::write_tasks(&out.join("tasks.csv"), f.batch, &domains)?;

@@ -78,6 +78,32 @@ pub fn write_agents(path: &Path, agents: &[tender_agents::AgentInfo]) -> Result<
     })
 }
 
+/// `utilisation.csv`, for a timed run: each mechanism's first episode as each agent's busy share
+/// of its slots over time, one row per (mechanism, time bin), one column per agent. Returns
+/// whether the run was timed (nothing is written otherwise).
+pub fn write_busy_over_time(path: &Path, batch: &BatchResult) -> Result<bool, OutputError> {
+    let runs: Vec<&tender_engine::EpisodeRun> = batch.runs.iter().filter(|r| !r.busy_over_time.is_empty()).collect();
+    if runs.is_empty() {
+        return Ok(false);
+    }
+    write_atomic(path, |w| {
+        let mut out = csv::Writer::from_writer(w);
+        let mut header = vec!["mechanism".to_string(), "time_s".to_string()];
+        header.extend(batch.agents.iter().map(|a| a.name.clone()));
+        out.write_record(&header).map_err(csv_error)?;
+        for run in runs {
+            let name = &batch.mechanisms[usize::from(run.mechanism)].name;
+            for (at, shares) in &run.busy_over_time {
+                let mut row = vec![name.clone(), at.to_string()];
+                row.extend(shares.iter().map(ToString::to_string));
+                out.write_record(&row).map_err(csv_error)?;
+            }
+        }
+        out.flush()
+    })?;
+    Ok(true)
+}
+
 /// `tasks.csv`: every task decision of every episode and mechanism.
 pub fn write_tasks(path: &Path, batch: &BatchResult, domains: &[String]) -> Result<(), OutputError> {
     write_atomic(path, |w| write_task_rows(w, batch, domains))

@@ -35,7 +35,7 @@ fn pool(s: &Scenario) -> Vec<tender_agents::AgentInfo> {
 
 /// One mechanism's records of one episode.
 fn run(episode: u32, mechanism: u16, records: Vec<TaskRecord>) -> EpisodeRun {
-    EpisodeRun { episode, seed: 0, mechanism, records, utilisation: Vec::new() }
+    EpisodeRun { episode, seed: 0, mechanism, records, utilisation: Vec::new(), busy_over_time: Vec::new() }
 }
 
 fn record(winner: u16, success: bool, exec_tokens: u64, exec_cost: f64, value: f64) -> TaskRecord {

@@ -35,6 +35,9 @@ pub struct EpisodeRun {
     /// Timed runs: each agent's utilisation, its busy slot-seconds over its slot-seconds from the
     /// first arrival to the last answer (empty for sequential arrivals).
     pub utilisation: Vec<f64>,
+    /// Timed runs, the first episode only: each agent's busy share over time
+    /// ([`crate::clock::busy_over_time`]); empty otherwise.
+    pub busy_over_time: Vec<(f64, Vec<f64>)>,
 }
 
 /// Everything a batch produced, ordered by episode, then mechanism.
@@ -90,8 +93,12 @@ pub fn run_batch(
                 let (records, calls) =
                     play_episode(Arc::clone(&source), tasks, &*column.mechanism, &column.name, seed, timing)?;
                 let utilisation = timing.map(|t| crate::clock::utilisation(&calls, &t.serving)).unwrap_or_default();
+                let busy_over_time = timing
+                    .filter(|_| episode == 0)
+                    .map(|t| crate::clock::busy_over_time(&calls, &t.serving))
+                    .unwrap_or_default();
                 progress();
-                Ok(EpisodeRun { episode, seed, mechanism: m as u16, records, utilisation })
+                Ok(EpisodeRun { episode, seed, mechanism: m as u16, records, utilisation, busy_over_time })
             })
             .collect::<Result<Vec<_>, EngineError>>()
     };

@@ -455,6 +455,38 @@ pub fn utilisation(calls: &[Call], serving: &[Serving]) -> Vec<f64> {
     busy.iter().zip(serving).map(|(b, s)| if span > 0.0 { b / (span * f64::from(s.slots)) } else { 0.0 }).collect()
 }
 
+/// Bins of a utilisation-over-time series.
+pub const BUSY_BINS: usize = 100;
+
+/// Each agent's busy share over time: the episode from 0 to its last call's end cut into
+/// [`BUSY_BINS`] equal bins, and per bin the agent's busy slot-seconds over its slot-seconds.
+/// Returns each bin's start and the shares, in agent order.
+#[must_use]
+pub fn busy_over_time(calls: &[Call], serving: &[Serving]) -> Vec<(f64, Vec<f64>)> {
+    let end = calls.iter().map(|c| c.end).fold(0.0, f64::max);
+    if end <= 0.0 {
+        return Vec::new();
+    }
+    let width = end / BUSY_BINS as f64;
+    let mut busy = vec![vec![0.0; serving.len()]; BUSY_BINS];
+    for c in calls {
+        // Spread the call's time over the bins it spans.
+        let first = ((c.start / width) as usize).min(BUSY_BINS - 1);
+        let last = ((c.end / width) as usize).min(BUSY_BINS - 1);
+        for (b, bin) in busy.iter_mut().enumerate().take(last + 1).skip(first) {
+            let (lo, hi) = (b as f64 * width, (b + 1) as f64 * width);
+            bin[usize::from(c.agent)] += (c.end.min(hi) - c.start.max(lo)).max(0.0);
+        }
+    }
+    busy.into_iter()
+        .enumerate()
+        .map(|(b, per_agent)| {
+            let shares = per_agent.iter().zip(serving).map(|(s, v)| s / (width * f64::from(v.slots))).collect();
+            (b as f64 * width, shares)
+        })
+        .collect()
+}
+
 /// A call as served: when it held its slot, and the share of it that ran (1 unless cancelled).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Served {

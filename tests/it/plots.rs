@@ -157,7 +157,7 @@ fn a_random_design_over_several_parameters_plots_partial_dependence_with_caption
 }
 
 #[test]
-fn a_timed_run_draws_its_latency_distribution() {
+fn a_timed_run_draws_its_latency_distribution_and_utilisation_over_time() {
     let dir = tempfile::tempdir().expect("temp dir");
     let scenario = timed_small(dir.path(), 0.05);
     let out = dir.path().join("out");
@@ -165,10 +165,21 @@ fn a_timed_run_draws_its_latency_distribution() {
     let run = tender(&args);
     let printed = String::from_utf8_lossy(&run.stdout);
     assert!(printed.contains("Latency in simulated time"), "{printed}");
+    assert!(printed.contains("Agents as servers") && printed.contains("generic"), "{printed}");
     let svg = std::fs::read_to_string(out.join("latency_cdf.svg")).expect("the latency plot");
     assert!(svg.contains("tasks answered within it"));
-    // An untimed run draws none.
+    // The first episode's busy shares over time: 100 bins per mechanism, each share in [0, 1].
+    let busy = std::fs::read_to_string(out.join("utilisation.csv")).expect("utilisation.csv");
+    assert!(busy.starts_with("mechanism,time_s,small,medium,large\n"), "{busy}");
+    let rows: Vec<Vec<f64>> =
+        busy.lines().skip(1).map(|l| l.split(',').skip(1).map(|v| v.parse().expect("a number")).collect()).collect();
+    assert_eq!(rows.len(), 100 * 8, "100 bins for each of the eight mechanisms");
+    assert!(rows.iter().all(|r| r[1..].iter().all(|s| (0.0..=1.0 + 1e-9).contains(s))));
+    assert!(rows.iter().any(|r| r[1..].iter().any(|&s| s > 0.0)), "someone was busy");
+    let svg = std::fs::read_to_string(out.join("utilisation_over_time.svg")).expect("the utilisation plot");
+    assert!(svg.contains("Utilisation over time") && svg.contains("random"));
+    // An untimed run draws neither.
     let plain = dir.path().join("plain");
     tender(&["run", small().to_str().expect("utf-8"), "--episodes", "2", "--out", plain.to_str().expect("utf-8")]);
-    assert!(!plain.join("latency_cdf.svg").exists());
+    assert!(!plain.join("latency_cdf.svg").exists() && !plain.join("utilisation.csv").exists());
 }

@@ -105,6 +105,14 @@ pub(super) enum Figure {
         agents: Vec<String>,
         panels: Vec<(String, Vec<Vec<f64>>)>,
     },
+    /// One panel of lines per group (e.g. per mechanism), the same series (e.g. agents) in each.
+    LinePanels {
+        title: String,
+        x_desc: String,
+        y_desc: String,
+        series: Vec<String>,
+        panels: Vec<(String, Lines)>,
+    },
     /// Accuracy against the share of strong-agent calls: curves and single points, with the
     /// line of random mixtures between the weak and the strong agent.
     Routing {
@@ -126,6 +134,9 @@ pub(super) fn render<DB: DrawingBackend<ErrorType: 'static>>(
             grouped_bars(root, title, x_desc, y_desc, groups, series)
         }
         Figure::Stacked { title, groups, agents, panels } => stacked_panels(root, title, groups, agents, panels),
+        Figure::LinePanels { title, x_desc, y_desc, series, panels } => {
+            line_panels(root, title, x_desc, y_desc, series, panels)
+        }
         Figure::Routing { title, strong, series, mixture } => routing_curves(root, title, strong, series, *mixture),
     }
 }
@@ -340,6 +351,53 @@ pub(super) fn lines_with_bands<DB: DrawingBackend<ErrorType: 'static>>(
         // Markers only where they can be told apart.
         if pts.len() <= 40 {
             chart.draw_series(pts.iter().map(|(x, e)| Circle::new((*x, e.mean), 4, col.filled())))?;
+        }
+    }
+    Ok(())
+}
+
+/// Small multiples: one panel per group, each series a line in its colour; panels share the
+/// y range (0 to the highest value) and each spans its own x range.
+pub(super) fn line_panels<DB: DrawingBackend<ErrorType: 'static>>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    series: &[String],
+    panels: &[(String, Lines)],
+) -> Result<(), DrawError> {
+    let legend: Vec<(String, RGBColor)> = series.iter().enumerate().map(|(i, n)| (n.clone(), colour(i))).collect();
+    let area = with_legend(root, &legend)?;
+    let area = area.titled(title, ("sans-serif", 22))?;
+    let finite = |l: &Lines| {
+        l.iter().flat_map(|(_, v)| v.iter().map(|p| p.1.mean)).filter(|y| y.is_finite()).collect::<Vec<_>>()
+    };
+    let top = panels.iter().flat_map(|(_, l)| finite(l)).fold(0.0_f64, f64::max).max(1e-9) * 1.05;
+    let cols = 3usize.min(panels.len().max(1));
+    let rows = panels.len().div_ceil(cols).max(1);
+    for (cell, (name, lines)) in area.split_evenly((rows, cols)).iter().zip(panels) {
+        let x1 = lines.iter().flat_map(|(_, v)| v.iter().map(|p| p.0)).fold(0.0_f64, f64::max).max(1e-9);
+        let mut chart = ChartBuilder::on(cell)
+            .caption(name, ("sans-serif", 14))
+            .margin(6)
+            .x_label_area_size(30)
+            .y_label_area_size(40)
+            .build_cartesian_2d(0.0..x1, 0.0..top)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_labels(4)
+            .y_labels(4)
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .label_style(("sans-serif", 10))
+            .axis_desc_style(("sans-serif", 10))
+            .draw()?;
+        for (i, (_, points)) in lines.iter().enumerate() {
+            let pts = points.iter().filter(|p| p.1.mean.is_finite()).map(|p| (p.0, p.1.mean));
+            chart.draw_series(LineSeries::new(pts, colour(i).stroke_width(2)))?;
         }
     }
     Ok(())

@@ -20,8 +20,8 @@ pub use draw::pareto;
 use draw::{Est, Figure, Lines, both};
 pub use error::PlotError;
 use read::{
-    RunData, column, domain_key, latency_cdf, learning_curves, num, partial_dependence, read_csv, routing_figure,
-    smallest_agent,
+    RunData, busy_over_time, column, domain_key, latency_cdf, learning_curves, num, partial_dependence, read_csv,
+    routing_figure, smallest_agent,
 };
 use report::{report, run_tables, sweep_table};
 
@@ -116,6 +116,19 @@ fn plot_run(dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
                 x_desc: "latency, arrival to answer (s)".into(),
                 y_desc: "tasks answered within it (%)".into(),
                 series: cdf,
+            },
+        )?);
+    }
+    if let Some((agents, panels)) = busy_over_time(dir)? {
+        files.extend(both(
+            dir,
+            "utilisation_over_time",
+            &Figure::LinePanels {
+                title: "Utilisation over time: each agent's busy share of its slots (first episode)".into(),
+                x_desc: "simulated time (s)".into(),
+                y_desc: "busy (%)".into(),
+                series: agents,
+                panels,
             },
         )?);
     }

@@ -189,6 +189,33 @@ pub(super) fn latency_cdf(dir: &Path) -> Result<Lines, PlotError> {
         .collect())
 }
 
+/// Named panels of lines.
+pub(super) type Panels = Vec<(String, Lines)>;
+
+/// A timed run's `utilisation.csv`: the agents' names and, per mechanism, each agent's busy share
+/// (%) over time in its first episode; `None` for an untimed run.
+pub(super) fn busy_over_time(dir: &Path) -> Result<Option<(Vec<String>, Panels)>, PlotError> {
+    let path = dir.join("utilisation.csv");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let (header, rows) = read_csv(&path)?;
+    let (m, t) = (column(&header, "mechanism", &path)?, column(&header, "time_s", &path)?);
+    let agents: Vec<String> = header.iter().skip(2).cloned().collect();
+    let mut panels: Panels = Vec::new();
+    for r in &rows {
+        if panels.last().is_none_or(|(name, _)| *name != r[m]) {
+            panels.push((r[m].clone(), agents.iter().map(|a| (a.clone(), Vec::new())).collect()));
+        }
+        let Some((_, lines)) = panels.last_mut() else { continue };
+        for (a, (_, points)) in lines.iter_mut().enumerate() {
+            let share = r.get(2 + a).map_or(f64::NAN, |v| num(v) * 100.0);
+            points.push((num(&r[t]), Est { mean: share, low: f64::NAN, high: f64::NAN }));
+        }
+    }
+    Ok(Some((agents, panels)))
+}
+
 /// The smallest agent's cumulative share of wins along the stream, averaged over episodes,
 /// for every mechanism whose name starts with "SALE".
 pub(super) fn learning_curves(dir: &Path, smallest: &str) -> Result<Lines, PlotError> {
