@@ -103,7 +103,7 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
     })?;
     outcome?;
     bar.finish_and_clear();
-    store.finalize()?;
+    let summaries = store.finalize()?;
     let secs = started.elapsed().as_secs_f64();
     let episodes = todo.len() * manifest.mechanisms.len();
     emit(&format!(
@@ -122,6 +122,12 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
         out.display(),
         if args.no_plots || n > 1 { "" } else { ", plots, report.html" }
     ))?;
+    if let Some(t) = tender_analysis::table::sweep_latency(&manifest, &summaries) {
+        emit(&format!(
+            "\np95 latency (simulated s) per {}, mean over replications\n{t}",
+            manifest.points[0].assignments[0].0
+        ))?;
+    }
     // A shard holds a slice of the points: plot after merging.
     if !args.no_plots && n == 1 {
         tender_analysis::plot::plot_dir(&out)?;

@@ -286,7 +286,7 @@ impl SweepStore {
     }
 
     /// Write the canonical `rows.csv` and `points.csv`.
-    pub fn finalize(&self) -> Result<(), StoreError> {
+    pub fn finalize(&self) -> Result<Vec<PointSummary>, StoreError> {
         let j = self.lock();
         let rows_path = self.dir.join("rows.jsonl");
         j.rows.sync_all().map_err(io_err(&rows_path))?;
@@ -318,7 +318,7 @@ impl SweepStore {
         let mut summaries = read_points(&self.dir.join("points.jsonl"))?;
         summaries.sort_by_key(|s| s.point);
         write_points_csv(&self.dir.join("points.csv"), m, &summaries)?;
-        Ok(())
+        Ok(summaries)
     }
 }
 

@@ -208,6 +208,40 @@ pub fn servers(agents: &[tender_agents::AgentProfile]) -> String {
     t.to_string()
 }
 
+/// How much above its value at the first swept point a mechanism's p95 latency must be for the
+/// point to be its latency knee.
+pub const KNEE: f64 = 1.5;
+
+/// A timed sweep over one parameter: each mechanism's p95 latency at every swept value, and its
+/// knee, the first value at which p95 latency is at least [`KNEE`] times its value at the first
+/// (`None` unless the sweep is timed and sweeps one parameter).
+#[must_use]
+pub fn sweep_latency(manifest: &crate::store::Manifest, points: &[crate::store::PointSummary]) -> Option<String> {
+    let p95 = crate::metrics::Metric::Latency(95).id(&[]);
+    let metric = manifest.metrics.iter().position(|m| *m == p95)?;
+    let single = manifest.points.iter().all(|p| p.assignments.len() == 1);
+    if !single || points.len() < 2 {
+        return None;
+    }
+    let values: Vec<String> = points.iter().map(|s| manifest.points[s.point].assignments[0].1.to_string()).collect();
+    let mut header = vec!["mechanism".to_string()];
+    header.extend(values.iter().cloned());
+    header.push(format!("knee (p95 ≥ {KNEE}× first)"));
+    let mut t = table(header);
+    for (m, name) in manifest.mechanisms.iter().enumerate() {
+        let series: Vec<Option<f64>> =
+            points.iter().map(|s| s.estimates.get(m).and_then(|e| e.get(metric)).and_then(|a| a.mean)).collect();
+        let first = series.first().copied().flatten();
+        let knee = first.and_then(|f| series.iter().position(|v| v.is_some_and(|v| v >= KNEE * f)));
+        let mut row = vec![name.clone()];
+        row.extend(series.iter().map(|v| v.map_or("—".into(), |v| format!("{v:.0}"))));
+        row.push(knee.map_or_else(|| format!("none up to {}", values[values.len() - 1]), |k| values[k].clone()));
+        t.add_row(row);
+    }
+    right_align(&mut t, 1);
+    Some(t.to_string())
+}
+
 /// pass@1 per domain and complexity bin.
 #[must_use]
 pub fn per_bin(s: &Summary) -> String {

@@ -306,6 +306,15 @@ fn a_timed_sweep_over_arrival_rate_plots_p95_latency_against_it() {
     ];
     let run = tender(&args);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    // The p95 table: one column per swept rate and each mechanism's knee.
+    let printed = String::from_utf8_lossy(&run.stdout);
+    assert!(printed.contains("p95 latency (simulated s) per arrivals.Poisson.rate"), "{printed}");
+    let sale = printed.lines().find(|l| l.contains("│ SALE ")).expect("a SALE row");
+    let cells: Vec<&str> = sale.trim_matches('│').split('┆').map(str::trim).collect();
+    assert_eq!(cells.len(), 4, "mechanism, two rates, knee: {sale}");
+    let (low, high): (f64, f64) = (cells[1].parse().expect("p95"), cells[2].parse().expect("p95"));
+    let knee = if high >= 1.5 * low { "0.08" } else { "none up to 0.08" };
+    assert_eq!(cells[3], knee, "{sale}");
     let rows = std::fs::read_to_string(out.join("rows.csv")).expect("rows");
     assert!(rows.lines().next().is_some_and(|h| {
         h.ends_with(",latency_p95_s,latency_p99_s,auction_s,auction_latency_share,queue_wait_s,throughput_per_s,timed_out_share")
