@@ -1,5 +1,7 @@
 //! One episode: a fresh world and schedule, one mechanism, the whole task stream.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use bevy_ecs::prelude::*;
@@ -135,11 +137,16 @@ pub fn play_in_time(
             message: e.to_string(schedule.graph(), &world),
         });
     }
-    let mut waiting = world.query_filtered::<(Entity, &Stage), With<Waiting>>();
+    // The agenda: every waiting task by (when it is ready, arrival step), with its entity and
+    // next phase; the stage components say the same, this orders them without a scan.
+    let mut agenda: BinaryHeap<Reverse<(u64, usize, Entity, usize)>> = BinaryHeap::new();
+    let at = |t: f64| t.max(0.0).to_bits(); // non-negative floats order as their bits
+    let stream = Arc::clone(&world.resource::<TaskStream>().tasks);
     let mut next_arrival = 0;
-    let mut ready: Vec<Entity> = Vec::new();
+    let mut due: Vec<(usize, Entity, usize)> = Vec::new();
+    let mut ready: Vec<(usize, Entity)> = Vec::new();
     loop {
-        let next_ready = waiting.iter(&world).map(|(_, s)| s.ready_at).fold(f64::INFINITY, f64::min);
+        let next_ready = agenda.peek().map_or(f64::INFINITY, |Reverse((t, ..))| f64::from_bits(*t));
         let now = arrivals.get(next_arrival).copied().unwrap_or(f64::INFINITY).min(next_ready);
         if now.is_infinite() {
             break;
@@ -147,45 +154,64 @@ pub fn play_in_time(
         world.resource_mut::<Clock>().now = now;
         world.resource_mut::<Ledger>().set_now(now);
         while next_arrival < n && arrivals[next_arrival] <= now {
-            let in_system = waiting.iter(&world).count() as u32;
-            let task = world.resource::<TaskStream>().tasks[next_arrival].clone();
+            // Tasks in the system: arrived and not yet recorded.
+            let in_system = (next_arrival - world.resource::<Records>().0.len()) as u32;
+            let task = &stream[next_arrival];
             let mut ledger = world.resource_mut::<Ledger>();
-            let at = arrivals[next_arrival];
-            let deadline = at + timing.latency_target.unwrap_or(f64::INFINITY);
-            ledger.open(&task, at, deadline, at + timing.timeout.unwrap_or(f64::INFINITY));
-            ledger.found_in_system(&task, in_system);
-            world.spawn((
-                OpenTask { step: next_arrival },
-                Decision::default(),
-                Stage { next: 0, ready_at: arrivals[next_arrival] },
-                Waiting,
-            ));
+            let arrival = arrivals[next_arrival];
+            let deadline = arrival + timing.latency_target.unwrap_or(f64::INFINITY);
+            ledger.open(task, arrival, deadline, arrival + timing.timeout.unwrap_or(f64::INFINITY));
+            ledger.found_in_system(task, in_system);
+            let e = world
+                .spawn((
+                    OpenTask { step: next_arrival },
+                    Decision::default(),
+                    Stage { next: 0, ready_at: arrival },
+                    Waiting,
+                ))
+                .id();
+            agenda.push(Reverse((at(arrival), next_arrival, e, 0)));
             world.resource_mut::<TaskStream>().arrived += 1;
             next_arrival += 1;
         }
-        for (step, phase) in STEPS.iter().enumerate() {
+        due.clear();
+        while let Some(&Reverse((t, step, e, next))) = agenda.peek() {
+            if f64::from_bits(t) > now {
+                break;
+            }
+            agenda.pop();
+            due.push((step, e, next));
+        }
+        for (phase_index, phase) in STEPS.iter().enumerate() {
             ready.clear();
-            ready.extend(waiting.iter(&world).filter(|(_, s)| s.next == step && s.ready_at <= now).map(|(e, _)| e));
+            ready.extend(due.iter().filter(|d| d.2 == phase_index).map(|d| (d.0, d.1)));
             if ready.is_empty() {
                 continue;
             }
-            for &e in &ready {
+            for &(_, e) in &ready {
                 world.entity_mut(e).remove::<Waiting>();
             }
             world.resource_mut::<Gate>().0 = *phase;
             schedule.run(&mut world);
-            for &e in &ready {
+            for &(step, e) in &ready {
                 let Ok(mut entity) = world.get_entity_mut(e) else { continue };
-                let Some(open) = entity.get::<OpenTask>().copied() else { continue };
                 entity.insert(Waiting);
-                let task = world.resource::<TaskStream>().tasks[open.step].clone();
+                let task = &stream[step];
                 let mut ledger = world.resource_mut::<Ledger>();
                 if *phase == Phase::Award {
-                    ledger.awarded(&task, now);
+                    ledger.awarded(task, now);
                 }
-                let ready_at = ledger.busy_until(&task);
-                if let Some(mut stage) = world.get_mut::<Stage>(e) {
-                    *stage = Stage { next: step + 1, ready_at };
+                let ready_at = ledger.busy_until(task);
+                let stage = Stage { next: phase_index + 1, ready_at };
+                if let Some(mut s) = world.get_mut::<Stage>(e) {
+                    *s = stage;
+                }
+                // A phase without calls leaves the task ready now: its next phase runs in this
+                // step; otherwise the task waits on the agenda.
+                if ready_at <= now {
+                    due.push((step, e, phase_index + 1));
+                } else {
+                    agenda.push(Reverse((at(ready_at), step, e, phase_index + 1)));
                 }
             }
         }
