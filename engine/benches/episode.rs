@@ -1,7 +1,8 @@
-//! The paper-sized episode: 753 tasks, the 4-agent Qwen3 pool, SALE with memory.
+//! The paper-sized episode: 753 tasks, the 4-agent Qwen3 pool, SALE with memory; and the same
+//! stream in time with 8 agents under Poisson arrivals (the busiest server about 80% busy).
 //!
-//! `cargo bench -p tender-engine --bench episode`; `tender bench scenarios/hst-bench.ron` times
-//! whole batches on every core.
+//! `cargo bench -p tender-engine --bench episode`; `tender bench scenarios/hst-bench.ron` and
+//! `tender bench scenarios/hst-bench-timed.ron` time whole batches on every core.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -10,13 +11,18 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use tender_agents::OutcomeSource;
 use tender_agents::streams::episode_seed;
+use tender_engine::episode::play_episode;
 use tender_engine::memory::AuctionMemory;
-use tender_engine::{Scenario, run_episode};
+use tender_engine::{Prepared, Scenario, run_episode};
+
+fn scenario(file: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(file);
+    let text = std::fs::read_to_string(&path).expect("the scenario is readable");
+    Scenario::parse(&text, file).expect("the scenario is valid")
+}
 
 fn hst_bench() -> Scenario {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/hst-bench.ron");
-    let text = std::fs::read_to_string(&path).expect("scenarios/hst-bench.ron is readable");
-    Scenario::parse(&text, "hst-bench.ron").expect("hst-bench.ron is valid")
+    scenario("hst-bench.ron")
 }
 
 fn episodes(c: &mut Criterion) {
@@ -40,6 +46,26 @@ fn episodes(c: &mut Criterion) {
     group.finish();
 }
 
+fn timed(c: &mut Criterion) {
+    let prepared = Prepared::synthetic(scenario("hst-bench-timed.ron")).expect("valid pool");
+    let timing = prepared.options(Some(1)).timing.expect("a timed scenario");
+    let s = &prepared.scenario;
+    let column = &prepared.mechanisms[0];
+    let mut e = 0u64;
+    c.bench_function("episode_753_tasks_in_time/SALE, 8 agents", |b| {
+        b.iter(|| {
+            e += 1;
+            let seed = episode_seed(s.seed, e);
+            let tasks = s.training.split(&s.workload, seed);
+            let source = Arc::clone(&prepared.source);
+            black_box(
+                play_episode(source, tasks, &*column.mechanism, &column.name, seed, Some(&timing))
+                    .expect("episode runs"),
+            )
+        });
+    });
+}
+
 fn retrieval(c: &mut Criterion) {
     let scenario = hst_bench();
     let tasks = scenario.workload.generate(1);
@@ -57,5 +83,5 @@ fn retrieval(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, episodes, retrieval);
+criterion_group!(benches, episodes, timed, retrieval);
 criterion_main!(benches);
