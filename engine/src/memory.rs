@@ -21,9 +21,12 @@ const BLOCK: usize = 16;
 #[derive(Resource, Debug)]
 pub struct AuctionMemory {
     agents: usize,
-    /// Embeddings stored by dimension: `columns[d][i]` is component `d` of entry `i`, so that
-    /// scoring a query against every entry is a run of contiguous, vectorisable multiply-adds.
-    columns: Vec<Vec<f32>>,
+    dim: usize,
+    /// Embeddings in blocks of [`BLOCK`] entries: block `b` holds, dimension by dimension, its
+    /// entries' components (`blocks[(b * dim + d) * BLOCK + j]` is component `d` of entry
+    /// `b * BLOCK + j`), zero beyond the last entry. Scoring a query is then one contiguous run of
+    /// vectorisable multiply-adds per block, its sums kept in registers.
+    blocks: Vec<f32>,
     /// Length of each agent's final plan, `agents` per entry.
     plan_lengths: Vec<u32>,
     /// Text of each agent's final plan (0 for plans without text), `agents` per entry.
@@ -51,7 +54,8 @@ impl AuctionMemory {
     pub fn new(dim: usize, agents: usize) -> Self {
         Self {
             agents,
-            columns: vec![Vec::new(); dim],
+            dim,
+            blocks: Vec::new(),
             plan_lengths: Vec::new(),
             plan_texts: Vec::new(),
             entries: Vec::new(),
@@ -80,13 +84,17 @@ impl AuctionMemory {
         runner_up: Option<usize>,
         winner_succeeded: bool,
     ) {
-        debug_assert_eq!(embedding.len(), self.columns.len());
+        debug_assert_eq!(embedding.len(), self.dim);
         debug_assert_eq!(plan_lengths.len(), self.agents);
         debug_assert_eq!(plan_texts.len(), self.agents);
         let runner_up_length = runner_up.map_or(0, |r| plan_lengths[r]);
         let runner_up_text = runner_up.map_or(0, |r| plan_texts[r]);
-        for (column, &x) in self.columns.iter_mut().zip(embedding) {
-            column.push(x);
+        let (b, j) = (self.entries.len() / BLOCK, self.entries.len() % BLOCK);
+        if j == 0 {
+            self.blocks.resize(self.blocks.len() + self.dim * BLOCK, 0.0);
+        }
+        for (d, &x) in embedding.iter().enumerate().take(self.dim) {
+            self.blocks[(b * self.dim + d) * BLOCK + j] = x;
         }
         self.plan_lengths.extend_from_slice(plan_lengths);
         self.plan_texts.extend_from_slice(plan_texts);
@@ -112,28 +120,50 @@ impl AuctionMemory {
         if k == 0 || n == 0 {
             return;
         }
+        // Each similarity adds its products in dimension order from 0, as a plain dot product
+        // does, so the similarities are the same to the bit.
         let sims = &mut out.similarities;
-        sims.resize(n, 0.0);
-        // Blocks of entries whose sums stay in registers across every dimension; each sum still
-        // adds its products in dimension order, so the similarities are the same to the bit.
-        let full = n / BLOCK * BLOCK;
-        for (b, block) in sims[..full].chunks_exact_mut(BLOCK).enumerate() {
-            let start = b * BLOCK;
-            let mut acc = [0.0f32; BLOCK];
-            for (column, &q) in self.columns.iter().zip(embedding) {
-                let xs: &[f32; BLOCK] = column[start..start + BLOCK].try_into().unwrap_or(&[0.0; BLOCK]);
-                for (a, &x) in acc.iter_mut().zip(xs) {
-                    *a += q * x;
+        sims.resize(n.div_ceil(BLOCK) * BLOCK, 0.0);
+        out.maxima.clear();
+        // Two blocks at a time: twice the independent sums in flight, so the adds' latency
+        // overlaps (each sum is still its own chain in dimension order).
+        let span = self.dim * BLOCK;
+        for (two, sums) in self.blocks.chunks_exact(2 * span).zip(sims.chunks_exact_mut(2 * BLOCK)) {
+            let (first, second) = two.split_at(span);
+            let (mut a, mut b) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
+            for ((xs, ys), &q) in first.chunks_exact(BLOCK).zip(second.chunks_exact(BLOCK)).zip(embedding) {
+                for (s, &x) in a.iter_mut().zip(xs) {
+                    *s += q * x;
+                }
+                for (s, &y) in b.iter_mut().zip(ys) {
+                    *s += q * y;
                 }
             }
-            block.copy_from_slice(&acc);
+            sums[..BLOCK].copy_from_slice(&a);
+            sums[BLOCK..].copy_from_slice(&b);
+            out.maxima.push(lane_max(&a));
+            out.maxima.push(lane_max(&b));
         }
-        for (column, &q) in self.columns.iter().zip(embedding) {
-            for (s, &x) in sims[full..].iter_mut().zip(&column[full..]) {
-                *s += q * x;
+        // An odd block out.
+        let paired = self.blocks.len() / (2 * span) * 2;
+        if let (Some(block), Some(sums)) =
+            (self.blocks.chunks_exact(span).nth(paired), sims.chunks_exact_mut(BLOCK).nth(paired))
+        {
+            let mut acc = [0.0f32; BLOCK];
+            for (xs, &q) in block.chunks_exact(BLOCK).zip(embedding) {
+                for (s, &x) in acc.iter_mut().zip(xs) {
+                    *s += q * x;
+                }
             }
+            sums.copy_from_slice(&acc);
+            out.maxima.push(lane_max(&acc));
         }
-        top_k(sims, k, &mut out.best, &mut out.maxima, &mut out.selected);
+        sims.truncate(n);
+        // The last block's padding is not a similarity.
+        if let Some(last) = out.maxima.last_mut() {
+            *last = block_max(&sims[(n - 1) / BLOCK * BLOCK..]);
+        }
+        top_k(sims, &out.maxima, k, &mut out.best, &mut out.selected);
     }
 
     /// What `agent` recalls for a refinement: its pairs from the neighbours, and the whole
@@ -185,15 +215,14 @@ impl AuctionMemory {
 /// reaches it are visited, and in them only similarities that reach it; those enter in index
 /// order after every kept entry at least as similar, so an equal, newer task never displaces an
 /// older one.
-fn top_k(sims: &[f32], k: usize, best: &mut Vec<(f32, u32)>, maxima: &mut Vec<f32>, selected: &mut Vec<f32>) {
+fn top_k(sims: &[f32], maxima: &[f32], k: usize, best: &mut Vec<(f32, u32)>, selected: &mut Vec<f32>) {
     best.clear();
     if k == 0 {
         return;
     }
-    maxima.clear();
-    maxima.extend(sims.chunks(BLOCK).map(|b| b.iter().fold(f32::NEG_INFINITY, |m, &s| if s > m { s } else { m })));
     let bound = if maxima.len() > k {
-        selected.clone_from(maxima);
+        selected.clear();
+        selected.extend_from_slice(maxima);
         selected.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
         selected[k - 1]
     } else {
@@ -214,6 +243,23 @@ fn top_k(sims: &[f32], k: usize, best: &mut Vec<(f32, u32)>, maxima: &mut Vec<f3
             best.insert(at, (sim, (b * BLOCK + j) as u32));
         }
     }
+}
+
+/// The largest of a block's similarities.
+fn block_max(block: &[f32]) -> f32 {
+    block.iter().fold(f32::NEG_INFINITY, |m, &s| if s > m { s } else { m })
+}
+
+/// [`block_max`] of a full block, four lanes at a time (the maximum of numbers does not depend on
+/// the order they are taken in; only comparisons read it, for which -0 and 0 are equal).
+fn lane_max(block: &[f32; BLOCK]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 4];
+    for quad in block.chunks_exact(4) {
+        for (m, &s) in lanes.iter_mut().zip(quad) {
+            *m = if s > *m { s } else { *m };
+        }
+    }
+    block_max(&lanes)
 }
 
 #[cfg(test)]
@@ -268,7 +314,8 @@ mod tests {
             all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
             all.truncate(k);
             let mut best = vec![(9.0, 9)];
-            top_k(&sims, k, &mut best, &mut Vec::new(), &mut Vec::new());
+            let maxima: Vec<f32> = sims.chunks(BLOCK).map(block_max).collect();
+            top_k(&sims, &maxima, k, &mut best, &mut Vec::new());
             proptest::prop_assert_eq!(best, all);
         }
     }
