@@ -96,7 +96,7 @@ impl Stream {
     /// The generator for these identities (task, agent, ...) in an episode.
     #[must_use]
     pub fn rng(self, episode_seed: u64, ids: &[u64]) -> StreamRng {
-        StreamRng::seed_from_u64(mix(episode_seed, self.0, ids))
+        seeded(mix(episode_seed, self.0, ids))
     }
 }
 
@@ -114,10 +114,44 @@ pub fn stream_seed(episode_seed: u64, purpose: Purpose, ids: &[u64]) -> u64 {
     mix(episode_seed, purpose as u64, ids)
 }
 
+/// The first identities of stream keys that share them, mixed once: `prefix.rng(&rest)` is the
+/// stream `stream(episode_seed, purpose, &[first.., rest..])`, for keys that differ only at
+/// their end (one plan's jurors).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyPrefix(u64);
+
+impl KeyPrefix {
+    #[must_use]
+    pub fn new(episode_seed: u64, purpose: Purpose, first: &[u64]) -> Self {
+        Self(stream_seed(episode_seed, purpose, first))
+    }
+
+    /// The generator of the stream keyed by the prefix followed by `rest`.
+    #[must_use]
+    pub fn rng(self, rest: &[u64]) -> StreamRng {
+        seeded(rest.iter().fold(self.0, |h, &id| splitmix64(h ^ id)))
+    }
+}
+
 /// The generator of the stream with this key.
 #[must_use]
 pub fn stream(episode_seed: u64, purpose: Purpose, ids: &[u64]) -> StreamRng {
-    StreamRng::seed_from_u64(stream_seed(episode_seed, purpose, ids))
+    seeded(stream_seed(episode_seed, purpose, ids))
+}
+
+/// `StreamRng::seed_from_u64(seed)`, to the bit, without its byte-by-byte path: rand_xoshiro
+/// fills the 32-byte seed with four successive SplitMix64 outputs, little-endian, which are
+/// [`splitmix64`] of the seed advanced by its increment. Streams are made tens of times per
+/// task, so this shows.
+#[must_use]
+#[inline]
+fn seeded(seed: u64) -> StreamRng {
+    const STEP: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut bytes = [0u8; 32];
+    for (i, word) in bytes.chunks_exact_mut(8).enumerate() {
+        word.copy_from_slice(&splitmix64(seed.wrapping_add(STEP.wrapping_mul(i as u64))).to_le_bytes());
+    }
+    StreamRng::from_seed(bytes)
 }
 
 #[cfg(test)]
@@ -163,5 +197,26 @@ mod tests {
         // First outputs of the reference splitmix64 generator seeded with 0 are
         // splitmix64(0), splitmix64(golden), ...; the finaliser of 0 is a fixed constant.
         assert_eq!(splitmix64(0), 0xE220_A839_7B1D_CDAF);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn seeded_streams_are_rand_xoshiros_own(seed in proptest::num::u64::ANY) {
+            proptest::prop_assert_eq!(seeded(seed), StreamRng::seed_from_u64(seed));
+        }
+    }
+
+    #[test]
+    fn seeded_streams_match_at_the_edges() {
+        for seed in [0, 1, u64::MAX, 0x9E37_79B9_7F4A_7C15, 0x61C8_8646_80B5_83EB] {
+            assert_eq!(seeded(seed), StreamRng::seed_from_u64(seed));
+        }
+    }
+
+    #[test]
+    fn a_key_prefix_continues_the_key() {
+        let prefix = KeyPrefix::new(7, Purpose::Jury, &[1, 2]);
+        assert_eq!(prefix.rng(&[3, 4]), stream(7, Purpose::Jury, &[1, 2, 3, 4]));
+        assert_eq!(prefix.rng(&[]), stream(7, Purpose::Jury, &[1, 2]));
     }
 }

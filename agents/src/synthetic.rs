@@ -24,7 +24,7 @@ use crate::cells::{ExecutionCell, JuryCell, PlanCell, Recall, RetrievedPair, Rou
 use crate::memo::{Memo, get_or_draw};
 use crate::profile::{AgentProfile, StandInParams};
 use crate::source::{AgentInfo, CellKey, OutcomeSource};
-use crate::streams::{Purpose, StreamRng, name_key, stream};
+use crate::streams::{KeyPrefix, Purpose, StreamRng, name_key, stream};
 use crate::task::Task;
 use crate::validate::{Checker, Invalids};
 use crate::workload::WorkloadSpec;
@@ -78,6 +78,8 @@ struct Fit {
 struct Panel {
     margin: f64,
     impression: f64,
+    /// The jurors' noise streams' common key (task, author), mixed once for the whole panel.
+    jury: KeyPrefix,
 }
 
 /// Draws of a plan's own noise.
@@ -288,18 +290,14 @@ impl SyntheticSource {
     fn panel(&self, key: CellKey<'_>, plan: &PlanCell) -> Panel {
         let fit = self.fit(key.episode_seed, key.task, key.agent);
         let impression = self.plan_noise(key.episode_seed, key.task, self.keys[key.agent], plan.round).impression;
-        Panel { margin: fit.margin + plan.boost, impression }
+        let jury = KeyPrefix::new(key.episode_seed, Purpose::Jury, &[u64::from(key.task.id), self.keys[key.agent]]);
+        Panel { margin: fit.margin + plan.boost, impression, jury }
     }
 
     /// One juror's own noise about a plan; a refinement's follows the initial plan's.
-    fn juror_noise(&self, key: CellKey<'_>, round: Round, juror: usize) -> f64 {
-        let draw = |round: Round| {
-            normal(&mut stream(
-                key.episode_seed,
-                Purpose::Jury,
-                &[u64::from(key.task.id), self.keys[key.agent], self.keys[juror], round.key()],
-            ))
-        };
+    fn juror_noise(&self, panel: &Panel, round: Round, juror: usize) -> f64 {
+        // The stream of (task, author, juror, round).
+        let draw = |round: Round| normal(&mut panel.jury.rng(&[self.keys[juror], round.key()]));
         let rho = self.params.refine_noise_correlation;
         if round == Round::Initial || rho == 0.0 { draw(round) } else { mix(rho, draw(Round::Initial), draw(round)) }
     }
@@ -307,7 +305,7 @@ impl SyntheticSource {
     /// One juror's Likert score: its impression of the plan's margin, with its own noise, the
     /// author's appeal and, for its own plans, its self-bias and self-knowledge.
     fn verdict(&self, key: CellKey<'_>, plan: &PlanCell, panel: &Panel, juror: usize) -> JuryCell {
-        let own = self.juror_noise(key, plan.round, juror);
+        let own = self.juror_noise(panel, plan.round, juror);
         // Self-knowledge sharpens, and self-bias shifts, a juror's view of its own plans.
         let m = self.juror_mix[juror][usize::from(juror == key.agent)];
         let noise = m.noise.apply(panel.impression, own);
