@@ -57,6 +57,9 @@ fn default_speedup() -> f64 {
 /// Why a trace's timestamps cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
+    /// The file could not be read (the reader's error names it).
+    #[error(transparent)]
+    Read(std::io::Error),
     #[error("{path}: {source}")]
     Csv {
         path: String,
@@ -145,7 +148,7 @@ impl Arrivals {
         let Self::Trace { path, column, times, .. } = self else { return Ok(()) };
         let full = base.join(&*path);
         let shown = full.display().to_string();
-        let text = read(&full).map_err(|e| TraceError::Csv { path: shown.clone(), source: csv::Error::from(e) })?;
+        let text = read(&full).map_err(TraceError::Read)?;
         *times = Some(parse_trace(&text, column, &shown)?.into());
         Ok(())
     }
