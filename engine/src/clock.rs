@@ -103,7 +103,7 @@ impl Arrivals {
             Self::FromTasks => {
                 c.require(workload.tasks.is_some(), "FromTasks", "FromTasks", "needs a task file (`workload.tasks`)");
                 if let Some(loaded) = &workload.loaded {
-                    let missing = loaded.iter().filter(|t| t.content.as_ref().is_none_or(|c| c.arrival.is_none()));
+                    let missing = loaded.iter().filter(|t| given_arrival(t).is_none());
                     if let Some(first) = missing.clone().next() {
                         let key = first.content.as_ref().map_or_else(String::new, |c| c.key.clone());
                         c.require(
@@ -184,7 +184,7 @@ impl Arrivals {
     #[must_use]
     pub fn times(&self, episode_seed: u64, tasks: &[tender_agents::Task]) -> Option<Vec<f64>> {
         if self.from_tasks() {
-            let at = |t: &tender_agents::Task| t.content.as_ref().and_then(|c| c.arrival).unwrap_or(0.0);
+            let at = |t: &tender_agents::Task| given_arrival(t).unwrap_or(0.0);
             let first = tasks.first().map_or(0.0, at);
             return Some(tasks.iter().map(|t| at(t) - first).collect());
         }
@@ -248,10 +248,15 @@ impl Arrivals {
             return std::sync::Arc::clone(tasks);
         }
         let mut v = tasks.to_vec();
-        let at = |t: &tender_agents::Task| t.content.as_ref().and_then(|c| c.arrival).unwrap_or(0.0_f64);
+        let at = |t: &tender_agents::Task| given_arrival(t).unwrap_or(0.0);
         v.sort_by(|a, b| at(a).total_cmp(&at(b)));
         v.into()
     }
+}
+
+/// The arrival a task's file gives it (`arrivals: FromTasks`).
+fn given_arrival(task: &tender_agents::Task) -> Option<f64> {
+    task.content.as_ref().and_then(|c| c.arrival)
 }
 
 /// A trace's timestamps in seconds from its first: each of `column`'s values is seconds or a
