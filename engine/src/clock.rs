@@ -356,15 +356,10 @@ impl Servers {
     }
 
     /// Serve a call of `usage` by `agent`, ready to start at `ready`: it takes the slot that frees
-    /// up first (the lowest among equals) and waits for it. Returns when it starts and ends.
-    pub fn serve(&mut self, agent: usize, usage: Usage, ready: f64) -> (f64, f64) {
-        let served = self.serve_until(agent, usage, None, ready, f64::INFINITY);
-        (served.start, served.end)
-    }
-
-    /// As [`Servers::serve`], cancelled at `until`: a call still running then ends then (its slot
-    /// frees up), and a call that would start after it never runs. A call with `seconds`
-    /// measured takes that long at an agent that serves measured latencies.
+    /// up first (the lowest among equals) and waits for it. It is cancelled at `until`: a call
+    /// still running then ends then (its slot frees up), and a call that would start after it
+    /// never runs. A call with `seconds` measured takes that long at an agent that serves measured
+    /// latencies.
     pub fn serve_until(&mut self, agent: usize, usage: Usage, seconds: Option<f64>, ready: f64, until: f64) -> Served {
         let slots = &mut self.free_at[agent];
         let (slot, free) =
@@ -400,7 +395,7 @@ impl Servers {
         self.executions.iter().filter(|&&(a, _, end)| usize::from(a) == agent && end > now).count()
     }
 
-    /// Serve an execution requested at `now`: as [`Servers::serve`], remembered for
+    /// Serve an execution requested at `now`: as [`Servers::serve_until`], remembered for
     /// [`Servers::admits`] and [`Servers::executions_in_flight`].
     pub fn serve_execution(
         &mut self,
@@ -455,12 +450,17 @@ impl Servers {
 /// from time 0 to the last call's end.
 #[must_use]
 pub fn utilisation(calls: &[Call], serving: &[Serving]) -> Vec<f64> {
-    let span = calls.iter().map(|c| c.end).fold(0.0, f64::max);
+    let span = last_end(calls);
     let mut busy = vec![0.0; serving.len()];
     for c in calls {
         busy[usize::from(c.agent)] += c.end - c.start;
     }
     busy.iter().zip(serving).map(|(b, s)| if span > 0.0 { b / (span * f64::from(s.slots)) } else { 0.0 }).collect()
+}
+
+/// When the last of `calls` ends (0 without calls): the end of the time utilisation covers.
+fn last_end(calls: &[Call]) -> f64 {
+    calls.iter().map(|c| c.end).fold(0.0, f64::max)
 }
 
 /// Bins of a utilisation-over-time series.
@@ -471,7 +471,7 @@ pub const BUSY_BINS: usize = 100;
 /// Returns each bin's start and the shares, in agent order.
 #[must_use]
 pub fn busy_over_time(calls: &[Call], serving: &[Serving]) -> Vec<(f64, Vec<f64>)> {
-    let end = calls.iter().map(|c| c.end).fold(0.0, f64::max);
+    let end = last_end(calls);
     if end <= 0.0 {
         return Vec::new();
     }
@@ -537,6 +537,14 @@ pub struct Stage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Servers {
+        /// A call never cancelled and without a measured latency: when it starts and ends.
+        fn serve(&mut self, agent: usize, usage: Usage, ready: f64) -> (f64, f64) {
+            let served = self.serve_until(agent, usage, None, ready, f64::INFINITY);
+            (served.start, served.end)
+        }
+    }
 
     #[test]
     fn poisson_arrivals_have_the_rate_asked_and_replay() {

@@ -137,9 +137,9 @@ pub fn play_in_time(
             message: e.to_string(schedule.graph(), &world),
         });
     }
-    // The agenda: every waiting task by (when it is ready, arrival step), with its entity and
-    // next phase; the stage components say the same, this orders them without a scan.
-    let mut agenda: BinaryHeap<Reverse<(u64, usize, Entity, usize)>> = BinaryHeap::new();
+    // The agenda: every waiting task's entity by (when it is ready, arrival step); its `Stage`
+    // says which phase is next. It orders the waiting tasks without a scan.
+    let mut agenda: BinaryHeap<Reverse<(u64, usize, Entity)>> = BinaryHeap::new();
     let at = |t: f64| t.max(0.0).to_bits(); // non-negative floats order as their bits
     let stream = Arc::clone(&world.resource::<TaskStream>().tasks);
     let mut next_arrival = 0;
@@ -170,16 +170,17 @@ pub fn play_in_time(
                     Waiting,
                 ))
                 .id();
-            agenda.push(Reverse((at(arrival), next_arrival, e, 0)));
+            agenda.push(Reverse((at(arrival), next_arrival, e)));
             world.resource_mut::<TaskStream>().arrived += 1;
             next_arrival += 1;
         }
         due.clear();
-        while let Some(&Reverse((t, step, e, next))) = agenda.peek() {
+        while let Some(&Reverse((t, step, e))) = agenda.peek() {
             if f64::from_bits(t) > now {
                 break;
             }
             agenda.pop();
+            let next = world.get::<Stage>(e).map_or(0, |s| s.next);
             due.push((step, e, next));
         }
         for (phase_index, phase) in STEPS.iter().enumerate() {
@@ -202,16 +203,15 @@ pub fn play_in_time(
                     ledger.awarded(task, now);
                 }
                 let ready_at = ledger.busy_until(task);
-                let stage = Stage { next: phase_index + 1, ready_at };
                 if let Some(mut s) = world.get_mut::<Stage>(e) {
-                    *s = stage;
+                    *s = Stage { next: phase_index + 1, ready_at };
                 }
                 // A phase without calls leaves the task ready now: its next phase runs in this
                 // step; otherwise the task waits on the agenda.
                 if ready_at <= now {
                     due.push((step, e, phase_index + 1));
                 } else {
-                    agenda.push(Reverse((at(ready_at), step, e, phase_index + 1)));
+                    agenda.push(Reverse((at(ready_at), step, e)));
                 }
             }
         }

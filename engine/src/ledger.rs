@@ -157,23 +157,17 @@ impl Ledger {
         &mut self.flights[at]
     }
 
-    /// Serve an auction call for `task` by `agent`, ready at `ready` (timed episodes), cancelled
-    /// at the task's timeout.
-    fn serve(&mut self, task: &Task, agent: usize, usage: Usage, seconds: Option<f64>, ready: f64) -> Served {
+    /// Serve a call for `task` by `agent`, ready at `ready` (timed episodes), cancelled at the
+    /// task's timeout; an execution is also remembered for the agent's queue limit.
+    fn serve(&mut self, task: &Task, agent: usize, call: (Usage, Option<f64>), ready: f64, execution: bool) -> Served {
         let (now, gives_up) = (self.now, self.flight(task).gives_up);
         let Some(servers) = self.servers.as_mut() else { return Served { start: now, end: now, share: 1.0 } };
-        let served = servers.serve_until(agent, usage, seconds, ready.max(now), gives_up);
-        let f = self.flight(task);
-        f.busy_until = f.busy_until.max(served.end);
-        served
-    }
-
-    /// An execution call, remembered for the agent's queue limit and cancelled at the task's
-    /// timeout.
-    fn serve_execution(&mut self, task: &Task, agent: usize, usage: Usage, seconds: Option<f64>, ready: f64) -> Served {
-        let (now, gives_up) = (self.now, self.flight(task).gives_up);
-        let Some(servers) = self.servers.as_mut() else { return Served { start: now, end: now, share: 1.0 } };
-        let served = servers.serve_execution(agent, usage, seconds, ready.max(now), now, gives_up);
+        let (usage, seconds) = call;
+        let served = if execution {
+            servers.serve_execution(agent, usage, seconds, ready.max(now), now, gives_up)
+        } else {
+            servers.serve_until(agent, usage, seconds, ready.max(now), gives_up)
+        };
         let f = self.flight(task);
         f.busy_until = f.busy_until.max(served.end);
         served
@@ -210,7 +204,7 @@ impl Ledger {
         if self.servers.is_none() {
             return usage;
         }
-        let served = self.serve(task, agent, usage, seconds, self.now);
+        let served = self.serve(task, agent, (usage, seconds), self.now, false);
         let f = self.flight(task);
         match f.plan_ready.iter_mut().find(|(a, _)| *a == agent) {
             Some(slot) => slot.1 = served.end,
@@ -227,7 +221,7 @@ impl Ledger {
         }
         let now = self.now;
         let ready = self.flight(task).plan_ready.iter().find(|(a, _)| *a == bidder).map_or(now, |p| p.1);
-        scaled(usage, self.serve(task, juror, usage, seconds, ready).share)
+        scaled(usage, self.serve(task, juror, (usage, seconds), ready, false).share)
     }
 
     #[must_use]
@@ -312,7 +306,7 @@ impl Ledger {
         if self.servers.is_some() {
             let f = self.flight(task);
             let ready = if f.tab.executions > 0 { f.timing.done } else { 0.0 };
-            let served = self.serve_execution(task, agent, cell.usage, cell.seconds, ready);
+            let served = self.serve(task, agent, (cell.usage, cell.seconds), ready, true);
             let timing = &mut self.flight(task).timing;
             if served.share > 0.0 {
                 timing.execution_start = served.start;

@@ -80,6 +80,11 @@ fn reply(content: &str) -> serde_json::Value {
 
 /// A server whose plans are fine and whose jury and execution replies are `(status, body)`.
 fn mock_calls(jury: (u16, String), execution: (u16, String)) -> MockServer {
+    mock_calls_taking(jury, execution, std::time::Duration::ZERO)
+}
+
+/// [`mock_calls`] whose executions take at least `delay`.
+fn mock_calls_taking(jury: (u16, String), execution: (u16, String), delay: std::time::Duration) -> MockServer {
     let server = MockServer::start();
     server.mock(|when, then| {
         when.method(POST).body_includes("Write a short plan");
@@ -91,7 +96,7 @@ fn mock_calls(jury: (u16, String), execution: (u16, String)) -> MockServer {
     });
     server.mock(|when, then| {
         when.method(POST).body_includes("Solve the task");
-        then.status(execution.0).body(execution.1);
+        then.status(execution.0).delay(delay).body(execution.1);
     });
     server
 }
@@ -132,20 +137,12 @@ fn a_run_completes_when_backends_fail() {
 
 #[test]
 fn a_timed_live_run_holds_slots_for_the_measured_latencies_and_its_replay_reuses_them() {
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.method(POST).body_includes("Write a short plan");
-        then.status(200).json_body(reply("1. Compute it."));
-    });
-    server.mock(|when, then| {
-        when.method(POST).body_includes("how likely");
-        then.status(200).json_body(reply("Score: 7"));
-    });
     // Executions take at least 300 ms, far longer than the modelled 62 tokens would.
-    server.mock(|when, then| {
-        when.method(POST).body_includes("Solve the task");
-        then.status(200).delay(std::time::Duration::from_millis(300)).json_body(reply("The answer is 42."));
-    });
+    let server = mock_calls_taking(
+        (200, reply("Score: 7").to_string()),
+        (200, reply("The answer is 42.").to_string()),
+        std::time::Duration::from_millis(300),
+    );
     let dir = tempfile::tempdir().expect("temp dir");
     let path = scenario(dir.path(), &server.url("/v1"), "a", "b", "TENDER_MOCK_KEY");
     let text_in = std::fs::read_to_string(&path).expect("scenario");

@@ -356,6 +356,20 @@ pub(super) fn lines_with_bands<DB: DrawingBackend<ErrorType: 'static>>(
     Ok(())
 }
 
+/// Small multiples' layout: a legend of `series` in their colours, the title, and `n` panel
+/// cells, three to a row.
+fn panel_cells<DB: DrawingBackend<ErrorType: 'static>>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    series: &[String],
+    n: usize,
+) -> Result<Vec<DrawingArea<DB, Shift>>, DrawError> {
+    let legend: Vec<(String, RGBColor)> = series.iter().enumerate().map(|(i, s)| (s.clone(), colour(i))).collect();
+    let area = with_legend(root, &legend)?.titled(title, ("sans-serif", 22))?;
+    let cols = 3usize.min(n.max(1));
+    Ok(area.split_evenly((n.div_ceil(cols).max(1), cols)))
+}
+
 /// Small multiples: one panel per group, each series a line in its colour; panels share the
 /// y range (0 to the highest value) and each spans its own x range.
 pub(super) fn line_panels<DB: DrawingBackend<ErrorType: 'static>>(
@@ -366,16 +380,11 @@ pub(super) fn line_panels<DB: DrawingBackend<ErrorType: 'static>>(
     series: &[String],
     panels: &[(String, Lines)],
 ) -> Result<(), DrawError> {
-    let legend: Vec<(String, RGBColor)> = series.iter().enumerate().map(|(i, n)| (n.clone(), colour(i))).collect();
-    let area = with_legend(root, &legend)?;
-    let area = area.titled(title, ("sans-serif", 22))?;
     let finite = |l: &Lines| {
         l.iter().flat_map(|(_, v)| v.iter().map(|p| p.1.mean)).filter(|y| y.is_finite()).collect::<Vec<_>>()
     };
     let top = panels.iter().flat_map(|(_, l)| finite(l)).fold(0.0_f64, f64::max).max(1e-9) * 1.05;
-    let cols = 3usize.min(panels.len().max(1));
-    let rows = panels.len().div_ceil(cols).max(1);
-    for (cell, (name, lines)) in area.split_evenly((rows, cols)).iter().zip(panels) {
+    for (cell, (name, lines)) in panel_cells(root, title, series, panels.len())?.iter().zip(panels) {
         let x1 = lines.iter().flat_map(|(_, v)| v.iter().map(|p| p.0)).fold(0.0_f64, f64::max).max(1e-9);
         let mut chart = ChartBuilder::on(cell)
             .caption(name, ("sans-serif", 14))
@@ -456,12 +465,7 @@ pub(super) fn stacked_panels<DB: DrawingBackend<ErrorType: 'static>>(
     agents: &[String],
     panels: &[(String, Vec<Vec<f64>>)],
 ) -> Result<(), DrawError> {
-    let legend: Vec<(String, RGBColor)> = agents.iter().enumerate().map(|(i, n)| (n.clone(), colour(i))).collect();
-    let area = with_legend(root, &legend)?;
-    let area = area.titled(title, ("sans-serif", 22))?;
-    let cols = 3usize.min(panels.len().max(1));
-    let rows = panels.len().div_ceil(cols).max(1);
-    for (cell, (name, shares)) in area.split_evenly((rows, cols)).iter().zip(panels) {
+    for (cell, (name, shares)) in panel_cells(root, title, agents, panels.len())?.iter().zip(panels) {
         let mut chart = ChartBuilder::on(cell)
             .caption(name, ("sans-serif", 14))
             .margin(6)
