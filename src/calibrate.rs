@@ -501,7 +501,8 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
     let simulated = evaluations * u64::from(spec.episodes) * problem.base.resolve_mechanisms().len() as u64;
 
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("results/calibrate").join(&scenario.name));
-    write_scenario(&out, &calibrated)?;
+    let staged = crate::results::Staged::new(&out, "calibrate", &[])?;
+    write_scenario(staged.path(), &calibrated)?;
     let missed = achieved.iter().filter(|a| !a.within()).count();
     let mut report = format!(
         "# Calibration of {}\n\n{} evaluations × {} episodes ({} simulated mechanism-episodes) in {:.0} s; \
@@ -520,7 +521,8 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
     if missed > 0 {
         let _ = write!(report, "\n{missed} of {} targets are outside their tolerance.\n", achieved.len());
     }
-    output::write_atomic(&out.join("fit.md"), |w| w.write_all(report.as_bytes()))?;
+    output::write_atomic(&staged.path().join("fit.md"), |w| w.write_all(report.as_bytes()))?;
+    staged.commit()?;
     emit(&report)?;
     emit(&format!("Written {}/scenario.ron (the calibrated scenario) and {}/fit.md", out.display(), out.display()))?;
     if missed > 0 {

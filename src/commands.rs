@@ -107,7 +107,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         bail!("invalid options:\n{errors}");
     }
     // Everything goes to a staging folder that replaces the results folder only when complete.
-    let staged = crate::results::Staged::new(&scenario.output)?;
+    let staged = crate::results::Staged::new(&scenario.output, "run", &[crate::results::CACHE])?;
     let live_options = LiveOptions {
         replay: args.replay.clone(),
         cache: args.cache.clone(),
@@ -175,7 +175,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         tasks: args.tasks,
         plots: false,
     };
-    let tasks_file = write_run(out, &files)?.map_or_else(String::new, |name| format!(", {name}"));
+    let tasks_file = write_run(out, &scenario.output, &files)?.map_or_else(String::new, |name| format!(", {name}"));
     let routing_text = match &routing {
         Some(r) => {
             format!(
@@ -209,9 +209,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
 
     // Plots last: they draw from every file above, calls.json included.
     if !args.no_plots {
-        tender_analysis::plot::plot_dir(out)?;
+        tender_analysis::plot::plot_dir(out, &scenario.output)?;
     }
-    staged.commit(&["cache.jsonl"])?;
+    staged.commit()?;
     // Success is printed only once the results are in place.
     emit(&format!(
         "{} — {} episodes × {} tasks × {} mechanisms, seed {} ({:.1} s)\n\n\
@@ -368,6 +368,9 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     ))
 }
 
+/// The first words of a weights file `tender fit` wrote: it replaces only such a file.
+const FIT_HEADER: &str = "// SALE weights fitted by `tender fit";
+
 pub fn fit(args: &FitArgs) -> Result<()> {
     // The weights a scenario names may be the very ones being fitted.
     let prepared = crate::backends::prepare(parse(&args.file)?, &args.file, &LiveOptions::default())?.prepared;
@@ -381,9 +384,10 @@ pub fn fit(args: &FitArgs) -> Result<()> {
         }
     };
     let out = args.out.clone().unwrap_or_else(|| scenario.output.join("fitted-weights.ron"));
+    crate::results::check_own_file(&out, FIT_HEADER)?;
     let text = ron::ser::to_string_pretty(&weights, ron::ser::PrettyConfig::new())?;
     let header = format!(
-        "// SALE weights fitted by `tender fit {}` ({:?}, {} training tasks from {} episode(s)).\n",
+        "{FIT_HEADER} {}` ({:?}, {} training tasks from {} episode(s)).\n",
         args.file.display(),
         weights.objective,
         weights.training_tasks,
@@ -435,11 +439,11 @@ fn relative_to_scenario(path: &Path, scenario: &Path) -> std::path::PathBuf {
 }
 
 pub fn plot(dir: &Path) -> Result<()> {
-    if !dir.is_dir() {
-        bail!("{}: no such folder (give the results folder of a run or a sweep)", dir.display());
-    }
-    let files = tender_analysis::plot::plot_dir(dir)?;
+    crate::results::check_own_folder(dir, false)?;
+    let _lock = crate::results::FolderLock::take(dir, "plot")?;
+    let files = tender_analysis::plot::plot_dir(dir, dir)?;
     let names: Vec<String> =
         files.iter().filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
+    crate::results::record_entries(dir, &names)?;
     emit(&format!("{}: {}", dir.display(), names.join(", ")))
 }

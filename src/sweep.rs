@@ -65,6 +65,9 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
         metrics: row_metric_names(scenario.arrivals.timed()),
         points,
     };
+    // One writer at a time, into a folder that is new, empty or this sweep's.
+    let _lock = crate::results::FolderLock::take(&out, "sweep")?;
+    crate::results::check_own_folder(&out, true)?;
     let (store, done) = SweepStore::open(&out, &manifest)?;
     let Shard { k, n } = args.shard.unwrap_or(Shard { k: 1, n: 1 });
     if n > 1 {
@@ -130,12 +133,14 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
     }
     // A shard holds a slice of the points: plot after merging.
     if !args.no_plots && n == 1 {
-        tender_analysis::plot::plot_dir(&out)?;
+        tender_analysis::plot::plot_dir(&out, &out)?;
     }
     Ok(())
 }
 
 pub fn merge(out: &Path, shards: &[PathBuf], partial: bool) -> Result<()> {
+    let _lock = crate::results::FolderLock::take(out, "merge")?;
+    crate::results::check_own_folder(out, true)?;
     let (added, missing) = merge_shards(out, shards, partial)?;
     if let Some(missing) = missing {
         eprintln!("warning: a partial merge: {missing}");

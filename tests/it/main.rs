@@ -3,6 +3,7 @@
 
 mod arrivals;
 mod cli;
+mod folders;
 mod live;
 mod paper;
 mod plots;

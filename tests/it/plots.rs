@@ -102,7 +102,7 @@ fn no_plots_means_no_plots_and_plot_refuses_other_folders() {
     assert!(!out.join("report.html").exists());
     let o = crate::util::tender(&["plot", path(dir.path())]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("holds neither a run"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not a folder Tender wrote"));
 }
 
 #[test]

@@ -25,18 +25,20 @@ use read::{
 };
 use report::{report, run_tables, sweep_table};
 
-/// Draw every plot the results in `dir` support and write `report.html`. Returns the files.
-pub fn plot_dir(dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
+/// Draw every plot the results in `dir` support and write `report.html`, which names the folder
+/// `shown` (where the results will be read: a staging folder is shown as the folder it becomes).
+/// Returns the files.
+pub fn plot_dir(dir: &Path, shown: &Path) -> Result<Vec<PathBuf>, PlotError> {
     if dir.join("summary.csv").exists() {
-        plot_run(dir)
+        plot_run(dir, shown)
     } else if dir.join("sweep.json").exists() && dir.join("points.csv").exists() {
-        plot_sweep(dir)
+        plot_sweep(dir, shown)
     } else {
         Err(PlotError::NotResults(dir.to_path_buf()))
     }
 }
 
-fn plot_run(dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
+fn plot_run(dir: &Path, shown: &Path) -> Result<Vec<PathBuf>, PlotError> {
     let data = RunData::load(dir)?;
     let mut files = Vec::new();
     let cost: Vec<Est> = data.mechanisms.iter().map(|m| data.get("all", &Metric::CostPerMTok.id(&[]), m)).collect();
@@ -136,12 +138,12 @@ fn plot_run(dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
         files.extend(both(dir, "accuracy_vs_strong_share", &figure)?);
     }
     let tables = run_tables(&data);
-    report(dir, &files, &tables, &[])?;
+    report(dir, shown, &files, &tables, &[])?;
     files.push(dir.join("report.html"));
     Ok(files)
 }
 
-fn plot_sweep(dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
+fn plot_sweep(dir: &Path, shown: &Path) -> Result<Vec<PathBuf>, PlotError> {
     let manifest_path = dir.join("sweep.json");
     let text = std::fs::read_to_string(&manifest_path)
         .map_err(|source| PlotError::Io { path: manifest_path.clone(), source })?;
@@ -241,7 +243,7 @@ fn plot_sweep(dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
     files.extend(both(dir, "cost_vs_pass", &Figure::CostVsPass { title, names, cost, pass })?);
     // Figures first: a sweep's table runs to a row per point.
     let table = sweep_table(&manifest, &get);
-    report(dir, &files, &[], &[table])?;
+    report(dir, shown, &files, &[], &[table])?;
     files.push(dir.join("report.html"));
     Ok(files)
 }

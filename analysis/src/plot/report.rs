@@ -114,7 +114,13 @@ pub(super) fn caption(stem: &str) -> String {
 }
 
 /// `report.html`: `before` tables, every figure with its caption, then `after` tables.
-pub(super) fn report(dir: &Path, files: &[PathBuf], before: &[String], after: &[String]) -> Result<(), PlotError> {
+pub(super) fn report(
+    dir: &Path,
+    shown: &Path,
+    files: &[PathBuf],
+    before: &[String],
+    after: &[String],
+) -> Result<(), PlotError> {
     let mut html = String::from(
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Tender report</title><style>\
          body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}\
@@ -123,7 +129,7 @@ pub(super) fn report(dir: &Path, files: &[PathBuf], before: &[String], after: &[
     );
     html.push_str(&format!(
         "<p>Results in <code>{}</code>; means with 95% confidence intervals across episodes.</p>",
-        html_escape(&dir.display().to_string())
+        html_escape(&shown.display().to_string())
     ));
     for t in before {
         html.push_str(t);
