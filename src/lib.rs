@@ -37,9 +37,11 @@ pub fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            // No key Tender holds reaches the terminal, in any encoding.
+            let redact = |s: String| tender_agents::live::redact(&s);
+            eprintln!("error: {}", redact(e.to_string()));
             for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                eprintln!("  caused by: {}", redact(cause.to_string()));
             }
             ExitCode::FAILURE
         }

@@ -335,6 +335,52 @@ fn auth_errors_fail_at_once_and_an_echoed_key_is_never_written() {
     assert_eq!(by_cause, [("m".to_string(), tender_agents::live::Cause::Status(401), 1)]);
 }
 
+/// Every encoding of the key a server might echo, in an error or inside a 200 reply's content.
+fn encodings_of_the_key() -> Vec<String> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    vec![
+        "sekrit-key".into(),
+        "sekrit%2Dkey".into(),
+        r"sekrit\u002dkey".into(),
+        b64.encode("Bearer sekrit-key"),
+        b64.encode("sekrit-key"),
+    ]
+}
+
+#[test]
+fn a_key_echoed_in_any_encoding_reaches_no_file() {
+    for (n, echoed) in encodings_of_the_key().into_iter().enumerate() {
+        // An error body echoing the key (JSON-escaped as the server writes it).
+        let server = MockServer::start();
+        let body = json!({"error": format!("invalid api key you sent: {echoed}")}).to_string();
+        chat_mock(&server, 500, &body);
+        let s = setup(&server);
+        let cell = execution(&s);
+        assert!(cell.status == Status::Failed);
+        let text = std::fs::read_to_string(s.dir.path().join("trace.jsonl")).unwrap();
+        assert!(!text.contains("sekrit") && !text.contains(&echoed), "encoding {n}: the trace holds the key: {text}");
+        for (agent, _, _) in s.live.failures_by_cause() {
+            assert!(!agent.contains("sekrit"));
+        }
+        // A 200 reply whose content echoes the key: the cache and the trace hold it redacted.
+        let server = MockServer::start();
+        server.mock(|when, then| {
+            when.method(POST).path("/v1/chat/completions");
+            then.status(200).json_body(reply(&format!("your key is {echoed}\nAnswer: 42")));
+        });
+        let s = setup(&server);
+        let cell = execution(&s);
+        assert!(cell.status != Status::Failed);
+        s.live.finish().unwrap();
+        for file in ["trace.jsonl", "cache.jsonl"] {
+            let text = std::fs::read_to_string(s.dir.path().join(file)).unwrap();
+            assert!(text.contains("[redacted]"), "encoding {n}: {file}: {text}");
+            assert!(!text.contains("sekrit") && !text.contains(&echoed), "encoding {n}: {file} holds the key: {text}");
+        }
+    }
+}
+
 #[test]
 fn oversize_and_undecodable_replies_get_one_attempt() {
     let server = MockServer::start();

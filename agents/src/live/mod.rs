@@ -12,14 +12,16 @@ mod http;
 mod journal;
 mod program;
 mod prompts;
+mod secrets;
 mod source;
 
 pub use chat::{mean_entropy, parse_score, strip_reasoning};
 pub use doctor::{Endpoint, Probe};
-pub use http::{CallFailure, Cause, HttpClient, Limits, MAX_BODY, Retry, redact};
+pub use http::{CallFailure, Cause, HttpClient, Limits, MAX_BODY, Retry};
 pub use journal::{CallRecord, CompleteLines, Journal, JournalError, complete_lines, read_records, reopen_at};
 pub use program::python_passes;
 pub use prompts::Prompts;
+pub use secrets::{REDACTED, hold as hold_secret, redact};
 pub use source::{CallStats, LiveError, LiveSource, Mode, OpenCircuit, ReplyStats, embed_texts};
 
 use serde::{Deserialize, Serialize};
