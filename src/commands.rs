@@ -36,41 +36,66 @@ pub fn validate(file: &Path) -> Result<()> {
     ))
 }
 
-/// Live status on the progress bar while a run waits on the network, and an open circuit
-/// breaker announced on stderr as soon as it opens.
+/// After how long without a reply a server's silence is announced on stderr.
+const STALL_WARNING: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Live status on the progress bar while a run waits on the network; a server that has not
+/// replied for [`STALL_WARNING`] while requests wait, and an open circuit breaker, announced on
+/// stderr at once. Without a terminal the bar is hidden and its status goes to stderr as a line
+/// every 10 s, with the runs done and the ETA.
 fn watch_live(live: &LiveSource, bar: &ProgressBar, done: &std::sync::atomic::AtomicBool) {
     let mut announced = 0;
-    // Without a terminal the bar is hidden: the status goes to stderr as a line every 10 s.
+    let mut warned: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     let mut last_line = std::time::Instant::now();
-    let mut last_calls = 0;
     loop {
         // One last pass after the batch ends, so no open circuit goes unannounced.
         let finished = done.load(std::sync::atomic::Ordering::Relaxed);
         let c = live.stats();
         let failures: Vec<String> =
             live.failures_by_cause().iter().map(|(agent, cause, n)| format!("{agent}: {cause} ×{n}")).collect();
+        let stalls = live.stalls(std::time::Duration::ZERO);
+        let waiting: u32 = stalls.iter().map(|s| s.waiting).sum();
+        let quiet = stalls.iter().map(|s| s.quiet).max().unwrap_or_default();
         let status = format!(
-            "live: {} calls, {} failed{}, {} retries, {:.1} s waiting",
+            "live: {} calls, {} failed{}, {} retries, {} in flight{}",
             c.calls,
             c.failures,
             if failures.is_empty() { String::new() } else { format!(" ({})", failures.join(", ")) },
             c.retries(),
-            c.waited_ms as f64 / 1000.0
+            waiting,
+            if quiet.as_secs() >= 1 { format!(", no reply for {:.0} s", quiet.as_secs_f64()) } else { String::new() },
         );
         if bar.is_hidden() {
-            if last_line.elapsed() >= std::time::Duration::from_secs(10) && c.calls != last_calls {
-                eprintln!("{status}");
-                (last_line, last_calls) = (std::time::Instant::now(), c.calls);
+            if last_line.elapsed() >= std::time::Duration::from_secs(10) && !finished {
+                eprintln!("{}", progress_line(bar, &status));
+                last_line = std::time::Instant::now();
             }
         } else {
             bar.set_message(status);
         }
+        for s in stalls.iter().filter(|s| s.quiet >= STALL_WARNING.min(s.limit / 2)) {
+            if warned.insert(s.agent.clone()) {
+                bar.suspend(|| {
+                    eprintln!(
+                        "warning: agent {:?} at {}: no reply for {:.0} s ({} request(s) waiting); the run stops if none \
+                         comes within {:.0} s (`stall_timeout_secs`)",
+                        s.agent,
+                        s.url,
+                        s.quiet.as_secs_f64(),
+                        s.waiting,
+                        s.limit.as_secs_f64()
+                    );
+                });
+            }
+        }
+        // A server that replied again may be warned about again later.
+        warned.retain(|a| stalls.iter().any(|s| &s.agent == a));
         let open = live.open_circuits();
         for o in open.iter().skip(announced) {
             // `suspend` prints whether or not the bar is shown.
             bar.suspend(|| {
                 eprintln!(
-                    "error: agent {:?} at {}: circuit breaker open after consecutive failed calls (last: {}); not calling it again",
+                    "error: agent {:?} at {}: circuit breaker open (last: {}); not calling it again",
                     o.agent, o.url, o.last_error
                 );
             });
@@ -81,6 +106,13 @@ fn watch_live(live: &LiveSource, bar: &ProgressBar, done: &std::sync::atomic::At
         }
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
+}
+
+/// A progress bar's state as one line, for stderr without a terminal.
+fn progress_line(bar: &ProgressBar, status: &str) -> String {
+    let (pos, len) = (bar.position(), bar.length().unwrap_or(0));
+    let eta = if pos == 0 { "unknown".to_string() } else { format!("{:.0} s", bar.eta().as_secs_f64()) };
+    format!("[{:.0} s] {pos}/{len} {RUNS}, ETA {eta}; {status}", bar.elapsed().as_secs_f64())
 }
 
 /// Failed live calls by agent and cause, one line each.
@@ -153,7 +185,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
             let which: Vec<String> =
                 open.iter().map(|o| format!("agent {:?} at {} (last: {})", o.agent, o.url, o.last_error)).collect();
             bail!(
-                "the run was stopped: the circuit breaker opened for {}.\nFailed calls:\n{}\n                 Nothing was written; answers that succeeded are in the cache, so a rerun does not repeat them                  (`--keep-going` records the remaining cells as failed instead)",
+                "the run was stopped: the circuit breaker opened for {}.\nFailed calls:\n{}\nNothing was written; answers \
+                 that succeeded are in the cache, so a rerun does not repeat them (`--keep-going` records the \
+                 remaining cells as failed instead)",
                 which.join("; "),
                 failure_summary(live)
             );

@@ -22,6 +22,8 @@ fn spec(server: &MockServer) -> LiveSpec {
         backoff_ms: 150,
         concurrency: Some(2),
         circuit_breaker: 5,
+        // Retries and the breaker are tested here; stalls through the binary (tests/it/live.rs).
+        stall_timeout_secs: Some(3600.0),
         temperature: 0.0,
         plan_max_tokens: 64,
         answer_max_tokens: 64,

@@ -113,7 +113,7 @@ fn a_run_completes_when_backends_fail() {
     let stderr = text(&o.stderr);
     assert!(stderr.contains("circuit breaker") && stderr.contains("HTTP 500"), "{stderr}");
     // Said at once, not only in the final error.
-    assert!(stderr.contains("circuit breaker open after consecutive failed calls"), "{stderr}");
+    assert!(stderr.contains("circuit breaker open (last:"), "{stderr}");
     assert!(!dir.path().join("out/summary.csv").exists());
     // With it, the run completes, records the failures and says so in its exit code.
     let o = run(&path, &["--keep-going"], &[("TENDER_MOCK_KEY", "k")]);
@@ -133,6 +133,61 @@ fn a_run_completes_when_backends_fail() {
     let o = run(&path, &[], &[]);
     assert!(!o.status.success());
     assert!(text(&o.stderr).contains("environment variable TENDER_MOCK_KEY"), "{}", text(&o.stderr));
+}
+
+/// A scenario whose two live agents allow `timeout` seconds an attempt, with default retries.
+fn scenario_with_timeout(dir: &Path, base_url: &str, timeout: f64) -> PathBuf {
+    let path = scenario(dir, base_url, "a", "b", "TENDER_MOCK_KEY");
+    let text = std::fs::read_to_string(&path)
+        .expect("scenario")
+        .replace("max_retries: 1, backoff_ms: 10, timeout_secs: 20", &format!("timeout_secs: {timeout}"));
+    std::fs::write(&path, text).expect("scenario written");
+    path
+}
+
+#[test]
+fn a_server_that_never_replies_is_announced_within_seconds_and_stops_the_run() {
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.method(GET).path("/v1/models");
+        then.status(200).json_body(serde_json::json!({"data": [{"id": "a"}, {"id": "b"}]}));
+    });
+    server.mock(|when, then| {
+        when.method(POST);
+        then.status(200).delay(std::time::Duration::from_secs(600)).json_body(reply("too late"));
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Attempts of 4 s: the stall limit (`stall_timeout_secs`, by default 1.25 × `timeout_secs`)
+    // is 5 s, the warning comes at 2.5 s (half of it, or 10 s at most).
+    let path = scenario_with_timeout(dir.path(), &server.url("/v1"), 4.0);
+    let started = std::time::Instant::now();
+    let o = run(&path, &[], &[("TENDER_MOCK_KEY", "k")]);
+    let took = started.elapsed();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let stderr = text(&o.stderr);
+    assert!(stderr.contains("warning: agent") && stderr.contains("no reply for"), "{stderr}");
+    assert!(stderr.contains("does not answer") && stderr.contains("stall_timeout_secs"), "{stderr}");
+    // Retries (4 by default, with a deadline of 600 s) would take minutes: the stall stops them.
+    assert!(took < std::time::Duration::from_secs(20), "took {took:?}:\n{stderr}");
+    assert!(!dir.path().join("out/summary.csv").exists());
+}
+
+#[test]
+fn garbage_and_empty_replies_count_toward_the_circuit_breaker() {
+    for body in ["{garbage", "", r#"{"choices": []}"#] {
+        let server = MockServer::start();
+        let chat = server.mock(|when, then| {
+            when.method(POST);
+            then.status(200).body(body);
+        });
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = scenario(dir.path(), &server.url("/v1"), "a", "b", "TENDER_MOCK_KEY");
+        let o = run(&path, &["--no-preflight"], &[("TENDER_MOCK_KEY", "k")]);
+        assert_eq!(o.status.code(), Some(1), "{body:?}: {}", text(&o.stderr));
+        assert!(text(&o.stderr).contains("circuit breaker"), "{}", text(&o.stderr));
+        // Two agents, five consecutive unusable replies each (a few more in flight when it opens).
+        assert!(chat.calls() <= 2 * (5 + 4), "{body:?}: {} calls", chat.calls());
+    }
 }
 
 #[test]

@@ -28,6 +28,9 @@ pub struct Limits {
     pub concurrency: u32,
     /// Consecutive failed calls after which the endpoint is not called again; 0 never.
     pub circuit_breaker: u32,
+    /// How long requests may wait with no reply at all from the endpoint before it counts as
+    /// stalled and its circuit breaker opens; zero never.
+    pub stall: Duration,
 }
 
 /// A call that did not produce a usable reply, after every retry it was allowed.
@@ -95,6 +98,9 @@ pub struct Reply {
     pub attempts: u32,
 }
 
+/// How often a request waiting on its reply checks whether its endpoint has stalled.
+const STALL_POLL: Duration = Duration::from_millis(200);
+
 /// Longest single wait between attempts.
 const MAX_WAIT: Duration = Duration::from_secs(30);
 
@@ -114,10 +120,13 @@ impl Limit {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A slot, or `None` when none frees before `until`.
-    fn acquire(&self, until: Instant) -> Option<Permit<'_>> {
+    /// A slot, or `None` when none frees before `until` or `stop` is set.
+    fn acquire(&self, until: Instant, stop: &AtomicBool) -> Option<Permit<'_>> {
         let mut state = self.lock();
         while state.0 >= state.1 {
+            if stop.load(Ordering::Relaxed) {
+                return None;
+            }
             let left = until.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())?;
             state = self.freed.wait_timeout(state, left).unwrap_or_else(std::sync::PoisonError::into_inner).0;
         }
@@ -149,6 +158,9 @@ pub struct HttpClient {
     limits: Limits,
     limit: Limit,
     breaker: Breaker,
+    /// Since when requests have waited with no reply from the endpoint (`None`: a reply came
+    /// back since the last request was sent, or none was sent).
+    quiet_since: Mutex<Option<Instant>>,
 }
 
 /// Opens after `threshold` consecutive failed calls (each after its retries): from then on the
@@ -158,6 +170,8 @@ struct Breaker {
     threshold: u32,
     consecutive: AtomicU32,
     open: AtomicBool,
+    /// Why it opened when the endpoint stalled (no failure message says so).
+    stalled: Mutex<Option<String>>,
 }
 
 /// One attempt's outcome.
@@ -187,7 +201,84 @@ impl HttpClient {
                 threshold: limits.circuit_breaker,
                 consecutive: AtomicU32::new(0),
                 open: AtomicBool::new(false),
+                stalled: Mutex::new(None),
             },
+            quiet_since: Mutex::new(None),
+        }
+    }
+
+    /// How long requests in flight have waited with no reply at all from the endpoint, and how
+    /// many there are; `None` when none is in flight or a reply came since they were sent.
+    #[must_use]
+    pub fn stalled_for(&self) -> Option<(Duration, u32)> {
+        let in_flight = self.limit.lock().0;
+        let since = *lock(&self.quiet_since);
+        since.filter(|_| in_flight > 0).map(|t| (t.elapsed(), in_flight))
+    }
+
+    /// Open the circuit breaker if the endpoint has stalled (no reply for the `stall` limit while
+    /// requests waited). Returns whether this call opened it. A watcher calls it periodically;
+    /// every timed-out attempt does too.
+    pub fn check_stall(&self) -> bool {
+        let Some(quiet) = *lock(&self.quiet_since) else { return false };
+        let waited = quiet.elapsed();
+        if self.limits.stall.is_zero() || waited < self.limits.stall || self.circuit_open() {
+            return false;
+        }
+        *lock(&self.breaker.stalled) = Some(format!(
+            "no reply from {} in {:.0} s while requests waited (the stall limit, `stall_timeout_secs`, is {} s): the \
+             server accepts connections but does not answer",
+            self.url,
+            waited.as_secs_f64(),
+            self.limits.stall.as_secs_f64()
+        ));
+        self.open_breaker();
+        true
+    }
+
+    /// Why the breaker opened when the endpoint stalled.
+    #[must_use]
+    pub fn stall_reason(&self) -> Option<String> {
+        lock(&self.breaker.stalled).clone()
+    }
+
+    fn open_breaker(&self) {
+        self.breaker.open.store(true, Ordering::Relaxed);
+        // Requests waiting for a slot give up now rather than at their deadline.
+        self.limit.freed.notify_all();
+    }
+
+    /// Count a reply that came back but was not a usable answer (garbage, empty) as a failed
+    /// call toward the circuit breaker; a usable one resets the count.
+    pub fn settle(&self, usable: bool) {
+        if usable {
+            self.breaker.consecutive.store(0, Ordering::Relaxed);
+        } else {
+            self.count_failure();
+        }
+    }
+
+    fn count_failure(&self) {
+        let failures = self.breaker.consecutive.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.breaker.threshold > 0 && failures >= self.breaker.threshold {
+            self.open_breaker();
+        }
+    }
+
+    /// A request is about to be sent: the quiet period starts unless one is running.
+    fn sending(&self) {
+        lock(&self.quiet_since).get_or_insert_with(Instant::now);
+    }
+
+    /// An attempt ended: with a reply of any kind (an HTTP status, a refused connection) the
+    /// endpoint is not quiet; a timeout leaves the quiet period running and may end in a stall.
+    fn came_back(&self, replied: bool) {
+        if replied {
+            let in_flight = self.limit.lock().0;
+            // This attempt's permit is still held: others are in flight beyond it.
+            *lock(&self.quiet_since) = (in_flight > 1).then(Instant::now);
+        } else {
+            self.check_stall();
         }
     }
 
@@ -218,7 +309,10 @@ impl HttpClient {
     /// One attempt, once a request slot is free, or a timeout when none frees before
     /// `deadline`. Its own timeout runs from the moment the request is sent.
     fn attempt(&self, body: &str, deadline: Instant) -> Attempt {
-        let Some(_permit) = self.limit.acquire(deadline) else {
+        let Some(_permit) = self.limit.acquire(deadline, &self.breaker.open) else {
+            if self.circuit_open() {
+                return Attempt::Failed(self.open_message(), Cause::CircuitOpen, None);
+            }
             return Attempt::Failed(
                 format!("no request slot freed within the call's deadline of {} s", self.limits.deadline.as_secs_f64()),
                 Cause::Timeout,
@@ -236,7 +330,35 @@ impl HttpClient {
         if let Some(key) = &self.api_key {
             request = request.header("authorization", &format!("Bearer {key}"));
         }
-        match request.send(body) {
+        self.sending();
+        // The request runs on its own thread so that this one can give it up the moment the
+        // endpoint counts as stalled, instead of at the attempt's timeout.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let body = body.to_owned();
+        std::thread::spawn(move || {
+            let _ = tx.send(Self::outcome(request.send(&body)));
+        });
+        let outcome = loop {
+            match rx.recv_timeout(STALL_POLL) {
+                Ok(outcome) => break outcome,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    self.check_stall();
+                    if let Some(reason) = self.stall_reason() {
+                        break Attempt::Failed(format!("given up: {reason}"), Cause::Timeout, None);
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    break Attempt::Failed("the request's thread ended without a reply".into(), Cause::Transport, None);
+                }
+            }
+        };
+        self.came_back(!matches!(outcome, Attempt::Failed(_, Cause::Timeout, _)));
+        outcome
+    }
+
+    /// What a sent request came back with.
+    fn outcome(sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Attempt {
+        match sent {
             Err(e) => {
                 let cause = transport_cause(&e);
                 Attempt::Failed(e.to_string(), cause, None)
@@ -322,40 +444,34 @@ impl HttpClient {
     /// POST `body`, retrying what can succeed on retry with exponential backoff and jitter.
     /// `jitter_key` seeds the jitter, so waits are spread across requests without an OS random
     /// source. Failure messages never hold the key.
+    /// A usable reply's caller says so with [`HttpClient::settle`], which resets the breaker's
+    /// count; an unusable one counts as a failed call.
     pub fn post(&self, body: &str, jitter_key: u64) -> Result<Reply, CallFailure> {
         if self.circuit_open() {
-            return Err(CallFailure {
-                message: format!(
-                    "not called: {} consecutive calls to {} failed, so its circuit breaker is open",
-                    self.breaker.threshold, self.url
-                ),
-                cause: Cause::CircuitOpen,
-                attempts: 0,
-            });
+            return Err(CallFailure { message: self.open_message(), cause: Cause::CircuitOpen, attempts: 0 });
         }
         let deadline = Instant::now() + self.limits.deadline;
         let mut attempts = 0;
         loop {
             attempts += 1;
             match self.attempt(body, deadline) {
-                Attempt::Done(reply) => {
-                    self.breaker.consecutive.store(0, Ordering::Relaxed);
-                    return Ok(Reply { attempts, ..reply });
+                Attempt::Done(reply) => return Ok(Reply { attempts, ..reply }),
+                Attempt::Failed(message, Cause::CircuitOpen, _) => {
+                    return Err(CallFailure { message, cause: Cause::CircuitOpen, attempts: attempts - 1 });
                 }
                 Attempt::Failed(message, cause, retry_after) => {
                     let wait = backoff(self.limits.retry.backoff_ms, attempts - 1, jitter_key)
                         .max(retry_after.unwrap_or_default())
                         .min(MAX_WAIT);
-                    let may_retry = cause.retryable() && attempts <= self.limits.retry.max_retries;
+                    // An open breaker (a stall found meanwhile) stops retries too.
+                    let may_retry =
+                        cause.retryable() && attempts <= self.limits.retry.max_retries && !self.circuit_open();
                     let past_deadline = Instant::now() + wait >= deadline;
                     if may_retry && !past_deadline {
                         std::thread::sleep(wait);
                         continue;
                     }
-                    let failures = self.breaker.consecutive.fetch_add(1, Ordering::Relaxed) + 1;
-                    if self.breaker.threshold > 0 && failures >= self.breaker.threshold {
-                        self.breaker.open.store(true, Ordering::Relaxed);
-                    }
+                    self.count_failure();
                     let message = if may_retry {
                         format!(
                             "{message} (no retry: the call's deadline of {} s is up)",
@@ -369,6 +485,23 @@ impl HttpClient {
             }
         }
     }
+}
+
+impl HttpClient {
+    /// Why a request is not sent: the open breaker, and what opened it.
+    fn open_message(&self) -> String {
+        match self.stall_reason() {
+            Some(reason) => format!("not called: its circuit breaker is open ({reason})"),
+            None => format!(
+                "not called: {} consecutive calls to {} failed, so its circuit breaker is open",
+                self.breaker.threshold, self.url
+            ),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The cause of a transport-level error.

@@ -22,7 +22,7 @@ pub use journal::{CallRecord, CompleteLines, Journal, JournalError, complete_lin
 pub use program::python_passes;
 pub use prompts::Prompts;
 pub use secrets::{REDACTED, hold as hold_secret, redact};
-pub use source::{CallStats, LiveError, LiveSource, Mode, OpenCircuit, ReplyStats, embed_texts};
+pub use source::{CallStats, LiveError, LiveSource, Mode, OpenCircuit, ReplyStats, Stall, embed_texts};
 
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +63,12 @@ pub struct LiveSpec {
     /// cells as failed). 0 never stops calling.
     #[serde(default = "default_circuit_breaker")]
     pub circuit_breaker: u32,
+    /// Seconds requests may wait with no reply at all from the server (neither an answer nor an
+    /// error) before the server counts as stalled: its circuit breaker opens and the run stops.
+    /// Unset: a quarter longer than `timeout_secs` (150 s by default), so a timed-out attempt
+    /// is retried once before a silent server stops the run.
+    #[serde(default)]
+    pub stall_timeout_secs: Option<f64>,
     #[serde(default)]
     pub temperature: f64,
     /// Most tokens of a plan or a refined plan.
@@ -166,6 +172,12 @@ impl Reasoning {
 }
 
 impl LiveSpec {
+    /// How long requests may wait with no reply before the server counts as stalled.
+    #[must_use]
+    pub fn stall_timeout(&self) -> f64 {
+        self.stall_timeout_secs.unwrap_or(1.25 * self.timeout_secs)
+    }
+
     pub fn check(&self, c: &mut Checker) {
         c.endpoint(&self.base_url, &self.model);
         if let Some(var) = &self.api_key_env {
@@ -184,6 +196,9 @@ impl LiveSpec {
             c.count("concurrency", n.into(), 1, 1024);
         }
         c.count("circuit_breaker", self.circuit_breaker.into(), 0, 1_000_000);
+        if let Some(stall) = self.stall_timeout_secs {
+            c.range("stall_timeout_secs", stall, 0.001, 86_400.0);
+        }
         c.range("temperature", self.temperature, 0.0, 2.0);
         c.count("plan_max_tokens", self.plan_max_tokens.into(), 1, 1_000_000);
         c.count("answer_max_tokens", self.answer_max_tokens.into(), 1, 1_000_000);

@@ -33,6 +33,19 @@ pub enum Mode {
     Replay { trace: PathBuf },
 }
 
+/// A live agent's server that has not replied for a while although requests wait on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stall {
+    pub agent: String,
+    pub url: String,
+    /// How long no reply has come back.
+    pub quiet: Duration,
+    /// Requests waiting on it.
+    pub waiting: u32,
+    /// When it counts as stalled and the run stops (`stall_timeout_secs`).
+    pub limit: Duration,
+}
+
 /// What the live side did in a run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CallStats {
@@ -48,9 +61,6 @@ pub struct CallStats {
     pub failures: u64,
     /// Requests a replayed trace did not hold.
     pub misses: u64,
-    /// Milliseconds spent waiting on servers, summed over calls (calls overlap, so this can
-    /// exceed the run's wall time).
-    pub waited_ms: u64,
 }
 
 impl CallStats {
@@ -120,7 +130,6 @@ struct Counters {
     replayed: AtomicU64,
     failures: AtomicU64,
     misses: AtomicU64,
-    waited_ms: AtomicU64,
 }
 
 /// The live agents of a pool (indices are pool indices; other agents are not its business).
@@ -224,6 +233,7 @@ impl LiveSource {
                         retry: Retry { max_retries: spec.max_retries, backoff_ms: spec.backoff_ms },
                         concurrency: spec.concurrency.unwrap_or(super::DEFAULT_CONCURRENCY),
                         circuit_breaker: spec.circuit_breaker,
+                        stall: Duration::from_secs_f64(spec.stall_timeout()),
                     },
                 ))
             };
@@ -310,7 +320,6 @@ impl LiveSource {
             replayed: c.replayed.load(Ordering::Relaxed),
             failures: c.failures.load(Ordering::Relaxed),
             misses: c.misses.load(Ordering::Relaxed),
-            waited_ms: c.waited_ms.load(Ordering::Relaxed),
         }
     }
 
@@ -357,7 +366,35 @@ impl LiveSource {
             .map(|m| OpenCircuit {
                 agent: m.name.clone(),
                 url: m.spec.base_url.clone(),
-                last_error: last.get(&m.name).cloned().unwrap_or_default(),
+                last_error: m
+                    .client
+                    .as_ref()
+                    .and_then(HttpClient::stall_reason)
+                    .or_else(|| last.get(&m.name).cloned())
+                    .unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    /// Live agents whose servers have not replied for `at_least` while requests waited.
+    /// Servers stalled past their limit get their circuit breakers opened here, so a watcher
+    /// calling this stops a hung run on time.
+    #[must_use]
+    pub fn stalls(&self, at_least: Duration) -> Vec<Stall> {
+        self.members
+            .iter()
+            .flatten()
+            .filter_map(|m| {
+                let client = m.client.as_ref()?;
+                client.check_stall();
+                let (quiet, waiting) = client.stalled_for()?;
+                (quiet >= at_least && !client.circuit_open()).then(|| Stall {
+                    agent: m.name.clone(),
+                    url: m.spec.base_url.clone(),
+                    quiet,
+                    waiting,
+                    limit: Duration::from_secs_f64(m.spec.stall_timeout()),
+                })
             })
             .collect()
     }
@@ -461,7 +498,6 @@ impl LiveSource {
         if reply.as_ref().map_or_else(|f| f.attempts, |r| r.attempts) > 0 {
             self.counters.calls.fetch_add(1, Ordering::Relaxed);
         }
-        self.counters.waited_ms.fetch_add(record.latency_ms, Ordering::Relaxed);
         match reply {
             Err(failure) => {
                 record.attempts = failure.attempts;
@@ -470,7 +506,9 @@ impl LiveSource {
             }
             Ok(reply) => {
                 record.attempts = reply.attempts;
-                match parse(&reply.body) {
+                let parsed = parse(&reply.body);
+                client.settle(parsed.is_ok());
+                match parsed {
                     Err(message) => {
                         let message = client.redact(&message);
                         self.note_failure(agent, Cause::Unusable, &message);
@@ -732,6 +770,7 @@ impl LiveSource {
                     retry: Retry { max_retries: 4, backoff_ms: 500 },
                     concurrency: super::DEFAULT_CONCURRENCY,
                     circuit_breaker: 5,
+                    stall: Duration::from_secs(120),
                 },
             ))
         };
