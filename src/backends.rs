@@ -143,10 +143,14 @@ pub fn check_tasks(scenario: &mut Scenario, file: &Path) -> Result<()> {
     } else {
         return Ok(());
     }
-    load_tasks(scenario, file, None)?;
+    let table = load_tasks(scenario, file, None)?;
     if let Err(errors) = scenario.validate() {
         bail!("{}: invalid scenario with its tasks:\n{errors}", file.display());
     }
+    // Recorded agents' columns, as `run` would check them.
+    let synthetic = scenario.source()?;
+    tender_agents::pool::recorded(&scenario.agents, tender_agents::OutcomeSource::agents(&synthetic), table.as_ref())
+        .with_context(|| format!("{}: cannot assemble the pool", file.display()))?;
     Ok(())
 }
 

@@ -64,20 +64,29 @@ pub fn assemble(
     if kinds.contains(&Kind::Live) && live.is_none() {
         return Err(PoolError::NoLive);
     }
-    let recorded = if kinds.contains(&Kind::Recorded) {
-        let columns: Vec<Option<String>> = agents
-            .iter()
-            .map(|a| match &a.backend {
-                Backend::Recorded(r) => Some(r.column.clone()),
-                _ => None,
-            })
-            .collect();
-        let table = table.ok_or(PoolError::NoTable)?;
-        Some(RecordedSource::new(synthetic.agents(), &columns, table).map_err(PoolError::Columns)?)
-    } else {
-        None
-    };
+    let recorded = recorded(agents, synthetic.agents(), table)?;
     Ok(Arc::new(PoolSource::new(kinds, synthetic, live, recorded)))
+}
+
+/// The source of the pool's recorded agents (none without them), or the error naming a column
+/// the table lacks: what `assemble` builds, and `tender validate` checks.
+pub fn recorded(
+    agents: &[AgentProfile],
+    infos: &[AgentInfo],
+    table: Option<&RecordedTable>,
+) -> Result<Option<RecordedSource>, PoolError> {
+    if !agents.iter().any(|a| Kind::of(&a.backend) == Kind::Recorded) {
+        return Ok(None);
+    }
+    let columns: Vec<Option<String>> = agents
+        .iter()
+        .map(|a| match &a.backend {
+            Backend::Recorded(r) => Some(r.column.clone()),
+            _ => None,
+        })
+        .collect();
+    let table = table.ok_or(PoolError::NoTable)?;
+    Ok(Some(RecordedSource::new(infos, &columns, table).map_err(PoolError::Columns)?))
 }
 
 /// A mixed pool.

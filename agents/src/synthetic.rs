@@ -125,15 +125,23 @@ struct JurorMix {
     bias: f64,
 }
 
+/// Most agents in a pool.
+pub const MAX_AGENTS: u64 = 4096;
+
 impl SyntheticSource {
     /// Build the source, checking every profile against the workload.
     pub fn new(profiles: Vec<AgentProfile>, params: StandInParams, workload: &WorkloadSpec) -> Result<Self, Invalids> {
         let mut c = Checker::default();
+        // The pool's size first: a pool too large is refused before its agents are checked.
+        c.count("agents", profiles.len() as u64, 1, MAX_AGENTS);
+        c.finish()?;
+        let mut c = Checker::default();
         let shapes = workload.domain_shapes();
         c.within("standins", |c| params.check(c));
+        let mut names = std::collections::HashSet::with_capacity(profiles.len());
         for (i, p) in profiles.iter().enumerate() {
             c.within("agents", |c| c.within(format!("[{i}]"), |c| p.check(c, &shapes)));
-            if profiles[..i].iter().any(|o| o.name == p.name) {
+            if !names.insert(p.name.as_str()) {
                 c.within("agents", |c| {
                     c.within(format!("[{i}]"), |c| {
                         c.require(false, "name", format!("{:?}", p.name), "must be unique in the pool");
@@ -141,7 +149,6 @@ impl SyntheticSource {
                 });
             }
         }
-        c.count("agents", profiles.len() as u64, 1, 4096);
         c.finish()?;
 
         let std_normal = Normal::standard();

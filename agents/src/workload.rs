@@ -392,8 +392,9 @@ impl WorkloadSpec {
                 });
             });
         }
-        for (i, row) in rows.iter().enumerate() {
-            if rows[..i].iter().any(|r| r.key == row.key) {
+        let mut keys = std::collections::HashSet::with_capacity(rows.len());
+        for row in rows {
+            if !keys.insert(row.key.as_str()) {
                 c.require(false, "id", format!("{:?}", row.key), "must be unique in the file");
             }
         }

@@ -380,11 +380,15 @@ impl Servers {
         Served { start, end, share }
     }
 
-    /// Whether `agent` admits an execution ready at `ready`: fewer than its queue limit of
-    /// executions are waiting for a slot then.
+    /// Whether `agent` admits an execution ready at `ready`: a slot is free then (it waits for
+    /// nothing), or fewer than its queue limit of executions are waiting for a slot. A limit of
+    /// 0 is no waiting room, never no service.
     #[must_use]
     pub fn admits(&self, agent: usize, ready: f64) -> bool {
         let Some(limit) = self.serving[agent].queue_limit else { return true };
+        if self.free_at[agent].iter().any(|&free| free <= ready) {
+            return true;
+        }
         let waiting = self.executions.iter().filter(|&&(a, start, _)| usize::from(a) == agent && start > ready).count();
         waiting < limit as usize
     }
@@ -597,6 +601,14 @@ mod tests {
         }
         assert!(!s.admits(0, 0.0));
         assert!(s.admits(0, 1.0), "the waiting one has started");
+        // A queue limit of 0 is no waiting room: executions run while slots are free.
+        let mut s = Servers::new(vec![Serving { queue_limit: Some(0), ..serving }]);
+        for _ in 0..2 {
+            assert!(s.admits(0, 0.0), "a free slot admits with no waiting room");
+            s.serve_execution(0, ten, None, 0.0, 0.0, f64::INFINITY);
+        }
+        assert!(!s.admits(0, 0.5), "both slots busy: it would wait, and there is no room to");
+        assert!(s.admits(0, 1.0));
         // Cancelled at 1.5: a call running then ends then, one that would start later never runs.
         let mut s = Servers::new(vec![serving]);
         assert_eq!(s.serve_until(0, ten, None, 1.0, 1.5), Served { start: 1.0, end: 1.5, share: 0.5 });

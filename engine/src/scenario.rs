@@ -90,8 +90,25 @@ fn syntax_message(code: &ron::Error) -> String {
         ron::Error::ExceededRecursionLimit => {
             "nested too deeply (more than 128 levels of brackets): is a bracket left open?".to_string()
         }
-        other => tender_agents::validate::shorten(&other.to_string()),
+        // ron suggests `r#0.01` where a field's name was left out (`Poisson(0.01)`).
+        ron::Error::SuggestRawIdentifier(found) | ron::Error::InvalidIdentifier(found) => format!(
+            "expected a field's name, found {:?}: write each value after its field's name, as in \
+             `Poisson(rate: 0.01)` or `Sale(w_c: 0.01)`",
+            tender_agents::validate::shorten(found)
+        ),
+        // The lists of allowed names stay whole; only what the input echoes is cut.
+        other => shorten_quoted(&other.to_string()),
     }
+}
+
+/// `message` with every backquoted part cut to what an error echoes of the input.
+fn shorten_quoted(message: &str) -> String {
+    message
+        .split('`')
+        .enumerate()
+        .map(|(i, part)| if i % 2 == 1 { tender_agents::validate::shorten(part) } else { part.to_string() })
+        .collect::<Vec<_>>()
+        .join("`")
 }
 
 /// Longest scenario name.
@@ -160,6 +177,22 @@ impl Scenario {
         if let Some(timeout) = self.timeout {
             c.range("timeout", timeout, 1e-9, 1e12);
         }
+        if !self.arrivals.timed() {
+            // Without a clock these would be silently ignored.
+            const UNTIMED: &str = "only means something when tasks arrive in time: set `arrivals` (e.g. \
+                                   `Poisson(rate: 0.01)`), or remove it";
+            if let Some(t) = self.latency_target {
+                c.require(false, "latency_target", t.to_string(), UNTIMED);
+            }
+            if let Some(t) = self.timeout {
+                c.require(false, "timeout", t.to_string(), UNTIMED);
+            }
+            for (i, a) in self.agents.iter().enumerate() {
+                if let Some(limit) = a.serving.queue_limit {
+                    c.require(false, &format!("agents[{i}].serving.queue_limit"), limit.to_string(), UNTIMED);
+                }
+            }
+        }
         let known = self.workload.tasks.is_none() || self.workload.loaded.is_some();
         c.within("training", |c| self.training.check(c, known.then(|| self.workload.task_count())));
         c.within("arrivals", |c| {
@@ -207,7 +240,8 @@ impl Scenario {
         });
         if c.errors.is_empty() {
             let resolved = self.resolve_mechanisms();
-            for (i, r) in resolved.iter().enumerate() {
+            let mut seen = std::collections::HashSet::with_capacity(resolved.len());
+            for r in &resolved {
                 let name = &r.name;
                 c.require(
                     name.chars().count() <= MAX_MECHANISM_NAME && !name.contains(['\n', '\r']),
@@ -216,7 +250,7 @@ impl Scenario {
                     &format!("names must be one line of at most {MAX_MECHANISM_NAME} characters"),
                 );
                 c.require(
-                    !resolved[..i].iter().any(|r| &r.name == name),
+                    seen.insert(name.as_str()),
                     "mechanisms",
                     format!("{name:?}"),
                     "names must be unique (give one of them a `name`)",
@@ -314,18 +348,10 @@ impl Scenario {
         })
     }
 
-    /// Every check `tender sweep` makes before it runs `sweep` on this scenario: no path
-    /// twice, every path leads somewhere, the values form points, and every point gives a valid
+    /// Every check `tender sweep` makes before it runs `sweep` on this scenario: no parameter
+    /// twice (by any spelling), every path leads somewhere, the values form points, and every point gives a valid
     /// scenario.
     pub fn check_sweep(&self, sweep: &SweepSpec) -> Result<(), SweepError> {
-        for (i, p) in sweep.params.iter().enumerate() {
-            if sweep.params[..i].iter().any(|q| q.path == p.path) {
-                return Err(SweepError::Path {
-                    path: p.path.clone(),
-                    message: "is swept twice; give each path once, with all its values".into(),
-                });
-            }
-        }
         self.check_paths(&sweep.params)?;
         for p in sweep.points(self.seed)?.iter().take(10_000) {
             self.at(p)?;
@@ -423,5 +449,71 @@ mod tests {
     fn duplicate_mechanism_names_are_rejected() {
         let text = MINIMAL.replace("Random, Oracle", "Random, Random");
         assert!(Scenario::parse(&text, "x.ron").unwrap_err().to_string().contains("unique"));
+    }
+
+    fn sweep_of(sets: &[&str]) -> SweepSpec {
+        SweepSpec {
+            params: sets.iter().map(|a| crate::sweep_spec::parse_set(a).unwrap()).collect(),
+            design: crate::sweep_spec::Design::Grid,
+            replications: None,
+            draws: crate::sweep_spec::Draws::Common,
+        }
+    }
+
+    #[test]
+    fn two_spellings_of_one_sweep_parameter_are_refused() {
+        let s = Scenario::parse(MINIMAL, "x.ron").unwrap();
+        let e = s.check_sweep(&sweep_of(&["mechanisms.sale.w_c=0.01,0.02", "mechanisms[0].w_c=0.03"])).unwrap_err();
+        assert!(e.to_string().contains("names the same parameter as `mechanisms.sale.w_c`"), "{e}");
+        let e = s.check_sweep(&sweep_of(&["agents.a.price=0.1", "agents[0].price=0.2"])).unwrap_err();
+        assert!(e.to_string().contains("same parameter"), "{e}");
+        assert!(s.check_sweep(&sweep_of(&["mechanisms.sale.w_c=0.01", "mechanisms.sale.w_h=1,2"])).is_ok());
+    }
+
+    #[test]
+    fn a_name_with_a_dot_is_quoted_or_given_by_index() {
+        let s = Scenario::parse(&MINIMAL.replace("(name: \"a\",", "(name: \"qwen2.5-0.5b\","), "x.ron").unwrap();
+        assert_eq!(s.value_at("agents[\"qwen2.5-0.5b\"].price").unwrap(), serde_json::json!(0.1));
+        let e = s.value_at("agents.qwen2.5-0.5b.price").unwrap_err().to_string();
+        assert!(e.contains("no entry `qwen2` in `agents`"), "{e}");
+        assert!(e.contains("`agents[\"qwen2.5-0.5b\"]`") && e.contains("`agents[0]`"), "{e}");
+        assert!(s.check_sweep(&sweep_of(&["agents[\"qwen2.5-0.5b\"].memory_gain=0.6,1.2"])).is_ok());
+    }
+
+    #[test]
+    fn syntax_errors_keep_the_allowed_names_whole_and_say_what_is_missing() {
+        let e = Scenario::parse(&MINIMAL.replace("seed: 1,", "seed: 1, arrivals: Poisson(0.01),"), "x.ron")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("expected a field's name") && e.contains("Poisson(rate: 0.01)") && !e.contains("r#"), "{e}");
+        let e = Scenario::parse(&MINIMAL.replace("Random,", "Rando,"), "x.ron").unwrap_err().to_string();
+        assert!(!e.contains("more characters") && e.contains("Random") && e.contains("RefinedOracle"), "{e}");
+    }
+
+    #[test]
+    fn a_pool_too_large_is_refused_before_its_agents_are_checked() {
+        // Every agent invalid and named alike: checking them would be quadratic work.
+        let agents: String = (0..tender_agents::synthetic::MAX_AGENTS * 3)
+            .map(|_| "(name: \"x\", price: 0.1, skill: {\"qa\": [1.5, 0.5]}),")
+            .collect();
+        let text = MINIMAL.replace("(name: \"a\",", &format!("{agents} (name: \"a\","));
+        let Err(ScenarioError::Invalid { errors, .. }) = Scenario::parse(&text, "x.ron") else { panic!("refused") };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert!(fields.iter().all(|f| !f.starts_with("agents[")), "agents were checked: {:?}", &fields[..3]);
+        assert!(errors.iter().any(|e| e.field == "agents" && e.allowed.contains("[1, 4096]")), "{errors}");
+    }
+
+    #[test]
+    fn clock_settings_without_a_clock_are_refused() {
+        for (from, to, field) in [
+            ("seed: 1,", "seed: 1, timeout: 60,", "`timeout`"),
+            ("seed: 1,", "seed: 1, latency_target: 60,", "`latency_target`"),
+            ("price: 0.1,", "price: 0.1, serving: (queue_limit: 0),", "`agents[0].serving.queue_limit`"),
+        ] {
+            let e = Scenario::parse(&MINIMAL.replace(from, to), "x.ron").unwrap_err().to_string();
+            assert!(e.contains(field) && e.contains("only means something when tasks arrive in time"), "{e}");
+            let timed = MINIMAL.replace(from, to).replace("seed: 1,", "seed: 1, arrivals: Poisson(rate: 0.01),");
+            assert!(Scenario::parse(&timed, "x.ron").is_ok(), "{field} is fine in a timed scenario");
+        }
     }
 }

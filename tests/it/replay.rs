@@ -141,3 +141,20 @@ fn sale_weights_are_not_fitted_on_a_recorded_pool() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("recorded agents (trace tables) do not have"), "{}", text(&o.stderr));
 }
+
+#[test]
+fn validate_checks_recorded_agents_columns_as_run_does() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(fixture("routellm-mini.csv"), dir.path().join("routellm-mini.csv")).expect("copied");
+    let scenario = std::fs::read_to_string(fixture("routellm-mini.ron")).expect("fixture");
+    let path = dir.path().join("s.ron");
+    std::fs::write(&path, scenario.replace("\"strong-model\"", "\"no-such-model\"")).expect("written");
+    let shown = path.to_str().expect("utf-8");
+    for command in ["validate", "run"] {
+        let out = dir.path().join("out");
+        let args = [command, shown, "--out", out.to_str().expect("utf-8")];
+        let o = tender(&args[..if command == "validate" { 2 } else { 4 }]);
+        assert_eq!(o.status.code(), Some(1), "{command}: {}", text(&o.stderr));
+        assert!(text(&o.stderr).contains("no-such-model"), "{command}: {}", text(&o.stderr));
+    }
+}
