@@ -307,12 +307,11 @@ fn percent(n: u64, d: u64) -> String {
     if d == 0 { "—".into() } else { format!("{:.0}%", 100.0 * n as f64 / d as f64) }
 }
 
-/// Median and 95th percentile of `values`.
+/// Median and 95th percentile of `values` (milliseconds), by the one percentile of the analysis.
 fn quantiles(values: &[u64]) -> (u64, u64) {
-    let mut v = values.to_vec();
-    v.sort_unstable();
-    let at = |q: f64| v.get(((v.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0);
-    (at(0.5), at(0.95))
+    let v: Vec<f64> = values.iter().map(|&x| x as f64).collect();
+    let at = |q: f64| tender_analysis::stats::percentile(&v, q).map_or(0, |x| x as u64);
+    (at(50.0), at(95.0))
 }
 
 /// What a kind of reply's format is, for its line.
@@ -480,4 +479,18 @@ pub fn plot(dir: &Path) -> Result<()> {
         files.iter().filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
     crate::results::record_entries(dir, &names)?;
     emit(&format!("{}: {}", dir.display(), names.join(", ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_latency_quantiles_use_the_analysis_percentile() {
+        // Nearest rank, as the latency metrics: the median of 1..=4 is 2, not 3.
+        assert_eq!(quantiles(&[4, 1, 3, 2]), (2, 4));
+        let latencies = [0.1, 0.2, 0.3, 0.4];
+        assert_eq!(tender_analysis::stats::percentile(&latencies, 50.0), Some(0.2));
+        assert_eq!(quantiles(&[]), (0, 0));
+    }
 }

@@ -141,6 +141,30 @@ impl Metric {
     /// How the metric is shown in the terminal's and the report's tables (an agent's share is
     /// labelled with the agent's name by the table itself).
     #[must_use]
+    /// Whether the metric is a proportion (each episode's value in [0, 1]), whose interval is
+    /// Wilson's rather than Student's t ([`Estimate::of_proportion`]).
+    #[must_use]
+    pub const fn is_proportion(&self) -> bool {
+        matches!(
+            self,
+            Self::PassAt1
+                | Self::OverheadTokenShare
+                | Self::Share(_)
+                | Self::RelianceReduction
+                | Self::DroppedShare
+                | Self::AuctionShare
+                | Self::Utilisation(_)
+                | Self::TargetMet
+                | Self::TimedOutShare
+        )
+    }
+
+    /// The estimate across episodes of this metric's per-episode `values`.
+    #[must_use]
+    pub fn estimate(&self, values: impl IntoIterator<Item = f64>) -> Estimate {
+        if self.is_proportion() { Estimate::of_proportion(values) } else { Estimate::of(values) }
+    }
+
     pub const fn shown(&self) -> Shown {
         let (label, scale, decimals) = match self {
             Self::PassAt1 => ("pass@1 %", 100.0, 1),
@@ -304,6 +328,14 @@ pub fn row_metric_names(timed: bool) -> Vec<String> {
         .collect()
 }
 
+/// Whether the sweep row metric `id` ([`row_metric_names`]) is a proportion.
+#[must_use]
+pub fn row_metric_is_proportion(id: &str) -> bool {
+    id == "largest_share"
+        || id == "smallest_share"
+        || ROW.iter().chain(&LATENCY).find(|m| m.id(&[]) == id).is_some_and(Metric::is_proportion)
+}
+
 /// One episode's row metrics ([`row_metric_names`]) from its records; `largest` and `smallest`
 /// are agent indices.
 #[must_use]
@@ -404,13 +436,7 @@ impl EpisodeTotals {
     /// The `q`-th percentile of the latencies (nearest rank); `None` in an untimed run.
     #[must_use]
     pub fn latency_percentile(&self, q: u8) -> Option<f64> {
-        if self.latencies.is_empty() {
-            return None;
-        }
-        let mut sorted = self.latencies.clone();
-        sorted.sort_by(f64::total_cmp);
-        let rank = (f64::from(q) / 100.0 * sorted.len() as f64).ceil() as usize;
-        Some(sorted[rank.clamp(1, sorted.len()) - 1])
+        crate::stats::percentile(&self.latencies, f64::from(q))
     }
 
     /// Jain's fairness index of the executions per agent.
@@ -547,7 +573,7 @@ pub fn summarise(batch: &BatchResult, workload: &WorkloadSpec) -> Summary {
                     summary.rows.push(SummaryRow { mechanism: m, scope: scope.clone(), metric, estimate });
                 }
             };
-            let each = |metric: &Metric| Some(Estimate::of(eps.iter().map(|t| metric.of(t).unwrap_or(f64::NAN))));
+            let each = |metric: &Metric| Some(metric.estimate(eps.iter().map(|t| metric.of(t).unwrap_or(f64::NAN))));
             for metric in [
                 Metric::PassAt1,
                 Metric::TotalCost,
@@ -562,7 +588,10 @@ pub fn summarise(batch: &BatchResult, workload: &WorkloadSpec) -> Summary {
             for a in 0..batch.agents.len() {
                 push(Metric::Share(a), each(&Metric::Share(a)));
             }
-            push(Metric::RelianceReduction, Some(Estimate::of(eps.iter().map(|t| 1.0 - t.share(largest)))));
+            push(
+                Metric::RelianceReduction,
+                Some(Metric::RelianceReduction.estimate(eps.iter().map(|t| 1.0 - t.share(largest)))),
+            );
             push(
                 Metric::CostReduction,
                 paired(solo_largest, &|a, b| 1.0 - EpisodeTotals::ratio(a.cost_per_mtok(), b.cost_per_mtok())),

@@ -104,21 +104,39 @@ pub fn write_busy_over_time(path: &Path, batch: &BatchResult) -> Result<bool, Ou
     Ok(true)
 }
 
+/// How a task is named in `tasks.csv`: its domain by name, and, for tasks from a file, the file's
+/// own id (`ids[task]`) rather than its position.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TaskNames<'a> {
+    pub domains: &'a [String],
+    /// Ids of the task file's tasks, by task id; empty for drawn tasks (named by number).
+    pub ids: &'a [String],
+}
+
+/// An episode seed as `tasks.csv` and `rows.csv` write it: `0x` and 16 hex digits. A u64 above
+/// 2^63 written as a number is rounded by readers that take it for a float64 (pyarrow) or refused
+/// (polars' defaults); as text it stays exact (`int(s, 16)` in Python).
+#[must_use]
+pub fn seed_text(seed: u64) -> String {
+    format!("0x{seed:016x}")
+}
+
 /// `tasks.csv`: every task decision of every episode and mechanism.
-pub fn write_tasks(path: &Path, batch: &BatchResult, domains: &[String]) -> Result<(), OutputError> {
-    write_atomic(path, |w| write_task_rows(w, batch, domains))
+pub fn write_tasks(path: &Path, batch: &BatchResult, names: TaskNames<'_>) -> Result<(), OutputError> {
+    write_atomic(path, |w| write_task_rows(w, batch, names))
 }
 
 /// `tasks.csv.gz`: the same rows, gzip-compressed (about a quarter of the size).
-pub fn write_tasks_gz(path: &Path, batch: &BatchResult, domains: &[String]) -> Result<(), OutputError> {
+pub fn write_tasks_gz(path: &Path, batch: &BatchResult, names: TaskNames<'_>) -> Result<(), OutputError> {
     write_atomic(path, |w| {
         let mut gz = flate2::write::GzEncoder::new(w, flate2::Compression::default());
-        write_task_rows(&mut gz, batch, domains)?;
+        write_task_rows(&mut gz, batch, names)?;
         gz.finish().map(|_| ())
     })
 }
 
-fn write_task_rows(w: &mut dyn Write, batch: &BatchResult, domains: &[String]) -> io::Result<()> {
+fn write_task_rows(w: &mut dyn Write, batch: &BatchResult, names: TaskNames<'_>) -> io::Result<()> {
+    let TaskNames { domains, ids } = names;
     // The mechanisms' own quantities follow the core columns, in the order they first appear;
     // a task that does not report one leaves it empty.
     let mut reported: Vec<&'static str> = Vec::new();
@@ -169,10 +187,10 @@ fn write_task_rows(w: &mut dyn Write, batch: &BatchResult, domains: &[String]) -
             for r in &run.records {
                 let mut row = vec![
                     run.episode.to_string(),
-                    run.seed.to_string(),
+                    seed_text(run.seed),
                     batch.mechanisms[usize::from(run.mechanism)].name.clone(),
                     r.step.to_string(),
-                    r.task.to_string(),
+                    ids.get(r.task as usize).cloned().unwrap_or_else(|| r.task.to_string()),
                     domains.get(usize::from(r.domain)).cloned().unwrap_or_default(),
                     r.bin.to_string(),
                     r.tau.to_string(),

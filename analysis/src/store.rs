@@ -305,7 +305,8 @@ impl SweepStore {
             writeln!(w, "{}", csv_line(&header))?;
             for span in &index {
                 for row in read_unit(&mut reader, &rows_path, span).map_err(io::Error::other)? {
-                    let mut fields = vec![row.point.to_string(), row.replication.to_string(), row.seed.to_string()];
+                    let mut fields =
+                        vec![row.point.to_string(), row.replication.to_string(), crate::output::seed_text(row.seed)];
                     fields.extend(param_values(&m.points[row.point]));
                     fields.push(row.mechanism.clone());
                     fields.extend(row.metrics.iter().map(|v| fmt_opt(*v)));
@@ -381,7 +382,11 @@ fn aggregate(point: usize, reps: &BTreeMap<u32, Vec<Row>>, m: &Manifest) -> Poin
                 .map(|ki| {
                     let values =
                         reps.values().filter_map(|rows| rows.get(mi)).map(|r| r.metrics[ki].unwrap_or(f64::NAN));
-                    let e = Estimate::of(values);
+                    let e = if crate::metrics::row_metric_is_proportion(&m.metrics[ki]) {
+                        Estimate::of_proportion(values)
+                    } else {
+                        Estimate::of(values)
+                    };
                     Aggregate { mean: finite(e.mean), low: finite(e.low), high: finite(e.high), n: e.n }
                 })
                 .collect()

@@ -15,7 +15,8 @@ pub fn cell(e: Option<&Estimate>, scale: f64, decimals: usize) -> String {
             if half.is_finite() {
                 format!("{:.*} ± {:.*}", decimals, e.mean * scale, decimals, half * scale)
             } else {
-                format!("{:.*}", decimals, e.mean * scale)
+                // One episode: no interval.
+                format!("{:.*} ± n/a", decimals, e.mean * scale)
             }
         }
         _ => "—".into(),
@@ -313,7 +314,7 @@ mod tests {
         let e = Estimate { mean: 0.5, low: 0.45, high: 0.55, n: 10 };
         assert_eq!(cell(Some(&e), 100.0, 1), "50.0 ± 5.0");
         let single = Estimate { mean: 0.5, low: f64::NAN, high: f64::NAN, n: 1 };
-        assert_eq!(cell(Some(&single), 100.0, 1), "50.0");
+        assert_eq!(cell(Some(&single), 100.0, 1), "50.0 ± n/a", "one episode has no interval");
         assert_eq!(cell(None, 1.0, 1), "—");
     }
 

@@ -140,7 +140,9 @@ fn reported_quantities_reach_the_metrics_the_table_and_tasks_csv() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tasks.csv");
-    tender_analysis::output::write_tasks(&path, &batch, &["qa".into()]).unwrap();
+    let domains = ["qa".to_string()];
+    let names = tender_analysis::output::TaskNames { domains: &domains, ids: &[] };
+    tender_analysis::output::write_tasks(&path, &batch, names).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     let mut lines = text.lines();
     assert!(lines.next().unwrap().ends_with(",abstentions,bid_usd,won"));

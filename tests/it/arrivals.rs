@@ -49,6 +49,16 @@ fn tasks_arrive_at_their_own_times_in_their_order() {
     let got = arrivals(&out);
     let times: Vec<f64> = got.iter().map(|(_, t)| *t).collect();
     assert_eq!(times, [0.0, 4.0, 12.5, 12.5, 30.0, 100.0], "{got:?}");
+    // Tasks from a file are named by the file's ids, not their positions in it.
+    let ids: Vec<&str> = got.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["b", "e", "d", "c", "a", "f"], "ties in arrival (c, d) in the episode's order");
+    // Episode seeds are text, exact in any reader: `0x` and 16 hex digits.
+    let mut r = csv::Reader::from_path(out.join("tasks.csv")).expect("tasks.csv");
+    let at = r.headers().expect("header").iter().position(|h| h == "episode_seed").expect("episode_seed");
+    for row in r.records() {
+        let seed = row.expect("row")[at].to_string();
+        assert!(seed.len() == 18 && u64::from_str_radix(&seed[2..], 16).is_ok() && seed.starts_with("0x"), "{seed}");
+    }
 
     // A task without an arrival is named, and nothing runs.
     let jsonl = "{\"id\": \"a\", \"text\": \"t\", \"domain\": \"qa\", \"tau\": 0.2, \"answer\": \"x\", \"arrival\": 1}\n\

@@ -217,3 +217,42 @@ fn a_run_too_large_for_the_machine_is_refused_before_it_starts() {
         text(&o.stderr)
     );
 }
+
+#[test]
+fn proportions_keep_their_intervals_inside_zero_and_one_and_one_episode_has_none() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let small = fixture("small.ron");
+    let out = dir.path().join("two");
+    let o = tender(&[
+        "run",
+        small.to_str().expect("utf-8"),
+        "--episodes",
+        "2",
+        "--no-plots",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let mut r = csv::Reader::from_path(out.join("summary.csv")).expect("summary.csv");
+    let mut checked = 0;
+    for row in r.records() {
+        let row = row.expect("row");
+        let (metric, low, high) = (&row[2], row[4].parse::<f64>().expect("low"), row[5].parse::<f64>().expect("high"));
+        if metric.starts_with("share:") || metric == "pass_at_1" {
+            assert!((0.0..=1.0).contains(&low) && (0.0..=1.0).contains(&high), "{row:?}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "{checked}");
+    let o = tender(&[
+        "run",
+        small.to_str().expect("utf-8"),
+        "--episodes",
+        "1",
+        "--no-plots",
+        "--out",
+        dir.path().join("one").to_str().expect("utf-8"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains(" ± n/a"), "{}", text(&o.stdout));
+}
