@@ -138,9 +138,6 @@ pub struct Shown {
 }
 
 impl Metric {
-    /// How the metric is shown in the terminal's and the report's tables (an agent's share is
-    /// labelled with the agent's name by the table itself).
-    #[must_use]
     /// Whether the metric is a proportion (each episode's value in [0, 1]), whose interval is
     /// Wilson's rather than Student's t ([`Estimate::of_proportion`]).
     #[must_use]
@@ -165,6 +162,9 @@ impl Metric {
         if self.is_proportion() { Estimate::of_proportion(values) } else { Estimate::of(values) }
     }
 
+    /// How the metric is shown in the terminal's and the report's tables (an agent's share is
+    /// labelled with the agent's name by the table itself).
+    #[must_use]
     pub const fn shown(&self) -> Shown {
         let (label, scale, decimals) = match self {
             Self::PassAt1 => ("pass@1 %", 100.0, 1),
