@@ -26,6 +26,9 @@ pub fn validate(file: &Path) -> Result<()> {
     let mut s = load(file)?;
     crate::backends::check_tasks(&mut s, file)?;
     let mechanisms = s.resolve_mechanisms();
+    for w in s.warnings() {
+        eprintln!("warning: {w}");
+    }
     emit(&format!(
         "{}: ok — {}, {} per episode, {}, {}",
         file.display(),
@@ -138,6 +141,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     if let Err(errors) = scenario.validate_run() {
         bail!("invalid options:\n{errors}");
     }
+    for w in scenario.warnings() {
+        eprintln!("warning: {w}");
+    }
     // Everything goes to a staging folder that replaces the results folder only when complete.
     let staged = crate::results::Staged::new(&scenario.output, "run", &[crate::results::CACHE])?;
     let live_options = LiveOptions {
@@ -149,6 +155,14 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     };
     let backends = crate::backends::prepare(scenario, &args.file, &live_options)?;
     let (scenario, mechanisms) = (&backends.prepared.scenario, &backends.prepared.mechanisms);
+    if backends.live.is_some() && args.replay.is_none() {
+        // Where to follow the calls while the run lasts (`tail -f`).
+        eprintln!(
+            "live calls are traced to {} while the run lasts, and to {} once it is done",
+            staged.path().join("trace.jsonl").display(),
+            scenario.output.join("trace.jsonl").display()
+        );
+    }
     if let Some(live) = backends.live.as_deref()
         && args.replay.is_none()
         && !args.no_preflight

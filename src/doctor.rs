@@ -40,19 +40,31 @@ impl Findings {
     }
 }
 
+/// Tokens of context a request's prompt is allowed beside its answer.
+const PROMPT_ALLOWANCE: u32 = 512;
+
 /// The problems the findings show, each with its fix.
 fn diagnose(spec: &LiveSpec, endpoint: &Endpoint, probes: &[Probe]) -> Vec<(bool, String)> {
     let mut out = Vec::new();
     let budget = spec.answer_max_tokens.saturating_add(spec.reasoning.extra_tokens());
+    let needed = budget.saturating_add(PROMPT_ALLOWANCE);
     if let Some(ctx) = endpoint.context
-        && ctx < budget.saturating_add(512)
+        && ctx < needed
     {
+        // llama.cpp divides its context (-c) among its slots (-np): each request gets ctx.
+        let split = match endpoint.slots {
+            Some(slots) if slots > 1 => format!(
+                "; llama.cpp divides -c among its -np {slots} slots, so start it with -c {} or more (the slots \
+                 times {needed}), or fewer slots (-np)",
+                u64::from(slots) * u64::from(needed)
+            ),
+            _ => format!("; start it with -c {needed} or more (llama.cpp)"),
+        };
         out.push((
             true,
             format!(
                 "the server's context window ({ctx} tokens per request) cannot hold a prompt and an answer of \
-                 up to {budget} tokens: start the server with a larger context (llama.cpp: -c) or lower \
-                 `answer_max_tokens`"
+                 up to {budget} tokens{split}; or lower `answer_max_tokens`"
             ),
         ));
     }
@@ -159,6 +171,7 @@ pub fn doctor(file: &Path, task: Option<&str>) -> Result<ExitCode> {
             "agent",
             "server",
             "slots",
+            "context",
             "logprobs",
             "usage",
             "plan",
@@ -180,6 +193,7 @@ pub fn doctor(file: &Path, task: Option<&str>) -> Result<ExitCode> {
                 Err(_) => "unreachable".into(),
             },
             f.endpoint.as_ref().ok().and_then(|e| e.slots).map_or_else(|| "—".into(), |s| s.to_string()),
+            f.endpoint.as_ref().ok().and_then(|e| e.context).map_or_else(|| "—".into(), |c| format!("{c} tok")),
             yes_no(probe("plan").map(|p| p.logprobs)),
             yes_no(probe("execute").map(|p| p.usage_reported)),
             parsed("plan"),

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use tender_analysis::store::{Manifest, Row, Shard, SweepStore, merge as merge_shards};
-use tender_analysis::{price_extremes, row_metric_names, row_metrics};
+use tender_analysis::{row_metric_names, row_metrics};
 use tender_engine::sweep::{Draws, SweepSpec, prepare, run_units};
 
 use crate::backends::load;
@@ -81,7 +81,8 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
     let bar = progress_bar(all.len() as u64, "units (point × replication)");
     bar.set_position((all.len() - todo.len()) as u64);
     let started = std::time::Instant::now();
-    let (largest, smallest) = price_extremes(prepared[0].prepared.source.agents());
+    let tender_agents::References { largest, smallest, .. } =
+        tender_agents::References::of(prepared[0].prepared.source.agents());
     let agents = prepared[0].prepared.source.agents().len();
     let timed = scenario.arrivals.timed();
     let outcome = run_units(&prepared, &todo, args.threads.jobs, &|unit| {

@@ -32,7 +32,9 @@ pub use live::LiveSpec;
 pub use profile::{AgentProfile, JurorProfile, LogNormalSpec, StandInParams, TraceSpec};
 pub use profile::{Backend, RecordedSpec};
 pub use serving::{Published, Serving, ServingSpec};
-pub use source::{AgentInfo, CellKey, OutcomeSource, Provides, cheapest_first, priciest};
+pub use source::{
+    AgentInfo, CellKey, ChosenBy, OutcomeSource, Provides, Reference, References, cheapest_first, size_in_name,
+};
 pub use synthetic::SyntheticSource;
 pub use task::{Task, TaskContent};
 pub use taskfile::{Embedding, TaskFile, TaskFormat, TaskRow};

@@ -53,6 +53,10 @@ pub struct AgentProfile {
     /// The agent as a server, when tasks arrive in time (`arrivals` other than `Sequential`).
     #[serde(default)]
     pub serving: ServingSpec,
+    /// Marks the agent as the largest or the smallest of the pool, which comparisons are made
+    /// against; unmarked, they are the priciest and the cheapest ([`crate::References::of`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<crate::Reference>,
 }
 
 /// Who answers for an agent.
@@ -286,6 +290,7 @@ impl AgentProfile {
             name: self.name.clone(),
             input_price: self.input_price.unwrap_or(self.price),
             output_price: self.price,
+            reference: self.reference,
         }
     }
 

@@ -1,5 +1,7 @@
 //! The interface every source of potential outcomes implements.
 
+use serde::{Deserialize, Serialize};
+
 use crate::cells::{ExecutionCell, JuryCell, PlanCell, Recall, Usage};
 use crate::task::Task;
 
@@ -11,6 +13,93 @@ pub struct AgentInfo {
     pub input_price: f64,
     /// Dollars per million output tokens; the `price` of SALE's cost term.
     pub output_price: f64,
+    /// Whether the scenario marks the agent as a reference of comparisons.
+    pub reference: Option<Reference>,
+}
+
+/// The agents comparisons are made against: "reliance on the largest", "vs the largest alone",
+/// routing's strong and weak agents, the learning curve's smallest agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reference {
+    Largest,
+    Smallest,
+}
+
+/// How a reference agent was chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChosenBy {
+    /// The scenario marks it (`reference: Largest`).
+    Marked,
+    /// Its price alone.
+    Price,
+    /// Among agents of its price, by the model size its name gives.
+    Size,
+    /// Among agents of its price and size, by its place in the list.
+    Order,
+}
+
+/// The pool's reference agents and how each was chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct References {
+    pub largest: usize,
+    pub smallest: usize,
+    pub largest_by: ChosenBy,
+    pub smallest_by: ChosenBy,
+}
+
+impl References {
+    /// The agents a scenario marks `reference: Largest` and `Smallest`; otherwise the priciest
+    /// and the cheapest by output price, ties broken by the model size in the name
+    /// ([`size_in_name`]: larger for the largest, smaller for the smallest; a name without one
+    /// counts as no size), then by place (the largest listed last, the smallest listed first).
+    #[must_use]
+    pub fn of(agents: &[AgentInfo]) -> Self {
+        let marked = |r: Reference| agents.iter().position(|a| a.reference == Some(r));
+        let key = |i: usize| (agents[i].output_price, size_in_name(&agents[i].name).unwrap_or(0.0));
+        let order: Vec<usize> = (0..agents.len()).collect();
+        let pick = |better: &dyn Fn(usize, usize) -> bool| {
+            order.iter().copied().reduce(|best, i| if better(i, best) { i } else { best }).unwrap_or(0)
+        };
+        let cmp = |a: usize, b: usize| {
+            let ((pa, sa), (pb, sb)) = (key(a), key(b));
+            pa.total_cmp(&pb).then(sa.total_cmp(&sb))
+        };
+        let largest = pick(&|i, best| cmp(i, best).is_ge());
+        let smallest = pick(&|i, best| cmp(i, best).is_lt());
+        let by = |chosen: usize| {
+            let same_price = |i: usize| agents[i].output_price.total_cmp(&agents[chosen].output_price).is_eq();
+            let same = |i: usize| i != chosen && same_price(i);
+            if !order.iter().any(|&i| same(i)) {
+                ChosenBy::Price
+            } else if order.iter().any(|&i| same(i) && cmp(i, chosen).is_eq()) {
+                ChosenBy::Order
+            } else {
+                ChosenBy::Size
+            }
+        };
+        let (largest, largest_by) =
+            marked(Reference::Largest).map_or((largest, by(largest)), |i| (i, ChosenBy::Marked));
+        let (smallest, smallest_by) =
+            marked(Reference::Smallest).map_or((smallest, by(smallest)), |i| (i, ChosenBy::Marked));
+        Self { largest, smallest, largest_by, smallest_by }
+    }
+}
+
+/// A model's size in billions of parameters as its name gives it: the last part of the name
+/// (split at `-`, `_`, `/`, `:` and spaces) that is a number followed by `b` or `m`
+/// (`qwen3-32b`: 32, `Qwen/Qwen3-14B-FP8`: 14, `qwen2.5-0.5b`: 0.5, `smollm2-135m`: 0.135,
+/// `qwen3:8b`: 8).
+#[must_use]
+pub fn size_in_name(name: &str) -> Option<f64> {
+    name.split(['-', '_', '/', ':', ' ']).rev().find_map(|part| {
+        let (number, unit) = part.split_at(part.len().checked_sub(1)?);
+        let scale = match unit {
+            "b" | "B" => 1.0,
+            "m" | "M" => 1e-3,
+            _ => return None,
+        };
+        number.parse::<f64>().ok().filter(|n| n.is_finite() && *n > 0.0).map(|n| n * scale)
+    })
 }
 
 impl AgentInfo {
@@ -28,13 +117,6 @@ pub fn cheapest_first(prices: &[f64]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..prices.len()).collect();
     order.sort_by(|&a, &b| prices[a].total_cmp(&prices[b]).then(a.cmp(&b)));
     order
-}
-
-/// The priciest agent, ties to the lower index.
-#[must_use]
-pub fn priciest(prices: &[f64]) -> Option<usize> {
-    let top = *cheapest_first(prices).last()?;
-    (0..prices.len()).find(|&a| prices[a].total_cmp(&prices[top]).is_eq())
 }
 
 impl AgentInfo {

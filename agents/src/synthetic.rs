@@ -138,6 +138,21 @@ impl SyntheticSource {
         let mut c = Checker::default();
         let shapes = workload.domain_shapes();
         c.within("standins", |c| params.check(c));
+        for role in [crate::Reference::Largest, crate::Reference::Smallest] {
+            let marked: Vec<usize> = (0..profiles.len()).filter(|&i| profiles[i].reference == Some(role)).collect();
+            if let [_, second, ..] = marked[..] {
+                c.within("agents", |c| {
+                    c.within(format!("[{second}]"), |c| {
+                        c.require(
+                            false,
+                            "reference",
+                            format!("{role:?}"),
+                            "at most one agent of the pool is marked so",
+                        );
+                    });
+                });
+            }
+        }
         let mut names = std::collections::HashSet::with_capacity(profiles.len());
         for (i, p) in profiles.iter().enumerate() {
             c.within("agents", |c| c.within(format!("[{i}]"), |c| p.check(c, &shapes)));
@@ -475,6 +490,7 @@ mod tests {
             juror: JurorProfile { accuracy, self_bias: 0.0 },
             memory_gain: 1.0,
             serving: crate::serving::ServingSpec::default(),
+            reference: None,
         }
     }
 
@@ -489,6 +505,39 @@ mod tests {
 
     fn key(task: &Task, agent: usize, episode_seed: u64) -> CellKey<'_> {
         CellKey { episode_seed, task, agent }
+    }
+
+    #[test]
+    fn reference_agents_are_marked_or_priciest_and_cheapest_with_ties_by_size_then_place() {
+        use crate::{AgentInfo, ChosenBy, Reference, References, size_in_name};
+        let info = |name: &str, price: f64| AgentInfo {
+            name: name.into(),
+            input_price: price,
+            output_price: price,
+            reference: None,
+        };
+        assert_eq!(size_in_name("qwen3-32b"), Some(32.0));
+        assert_eq!(size_in_name("Qwen/Qwen3-14B-FP8"), Some(14.0));
+        assert_eq!(size_in_name("qwen2.5-0.5b"), Some(0.5));
+        assert_eq!(size_in_name("qwen3:8b"), Some(8.0));
+        assert!((size_in_name("smollm2-135m").unwrap_or(0.0) - 0.135).abs() < 1e-12);
+        assert_eq!(size_in_name("gpt-4"), None);
+        // Distinct prices: by price.
+        let pool = [info("a", 0.05), info("b", 0.36), info("c", 0.16)];
+        let r = References::of(&pool);
+        assert_eq!((r.largest, r.smallest, r.largest_by, r.smallest_by), (1, 0, ChosenBy::Price, ChosenBy::Price));
+        // Local models, every price 0: the names' sizes decide, not the first listed.
+        let local = [info("qwen2.5-0.5b", 0.0), info("smollm2-135m", 0.0), info("qwen2.5-7b", 0.0)];
+        let r = References::of(&local);
+        assert_eq!((r.largest, r.smallest, r.largest_by), (2, 1, ChosenBy::Size));
+        // No sizes either: the largest is listed last, the smallest first.
+        let r = References::of(&[info("x", 0.0), info("y", 0.0), info("z", 0.0)]);
+        assert_eq!((r.largest, r.smallest, r.largest_by, r.smallest_by), (2, 0, ChosenBy::Order, ChosenBy::Order));
+        // A scenario's marks win.
+        let mut marked = local.clone();
+        marked[0].reference = Some(Reference::Largest);
+        let r = References::of(&marked);
+        assert_eq!((r.largest, r.largest_by, r.smallest), (0, ChosenBy::Marked, 1));
     }
 
     #[test]

@@ -55,7 +55,7 @@ fn task() -> Task {
 }
 
 fn agents() -> [AgentInfo; 1] {
-    [AgentInfo { name: "m".into(), input_price: 1.0, output_price: 2.0 }]
+    [AgentInfo { name: "m".into(), input_price: 1.0, output_price: 2.0, reference: None }]
 }
 
 struct Setup {
@@ -477,10 +477,11 @@ fn the_preflight_names_the_agent_url_and_cause() {
     let server = MockServer::start();
     server.mock(|when, then| {
         when.method(GET).path("/v1/models");
-        then.status(200).json_body(json!({"object": "list", "data": [{"id": "other"}]}));
+        then.status(200).json_body(json!({"object": "list", "data": [{"id": "other"}, {"id": "more"}]}));
     });
     let err = preflight(server.url("/v1")).unwrap();
     assert!(err.contains("does not serve model \"mock\"") && err.contains("\"other\""), "{err}");
+    assert!(err.contains("check `base_url`"), "{err}");
 
     let server = MockServer::start();
     server.mock(|when, then| {

@@ -12,5 +12,5 @@ pub mod stats;
 pub mod store;
 pub mod table;
 
-pub use metrics::{Metric, Scope, Summary, jain, price_extremes, row_metric_names, row_metrics, summarise};
+pub use metrics::{Metric, Scope, Summary, jain, row_metric_names, row_metrics, summarise};
 pub use stats::Estimate;

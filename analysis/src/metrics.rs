@@ -1,6 +1,6 @@
 //! Per-mechanism metrics, overall and per domain and complexity bin.
 
-use tender_agents::{AgentInfo, WorkloadSpec, cheapest_first, priciest};
+use tender_agents::{AgentInfo, WorkloadSpec};
 use tender_engine::mechanisms::{Aggregate, Quantity};
 use tender_engine::{BatchResult, Role, TaskRecord};
 
@@ -352,13 +352,6 @@ pub fn row_metrics(records: &[TaskRecord], agents: usize, largest: usize, smalle
         .collect()
 }
 
-/// The most and the least expensive agents (by output price; ties to the lower index).
-#[must_use]
-pub fn price_extremes(agents: &[AgentInfo]) -> (usize, usize) {
-    let prices = AgentInfo::prices(agents);
-    (priciest(&prices).unwrap_or(0), cheapest_first(&prices).first().copied().unwrap_or(0))
-}
-
 impl EpisodeTotals {
     fn add(&mut self, r: &TaskRecord, agents: usize) {
         if self.executions.is_empty() {
@@ -539,7 +532,7 @@ fn totals(batch: &BatchResult, scopes: &[Scope], episodes: &[u32]) -> Vec<Vec<Ve
 /// oracle) are omitted when the batch lacks those.
 #[must_use]
 pub fn summarise(batch: &BatchResult, workload: &WorkloadSpec) -> Summary {
-    let (largest, _) = price_extremes(&batch.agents);
+    let largest = tender_agents::References::of(&batch.agents).largest;
     let role = |role: Role| batch.mechanisms.iter().position(|m| m.role() == role);
     let (solo_largest, oracle) = (role(Role::Alone(largest)), role(Role::Oracle));
     let mut episodes: Vec<u32> = batch.runs.iter().map(|r| r.episode).collect();

@@ -65,13 +65,22 @@ pub fn write_summary(path: &Path, s: &Summary) -> Result<(), OutputError> {
 }
 
 /// `agents.csv`: the pool, one row per agent in index order, with its prices (dollars per
-/// million tokens): what the plots need to know of the agents.
+/// million tokens) and its role as a reference of comparisons (`largest`, `smallest` or empty,
+/// as [`tender_agents::References::of`] chose): what the plots need to know of the agents.
 pub fn write_agents(path: &Path, agents: &[tender_agents::AgentInfo]) -> Result<(), OutputError> {
+    let r = tender_agents::References::of(agents);
     write_atomic(path, |w| {
         let mut out = csv::Writer::from_writer(w);
-        out.write_record(["agent", "input_usd_per_mtok", "output_usd_per_mtok"]).map_err(csv_error)?;
-        for a in agents {
-            out.write_record([a.name.clone(), a.input_price.to_string(), a.output_price.to_string()])
+        out.write_record(["agent", "input_usd_per_mtok", "output_usd_per_mtok", "reference"]).map_err(csv_error)?;
+        for (i, a) in agents.iter().enumerate() {
+            let role = if i == r.largest {
+                "largest"
+            } else if i == r.smallest {
+                "smallest"
+            } else {
+                ""
+            };
+            out.write_record([a.name.clone(), a.input_price.to_string(), a.output_price.to_string(), role.into()])
                 .map_err(csv_error)?;
         }
         out.flush()

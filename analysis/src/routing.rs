@@ -14,7 +14,6 @@ use std::path::Path;
 
 use tender_engine::{BatchResult, Role};
 
-use crate::metrics::price_extremes;
 use crate::output::{OutputError, write_atomic};
 use crate::stats::Estimate;
 
@@ -59,7 +58,8 @@ pub fn apgr(points: &[(f64, f64)]) -> f64 {
 /// they differ).
 #[must_use]
 pub fn routing(batch: &BatchResult) -> Option<RoutingReport> {
-    let (strong, weak) = price_extremes(&batch.agents);
+    let r = tender_agents::References::of(&batch.agents);
+    let (strong, weak) = (r.largest, r.smallest);
     if strong == weak {
         return None;
     }

@@ -282,6 +282,41 @@ impl Scenario {
         if errors.is_empty() { Ok(()) } else { Err(Invalids(errors)) }
     }
 
+    /// What a user should know of a valid scenario: settings that make a mechanism equal to
+    /// another, and reference agents chosen by a tie-break rather than by price. One sentence
+    /// each, naming where.
+    #[must_use]
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        self.with_pool(|pool| {
+            for (i, m) in self.mechanisms.iter().enumerate() {
+                out.extend(m.warnings(pool).into_iter().map(|w| format!("mechanisms[{i}]: {w}")));
+            }
+        });
+        let infos: Vec<tender_agents::AgentInfo> = self.agents.iter().map(tender_agents::AgentProfile::info).collect();
+        let r = tender_agents::References::of(&infos);
+        for (role, chosen, by, how) in [
+            ("largest", r.largest, r.largest_by, "listed last"),
+            ("smallest", r.smallest, r.smallest_by, "listed first"),
+        ] {
+            let why = match by {
+                tender_agents::ChosenBy::Size => "by the model size in its name",
+                tender_agents::ChosenBy::Order => how,
+                tender_agents::ChosenBy::Marked | tender_agents::ChosenBy::Price => continue,
+            };
+            out.push(format!(
+                "agents: several agents share the {} price, so the {role} agent, which comparisons are made \
+                 against (\"vs {role}\", routing's {} agent), is {:?}, {why}; mark another with `reference: {}` \
+                 to choose",
+                if role == "largest" { "highest" } else { "lowest" },
+                if role == "largest" { "strong" } else { "weak" },
+                self.agents[chosen].name,
+                if role == "largest" { "Largest" } else { "Smallest" },
+            ));
+        }
+        out
+    }
+
     /// Check what the command line may override (episodes, output folder): all a scenario that
     /// validated needs checking again after `--episodes` or `--out`.
     pub fn validate_run(&self) -> Result<(), Invalids> {

@@ -256,3 +256,52 @@ fn proportions_keep_their_intervals_inside_zero_and_one_and_one_episode_has_none
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(text(&o.stdout).contains(" ± n/a"), "{}", text(&o.stdout));
 }
+
+#[test]
+fn equal_prices_are_said_and_reference_agents_follow_sizes_or_marks() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scenario = std::fs::read_to_string(fixture("small.ron"))
+        .expect("fixture")
+        .replace("(name: \"small\", price: 0.05,", "(name: \"qwen2.5-0.5b\", price: 0.0,")
+        .replace("(name: \"medium\", price: 0.12,", "(name: \"smollm2-135m\", price: 0.0,")
+        .replace("(name: \"large\", price: 0.36,", "(name: \"qwen2.5-7b\", price: 0.0,");
+    let path = dir.path().join("local.ron");
+    std::fs::write(&path, &scenario).expect("written");
+    let o = tender(&["validate", path.to_str().expect("utf-8")]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("warning: mechanisms[0]: every agent has the same price")
+            && err.contains("equals SALE without memory"),
+        "{err}"
+    );
+    assert!(
+        err.contains("the largest agent") && err.contains("\"qwen2.5-7b\", by the model size in its name"),
+        "{err}"
+    );
+    assert!(err.contains("the smallest agent") && err.contains("\"smollm2-135m\""), "{err}");
+    let out = dir.path().join("out");
+    let o = tender(&[
+        "run",
+        path.to_str().expect("utf-8"),
+        "--episodes",
+        "1",
+        "--no-plots",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let agents = std::fs::read_to_string(out.join("agents.csv")).expect("agents.csv");
+    assert!(agents.contains("qwen2.5-7b,0,0,largest") && agents.contains("smollm2-135m,0,0,smallest"), "{agents}");
+    // A mark names the reference; the warning about it goes.
+    std::fs::write(
+        &path,
+        scenario.replace(
+            "(name: \"qwen2.5-0.5b\", price: 0.0,",
+            "(name: \"qwen2.5-0.5b\", price: 0.0, reference: Largest,",
+        ),
+    )
+    .expect("written");
+    let o = tender(&["validate", path.to_str().expect("utf-8")]);
+    assert!(o.status.success() && !text(&o.stderr).contains("the largest agent"), "{}", text(&o.stderr));
+}

@@ -119,6 +119,11 @@ fn a_run_completes_when_backends_fail() {
     let o = run(&path, &["--keep-going"], &[("TENDER_MOCK_KEY", "k")]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
     let stderr = text(&o.stderr);
+    // Where to follow the trace while the run lasts is said at its start.
+    assert!(
+        stderr.contains(&format!("live calls are traced to {}", dir.path().join(".out.partial/trace.jsonl").display())),
+        "{stderr}"
+    );
     assert!(stderr.contains("live call(s) failed") && stderr.contains("HTTP 500"), "{stderr}");
     let out = dir.path().join("out");
     let c = calls(&out);
@@ -332,6 +337,34 @@ fn the_doctor_checks_every_live_agent_and_says_what_to_fix() {
         assert!(stdout.contains(expected), "{expected:?} missing from:\n{stdout}");
     }
     assert!(!dir.path().join("out").exists(), "the doctor writes nothing");
+    assert!(stdout.contains("context") && stdout.contains("8192 tok"), "the table shows the context: {stdout}");
+
+    // Another model's one-model server (the wrong port): check `base_url`, do not swap `model`.
+    let other = MockServer::start();
+    other.mock(|when, then| {
+        when.method(GET).path("/v1/models");
+        then.status(200).json_body(serde_json::json!({"data": [{"id": "smollm2-135m"}]}));
+    });
+    let path = scenario(dir.path(), &other.url("/v1"), "a", "b", "TENDER_MOCK_KEY");
+    let o = tender_env(&["doctor", path.to_str().expect("utf-8")], &[("TENDER_MOCK_KEY", "k")]);
+    let stdout = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("serves another model (\"smollm2-135m\")") && stdout.contains("check `base_url`"),
+        "{stdout}"
+    );
+
+    // A context too small for its slots: the fix names -c and -np.
+    let tight = mock_calls((200, reply("Score: 4").to_string()), (200, reply("Answer: 42").to_string()));
+    tight.mock(|when, then| {
+        when.method(GET).path("/props");
+        then.status(200)
+            .json_body(serde_json::json!({"total_slots": 4, "default_generation_settings": {"n_ctx": 512}}));
+    });
+    let path = scenario(dir.path(), &tight.url("/v1"), "a", "b", "TENDER_MOCK_KEY");
+    let o = tender_env(&["doctor", path.to_str().expect("utf-8"), "--task", "math-04"], &[("TENDER_MOCK_KEY", "k")]);
+    let stdout = text(&o.stdout);
+    assert!(stdout.contains("-np 4 slots") && stdout.contains("-c 6144"), "{stdout}");
 
     // Nothing listening: not usable, with the fix, and exit code 1.
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();

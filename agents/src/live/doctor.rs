@@ -107,11 +107,23 @@ impl LiveSource {
             && !ids.is_empty()
             && !ids.contains(&m.spec.model)
         {
-            return Err(fail(format!(
-                "the server does not serve model {:?}; set `model` to one it serves: {}",
-                m.spec.model,
-                ids.iter().take(20).map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", ")
-            )));
+            let served = ids.iter().take(20).map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", ");
+            // A one-model server (llama.cpp) serving another model is most likely another
+            // model's server: changing `model` would silently swap the agent's model.
+            return Err(fail(if ids.len() == 1 {
+                format!(
+                    "the server at this address serves another model ({served}), not {:?}: check `base_url` (is \
+                     it another agent's server, on another port?); set `model` to {served} only if that model is \
+                     the one this agent should be",
+                    m.spec.model
+                )
+            } else {
+                format!(
+                    "the server does not serve model {:?}; it serves {served}: check `base_url`, or set `model` to \
+                     the one this agent should be",
+                    m.spec.model
+                )
+            }));
         }
         let (slots, context) = client.get_root("props", timeout).map_or((None, None), |body| props(&body));
         Ok(Endpoint { models, slots, context, latency_ms })

@@ -267,15 +267,20 @@ pub(super) fn learning_curves(dir: &Path, smallest: &str) -> Result<Lines, PlotE
         .collect())
 }
 
-/// The cheapest agent by output price (ties to the first listed), from the run's `agents.csv`;
-/// `None` for a folder without one (written before it existed).
+/// The smallest agent as the run chose it (`agents.csv`'s `reference` column; in folders written
+/// before it existed, the cheapest by output price, ties to the first listed); `None` for a
+/// folder without `agents.csv`.
 pub(super) fn smallest_agent(dir: &Path) -> Result<Option<String>, PlotError> {
     let path = dir.join("agents.csv");
     if !path.exists() {
         return Ok(None);
     }
     let (header, rows) = read_csv(&path)?;
-    let (name, price) = (column(&header, "agent", &path)?, column(&header, "output_usd_per_mtok", &path)?);
+    let name = column(&header, "agent", &path)?;
+    if let Ok(role) = column(&header, "reference", &path) {
+        return Ok(rows.iter().find(|r| r[role] == "smallest").map(|r| r[name].clone()));
+    }
+    let price = column(&header, "output_usd_per_mtok", &path)?;
     let prices: Vec<f64> = rows.iter().map(|r| num(&r[price])).collect();
     Ok(tender_agents::cheapest_first(&prices).first().map(|&i| rows[i][name].clone()))
 }

@@ -172,6 +172,12 @@ pub trait MechanismKind: Serialize + DeserializeOwned + Clone + Debug + PartialE
     /// Check every parameter against its allowed range and the pool; each error names its field.
     fn check(&self, _c: &mut Checker, _pool: &Pool<'_>) {}
 
+    /// What a user should know of this setting although it is valid (it makes the mechanism
+    /// equal to another, say), one sentence each.
+    fn warnings(&self, _pool: &Pool<'_>) -> Vec<String> {
+        Vec::new()
+    }
+
     /// What its mechanisms read.
     fn needs(&self) -> Needs {
         Needs::default()

@@ -17,6 +17,7 @@ trait Spec: fmt::Debug + Send + Sync {
     fn kind(&self) -> &'static str;
     fn bare(&self) -> bool;
     fn check(&self, c: &mut Checker, pool: &Pool<'_>);
+    fn warnings(&self, pool: &Pool<'_>) -> Vec<String>;
     fn needs(&self) -> Needs;
     fn resolve(&self, pool: &Pool<'_>) -> Vec<Resolved>;
     fn attach_files(&mut self, base: &Path, read: ReadFile<'_>) -> Result<bool, AttachError>;
@@ -37,6 +38,9 @@ impl<K: MechanismKind> Spec for K {
     }
     fn check(&self, c: &mut Checker, pool: &Pool<'_>) {
         MechanismKind::check(self, c, pool);
+    }
+    fn warnings(&self, pool: &Pool<'_>) -> Vec<String> {
+        MechanismKind::warnings(self, pool)
     }
     fn needs(&self) -> Needs {
         MechanismKind::needs(self)
@@ -159,6 +163,12 @@ impl MechanismSpec {
     /// Check the parameters against their ranges and the pool.
     pub fn check(&self, c: &mut Checker, pool: &Pool<'_>) {
         self.0.check(c, pool);
+    }
+
+    /// What a user should know of the setting although it is valid.
+    #[must_use]
+    pub fn warnings(&self, pool: &Pool<'_>) -> Vec<String> {
+        self.0.warnings(pool)
     }
 
     #[must_use]

@@ -247,6 +247,21 @@ impl MechanismKind for SaleParams {
         c.count("k", self.k.into(), 1, 1024);
     }
 
+    fn warnings(&self, pool: &Pool<'_>) -> Vec<String> {
+        let one_price = pool.prices.windows(2).all(|w| w[0].total_cmp(&w[1]).is_eq());
+        if self.memory && self.refiners == Refiners::Cheaper && pool.prices.len() > 1 && one_price {
+            vec![format!(
+                "every agent has the same price ({}), so no agent is cheaper than a provisional winner and none \
+                 refines: this SALE equals SALE without memory. Give the agents their costs as prices (local \
+                 models too: say, dollars per GPU-hour over tokens per hour), or let every loser refine \
+                 (`refiners: AllLosers`)",
+                pool.prices[0]
+            )]
+        } else {
+            Vec::new()
+        }
+    }
+
     fn needs(&self) -> Needs {
         Needs { bids: true, training: false }
     }
