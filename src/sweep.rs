@@ -126,11 +126,19 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
         out.display(),
         if args.no_plots || n > 1 { "" } else { ", plots, report.html" }
     ))?;
-    if let Some(t) = tender_analysis::table::sweep_latency(&manifest, &summaries) {
-        emit(&format!(
-            "\np95 latency (simulated s) per {}, mean over replications\n{t}",
-            manifest.points[0].assignments[0].0
-        ))?;
+    // A timed sweep over one parameter: what load does to latency, the auction and quality.
+    use tender_analysis::Metric;
+    for metric in [Metric::Latency(95), Metric::AuctionTime, Metric::AuctionShare, Metric::PassAt1] {
+        if let Some(t) = tender_analysis::table::sweep_series(&manifest, &summaries, &metric)
+            && manifest.metrics.iter().any(|m| *m == Metric::Latency(95).id(&[]))
+        {
+            let swept: Vec<&str> = manifest.points[0].assignments.iter().map(|(p, _)| p.as_str()).collect();
+            emit(&format!(
+                "\n{} (simulated time) per {}, mean over replications\n{t}",
+                metric.shown().label,
+                swept.join(" / ")
+            ))?;
+        }
     }
     // A shard holds a slice of the points: plot after merging.
     if !args.no_plots && n == 1 {

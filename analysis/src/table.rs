@@ -213,34 +213,63 @@ pub fn servers(agents: &[tender_agents::AgentProfile]) -> String {
 /// point to be its latency knee.
 pub const KNEE: f64 = 1.5;
 
-/// A timed sweep over one parameter: each mechanism's p95 latency at every swept value, and its
-/// knee, the first value at which p95 latency is at least [`KNEE`] times its value at the first
-/// (`None` unless the sweep is timed and sweeps one parameter).
+/// One metric of a sweep over one parameter (others held at one value): its mean per swept value,
+/// one row per mechanism,
+/// shown as the metric is everywhere; for p95 latency with each mechanism's knee, the first value
+/// at which it is at least [`KNEE`] times its value at the first. `None` unless the sweep sweeps
+/// one parameter over two or more points and has the metric.
 #[must_use]
-pub fn sweep_latency(manifest: &crate::store::Manifest, points: &[crate::store::PointSummary]) -> Option<String> {
-    let p95 = crate::metrics::Metric::Latency(95).id(&[]);
-    let metric = manifest.metrics.iter().position(|m| *m == p95)?;
-    let single = manifest.points.iter().all(|p| p.assignments.len() == 1);
-    if !single || points.len() < 2 {
+pub fn sweep_series(
+    manifest: &crate::store::Manifest,
+    points: &[crate::store::PointSummary],
+    shown: &Metric,
+) -> Option<String> {
+    let id = shown.id(&[]);
+    let metric = manifest.metrics.iter().position(|m| *m == id)?;
+    // The one parameter that varies (others may be held at one value).
+    let first = manifest.points.first()?;
+    let varying: Vec<usize> = (0..first.assignments.len())
+        .filter(|&i| manifest.points.iter().any(|p| p.assignments.get(i).map(|a| &a.1) != Some(&first.assignments[i].1)))
+        .collect();
+    let [swept] = varying[..] else { return None };
+    if points.len() < 2 {
         return None;
     }
-    let values: Vec<String> = points.iter().map(|s| manifest.points[s.point].assignments[0].1.to_string()).collect();
+    let knees = *shown == Metric::Latency(95);
+    let crate::metrics::Shown { scale, decimals, .. } = shown.shown();
+    let values: Vec<String> =
+        points.iter().map(|s| swept_value(&manifest.points[s.point].assignments[swept])).collect();
     let mut header = vec!["mechanism".to_string()];
     header.extend(values.iter().cloned());
-    header.push(format!("knee (p95 ≥ {KNEE}× first)"));
+    if knees {
+        header.push(format!("knee (p95 ≥ {KNEE}× first)"));
+    }
     let mut t = table(header);
     for (m, name) in manifest.mechanisms.iter().enumerate() {
         let series: Vec<Option<f64>> =
             points.iter().map(|s| s.estimates.get(m).and_then(|e| e.get(metric)).and_then(|a| a.mean)).collect();
-        let first = series.first().copied().flatten();
-        let knee = first.and_then(|f| series.iter().position(|v| v.is_some_and(|v| v >= KNEE * f)));
         let mut row = vec![name.clone()];
-        row.extend(series.iter().map(|v| v.map_or("—".into(), |v| format!("{v:.0}"))));
-        row.push(knee.map_or_else(|| format!("none up to {}", values[values.len() - 1]), |k| values[k].clone()));
+        row.extend(series.iter().map(|v| v.map_or("—".into(), |v| format!("{:.*}", decimals, v * scale))));
+        if knees {
+            let first = series.first().copied().flatten();
+            let knee = first.and_then(|f| series.iter().position(|v| v.is_some_and(|v| v >= KNEE * f)));
+            row.push(knee.map_or_else(|| format!("none up to {}", values[values.len() - 1]), |k| values[k].clone()));
+        }
         t.add_row(row);
     }
     right_align(&mut t, 1);
     Some(t.to_string())
+}
+
+/// A swept value as a table heads it: an arrival rate (tasks per second) also per hour.
+fn swept_value((path, value): &(String, serde_json::Value)) -> String {
+    match value.as_f64() {
+        Some(rate) if path.starts_with("arrivals.") => {
+            let per_hour = format!("{:.1}", rate * 3600.0);
+            format!("{value} ({}/h)", per_hour.trim_end_matches(".0"))
+        }
+        _ => value.to_string(),
+    }
 }
 
 /// pass@1 per domain and complexity bin.

@@ -3,6 +3,7 @@
 
 mod arrivals;
 mod cli;
+mod docs;
 mod folders;
 mod live;
 mod paper;
