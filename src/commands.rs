@@ -226,7 +226,8 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     // The per-task file is the bulk of a folder: its size is said, with the smaller forms.
     let tasks_file = write_run(out, &scenario.output, &files)?.map_or_else(String::new, |name| {
         let bytes = std::fs::metadata(out.join(name)).map_or(0, |m| m.len());
-        let hint = if name == "tasks.csv" { "; `--tasks gzip` writes a quarter of it, `--tasks none` none" } else { "" };
+        let hint =
+            if name == "tasks.csv" { "; `--tasks gzip` writes a quarter of it, `--tasks none` none" } else { "" };
         format!(", {name} ({:.1} MB{hint})", bytes as f64 / 1e6)
     });
     let routing_text = match &routing {

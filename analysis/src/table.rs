@@ -229,7 +229,9 @@ pub fn sweep_series(
     // The one parameter that varies (others may be held at one value).
     let first = manifest.points.first()?;
     let varying: Vec<usize> = (0..first.assignments.len())
-        .filter(|&i| manifest.points.iter().any(|p| p.assignments.get(i).map(|a| &a.1) != Some(&first.assignments[i].1)))
+        .filter(|&i| {
+            manifest.points.iter().any(|p| p.assignments.get(i).map(|a| &a.1) != Some(&first.assignments[i].1))
+        })
         .collect();
     let [swept] = varying[..] else { return None };
     if points.len() < 2 {

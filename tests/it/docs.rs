@@ -56,8 +56,16 @@ fn blocks(doc: &Path) -> (Vec<Block>, Vec<(usize, String)>) {
         let trimmed = line.trim();
         if let Some(rest) = trimmed.strip_prefix("<!-- ").and_then(|r| r.strip_suffix(" -->")) {
             if let Some(kind) = rest.strip_prefix('/') {
-                let block = open.take().unwrap_or_else(|| panic!("{}:{}: `{trimmed}` closes nothing", doc.display(), i + 1));
-                assert_eq!(block.kind, kind, "{}:{}: `{trimmed}` closes a `{}` block", doc.display(), i + 1, block.kind);
+                let block =
+                    open.take().unwrap_or_else(|| panic!("{}:{}: `{trimmed}` closes nothing", doc.display(), i + 1));
+                assert_eq!(
+                    block.kind,
+                    kind,
+                    "{}:{}: `{trimmed}` closes a `{}` block",
+                    doc.display(),
+                    i + 1,
+                    block.kind
+                );
                 found.push(block);
                 continue;
             }
@@ -70,7 +78,8 @@ fn blocks(doc: &Path) -> (Vec<Block>, Vec<(usize, String)>) {
                     i + 1
                 );
                 let kind = if kind == "check-with-data" { "check".to_string() } else { kind.to_string() };
-                let block = Block { doc: doc.to_path_buf(), line: i + 1, kind, command: command.into(), text: String::new() };
+                let block =
+                    Block { doc: doc.to_path_buf(), line: i + 1, kind, command: command.into(), text: String::new() };
                 open = Some(block);
                 // `check-with-data` closes with `/check`.
                 continue;
@@ -101,7 +110,9 @@ fn numbers(text: &str) -> Vec<(f64, usize)> {
     let chars: Vec<char> = text.chars().collect();
     let mut i = 0;
     while i < chars.len() {
-        let starts = chars[i].is_ascii_digit() && (i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_'));
+        // Not a figure: the digits of a name (`qwen3`, `pass@1`, `p95`, `λ=50`).
+        let starts = chars[i].is_ascii_digit()
+            && (i == 0 || !(chars[i - 1].is_alphanumeric() || matches!(chars[i - 1], '_' | '@' | '=' | '.')));
         if !starts {
             i += 1;
             continue;
@@ -175,9 +186,80 @@ fn tender_in_project(args: &[&str]) -> std::process::Output {
         .expect("tender runs")
 }
 
+/// A command's output as the checks read it: every number, and per table row (`│ NAME ┆ ...`)
+/// the numbers of that row, over every table the row's name heads.
+struct Output {
+    all: Vec<(f64, usize)>,
+    rows: Vec<(String, Vec<(f64, usize)>)>,
+}
+
+impl Output {
+    fn of(text: &str) -> Self {
+        let mut rows: Vec<(String, Vec<(f64, usize)>)> = Vec::new();
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix('│') else { continue };
+            let Some((name, cells)) = rest.split_once('┆') else { continue };
+            let name = name.trim().to_string();
+            if name == "mechanism" {
+                continue;
+            }
+            let values = numbers(cells);
+            match rows.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, v)) => v.extend(values),
+                None => rows.push((name, values)),
+            }
+        }
+        // Longest names first, so "SALE (no jury)" anchors before "SALE".
+        rows.sort_by_key(|(n, _)| std::cmp::Reverse(n.len()));
+        Self { all: numbers(text), rows }
+    }
+
+    /// Every figure of `prose` that is not the output's: a figure after a row's name on its line
+    /// must be in that row, any other anywhere in the output.
+    fn missing(&self, prose: &str) -> Vec<String> {
+        prose.lines().flat_map(|line| self.missing_in_line(line)).collect()
+    }
+
+    fn missing_in_line(&self, prose: &str) -> Vec<String> {
+        // Where each row's name occurs, longest names first, without overlaps.
+        let mut anchors: Vec<(usize, usize, usize)> = Vec::new();
+        for (r, (name, _)) in self.rows.iter().enumerate() {
+            for (at, _) in prose.match_indices(name.as_str()) {
+                let end = at + name.len();
+                let word_end = prose[end..].chars().next().is_none_or(|c| !c.is_alphanumeric());
+                let word_start = prose[..at].chars().next_back().is_none_or(|c| !c.is_alphanumeric());
+                if word_start && word_end && !anchors.iter().any(|&(a, e, _)| at < e && a < end) {
+                    anchors.push((at, end, r));
+                }
+            }
+        }
+        anchors.sort_unstable();
+        let mut out = Vec::new();
+        let mut segments: Vec<(&str, Option<usize>)> = Vec::new();
+        let mut from = 0;
+        let mut row = None;
+        for &(at, end, r) in &anchors {
+            segments.push((&prose[from..at], row));
+            (from, row) = (end, Some(r));
+        }
+        segments.push((&prose[from..], row));
+        for (text, row) in segments {
+            let pool = row.map_or(&self.all, |r| &self.rows[r].1);
+            for (value, decimals) in numbers(text) {
+                if !found(value, decimals, pool) {
+                    let at =
+                        row.map_or_else(|| "the output".to_string(), |r| format!("the rows of {:?}", self.rows[r].0));
+                    out.push(format!("{value:.decimals$} is not in {at}"));
+                }
+            }
+        }
+        out
+    }
+}
+
 /// Check every `check` block whose command needs the shared data or not, as `with_data` says.
 fn check_blocks(with_data: bool) {
-    let mut outputs: BTreeMap<String, Vec<(f64, usize)>> = BTreeMap::new();
+    let mut outputs: BTreeMap<String, Output> = BTreeMap::new();
     let mut failures = Vec::new();
     let mut checked = 0;
     for doc in documents() {
@@ -189,18 +271,12 @@ fn check_blocks(with_data: bool) {
             }
             let output = outputs.entry(block.command.clone()).or_insert_with(|| {
                 let dir = tempfile::tempdir().expect("temp dir");
-                numbers(&run_block(&block.command, dir.path()))
+                Output::of(&run_block(&block.command, dir.path()))
             });
-            for (value, decimals) in numbers(&prose(&block.text)) {
-                checked += 1;
-                if !found(value, decimals, output) {
-                    failures.push(format!(
-                        "{}:{}: {value:.decimals$} is not in the output of `tender {}`",
-                        block.doc.display(),
-                        block.line,
-                        block.command
-                    ));
-                }
+            let prose = prose(&block.text);
+            checked += numbers(&prose).len();
+            for miss in output.missing(&prose) {
+                failures.push(format!("{}:{}: {miss} of `tender {}`", block.doc.display(), block.line, block.command));
             }
         }
     }
@@ -209,12 +285,25 @@ fn check_blocks(with_data: bool) {
 }
 
 #[test]
+fn a_figure_after_a_row_name_is_checked_against_that_row() {
+    let output = Output::of("│ SALE           ┆ 61.7 ± 0.7 ┆ 0.208 │\n│ SALE (no jury) ┆ 43.6 ± 0.6 ┆ 0.070 │\n");
+    assert!(output.missing("SALE 61.7% at $0.208; SALE (no jury) 43.6% at $0.070").is_empty());
+    assert_eq!(output.missing("SALE 43.6%").len(), 1, "another row's figure is not this row's");
+    assert_eq!(output.missing("SALE (no jury) 61.2%").len(), 1);
+    assert!(output.missing("anywhere: 0.208").is_empty());
+    assert!(output.missing("SALE 61.7%\n0.070 on another line is anywhere's").is_empty());
+}
+
+#[test]
 fn every_checked_figure_is_what_its_command_gives() {
     check_blocks(false);
 }
 
 #[test]
-#[cfg_attr(not(tender_routellm_data), ignore = "../shared/data/routellm is absent (the real RouteLLM trace is not shipped)")]
+#[cfg_attr(
+    not(tender_routellm_data),
+    ignore = "../shared/data/routellm is absent (the real RouteLLM trace is not shipped)"
+)]
 fn every_checked_figure_of_the_recorded_data_is_what_its_command_gives() {
     check_blocks(true);
 }
@@ -267,7 +356,13 @@ fn figures_outside_blocks_are_only_inputs_and_definitions() {
     for doc in documents() {
         let (found, outside) = blocks(&doc);
         for b in found.iter().filter(|b| b.kind == "checked") {
-            assert!(this.contains(&format!("fn {}(", b.command)), "{}:{}: no test `{}` here", b.doc.display(), b.line, b.command);
+            assert!(
+                this.contains(&format!("fn {}(", b.command)),
+                "{}:{}: no test `{}` here",
+                b.doc.display(),
+                b.line,
+                b.command
+            );
         }
         let mut fenced = false;
         for (line, content) in outside {
@@ -276,7 +371,9 @@ fn figures_outside_blocks_are_only_inputs_and_definitions() {
                 continue;
             }
             for figure in figures(&content) {
-                if !ALLOWED.iter().any(|(allowed, _)| figure == *allowed || figure.trim_matches(['(', ')', ',', ';', '.']) == *allowed) {
+                if !ALLOWED.iter().any(|(allowed, _)| {
+                    figure == *allowed || figure.trim_matches(['(', ')', ',', ';', '.']) == *allowed
+                }) {
                     stray.push(format!("{}:{line}: {figure:?} in {:?}", doc.display(), content.trim()));
                 }
             }
@@ -336,11 +433,17 @@ fn learning(tasks: &Path, smallest: &str, stream: usize) -> BTreeMap<String, Str
 fn the_readmes_learning_curve_is_the_quickstarts() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("out");
-    let o = tender_in_project(&["run", "scenarios/quickstart.ron", "--no-plots", "--out", out.to_str().expect("utf-8")]);
+    let o =
+        tender_in_project(&["run", "scenarios/quickstart.ron", "--no-plots", "--out", out.to_str().expect("utf-8")]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let shapes = learning(&out.join("tasks.csv"), "qwen3-4b", 200);
-    let readme = std::fs::read_to_string(project("README.md")).expect("README").split_whitespace().collect::<Vec<_>>().join(" ");
-    let with = shapes["SALE"].replacen("% and ", "% of SALE's first fifth of the stream and ", 1).replacen("% (it", "% of its last fifth (it", 1);
+    let readme =
+        std::fs::read_to_string(project("README.md")).expect("README").split_whitespace().collect::<Vec<_>>().join(" ");
+    let with = shapes["SALE"].replacen("% and ", "% of SALE's first fifth of the stream and ", 1).replacen(
+        "% (it",
+        "% of its last fifth (it",
+        1,
+    );
     let without = &shapes["SALE (no memory)"];
     for claim in [with.as_str(), &format!("without memory {}", without.replacen("% and ", "% and ", 1))] {
         assert!(readme.contains(claim), "the README's learning curve is not the quickstart's: it should say {claim:?}");
@@ -372,6 +475,10 @@ fn the_lesson_threshold_figures_are_the_example_tasks() {
     let claim = format!(
         "{a:.1}% of pairs of tasks from different domains reach it (median similarity {am:.2}) and {w:.1}% of pairs from the same domain (median {wm:.2})"
     );
-    let doc = std::fs::read_to_string(project("docs/backends.md")).expect("doc").split_whitespace().collect::<Vec<_>>().join(" ");
+    let doc = std::fs::read_to_string(project("docs/backends.md"))
+        .expect("doc")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     assert!(doc.contains(&claim), "docs/backends.md should say: {claim}");
 }
