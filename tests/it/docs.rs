@@ -445,7 +445,7 @@ fn the_readmes_learning_curve_is_the_quickstarts() {
         1,
     );
     let without = &shapes["SALE (no memory)"];
-    for claim in [with.as_str(), &format!("without memory {}", without.replacen("% and ", "% and ", 1))] {
+    for claim in [with.as_str(), &format!("without memory {without}")] {
         assert!(readme.contains(claim), "the README's learning curve is not the quickstart's: it should say {claim:?}");
     }
 }
@@ -481,4 +481,27 @@ fn the_lesson_threshold_figures_are_the_example_tasks() {
         .collect::<Vec<_>>()
         .join(" ");
     assert!(doc.contains(&claim), "docs/backends.md should say: {claim}");
+}
+
+/// A newcomer can follow the README: it says how to put `tender` on the PATH, and every
+/// `tender COMMAND` it names is a command of the binary.
+#[test]
+fn the_readme_says_how_to_run_tender_and_names_only_real_commands() {
+    let readme = std::fs::read_to_string(project("README.md")).expect("README");
+    let start = readme.find("## The two commands").expect("the two commands");
+    let first = &readme[start..start + readme[start..].find("\n## ").unwrap_or(2000)];
+    assert!(first.contains("cargo install --path ."), "the README must say how to put tender on the PATH");
+    let mut commands: Vec<&str> = readme
+        .split("`tender ")
+        .skip(1)
+        .filter_map(|rest| rest.split([' ', '`']).next())
+        .filter(|c| c.chars().all(|ch| ch.is_ascii_lowercase()) && !c.is_empty())
+        .collect();
+    commands.sort_unstable();
+    commands.dedup();
+    assert!(commands.len() >= 8, "{commands:?}");
+    for c in commands {
+        let o = tender(&[c, "--help"]);
+        assert!(o.status.success(), "the README names `tender {c}`, which is not a command: {}", text(&o.stderr));
+    }
 }
