@@ -114,8 +114,11 @@ fn watch_live(live: &LiveSource, bar: &ProgressBar, done: &std::sync::atomic::At
 /// A progress bar's state as one line, for stderr without a terminal.
 fn progress_line(bar: &ProgressBar, status: &str) -> String {
     let (pos, len) = (bar.position(), bar.length().unwrap_or(0));
-    let eta = if pos == 0 { "unknown".to_string() } else { format!("{:.0} s", bar.eta().as_secs_f64()) };
-    format!("[{:.0} s] {pos}/{len} {RUNS}, ETA {eta}; {status}", bar.elapsed().as_secs_f64())
+    format!(
+        "[{:.0} s] {pos}/{len} {RUNS}, ETA {}; {status}",
+        bar.elapsed().as_secs_f64(),
+        crate::io::eta(pos, bar.eta())
+    )
 }
 
 /// Failed live calls by agent and cause, one line each.
@@ -504,6 +507,17 @@ pub fn plot(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_a_terminal_progress_says_runs_done_and_an_eta_never_centuries() {
+        let bar = ProgressBar::hidden();
+        bar.set_length(40);
+        let line = progress_line(&bar, "live: 0 calls");
+        assert!(line.contains("0/40 runs (episode × mechanism), ETA unknown; live: 0 calls"), "{line}");
+        bar.set_position(10);
+        let line = progress_line(&bar, "live: 12 calls");
+        assert!(line.contains("10/40 runs") && !line.contains("ETA unknown") && !line.contains('y'), "{line}");
+    }
 
     #[test]
     fn live_latency_quantiles_use_the_analysis_percentile() {

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use tender_analysis::output;
 use tender_engine::Scenario;
 
@@ -39,11 +39,21 @@ pub fn progress_bar(total: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template(&format!(
-            "{{spinner}} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} {what} · ETA {{eta}} {{msg}}"
+            "{{spinner}} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} {what} · ETA {{eta_known}} {{msg}}"
         ))
+        .map(|style| {
+            style.with_key("eta_known", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&eta(state.pos(), state.eta()));
+            })
+        })
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar
+}
+
+/// The time left, or "unknown" before anything is done (not the centuries a rate of zero gives).
+pub fn eta(done: u64, left: std::time::Duration) -> String {
+    if done == 0 { "unknown".into() } else { indicatif::HumanDuration(left).to_string() }
 }
 
 /// `1 thread`, `2 threads`.

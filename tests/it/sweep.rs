@@ -308,12 +308,17 @@ fn a_timed_sweep_over_arrival_rate_plots_p95_latency_against_it() {
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     // The p95 table: one column per swept rate and each mechanism's knee.
     let printed = String::from_utf8_lossy(&run.stdout);
-    assert!(printed.contains("p95 latency (simulated s) per arrivals.Poisson.rate"), "{printed}");
+    assert!(printed.contains("latency p95 s (simulated time) per arrivals.Poisson.rate"), "{printed}");
+    for table in ["auction s", "auction % of latency", "pass@1 %"] {
+        assert!(printed.contains(&format!("{table} (simulated time) per arrivals.Poisson.rate")), "{printed}");
+    }
+    // Rates are also shown per hour.
+    assert!(printed.contains("0.02 (72/h)") && printed.contains("0.08 (288/h)"), "{printed}");
     let sale = printed.lines().find(|l| l.contains("│ SALE ")).expect("a SALE row");
     let cells: Vec<&str> = sale.trim_matches('│').split('┆').map(str::trim).collect();
     assert_eq!(cells.len(), 4, "mechanism, two rates, knee: {sale}");
     let (low, high): (f64, f64) = (cells[1].parse().expect("p95"), cells[2].parse().expect("p95"));
-    let knee = if high >= 1.5 * low { "0.08" } else { "none up to 0.08" };
+    let knee = if high >= 1.5 * low { "0.08 (288/h)" } else { "none up to 0.08 (288/h)" };
     assert_eq!(cells[3], knee, "{sale}");
     let rows = std::fs::read_to_string(out.join("rows.csv")).expect("rows");
     assert!(rows.lines().next().is_some_and(|h| {
