@@ -148,7 +148,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         eprintln!("warning: {w}");
     }
     // Everything goes to a staging folder that replaces the results folder only when complete.
-    let staged = crate::results::Staged::new(&scenario.output, "run", &[crate::results::CACHE])?;
+    let staged = crate::results::Staged::new(&scenario.output, "run", crate::results::CARRIED)?;
     let live_options = LiveOptions {
         replay: args.replay.clone(),
         cache: args.cache.clone(),
@@ -439,7 +439,7 @@ pub fn fit(args: &FitArgs) -> Result<()> {
             fit::fit(&auctions, &names, objective, cost)?
         }
     };
-    let out = args.out.clone().unwrap_or_else(|| scenario.output.join("fitted-weights.ron"));
+    let out = args.out.clone().unwrap_or_else(|| scenario.output.join(crate::results::FITTED));
     crate::results::check_own_file(&out, FIT_HEADER)?;
     let text = ron::ser::to_string_pretty(&weights, ron::ser::PrettyConfig::new())?;
     let header = format!(

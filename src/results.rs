@@ -75,6 +75,12 @@ pub const MANIFEST: &str = "tender-results.json";
 /// The response cache, which lives in a run's results folder across runs.
 pub const CACHE: &str = "cache.jsonl";
 
+/// `tender fit`'s weights, by default in the results folder: a run keeps them.
+pub const FITTED: &str = "fitted-weights.ron";
+
+/// What a run's folder keeps across runs.
+pub const CARRIED: &[&str] = &[CACHE, FITTED];
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Manifest {
     written_by: String,

@@ -70,9 +70,12 @@ fn a_run_replaces_its_own_results_and_plot_records_what_it_adds() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     let manifest = std::fs::read_to_string(out.join("tender-results.json")).expect("manifest");
     assert!(manifest.contains("report.html") && manifest.contains("cost_vs_pass.svg"), "{manifest}");
+    // Weights `tender fit` wrote into the folder are kept by the next run.
+    write(&out.join("fitted-weights.ron"), "// SALE weights fitted by `tender fit x.ron` (MinMax).\n");
     // The plotted folder is still one Tender may replace.
     let o = tender(&["run", path(&small()), "--episodes", "1", "--out", path(&out)]);
     assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(out.join("fitted-weights.ron").exists(), "the fitted weights survive the run");
     // The report names the results folder, not the staging folder it was drawn in.
     let report = std::fs::read_to_string(out.join("report.html")).expect("report");
     assert!(report.contains(&format!("<code>{}</code>", out.display())) && !report.contains(".partial"));
