@@ -310,14 +310,17 @@ pub fn check_replaceable(out: &Path, carried: &[String]) -> Result<()> {
         return Ok(());
     }
     foreign.sort();
-    let why = if out.join(MANIFEST).exists() {
-        format!("it holds {} that Tender did not write", count_of(foreign.len()))
+    let (why, earlier) = if out.join(MANIFEST).exists() {
+        (format!("it holds {} that Tender did not write", count_of(foreign.len())), "")
     } else {
-        format!("it is not a results folder Tender wrote (no {MANIFEST}) and holds {}", count_of(foreign.len()))
+        (
+            format!("it is not a results folder Tender wrote (no {MANIFEST}) and holds {}", count_of(foreign.len())),
+            " (a folder an earlier version of Tender wrote has no manifest: delete it yourself if nothing in it is yours)",
+        )
     };
     bail!(
         "refusing to replace {}: {why}: {}.\nTender replaces a results folder only when it is empty or Tender wrote \
-         it; give another folder with --out, or move those entries away",
+         it; give another folder with --out, or move those entries away{earlier}",
         out.display(),
         foreign.join(", ")
     )
