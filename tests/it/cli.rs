@@ -27,6 +27,8 @@ fn run_prints_the_comparison_and_writes_results() {
     for name in ["SALE", "SALE (no memory)", "small alone", "large alone", "random", "oracle", "pass@1 %"] {
         assert!(stdout.contains(name), "table lacks {name:?}:\n{stdout}");
     }
+    // The per-task file's size is said, with the smaller forms.
+    assert!(stdout.contains("tasks.csv (") && stdout.contains(" MB; `--tasks gzip`"), "{stdout}");
     let summary = std::fs::read_to_string(out.path().join("summary.csv")).expect("summary.csv written");
     assert!(summary.starts_with("mechanism,scope,metric,mean,ci_low,ci_high,episodes\n"));
     assert!(summary.contains("SALE,all,pass_at_1,"));
