@@ -449,6 +449,9 @@ pub fn recorded_targets(
 
 pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
     let mut scenario = load(&args.file)?;
+    // The output folder is claimed before minutes of fitting, not after.
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("results/calibrate").join(&scenario.name));
+    let staged = crate::results::Staged::new(&out, "calibrate", &[])?;
     if let Some(from) = &args.targets_from {
         let targets = recorded_targets(from, args.targets_replay.as_deref(), &scenario, args.threads.jobs)?;
         let spec =
@@ -500,8 +503,6 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
     let achieved = problem.achieved(&run)?;
     let simulated = evaluations * u64::from(spec.episodes) * problem.base.resolve_mechanisms().len() as u64;
 
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("results/calibrate").join(&scenario.name));
-    let staged = crate::results::Staged::new(&out, "calibrate", &[])?;
     write_scenario(staged.path(), &calibrated)?;
     let missed = achieved.iter().filter(|a| !a.within()).count();
     let mut report = format!(

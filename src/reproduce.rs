@@ -274,6 +274,10 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<()> {
         if documented { PathBuf::from("docs/reproduction.md") } else { args.results.join("reproduction.md") }
     });
     crate::results::check_own_file(&report, GENERATED)?;
+    // Every results folder is checked before the runs, not after them.
+    for d in &published()? {
+        crate::results::check_replaceable(&args.results.join(&d.file), &[])?;
+    }
     let sweep_episodes = args.sweep_episodes.unwrap_or(SWEEP_EPISODES);
     let figures = report.parent().unwrap_or(Path::new(".")).join("reproduction");
     std::fs::create_dir_all(&figures).with_context(|| format!("cannot create {}", figures.display()))?;

@@ -116,3 +116,41 @@ fn the_next_run_cleans_up_or_restores_what_a_killed_run_left() {
     assert!(err.contains("note: restored") && err.contains(".results.old-999"), "{err}");
     assert_eq!(names(root.path()), [".results.lock", "results"]);
 }
+
+/// `tender calibrate --out` and `tender reproduce --results` claim their folders before minutes
+/// of work, and refuse one holding what Tender did not write.
+#[test]
+fn calibrate_and_reproduce_refuse_a_foreign_folder_before_any_work() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let mine = root.path().join("mine");
+    write(&mine.join("notes.txt"), "keep");
+    let scenario = crate::util::project("scenarios/sale-paper/coding.ron");
+    let o = tender(&["calibrate", path(&scenario), "--out", path(&mine)]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("refusing to replace") && text(&o.stderr).contains("notes.txt"),
+        "{}",
+        text(&o.stderr)
+    );
+    let results = root.path().join("results");
+    write(&results.join("coding/notes.txt"), "keep");
+    let o = tender(&[
+        "reproduce",
+        "--episodes",
+        "2",
+        "--results",
+        path(&results),
+        "--out",
+        path(&root.path().join("r.md")),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("refusing to replace") && text(&o.stderr).contains("coding"),
+        "{}",
+        text(&o.stderr)
+    );
+    // Nothing was run: no reproduction report, no staging folder.
+    assert!(!root.path().join("r.md").exists());
+    assert_eq!(names(&mine), ["notes.txt"]);
+    assert_eq!(names(&results.join("coding")), ["notes.txt"]);
+}
