@@ -154,3 +154,30 @@ fn calibrate_and_reproduce_refuse_a_foreign_folder_before_any_work() {
     assert_eq!(names(&mine), ["notes.txt"]);
     assert_eq!(names(&results.join("coding")), ["notes.txt"]);
 }
+
+/// Two runs into one folder at once: never both silently; the folder holds one whole result.
+#[test]
+fn two_runs_into_one_folder_at_once_never_lose_a_result_silently() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let out = root.path().join("results");
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tender"))
+            .args(["run", path(&small()), "--episodes", "20", "--no-plots", "--out", path(&out)])
+            .output()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(spawn);
+        let b = s.spawn(spawn);
+        (a.join().expect("thread").expect("runs"), b.join().expect("thread").expect("runs"))
+    });
+    for o in [&a, &b] {
+        assert!(
+            o.status.success() || text(&o.stderr).contains("is being written by another Tender command"),
+            "a run failed for another reason: {}",
+            text(&o.stderr)
+        );
+    }
+    assert!(a.status.success() || b.status.success(), "one of them finished");
+    assert!(out.join("tender-results.json").exists() && out.join("summary.csv").exists());
+    assert_eq!(names(root.path()), [".results.lock", "results"], "no staging folder left");
+}
