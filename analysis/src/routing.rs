@@ -65,13 +65,17 @@ pub fn routing(batch: &BatchResult) -> Option<RoutingReport> {
     }
     let solo = |agent: usize| batch.mechanisms.iter().position(|m| m.role() == Role::Alone(agent));
     let (solo_weak, solo_strong) = (solo(weak)?, solo(strong)?);
-    let per_mechanism = |m: usize, f: &dyn Fn(&[tender_engine::TaskRecord]) -> f64| {
-        Estimate::of(batch.runs.iter().filter(|r| usize::from(r.mechanism) == m).map(|r| f(&r.records)))
+    let episodes = |m: usize, f: &dyn Fn(&[tender_engine::TaskRecord]) -> f64| -> Vec<f64> {
+        batch.runs.iter().filter(|r| usize::from(r.mechanism) == m).map(|r| f(&r.records)).collect()
     };
+    let per_mechanism = |m: usize, f: &dyn Fn(&[tender_engine::TaskRecord]) -> f64| Estimate::of(episodes(m, f));
+    // Accuracy and the strong agent's share are proportions: their intervals stay inside [0, 1].
+    let proportion =
+        |m: usize, f: &dyn Fn(&[tender_engine::TaskRecord]) -> f64| Estimate::of_proportion(episodes(m, f));
     let mean = |records: &[tender_engine::TaskRecord], f: &dyn Fn(&tender_engine::TaskRecord) -> f64| {
         if records.is_empty() { f64::NAN } else { records.iter().map(f).sum::<f64>() / records.len() as f64 }
     };
-    let accuracy = |m: usize| per_mechanism(m, &|rs| mean(rs, &|r| f64::from(u8::from(r.success))));
+    let accuracy = |m: usize| proportion(m, &|rs| mean(rs, &|r| f64::from(u8::from(r.success))));
     let (a_weak, a_strong) = (accuracy(solo_weak).mean, accuracy(solo_strong).mean);
     let gap = a_strong - a_weak;
     let points: Vec<RoutingPoint> = (0..batch.mechanisms.len())
@@ -80,9 +84,7 @@ pub fn routing(batch: &BatchResult) -> Option<RoutingReport> {
             RoutingPoint {
                 mechanism: batch.mechanisms[m].name.clone(),
                 curve: batch.mechanisms[m].curve.clone(),
-                strong_share: per_mechanism(m, &|rs| {
-                    mean(rs, &|r| f64::from(u8::from(usize::from(r.winner) == strong)))
-                }),
+                strong_share: proportion(m, &|rs| mean(rs, &|r| f64::from(u8::from(usize::from(r.winner) == strong)))),
                 cost: per_mechanism(m, &|rs| mean(rs, &tender_engine::TaskRecord::cost)),
                 pgr: if gap.abs() > f64::EPSILON { (acc.mean - a_weak) / gap } else { f64::NAN },
                 accuracy: acc,
