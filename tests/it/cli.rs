@@ -225,15 +225,7 @@ fn proportions_keep_their_intervals_inside_zero_and_one_and_one_episode_has_none
     let dir = tempfile::tempdir().expect("temp dir");
     let small = fixture("small.ron");
     let out = dir.path().join("two");
-    let o = tender(&[
-        "run",
-        small.to_str().expect("utf-8"),
-        "--episodes",
-        "2",
-        "--no-plots",
-        "--out",
-        out.to_str().expect("utf-8"),
-    ]);
+    let o = crate::util::run_into(&small, 2, &out);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let mut r = csv::Reader::from_path(out.join("summary.csv")).expect("summary.csv");
     let mut checked = 0;
@@ -246,15 +238,7 @@ fn proportions_keep_their_intervals_inside_zero_and_one_and_one_episode_has_none
         }
     }
     assert!(checked > 100, "{checked}");
-    let o = tender(&[
-        "run",
-        small.to_str().expect("utf-8"),
-        "--episodes",
-        "1",
-        "--no-plots",
-        "--out",
-        dir.path().join("one").to_str().expect("utf-8"),
-    ]);
+    let o = crate::util::run_into(&small, 1, &dir.path().join("one"));
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(text(&o.stdout).contains(" ± n/a"), "{}", text(&o.stdout));
 }
@@ -283,15 +267,7 @@ fn equal_prices_are_said_and_reference_agents_follow_sizes_or_marks() {
     );
     assert!(err.contains("the smallest agent") && err.contains("\"smollm2-135m\""), "{err}");
     let out = dir.path().join("out");
-    let o = tender(&[
-        "run",
-        path.to_str().expect("utf-8"),
-        "--episodes",
-        "1",
-        "--no-plots",
-        "--out",
-        out.to_str().expect("utf-8"),
-    ]);
+    let o = crate::util::run_into(&path, 1, &out);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let agents = std::fs::read_to_string(out.join("agents.csv")).expect("agents.csv");
     assert!(agents.contains("qwen2.5-7b,0,0,largest") && agents.contains("smollm2-135m,0,0,smallest"), "{agents}");

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::util::{path, small, tender, text};
+use crate::util::{path, run_into, small, tender, text};
 
 fn write(p: &Path, s: &str) {
     if let Some(parent) = p.parent() {
@@ -62,7 +62,7 @@ fn a_run_replaces_its_own_results_and_plot_records_what_it_adds() {
     let root = tempfile::tempdir().expect("temp dir");
     let out = root.path().join("results");
     for _ in 0..2 {
-        let o = tender(&["run", path(&small()), "--episodes", "1", "--no-plots", "--out", path(&out)]);
+        let o = run_into(&small(), 1, &out);
         assert!(o.status.success(), "{}", text(&o.stderr));
     }
     assert!(out.join("tender-results.json").exists());
@@ -101,7 +101,7 @@ fn a_second_writer_of_the_same_folder_fails_loudly() {
 fn the_next_run_cleans_up_or_restores_what_a_killed_run_left() {
     let root = tempfile::tempdir().expect("temp dir");
     let out = root.path().join("results");
-    let o = tender(&["run", path(&small()), "--episodes", "1", "--no-plots", "--out", path(&out)]);
+    let o = run_into(&small(), 1, &out);
     assert!(o.status.success(), "{}", text(&o.stderr));
     // A kill -9 between the two renames of an earlier version: the old folder set aside, a
     // staging folder half written.
@@ -109,7 +109,7 @@ fn the_next_run_cleans_up_or_restores_what_a_killed_run_left() {
     write(&root.path().join(".results.partial-999/tasks.csv"), "half a file");
     let o = tender(&["plot", path(&out)]);
     assert_eq!(o.status.code(), Some(1), "plot does not recover; run does");
-    let o = tender(&["run", path(&small()), "--episodes", "1", "--no-plots", "--out", path(&out)]);
+    let o = run_into(&small(), 1, &out);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let err = text(&o.stderr);
     assert!(err.contains("note: removed") && err.contains(".results.partial-999"), "{err}");

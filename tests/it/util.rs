@@ -25,6 +25,11 @@ pub fn tender_ok(args: &[&str]) -> Output {
     o
 }
 
+/// `tender run SCENARIO --episodes N --no-plots --out OUT`, whatever its outcome.
+pub fn run_into(scenario: &Path, episodes: u32, out: &Path) -> Output {
+    tender(&["run", path(scenario), "--episodes", &episodes.to_string(), "--no-plots", "--out", path(out)])
+}
+
 /// A file of the project, by its path from the root.
 pub fn project(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)

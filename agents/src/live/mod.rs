@@ -21,7 +21,7 @@ pub use http::{CallFailure, Cause, HttpClient, Limits, MAX_BODY, Retry};
 pub use journal::{CallRecord, CompleteLines, Journal, JournalError, complete_lines, read_records, reopen_at};
 pub use program::python_passes;
 pub use prompts::Prompts;
-pub use secrets::{REDACTED, hold as hold_secret, redact};
+pub use secrets::redact;
 pub use source::{CallStats, LiveError, LiveSource, Mode, OpenCircuit, ReplyStats, Stall, embed_texts};
 
 use serde::{Deserialize, Serialize};
