@@ -338,7 +338,7 @@ const ALLOWED: &[(&str, &str)] = &[
     ("5 s", "the preflight's timeout, a setting"),
     ("10 s", "a setting (warning, timeout) of the code"),
     ("30 s", "the longest backoff, a setting"),
-    ("150 s", "a default, a setting"),
+    ("150 s", "the default stall limit, checked by the_documented_stall_limit_is_the_default"),
     ("120 s", "a default, a setting"),
     ("20 s", "a test's bound"),
     ("300 ms", "a mock server's delay in a test"),
@@ -503,5 +503,19 @@ fn the_readme_says_how_to_run_tender_and_names_only_real_commands() {
     for c in commands {
         let o = tender(&[c, "--help"]);
         assert!(o.status.success(), "the README names `tender {c}`, which is not a command: {}", text(&o.stderr));
+    }
+}
+
+/// The stall limit the docs give (150 s, two and a half minutes, by default) is the code's.
+#[test]
+fn the_documented_stall_limit_is_the_default() {
+    let spec: tender_agents::live::LiveSpec =
+        ron::from_str(r#"(base_url: "http://127.0.0.1:8080/v1", model: "m")"#).expect("a default spec");
+    assert_eq!(spec.stall_timeout(), 150.0, "update README.md and docs/backends.md with the new default");
+    let readme = std::fs::read_to_string(project("README.md")).expect("README");
+    let backends = std::fs::read_to_string(project("docs/backends.md")).expect("backends");
+    assert!(readme.contains("(150 s by default)"), "README");
+    for claim in ["1.25 × `timeout_secs` (150 s)", "(by default 1.25 × `timeout_secs`, 150 s)", "**2.5 minutes**"] {
+        assert!(backends.contains(claim), "docs/backends.md should say {claim:?}");
     }
 }
