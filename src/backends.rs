@@ -80,7 +80,7 @@ pub fn prepare(mut scenario: Scenario, file: &Path, options: &LiveOptions) -> Re
     let synthetic = scenario.source()?;
     let source = assemble(&scenario.agents, synthetic, live.clone(), recorded.as_ref())
         .with_context(|| format!("{}: cannot assemble the pool", file.display()))?;
-    Ok(Backends { prepared: Prepared::new(scenario, source), live })
+    Ok(Backends { prepared: Prepared::new(scenario, source)?, live })
 }
 
 /// Largest task file or recorded table read.

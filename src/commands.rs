@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use indicatif::ProgressBar;
 use tender_analysis::{output, summarise, table};
-use tender_engine::{RunOptions, fit};
+use tender_engine::{RunOptions, fit, training_bids};
 
 use tender_agents::live::{CallStats, LiveSource, ReplyStats};
 
@@ -433,10 +433,10 @@ pub fn fit(args: &FitArgs) -> Result<()> {
     let (scenario, source) = (&prepared.scenario, prepared.source.clone());
     let names: Vec<String> = scenario.agents.iter().map(|a| a.name.clone()).collect();
     let weights = match args.objective.into() {
-        fit::Objective::Welfare => fit::fit_welfare(scenario, source, args.episodes)?,
+        fit::Objective::Welfare => training_bids::fit_welfare(scenario, source, args.episodes)?,
         objective => {
-            let (auctions, cost) = fit::collect(scenario, source, args.episodes)?;
-            fit::fit(&auctions, &names, objective, cost)?
+            let (auctions, cost) = training_bids::collect(scenario, source, args.episodes)?;
+            fit::fit(&auctions, &names, objective, fit::Features::default(), cost)?
         }
     };
     let out = args.out.clone().unwrap_or_else(|| scenario.output.join(crate::results::FITTED));

@@ -611,17 +611,18 @@ fn domain_section(
 /// The stand-in inputs of one domain, read from its scenario.
 fn inputs_section(d: &Domain, scenario: &Scenario) -> String {
     let mut s = format!(
-        "### {}: the stand-ins' inputs\n\n| agent | price $ / M tokens | pass@1 per bin | juror accuracy | self-bias | memory gain |\n|---|---|---|---|---|---|\n",
+        "### {}: the stand-ins' inputs\n\n| agent | price $ / M tokens | pass@1 per bin | median plan tokens | juror accuracy | self-bias | memory gain |\n|---|---|---|---|---|---|---|\n",
         d.title
     );
     for a in &scenario.agents {
         let skill: Vec<String> = a.skill.values().flatten().map(|p| format!("{p:.3}")).collect();
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {:.3} |",
+            "| {} | {} | {} | {} | {} | {} | {:.3} |",
             a.name,
             a.price,
             skill.join(", "),
+            a.plan_tokens.median,
             a.juror.accuracy,
             a.juror.self_bias,
             a.memory_gain
@@ -631,14 +632,14 @@ fn inputs_section(d: &Domain, scenario: &Scenario) -> String {
     let _ = writeln!(
         s,
         "\nPool-wide: shared difficulty {:.3}, topic affinity {:.3}, entropy signal {:.3}, skill signal {:.3}, \
-         juror appeal {:.3} per log-price unit, self-knowledge {:.3}, lesson half-saturation {:.2} (minimum \
+         jurors' verbosity bias {:.3} per unit of log plan length, self-knowledge {:.3}, lesson half-saturation {:.2} (minimum \
          similarity {:.2}), refinement noise correlation {:.3}, complementary topics {:.3} at strength {:.3}; \
          task-embedding complexity signal {:.3}.\n",
         st.shared_difficulty,
         st.topic_affinity,
         st.entropy_signal,
         st.skill_signal,
-        st.juror_appeal,
+        st.verbosity_bias,
         st.self_knowledge,
         st.lesson_half,
         st.lesson_min_similarity,

@@ -185,11 +185,12 @@ pub struct StandInParams {
     /// Input tokens of the refinement prompt, besides the retrieved plans.
     pub refine_prompt_tokens: u32,
     // Model v2. Each feature is off at 0 (model v1); see docs/standins.md.
-    /// Juror appeal: added to every juror's impression of a plan, in latent units per unit of
-    /// `ln(author's price / the pool's lowest price)`. Jurors favour plans of pricier (larger)
-    /// agents whatever their content, the over-escalation the SALE paper names as its main
-    /// error. It never touches execution.
-    pub juror_appeal: f64,
+    /// Verbosity bias (Zheng et al. 2023, arXiv 2306.05685; Saito et al. 2023, arXiv
+    /// 2310.10076): added to every juror's impression of a plan, in latent units per unit of
+    /// `ln(plan length / the pool's typical plan length)`. Jurors over-reward long plans whatever
+    /// their content; it is keyed on the length the juror reads, never on who wrote the plan, and
+    /// it never touches execution.
+    pub verbosity_bias: f64,
     /// Weight of the agent's skill on the task (`Φ⁻¹` of its pass@1 in the task's bin) in what
     /// its plan's entropy and length read, besides its deviation from its own typical fit: plan
     /// signals then tell a strong agent from a weak one.
@@ -208,16 +209,20 @@ pub struct StandInParams {
     /// linearly to 1 at similarity 1.
     pub lesson_min_similarity: f64,
     /// Correlation of a refined plan's noise (length, entropy, the jury's impressions) with the
-    /// agent's initial plan's for the same task: a refinement rewrites a plan, it is not a fresh
-    /// draw. 0: independent (model v1).
+    /// agent's initial plan's when memory gave it everything it can (its full `memory_gain`). A
+    /// refinement learns only from memory: the share of the plan it rewrites is the share of the
+    /// full gain it drew, so with nothing relevant retrieved the refined plan is the initial one,
+    /// and with a full memory its noise keeps this correlation. 0: a fully informed refinement is
+    /// a fresh draw.
     pub refine_noise_correlation: f64,
-    /// Share of topics on which smaller agents beat larger ones (the large model skips tools,
-    /// over-engineers, skips verification). 0: the larger agent is better on every topic.
+    /// Share of topics on which agents that write short plans beat agents that write long ones
+    /// (the SALE paper's failure analysis: the large model over-engineers, skips tools and
+    /// verification; smaller ones plan simpler and verify more). 0: no such topics.
     pub complementary_topics: f64,
-    /// Standard deviation across topics, in latent units, of the gap between the largest and the
-    /// smallest agent's fit that complementary topics create. The effect has mean zero over
-    /// topics and the rest of the latent is scaled down to make room for it, so pass@1 stays
-    /// close to the calibrated table.
+    /// Standard deviation across topics, in latent units, of the gap between the fit of the
+    /// pool's most and least verbose planners (by median plan length) that complementary topics
+    /// create. The effect has mean zero over topics and the rest of the latent is scaled down to
+    /// make room for it, so pass@1 stays close to the calibrated table.
     pub complementary_strength: f64,
 }
 
@@ -235,7 +240,7 @@ impl Default for StandInParams {
             jury_prompt_tokens: 120,
             jury_output_tokens: 3,
             refine_prompt_tokens: 200,
-            juror_appeal: 0.0,
+            verbosity_bias: 0.0,
             skill_signal: 0.0,
             self_knowledge: 0.0,
             lesson_half: 0.0,
@@ -271,7 +276,7 @@ impl StandInParams {
         c.count("jury_prompt_tokens", self.jury_prompt_tokens.into(), 0, 1_000_000);
         c.count("jury_output_tokens", self.jury_output_tokens.into(), 1, 1_000_000);
         c.count("refine_prompt_tokens", self.refine_prompt_tokens.into(), 0, 1_000_000);
-        c.range("juror_appeal", self.juror_appeal, -3.0, 3.0);
+        c.range("verbosity_bias", self.verbosity_bias, -3.0, 3.0);
         c.range("skill_signal", self.skill_signal, 0.0, 3.0);
         c.range("self_knowledge", self.self_knowledge, 0.0, 1.0);
         c.range("lesson_half", self.lesson_half, 0.0, 10_000.0);

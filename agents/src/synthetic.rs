@@ -8,10 +8,13 @@
 //! jurors' scores are noisy functions of the same latent, so bids carry real but imperfect
 //! information about the execution to come.
 //!
-//! Model v2 adds, each behind a parameter that is off at 0 ([`StandInParams`]): jurors' appeal
-//! for pricier authors, plan signals that read the agent's skill, bidders' private knowledge of
-//! their own plans, memory gains that grow with accumulated lessons, refinements whose noise
-//! follows the original bid's, and topics on which smaller agents beat larger ones.
+//! Model v2 adds, each behind a parameter that is off at 0 ([`StandInParams`]): jurors' bias for
+//! long plans, plan signals that read the agent's skill, bidders' private knowledge of their own
+//! plans, memory gains that grow with accumulated lessons, refinements that rewrite only as much
+//! of the original bid as memory taught them, and topics on which terse planners beat verbose
+//! ones. Nothing in the model reads an agent's price or name: every effect is keyed on what an
+//! agent does (its plans' length and entropy, its fit) or what a juror sees (the plan, whether it
+//! is its own).
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,10 +43,12 @@ pub struct SyntheticSource {
     params: StandInParams,
     /// Weights of the shared, topic and idiosyncratic parts of the latent fit.
     weights: [f64; 3],
-    /// Per agent: its juror appeal in latent units (`juror_appeal * ln(price / lowest price)`).
-    appeal: Vec<f64>,
-    /// Per agent: its position between the cheapest (-0.5) and the priciest (+0.5) agent on a
-    /// log-price scale, times `complementary_strength`: its complementary-topic loading.
+    /// The pool's typical log plan length (the mean of its agents' log median plan lengths), from
+    /// which the jurors' verbosity bias counts.
+    typical_log_length: f64,
+    /// Per agent: its position between the tersest (-0.5) and the most verbose (+0.5) planner of
+    /// the pool on a log scale of median plan length, times `complementary_strength`: its
+    /// complementary-topic loading.
     loading: Vec<f64>,
     /// Tells this source's draws from another's in the per-thread memo (clones draw alike).
     memo_id: u64,
@@ -78,6 +83,10 @@ struct Fit {
 struct Panel {
     margin: f64,
     impression: f64,
+    /// How closely the plan follows its author's initial plan ([`SyntheticSource::refine_correlation`]).
+    rho: f64,
+    /// What the jurors' verbosity bias adds for the plan's length.
+    verbosity: f64,
     /// The jurors' noise streams' common key (task, author), mixed once for the whole panel.
     jury: KeyPrefix,
 }
@@ -186,14 +195,13 @@ impl SyntheticSource {
         let keys = profiles.iter().map(|p| name_key(&p.name)).collect();
         let idio = (1.0 - params.shared_difficulty - params.topic_affinity).max(0.0);
         let weights = [params.shared_difficulty.sqrt(), params.topic_affinity.sqrt(), idio.sqrt()];
-        let log_prices: Vec<f64> = profiles.iter().map(|p| p.price.max(1e-9).ln()).collect();
-        let lowest = log_prices.iter().copied().fold(f64::INFINITY, f64::min);
-        let highest = log_prices.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let appeal = log_prices.iter().map(|lp| params.juror_appeal * (lp - lowest)).collect();
-        let span = highest - lowest;
-        let loading = log_prices
+        let log_lengths: Vec<f64> = profiles.iter().map(|p| p.plan_tokens.median.max(1.0).ln()).collect();
+        let typical_log_length = log_lengths.iter().sum::<f64>() / log_lengths.len() as f64;
+        let tersest = log_lengths.iter().copied().fold(f64::INFINITY, f64::min);
+        let span = log_lengths.iter().copied().fold(f64::NEG_INFINITY, f64::max) - tersest;
+        let loading = log_lengths
             .iter()
-            .map(|lp| if span > 0.0 { params.complementary_strength * ((lp - lowest) / span - 0.5) } else { 0.0 })
+            .map(|ll| if span > 0.0 { params.complementary_strength * ((ll - tersest) / span - 0.5) } else { 0.0 })
             .collect();
         let memo_id = SOURCES.fetch_add(1, Ordering::Relaxed);
         let shared = params.jury_shared_noise.sqrt();
@@ -212,7 +220,7 @@ impl SyntheticSource {
                 ]
             })
             .collect();
-        Ok(Self { agents, profiles, keys, thresholds, params, weights, appeal, loading, memo_id, juror_mix })
+        Ok(Self { agents, profiles, keys, thresholds, params, weights, typical_log_length, loading, memo_id, juror_mix })
     }
 
     /// The calibrated pass@1 of `agent` on tasks of this domain and bin.
@@ -258,24 +266,23 @@ impl SyntheticSource {
         Fit { margin: skill + z, z, skill, length }
     }
 
-    /// A plan's own noise. A refinement's is correlated with the initial plan's by
-    /// `refine_noise_correlation`: it rewrites the same bid rather than drawing anew.
-    fn plan_noise(&self, seed: u64, task: &Task, agent_key: u64, round: Round) -> PlanNoise {
-        let key = [self.memo_id << 1 | round.key(), seed, u64::from(task.id), agent_key];
-        get_or_draw(&PLAN_NOISE, key, || self.draw_plan_noise(seed, task, agent_key, round))
-    }
-
-    fn draw_plan_noise(&self, seed: u64, task: &Task, agent_key: u64, round: Round) -> PlanNoise {
+    /// A plan's own noise. A refinement's follows the initial plan's with the correlation
+    /// [`Self::refine_correlation`] gives it: it rewrites the bid only as far as memory taught it.
+    fn plan_noise(&self, seed: u64, task: &Task, agent: usize, plan: Round, boost: f64) -> PlanNoise {
+        let agent_key = self.keys[agent];
         let draw = |round: Round| {
-            let mut rng = stream(seed, Purpose::Plan, &[u64::from(task.id), agent_key, round.key()]);
-            PlanNoise { length: normal(&mut rng), entropy: normal(&mut rng), impression: normal(&mut rng) }
+            let key = [self.memo_id << 1 | round.key(), seed, u64::from(task.id), agent_key];
+            get_or_draw(&PLAN_NOISE, key, || {
+                let mut rng = stream(seed, Purpose::Plan, &[u64::from(task.id), agent_key, round.key()]);
+                PlanNoise { length: normal(&mut rng), entropy: normal(&mut rng), impression: normal(&mut rng) }
+            })
         };
-        let rho = self.params.refine_noise_correlation;
-        let fresh = draw(round);
-        if round == Round::Initial || rho == 0.0 {
-            return fresh;
-        }
         let first = draw(Round::Initial);
+        let rho = self.refine_correlation(agent, plan, boost);
+        if rho >= 1.0 {
+            return first;
+        }
+        let fresh = draw(plan);
         PlanNoise {
             length: mix(rho, first.length, fresh.length),
             entropy: mix(rho, first.entropy, fresh.entropy),
@@ -283,10 +290,23 @@ impl SyntheticSource {
         }
     }
 
+    /// How closely a plan's noise follows the agent's initial plan for the task: 1 for the
+    /// initial plan itself, and for a refinement `1 - u * (1 - refine_noise_correlation)`, where
+    /// `u` is the share of its full `memory_gain` that memory gave it. A refinement that learnt
+    /// nothing is the initial plan, word for word.
+    fn refine_correlation(&self, agent: usize, plan: Round, boost: f64) -> f64 {
+        let full = self.profiles[agent].memory_gain;
+        if plan == Round::Initial || full <= 0.0 {
+            return 1.0;
+        }
+        let learnt = (boost / full).clamp(0.0, 1.0);
+        1.0 - learnt * (1.0 - self.params.refine_noise_correlation)
+    }
+
     fn write_plan(&self, key: CellKey<'_>, round: Round, boost: f64, prompt: u64) -> PlanCell {
         let p = &self.profiles[key.agent];
         let fit = self.fit(key.episode_seed, key.task, key.agent);
-        let noise = self.plan_noise(key.episode_seed, key.task, self.keys[key.agent], round);
+        let noise = self.plan_noise(key.episode_seed, key.task, key.agent, round, boost);
         // Plan signals read the agent's fit and, with `skill_signal`, its skill on the task: the
         // length through the same (negative) link the trace has to the fit.
         let skill = self.params.skill_signal * fit.skill;
@@ -311,27 +331,35 @@ impl SyntheticSource {
     /// impression noise.
     fn panel(&self, key: CellKey<'_>, plan: &PlanCell) -> Panel {
         let fit = self.fit(key.episode_seed, key.task, key.agent);
-        let impression = self.plan_noise(key.episode_seed, key.task, self.keys[key.agent], plan.round).impression;
+        let impression = self.plan_noise(key.episode_seed, key.task, key.agent, plan.round, plan.boost).impression;
         let jury = KeyPrefix::new(key.episode_seed, Purpose::Jury, &[u64::from(key.task.id), self.keys[key.agent]]);
-        Panel { margin: fit.margin + plan.boost, impression, jury }
+        let verbosity = self.params.verbosity_bias * (f64::from(plan.length.max(1)).ln() - self.typical_log_length);
+        Panel {
+            margin: fit.margin + plan.boost,
+            impression,
+            jury,
+            rho: self.refine_correlation(key.agent, plan.round, plan.boost),
+            verbosity,
+        }
     }
 
-    /// One juror's own noise about a plan; a refinement's follows the initial plan's.
+    /// One juror's own noise about a plan; a refinement's follows the initial plan's as closely
+    /// as the plan does.
     fn juror_noise(&self, panel: &Panel, round: Round, juror: usize) -> f64 {
         // The stream of (task, author, juror, round).
         let draw = |round: Round| normal(&mut panel.jury.rng(&[self.keys[juror], round.key()]));
-        let rho = self.params.refine_noise_correlation;
-        if round == Round::Initial || rho == 0.0 { draw(round) } else { mix(rho, draw(Round::Initial), draw(round)) }
+        let first = draw(Round::Initial);
+        if panel.rho >= 1.0 { first } else { mix(panel.rho, first, draw(round)) }
     }
 
-    /// One juror's Likert score: its impression of the plan's margin, with its own noise, the
-    /// author's appeal and, for its own plans, its self-bias and self-knowledge.
+    /// One juror's Likert score: its impression of the plan's margin, with its own noise, its
+    /// verbosity bias and, for its own plans, its self-bias and self-knowledge.
     fn verdict(&self, key: CellKey<'_>, plan: &PlanCell, panel: &Panel, juror: usize) -> JuryCell {
         let own = self.juror_noise(panel, plan.round, juror);
         // Self-knowledge sharpens, and self-bias shifts, a juror's view of its own plans.
         let m = self.juror_mix[juror][usize::from(juror == key.agent)];
         let noise = m.noise.apply(panel.impression, own);
-        let impression = m.margin.apply(panel.margin, noise) + m.bias + self.appeal[key.agent];
+        let impression = m.margin.apply(panel.margin, noise) + m.bias + panel.verbosity;
         let score = (2.5 + 1.25 * impression).round().clamp(0.0, 5.0) as u8;
         JuryCell::scored(
             score,
@@ -630,6 +658,8 @@ mod tests {
         small.price = 0.05;
         let mut large = agent("large", [0.9, 0.5], 0.5);
         large.price = 0.36;
+        // The larger agent writes longer plans (what complementary topics key on).
+        large.plan_tokens.median = 400.0;
         SyntheticSource::new(vec![small, large], params, &workload(1)).unwrap()
     }
 
@@ -684,7 +714,7 @@ mod tests {
             StandInParams { lesson_min_similarity: 0.1, complementary_strength: 1.7, ..StandInParams::default() };
         assert_eq!(cells(&source_with(idle)), v1);
         for on in [
-            StandInParams { juror_appeal: 0.5, ..StandInParams::default() },
+            StandInParams { verbosity_bias: 0.5, ..StandInParams::default() },
             StandInParams { skill_signal: 1.0, ..StandInParams::default() },
             StandInParams { self_knowledge: 0.5, ..StandInParams::default() },
             StandInParams { lesson_half: 2.0, ..StandInParams::default() },
@@ -695,24 +725,57 @@ mod tests {
         }
     }
 
+    /// No stand-in effect is keyed on price: repricing the pool (here reversing it) leaves every
+    /// plan, jury score and execution as it was, with every model feature on.
     #[test]
-    fn juror_appeal_favours_pricier_authors_without_touching_execution() {
-        let score = |s: &SyntheticSource, author: usize| {
-            mean_over(4000, |k| {
-                let k = CellKey { agent: author, ..k };
-                f64::from(s.judge(k, &s.plan(k), 1 - author).score.unwrap_or(0))
-            })
+    fn no_draw_reads_an_agents_price() {
+        let every = StandInParams {
+            verbosity_bias: 0.7,
+            skill_signal: 1.0,
+            self_knowledge: 0.4,
+            lesson_half: 2.0,
+            refine_noise_correlation: 0.3,
+            complementary_topics: 0.3,
+            ..StandInParams::default()
         };
+        let priced = source_with(every.clone());
+        let mut profiles = priced.profiles.clone();
+        let prices: Vec<f64> = profiles.iter().rev().map(|p| p.price * 3.0).collect();
+        for (p, price) in profiles.iter_mut().zip(prices) {
+            p.price = price;
+        }
+        let repriced = SyntheticSource::new(profiles, every, &workload(1)).unwrap();
+        assert_eq!(cells(&priced), cells(&repriced));
+    }
+
+    /// Verbosity bias reads the plan's length, not its author: two plans of one length score
+    /// alike whoever wrote them, longer plans score higher, and execution does not change.
+    #[test]
+    fn verbosity_bias_rewards_long_plans_whoever_wrote_them_without_touching_execution() {
         let (off, on) = (
             source_with(StandInParams::default()),
-            source_with(StandInParams { juror_appeal: 0.5, ..StandInParams::default() }),
+            source_with(StandInParams { verbosity_bias: 0.8, ..StandInParams::default() }),
         );
-        assert!((score(&on, 0) - score(&off, 0)).abs() < 1e-12, "the cheapest agent has no appeal");
-        assert!(score(&on, 1) > score(&off, 1) + 0.5, "the pricier author's plans score higher");
-        let tasks = workload(5).generate(1);
-        for t in &tasks {
-            assert_eq!(on.execute(key(t, 1, 4), None), off.execute(key(t, 1, 4), None));
+        let tasks = workload(1).generate(0);
+        let (mut lengths, mut lifts) = (Vec::new(), Vec::new());
+        for e in 0..3000 {
+            for author in 0..2 {
+                let k = key(&tasks[1], author, e);
+                let plan = on.plan(k);
+                assert_eq!(plan, off.plan(k), "the bias changes no plan");
+                let score = |s: &SyntheticSource| f64::from(s.judge(k, &plan, 1 - author).score.unwrap_or(0));
+                lengths.push(f64::from(plan.length).ln());
+                lifts.push(score(&on) - score(&off));
+                assert_eq!(on.execute(k, Some(&plan)), off.execute(k, Some(&plan)));
+            }
         }
+        assert!(corr(&lengths, &lifts) > 0.5, "longer plans gain more: {}", corr(&lengths, &lifts));
+        // The same length, either author: the same lift on average (authorship is not read).
+        let typical = on.typical_log_length;
+        let near: Vec<f64> =
+            lengths.iter().zip(&lifts).filter(|(l, _)| (**l - typical).abs() < 0.05).map(|(_, d)| *d).collect();
+        let mean = near.iter().sum::<f64>() / near.len() as f64;
+        assert!(mean.abs() < 0.1, "at the typical length the bias adds nothing: {mean}");
     }
 
     #[test]
@@ -754,8 +817,14 @@ mod tests {
         assert_eq!(v1.gain(0, &young), v1.gain(0, &old), "v1: only the k retrieved pairs matter");
     }
 
+    /// A recall of `n` retrieved pairs of this similarity, all successful, out of `k = 4`.
+    fn recall_of(pairs: &[RetrievedPair]) -> Recall<'_> {
+        Recall { pairs, k: 4, similarities: &[], succeeded: &[], per_task: None }
+    }
+
     #[test]
     fn refined_noise_follows_the_initial_bids() {
+        let full = [RetrievedPair { similarity: 1.0, winner_succeeded: true, ..Default::default() }; 4];
         let entropies = |rho: f64| {
             let s = source_with(StandInParams { refine_noise_correlation: rho, ..StandInParams::default() });
             let tasks = workload(1).generate(0);
@@ -763,7 +832,7 @@ mod tests {
             for e in 0..3000 {
                 let k = key(&tasks[1], 0, e);
                 first.push(s.plan(k).entropy);
-                again.push(s.refine(k, &Recall::default()).entropy);
+                again.push(s.refine(k, &recall_of(&full)).entropy);
             }
             corr(&first, &again)
         };
@@ -771,8 +840,40 @@ mod tests {
         assert!(entropies(0.9) > entropies(0.0) + 0.4);
     }
 
+    /// Refinement learns only from memory: with nothing relevant retrieved the refined bid is the
+    /// initial one (length, entropy and every juror's score), and the more memory teaches, the
+    /// further the rewrite departs from it.
     #[test]
-    fn complementary_topics_let_the_smaller_agent_win_some_topics_and_keep_pass_at_1() {
+    fn a_refinement_with_nothing_relevant_retrieved_is_the_initial_bid() {
+        let s = source_with(StandInParams { refine_noise_correlation: 0.2, verbosity_bias: 0.3, ..Default::default() });
+        let tasks = workload(10).generate(2);
+        let unrelated = [RetrievedPair { similarity: 0.0, winner_succeeded: true, ..Default::default() }; 4];
+        let some = [RetrievedPair { similarity: 0.5, winner_succeeded: true, ..Default::default() }; 2];
+        let full = [RetrievedPair { similarity: 1.0, winner_succeeded: true, ..Default::default() }; 4];
+        let mut moved = [0.0; 2];
+        for t in &tasks {
+            for a in 0..2 {
+                for e in 0..50 {
+                    let k = key(t, a, e);
+                    let first = s.plan(k);
+                    for recall in [Recall::default(), recall_of(&unrelated)] {
+                        let same = s.refine(k, &recall);
+                        assert_eq!((same.length, same.entropy, same.boost), (first.length, first.entropy, 0.0));
+                        for j in 0..2 {
+                            assert_eq!(s.judge(k, &same, j), s.judge(k, &first, j));
+                        }
+                    }
+                    for (slot, pairs) in moved.iter_mut().zip([&some[..], &full[..]]) {
+                        *slot += (s.refine(k, &recall_of(pairs)).entropy - first.entropy).abs();
+                    }
+                }
+            }
+        }
+        assert!(moved[1] > moved[0] && moved[0] > 0.0, "a fuller memory rewrites more: {moved:?}");
+    }
+
+    #[test]
+    fn complementary_topics_let_the_terser_planner_win_some_topics_and_keep_pass_at_1() {
         let s = source_with(StandInParams {
             complementary_topics: 0.25,
             complementary_strength: 1.5,

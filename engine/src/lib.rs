@@ -27,6 +27,7 @@ pub mod scenario;
 pub mod sweep;
 pub mod sweep_spec;
 pub mod training;
+pub mod training_bids;
 pub mod weights;
 pub mod world;
 
@@ -35,7 +36,7 @@ pub use episode::run_episode;
 pub use error::EngineError;
 pub use mechanisms::sale::{SaleConfig, SaleParams};
 pub use mechanisms::{Mechanism, MechanismKind, MechanismSpec, Resolved, Role};
-pub use prepared::Prepared;
+pub use prepared::{PrepareError, Prepared};
 pub use record::TaskRecord;
 pub use scenario::{Scenario, ScenarioError};
 pub use training::{EpisodeTasks, Training};

@@ -5,15 +5,19 @@
 //! resolves the mechanisms into named columns (name, curve, role) once; the batch runner and,
 //! through the batch's columns, the analysis use this form and never go back to the file form.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use tender_agents::OutcomeSource;
 use tender_agents::validate::Invalids;
 
 use crate::batch::{BatchResult, RunOptions, run_batch};
 use crate::error::EngineError;
-use crate::mechanisms::Resolved;
+use crate::fit::FitError;
+use crate::mechanisms::{MechanismSpec, Resolved};
 use crate::scenario::Scenario;
+use crate::training_bids::ScenarioTraining;
 
 /// A scenario ready to run.
 #[derive(Clone)]
@@ -25,18 +29,31 @@ pub struct Prepared {
     pub mechanisms: Vec<Resolved>,
 }
 
+/// Why a scenario could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error(transparent)]
+    Invalid(#[from] Invalids),
+    /// Fitting a mechanism's weights on the training split failed.
+    #[error(transparent)]
+    Fit(#[from] FitError),
+}
+
 impl Prepared {
-    /// A scenario whose tasks and files are attached, with the source of its pool.
-    #[must_use]
-    pub fn new(scenario: Scenario, source: Arc<dyn OutcomeSource>) -> Self {
+    /// A scenario whose tasks and files are attached, with the source of its pool. Mechanisms
+    /// that fit themselves (`Sale(fit: ...)`) are fitted here, on the training split and this
+    /// source, so that every run of the scenario (a sweep's points, a calibration's evaluations)
+    /// fits them on its own world.
+    pub fn new(mut scenario: Scenario, source: Arc<dyn OutcomeSource>) -> Result<Self, PrepareError> {
+        fit_mechanisms(&mut scenario, &source)?;
         let mechanisms = scenario.resolve_mechanisms();
-        Self { scenario, source, mechanisms }
+        Ok(Self { scenario, source, mechanisms })
     }
 
     /// A synthetic scenario, its stand-ins as the source.
-    pub fn synthetic(scenario: Scenario) -> Result<Self, Invalids> {
+    pub fn synthetic(scenario: Scenario) -> Result<Self, PrepareError> {
         let source = Arc::new(scenario.source()?);
-        Ok(Self::new(scenario, source))
+        Self::new(scenario, source)
     }
 
     /// The run options of the scenario's own seed and episodes, on `jobs` threads.
@@ -58,4 +75,47 @@ impl Prepared {
         let s = &self.scenario;
         run_batch(Arc::clone(&self.source), &s.workload, s.training, &self.mechanisms, options, progress)
     }
+}
+
+/// Mechanisms fitted so far in this process, by the text of everything a fit reads (the world:
+/// pool, stand-ins, workload, training split, seed; and the mechanism's own parameters): the
+/// points of a sweep that change nothing a fit reads (an arrival rate, say) fit once.
+static FITTED: LazyLock<Mutex<BTreeMap<String, MechanismSpec>>> = LazyLock::new(|| Mutex::new(BTreeMap::new()));
+
+/// Fit every mechanism that asks for it ([`crate::MechanismKind::fit_weights`]), each at most once per
+/// world and parameters in a process.
+fn fit_mechanisms(scenario: &mut Scenario, source: &Arc<dyn OutcomeSource>) -> Result<(), FitError> {
+    // What a fit reads of the scenario, as text: not its name, output, episodes or other
+    // mechanisms (the episodes a fit uses are the mechanism's own parameter).
+    let mut world = scenario.clone();
+    world.mechanisms.clear();
+    (world.name, world.description, world.episodes, world.output) = (String::new(), String::new(), 1, PathBuf::new());
+    (world.sweep, world.calibrate) = (None, None);
+    let world = serde_json::to_string(&world).unwrap_or_default();
+    let training = ScenarioTraining::new(scenario, Arc::clone(source));
+    let mut fitted = Vec::with_capacity(scenario.mechanisms.len());
+    for m in &scenario.mechanisms {
+        let key = serde_json::to_string(m).map(|text| format!("{world}\n{text}")).ok();
+        let known = key.as_ref().and_then(|k| lock().get(k).cloned());
+        let spec = match known {
+            Some(spec) => spec,
+            None => {
+                let mut spec = m.clone();
+                if spec.fit_weights(&training)? {
+                    if let Some(k) = key {
+                        lock().insert(k, spec.clone());
+                    }
+                }
+                spec
+            }
+        };
+        fitted.push(spec);
+    }
+    drop(training);
+    scenario.mechanisms = fitted;
+    Ok(())
+}
+
+fn lock() -> std::sync::MutexGuard<'static, BTreeMap<String, MechanismSpec>> {
+    FITTED.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -232,7 +232,7 @@ impl Scenario {
                     c.require(
                         !(m.needs().training && self.training.is_none()),
                         &at,
-                        "a learning router",
+                        "learning or fitting on training tasks",
                         "needs training data: add `training: Holdout(0.2)` or `training: Separate(1)`",
                     );
                 });

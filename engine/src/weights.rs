@@ -39,3 +39,25 @@ pub struct FittedWeights {
     /// What the training auctions (plans and jury) would have cost, in dollars.
     pub training_cost_usd: f64,
 }
+
+/// How a mechanism fits its weights when its scenario is prepared: `Sale(fit: (objective:
+/// MinMax, episodes: 5))`, on the training tasks of the scenario's `training` split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FitSpec {
+    #[serde(default)]
+    pub objective: Objective,
+    /// Episodes whose training tasks are fitted on.
+    #[serde(default = "five")]
+    pub episodes: u32,
+}
+
+impl Default for FitSpec {
+    fn default() -> Self {
+        Self { objective: Objective::MinMax, episodes: five() }
+    }
+}
+
+fn five() -> u32 {
+    5
+}

@@ -184,8 +184,8 @@ fn the_welfare_fit_writes_grid_weights_with_positive_training_welfare() {
         .from_str(text.lines().filter(|l| !l.starts_with("//")).collect::<Vec<_>>().join("\n").as_str())
         .expect("weights parse");
     assert_eq!(w.objective, tender_engine::fit::Objective::Welfare);
-    assert!(tender_engine::fit::WELFARE_GRID_W_C.contains(&w.w_c), "{w:?}");
-    assert!(tender_engine::fit::WELFARE_GRID_W_H.contains(&w.w_h), "{w:?}");
+    assert!(tender_engine::mechanisms::sale::WELFARE_GRID_W_C.contains(&w.w_c), "{w:?}");
+    assert!(tender_engine::mechanisms::sale::WELFARE_GRID_W_H.contains(&w.w_h), "{w:?}");
     assert!(w.loss < 0.0, "SALE earns positive welfare on the training tasks: {w:?}");
     assert!(w.juror_weights.values().all(|&j| j == 1.0));
     let stdout = String::from_utf8_lossy(&o.stdout);

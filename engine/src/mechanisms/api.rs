@@ -16,6 +16,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tender_agents::validate::Checker;
 
+use crate::fit::{FitError, TrainingAuction};
+
 /// What a mechanism reads besides each task's executions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Needs {
@@ -154,6 +156,30 @@ pub enum AttachError {
     Syntax { path: String, line: usize, column: usize, message: String },
 }
 
+/// The training split of a scenario with its pool's source: what a mechanism that fits itself
+/// ([`MechanismKind::fit_weights`]) learns from. Reading outcomes is free here: training tasks
+/// stand for logged data.
+pub trait TrainingData {
+    /// The pool's agent names, by index.
+    fn agent_names(&self) -> &[String];
+    /// The first bids and full jury of every agent on the training tasks of `episodes`
+    /// episodes, with each task's target, and what those auctions would have cost in dollars.
+    fn auctions(&self, episodes: u32) -> Result<Arc<(Vec<TrainingAuction>, f64)>, FitError>;
+    /// Run `mechanism` on the training tasks of `episodes` episodes, as an evaluation would.
+    fn run(&self, episodes: u32, mechanism: &dyn Mechanism) -> Result<TrainingRun, FitError>;
+}
+
+/// What a mechanism did on the training tasks.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TrainingRun {
+    pub tasks: usize,
+    /// Value of the solved tasks minus everything spent, dollars.
+    pub welfare: f64,
+    pub solved: usize,
+    /// What the auctions (plans, jury, refinements) cost, dollars.
+    pub overhead: f64,
+}
+
 /// Reads a file named by a scenario (relative to the scenario file's folder).
 pub type ReadFile<'a> = &'a dyn Fn(&Path) -> Result<String, AttachError>;
 
@@ -196,4 +222,11 @@ pub trait MechanismKind: Serialize + DeserializeOwned + Clone + Debug + PartialE
     /// Called on each point of a sweep after its assignments, before validation: parameters
     /// that a swept value overrides give way to it.
     fn after_assignments(&mut self) {}
+
+    /// Fit the parameters the scenario asks to be fitted on its training data, and write the
+    /// fitted values in place of the request; returns whether anything was fitted. Called once
+    /// when the scenario is prepared ([`crate::Prepared::new`]), before resolution.
+    fn fit_weights(&mut self, _data: &dyn TrainingData) -> Result<bool, FitError> {
+        Ok(false)
+    }
 }

@@ -11,7 +11,9 @@ pub mod registry;
 
 use std::collections::BTreeMap;
 
-pub use api::{Aggregate, AttachError, Mechanism, MechanismKind, Needs, Pool, Quantity, Resolved, Role};
+pub use api::{
+    Aggregate, AttachError, Mechanism, MechanismKind, Needs, Pool, Quantity, Resolved, Role, TrainingData, TrainingRun,
+};
 pub use registry::{DuplicateKind, Entry, MechanismSpec, entry, kinds, register};
 
 /// Declares each mechanism file as a module and lists its kinds in [`BUILTIN`].

@@ -10,7 +10,9 @@ use serde::de::{self, DeserializeSeed, EnumAccess, VariantAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tender_agents::validate::Checker;
 
-use super::api::{AttachError, MechanismKind, Needs, Pool, ReadFile, Resolved};
+use crate::fit::FitError;
+
+use super::api::{AttachError, MechanismKind, Needs, Pool, ReadFile, Resolved, TrainingData};
 
 /// A kind's parameters behind the registry's back: [`MechanismKind`] made object-safe.
 trait Spec: fmt::Debug + Send + Sync {
@@ -22,6 +24,7 @@ trait Spec: fmt::Debug + Send + Sync {
     fn resolve(&self, pool: &Pool<'_>) -> Vec<Resolved>;
     fn attach_files(&mut self, base: &Path, read: ReadFile<'_>) -> Result<bool, AttachError>;
     fn after_assignments(&mut self);
+    fn fit_weights(&mut self, data: &dyn TrainingData) -> Result<bool, FitError>;
     fn params(&self) -> &dyn erased_serde::Serialize;
     fn boxed(&self) -> Box<dyn Spec>;
     fn same(&self, other: &dyn Spec) -> bool;
@@ -53,6 +56,9 @@ impl<K: MechanismKind> Spec for K {
     }
     fn after_assignments(&mut self) {
         MechanismKind::after_assignments(self);
+    }
+    fn fit_weights(&mut self, data: &dyn TrainingData) -> Result<bool, FitError> {
+        MechanismKind::fit_weights(self, data)
     }
     fn params(&self) -> &dyn erased_serde::Serialize {
         self
@@ -191,6 +197,11 @@ impl MechanismSpec {
     /// See [`MechanismKind::after_assignments`].
     pub fn after_assignments(&mut self) {
         self.0.after_assignments();
+    }
+
+    /// See [`MechanismKind::fit_weights`].
+    pub fn fit_weights(&mut self, data: &dyn TrainingData) -> Result<bool, FitError> {
+        self.0.fit_weights(data)
     }
 }
 

@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use tender_agents::validate::Checker;
 use tender_agents::{JuryCell, PlanCell, RetrievedPair, Round, Task};
 
-use super::api::{AttachError, Mechanism, MechanismKind, Needs, Pool, ReadFile, Resolved};
+use super::api::{AttachError, Mechanism, MechanismKind, Needs, Pool, ReadFile, Resolved, TrainingData};
 use super::weights_by_agent;
+use crate::fit::{FitError, Features, FitSpec, FittedWeights, Jurors, Objective};
 use crate::ledger::Ledger;
 use crate::memory::{AuctionMemory, Neighbours};
 use crate::world::{Agent, Decision, OpenTask, Phase, Roster, TaskStream};
@@ -32,6 +33,11 @@ pub struct SaleParams {
     /// `w_c`, `w_h` and the juror weights.
     #[serde(default)]
     pub weights: Option<PathBuf>,
+    /// Fit the weights when the scenario is prepared, on its training split, as the paper does
+    /// (`fit: ()` for the min-max program on five episodes' training tasks): each ablation on the
+    /// features it keeps. Replaces `w_c`, `w_h` and the juror weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fit: Option<crate::weights::FitSpec>,
     /// Weight of the cost term, per (dollar per million tokens x plan token).
     #[serde(default)]
     pub w_c: Option<f64>,
@@ -161,7 +167,87 @@ impl SaleConfig {
     }
 }
 
+/// The grid `Objective::Welfare` searches: no cost weight, then cost weights doubling from 1/800
+/// to 0.08, and entropy weights of either sign. Only ratios between weights matter to SALE's
+/// argmin, so every juror's weight is fixed at 1.
+pub const WELFARE_GRID_W_C: [f64; 8] = [0.0, 0.00125, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08];
+pub const WELFARE_GRID_W_H: [f64; 6] = [-2.0, -1.0, 0.0, 1.0, 2.0, 4.0];
+
+/// `Objective::Welfare`: run the variant `params` describes (its ablations, memory and `k`) on
+/// the training tasks under every weight pair of the grid, and keep the pair with the most
+/// welfare per task (ties to the earlier pair). A variant without entropy searches `w_c` alone,
+/// and a weight the parameters give is held at its value.
+pub fn fit_by_welfare(data: &dyn TrainingData, spec: &FitSpec, params: &SaleParams) -> Result<FittedWeights, FitError> {
+    let names = data.agent_names();
+    if names.len() < 2 {
+        return Err(FitError::TooSmall);
+    }
+    // A weight the parameters give is held; a variant without entropy has none to fit.
+    let w_cs: &[f64] = match &params.w_c {
+        Some(w) => std::slice::from_ref(w),
+        None => &WELFARE_GRID_W_C,
+    };
+    let w_hs: &[f64] = match (&params.w_h, params.entropy) {
+        (Some(w), _) => std::slice::from_ref(w),
+        (None, true) => &WELFARE_GRID_W_H,
+        (None, false) => &[0.0],
+    };
+    let mut best: Option<(f64, f64, f64, f64)> = None;
+    let (mut spent, mut runs, mut tasks) = (0.0, 0u32, 0usize);
+    for &w_c in w_cs {
+        for &w_h in w_hs {
+            let mut variant = params.clone();
+            (variant.w_c, variant.w_h, variant.w_j) = (Some(w_c), Some(w_h), 1.0);
+            variant.juror_weights.clear();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let run = data.run(spec.episodes, &variant.config(&names))?;
+            if run.tasks == 0 {
+                return Err(FitError::TooSmall);
+            }
+            (spent, runs, tasks) = (spent + run.overhead, runs + 1, run.tasks);
+            let per_task = run.welfare / run.tasks as f64;
+            if best.is_none_or(|b| per_task > b.0) {
+                best = Some((per_task, w_c, w_h, run.solved as f64 / run.tasks as f64));
+            }
+        }
+    }
+    let (welfare, w_c, w_h, solved) = best.ok_or(FitError::TooSmall)?;
+    Ok(FittedWeights {
+        w_c,
+        w_h,
+        juror_weights: names.iter().map(|n| (n.clone(), 1.0)).collect(),
+        objective: Objective::Welfare,
+        loss: -welfare,
+        targets_winning: solved,
+        training_tasks: tasks,
+        training_cost_usd: spent / f64::from(runs),
+    })
+}
+
 impl SaleParams {
+    /// SALE as published, its weights still to be given.
+    #[must_use]
+    pub fn published() -> Self {
+        Self {
+            name: None,
+            weights: None,
+            fit: None,
+            w_c: None,
+            w_h: None,
+            w_j: 1.0,
+            w_wait: 0.0,
+            juror_weights: BTreeMap::new(),
+            k: eight(),
+            memory: true,
+            price: true,
+            length: true,
+            entropy: true,
+            jury: Jury::All,
+            refiners: Refiners::Cheaper,
+            accept: Accept::StrictlyLower,
+        }
+    }
+
     /// The name in tables: `name`, or "SALE" with its departures from the published mechanism.
     #[must_use]
     pub fn display_name(&self) -> String {
@@ -210,6 +296,18 @@ impl SaleParams {
         }
     }
 
+    /// The features this variant keeps, which a fit may weigh.
+    #[must_use]
+    pub fn features(&self) -> Features {
+        let jurors = match self.jury {
+            Jury::All => Jurors::All,
+            Jury::SelfOnly => Jurors::Own,
+            Jury::PeerOnly => Jurors::Peers,
+            Jury::Off => Jurors::None,
+        };
+        Features { price: self.price, length: self.length, entropy: self.entropy, jurors }
+    }
+
     /// Take weights from a fitted file's contents (its `w_c`, `w_h` and juror weights).
     pub fn attach(&mut self, fitted: &crate::weights::FittedWeights) {
         self.w_c = Some(fitted.w_c);
@@ -223,17 +321,33 @@ impl MechanismKind for SaleParams {
     const NAME: &'static str = "Sale";
 
     fn check(&self, c: &mut Checker, pool: &Pool<'_>) {
-        match (self.w_c, self.w_h, &self.weights) {
-            (Some(w_c), Some(w_h), None) => {
+        match (self.w_c, self.w_h, &self.weights, &self.fit) {
+            (Some(w_c), Some(w_h), None, None) => {
                 c.range("w_c", w_c, -1e6, 1e6);
                 c.range("w_h", w_h, -1e6, 1e6);
             }
-            (None, None, Some(_)) => {}
+            (None, None, Some(_), None) => {}
+            (w_c, w_h, None, Some(fit)) => {
+                c.within("fit", |c| c.count("episodes", fit.episodes.into(), 1, 10_000));
+                // One weight given (a sweep over it, say): the welfare search fits the other.
+                let given = [("w_c", w_c), ("w_h", w_h)];
+                for (field, w) in given.iter().filter_map(|(f, w)| w.map(|w| (*f, w))) {
+                    c.range(field, w, -1e6, 1e6);
+                    c.require(
+                        fit.objective == Objective::Welfare && (w_c.is_none() || w_h.is_none()),
+                        field,
+                        w,
+                        "can be held fixed only by the welfare fit (`fit: (objective: Welfare)`), which then \
+                         fits the other weight; give neither, or both without `fit`",
+                    );
+                }
+            }
             _ => c.require(
                 false,
                 "weights",
                 format!("{:?}", self.weights),
-                "give either `w_c` and `w_h`, or a `weights` file from `tender fit`, not both",
+                "give one of: `w_c` and `w_h`, a `weights` file from `tender fit`, or `fit` (weights fitted on the \
+                 training split when the scenario runs)",
             ),
         }
         c.range("w_j", self.w_j, -1e6, 1e6);
@@ -263,7 +377,23 @@ impl MechanismKind for SaleParams {
     }
 
     fn needs(&self) -> Needs {
-        Needs { bids: true, training: false }
+        Needs { bids: true, training: self.fit.is_some() }
+    }
+
+    /// `fit: (...)`: fit the weights on the training bids, on the features this variant keeps,
+    /// and write them in place of the request, so that a saved copy of the scenario stands alone.
+    fn fit_weights(&mut self, data: &dyn TrainingData) -> Result<bool, FitError> {
+        let Some(spec) = self.fit else { return Ok(false) };
+        let fitted = match spec.objective {
+            Objective::Welfare => fit_by_welfare(data, &spec, self)?,
+            objective => {
+                let collected = data.auctions(spec.episodes)?;
+                crate::fit::fit(&collected.0, data.agent_names(), objective, self.features(), collected.1)?
+            }
+        };
+        self.fit = None;
+        self.attach(&fitted);
+        Ok(true)
     }
 
     fn resolve(&self, pool: &Pool<'_>) -> Vec<Resolved> {
@@ -287,10 +417,14 @@ impl MechanismKind for SaleParams {
         Ok(true)
     }
 
-    /// A sweep over the weights leaves no fitted file behind it.
+    /// A sweep over the weights leaves no fitted file behind it, nor a fit once both weights
+    /// are given; a fit with one weight given fits the other.
     fn after_assignments(&mut self) {
-        if self.w_c.is_some() {
+        if self.w_c.is_some() || self.w_h.is_some() {
             self.weights = None;
+        }
+        if self.w_c.is_some() && self.w_h.is_some() {
+            self.fit = None;
         }
     }
 }

@@ -3,5 +3,6 @@
 
 mod batch;
 mod clock;
+mod fitting;
 mod scenarios;
 mod util;
