@@ -298,11 +298,95 @@ impl Problem {
             .collect()
     }
 
+    /// How well the targets pin each free parameter: its profile, the distance with the
+    /// parameter alone moved across its range (`PROFILE_POINTS` values, ends included) and every
+    /// other held at `x`. Common random numbers make the profile smooth enough to read.
+    pub fn profiles(&self, x: &[f64]) -> Result<Vec<Profile>> {
+        let at_x = self.distance(x)?;
+        (0..x.len())
+            .map(|i| {
+                let mut points = vec![(x[i], at_x)];
+                for k in 0..PROFILE_POINTS {
+                    let mut moved = x.to_vec();
+                    moved[i] = k as f64 / (PROFILE_POINTS - 1) as f64;
+                    points.push((moved[i], self.distance(&moved)?));
+                }
+                points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let values = self.spec.params[i].min..=self.spec.params[i].max;
+                let scale = |u: f64| values.start() + u * (values.end() - values.start());
+                Ok(Profile { points: points.into_iter().map(|(u, d)| (scale(u), d)).collect() })
+            })
+            .collect()
+    }
+
     /// The free parameters and targets.
     #[must_use]
     pub const fn spec(&self) -> &CalibrationSpec {
         &self.spec
     }
+}
+
+/// Values a profile tries across a parameter's range, ends included (besides its own value).
+pub const PROFILE_POINTS: usize = 5;
+
+/// How much worse a fit may be and still count as fitting as well: one tolerance, squared.
+pub const PROFILE_SLACK: f64 = 1.0;
+
+/// Share of its range a parameter's well-fitting values may span and still count as pinned.
+pub const PINNED_SHARE: f64 = 0.5;
+
+/// A parameter's profile: (value, distance) pairs in increasing order of value.
+#[derive(Clone, Debug)]
+pub struct Profile {
+    pub points: Vec<(f64, f64)>,
+}
+
+impl Profile {
+    /// The lowest and highest value tried that fit within [`PROFILE_SLACK`] of the best point
+    /// of the profile.
+    #[must_use]
+    pub fn fitting(&self) -> (f64, f64) {
+        let best = self.points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+        let ok: Vec<f64> = self.points.iter().filter(|p| p.1 <= best + PROFILE_SLACK).map(|p| p.0).collect();
+        (ok.iter().copied().fold(f64::INFINITY, f64::min), ok.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+    }
+
+    /// Whether the well-fitting values span at most [`PINNED_SHARE`] of the range.
+    #[must_use]
+    pub fn pinned(&self, min: f64, max: f64) -> bool {
+        let (lo, hi) = self.fitting();
+        hi - lo <= PINNED_SHARE * (max - min)
+    }
+}
+
+/// The identifiability table: for each free parameter, its value, the values that fit as well
+/// and whether the targets pin it.
+#[must_use]
+pub fn identifiability_table(spec: &CalibrationSpec, values: &[f64], profiles: &[Profile]) -> String {
+    let mut s = String::from(
+        "| parameter | range | value | values that fit as well (profile) | pinned |\n|---|---|---|---|---|\n",
+    );
+    for ((p, v), prof) in spec.params.iter().zip(values).zip(profiles) {
+        let (lo, hi) = prof.fitting();
+        let pinned = if prof.pinned(p.min, p.max) { "yes" } else { "**no**" };
+        let _ = writeln!(
+            s,
+            "| `{}` | [{}, {}] | {v:.4} | {} to {} | {pinned} |",
+            p.path,
+            p.min,
+            p.max,
+            short(lo),
+            short(hi)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nEach parameter alone is moved to {PROFILE_POINTS} evenly spaced values of its range, the others held; \
+         the values whose distance stays within {PROFILE_SLACK} (one tolerance, squared) of the best of them fit \
+         as well. A parameter is pinned when those span at most {:.0}% of its range.",
+        PINNED_SHARE * 100.0
+    );
+    s
 }
 
 /// argmin's view of the problem.
@@ -503,12 +587,14 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
     let achieved = problem.achieved(&run)?;
     let simulated = evaluations * u64::from(spec.episodes) * problem.base.resolve_mechanisms().len() as u64;
 
+    emit("Profiling each parameter (how well the targets pin it)")?;
+    let profiles = problem.profiles(&x)?;
     write_scenario(staged.path(), &calibrated)?;
     let missed = achieved.iter().filter(|a| !a.within()).count();
     let mut report = format!(
         "# Calibration of {}\n\n{} evaluations × {} episodes ({} simulated mechanism-episodes) in {:.0} s; \
          final distance {:.3} (sum of squared tolerance-scaled misses). Achieved values below are from a check run \
-         of {} episodes at the calibrated values.\n\n## Targets\n\n{}\n## Parameters\n\n{}",
+         of {} episodes at the calibrated values.\n\n## Targets\n\n{}\n## Parameters\n\n{}\n## Identifiability\n\n{}",
         args.file.display(),
         evaluations,
         spec.episodes,
@@ -517,7 +603,8 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
         distance,
         check_episodes,
         fit_table(&achieved),
-        params_table(&spec, &before, &values)
+        params_table(&spec, &before, &values),
+        identifiability_table(&spec, &values, &profiles)
     );
     if missed > 0 {
         let _ = write!(report, "\n{missed} of {} targets are outside their tolerance.\n", achieved.len());
@@ -539,23 +626,25 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
 mod tests {
     use super::*;
 
-    /// A small market; `{appeal}` and `{shared}` are the stand-in parameters to recover.
+    /// A small market; `{appeal}` (the jurors' verbosity bias, which favours the large agent's
+    /// longer plans) and `{shared}` are the stand-in parameters to recover.
     const WORLD: &str = r#"Scenario(
     name: "identify",
     seed: 9,
     episodes: 12,
     agents: [
         (name: "small", price: 0.05, skill: {"qa": [0.8, 0.35]}, juror: (accuracy: 0.6, self_bias: 0.0)),
-        (name: "large", price: 0.36, skill: {"qa": [0.9, 0.6]}, juror: (accuracy: 0.6, self_bias: 0.0)),
+        (name: "large", price: 0.36, skill: {"qa": [0.9, 0.6]}, juror: (accuracy: 0.6, self_bias: 0.0),
+         plan_tokens: (median: 500.0, sigma: 0.35)),
     ],
-    standins: (juror_appeal: {appeal}, shared_difficulty: {shared}),
+    standins: (verbosity_bias: {appeal}, shared_difficulty: {shared}),
     workload: (domains: [(name: "qa", bins: [(tau_max: 0.5, tasks: 30), (tau_max: 5.0, tasks: 30)], topics: 4)]),
     mechanisms: [Sale(name: "SALE", w_c: 0.002, w_h: 0.0, memory: false), EachAgent, Oracle],
     calibrate: (
         episodes: 12,
         iterations: 40,
         params: [
-            (path: "standins.juror_appeal", min: 0.0, max: 1.5),
+            (path: "standins.verbosity_bias", min: 0.0, max: 1.5),
             (path: "standins.shared_difficulty", min: 0.1, max: 0.9),
         ],
         targets: [{targets}],
@@ -602,9 +691,36 @@ mod tests {
     #[test]
     fn calibration_recovers_the_parameters_that_made_the_data() {
         let (values, within, _) = recover("");
-        assert!((values[0] - 0.8).abs() < 0.2, "juror appeal {} (true 0.8)", values[0]);
+        assert!((values[0] - 0.8).abs() < 0.2, "verbosity bias {} (true 0.8)", values[0]);
         assert!((values[1] - 0.35).abs() < 0.1, "shared difficulty {} (true 0.35)", values[1]);
         assert!(within.iter().all(|&w| w));
+    }
+
+    /// A parameter the targets read is pinned by its profile; one nothing reads (the lesson
+    /// threshold, without lessons) is reported unpinned.
+    #[test]
+    fn profiles_tell_a_pinned_parameter_from_a_free_one() {
+        let targets = target("oracle", "pass_at_1", 0.8, 0.01) + &target("SALE", "share:large", 0.5, 0.02);
+        let mut scenario = world(0.8, 0.35, &targets);
+        let spec = scenario.calibrate.as_mut().unwrap();
+        spec.params.push(tender_engine::calibration::FreeParam {
+            path: "standins.lesson_min_similarity".into(),
+            min: 0.0,
+            max: 0.9,
+            also: Vec::new(),
+        });
+        let problem = Problem::new(&scenario, Some(1)).unwrap();
+        let x = problem.start().unwrap();
+        let profiles = problem.profiles(&x).unwrap();
+        let spec = problem.spec();
+        assert!(profiles[1].pinned(spec.params[1].min, spec.params[1].max), "shared difficulty: {:?}", profiles[1]);
+        assert!(!profiles[2].pinned(0.0, 0.9), "nothing reads the threshold: {:?}", profiles[2]);
+        assert_eq!(profiles[2].fitting(), (0.0, 0.9));
+        let table = identifiability_table(spec, &problem.values(&x), &profiles);
+        assert!(
+            table.contains("| `standins.lesson_min_similarity` | [0, 0.9] | 0.5000 | 0 to 0.9 | **no** |"),
+            "{table}"
+        );
     }
 
     #[test]

@@ -8,12 +8,11 @@ use anyhow::{Context, Result};
 use tender_analysis::metrics::{Metric, Scope, Summary};
 use tender_analysis::{Estimate, output, summarise};
 use tender_engine::mechanisms::baselines::Single;
-use tender_engine::mechanisms::sale::Jury;
 use tender_engine::{MechanismSpec, SaleParams, Scenario};
 
 use crate::backends::load;
 use crate::backends::{LiveOptions, prepare};
-use crate::calibrate::{Achieved, Measured, Problem, fit_table};
+use crate::calibrate::{Achieved, Measured, PINNED_SHARE, PROFILE_POINTS, PROFILE_SLACK, Problem, Profile, fit_table};
 use crate::cli::{ReproduceArgs, TaskRows};
 use crate::io::{RUNS, emit, progress_bar};
 use crate::results::{RunFiles, write_run};
@@ -38,7 +37,16 @@ struct Domain {
     ratios: (f64, f64),
     /// The paper's oracle (every agent once, the cheapest correct answer), pass@1 %.
     oracle: f64,
+    /// The paper's ablations: (Tender's mechanism, pass@1 %).
+    ablations: Vec<(String, f64)>,
 }
+
+/// Factor by which the smallest agent's share must rise along the stream for the paper's
+/// "severalfold" to hold.
+const RISES_SEVERALFOLD: f64 = 2.0;
+
+/// Points within which an ablation's pass@1 counts as reproduced (its calibration tolerance).
+const ABLATION_TOLERANCE: f64 = 2.0;
 
 /// The paper's published numbers, per domain, as data: the report compares against them.
 const PUBLISHED: &str = include_str!("reproduce/published.ron");
@@ -49,26 +57,6 @@ const READING: &str = include_str!("reproduce/reading.md");
 
 fn published() -> Result<Vec<Domain>> {
     ron::from_str(PUBLISHED).context("reproduce/published.ron, the paper's numbers, does not parse")
-}
-
-/// The SALE ablations of the paper, applied to the scenario's headline SALE.
-fn ablations(base: &SaleParams) -> Vec<MechanismSpec> {
-    let variant = |f: &dyn Fn(&mut SaleParams)| {
-        let mut p = base.clone();
-        f(&mut p);
-        MechanismSpec::new(p)
-    };
-    vec![
-        variant(&|_| {}),
-        variant(&|p| p.price = false),
-        variant(&|p| p.length = false),
-        variant(&|p| p.entropy = false),
-        variant(&|p| p.jury = Jury::Off),
-        variant(&|p| p.memory = false),
-        variant(&|p| p.jury = Jury::SelfOnly),
-        variant(&|p| p.jury = Jury::PeerOnly),
-        MechanismSpec::new(Single { agent: "qwen3-32b".into(), name: None }),
-    ]
 }
 
 /// What each sensitivity point runs: the headline SALE, without memory, and the 32B agent.
@@ -183,13 +171,29 @@ const SENSITIVITIES: [Sensitivity; 9] = [
 /// What a run reports beyond its summary: SALE's allocation along the stream and how each agent
 /// fares when SALE picks it.
 struct SaleDetail {
-    /// Per agent: share of SALE's wins in the first tenth of the stream, in the second half,
-    /// and pass@1 on the tasks SALE gave it (NaN when it got none).
-    agents: Vec<(String, f64, f64, f64)>,
+    /// For SALE, then SALE without memory: per agent, its share of the wins in the first tenth
+    /// of the stream, in the second half, and pass@1 on the tasks it was given (NaN when none).
+    allocation: Vec<(String, Vec<(String, f64, f64, f64)>)>,
+    /// Every SALE's weights as fitted: (name, w_c, w_h, the juror weights in agent order).
+    weights: Vec<(String, f64, f64, Vec<f64>)>,
 }
 
-fn sale_detail(batch: &tender_engine::BatchResult) -> Option<SaleDetail> {
-    let m = batch.mechanisms.iter().position(|c| c.name == "SALE")?;
+/// Every SALE's weights, from the prepared scenario (where fits have written them).
+fn fitted_weights(scenario: &Scenario) -> Vec<(String, f64, f64, Vec<f64>)> {
+    let agents: Vec<&str> = scenario.agents.iter().map(|a| a.name.as_str()).collect();
+    scenario
+        .mechanisms
+        .iter()
+        .filter_map(MechanismSpec::get::<SaleParams>)
+        .map(|p| {
+            let c = p.config(&agents);
+            (p.display_name(), c.w_c, c.w_h, c.w_jury)
+        })
+        .collect()
+}
+
+fn allocation(batch: &tender_engine::BatchResult, mechanism: &str) -> Option<Vec<(String, f64, f64, f64)>> {
+    let m = batch.mechanisms.iter().position(|c| c.name == mechanism)?;
     let n = batch.agents.len();
     let (mut early, mut late, mut picked, mut solved) = (vec![0u64; n], vec![0u64; n], vec![0u64; n], vec![0u64; n]);
     let (mut early_total, mut late_total) = (0u64, 0u64);
@@ -209,8 +213,8 @@ fn sale_detail(batch: &tender_engine::BatchResult) -> Option<SaleDetail> {
         }
     }
     let frac = |x: u64, t: u64| if t == 0 { f64::NAN } else { x as f64 / t as f64 };
-    Some(SaleDetail {
-        agents: (0..n)
+    Some(
+        (0..n)
             .map(|a| {
                 (
                     batch.agents[a].name.clone(),
@@ -220,23 +224,24 @@ fn sale_detail(batch: &tender_engine::BatchResult) -> Option<SaleDetail> {
                 )
             })
             .collect(),
-    })
+    )
 }
 
 /// Run a scenario and summarise it; `out` (if given) gets summary.csv, tasks.csv and the plots.
-fn run(
-    scenario: &Scenario,
-    file: &Path,
-    jobs: Option<usize>,
-    out: Option<&Path>,
-) -> Result<(Summary, Option<SaleDetail>)> {
+fn run(scenario: &Scenario, file: &Path, jobs: Option<usize>, out: Option<&Path>) -> Result<(Summary, SaleDetail)> {
     let prepared = prepare(scenario.clone(), file, &LiveOptions::default())?.prepared;
     let scenario = &prepared.scenario;
     let bar = progress_bar(u64::from(scenario.episodes) * prepared.mechanisms.len() as u64, RUNS);
     let batch = prepared.run(&prepared.options(jobs), &|| bar.inc(1))?;
     bar.finish_and_clear();
     let summary = summarise(&batch, &scenario.workload);
-    let detail = sale_detail(&batch);
+    let detail = SaleDetail {
+        allocation: ["SALE", "SALE (no memory)"]
+            .iter()
+            .filter_map(|m| allocation(&batch, m).map(|a| ((*m).to_string(), a)))
+            .collect(),
+        weights: fitted_weights(scenario),
+    };
     if let Some(out) = out {
         let routing = tender_analysis::routing::routing(&batch);
         let files = RunFiles {
@@ -296,18 +301,15 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<()> {
         emit(&format!("{}: what pins each calibrated parameter", d.title))?;
         let problem = Problem::new(&scenario, args.threads.jobs)?;
         let pins = problem.attribution(sweep_episodes)?;
+        emit(&format!("{}: how well the targets pin each parameter (profiles)", d.title))?;
+        let profiles = problem.profiles(&problem.start()?)?;
         let measured = Measured { summary: main, batch: None };
-        let fit = Fit { achieved: problem.achieved(&measured)?, pins, problem: &problem };
+        let fit = Fit { achieved: problem.achieved(&measured)?, pins, profiles, problem: &problem };
         let main = measured.summary;
         let copied = copy_figures(&results, &figures, &d.file)?;
 
         let mut base = first_sale(&scenario).cloned().context("the scenario has no SALE")?;
         base.name = None;
-        emit(&format!("{}: SALE ablations", d.title))?;
-        let mut ablation = scenario.clone();
-        ablation.mechanisms = ablations(&base);
-        ablation.calibrate = None;
-        let ablations = run(&ablation, &file, args.threads.jobs, None)?.0;
 
         let mut sweeps = Vec::new();
         for sens in &SENSITIVITIES {
@@ -323,7 +325,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<()> {
             }
             sweeps.push(points);
         }
-        sections.push(domain_section(d, &scenario, &main, &fit, detail.as_ref(), &ablations, &sweeps, &copied));
+        sections.push(domain_section(d, &scenario, &main, &fit, &detail, &sweeps, &copied));
         inputs.push(inputs_section(d, &scenario));
     }
     doc.push_str(&header(args));
@@ -381,6 +383,7 @@ struct Fit<'a> {
     /// Per free parameter: the target it moves most, and by how many tolerances per tenth of its
     /// range.
     pins: Vec<(usize, f64)>,
+    profiles: Vec<Profile>,
     problem: &'a Problem,
 }
 
@@ -390,8 +393,7 @@ fn domain_section(
     scenario: &Scenario,
     main: &Summary,
     fit: &Fit<'_>,
-    detail: Option<&SaleDetail>,
-    ablations: &Summary,
+    detail: &SaleDetail,
     sweeps: &[Vec<(f64, Summary)>],
     figures: &[(String, String)],
 ) -> String {
@@ -467,23 +469,31 @@ fn domain_section(
     );
     let _ = writeln!(
         s,
-        "| calibrated parameter | range | value | pinned mostly by (tolerances moved per tenth of the range) |\n|---|---|---|---|"
+        "| calibrated parameter | range | value | moves most (tolerances per tenth of the range) | values that fit as well | pinned |\n|---|---|---|---|---|---|"
     );
     let values = fit.problem.start().map(|x| fit.problem.values(&x)).unwrap_or_default();
-    for ((p, v), (t, dz)) in fit.problem.spec().params.iter().zip(&values).zip(&fit.pins) {
+    for (((p, v), (t, dz)), profile) in fit.problem.spec().params.iter().zip(&values).zip(&fit.pins).zip(&fit.profiles)
+    {
         let target = &fit.problem.spec().targets[*t];
         let tied = if p.also.is_empty() { String::new() } else { format!(" (also {})", p.also.join(", ")) };
         let weak = if *dz < WEAKLY_PINNED { "weakly: " } else { "" };
+        let (lo, hi) = profile.fitting();
+        let pinned = if profile.pinned(p.min, p.max) { "yes" } else { "**no**" };
         let _ = writeln!(
             s,
-            "| `{}`{tied} | [{}, {}] | {v:.4} | {weak}{} {} ({dz:.2}) |",
+            "| `{}`{tied} | [{}, {}] | {v:.4} | {weak}{} {} ({dz:.2}) | {lo:.3} to {hi:.3} | {pinned} |",
             p.path, p.min, p.max, target.mechanism, target.metric
         );
     }
     let _ = writeln!(
         s,
-        "\nA parameter marked *weakly* moves no target by a quarter of its tolerance per tenth of its \
-         range: the targets hardly constrain it, and its value is one of many that fit as well.\n"
+        "\n*Moves most*: the target the parameter moves most when nudged by a tenth of its range (*weakly*: \
+         by less than a quarter of its tolerance). *Values that fit as well*: the parameter alone moved to \
+         {PROFILE_POINTS} evenly spaced values of its range, the others held; those whose distance stays within \
+         {PROFILE_SLACK} (one tolerance, squared) of the best fit as well. A parameter is *pinned* when they span \
+         at most {:.0}% of its range; one that is not is one of many values that fit as well, and reads as an \
+         assumption, not a measurement.\n",
+        PINNED_SHARE * 100.0
     );
     // Per-bin pass@1.
     let bins: Vec<f64> = main.domains.first().map(|(_, b)| b.clone()).unwrap_or_default();
@@ -519,45 +529,70 @@ fn domain_section(
         small(last) / large(last),
         d.ratios.1
     );
-    if let Some(detail) = detail {
+    let _ = writeln!(
+        s,
+        "#### SALE's allocation along the stream\n\nShare of the wins in the first tenth of each task stream and in \
+         its second half, and pass@1 on the tasks each agent was given. The paper reports that the smallest agent's \
+         share of SALE's wins starts at a few percent and rises severalfold as memory fills, and that without \
+         memory it does not rise.\n"
+    );
+    let mut rises = Vec::new();
+    for (mechanism, agents) in &detail.allocation {
         let _ = writeln!(
             s,
-            "#### SALE's allocation along the stream\n\nShare of SALE's wins in the first tenth of each task stream and in its \
-             second half, and pass@1 on the tasks SALE gave each agent. The paper reports that the smallest agent's \
-             share starts at a few percent and rises severalfold as memory fills.\n\n\
-             | agent | share, first tenth % | share, second half % | pass@1 when SALE picks it % |\n|---|---|---|---|"
+            "{mechanism}:\n\n| agent | share, first tenth % | share, second half % | pass@1 when picked % |\n|---|---|---|---|"
         );
-        for (name, early, late, pass) in &detail.agents {
+        for (name, early, late, pass) in agents {
             let _ = writeln!(s, "| {name} | {:.1} | {:.1} | {:.1} |", 100.0 * early, 100.0 * late, 100.0 * pass);
         }
-        if let Some((name, early, late, _)) = detail.agents.first() {
+        if let Some((name, early, late, _)) = agents.first() {
             let _ = writeln!(
                 s,
-                "\nHere {name}'s share goes from {:.1}% to {:.1}%, a factor of {:.2}.",
+                "\nUnder {mechanism}, {name}'s share goes from {:.1}% to {:.1}%, a factor of {:.2}.\n",
                 100.0 * early,
                 100.0 * late,
                 late / early
             );
+            rises.push((mechanism.as_str(), late / early));
         }
-        let _ = writeln!(s);
+    }
+    if let [(_, with), (_, without)] = rises[..] {
+        let holds = with >= RISES_SEVERALFOLD && without < RISES_SEVERALFOLD;
+        let _ = writeln!(
+            s,
+            "The paper's claim (the smallest agent's share rises at least {RISES_SEVERALFOLD}-fold with memory, and not \
+             without it) {}: a factor of {with:.2} with memory, {without:.2} without.\n",
+            if holds { "**holds**" } else { "**does not hold**" }
+        );
     }
     for (caption, path) in figures {
         let _ = writeln!(s, "![{caption}]({path})\n\n*{caption}.*\n");
     }
-    // Ablations.
+    // Ablations, each refitted on the features it keeps.
     let _ = writeln!(
         s,
-        "#### SALE ablations ({} episodes; only the full SALE and SALE without memory were targets)\n\n\
-         | variant | pass@1 % | $ / M tokens | 32B share % |\n|---|---|---|---|",
-        ablations.episodes
+        "#### SALE ablations (targets, each within ± {ABLATION_TOLERANCE} points)\n\nEvery variant's weights were fitted \
+         on the training split on the features it keeps (`fit:` in the scenario); none was calibrated. Weights are \
+         raw: `w_c` per ($ per M tokens × plan token), `w_h` per unit of entropy, jurors' weights in pool order.\n\n\
+         | variant | Tender pass@1 % | paper pass@1 % | within | $ / M tokens | 32B share % | fitted `w_c` | fitted `w_h` | fitted juror weights |\n\
+         |---|---|---|---|---|---|---|---|---|"
     );
-    for m in &ablations.mechanisms {
+    for (m, paper) in &d.ablations {
+        let pass = est(main, m, &all, &Metric::PassAt1);
+        let within = if (100.0 * mean(pass) - paper).abs() <= ABLATION_TOLERANCE { "yes" } else { "**no**" };
+        let (w_c, w_h, jury) = detail.weights.iter().find(|w| w.0 == *m).map_or(
+            (String::from("—"), String::from("—"), String::from("—")),
+            |w| {
+                let jury: Vec<String> = w.3.iter().map(|j| format!("{j:.2}")).collect();
+                (format!("{:.5}", w.1), format!("{:.3}", w.2), jury.join(" / "))
+            },
+        );
         let _ = writeln!(
             s,
-            "| {m} | {} | {} | {} |",
-            pm(est(ablations, m, &all, &Metric::PassAt1), 100.0, 1),
-            pm(est(ablations, m, &all, &Metric::CostPerDeliveredMTok), 1.0, 3),
-            pm(est(ablations, m, &all, &Metric::Share(ablations.largest)), 100.0, 1),
+            "| {m} | {} | {paper:.1} | {within} | {} | {} | {w_c} | {w_h} | {jury} |",
+            pm(pass, 100.0, 1),
+            pm(est(main, m, &all, &Metric::CostPerDeliveredMTok), 1.0, 3),
+            pm(est(main, m, &all, &Metric::Share(main.largest)), 100.0, 1),
         );
     }
     // Sensitivity.

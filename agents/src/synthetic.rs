@@ -220,7 +220,18 @@ impl SyntheticSource {
                 ]
             })
             .collect();
-        Ok(Self { agents, profiles, keys, thresholds, params, weights, typical_log_length, loading, memo_id, juror_mix })
+        Ok(Self {
+            agents,
+            profiles,
+            keys,
+            thresholds,
+            params,
+            weights,
+            typical_log_length,
+            loading,
+            memo_id,
+            juror_mix,
+        })
     }
 
     /// The calibrated pass@1 of `agent` on tasks of this domain and bin.

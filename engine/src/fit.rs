@@ -266,7 +266,9 @@ mod tests {
     fn cost_driven_targets_load_the_cost_weight() {
         let auctions: Vec<TrainingAuction> = (0..10)
             .map(|t| TrainingAuction {
-                bids: (0..2).map(|a| bid(if a == 0 { 1.0 } else { 5.0 } + t as f64 * 0.1, 1.0, vec![3.0, 3.0])).collect(),
+                bids: (0..2)
+                    .map(|a| bid(if a == 0 { 1.0 } else { 5.0 } + t as f64 * 0.1, 1.0, vec![3.0, 3.0]))
+                    .collect(),
                 target: 0,
             })
             .collect();

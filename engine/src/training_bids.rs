@@ -125,7 +125,15 @@ pub fn run_training(
 
 /// `tender fit --objective welfare`: the published SALE's grid search
 /// ([`crate::SaleParams::fit_weights`]) on the scenario's training tasks.
-pub fn fit_welfare(scenario: &Scenario, source: Arc<dyn OutcomeSource>, episodes: u32) -> Result<FittedWeights, FitError> {
+pub fn fit_welfare(
+    scenario: &Scenario,
+    source: Arc<dyn OutcomeSource>,
+    episodes: u32,
+) -> Result<FittedWeights, FitError> {
     let spec = FitSpec { objective: Objective::Welfare, episodes };
-    crate::mechanisms::sale::fit_by_welfare(&ScenarioTraining::new(scenario, source), &spec, &crate::SaleParams::published())
+    crate::mechanisms::sale::fit_by_welfare(
+        &ScenarioTraining::new(scenario, source),
+        &spec,
+        &crate::SaleParams::published(),
+    )
 }

@@ -46,8 +46,10 @@ fn each_ablation_is_fitted_on_the_features_it_keeps() {
 /// Fitting twice from scratch (not through the process's cache of fits) gives the same weights.
 #[test]
 fn a_fit_is_a_function_of_the_scenario() {
-    let scenario =
-        with_sales(&["fit: (objective: Welfare, episodes: 1)", "fit: (objective: MinMax, episodes: 1), jury: PeerOnly"]);
+    let scenario = with_sales(&[
+        "fit: (objective: Welfare, episodes: 1)",
+        "fit: (objective: MinMax, episodes: 1), jury: PeerOnly",
+    ]);
     let fit_afresh = || {
         let source: Arc<dyn OutcomeSource> = Arc::new(scenario.source().expect("pool"));
         let data = ScenarioTraining::new(&scenario, source);

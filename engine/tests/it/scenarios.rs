@@ -35,6 +35,57 @@ fn every_shipped_scenario_loads_and_validates() {
     assert!(seen >= 3, "expected the shipped scenarios, found {seen}");
 }
 
+/// A mechanism's parameters are fitted by its own procedure, never calibrated to its published
+/// outcome: no shipped `calibrate:` block names a SALE parameter, and every shipped SALE on
+/// stand-ins fits its weights on the training split.
+#[test]
+fn no_calibration_moves_a_sale_weight() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    let mut stack = vec![root.join("scenarios")];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "ron")
+                && !path.parent().is_some_and(|p| p.ends_with("weights"))
+            {
+                files.push(path);
+            }
+        }
+    }
+    let mut fitted = 0;
+    for path in &files {
+        let text = std::fs::read_to_string(path).unwrap();
+        let s = Scenario::parse(&text, &path.display().to_string()).unwrap();
+        let names = s.table_names();
+        let tree = serde_json::to_value(&s).unwrap();
+        let sale_entries: Vec<usize> =
+            (0..s.mechanisms.len()).filter(|&i| s.mechanisms[i].get::<tender_engine::SaleParams>().is_some()).collect();
+        for p in s.calibrate.iter().flat_map(|c| &c.params) {
+            for path_text in std::iter::once(&p.path).chain(&p.also) {
+                let place =
+                    tender_engine::paths::canonical(&tree, path_text, &names).unwrap_or_else(|_| path_text.clone());
+                assert!(
+                    !sale_entries.iter().any(|i| place.starts_with(&format!("mechanisms[{i}]"))),
+                    "{}: the calibration moves SALE's {path_text}",
+                    path.display()
+                );
+            }
+        }
+        let synthetic = s.agents.iter().all(|a| a.backend.is_synthetic());
+        for i in &sale_entries {
+            let sale = s.mechanisms[*i].get::<tender_engine::SaleParams>().unwrap();
+            if synthetic {
+                assert!(sale.fit.is_some(), "{}: a SALE with weights set by hand", path.display());
+                fitted += 1;
+            }
+        }
+    }
+    assert!(fitted >= 10, "every shipped SALE fits itself: {fitted}");
+}
+
 #[test]
 fn the_test_fixture_validates() {
     crate::util::load(&fixture("small.ron"));
