@@ -215,12 +215,17 @@ impl Problem {
 
     /// The tolerance-scaled squared distance at `x`.
     fn distance(&self, x: &[f64]) -> Result<f64> {
+        self.distance_over(x, self.spec.episodes)
+    }
+
+    /// The distance at `x` over `episodes` episodes.
+    fn distance_over(&self, x: &[f64], episodes: u32) -> Result<f64> {
         // Values the scenario refuses (ranges that depend on each other, such as
         // `shared_difficulty + topic_affinity <= 1`) are infeasible, not errors.
         let d = match self.scenario_at(&self.base, &self.values(x)) {
             Err(_) => INFEASIBLE,
             Ok(scenario) => {
-                let run = self.simulate(&scenario, self.spec.episodes)?;
+                let run = self.simulate(&scenario, episodes)?;
                 self.achieved(&run)?
                     .iter()
                     .map(|a| if a.estimate.mean.is_finite() { a.z().powi(2) } else { INFEASIBLE })
@@ -300,16 +305,17 @@ impl Problem {
 
     /// How well the targets pin each free parameter: its profile, the distance with the
     /// parameter alone moved across its range (`PROFILE_POINTS` values, ends included) and every
-    /// other held at `x`. Common random numbers make the profile smooth enough to read.
-    pub fn profiles(&self, x: &[f64]) -> Result<Vec<Profile>> {
-        let at_x = self.distance(x)?;
+    /// other held at `x`, each point run for `episodes` episodes. Common random numbers make the
+    /// profile smooth enough to read.
+    pub fn profiles(&self, x: &[f64], episodes: u32) -> Result<Vec<Profile>> {
+        let at_x = self.distance_over(x, episodes)?;
         (0..x.len())
             .map(|i| {
                 let mut points = vec![(x[i], at_x)];
                 for k in 0..PROFILE_POINTS {
                     let mut moved = x.to_vec();
                     moved[i] = k as f64 / (PROFILE_POINTS - 1) as f64;
-                    points.push((moved[i], self.distance(&moved)?));
+                    points.push((moved[i], self.distance_over(&moved, episodes)?));
                 }
                 points.sort_by(|a, b| a.0.total_cmp(&b.0));
                 let values = self.spec.params[i].min..=self.spec.params[i].max;
@@ -588,7 +594,7 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
     let simulated = evaluations * u64::from(spec.episodes) * problem.base.resolve_mechanisms().len() as u64;
 
     emit("Profiling each parameter (how well the targets pin it)")?;
-    let profiles = problem.profiles(&x)?;
+    let profiles = problem.profiles(&x, spec.episodes)?;
     write_scenario(staged.path(), &calibrated)?;
     let missed = achieved.iter().filter(|a| !a.within()).count();
     let mut report = format!(
@@ -711,7 +717,7 @@ mod tests {
         });
         let problem = Problem::new(&scenario, Some(1)).unwrap();
         let x = problem.start().unwrap();
-        let profiles = problem.profiles(&x).unwrap();
+        let profiles = problem.profiles(&x, 12).unwrap();
         let spec = problem.spec();
         assert!(profiles[1].pinned(spec.params[1].min, spec.params[1].max), "shared difficulty: {:?}", profiles[1]);
         assert!(!profiles[2].pinned(0.0, 0.9), "nothing reads the threshold: {:?}", profiles[2]);

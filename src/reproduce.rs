@@ -302,7 +302,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<()> {
         let problem = Problem::new(&scenario, args.threads.jobs)?;
         let pins = problem.attribution(sweep_episodes)?;
         emit(&format!("{}: how well the targets pin each parameter (profiles)", d.title))?;
-        let profiles = problem.profiles(&problem.start()?)?;
+        let profiles = problem.profiles(&problem.start()?, sweep_episodes)?;
         let measured = Measured { summary: main, batch: None };
         let fit = Fit { achieved: problem.achieved(&measured)?, pins, profiles, problem: &problem };
         let main = measured.summary;

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
 
+use rayon::prelude::*;
+
 use tender_agents::OutcomeSource;
 use tender_agents::validate::Invalids;
 
@@ -93,24 +95,24 @@ fn fit_mechanisms(scenario: &mut Scenario, source: &Arc<dyn OutcomeSource>) -> R
     (world.sweep, world.calibrate) = (None, None);
     let world = serde_json::to_string(&world).unwrap_or_default();
     let training = ScenarioTraining::new(scenario, Arc::clone(source));
-    let mut fitted = Vec::with_capacity(scenario.mechanisms.len());
-    for m in &scenario.mechanisms {
-        let key = serde_json::to_string(m).map(|text| format!("{world}\n{text}")).ok();
-        let known = key.as_ref().and_then(|k| lock().get(k).cloned());
-        let spec = match known {
-            Some(spec) => spec,
-            None => {
-                let mut spec = m.clone();
-                if spec.fit_weights(&training)? {
-                    if let Some(k) = key {
-                        lock().insert(k, spec.clone());
-                    }
-                }
-                spec
+    // Mechanisms fit independently: in parallel, kept in file order.
+    let fitted = scenario
+        .mechanisms
+        .par_iter()
+        .map(|m| {
+            let key = serde_json::to_string(m).map(|text| format!("{world}\n{text}")).ok();
+            if let Some(known) = key.as_ref().and_then(|k| lock().get(k).cloned()) {
+                return Ok(known);
             }
-        };
-        fitted.push(spec);
-    }
+            let mut spec = m.clone();
+            if spec.fit_weights(&training)? {
+                if let Some(k) = key {
+                    lock().insert(k, spec.clone());
+                }
+            }
+            Ok(spec)
+        })
+        .collect::<Result<Vec<_>, FitError>>()?;
     drop(training);
     scenario.mechanisms = fitted;
     Ok(())

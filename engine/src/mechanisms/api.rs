@@ -159,7 +159,7 @@ pub enum AttachError {
 /// The training split of a scenario with its pool's source: what a mechanism that fits itself
 /// ([`MechanismKind::fit_weights`]) learns from. Reading outcomes is free here: training tasks
 /// stand for logged data.
-pub trait TrainingData {
+pub trait TrainingData: Sync {
     /// The pool's agent names, by index.
     fn agent_names(&self) -> &[String];
     /// The first bids and full jury of every agent on the training tasks of `episodes`

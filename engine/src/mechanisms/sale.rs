@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use tender_agents::validate::Checker;
 use tender_agents::{JuryCell, PlanCell, RetrievedPair, Round, Task};
 
-use super::api::{AttachError, Mechanism, MechanismKind, Needs, Pool, ReadFile, Resolved, TrainingData};
+use rayon::prelude::*;
+
+use super::api::{AttachError, Mechanism, MechanismKind, Needs, Pool, ReadFile, Resolved, TrainingData, TrainingRun};
 use super::weights_by_agent;
 use crate::fit::{FitError, Features, FitSpec, FittedWeights, Jurors, Objective};
 use crate::ledger::Ledger;
@@ -192,23 +194,28 @@ pub fn fit_by_welfare(data: &dyn TrainingData, spec: &FitSpec, params: &SalePara
         (None, true) => &WELFARE_GRID_W_H,
         (None, false) => &[0.0],
     };
-    let mut best: Option<(f64, f64, f64, f64)> = None;
-    let (mut spent, mut runs, mut tasks) = (0.0, 0u32, 0usize);
-    for &w_c in w_cs {
-        for &w_h in w_hs {
+    let grid: Vec<(f64, f64)> = w_cs.iter().flat_map(|&w_c| w_hs.iter().map(move |&w_h| (w_c, w_h))).collect();
+    let agents: Vec<&str> = names.iter().map(String::as_str).collect();
+    // The grid's runs are independent: run them in parallel, then compare in grid order.
+    let runs: Vec<TrainingRun> = grid
+        .par_iter()
+        .map(|&(w_c, w_h)| {
             let mut variant = params.clone();
             (variant.w_c, variant.w_h, variant.w_j) = (Some(w_c), Some(w_h), 1.0);
             variant.juror_weights.clear();
-            let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            let run = data.run(spec.episodes, &variant.config(&names))?;
-            if run.tasks == 0 {
-                return Err(FitError::TooSmall);
-            }
-            (spent, runs, tasks) = (spent + run.overhead, runs + 1, run.tasks);
-            let per_task = run.welfare / run.tasks as f64;
-            if best.is_none_or(|b| per_task > b.0) {
-                best = Some((per_task, w_c, w_h, run.solved as f64 / run.tasks as f64));
-            }
+            data.run(spec.episodes, &variant.config(&agents))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut best: Option<(f64, f64, f64, f64)> = None;
+    let (mut spent, mut tasks) = (0.0, 0usize);
+    for (&(w_c, w_h), run) in grid.iter().zip(&runs) {
+        if run.tasks == 0 {
+            return Err(FitError::TooSmall);
+        }
+        (spent, tasks) = (spent + run.overhead, run.tasks);
+        let per_task = run.welfare / run.tasks as f64;
+        if best.is_none_or(|b| per_task > b.0) {
+            best = Some((per_task, w_c, w_h, run.solved as f64 / run.tasks as f64));
         }
     }
     let (welfare, w_c, w_h, solved) = best.ok_or(FitError::TooSmall)?;
@@ -220,7 +227,7 @@ pub fn fit_by_welfare(data: &dyn TrainingData, spec: &FitSpec, params: &SalePara
         loss: -welfare,
         targets_winning: solved,
         training_tasks: tasks,
-        training_cost_usd: spent / f64::from(runs),
+        training_cost_usd: spent / runs.len() as f64,
     })
 }
 
