@@ -475,7 +475,11 @@ fn domain_section(
     for (((p, v), (t, dz)), profile) in fit.problem.spec().params.iter().zip(&values).zip(&fit.pins).zip(&fit.profiles)
     {
         let target = &fit.problem.spec().targets[*t];
-        let tied = if p.also.is_empty() { String::new() } else { format!(" (also {})", p.also.join(", ")) };
+        let mut tied = if p.also.is_empty() { String::new() } else { format!(" (also {})", p.also.join(", ")) };
+        if p.path.starts_with("mechanisms.") {
+            // A router's one trade-off knob, unpublished: placed at the paper's operating point.
+            tied.push_str(" (a router's trade-off knob, placed at the paper's operating point)");
+        }
         let weak = if *dz < WEAKLY_PINNED { "weakly: " } else { "" };
         let (lo, hi) = profile.fitting();
         let pinned = if profile.pinned(p.min, p.max) { "yes" } else { "**no**" };
