@@ -174,7 +174,8 @@ struct SaleDetail {
     /// For SALE, then SALE without memory: per agent, its share of the wins in the first tenth
     /// of the stream, in the second half, and pass@1 on the tasks it was given (NaN when none).
     allocation: Vec<(String, Vec<(String, f64, f64, f64)>)>,
-    /// Every SALE's weights as fitted: (name, w_c, w_h, the juror weights in agent order).
+    /// Every SALE's weights as fitted: (name, w_c, w_h, the juror weights in agent order, none
+    /// without a jury).
     weights: Vec<(String, f64, f64, Vec<f64>)>,
 }
 
@@ -187,7 +188,8 @@ fn fitted_weights(scenario: &Scenario) -> Vec<(String, f64, f64, Vec<f64>)> {
         .filter_map(MechanismSpec::get::<SaleParams>)
         .map(|p| {
             let c = p.config(&agents);
-            (p.display_name(), c.w_c, c.w_h, c.w_jury)
+            let jury = if p.jury == tender_engine::mechanisms::sale::Jury::Off { Vec::new() } else { c.w_jury };
+            (p.display_name(), c.w_c, c.w_h, jury)
         })
         .collect()
 }
@@ -588,7 +590,8 @@ fn domain_section(
             (String::from("—"), String::from("—"), String::from("—")),
             |w| {
                 let jury: Vec<String> = w.3.iter().map(|j| format!("{j:.2}")).collect();
-                (format!("{:.5}", w.1), format!("{:.3}", w.2), jury.join(" / "))
+                let jury = if jury.is_empty() { String::from("(no jury)") } else { jury.join(" / ") };
+                (format!("{:.5}", w.1), format!("{:.3}", w.2), jury)
             },
         );
         let _ = writeln!(

@@ -9,7 +9,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tender_agents::OutcomeSource;
 use tender_agents::streams::episode_seed;
 use tender_engine::episode::play_episode;
 use tender_engine::memory::AuctionMemory;
@@ -26,9 +25,9 @@ fn hst_bench() -> Scenario {
 }
 
 fn episodes(c: &mut Criterion) {
-    let scenario = hst_bench();
-    let source: Arc<dyn OutcomeSource> = Arc::new(scenario.source().expect("valid pool"));
-    let mechanisms = scenario.resolve_mechanisms();
+    // Prepared, so that SALE's weights are fitted on the training split as in a run.
+    let prepared = Prepared::synthetic(hst_bench()).expect("valid pool");
+    let (scenario, source, mechanisms) = (&prepared.scenario, Arc::clone(&prepared.source), &prepared.mechanisms);
     let mut group = c.benchmark_group("episode_753_tasks");
     for name in ["SALE", "SALE (no memory)", "qwen3-32b alone", "oracle"] {
         let Some(column) = mechanisms.iter().find(|m| m.name == name) else { continue };

@@ -2,13 +2,12 @@
 //! (`scenarios/sale-paper/`), across replications; `tender reproduce` reports them.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use tender_analysis::metrics::{Metric, Scope, Summary};
 use tender_analysis::summarise;
 use tender_engine::mechanisms::baselines::{Oracle, Single};
 use tender_engine::scenario::ron_options;
-use tender_engine::{BatchResult, MechanismSpec, RunOptions, Scenario, run_batch};
+use tender_engine::{BatchResult, MechanismSpec, Scenario};
 
 /// The scenario with only the methods the findings are about: its headline SALE, the same
 /// without memory, the 32B agent alone and the paper's oracle.
@@ -17,17 +16,17 @@ fn run(file: &str, episodes: u32) -> (BatchResult, Summary, Scenario) {
     let text = std::fs::read_to_string(dir.join(file)).expect("scenario");
     let mut scenario = Scenario::parse(&text, file).expect("valid");
     scenario.attach_files(&dir, file, &|p| std::fs::read_to_string(p)).expect("weights");
-    let sale: Vec<MechanismSpec> = scenario.mechanisms.iter().filter(|m| m.kind() == "Sale").take(2).cloned().collect();
+    // SALE, its ablations (calibration targets too) and the min-max fit.
+    let sale: Vec<MechanismSpec> = scenario.mechanisms.iter().filter(|m| m.kind() == "Sale").cloned().collect();
     scenario.mechanisms = sale;
     scenario.mechanisms.push(MechanismSpec::new(Single { agent: "qwen3-32b".into(), name: None }));
     scenario.mechanisms.push(MechanismSpec::new(Oracle));
     scenario.episodes = episodes;
-    let source = Arc::new(scenario.source().expect("pool"));
-    let resolved = scenario.resolve_mechanisms();
-    let options = RunOptions { seed: scenario.seed, episodes, jobs: None, timing: None };
-    let batch = run_batch(source, &scenario.workload, scenario.training, &resolved, &options, &|| {}).expect("runs");
-    let summary = summarise(&batch, &scenario.workload);
-    (batch, summary, scenario)
+    // Prepared: each SALE fits its weights on the training split, as in a run.
+    let prepared = tender_engine::Prepared::synthetic(scenario).expect("fits");
+    let batch = prepared.run(&prepared.options(None), &|| {}).expect("runs");
+    let summary = summarise(&batch, &prepared.scenario.workload);
+    (batch, summary, prepared.scenario)
 }
 
 fn mean(s: &Summary, mechanism: &str, metric: &Metric) -> f64 {

@@ -146,6 +146,9 @@ pub struct SaleConfig {
     pub jury: Jury,
     pub refiners: Refiners,
     pub accept: Accept,
+    /// Set when the parameters asked for a fit that has not happened (the scenario was resolved
+    /// without being prepared): such a SALE has no weights and refuses to run.
+    pub unfitted: bool,
 }
 
 impl SaleConfig {
@@ -165,6 +168,7 @@ impl SaleConfig {
             jury: Jury::All,
             refiners: Refiners::Cheaper,
             accept: Accept::StrictlyLower,
+            unfitted: false,
         }
     }
 }
@@ -201,7 +205,7 @@ pub fn fit_by_welfare(data: &dyn TrainingData, spec: &FitSpec, params: &SalePara
         .par_iter()
         .map(|&(w_c, w_h)| {
             let mut variant = params.clone();
-            (variant.w_c, variant.w_h, variant.w_j) = (Some(w_c), Some(w_h), 1.0);
+            (variant.w_c, variant.w_h, variant.w_j, variant.fit) = (Some(w_c), Some(w_h), 1.0, None);
             variant.juror_weights.clear();
             data.run(spec.episodes, &variant.config(&agents))
         })
@@ -300,6 +304,7 @@ impl SaleParams {
             jury: self.jury,
             refiners: self.refiners,
             accept: self.accept,
+            unfitted: self.fit.is_some(),
         }
     }
 
@@ -469,6 +474,8 @@ pub struct Bids(pub Vec<Bid>);
 
 impl Mechanism for SaleConfig {
     fn install(&self, world: &mut World, schedule: &mut Schedule) {
+        // Not input-dependent: a caller ran a file form without preparing it (`Prepared::new`).
+        assert!(!self.unfitted, "SALE asked for `fit` but was never fitted: run scenarios through `Prepared`");
         let agents = world.resource::<Ledger>().agents().len();
         let dim = world.resource::<TaskStream>().tasks.first().map_or(0, |t| t.embedding.len());
         world.insert_resource(self.clone());
