@@ -99,7 +99,7 @@ fn check_targets(file: &str, s: &Summary, scenario: &Scenario) {
         );
         checked += 1;
     }
-    assert!(checked >= 20, "{file}: Table 1, the cuts, the oracle and the ablations are targets ({checked})");
+    assert!(checked >= 14, "{file}: SALE, its ablations, the 32B agent and the oracle are targets ({checked})");
 }
 
 fn check_findings(file: &str) {
