@@ -173,7 +173,7 @@ const SENSITIVITIES: [Sensitivity; 9] = [
 struct SaleDetail {
     /// For SALE, then SALE without memory: per agent, its share of the wins in the first tenth
     /// of the stream, in the second half, and pass@1 on the tasks it was given (NaN when none).
-    allocation: Vec<(String, Vec<(String, f64, f64, f64)>)>,
+    allocation: Vec<(String, Allocation)>,
     /// Every SALE's weights as fitted: (name, w_c, w_h, the juror weights in agent order, none
     /// without a jury).
     weights: Vec<(String, f64, f64, Vec<f64>)>,
@@ -194,7 +194,11 @@ fn fitted_weights(scenario: &Scenario) -> Vec<(String, f64, f64, Vec<f64>)> {
         .collect()
 }
 
-fn allocation(batch: &tender_engine::BatchResult, mechanism: &str) -> Option<Vec<(String, f64, f64, f64)>> {
+/// Per agent: its name, its share of the wins in the first tenth of the stream and in the second
+/// half, and pass@1 on the tasks it was given.
+type Allocation = Vec<(String, f64, f64, f64)>;
+
+fn allocation(batch: &tender_engine::BatchResult, mechanism: &str) -> Option<Allocation> {
     let m = batch.mechanisms.iter().position(|c| c.name == mechanism)?;
     let n = batch.agents.len();
     let (mut early, mut late, mut picked, mut solved) = (vec![0u64; n], vec![0u64; n], vec![0u64; n], vec![0u64; n]);

@@ -105,10 +105,10 @@ fn fit_mechanisms(scenario: &mut Scenario, source: &Arc<dyn OutcomeSource>) -> R
                 return Ok(known);
             }
             let mut spec = m.clone();
-            if spec.fit_weights(&training)? {
-                if let Some(k) = key {
-                    lock().insert(k, spec.clone());
-                }
+            if spec.fit_weights(&training)?
+                && let Some(k) = key
+            {
+                lock().insert(k, spec.clone());
             }
             Ok(spec)
         })

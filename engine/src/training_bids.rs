@@ -9,7 +9,7 @@ use tender_agents::{OutcomeSource, Task};
 
 use crate::fit::{FitError, FitSpec, FittedWeights, Objective, TrainingAuction, TrainingBid};
 use crate::ledger::Ledger;
-use crate::mechanisms::{Mechanism, TrainingData, TrainingRun};
+use crate::mechanisms::{Collected, Mechanism, TrainingData, TrainingRun};
 use crate::scenario::Scenario;
 
 /// A scenario's training tasks with its pool's source: what [`crate::Prepared`] hands to each
@@ -19,7 +19,7 @@ pub struct ScenarioTraining<'a> {
     scenario: &'a Scenario,
     source: Arc<dyn OutcomeSource>,
     names: Vec<String>,
-    collected: Mutex<BTreeMap<u32, Arc<(Vec<TrainingAuction>, f64)>>>,
+    collected: Mutex<BTreeMap<u32, Collected>>,
 }
 
 impl<'a> ScenarioTraining<'a> {
@@ -35,7 +35,7 @@ impl TrainingData for ScenarioTraining<'_> {
         &self.names
     }
 
-    fn auctions(&self, episodes: u32) -> Result<Arc<(Vec<TrainingAuction>, f64)>, FitError> {
+    fn auctions(&self, episodes: u32) -> Result<Collected, FitError> {
         let mut collected = self.collected.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(found) = collected.get(&episodes) {
             return Ok(Arc::clone(found));

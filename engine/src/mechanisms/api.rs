@@ -164,10 +164,14 @@ pub trait TrainingData: Sync {
     fn agent_names(&self) -> &[String];
     /// The first bids and full jury of every agent on the training tasks of `episodes`
     /// episodes, with each task's target, and what those auctions would have cost in dollars.
-    fn auctions(&self, episodes: u32) -> Result<Arc<(Vec<TrainingAuction>, f64)>, FitError>;
+    fn auctions(&self, episodes: u32) -> Result<Collected, FitError>;
     /// Run `mechanism` on the training tasks of `episodes` episodes, as an evaluation would.
     fn run(&self, episodes: u32, mechanism: &dyn Mechanism) -> Result<TrainingRun, FitError>;
 }
+
+/// Training auctions with what they would have cost, in dollars, shared between the fits that
+/// read them.
+pub type Collected = Arc<(Vec<TrainingAuction>, f64)>;
 
 /// What a mechanism did on the training tasks.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
