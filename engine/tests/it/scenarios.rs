@@ -157,7 +157,7 @@ fn fitted_weights_replace_the_reference_and_missing_files_are_named() {
 
     let both = text.replace(r#"Sale(weights: "w.ron")"#, r#"Sale(weights: "w.ron", w_c: 1.0, w_h: 1.0)"#);
     let err = Scenario::parse(&both, "s.ron").unwrap_err().to_string();
-    assert!(err.contains("give either `w_c` and `w_h`, or a `weights` file"), "{err}");
+    assert!(err.contains("give one of: `w_c` and `w_h`, a `weights` file"), "{err}");
 }
 
 #[test]
