@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use rayon::prelude::*;
 
@@ -88,19 +88,32 @@ static FITTED: LazyLock<Mutex<BTreeMap<String, MechanismSpec>>> = LazyLock::new(
 /// world and parameters in a process.
 fn fit_mechanisms(scenario: &mut Scenario, source: &Arc<dyn OutcomeSource>) -> Result<(), FitError> {
     // What a fit reads of the scenario, as text: not its name, output, episodes or other
-    // mechanisms (the episodes a fit uses are the mechanism's own parameter).
-    let mut world = scenario.clone();
-    world.mechanisms.clear();
-    (world.name, world.description, world.episodes, world.output) = (String::new(), String::new(), 1, PathBuf::new());
-    (world.sweep, world.calibrate) = (None, None);
-    let world = serde_json::to_string(&world).unwrap_or_default();
+    // mechanisms (the episodes a fit uses are the mechanism's own parameter). Written only if a
+    // mechanism may fit; without it (a scenario that cannot be written), nothing is cached.
+    let world = OnceLock::new();
+    let world_text = || {
+        world
+            .get_or_init(|| {
+                let mut world = scenario.clone();
+                world.mechanisms.clear();
+                (world.name, world.description, world.episodes, world.output) =
+                    (String::new(), String::new(), 1, PathBuf::new());
+                (world.sweep, world.calibrate) = (None, None);
+                serde_json::to_string(&world).ok()
+            })
+            .as_deref()
+    };
     let training = ScenarioTraining::new(scenario, Arc::clone(source));
-    // Mechanisms fit independently: in parallel, kept in file order.
+    // Mechanisms fit independently: in parallel, kept in file order. Only those that learn from
+    // the training split can fit (`Needs::training`).
     let fitted = scenario
         .mechanisms
         .par_iter()
         .map(|m| {
-            let key = serde_json::to_string(m).map(|text| format!("{world}\n{text}")).ok();
+            if !m.needs().training {
+                return Ok(m.clone());
+            }
+            let key = world_text().zip(serde_json::to_string(m).ok()).map(|(w, text)| format!("{w}\n{text}"));
             if let Some(known) = key.as_ref().and_then(|k| lock().get(k).cloned()) {
                 return Ok(known);
             }

@@ -23,7 +23,8 @@ use crate::fit::{FitError, TrainingAuction};
 pub struct Needs {
     /// Plans and jury scores: only sources that bid (stand-ins, live agents) can run it.
     pub bids: bool,
-    /// The scenario's training tasks (routers that learn before the episode).
+    /// The scenario's training tasks (routers that learn before the episode, and mechanisms that
+    /// fit themselves on them when the scenario is prepared).
     pub training: bool,
 }
 
@@ -229,7 +230,8 @@ pub trait MechanismKind: Serialize + DeserializeOwned + Clone + Debug + PartialE
 
     /// Fit the parameters the scenario asks to be fitted on its training data, and write the
     /// fitted values in place of the request; returns whether anything was fitted. Called once
-    /// when the scenario is prepared ([`crate::Prepared::new`]), before resolution.
+    /// when the scenario is prepared ([`crate::Prepared::new`]), before resolution, for a kind
+    /// whose [`MechanismKind::needs`] include the training split.
     fn fit_weights(&mut self, _data: &dyn TrainingData) -> Result<bool, FitError> {
         Ok(false)
     }

@@ -155,21 +155,9 @@ impl SaleConfig {
     /// SALE as published, with these weights (uniform juror weight `w_j`).
     #[must_use]
     pub fn published(w_c: f64, w_h: f64, w_j: f64, agents: usize) -> Self {
-        Self {
-            w_c,
-            w_h,
-            w_jury: vec![w_j; agents],
-            w_wait: 0.0,
-            k: 8,
-            memory: true,
-            price: true,
-            length: true,
-            entropy: true,
-            jury: Jury::All,
-            refiners: Refiners::Cheaper,
-            accept: Accept::StrictlyLower,
-            unfitted: false,
-        }
+        let params = SaleParams { w_c: Some(w_c), w_h: Some(w_h), w_j, ..SaleParams::published() };
+        // No per-juror overrides: the names only count the jurors.
+        params.config(&vec![""; agents])
     }
 }
 
