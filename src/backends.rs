@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use tender_agents::live::{LiveSource, Mode, embed_texts};
 use tender_agents::pool::{Kind, assemble};
-use tender_agents::recorded::RecordedTable;
+use tender_agents::recorded::{RecordedTable, RouteLlmFile};
 use tender_agents::taskfile::parse_jsonl;
 use tender_agents::{AgentInfo, AgentProfile, Backend, Embedding, TaskFormat, TaskRow};
 use tender_engine::{Prepared, Scenario};
@@ -119,14 +119,40 @@ fn load_tasks(scenario: &mut Scenario, file: &Path, live: Option<&LiveSource>) -
             } else {
                 vec![path.clone()]
             };
+            // A folder's files are topics (MMLU's subjects) of one domain each, or of the one
+            // `domain:` names; ids are `FILE:ROW`, unique across the folder.
+            let folder = path.is_dir();
             let mut inputs = Vec::with_capacity(files.len());
             for f in &files {
                 let stem = f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-                let domain = spec.domain.clone().unwrap_or(stem);
-                inputs.push((domain, f.display().to_string(), read(f)?));
+                let domain = spec.domain.clone().unwrap_or_else(|| stem.clone());
+                inputs.push(RouteLlmFile {
+                    prefix: if folder { stem.clone() } else { domain.clone() },
+                    topic: folder.then_some(stem),
+                    domain,
+                    file: f.display().to_string(),
+                    text: read(f)?,
+                });
             }
             let table = RecordedTable::routellm(&inputs)?;
             (table.rows.clone(), Some(table))
+        }
+    };
+    let (rows, table) = match &spec.split {
+        None => (rows, table),
+        Some(split) => {
+            let keep = split.keep(&rows);
+            let rows: Vec<TaskRow> = rows.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(r, _)| r).collect();
+            if rows.is_empty() {
+                bail!("task file {shown}: part {} of its {}-part split holds no tasks", split.part, split.parts);
+            }
+            (
+                rows,
+                table.map(|mut t| {
+                    t.retain(&keep);
+                    t
+                }),
+            )
         }
     };
     let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();

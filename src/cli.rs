@@ -251,6 +251,32 @@ pub struct RunArgs {
     /// a quarter of the size) or `none` (no per-task file; the learning-curve plot is then left out).
     #[arg(long, value_enum, default_value_t = TaskRows::Csv)]
     pub tasks: TaskRows,
+    /// Keep one part of the scenario's task file: BY:PART/PARTS[:SEED], BY `topic` (whole
+    /// topics, such as MMLU's subjects) or `task`; e.g. `topic:0/2` (replaces the file's `split`).
+    #[arg(long, value_name = "BY:PART/PARTS[:SEED]", value_parser = split)]
+    pub split: Option<tender_agents::Split>,
+}
+
+/// `--split BY:PART/PARTS[:SEED]`.
+fn split(arg: &str) -> Result<tender_agents::Split, String> {
+    let bad = || format!("{arg:?}: expected BY:PART/PARTS[:SEED], BY `topic` or `task`, e.g. topic:0/2 or task:1/2:7");
+    let mut fields = arg.split(':');
+    let by = match fields.next() {
+        Some("topic") => tender_agents::SplitBy::Topic,
+        Some("task") => tender_agents::SplitBy::Task,
+        _ => return Err(bad()),
+    };
+    let (part, parts) = fields.next().and_then(|p| p.split_once('/')).ok_or_else(bad)?;
+    let number = |s: &str| s.trim().parse::<u32>().map_err(|_| bad());
+    let seed = fields.next().map(|s| s.trim().parse::<u64>().map_err(|_| bad())).transpose()?.unwrap_or(0);
+    if fields.next().is_some() {
+        return Err(bad());
+    }
+    let split = tender_agents::Split { by, part: number(part)?, parts: number(parts)?, seed };
+    let mut c = tender_agents::validate::Checker::default();
+    split.check(&mut c);
+    c.finish().map_err(|e| format!("{arg:?}: {e}"))?;
+    Ok(split)
 }
 
 /// How a run writes its per-task rows.

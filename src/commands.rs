@@ -141,6 +141,10 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     if let Some(out) = &args.out {
         scenario.output.clone_from(out);
     }
+    if let Some(split) = &args.split {
+        let tasks = scenario.workload.tasks.as_mut().context("`--split` divides a task file; the scenario has none")?;
+        tasks.split = Some(split.clone());
+    }
     if let Err(errors) = scenario.validate_run() {
         bail!("invalid options:\n{errors}");
     }

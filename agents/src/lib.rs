@@ -19,6 +19,7 @@ pub mod profile;
 pub mod recorded;
 pub mod serving;
 pub mod source;
+pub mod split;
 pub mod streams;
 pub mod synthetic;
 pub mod task;
@@ -35,6 +36,7 @@ pub use serving::{Published, Serving, ServingSpec};
 pub use source::{
     AgentInfo, CellKey, ChosenBy, OutcomeSource, Provides, Reference, References, cheapest_first, size_in_name,
 };
+pub use split::{Split, SplitBy};
 pub use synthetic::SyntheticSource;
 pub use task::{Task, TaskContent};
 pub use taskfile::{Embedding, TaskFile, TaskFormat, TaskRow};

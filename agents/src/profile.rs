@@ -164,6 +164,10 @@ pub struct StandInParams {
     /// Share of the success latent's variance that is the agent's affinity for the task's topic
     /// (what a router can learn from similar past tasks).
     pub topic_affinity: f64,
+    /// Share of the success latent's variance common to all agents on a topic (a hard subject
+    /// is hard for everyone); estimated from recorded tables with topics. 0: topics differ only
+    /// in each agent's own affinity (model v1).
+    pub topic_difficulty: f64,
     /// Correlation between a poor fit to the task and a long trace (failures run longer).
     pub length_failure_correlation: f64,
     /// Correlation between the log plan length and the log trace length; 0.41 gives the paper's
@@ -231,6 +235,7 @@ impl Default for StandInParams {
         Self {
             shared_difficulty: 0.6,
             topic_affinity: 0.15,
+            topic_difficulty: 0.0,
             length_failure_correlation: 0.3,
             plan_trace_correlation: 0.41,
             entropy_signal: 0.3,
@@ -256,15 +261,16 @@ impl StandInParams {
     pub fn check(&self, c: &mut Checker) {
         c.range("shared_difficulty", self.shared_difficulty, 0.0, 1.0);
         c.range("topic_affinity", self.topic_affinity, 0.0, 1.0);
+        c.range("topic_difficulty", self.topic_difficulty, 0.0, 1.0);
+        let shares = self.shared_difficulty + self.topic_difficulty;
         c.require(
-            self.shared_difficulty + self.topic_affinity <= 1.0,
+            shares + self.topic_affinity <= 1.0,
             "topic_affinity",
             self.topic_affinity,
             &format!(
-                "shared_difficulty + topic_affinity must be at most 1 (they are shares of one variance); \
-                 with shared_difficulty = {} it must lie in [0, {}]",
-                self.shared_difficulty,
-                (1.0 - self.shared_difficulty).max(0.0)
+                "shared_difficulty + topic_difficulty + topic_affinity must be at most 1 (they are shares of one \
+                 variance); with shared_difficulty + topic_difficulty = {shares} it must lie in [0, {}]",
+                (1.0 - shares).max(0.0)
             ),
         );
         c.range("length_failure_correlation", self.length_failure_correlation, -1.0, 1.0);

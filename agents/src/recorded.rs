@@ -44,11 +44,12 @@ fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
-fn row(key: String, text: &str, domain: &str) -> TaskRow {
+fn row(key: String, text: &str, domain: &str, topic: Option<&str>) -> TaskRow {
     TaskRow {
         key,
         text: text.to_string(),
         domain: domain.to_string(),
+        topic: topic.map(str::to_string),
         tau: None,
         bin: None,
         reference: String::new(),
@@ -58,11 +59,25 @@ fn row(key: String, text: &str, domain: &str) -> TaskRow {
     }
 }
 
+/// One RouteLLM file to read.
+#[derive(Clone, Debug)]
+pub struct RouteLlmFile {
+    /// The domain of its tasks.
+    pub domain: String,
+    /// The topic of its tasks (a folder's file is one MMLU subject); `None` for a lone file.
+    pub topic: Option<String>,
+    /// Task ids are `PREFIX:ROW`: unique across the files read together.
+    pub prefix: String,
+    /// The file's name, for errors.
+    pub file: String,
+    pub text: String,
+}
+
 impl RecordedTable {
-    /// Read RouteLLM files: `(domain, file name, text)` each.
-    pub fn routellm(files: &[(String, String, String)]) -> Result<Self, TaskFileError> {
+    /// Read RouteLLM files.
+    pub fn routellm(files: &[RouteLlmFile]) -> Result<Self, TaskFileError> {
         let mut table = Self::default();
-        for (domain, file, text) in files {
+        for RouteLlmFile { domain, topic, prefix, file, text } in files {
             let mut reader = csv_reader(text);
             let headers: Vec<String> =
                 reader.headers().map_err(|e| line_error(file, &e))?.iter().map(str::to_string).collect();
@@ -99,11 +114,11 @@ impl RecordedTable {
                     });
                     cells.push(cell);
                 }
-                table.rows.push(row(format!("{domain}:{r}"), text, domain));
+                table.rows.push(row(format!("{prefix}:{r}"), text, domain, topic.as_deref()));
                 table.outcomes.push(cells);
             }
         }
-        table.non_empty(files.first().map_or("", |f| f.1.as_str()))
+        table.non_empty(files.first().map_or("", |f| f.file.as_str()))
     }
 
     /// Read a RouterBench wide table saved as CSV.
@@ -147,10 +162,18 @@ impl RecordedTable {
                     })
                 })
                 .collect();
-            table.rows.push(row(record[id].to_string(), text, &record[eval]));
+            table.rows.push(row(record[id].to_string(), text, &record[eval], None));
             table.outcomes.push(cells);
         }
         table.non_empty(file)
+    }
+
+    /// Keep the rows `keep` marks (and their outcomes), in order.
+    pub fn retain(&mut self, keep: &[bool]) {
+        let mut marks = keep.iter();
+        self.rows.retain(|_| marks.next().copied().unwrap_or(false));
+        let mut marks = keep.iter();
+        self.outcomes.retain(|_| marks.next().copied().unwrap_or(false));
     }
 
     fn non_empty(self, file: &str) -> Result<Self, TaskFileError> {
@@ -236,7 +259,14 @@ mod tests {
     fn routellm_rows_and_outcomes() {
         let text =
             "prompt,weak,strong,weak_response,strong_response\n\"2+2?\",False,True,five,\"It is 4\"\nhi,True,,x,y\n";
-        let t = RecordedTable::routellm(&[("gsm8k".into(), "g.csv".into(), text.into())]).unwrap();
+        let file = RouteLlmFile {
+            domain: "gsm8k".into(),
+            topic: None,
+            prefix: "gsm8k".into(),
+            file: "g.csv".into(),
+            text: text.into(),
+        };
+        let mut t = RecordedTable::routellm(&[file]).unwrap();
         assert_eq!(t.models, ["weak", "strong"]);
         assert_eq!(t.rows[0].text, "2+2?");
         assert_eq!(t.rows[1].key, "gsm8k:1");
@@ -245,6 +275,10 @@ mod tests {
         assert_eq!(strong.usage, Usage { input: 1, output: 2 });
         assert!(!t.outcomes[0][0].unwrap().success);
         assert_eq!(t.outcomes[1][1], None);
+        t.retain(&[false, true]);
+        assert_eq!((t.rows.len(), t.outcomes.len()), (1, 1));
+        assert_eq!(t.rows[0].key, "gsm8k:1");
+        assert_eq!(t.outcomes[0][1], None);
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub enum Purpose {
     SweepDesign = 12,
     /// Whether a topic is one on which smaller agents beat larger ones.
     Complementary = 13,
+    /// A topic's difficulty (the part of success common to all agents on the topic).
+    TopicDifficulty = 14,
 }
 
 /// splitmix64's finaliser: a bijective mix of 64 bits.

@@ -41,8 +41,8 @@ pub struct SyntheticSource {
     /// `Φ⁻¹(pass@1)` per agent, domain and bin.
     thresholds: Vec<Vec<Vec<f64>>>,
     params: StandInParams,
-    /// Weights of the shared, topic and idiosyncratic parts of the latent fit.
-    weights: [f64; 3],
+    /// Weights of the shared, topic-affinity, idiosyncratic and topic-difficulty parts of the latent fit.
+    weights: [f64; 4],
     /// The pool's typical log plan length (the mean of its agents' log median plan lengths), from
     /// which the jurors' verbosity bias counts.
     typical_log_length: f64,
@@ -193,8 +193,13 @@ impl SyntheticSource {
             .collect();
         let agents = profiles.iter().map(AgentProfile::info).collect();
         let keys = profiles.iter().map(|p| name_key(&p.name)).collect();
-        let idio = (1.0 - params.shared_difficulty - params.topic_affinity).max(0.0);
-        let weights = [params.shared_difficulty.sqrt(), params.topic_affinity.sqrt(), idio.sqrt()];
+        let idio = (1.0 - params.shared_difficulty - params.topic_difficulty - params.topic_affinity).max(0.0);
+        let weights = [
+            params.shared_difficulty.sqrt(),
+            params.topic_affinity.sqrt(),
+            idio.sqrt(),
+            params.topic_difficulty.sqrt(),
+        ];
         let log_lengths: Vec<f64> = profiles.iter().map(|p| p.plan_tokens.median.max(1.0).ln()).collect();
         let typical_log_length = log_lengths.iter().sum::<f64>() / log_lengths.len() as f64;
         let tersest = log_lengths.iter().copied().fold(f64::INFINITY, f64::min);
@@ -258,8 +263,11 @@ impl SyntheticSource {
         let topic = part(Purpose::TopicFit, &[u64::from(task.topic), key]);
         let mut rng = stream(seed, Purpose::Fit, &[u64::from(task.id), key]);
         let own = normal(&mut rng);
-        let [ws, wt, wi] = self.weights;
+        let [ws, wt, wi, wd] = self.weights;
         let mut z = ws * shared + wt * topic + wi * own;
+        if wd > 0.0 {
+            z += wd * part(Purpose::TopicDifficulty, &[u64::from(task.topic)]);
+        }
         let length = mix(-self.params.length_failure_correlation, z, normal(&mut rng));
         let loading = self.loading[agent];
         if self.params.complementary_topics > 0.0 && loading != 0.0 {
@@ -910,6 +918,52 @@ mod tests {
         // Calibrated means: (0.7 + 0.2) / 2 and (0.9 + 0.5) / 2.
         assert!((rates[0] / n - 0.45).abs() < 0.03, "small: {}", rates[0] / n);
         assert!((rates[1] / n - 0.70).abs() < 0.03, "large: {}", rates[1] / n);
+    }
+
+    /// Per-topic success rates of the two agents over many topics: their correlation.
+    fn topic_rate_correlation(params: StandInParams) -> (f64, [f64; 2]) {
+        let s = source_with(params);
+        let mut w = workload(300);
+        w.domains[0].topics = 40;
+        let (mut xs, mut ys, mut rates) = (Vec::new(), Vec::new(), [0.0; 2]);
+        for e in 0..20u64 {
+            let tasks = w.generate(e);
+            let mut by_topic = vec![[0.0f64; 3]; 40];
+            for t in &tasks {
+                by_topic[t.topic as usize][2] += 1.0;
+                for a in 0..2 {
+                    let ok =
+                        f64::from(u8::from(s.execute(CellKey { episode_seed: e, task: t, agent: a }, None).success));
+                    by_topic[t.topic as usize][a] += ok;
+                    rates[a] += ok / (tasks.len() * 20) as f64;
+                }
+            }
+            for c in by_topic.iter().filter(|c| c[2] > 0.0) {
+                xs.push(c[0] / c[2]);
+                ys.push(c[1] / c[2]);
+            }
+        }
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let (mx, my) = (mean(&xs), mean(&ys));
+        let cov = xs.iter().zip(&ys).map(|(x, y)| (x - mx) * (y - my)).sum::<f64>();
+        let vx = xs.iter().map(|x| (x - mx).powi(2)).sum::<f64>();
+        let vy = ys.iter().map(|y| (y - my).powi(2)).sum::<f64>();
+        (cov / (vx * vy).sqrt(), rates)
+    }
+
+    #[test]
+    fn topic_difficulty_makes_a_hard_topic_hard_for_everyone_and_keeps_pass_at_1() {
+        let base = StandInParams { shared_difficulty: 0.0, topic_affinity: 0.1, ..StandInParams::default() };
+        let (without, _) = topic_rate_correlation(base.clone());
+        let (with, rates) = topic_rate_correlation(StandInParams { topic_difficulty: 0.3, ..base });
+        // Without it, per-topic rates still co-vary a little: a topic with more easy-bin tasks is
+        // easier for both agents.
+        assert!(without.abs() < 0.3, "agents' topic affinities are independent: {without}");
+        assert!(with > without + 0.3, "a shared topic difficulty: {with} against {without}");
+        assert!((rates[0] - 0.45).abs() < 0.03 && (rates[1] - 0.70).abs() < 0.03, "{rates:?}");
+        let mut c = Checker::default();
+        StandInParams { shared_difficulty: 0.6, topic_difficulty: 0.3, topic_affinity: 0.2, ..base }.check(&mut c);
+        assert!(c.finish().unwrap_err().to_string().contains("shared_difficulty + topic_difficulty + topic_affinity"));
     }
 
     #[test]

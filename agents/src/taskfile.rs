@@ -2,7 +2,7 @@
 //!
 //! JSONL: one task per line,
 //! `{"id": "gsm-1", "text": "...", "domain": "math", "tau": 2.0, "answer": "18", "check": {"numeric": {"tolerance": 1e-6}}}`.
-//! `id` (default: the line number), `tau` or `bin` (one of them unless the domain has a single
+//! `id` (default: the line number), `topic` (default: the domain's one topic), `tau` or `bin` (one of them unless the domain has a single
 //! bin), `check` (default `"exact"`; also `"choice"` and `{"regex": "..."}`) and `value` (default:
 //! the domain's `value_per_minute` times tau) may be left out.
 
@@ -29,6 +29,10 @@ pub struct TaskFile {
     /// extension).
     #[serde(default)]
     pub domain: Option<String>,
+    /// Keep only one part of the file (a split-sample check: calibrate on one part, predict
+    /// another), e.g. `split: (by: Topic, part: 0)`.
+    #[serde(default)]
+    pub split: Option<crate::split::Split>,
 }
 
 /// The layout of a task file.
@@ -83,6 +87,9 @@ impl TaskFile {
                 c.within("embedding", |c| c.within("Server", |c| c.endpoint(&s.base_url, &s.model)))
             }
         }
+        if let Some(split) = &self.split {
+            c.within("split", |c| split.check(c));
+        }
     }
 }
 
@@ -92,6 +99,9 @@ pub struct TaskRow {
     pub key: String,
     pub text: String,
     pub domain: String,
+    /// The task's topic within its domain, where the file says (an MMLU subject); tasks without
+    /// one share their domain's single topic.
+    pub topic: Option<String>,
     pub tau: Option<f64>,
     pub bin: Option<u8>,
     pub reference: String,
@@ -119,6 +129,8 @@ struct JsonTask {
     id: Option<String>,
     text: String,
     domain: String,
+    #[serde(default)]
+    topic: Option<String>,
     #[serde(default)]
     tau: Option<f64>,
     #[serde(default)]
@@ -151,6 +163,7 @@ pub fn parse_jsonl(text: &str, file: &str) -> Result<Vec<TaskRow>, TaskFileError
             key: t.id.unwrap_or_else(|| format!("line-{}", i + 1)),
             text: t.text,
             domain: t.domain,
+            topic: t.topic,
             tau: t.tau,
             bin: t.bin,
             reference: t.answer,

@@ -330,6 +330,21 @@ impl WorkloadSpec {
                 }
             }
         }
+        // Tasks without a topic share their domain's (id: the domain's index); named topics
+        // follow, numbered in order of first appearance.
+        let mut named: Vec<(&str, &str)> = Vec::new();
+        let topic_ids: Vec<Option<u32>> = rows
+            .iter()
+            .map(|row| {
+                let t = row.topic.as_deref()?;
+                let key = (row.domain.as_str(), t);
+                let i = named.iter().position(|k| *k == key).unwrap_or_else(|| {
+                    named.push(key);
+                    named.len() - 1
+                });
+                Some((self.domains.len() + i) as u32)
+            })
+            .collect();
         let mut c = Checker::default();
         let mut tasks = Vec::with_capacity(rows.len());
         for (i, (row, embedding)) in rows.iter().zip(embeddings).enumerate() {
@@ -379,7 +394,7 @@ impl WorkloadSpec {
                     domain: d as u16,
                     bin,
                     tau,
-                    topic: d as u32,
+                    topic: topic_ids[i].unwrap_or(d as u32),
                     embedding: embedding.into_boxed_slice(),
                     value: row.value.unwrap_or(domain.value_per_minute * tau),
                     content: Some(Arc::new(TaskContent {
