@@ -11,6 +11,7 @@ use argmin::core::{CostFunction, Executor};
 use argmin::solver::neldermead::NelderMead;
 use serde_json::Value;
 use tender_analysis::metrics::{Scope, Summary};
+use tender_analysis::routing::CurveMetric;
 use tender_analysis::{Estimate, output, summarise};
 use tender_engine::calibration::{CalibrationSpec, Target};
 use tender_engine::mechanisms::baselines::{EachAgent, Oracle};
@@ -70,7 +71,7 @@ pub const JOINT: &str = "joint_success";
 const JOINT_SEPARATOR: &str = " & ";
 
 /// Joint success of the two mechanisms `pair` names, paired by episode and arrival position.
-fn joint_success(batch: &tender_engine::BatchResult, pair: &str) -> Result<Estimate> {
+pub fn joint_success(batch: &tender_engine::BatchResult, pair: &str) -> Result<Estimate> {
     let (a, b) = pair
         .split_once(JOINT_SEPARATOR)
         .with_context(|| format!("`{JOINT}` needs two mechanisms, `A{JOINT_SEPARATOR}B`, not {pair:?}"))?;
@@ -96,6 +97,9 @@ const INFEASIBLE: f64 = 1e9;
 
 /// What a paired metric needs beside the mechanism: an agent alone (the largest) or the oracle.
 fn reference_of(metric: &str) -> Option<fn(Role) -> bool> {
+    if CurveMetric::parse(metric).is_some() {
+        return Some(|r| matches!(r, Role::Alone(_)));
+    }
     match metric {
         "largest_reliance_reduction" | "cost_reduction_vs_largest" | "spend_reduction_vs_largest" => {
             Some(|r| matches!(r, Role::Alone(_)))
@@ -117,9 +121,11 @@ impl Problem {
                 .mechanisms
                 .iter()
                 .map(|m| {
-                    m.resolve(pool)
-                        .iter()
-                        .any(|r| wanted.contains(&r.name.as_str()) || paired.iter().any(|p| p(r.role())))
+                    m.resolve(pool).iter().any(|r| {
+                        wanted.contains(&r.name.as_str())
+                            || r.curve.as_deref().is_some_and(|c| wanted.contains(&c))
+                            || paired.iter().any(|p| p(r.role()))
+                    })
                 })
                 .collect()
         });
@@ -127,7 +133,9 @@ impl Problem {
         base.mechanisms.retain(|_| keep.next().unwrap_or(false));
         base.calibrate = None;
         base.sweep = None;
-        let names: Vec<String> = base.resolve_mechanisms().into_iter().map(|r| r.name).collect();
+        // A router's curve is named by its points' `curve`.
+        let names: Vec<String> =
+            base.resolve_mechanisms().into_iter().flat_map(|r| std::iter::once(r.name).chain(r.curve)).collect();
         if spec.targets.is_empty() {
             bail!("the calibration has no targets: list them in `calibrate.targets` or give `--targets-from`");
         }
@@ -191,6 +199,13 @@ impl Problem {
             .targets
             .iter()
             .map(|t| {
+                if let Some(metric) = CurveMetric::parse(&t.metric) {
+                    let batch = run.batch.as_ref().context("a router's curve needs the run's records")?;
+                    let estimate = metric
+                        .estimate(batch, &t.mechanism)
+                        .map_err(|e| anyhow::anyhow!("calibration target {} / {}: {e}", t.mechanism, t.metric))?;
+                    return Ok(Achieved { target: t, estimate });
+                }
                 if t.metric == JOINT {
                     let batch = run.batch.as_ref().context("joint success needs the run's records")?;
                     return Ok(Achieved { target: t, estimate: joint_success(batch, &t.mechanism)? });
@@ -478,14 +493,23 @@ pub fn recorded_targets(
     let batch = backends.prepared.run(&backends.prepared.options(jobs), &|| {});
     // A replay that missed requests gives no targets.
     backends.live.as_deref().map(tender_agents::live::LiveSource::finish).transpose()?;
-    let batch = batch?;
-    let summary = summarise(&batch, &recorded.workload);
     let ours: Vec<&str> = standins.agents.iter().map(|a| a.name.as_str()).collect();
+    targets_of(&batch?, recorded, &ours, &format!("recorded: {}", file.display()))
+}
+
+/// The targets [`recorded_targets`] reads off a recorded pool's run (each agent alone and the
+/// oracle), for the agents of `ours` it has; `source_note` says where they come from.
+pub fn targets_of(
+    batch: &tender_engine::BatchResult,
+    recorded: &Scenario,
+    ours: &[&str],
+    source_note: &str,
+) -> Result<Vec<Target>> {
+    let summary = summarise(batch, &recorded.workload);
     let common: Vec<&str> = recorded.agents.iter().map(|a| a.name.as_str()).filter(|n| ours.contains(n)).collect();
     if common.is_empty() {
-        bail!("{}: none of its agents is in the stand-in pool ({})", file.display(), ours.join(", "));
+        bail!("{source_note}: none of its agents is in the stand-in pool ({})", ours.join(", "));
     }
-    let source_note = format!("recorded: {}", file.display());
     // Tasks evaluated per episode, in a scope (the binomial standard error's n).
     let evaluated = batch.runs.first().map(|r| r.records.as_slice()).unwrap_or_default();
     let tasks_in = |scope: &Scope| -> f64 {
@@ -504,7 +528,7 @@ pub fn recorded_targets(
         metric: metric.to_string(),
         value,
         tolerance: (2.0 * (value * (1.0 - value) / n.max(1.0)).sqrt()).max(0.01),
-        source: source_note.clone(),
+        source: source_note.to_string(),
     };
     let mut out = Vec::new();
     let pass = |name: &str, scope: &Scope| {
@@ -524,7 +548,7 @@ pub fn recorded_targets(
     for (i, a) in common.iter().enumerate() {
         for b in &common[i + 1..] {
             let pair = format!("{a} alone{JOINT_SEPARATOR}{b} alone");
-            let v = joint_success(&batch, &pair)?.mean;
+            let v = joint_success(batch, &pair)?.mean;
             out.push(target(pair, "all".into(), JOINT, v, n));
         }
     }

@@ -76,6 +76,36 @@ pub enum Command {
     /// simulation: Nelder-Mead over common random numbers; writes the calibrated scenario and a
     /// fit table.
     Calibrate(CalibrateArgs),
+    /// Check the stand-in model against real data and write docs/validation.md: calibrate
+    /// stand-ins on one part of RouteLLM's recorded tables and predict the other part (per-agent
+    /// pass@1, oracle, the kNN router's curve). Needs ../shared/data.
+    Validation(ValidationArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ValidationArgs {
+    /// The folder holding routellm-mmlu.ron and routellm-gsm8k.ron.
+    #[arg(long, default_value = "scenarios")]
+    pub scenarios: PathBuf,
+    /// RouteLLM's recorded data (gsm8k_responses.csv and the mmlu folder).
+    #[arg(long, default_value = "../shared/data/routellm")]
+    pub routellm: PathBuf,
+    /// The report to write [default: docs/validation.md at the documented counts,
+    /// results/validation/validation.md otherwise, so a quick run never overwrites the tracked
+    /// report].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Episodes of every recorded and predicted run.
+    #[arg(long, default_value_t = crate::validation::EPISODES, value_parser = clap::value_parser!(u32).range(2..))]
+    pub episodes: u32,
+    /// Episodes per calibration evaluation.
+    #[arg(long, default_value_t = crate::validation::CALIBRATION_EPISODES, value_parser = clap::value_parser!(u32).range(1..))]
+    pub calibration_episodes: u32,
+    /// Nelder-Mead iterations of each calibration.
+    #[arg(long, default_value_t = crate::validation::ITERATIONS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub iterations: u32,
+    #[command(flatten)]
+    pub threads: Threads,
 }
 
 /// The flag every command that simulates shares.

@@ -21,6 +21,7 @@ mod io;
 mod reproduce;
 mod results;
 mod sweep;
+mod validation;
 
 use std::process::ExitCode;
 
@@ -62,5 +63,6 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Merge { out, shards, partial } => sweep::merge(&out, &shards, partial),
         Command::Reproduce(args) => reproduce::reproduce(&args),
         Command::Calibrate(args) => calibrate::calibrate(&args),
+        Command::Validation(args) => validation::validation(&args),
     })
 }

@@ -11,6 +11,7 @@ pub mod routing;
 pub mod stats;
 pub mod store;
 pub mod table;
+pub mod topics;
 
 pub use metrics::{Metric, Scope, Summary, jain, row_metric_names, row_metrics, summarise};
 pub use stats::Estimate;

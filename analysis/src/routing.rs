@@ -119,6 +119,85 @@ pub fn routing(batch: &BatchResult) -> Option<RoutingReport> {
     })
 }
 
+/// A router's result read per episode, so that it has a confidence interval and can be a
+/// calibration target: its curve's APGR, or its accuracy at a share of calls to the strong agent
+/// (read off the curve by linear interpolation between its points, anchored at the weak agent
+/// alone, share 0, and the strong one alone, share 1).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum CurveMetric {
+    Apgr,
+    AccuracyAtStrongShare(f64),
+}
+
+impl CurveMetric {
+    /// `apgr` or `accuracy_at_strong_share:S` (S in [0, 1]).
+    #[must_use]
+    pub fn parse(id: &str) -> Option<Self> {
+        if id == "apgr" {
+            return Some(Self::Apgr);
+        }
+        let share: f64 = id.strip_prefix("accuracy_at_strong_share:")?.parse().ok()?;
+        (0.0..=1.0).contains(&share).then_some(Self::AccuracyAtStrongShare(share))
+    }
+
+    /// The metric per episode of curve `curve` (its mechanisms' `curve`), or why it cannot be read.
+    pub fn estimate(self, batch: &BatchResult, curve: &str) -> Result<Estimate, String> {
+        let r = tender_agents::References::of(&batch.agents);
+        let (strong, weak) = (r.largest, r.smallest);
+        let solo = |agent: usize| batch.mechanisms.iter().position(|m| m.role() == Role::Alone(agent));
+        let (Some(solo_weak), Some(solo_strong)) = (solo(weak), solo(strong)) else {
+            return Err("a router's curve is read against each agent alone: add `EachAgent`".into());
+        };
+        if strong == weak {
+            return Err("a router's curve needs a weak and a strong agent".into());
+        }
+        let members: Vec<usize> =
+            (0..batch.mechanisms.len()).filter(|&m| batch.mechanisms[m].curve.as_deref() == Some(curve)).collect();
+        if members.is_empty() {
+            return Err(format!("no mechanism is a point of curve {curve:?}"));
+        }
+        let run = |m: usize, episode: u32| {
+            batch.runs.iter().find(|r| usize::from(r.mechanism) == m && r.episode == episode).map(|r| &r.records)
+        };
+        let rate = |records: &[tender_engine::TaskRecord], f: &dyn Fn(&tender_engine::TaskRecord) -> bool| {
+            records.iter().filter(|r| f(r)).count() as f64 / records.len().max(1) as f64
+        };
+        let mut episodes: Vec<u32> = batch.runs.iter().map(|r| r.episode).collect();
+        episodes.sort_unstable();
+        episodes.dedup();
+        let per_episode = episodes.iter().filter_map(|&e| {
+            let (a_weak, a_strong) =
+                (rate(run(solo_weak, e)?, &|r| r.success), rate(run(solo_strong, e)?, &|r| r.success));
+            let mut points: Vec<(f64, f64)> = members
+                .iter()
+                .filter_map(|&m| {
+                    let records = run(m, e)?;
+                    Some((rate(records, &|r| usize::from(r.winner) == strong), rate(records, &|r| r.success)))
+                })
+                .collect();
+            Some(match self {
+                Self::Apgr => {
+                    let gap = a_strong - a_weak;
+                    if gap.abs() <= f64::EPSILON {
+                        return None;
+                    }
+                    let pgr: Vec<(f64, f64)> = points.iter().map(|&(s, a)| (s, (a - a_weak) / gap)).collect();
+                    apgr(&pgr)
+                }
+                Self::AccuracyAtStrongShare(share) => {
+                    points.push((0.0, a_weak));
+                    points.push((1.0, a_strong));
+                    points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+                    let i = points.partition_point(|p| p.0 < share).clamp(1, points.len() - 1);
+                    let ((s0, a0), (s1, a1)) = (points[i - 1], points[i]);
+                    if s1 - s0 <= f64::EPSILON { a1 } else { a0 + (a1 - a0) * (share - s0) / (s1 - s0) }
+                }
+            })
+        });
+        Ok(Estimate::of(per_episode))
+    }
+}
+
 /// `routing.csv`: one row per mechanism, then one per curve's APGR.
 pub fn write_routing(path: &Path, report: &RoutingReport) -> Result<(), OutputError> {
     // Plain RFC 4180 with a header row: the weak and strong anchors are marked in `role`.
@@ -163,5 +242,13 @@ mod tests {
         let a = apgr(&[(0.1, 1.0)]);
         assert!((a - (0.1 * 0.5 + 0.9)).abs() < 1e-12, "{a}");
         assert!(apgr(&[(0.5, 0.2)]) < 0.5);
+    }
+
+    #[test]
+    fn curve_metrics_parse_their_ids() {
+        assert_eq!(CurveMetric::parse("apgr"), Some(CurveMetric::Apgr));
+        assert_eq!(CurveMetric::parse("accuracy_at_strong_share:0.5"), Some(CurveMetric::AccuracyAtStrongShare(0.5)));
+        assert_eq!(CurveMetric::parse("accuracy_at_strong_share:1.5"), None);
+        assert_eq!(CurveMetric::parse("pass_at_1"), None);
     }
 }

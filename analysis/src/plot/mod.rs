@@ -25,6 +25,21 @@ use read::{
 };
 use report::{report, run_tables, sweep_table};
 
+/// Routing curves of several runs on one chart, drawn to `stem.png` and `stem.svg` in `dir`:
+/// accuracy (%) against the share of calls to the strong agent (%), each series a curve, with the
+/// line of random mixtures between `mixture`'s two ends. For comparisons across runs (real and
+/// simulated) that no one results folder holds.
+pub fn routing_comparison(
+    dir: &Path,
+    stem: &str,
+    title: &str,
+    strong: &str,
+    series: Vec<(String, Vec<(f64, f64)>)>,
+    mixture: [(f64, f64); 2],
+) -> Result<Vec<PathBuf>, PlotError> {
+    both(dir, stem, &Figure::Routing { title: title.into(), strong: strong.into(), series, mixture })
+}
+
 /// Draw every plot the results in `dir` support and write `report.html`, which names the folder
 /// `shown` (where the results will be read: a staging folder is shown as the folder it becomes).
 /// Returns the files.

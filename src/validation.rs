@@ -1,0 +1,565 @@
+//! `tender validation`: the stand-in model checked against real data, written to
+//! docs/validation.md.
+//!
+//! A split-sample check on RouteLLM's recorded tables: each table is split in two (MMLU by
+//! subject, GSM8K by a seeded split of its prompts). On part A, the topic structure is estimated
+//! from the outcomes ([`tender_analysis::topics`]), the embedding's clustering is matched, and a
+//! stand-in twin of the recorded pool is calibrated to A's per-agent pass@1, joint success and
+//! oracle. The twin, with B's numbers of tasks and topics, then predicts B: each agent's pass@1,
+//! the oracle, and the kNN router's curve (APGR and accuracy at two shares of strong calls), none
+//! of which it was fitted to on B, and the router's on neither part.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use tender_agents::{Backend, BinSpec, DomainSpec, Split, SplitBy, StandInParams, TraceSpec, WorkloadSpec};
+use tender_analysis::Estimate;
+use tender_analysis::plot::routing_comparison;
+use tender_analysis::routing::CurveMetric;
+use tender_analysis::topics::{TopicOutcome, TopicStructure, estimate, same_topic_neighbours};
+use tender_engine::calibration::{CalibrationSpec, FreeParam, Target};
+use tender_engine::{BatchResult, Prepared, Role, RunOptions, Scenario};
+
+use crate::backends::{LiveOptions, load, prepare};
+use crate::calibrate::{JOINT, Problem, targets_of};
+use crate::cli::ValidationArgs;
+use crate::io::emit;
+
+/// The documented counts: episodes of every run, of every calibration evaluation, and
+/// Nelder-Mead iterations.
+pub const EPISODES: u32 = 8;
+pub const CALIBRATION_EPISODES: u32 = 6;
+pub const ITERATIONS: u32 = 60;
+
+/// Neighbours a task's topic share is read over (the kNN router's `k` in the shipped scenarios).
+const NEIGHBOURS: usize = 20;
+/// Tasks whose neighbourhoods are read (a sample: each reads every task).
+const NEIGHBOUR_QUERIES: usize = 600;
+/// Spread of the twin's execution lengths (log scale): recorded prompts and answers vary.
+const TWIN_TRACE_SIGMA: f64 = 0.5;
+/// The shares of strong calls at which the router's accuracy is read off its curve.
+const SHARES: [f64; 2] = [0.25, 0.5];
+
+/// One recorded table and how it is split.
+struct Dataset {
+    title: &'static str,
+    /// Its figure's file name.
+    stem: &'static str,
+    /// The recorded scenario, in the scenarios folder.
+    scenario: &'static str,
+    /// The data, in the RouteLLM folder.
+    data: &'static str,
+    by: SplitBy,
+    seed: u64,
+}
+
+const DATASETS: [Dataset; 2] = [
+    Dataset {
+        title: "MMLU, split by subject",
+        stem: "mmlu-knn",
+        scenario: "routellm-mmlu.ron",
+        data: "mmlu",
+        by: SplitBy::Topic,
+        seed: 1,
+    },
+    Dataset {
+        title: "GSM8K, split by prompt",
+        stem: "gsm8k-knn",
+        scenario: "routellm-gsm8k.ron",
+        data: "gsm8k_responses.csv",
+        by: SplitBy::Task,
+        seed: 1,
+    },
+];
+
+/// A part of a recorded table, run.
+struct Part {
+    scenario: Scenario,
+    batch: BatchResult,
+}
+
+/// A quantity compared between the real data and the stand-ins.
+struct Quantity {
+    label: String,
+    estimate: Estimate,
+    /// Tasks per episode the share is taken over (its binomial error), for shares of tasks.
+    tasks: Option<f64>,
+}
+
+/// The quantities of a run: each agent's pass@1, every pair's joint success, the oracle, and
+/// each router curve's APGR and accuracy at [`SHARES`].
+fn quantities(batch: &BatchResult) -> Result<Vec<Quantity>> {
+    let mut out = Vec::new();
+    let per_episode = |m: usize, f: &dyn Fn(&tender_engine::TaskRecord) -> bool| -> (Estimate, f64) {
+        let runs: Vec<&tender_engine::EpisodeRun> =
+            batch.runs.iter().filter(|r| usize::from(r.mechanism) == m).collect();
+        let n = runs.first().map_or(0, |r| r.records.len()) as f64;
+        let values =
+            runs.iter().map(|r| r.records.iter().filter(|x| f(x)).count() as f64 / r.records.len().max(1) as f64);
+        (Estimate::of_proportion(values), n)
+    };
+    let alone: Vec<(usize, usize)> = (0..batch.mechanisms.len())
+        .filter_map(|m| match batch.mechanisms[m].role() {
+            Role::Alone(a) => Some((a, m)),
+            _ => None,
+        })
+        .collect();
+    for &(a, m) in &alone {
+        let (estimate, n) = per_episode(m, &|r| r.success);
+        out.push(Quantity { label: format!("{} alone: pass@1", batch.agents[a].name), estimate, tasks: Some(n) });
+    }
+    for (i, &(a, _)) in alone.iter().enumerate() {
+        for &(b, _) in &alone[i + 1..] {
+            let pair = format!("{} alone & {} alone", batch.agents[a].name, batch.agents[b].name);
+            let estimate = crate::calibrate::joint_success(batch, &pair)?;
+            let n = batch.runs.first().map_or(0, |r| r.records.len()) as f64;
+            out.push(Quantity { label: format!("both solve ({JOINT})"), estimate, tasks: Some(n) });
+        }
+    }
+    if let Some(m) = batch.mechanisms.iter().position(|m| m.role() == Role::Oracle) {
+        let (estimate, n) = per_episode(m, &|r| r.success);
+        out.push(Quantity { label: "oracle: pass@1".into(), estimate, tasks: Some(n) });
+    }
+    let mut curves: Vec<&str> = batch.mechanisms.iter().filter_map(|m| m.curve.as_deref()).collect();
+    curves.dedup();
+    for curve in curves {
+        let apgr = CurveMetric::Apgr.estimate(batch, curve).map_err(anyhow::Error::msg)?;
+        out.push(Quantity { label: format!("{curve}: APGR"), estimate: apgr, tasks: None });
+        for share in SHARES {
+            let metric = CurveMetric::AccuracyAtStrongShare(share);
+            let estimate = metric.estimate(batch, curve).map_err(anyhow::Error::msg)?;
+            out.push(Quantity {
+                label: format!("{curve}: accuracy at {:.0}% strong calls", share * 100.0),
+                estimate,
+                tasks: batch.runs.first().map(|r| r.records.len() as f64),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Run part `part` of a recorded table.
+fn run_part(
+    file: &Path,
+    data: &Path,
+    dataset: &Dataset,
+    part: u32,
+    episodes: u32,
+    jobs: Option<usize>,
+) -> Result<Part> {
+    let mut scenario = load(file)?;
+    scenario.episodes = episodes;
+    let tasks = scenario.workload.tasks.as_mut().with_context(|| format!("{}: has no task file", file.display()))?;
+    tasks.path = data.to_path_buf();
+    tasks.split = Some(Split { by: dataset.by, part, parts: 2, seed: dataset.seed });
+    let backends = prepare(scenario, file, &LiveOptions::default())?;
+    let batch = backends.prepared.run(&backends.prepared.options(jobs), &|| {})?;
+    Ok(Part { scenario: backends.prepared.scenario, batch })
+}
+
+/// Every task's outcome for each agent alone, with its topic (tasks evaluated in any episode).
+fn topic_outcomes(part: &Part) -> Vec<TopicOutcome> {
+    let tasks = part.scenario.workload.loaded.as_deref().unwrap_or_default();
+    let alone: Vec<usize> = (0..part.batch.mechanisms.len())
+        .filter(|&m| matches!(part.batch.mechanisms[m].role(), Role::Alone(_)))
+        .collect();
+    let mut outcome: Vec<Vec<Option<bool>>> = vec![vec![None; alone.len()]; tasks.len()];
+    for run in &part.batch.runs {
+        let Some(slot) = alone.iter().position(|&m| m == usize::from(run.mechanism)) else { continue };
+        for r in &run.records {
+            outcome[r.task as usize][slot] = Some(r.success);
+        }
+    }
+    tasks
+        .iter()
+        .zip(outcome)
+        .filter_map(|(t, o)| {
+            let success: Option<Vec<bool>> = o.into_iter().collect();
+            Some(TopicOutcome { domain: t.domain, topic: t.topic, success: success? })
+        })
+        .collect()
+}
+
+/// The same-topic share of neighbourhoods among `tasks`.
+fn neighbour_share(tasks: &[tender_agents::Task]) -> f64 {
+    let view: Vec<(u32, &[f32])> = tasks.iter().map(|t| (t.topic, &*t.embedding)).collect();
+    same_topic_neighbours(&view, NEIGHBOURS, NEIGHBOUR_QUERIES)
+}
+
+/// Tasks and topics per domain of a loaded workload.
+fn counts(scenario: &Scenario) -> Vec<(u32, u32)> {
+    let tasks = scenario.workload.loaded.as_deref().unwrap_or_default();
+    (0..scenario.workload.domains.len())
+        .map(|d| {
+            let mine: Vec<&tender_agents::Task> = tasks.iter().filter(|t| usize::from(t.domain) == d).collect();
+            let mut topics: Vec<u32> = mine.iter().map(|t| t.topic).collect();
+            topics.sort_unstable();
+            topics.dedup();
+            (mine.len() as u32, topics.len() as u32)
+        })
+        .collect()
+}
+
+/// The recorded pool's stand-in twin: the same agents (names, prices) as stand-ins with the
+/// recorded pass@1 and execution lengths, the same mechanisms, and a synthetic workload with the
+/// part's numbers of tasks and topics per domain, the estimated topic structure, and embeddings
+/// clustered as `spread` makes them. Its calibration block frees each agent's skill and the
+/// shared difficulty.
+fn twin(part: &Part, structure: &TopicStructure, spread: f64, calibration: (u32, u32)) -> Result<Scenario> {
+    let mut s = part.scenario.clone();
+    s.name = format!("{}-standins", s.name);
+    let batch = &part.batch;
+    let domains: Vec<String> = s.workload.domains.iter().map(|d| d.name.clone()).collect();
+    let mut params = Vec::new();
+    for (a, agent) in s.agents.iter_mut().enumerate() {
+        let m = batch
+            .mechanisms
+            .iter()
+            .position(|m| m.role() == Role::Alone(a))
+            .context("the recorded scenario runs each agent alone")?;
+        let records: Vec<&tender_engine::TaskRecord> =
+            batch.runs.iter().filter(|r| usize::from(r.mechanism) == m).flat_map(|r| &r.records).collect();
+        let n = records.len().max(1) as f64;
+        let (input, output) = records
+            .iter()
+            .fold((0.0, 0.0), |(i, o), r| (i + r.delivered.input as f64 / n, o + r.delivered.output as f64 / n));
+        agent.backend = Backend::Synthetic;
+        agent.trace = TraceSpec {
+            median_at_1min: ((input + output) * (-TWIN_TRACE_SIGMA * TWIN_TRACE_SIGMA / 2.0).exp()).max(1.0),
+            tau_exponent: 0.0,
+            sigma: TWIN_TRACE_SIGMA,
+            output_share: output / (input + output).max(1.0),
+        };
+        agent.skill = domains
+            .iter()
+            .enumerate()
+            .map(|(d, name)| {
+                let mine: Vec<&&tender_engine::TaskRecord> =
+                    records.iter().filter(|r| usize::from(r.domain) == d).collect();
+                let pass = mine.iter().filter(|r| r.success).count() as f64 / mine.len().max(1) as f64;
+                (name.clone(), vec![pass.clamp(0.01, 0.99)])
+            })
+            .collect();
+        for name in &domains {
+            params.push(FreeParam {
+                path: format!("agents[{:?}].skill.{name}[0]", agent.name),
+                min: 0.01,
+                max: 0.99,
+                also: Vec::new(),
+            });
+        }
+    }
+    let room = 1.0 - structure.difficulty - structure.affinity;
+    s.standins = StandInParams {
+        shared_difficulty: (room / 2.0).max(0.0),
+        topic_difficulty: structure.difficulty,
+        topic_affinity: structure.affinity,
+        ..StandInParams::default()
+    };
+    params.push(FreeParam {
+        path: "standins.shared_difficulty".into(),
+        min: 0.0,
+        max: room.max(0.0),
+        also: Vec::new(),
+    });
+    let counts = counts(&part.scenario);
+    s.workload = WorkloadSpec {
+        domains: s
+            .workload
+            .domains
+            .iter()
+            .zip(&counts)
+            .map(|(d, &(tasks, topics))| DomainSpec {
+                name: d.name.clone(),
+                bins: vec![BinSpec { tau_max: d.bins.last().map_or(1.0, |b| b.tau_max), tasks }],
+                topics: topics.max(1),
+                value_per_minute: d.value_per_minute,
+            })
+            .collect(),
+        order: s.workload.order,
+        embedding_dim: 16,
+        topic_spread: spread,
+        // Whether a recorded task is hard shows in its text only as its topic does.
+        complexity_signal: 0.0,
+        tasks: None,
+        loaded: None,
+    };
+    let (episodes, iterations) = calibration;
+    s.calibrate = Some(CalibrationSpec { episodes, iterations, starts: 1, params, targets: Vec::new() });
+    Ok(s)
+}
+
+/// The spread at which the twin's neighbourhoods follow topics as often as the recorded
+/// embeddings' do (bisection: more spread, fewer same-topic neighbours).
+fn matched_spread(twin: &Scenario, target: f64) -> f64 {
+    let share = |spread: f64| {
+        let mut w = twin.workload.clone();
+        w.topic_spread = spread;
+        neighbour_share(&w.generate(tender_agents::streams::episode_seed(twin.seed, 0)))
+    };
+    let (mut low, mut high) = (0.0f64, 8.0f64);
+    for _ in 0..20 {
+        let mid = (low + high) / 2.0;
+        if share(mid) > target { low = mid } else { high = mid }
+    }
+    (low + high) / 2.0
+}
+
+/// The twin with another part's numbers of tasks and topics.
+fn resized(twin: &Scenario, part: &Part) -> Scenario {
+    let mut s = twin.clone();
+    for (d, (tasks, topics)) in s.workload.domains.iter_mut().zip(counts(&part.scenario)) {
+        d.bins[0].tasks = tasks;
+        d.topics = topics.max(1);
+    }
+    s
+}
+
+fn simulate(scenario: &Scenario, jobs: Option<usize>) -> Result<BatchResult> {
+    let mut s = scenario.clone();
+    s.calibrate = None;
+    let prepared = Prepared::synthetic(s).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(prepared.run(&RunOptions { ..prepared.options(jobs) }, &|| {})?)
+}
+
+/// Whether a prediction agrees with the data: within the combined 95% half-widths of both
+/// runs' episode spreads and, for a share of tasks, twice the binomial standard error of the
+/// real share over the tasks evaluated (the data's own sampling error).
+fn agrees(real: &Quantity, predicted: &Quantity) -> (bool, f64) {
+    let half = |e: &Estimate| if e.half_width().is_finite() { e.half_width() } else { 0.0 };
+    let p = real.estimate.mean;
+    let binomial = real.tasks.map_or(0.0, |n| 2.0 * (p * (1.0 - p) / n.max(1.0)).sqrt());
+    let tolerance = (half(&real.estimate).powi(2) + half(&predicted.estimate).powi(2) + binomial.powi(2)).sqrt();
+    ((predicted.estimate.mean - p).abs() <= tolerance, tolerance)
+}
+
+/// The split-sample check of one dataset, as a section of the report.
+fn split_check(args: &ValidationArgs, dataset: &Dataset, figures: &Path) -> Result<String> {
+    let file = args.scenarios.join(dataset.scenario);
+    // Task paths are read from the scenario's folder: the data's is made absolute.
+    let data = std::path::absolute(args.routellm.join(dataset.data))?;
+    let jobs = args.threads.jobs;
+    emit(&format!("{}: running the recorded parts", dataset.title))?;
+    let a = run_part(&file, &data, dataset, 0, args.episodes, jobs)?;
+    let b = run_part(&file, &data, dataset, 1, args.episodes, jobs)?;
+    let topics_a = topic_outcomes(&a);
+    let counts_a = counts(&a.scenario);
+    let single_topic = counts_a.iter().all(|c| c.1 <= 1);
+    let structure = if single_topic {
+        TopicStructure {
+            topics: 1,
+            tasks: topics_a.len(),
+            variance: 0.0,
+            covariance: 0.0,
+            difficulty: 0.0,
+            affinity: 0.0,
+        }
+    } else {
+        estimate(&topics_a).context("too few topics to estimate their structure")?
+    };
+    let structure_b = if single_topic { None } else { estimate(&topic_outcomes(&b)) };
+    let real_share = neighbour_share(a.scenario.workload.loaded.as_deref().unwrap_or_default());
+    let mut standins = twin(&a, &structure, 0.6, (args.calibration_episodes, args.iterations))?;
+    let spread = if single_topic { standins.workload.topic_spread } else { matched_spread(&standins, real_share) };
+    standins.workload.topic_spread = spread;
+    let ours: Vec<&str> = standins.agents.iter().map(|a| a.name.as_str()).collect();
+    let targets: Vec<Target> =
+        targets_of(&a.batch, &a.scenario, &ours, &format!("recorded: {} part A", dataset.scenario))?;
+    if let Some(spec) = standins.calibrate.as_mut() {
+        spec.targets.clone_from(&targets);
+    }
+    emit(&format!("{}: calibrating the stand-ins on part A ({} targets)", dataset.title, targets.len()))?;
+    let problem = Problem::new(&standins, jobs)?;
+    let (x, distance, evaluations) = problem.solve(Box::new(|_, _| {}))?;
+    let values = problem.values(&x);
+    let calibrated = problem.scenario_at(&standins, &values)?;
+    emit(&format!("{}: predicting part B", dataset.title))?;
+    let fit_a = quantities(&simulate(&calibrated, jobs)?)?;
+    let predicted = simulate(&resized(&calibrated, &b), jobs)?;
+    let predicted_b = quantities(&predicted)?;
+    let figure = match (curve_points(&b.batch), curve_points(&predicted)) {
+        (Some(real), Some(sim)) => {
+            let title = format!("{}: the kNN router on part B, real and predicted", dataset.title);
+            routing_comparison(
+                figures,
+                dataset.stem,
+                &title,
+                &real.strong,
+                vec![("real".into(), real.points), ("stand-ins (predicted)".into(), sim.points)],
+                real.mixture,
+            )?;
+            Some(format!("![{title}](validation/{}.png)\n\n", dataset.stem))
+        }
+        _ => None,
+    };
+    let (real_a, real_b) = (quantities(&a.batch)?, quantities(&b.batch)?);
+
+    let (tasks_a, tasks_b) = (a.scenario.workload.task_count(), b.scenario.workload.task_count());
+    let mut s = format!("## {}\n\n", dataset.title);
+    let topics_b: u32 = counts(&b.scenario).iter().map(|c| c.1).sum();
+    let topics_a: u32 = counts_a.iter().map(|c| c.1).sum();
+    let _ = writeln!(
+        s,
+        "Part A: {tasks_a} tasks ({}); part B: {tasks_b} tasks ({}). \
+         `{}` with `split: (by: {:?}, part: 0 or 1, seed: {})`, {} episodes each (each a new shuffle and \
+         a new 30% training split for the router).\n",
+        topics(topics_a),
+        topics(topics_b),
+        dataset.scenario,
+        dataset.by,
+        dataset.seed,
+        args.episodes
+    );
+    let _ = writeln!(s, "Estimated on part A, before any fitting:\n");
+    if single_topic {
+        let _ =
+            writeln!(s, "- The file records no topics: the stand-ins have one topic per domain (no topic structure).");
+    } else {
+        let _ = writeln!(
+            s,
+            "- Topic structure ({} topics): `topic_difficulty` {:.3}, `topic_affinity` {:.3} (probit variance across \
+             topics {:.3}, covariance between the agents {:.3}){}.",
+            structure.topics,
+            structure.difficulty,
+            structure.affinity,
+            structure.variance,
+            structure.covariance,
+            structure_b.as_ref().map_or(String::new(), |b| format!(
+                "; part B's own data would give {:.3} and {:.3}",
+                b.difficulty, b.affinity
+            ))
+        );
+        let _ = writeln!(
+            s,
+            "- Neighbourhoods: {:.1}% of a task's {NEIGHBOURS} nearest neighbours (hashed embeddings) share its topic; \
+             the stand-ins' `topic_spread` {spread:.3} gives the same.",
+            real_share * 100.0
+        );
+    }
+    let _ = writeln!(
+        s,
+        "- Calibrated to part A's {} targets (each agent's pass@1, joint success, the oracle) in {evaluations} \
+         evaluations, distance {distance:.2}: {}.\n",
+        targets.len(),
+        problem
+            .spec()
+            .params
+            .iter()
+            .zip(&values)
+            .map(|(p, v)| format!("`{}` {v:.3}", p.path))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    s.push_str(
+        "| quantity | A: real | A: stand-ins (fitted) | B: real | B: predicted | difference | agrees |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    let (mut agree, mut total) = (0, 0);
+    let mut misses = Vec::new();
+    for q in &real_b {
+        let find = |v: &[Quantity]| v.iter().position(|x| x.label == q.label);
+        let (Some(ia), Some(fa), Some(pb)) = (find(&real_a), find(&fit_a), find(&predicted_b)) else { continue };
+        let (ok, tolerance) = agrees(q, &predicted_b[pb]);
+        let fitted = targets_label(&q.label);
+        total += 1;
+        agree += usize::from(ok);
+        if !ok {
+            misses.push(q.label.clone());
+        }
+        let _ = writeln!(
+            s,
+            "| {}{} | {} | {} | {} | {} | {:+.3} (± {:.3}) | {} |",
+            q.label,
+            if fitted { " (target on A)" } else { "" },
+            show(&real_a[ia].estimate),
+            show(&fit_a[fa].estimate),
+            show(&q.estimate),
+            show(&predicted_b[pb].estimate),
+            predicted_b[pb].estimate.mean - q.estimate.mean,
+            tolerance,
+            if ok { "yes" } else { "**no**" }
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\n{agree} of {total} predictions of part B agree with the data{}.\n",
+        if misses.is_empty() { String::new() } else { format!("; missed: {}", misses.join("; ")) }
+    );
+    s.push_str(&figure.unwrap_or_default());
+    Ok(s)
+}
+
+fn topics(n: u32) -> String {
+    if n == 1 { "one topic".into() } else { format!("{n} topics") }
+}
+
+/// A router curve as drawn: the strong agent, its points (share of strong calls %, accuracy %)
+/// anchored at each agent alone, and the random mixtures' line.
+struct Curve {
+    strong: String,
+    points: Vec<(f64, f64)>,
+    mixture: [(f64, f64); 2],
+}
+
+fn curve_points(batch: &BatchResult) -> Option<Curve> {
+    let report = tender_analysis::routing::routing(batch)?;
+    let mut points: Vec<(f64, f64)> = report
+        .points
+        .iter()
+        .filter(|p| p.curve.is_some() || p.role.is_some())
+        .map(|p| (p.strong_share.mean * 100.0, p.accuracy.mean * 100.0))
+        .collect();
+    points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let mixture = [(0.0, report.weak_accuracy * 100.0), (100.0, report.strong_accuracy * 100.0)];
+    Some(Curve { strong: report.strong, points, mixture })
+}
+
+/// Whether the quantity is one the calibration targets on part A.
+fn targets_label(label: &str) -> bool {
+    label.ends_with("alone: pass@1") || label.starts_with("both solve") || label == "oracle: pass@1"
+}
+
+/// An estimate as `mean [low, high]`, three decimals.
+fn show(e: &Estimate) -> String {
+    if e.low.is_finite() && e.high.is_finite() {
+        format!("{:.3} [{:.3}, {:.3}]", e.mean, e.low, e.high)
+    } else {
+        format!("{:.3}", e.mean)
+    }
+}
+
+/// How the report begins: `tender validation` replaces only a report holding it.
+const GENERATED: &str = "Generated by `cargo run --release -- validation`";
+
+pub fn validation(args: &ValidationArgs) -> Result<()> {
+    let documented =
+        args.episodes == EPISODES && args.calibration_episodes == CALIBRATION_EPISODES && args.iterations == ITERATIONS;
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from(if documented { "docs/validation.md" } else { "results/validation/validation.md" })
+    });
+    crate::results::check_own_file(&out, GENERATED)?;
+    let figures = out.parent().unwrap_or(Path::new(".")).join("validation");
+    std::fs::create_dir_all(&figures).with_context(|| format!("cannot create {}", figures.display()))?;
+    let mut report = String::from(
+        "# Validation on real data\n\n\
+         *Generated by `cargo run --release -- validation`; do not edit by hand: rerun it.* The stand-in model is calibrated on one part of \
+         real data and asked to predict what it was not fitted to; every number here comes from that command. \
+         Intervals are 95% over episodes; *agrees* means the prediction lies within the combined half-widths of \
+         both runs and, for shares of tasks, twice the binomial standard error of the real share over the tasks \
+         evaluated.\n\n\
+         # RouteLLM: split-sample\n\n\
+         RouteLLM's recorded outcomes of Mixtral-8x7B and GPT-4 (../shared/data/routellm, not shipped) are split \
+         in two parts. Part A gives the stand-ins everything they are fitted to: the topic structure, estimated \
+         from the per-topic success rates by the method of moments (docs/standins.md), the clustering of the \
+         task embeddings, and the outcome targets of `tender calibrate --targets-from`. Part B is predicted. The \
+         kNN router's curve is a target on neither part.\n\n",
+    );
+    for dataset in &DATASETS {
+        report.push_str(&split_check(args, dataset, &figures)?);
+    }
+    tender_analysis::output::write_atomic(&out, |w| w.write_all(report.as_bytes()))?;
+    emit(&report)?;
+    emit(&format!("Written {}", out.display()))?;
+    Ok(())
+}
