@@ -766,6 +766,29 @@ mod tests {
     }
 
     #[test]
+    fn a_routers_curve_is_a_target_by_its_name() {
+        let text = WORLD
+            .replace("{appeal}", "0.5")
+            .replace("{shared}", "0.4")
+            .replace(
+                "mechanisms: [Sale(name: \"SALE\", w_c: 0.002, w_h: 0.0, memory: false), EachAgent, Oracle]",
+                "training: Holdout(0.3), mechanisms: [EachAgent, Carrot(name: \"kNN\", k: 5, lambdas: [0, 10, 100])]",
+            )
+            .replace(
+                "{targets}",
+                &(target("kNN", "apgr", 0.6, 0.05) + &target("kNN", "accuracy_at_strong_share:0.5", 0.6, 0.05)),
+            );
+        let p = Problem::new(&Scenario::parse(&text, "curve").unwrap(), Some(1)).unwrap();
+        let run = p.simulate(&p.base, 4).unwrap();
+        let achieved = p.achieved(&run).unwrap();
+        assert!(achieved.iter().all(|a| a.estimate.mean.is_finite() && a.estimate.n == 4), "per episode");
+        assert!((0.0..=1.0).contains(&achieved[1].estimate.mean), "an accuracy");
+        let unknown = text.replace("(mechanism: \"kNN\", metric: \"apgr\"", "(mechanism: \"kNN2\", metric: \"apgr\"");
+        let e = Problem::new(&Scenario::parse(&unknown, "curve").unwrap(), Some(1)).err().unwrap();
+        assert!(e.to_string().contains("\"kNN2\""), "{e}");
+    }
+
+    #[test]
     fn a_target_naming_an_unknown_mechanism_or_metric_is_refused() {
         let bad = world(0.0, 0.5, &target("nobody", "pass_at_1", 0.5, 0.1));
         assert!(Problem::new(&bad, Some(1)).err().unwrap().to_string().contains("\"nobody\""));

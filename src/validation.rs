@@ -465,7 +465,13 @@ fn split_check(args: &ValidationArgs, dataset: &Dataset, figures: &Path) -> Resu
         total += 1;
         agree += usize::from(ok);
         if !ok {
-            misses.push(q.label.clone());
+            // A level the calibration fixed on part A cannot follow a part that differs.
+            let shift = q.estimate.mean - real_a[ia].estimate.mean;
+            misses.push(if fitted {
+                format!("{} (fitted on A; the parts differ by {shift:+.3} in the data itself)", q.label)
+            } else {
+                q.label.clone()
+            });
         }
         let _ = writeln!(
             s,

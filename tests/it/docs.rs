@@ -11,7 +11,8 @@
 //!   command that measured them.
 //! - `<!-- checked: TEST -->` … `<!-- /checked -->`: a claim with its shape ("rises", "falls")
 //!   that the test of this file named TEST computes and compares word for word.
-//! - docs/reproduction.md is generated whole by `tender reproduce`.
+//! - docs/reproduction.md is generated whole by `tender reproduce`, docs/validation.md by
+//!   `tender validation`.
 //!
 //! Outside blocks, [`figures_outside_blocks_are_only_inputs_and_definitions`] allows no result
 //! figure (a percentage, a dollar amount, a ±, a time, a size) except the inputs and
@@ -23,13 +24,15 @@ use std::path::{Path, PathBuf};
 
 use crate::util::{project, tender, text};
 
-/// The documents checked: the README and every page of docs/ but the generated reproduction.
+/// The documents checked: the README and every page of docs/ but the generated reports.
 fn documents() -> Vec<PathBuf> {
     let mut docs = vec![project("README.md")];
     let mut pages: Vec<PathBuf> = std::fs::read_dir(project("docs"))
         .expect("docs/")
         .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "md") && !p.ends_with("reproduction.md"))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "md") && !p.ends_with("reproduction.md") && !p.ends_with("validation.md")
+        })
         .collect();
     pages.sort();
     docs.extend(pages);

@@ -158,3 +158,115 @@ fn validate_checks_recorded_agents_columns_as_run_does() {
         assert!(text(&o.stderr).contains("no-such-model"), "{command}: {}", text(&o.stderr));
     }
 }
+
+/// Task ids of a run's tasks.csv (the `task` column), sorted and deduplicated.
+fn task_ids(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("tasks.csv")).expect("tasks.csv");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let column = header.iter().position(|h| *h == "task").expect("a task column");
+    let mut ids: Vec<String> = lines.map(|l| l.split(',').nth(column).expect("field").to_string()).collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+#[test]
+fn a_split_keeps_disjoint_parts_that_together_hold_every_task() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Every task evaluated in every episode: no training split.
+    let text_of = std::fs::read_to_string(fixture("routellm-mini.ron"))
+        .expect("fixture")
+        .replace("training: Holdout(0.5),", "")
+        .replace(
+            "mechanisms: [EachAgent, Random, Oracle, Carrot(name: \"kNN\", k: 5, lambdas: [0, 100, 1000])]",
+            "mechanisms: [EachAgent]",
+        );
+    let scenario = dir.path().join("mini.ron");
+    std::fs::write(
+        &scenario,
+        text_of.replace("routellm-mini.csv", fixture("routellm-mini.csv").to_str().expect("utf-8")),
+    )
+    .expect("written");
+    let mut parts = Vec::new();
+    for part in ["task:0/2:3", "task:1/2:3"] {
+        let out = dir.path().join(part.replace([':', '/'], "-"));
+        let o = run(&scenario, &out, &["--episodes", "2", "--no-plots", "--split", part]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        parts.push(task_ids(&out));
+    }
+    let whole = dir.path().join("whole");
+    assert!(run(&scenario, &whole, &["--episodes", "2", "--no-plots"]).status.success());
+    assert!(parts[0].iter().all(|t| !parts[1].contains(t)), "the parts are disjoint");
+    assert_eq!(task_ids(&whole).len(), 40);
+    assert_eq!(parts[0].len() + parts[1].len(), 40, "the parts hold every task");
+    for bad in ["task:2/2", "subject:0/2", "task:0"] {
+        let o = run(&scenario, &dir.path().join("bad"), &["--split", bad]);
+        assert!(!o.status.success(), "{bad} is refused");
+        assert!(
+            text(&o.stderr).contains("BY:PART/PARTS") || text(&o.stderr).contains("must be below"),
+            "{}",
+            text(&o.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_routellm_folder_read_as_one_domain_keeps_ids_unique_and_subjects_as_topics() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("mmlu");
+    std::fs::create_dir(&data).expect("mkdir");
+    let table = std::fs::read_to_string(fixture("routellm-mini.csv")).expect("fixture");
+    for subject in ["mmlu_algebra", "mmlu_anatomy", "mmlu_law"] {
+        std::fs::write(data.join(format!("{subject}.csv")), &table).expect("written");
+    }
+    let scenario = std::fs::read_to_string(fixture("routellm-mini.ron")).expect("fixture").replace(
+        "(path: \"routellm-mini.csv\", format: RouteLlm)",
+        "(path: \"mmlu\", format: RouteLlm, domain: \"mmlu\", split: (by: Topic, part: 0, parts: 3))",
+    );
+    let file = dir.path().join("mmlu.ron");
+    std::fs::write(&file, scenario).expect("written");
+    let out = dir.path().join("out");
+    let o = run(&file, &out, &["--episodes", "1", "--no-plots"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let ids = task_ids(&out);
+    assert!(!ids.is_empty());
+    // One subject of three: its rows, named by file.
+    let prefixes: std::collections::BTreeSet<&str> = ids.iter().filter_map(|t| t.split(':').next()).collect();
+    assert_eq!(prefixes.len(), 1, "{prefixes:?}");
+    let summary = std::fs::read_to_string(out.join("summary.csv")).expect("summary");
+    assert!(summary.contains("mmlu"), "one domain, named by `domain:`");
+}
+
+#[test]
+#[cfg_attr(
+    not(tender_routellm_data),
+    ignore = "../shared/data/routellm is absent (the real RouteLLM trace is not shipped)"
+)]
+fn validation_calibrates_on_one_part_and_predicts_the_other() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("validation.md");
+    let tracked = std::fs::read(project("docs/validation.md")).expect("the tracked report");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tender"))
+        .current_dir(project(""))
+        .args(["validation", "--episodes", "2", "--calibration-episodes", "2", "--iterations", "8", "--out"])
+        .arg(&out)
+        .output()
+        .expect("tender runs");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(std::fs::read(project("docs/validation.md")).expect("tracked report"), tracked);
+    let doc = std::fs::read_to_string(&out).expect("report");
+    for needle in ["## MMLU, split by subject", "## GSM8K, split by prompt", "`topic_difficulty`", "| kNN: APGR |"] {
+        assert!(doc.contains(needle), "{needle} missing:\n{doc}");
+    }
+    // Per dataset: each agent's pass@1, joint success, the oracle, and three of the router's.
+    assert_eq!(doc.lines().filter(|l| l.starts_with("| kNN: ")).count(), 6, "{doc}");
+    assert_eq!(doc.lines().filter(|l| l.contains("(target on A)")).count(), 8, "{doc}");
+    assert!(dir.path().join("validation/mmlu-knn.png").exists());
+    // A file Tender did not write is never replaced.
+    let foreign = dir.path().join("mine.md");
+    std::fs::write(&foreign, "my notes").expect("written");
+    let o = crate::util::tender(&["validation", "--episodes", "2", "--out", foreign.to_str().expect("utf-8")]);
+    assert!(!o.status.success() && text(&o.stderr).contains("refusing to overwrite"), "{}", text(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&foreign).expect("kept"), "my notes");
+}
