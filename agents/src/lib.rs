@@ -14,6 +14,7 @@ pub mod cells;
 pub mod embed;
 pub mod live;
 mod memo;
+pub mod observe;
 pub mod pool;
 pub mod profile;
 pub mod recorded;

@@ -146,11 +146,38 @@ pub struct JurorProfile {
     pub accuracy: f64,
     /// Added to the juror's impression of its own plans, in latent units.
     pub self_bias: f64,
+    /// Share of its peers' plans the juror does not score (an abstention), as real jurors
+    /// decline or cannot read plans unlike their own. 0: it scores every plan.
+    #[serde(default)]
+    pub abstain: f64,
+    /// Share of its verdicts that hold no readable score (unparsed: the call is paid, the
+    /// verdict lost), as small models' replies often do.
+    #[serde(default)]
+    pub unreadable: f64,
+    /// Share of its readable verdicts that are `saturated_score` whatever the plan: a juror that
+    /// gives nearly every plan a 5.
+    #[serde(default)]
+    pub saturation: f64,
+    #[serde(default = "five")]
+    pub saturated_score: u8,
+}
+
+const fn five() -> u8 {
+    5
 }
 
 impl Default for JurorProfile {
     fn default() -> Self {
-        Self { accuracy: 0.6, self_bias: 0.3 }
+        Self { accuracy: 0.6, self_bias: 0.3, abstain: 0.0, unreadable: 0.0, saturation: 0.0, saturated_score: 5 }
+    }
+}
+
+impl JurorProfile {
+    /// A juror that always gives a readable verdict on its own merits (no abstentions, no
+    /// unreadable or saturated verdicts).
+    #[must_use]
+    pub fn always_reads(&self) -> bool {
+        self.abstain == 0.0 && self.unreadable == 0.0 && self.saturation == 0.0
     }
 }
 
@@ -361,6 +388,10 @@ impl AgentProfile {
         c.within("juror", |c| {
             c.range("accuracy", self.juror.accuracy, 0.0, 1.0);
             c.range("self_bias", self.juror.self_bias, -5.0, 5.0);
+            c.range("abstain", self.juror.abstain, 0.0, 1.0);
+            c.range("unreadable", self.juror.unreadable, 0.0, 1.0);
+            c.range("saturation", self.juror.saturation, 0.0, 1.0);
+            c.count("saturated_score", self.juror.saturated_score.into(), 0, 5);
         });
         c.range("memory_gain", self.memory_gain, 0.0, 5.0);
     }

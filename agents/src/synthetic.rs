@@ -59,6 +59,10 @@ pub struct SyntheticSource {
 /// Sources built so far: each gets its own `memo_id`.
 static SOURCES: AtomicU64 = AtomicU64::new(0);
 
+/// Key of a juror's behaviour draws (abstaining, unreadable, saturated) in a plan's jury stream,
+/// beside the rounds' keys of its noise.
+const JUROR_BEHAVIOUR: u64 = 0xB0;
+
 thread_local! {
     static FITS: RefCell<Memo<Fit>> = const { RefCell::new(Memo::new()) };
     static PLAN_NOISE: RefCell<Memo<PlanNoise>> = const { RefCell::new(Memo::new()) };
@@ -374,19 +378,33 @@ impl SyntheticSource {
     /// One juror's Likert score: its impression of the plan's margin, with its own noise, its
     /// verbosity bias and, for its own plans, its self-bias and self-knowledge.
     fn verdict(&self, key: CellKey<'_>, plan: &PlanCell, panel: &Panel, juror: usize) -> JuryCell {
+        let usage = Usage {
+            input: u64::from(self.params.jury_prompt_tokens) + u64::from(plan.length),
+            output: u64::from(self.params.jury_output_tokens),
+        };
+        let behaviour = self.profiles[juror].juror;
+        if !behaviour.always_reads() {
+            // Its own stream of (task, author, juror, round): drawn only for jurors that have
+            // such behaviour, so every other draw is unchanged.
+            let mut rng = panel.jury.rng(&[self.keys[juror], plan.round.key(), JUROR_BEHAVIOUR]);
+            let [abstains, unreadable, saturated]: [f64; 3] = std::array::from_fn(|_| rng.random::<f64>());
+            if juror != key.agent && abstains < behaviour.abstain {
+                return JuryCell::without_score(Status::Abstained, Usage::default());
+            }
+            if unreadable < behaviour.unreadable {
+                return JuryCell::without_score(Status::Unparsed, usage);
+            }
+            if saturated < behaviour.saturation {
+                return JuryCell::scored(behaviour.saturated_score.min(5), usage);
+            }
+        }
         let own = self.juror_noise(panel, plan.round, juror);
         // Self-knowledge sharpens, and self-bias shifts, a juror's view of its own plans.
         let m = self.juror_mix[juror][usize::from(juror == key.agent)];
         let noise = m.noise.apply(panel.impression, own);
         let impression = m.margin.apply(panel.margin, noise) + m.bias + panel.verbosity;
         let score = (2.5 + 1.25 * impression).round().clamp(0.0, 5.0) as u8;
-        JuryCell::scored(
-            score,
-            Usage {
-                input: u64::from(self.params.jury_prompt_tokens) + u64::from(plan.length),
-                output: u64::from(self.params.jury_output_tokens),
-            },
-        )
+        JuryCell::scored(score, usage)
     }
 
     /// How relevant retrieved experience is, in [0, 1]: the mean over `k` slots of each pair's
@@ -534,7 +552,7 @@ mod tests {
             plan_tokens: LogNormalSpec::default_plan(),
             trace: TraceSpec::default(),
             entropy: EntropySpec::default(),
-            juror: JurorProfile { accuracy, self_bias: 0.0 },
+            juror: JurorProfile { accuracy, self_bias: 0.0, ..JurorProfile::default() },
             memory_gain: 1.0,
             serving: crate::serving::ServingSpec::default(),
             reference: None,
@@ -964,6 +982,39 @@ mod tests {
         let mut c = Checker::default();
         StandInParams { shared_difficulty: 0.6, topic_difficulty: 0.3, topic_affinity: 0.2, ..base }.check(&mut c);
         assert!(c.finish().unwrap_err().to_string().contains("shared_difficulty + topic_difficulty + topic_affinity"));
+    }
+
+    #[test]
+    fn jurors_abstain_on_peers_fail_to_be_read_and_saturate_as_their_profile_says() {
+        use crate::observe::Verdicts;
+        let mut small = agent("small", [0.7, 0.2], 0.5);
+        small.juror = JurorProfile { abstain: 0.5, unreadable: 0.2, saturation: 0.8, ..small.juror };
+        let s =
+            SyntheticSource::new(vec![small, agent("large", [0.9, 0.5], 0.8)], StandInParams::default(), &workload(1))
+                .unwrap();
+        let (mut own, mut peers, mut plain) = (Verdicts::default(), Verdicts::default(), Verdicts::default());
+        for e in 0..400u64 {
+            for task in &workload(1).generate(e) {
+                for author in 0..2 {
+                    let key = CellKey { episode_seed: e, task, agent: author };
+                    let plan = s.plan(key);
+                    let v = s.judge(key, &plan, 0);
+                    if author == 0 {
+                        own.add(&v)
+                    } else {
+                        peers.add(&v)
+                    }
+                    plain.add(&s.judge(key, &plan, 1));
+                }
+            }
+        }
+        assert_eq!(own.abstained, 0, "a juror never abstains on its own plan");
+        assert!((peers.abstention_rate() - 0.5).abs() < 0.05, "{peers:?}");
+        assert!((own.unparsed_rate() - 0.2).abs() < 0.05, "{own:?}");
+        let (score, share) = own.modal_share();
+        assert!(score == 5 && share > 0.8, "{own:?}");
+        assert_eq!((plain.abstained, plain.unparsed), (0, 0), "the other juror reads every plan");
+        assert!(plain.modal_share().1 < 0.6, "{plain:?}");
     }
 
     #[test]
