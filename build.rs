@@ -3,7 +3,7 @@
 //! passing silently.
 
 fn main() {
-    for cfg in ["tender_python3", "tender_litellm", "tender_llama", "tender_routellm_data"] {
+    for cfg in ["tender_python3", "tender_litellm", "tender_llama", "tender_routellm_data", "tender_validation_data"] {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
     }
     println!("cargo::rerun-if-env-changed=TENDER_LITELLM_URL");
@@ -36,5 +36,11 @@ fn main() {
     if data.exists() {
         println!("cargo::rerun-if-changed=../shared/data/routellm");
         println!("cargo::rustc-cfg=tender_routellm_data");
+    }
+    // `tender validation` reads RouteLLM's tables and the recorded live run.
+    let live = std::path::Path::new("../shared/data/live/example30/trace.jsonl");
+    if data.exists() && live.exists() {
+        println!("cargo::rerun-if-changed=../shared/data/live/example30");
+        println!("cargo::rustc-cfg=tender_validation_data");
     }
 }

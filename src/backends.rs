@@ -141,7 +141,9 @@ fn load_tasks(scenario: &mut Scenario, file: &Path, live: Option<&LiveSource>) -
     let (rows, table) = match &spec.split {
         None => (rows, table),
         Some(split) => {
-            let keep = split.keep(&rows);
+            let units: Vec<(&str, &str)> =
+                rows.iter().map(|r| (r.topic.as_deref().unwrap_or(&r.domain), r.key.as_str())).collect();
+            let keep = split.keep(&units);
             let rows: Vec<TaskRow> = rows.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(r, _)| r).collect();
             if rows.is_empty() {
                 bail!("task file {shown}: part {} of its {}-part split holds no tasks", split.part, split.parts);

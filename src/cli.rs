@@ -82,6 +82,13 @@ pub enum Command {
     Validation(ValidationArgs),
 }
 
+/// `tender validation`'s documented counts: episodes of every recorded and predicted run, of
+/// every calibration evaluation, Nelder-Mead iterations, and episodes of the live run's prediction.
+pub const VALIDATION_EPISODES: u32 = 8;
+pub const VALIDATION_CALIBRATION_EPISODES: u32 = 6;
+pub const VALIDATION_ITERATIONS: u32 = 60;
+pub const VALIDATION_LIVE_EPISODES: u32 = 400;
+
 #[derive(Debug, Args)]
 pub struct ValidationArgs {
     /// The folder holding routellm-mmlu.ron and routellm-gsm8k.ron.
@@ -90,19 +97,25 @@ pub struct ValidationArgs {
     /// RouteLLM's recorded data (gsm8k_responses.csv and the mmlu folder).
     #[arg(long, default_value = "../shared/data/routellm")]
     pub routellm: PathBuf,
+    /// The recorded live run: live-local.ron and its trace.jsonl.
+    #[arg(long, default_value = "../shared/data/live/example30")]
+    pub live: PathBuf,
+    /// Episodes of the stand-ins' prediction of the live run.
+    #[arg(long, default_value_t = VALIDATION_LIVE_EPISODES, value_parser = clap::value_parser!(u32).range(2..))]
+    pub live_episodes: u32,
     /// The report to write [default: docs/validation.md at the documented counts,
     /// results/validation/validation.md otherwise, so a quick run never overwrites the tracked
     /// report].
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Episodes of every recorded and predicted run.
-    #[arg(long, default_value_t = crate::validation::EPISODES, value_parser = clap::value_parser!(u32).range(2..))]
+    #[arg(long, default_value_t = VALIDATION_EPISODES, value_parser = clap::value_parser!(u32).range(2..))]
     pub episodes: u32,
     /// Episodes per calibration evaluation.
-    #[arg(long, default_value_t = crate::validation::CALIBRATION_EPISODES, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = VALIDATION_CALIBRATION_EPISODES, value_parser = clap::value_parser!(u32).range(1..))]
     pub calibration_episodes: u32,
     /// Nelder-Mead iterations of each calibration.
-    #[arg(long, default_value_t = crate::validation::ITERATIONS, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = VALIDATION_ITERATIONS, value_parser = clap::value_parser!(u32).range(1..))]
     pub iterations: u32,
     #[command(flatten)]
     pub threads: Threads,

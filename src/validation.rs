@@ -11,8 +11,10 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use tender_agents::observe::{Behaviour, Observed};
 use tender_agents::{Backend, BinSpec, DomainSpec, Split, SplitBy, StandInParams, TraceSpec, WorkloadSpec};
 use tender_analysis::Estimate;
 use tender_analysis::plot::routing_comparison;
@@ -23,14 +25,11 @@ use tender_engine::{BatchResult, Prepared, Role, RunOptions, Scenario};
 
 use crate::backends::{LiveOptions, load, prepare};
 use crate::calibrate::{JOINT, Problem, targets_of};
-use crate::cli::ValidationArgs;
+use crate::cli::{
+    VALIDATION_CALIBRATION_EPISODES, VALIDATION_EPISODES, VALIDATION_ITERATIONS, VALIDATION_LIVE_EPISODES,
+    ValidationArgs,
+};
 use crate::io::emit;
-
-/// The documented counts: episodes of every run, of every calibration evaluation, and
-/// Nelder-Mead iterations.
-pub const EPISODES: u32 = 8;
-pub const CALIBRATION_EPISODES: u32 = 6;
-pub const ITERATIONS: u32 = 60;
 
 /// Neighbours a task's topic share is read over (the kNN router's `k` in the shipped scenarios).
 const NEIGHBOURS: usize = 20;
@@ -535,12 +534,301 @@ fn show(e: &Estimate) -> String {
     }
 }
 
+/// One SALE run's outcome: pass@1, dollars per task, each agent's share of wins, the share of
+/// bids refined and of tasks won by a refined bid, per episode.
+struct SaleOutcome {
+    values: Vec<(String, Vec<f64>)>,
+}
+
+fn sale_outcome(batch: &BatchResult) -> Result<SaleOutcome> {
+    // The auction of plans: the one mechanism of the scenario that reads bids.
+    let m = batch.mechanisms.iter().position(|m| m.needs.bids).context("the scenario runs no auction of plans")?;
+    let name = &batch.mechanisms[m].name;
+    let runs: Vec<&tender_engine::EpisodeRun> = batch.runs.iter().filter(|r| usize::from(r.mechanism) == m).collect();
+    let per =
+        |f: &dyn Fn(&[tender_engine::TaskRecord]) -> f64| runs.iter().map(|r| f(&r.records)).collect::<Vec<f64>>();
+    let mean = |rs: &[tender_engine::TaskRecord], g: &dyn Fn(&tender_engine::TaskRecord) -> f64| {
+        rs.iter().map(g).sum::<f64>() / rs.len().max(1) as f64
+    };
+    let agents = batch.agents.len() as f64;
+    let mut values = vec![
+        (format!("{name}: pass@1"), per(&|rs| mean(rs, &|r| f64::from(u8::from(r.success))))),
+        (format!("{name}: $ per task (×1000)"), per(&|rs| mean(rs, &|r| r.cost() * 1000.0))),
+    ];
+    for (a, agent) in batch.agents.iter().enumerate() {
+        values.push((
+            format!("{}'s share of wins", agent.name),
+            per(&|rs| mean(rs, &|r| f64::from(u8::from(usize::from(r.winner) == a)))),
+        ));
+    }
+    values.push(("bids refined".to_string(), per(&|rs| mean(rs, &|r| f64::from(r.refiners) / agents))));
+    values.push(("tasks won by a refined bid".to_string(), per(&|rs| mean(rs, &|r| f64::from(u8::from(r.refined))))));
+    Ok(SaleOutcome { values })
+}
+
+/// The `q` quantile (0 to 1) of `values` by linear interpolation.
+fn quantile(values: &[f64], q: f64) -> f64 {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let at = q * (v.len() - 1) as f64;
+    let (i, f) = (at.floor() as usize, at.fract());
+    v[i] + (v[(i + 1).min(v.len() - 1)] - v[i]) * f
+}
+
+/// The similarity from which each agent counts a retrieved lesson (its live spec's, else the
+/// stand-ins').
+fn lesson_thresholds(scenario: &Scenario) -> Vec<f64> {
+    scenario
+        .agents
+        .iter()
+        .map(|a| match &a.backend {
+            Backend::Live(spec) => spec.lesson_min_similarity,
+            _ => scenario.standins.lesson_min_similarity,
+        })
+        .collect()
+}
+
+/// Run `prepared` with its source observed.
+fn observed_run(prepared: &mut Prepared, jobs: Option<usize>, episodes: u32) -> Result<(BatchResult, Behaviour)> {
+    let observed = Arc::new(Observed::new(Arc::clone(&prepared.source), lesson_thresholds(&prepared.scenario)));
+    prepared.source = observed.clone();
+    let batch = prepared.run(&RunOptions { episodes, ..prepared.options(jobs) }, &|| {})?;
+    Ok((batch, Behaviour::of(&observed.log(), prepared.scenario.agents.len())))
+}
+
+/// The live pool's stand-in twin: every agent a stand-in whose plans, verdicts and execution
+/// lengths follow what the trace shows it doing; each live agent's skill per domain (one value for
+/// its bins) and the shared difficulty are left free for the outcome calibration.
+fn live_twin(live: &Scenario, batch: &BatchResult, behaviour: &Behaviour, calibration: (u32, u32)) -> Result<Scenario> {
+    let mut s = live.clone();
+    s.name = format!("{}-standins", s.name);
+    let mut params = Vec::new();
+    let domains: Vec<(String, usize)> = s.workload.domains.iter().map(|d| (d.name.clone(), d.bins.len())).collect();
+    for (a, agent) in s.agents.iter_mut().enumerate() {
+        let seen = &behaviour.agents[a];
+        let peers_abstain = seen.peers.abstention_rate();
+        agent.juror.abstain = if peers_abstain.is_finite() { peers_abstain } else { 0.0 };
+        if !agent.backend.is_synthetic() {
+            let m =
+                batch.mechanisms.iter().position(|m| m.role() == Role::Alone(a)).context("each agent runs alone")?;
+            let records: Vec<&tender_engine::TaskRecord> =
+                batch.runs.iter().filter(|r| usize::from(r.mechanism) == m).flat_map(|r| &r.records).collect();
+            let n = records.len().max(1) as f64;
+            let (input, output) = records
+                .iter()
+                .fold((0.0, 0.0), |(i, o), r| (i + r.delivered.input as f64 / n, o + r.delivered.output as f64 / n));
+            agent.backend = Backend::Synthetic;
+            agent.trace = TraceSpec {
+                median_at_1min: ((input + output) * (-TWIN_TRACE_SIGMA * TWIN_TRACE_SIGMA / 2.0).exp()).max(1.0),
+                tau_exponent: 0.0,
+                sigma: TWIN_TRACE_SIGMA,
+                output_share: output / (input + output).max(1.0),
+            };
+            agent.plan_tokens =
+                tender_agents::LogNormalSpec { median: seen.log_length.0.exp(), sigma: seen.log_length.1 };
+            agent.entropy = tender_agents::profile::EntropySpec { mean: seen.entropy.0, sd: seen.entropy.1 };
+            let mut all = seen.own;
+            for (n, p) in all.scores.iter_mut().zip(seen.peers.scores) {
+                *n += p;
+            }
+            all.unparsed += seen.peers.unparsed;
+            all.asked += seen.peers.asked - seen.peers.abstained;
+            let (score, share) = all.modal_share();
+            agent.juror.unreadable = if all.unparsed_rate().is_finite() { all.unparsed_rate() } else { 0.0 };
+            (agent.juror.saturation, agent.juror.saturated_score) =
+                if share.is_finite() && share >= 0.5 { (share, score) } else { (0.0, 5) };
+            agent.juror.self_bias = 0.0;
+            agent.skill = domains
+                .iter()
+                .enumerate()
+                .map(|(d, (name, bins))| {
+                    let mine: Vec<&&tender_engine::TaskRecord> =
+                        records.iter().filter(|r| usize::from(r.domain) == d).collect();
+                    let pass = mine.iter().filter(|r| r.success).count() as f64 / mine.len().max(1) as f64;
+                    (name.clone(), vec![pass.clamp(0.02, 0.98); *bins])
+                })
+                .collect();
+            for (name, bins) in &domains {
+                params.push(FreeParam {
+                    path: format!("agents[{:?}].skill.{name}[0]", agent.name),
+                    min: 0.02,
+                    max: 0.98,
+                    also: (1..*bins).map(|b| format!("agents[{:?}].skill.{name}[{b}]", agent.name)).collect(),
+                });
+            }
+        }
+    }
+    params.push(FreeParam { path: "standins.shared_difficulty".into(), min: 0.0, max: 0.85, also: Vec::new() });
+    let counts: Vec<Vec<u32>> = {
+        let tasks = live.workload.loaded.as_deref().unwrap_or_default();
+        s.workload
+            .domains
+            .iter()
+            .enumerate()
+            .map(|(d, domain)| {
+                (0..domain.bins.len())
+                    .map(|b| {
+                        tasks.iter().filter(|t| usize::from(t.domain) == d && usize::from(t.bin) == b).count() as u32
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    for (domain, counts) in s.workload.domains.iter_mut().zip(counts) {
+        for (bin, n) in domain.bins.iter_mut().zip(counts) {
+            bin.tasks = n;
+        }
+        domain.topics = 1;
+    }
+    s.workload.tasks = None;
+    s.workload.loaded = None;
+    let (episodes, iterations) = calibration;
+    s.calibrate = Some(CalibrationSpec { episodes, iterations, starts: 1, params, targets: Vec::new() });
+    Ok(s)
+}
+
+/// Behaviour rows: `(label, live value, stand-ins' value)` per agent.
+fn behaviour_rows(names: &[String], live: &Behaviour, twin: &Behaviour) -> String {
+    let mut s = String::from("| agent | behaviour | live (trace) | stand-ins |\n|---|---|---|---|\n");
+    for (a, name) in names.iter().enumerate() {
+        let (l, t) = (&live.agents[a], &twin.agents[a]);
+        let pair = |v: (f64, f64)| format!("{:.2} ± {:.2}", v.0, v.1);
+        let rows: [(&str, String, String); 9] = [
+            ("plans: ln length, mean ± sd", pair(l.log_length), pair(t.log_length)),
+            ("plans: entropy, mean ± sd", pair(l.entropy), pair(t.entropy)),
+            ("entropy, solved − failed tasks", format!("{:+.3}", l.entropy_gap), format!("{:+.3}", t.entropy_gap)),
+            ("verdicts on own plans: mean score", format!("{:.2}", l.own.mean()), format!("{:.2}", t.own.mean())),
+            (
+                "verdicts on peers' plans: mean score",
+                format!("{:.2}", l.peers.mean()),
+                format!("{:.2}", t.peers.mean()),
+            ),
+            (
+                "verdicts on own plans: most frequent score (share)",
+                format!("{} ({:.0}%)", l.own.modal_share().0, l.own.modal_share().1 * 100.0),
+                format!("{} ({:.0}%)", t.own.modal_share().0, t.own.modal_share().1 * 100.0),
+            ),
+            (
+                "verdicts unreadable (own / peers')",
+                format!("{:.0}% / {:.0}%", l.own.unparsed_rate() * 100.0, l.peers.unparsed_rate() * 100.0),
+                format!("{:.0}% / {:.0}%", t.own.unparsed_rate() * 100.0, t.peers.unparsed_rate() * 100.0),
+            ),
+            (
+                "abstains on peers' plans",
+                format!("{:.0}%", l.peers.abstention_rate() * 100.0),
+                format!("{:.0}%", t.peers.abstention_rate() * 100.0),
+            ),
+            (
+                "refines / memory offered a lesson",
+                format!("{:.0}% / {:.0}%", l.refinement_rate * 100.0, l.retrieval_rate * 100.0),
+                format!("{:.0}% / {:.0}%", t.refinement_rate * 100.0, t.retrieval_rate * 100.0),
+            ),
+        ];
+        for (label, live, twin) in rows {
+            let _ = writeln!(s, "| {name} | {label} | {live} | {twin} |");
+        }
+    }
+    s.replace("NaN", "–").replace("nan", "–")
+}
+
+/// The example30 section: the live run replayed and observed, its stand-in twin calibrated to
+/// its outcomes and behaviour, and the twin's prediction of SALE beside the live result.
+fn live_check(args: &ValidationArgs) -> Result<String> {
+    let file = args.live.join("live-local.ron");
+    let trace = args.live.join("trace.jsonl");
+    let jobs = args.threads.jobs;
+    emit("example30: replaying the live run")?;
+    let options = LiveOptions { replay: Some(trace.clone()), ..LiveOptions::default() };
+    let backends = prepare(load(&file)?, &file, &options)?;
+    let mut prepared = backends.prepared;
+    let (batch, live_behaviour) = observed_run(&mut prepared, jobs, 1)?;
+    backends.live.as_deref().map(tender_agents::live::LiveSource::finish).transpose()?;
+    let live = &prepared.scenario;
+    let names: Vec<String> = live.agents.iter().map(|a| a.name.clone()).collect();
+    let mut twin = live_twin(live, &batch, &live_behaviour, (args.calibration_episodes * 4, args.iterations))?;
+    let ours: Vec<&str> = names.iter().map(String::as_str).collect();
+    let targets = targets_of(&batch, live, &ours, "recorded: example30 trace")?;
+    if let Some(spec) = twin.calibrate.as_mut() {
+        spec.targets.clone_from(&targets);
+    }
+    emit(&format!("example30: calibrating the stand-ins to the trace's {} outcome targets", targets.len()))?;
+    let problem = Problem::new(&twin, jobs)?;
+    let (x, distance, evaluations) = problem.solve(Box::new(|_, _| {}))?;
+    let calibrated = problem.scenario_at(&twin, &problem.values(&x))?;
+    let mut check = calibrated.clone();
+    check.calibrate = None;
+    let mut twin_prepared = Prepared::synthetic(check).map_err(|e| anyhow::anyhow!("{e}"))?;
+    emit(&format!("example30: predicting SALE over {} stand-in episodes", args.live_episodes))?;
+    let (twin_batch, twin_behaviour) = observed_run(&mut twin_prepared, jobs, args.live_episodes)?;
+    let achieved = {
+        let p = Problem::new(&calibrated, jobs)?;
+        let run = crate::calibrate::Measured {
+            summary: tender_analysis::summarise(&twin_batch, &twin_prepared.scenario.workload),
+            batch: Some(twin_batch.clone()),
+        };
+        p.achieved(&run)?.iter().filter(|a| a.within()).count()
+    };
+    let (real, predicted) = (sale_outcome(&batch)?, sale_outcome(&twin_batch)?);
+
+    let mut s = String::from("# example30: a live run and its simulation\n\n");
+    let _ = writeln!(
+        s,
+        "The live run of `{}` (two real local models on llama.cpp, Qwen2.5-Coder-0.5B and SmolLM2-135M, and the 32B \
+         stand-in, on the 30 example tasks; ../shared/data/live/example30, not shipped) is replayed from its trace \
+         and observed cell by cell. Its stand-in twin takes from the trace what each agent does (plan length and \
+         entropy, execution lengths; as a juror its abstentions on peers' plans, unreadable verdicts and a \
+         saturated score where one score is most of its verdicts) and is calibrated to the trace's {} outcome \
+         targets (each agent's pass@1 per domain, joint success, the oracle) in {evaluations} evaluations \
+         (distance {distance:.2}; {achieved} of {} within tolerance over {} episodes). SALE's weights are the live \
+         scenario's. Nothing of SALE's outcome is a target.\n",
+        file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+        targets.len(),
+        targets.len(),
+        args.live_episodes
+    );
+    s.push_str("## What agents and jurors do\n\n");
+    s.push_str(&behaviour_rows(&names, &live_behaviour, &twin_behaviour));
+    s.push_str(
+        "\nThe first rows are read from the trace into the stand-ins (by moments); the entropy gap, the mean \
+         scores and the refinement and retrieval rates are not, and show where the stand-ins behave otherwise.\n\n",
+    );
+    let _ = writeln!(
+        s,
+        "## SALE: predicted and live\n\nThe live run is one episode of 30 tasks; the prediction is the stand-ins' \
+         mean over {} episodes of the same 30-task size, with the range (2.5% to 97.5%) one such episode falls in: \
+         the sampling error a single live run has.\n",
+        args.live_episodes
+    );
+    s.push_str("| quantity | live | predicted (mean) | one episode's range | live inside |\n|---|---|---|---|---|\n");
+    let (mut inside, mut total) = (0, 0);
+    for ((label, live), (_, sim)) in real.values.iter().zip(&predicted.values) {
+        let value = live.first().copied().unwrap_or(f64::NAN);
+        let (low, high) = (quantile(sim, 0.025), quantile(sim, 0.975));
+        let mean = sim.iter().sum::<f64>() / sim.len().max(1) as f64;
+        let ok = (low..=high).contains(&value);
+        total += 1;
+        inside += usize::from(ok);
+        let _ = writeln!(
+            s,
+            "| {label} | {value:.3} | {mean:.3} | {low:.3} to {high:.3} | {} |",
+            if ok { "yes" } else { "**no**" }
+        );
+    }
+    let _ = writeln!(s, "\nThe live value lies inside the predicted range for {inside} of {total} quantities.\n");
+    Ok(s)
+}
+
 /// How the report begins: `tender validation` replaces only a report holding it.
 const GENERATED: &str = "Generated by `cargo run --release -- validation`";
 
 pub fn validation(args: &ValidationArgs) -> Result<()> {
-    let documented =
-        args.episodes == EPISODES && args.calibration_episodes == CALIBRATION_EPISODES && args.iterations == ITERATIONS;
+    let documented = args.episodes == VALIDATION_EPISODES
+        && args.calibration_episodes == VALIDATION_CALIBRATION_EPISODES
+        && args.iterations == VALIDATION_ITERATIONS
+        && args.live_episodes == VALIDATION_LIVE_EPISODES;
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from(if documented { "docs/validation.md" } else { "results/validation/validation.md" })
     });
@@ -564,6 +852,7 @@ pub fn validation(args: &ValidationArgs) -> Result<()> {
     for dataset in &DATASETS {
         report.push_str(&split_check(args, dataset, &figures)?);
     }
+    report.push_str(&live_check(args)?);
     tender_analysis::output::write_atomic(&out, |w| w.write_all(report.as_bytes()))?;
     emit(&report)?;
     emit(&format!("Written {}", out.display()))?;

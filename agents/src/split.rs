@@ -9,7 +9,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::streams::{name_key, splitmix64};
-use crate::taskfile::TaskRow;
 use crate::validate::Checker;
 
 /// One part of a task file.
@@ -53,18 +52,18 @@ impl Split {
         );
     }
 
-    /// The unit of `row`.
-    fn unit<'a>(&self, row: &'a TaskRow) -> &'a str {
-        match self.by {
-            SplitBy::Topic => row.topic.as_deref().unwrap_or(&row.domain),
-            SplitBy::Task => &row.key,
-        }
-    }
-
-    /// Which rows the kept part holds.
+    /// Which rows the kept part holds, given each row's topic (its domain when it has none)
+    /// and its id.
     #[must_use]
-    pub fn keep(&self, rows: &[TaskRow]) -> Vec<bool> {
-        let mut units: Vec<&str> = rows.iter().map(|r| self.unit(r)).collect();
+    pub fn keep<'a>(&self, rows: &[(&'a str, &'a str)]) -> Vec<bool> {
+        let by = self.by;
+        let unit = move |&(topic, id): &(&'a str, &'a str)| -> &'a str {
+            match by {
+                SplitBy::Topic => topic,
+                SplitBy::Task => id,
+            }
+        };
+        let mut units: Vec<&str> = rows.iter().map(unit).collect();
         units.sort_unstable();
         units.dedup();
         let rank = |u: &str| splitmix64(self.seed ^ name_key(u));
@@ -75,35 +74,27 @@ impl Split {
             let i = units.binary_search_by_key(&(rank(u), u), |v| (rank(v), *v)).unwrap_or(0) as u64;
             (i * u64::from(self.parts) / n.max(1)) as u32
         };
-        rows.iter().map(|r| part_of(self.unit(r)) == self.part).collect()
+        rows.iter().map(|r| part_of(unit(r)) == self.part).collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::answer::AnswerCheck;
 
-    fn rows() -> Vec<TaskRow> {
-        (0..60)
-            .map(|i| TaskRow {
-                key: format!("t{i}"),
-                text: String::new(),
-                domain: "mmlu".into(),
-                topic: Some(format!("subject-{}", i % 7)),
-                tau: None,
-                bin: None,
-                reference: String::new(),
-                check: AnswerCheck::Exact,
-                value: None,
-                arrival: None,
-            })
-            .collect()
+    /// 60 tasks of 7 topics: `(topic, id)`.
+    fn rows() -> Vec<(String, String)> {
+        (0..60).map(|i| (format!("subject-{}", i % 7), format!("t{i}"))).collect()
+    }
+
+    fn view(rows: &[(String, String)]) -> Vec<(&str, &str)> {
+        rows.iter().map(|(t, k)| (t.as_str(), k.as_str())).collect()
     }
 
     #[test]
     fn parts_are_disjoint_cover_every_task_and_keep_topics_whole() {
-        let rows = rows();
+        let owned = rows();
+        let rows = view(&owned);
         for by in [SplitBy::Topic, SplitBy::Task] {
             let keeps: Vec<Vec<bool>> = (0..3).map(|part| Split { by, part, parts: 3, seed: 5 }.keep(&rows)).collect();
             for i in 0..rows.len() {
@@ -115,20 +106,21 @@ mod tests {
         }
         let first = Split { by: SplitBy::Topic, part: 0, parts: 2, seed: 5 }.keep(&rows);
         for (a, b) in rows.iter().zip(&first) {
-            let same = rows.iter().zip(&first).filter(|(r, _)| r.topic == a.topic);
+            let same = rows.iter().zip(&first).filter(|(r, _)| r.0 == a.0);
             assert!(same.into_iter().all(|(_, k)| k == b), "a topic stays on one side");
         }
     }
 
     #[test]
     fn the_assignment_follows_the_seed_not_the_order() {
-        let rows = rows();
+        let owned = rows();
+        let rows = view(&owned);
         let split = Split { by: SplitBy::Task, part: 1, parts: 2, seed: 9 };
-        let kept: Vec<&str> = rows.iter().zip(split.keep(&rows)).filter(|(_, k)| *k).map(|(r, _)| &*r.key).collect();
+        let kept: Vec<&str> = rows.iter().zip(split.keep(&rows)).filter(|(_, k)| *k).map(|(r, _)| r.1).collect();
         let mut reversed = rows.clone();
         reversed.reverse();
         let mut again: Vec<&str> =
-            reversed.iter().zip(split.keep(&reversed)).filter(|(_, k)| *k).map(|(r, _)| &*r.key).collect();
+            reversed.iter().zip(split.keep(&reversed)).filter(|(_, k)| *k).map(|(r, _)| r.1).collect();
         again.reverse();
         assert_eq!(kept, again);
         assert_eq!(kept.len(), 30);

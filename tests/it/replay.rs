@@ -240,8 +240,8 @@ fn a_routellm_folder_read_as_one_domain_keeps_ids_unique_and_subjects_as_topics(
 
 #[test]
 #[cfg_attr(
-    not(tender_routellm_data),
-    ignore = "../shared/data/routellm is absent (the real RouteLLM trace is not shipped)"
+    not(tender_validation_data),
+    ignore = "../shared/data/routellm or ../shared/data/live/example30 is absent (real data is not shipped)"
 )]
 fn validation_calibrates_on_one_part_and_predicts_the_other() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -249,7 +249,18 @@ fn validation_calibrates_on_one_part_and_predicts_the_other() {
     let tracked = std::fs::read(project("docs/validation.md")).expect("the tracked report");
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_tender"))
         .current_dir(project(""))
-        .args(["validation", "--episodes", "2", "--calibration-episodes", "2", "--iterations", "8", "--out"])
+        .args([
+            "validation",
+            "--episodes",
+            "2",
+            "--calibration-episodes",
+            "2",
+            "--iterations",
+            "8",
+            "--live-episodes",
+            "40",
+            "--out",
+        ])
         .arg(&out)
         .output()
         .expect("tender runs");
@@ -263,6 +274,15 @@ fn validation_calibrates_on_one_part_and_predicts_the_other() {
     assert_eq!(doc.lines().filter(|l| l.starts_with("| kNN: ")).count(), 6, "{doc}");
     assert_eq!(doc.lines().filter(|l| l.contains("(target on A)")).count(), 8, "{doc}");
     assert!(dir.path().join("validation/mmlu-knn.png").exists());
+    // The live run beside its stand-in twin: behaviour per agent, then SALE predicted and live.
+    assert!(doc.contains("# example30: a live run and its simulation"), "{doc}");
+    assert_eq!(doc.lines().filter(|l| l.contains("| plans: ln length, mean ± sd |")).count(), 3, "{doc}");
+    assert!(doc.contains("| SALE (k=4): pass@1 | 0.333 |"), "the live SALE scored 10 of 30: {doc}");
+    // Plan lengths are read into the stand-ins: their mean log length follows the trace's.
+    for line in doc.lines().filter(|l| l.starts_with("| qwen2.5-0.5b | plans: ln length")) {
+        let cells: Vec<f64> = line.split('|').filter_map(|c| c.trim().split(' ').next()?.parse().ok()).collect();
+        assert!((cells[0] - cells[1]).abs() < 0.15, "{line}");
+    }
     // A file Tender did not write is never replaced.
     let foreign = dir.path().join("mine.md");
     std::fs::write(&foreign, "my notes").expect("written");
