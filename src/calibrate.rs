@@ -10,13 +10,17 @@ use anyhow::{Context, Result, bail};
 use argmin::core::{CostFunction, Executor};
 use argmin::solver::neldermead::NelderMead;
 use serde_json::Value;
+use std::sync::Arc;
 use tender_analysis::metrics::{Scope, Summary};
 use tender_analysis::routing::CurveMetric;
 use tender_analysis::{Estimate, output, summarise};
 use tender_engine::calibration::{CalibrationSpec, Target};
 use tender_engine::mechanisms::baselines::{EachAgent, Oracle};
 use tender_engine::sweep::Point;
-use tender_engine::{MechanismSpec, Prepared, Role, RunOptions, Scenario};
+
+use tender_agents::Backend;
+use tender_agents::observe::{Behaviour, Observed};
+use tender_engine::{BatchResult, MechanismSpec, Prepared, Role, RunOptions, Scenario};
 
 use crate::backends::load;
 use crate::backends::{LiveOptions, prepare};
@@ -476,10 +480,11 @@ pub fn recorded_targets(
     replay: Option<&Path>,
     standins: &Scenario,
     jobs: Option<usize>,
-) -> Result<Vec<Target>> {
+) -> Result<(Vec<Target>, Option<SeenBehaviour>)> {
     let mut recorded = load(file)?;
     // The same evaluation tasks as the recorded run (its training split is kept).
-    recorded.mechanisms = vec![MechanismSpec::new(EachAgent), MechanismSpec::new(Oracle)];
+    let original =
+        std::mem::replace(&mut recorded.mechanisms, vec![MechanismSpec::new(EachAgent), MechanismSpec::new(Oracle)]);
     recorded.calibrate = None;
     recorded.sweep = None;
     // A live scenario answers from its trace (`--targets-replay`), never from the network.
@@ -487,14 +492,87 @@ pub fn recorded_targets(
     if has_live && replay.is_none() {
         bail!("{}: live agents give targets only from a recorded trace: add `--targets-replay TRACE`", file.display());
     }
+    // A live run replays as it ran (its trace answers only what it asked), observed cell by cell.
+    if has_live {
+        recorded.mechanisms = original;
+    }
     let options = LiveOptions { replay: replay.map(Path::to_path_buf), ..LiveOptions::default() };
     let backends = prepare(recorded, file, &options)?;
-    let recorded = &backends.prepared.scenario;
-    let batch = backends.prepared.run(&backends.prepared.options(jobs), &|| {});
+    let mut prepared = backends.prepared;
+    let episodes = prepared.scenario.episodes;
+    let run = observed_run(&mut prepared, jobs, episodes);
     // A replay that missed requests gives no targets.
     backends.live.as_deref().map(tender_agents::live::LiveSource::finish).transpose()?;
+    let (batch, behaviour) = run?;
+    let recorded = &prepared.scenario;
     let ours: Vec<&str> = standins.agents.iter().map(|a| a.name.as_str()).collect();
-    targets_of(&batch?, recorded, &ours, &format!("recorded: {}", file.display()))
+    let targets = targets_of(&batch, recorded, &ours, &format!("recorded: {}", file.display()))?;
+    let seen = has_live.then(|| SeenBehaviour {
+        live: recorded.agents.iter().filter(|a| !a.backend.is_synthetic()).map(|a| a.name.clone()).collect(),
+        names: recorded.agents.iter().map(|a| a.name.clone()).collect(),
+        behaviour,
+    });
+    Ok((targets, seen))
+}
+
+/// What a live run's agents were seen doing (`Behaviour`), by name, and which were live.
+pub struct SeenBehaviour {
+    pub names: Vec<String>,
+    pub live: Vec<String>,
+    pub behaviour: Behaviour,
+}
+
+impl SeenBehaviour {
+    /// Give the stand-ins of `scenario` named as live agents of the run what those did
+    /// ([`tender_agents::observe::AgentBehaviour::give_to`]); a Markdown table of what was given.
+    pub fn give_to(&self, scenario: &mut Scenario) -> String {
+        let mut table = String::from(
+            "| agent | plan length (median, σ of ln) | entropy (mean, sd) | abstains on peers | unreadable | saturated at |\n\
+             |---|---|---|---|---|---|\n",
+        );
+        for agent in &mut scenario.agents {
+            let Some(i) = self.names.iter().position(|n| *n == agent.name).filter(|_| self.live.contains(&agent.name))
+            else {
+                continue;
+            };
+            self.behaviour.agents[i].give_to(agent);
+            let j = &agent.juror;
+            let _ = writeln!(
+                table,
+                "| {} | {:.0}, {:.3} | {:.3}, {:.3} | {:.3} | {:.3} | {} |",
+                agent.name,
+                agent.plan_tokens.median,
+                agent.plan_tokens.sigma,
+                agent.entropy.mean,
+                agent.entropy.sd,
+                j.abstain,
+                j.unreadable,
+                if j.saturation > 0.0 { format!("{} ({:.3})", j.saturated_score, j.saturation) } else { "–".into() }
+            );
+        }
+        table
+    }
+}
+
+/// The similarity from which each agent counts a retrieved lesson (its live spec's, else the
+/// stand-ins').
+fn lesson_thresholds(scenario: &Scenario) -> Vec<f64> {
+    scenario
+        .agents
+        .iter()
+        .map(|a| match &a.backend {
+            Backend::Live(spec) => spec.lesson_min_similarity,
+            _ => scenario.standins.lesson_min_similarity,
+        })
+        .collect()
+}
+
+/// Run `prepared` with its source observed.
+pub fn observed_run(prepared: &mut Prepared, jobs: Option<usize>, episodes: u32) -> Result<(BatchResult, Behaviour)> {
+    let observed = Arc::new(Observed::new(Arc::clone(&prepared.source), lesson_thresholds(&prepared.scenario)));
+    prepared.source = observed.clone();
+    let batch = prepared.run(&RunOptions { episodes, ..prepared.options(jobs) }, &|| {})?;
+    Ok((batch, Behaviour::of(&observed.log(), prepared.scenario.agents.len())))
 }
 
 /// The targets [`recorded_targets`] reads off a recorded pool's run (each agent alone and the
@@ -566,8 +644,18 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
     // The output folder is claimed before minutes of fitting, not after.
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("results/calibrate").join(&scenario.name));
     let staged = crate::results::Staged::new(&out, "calibrate", &[])?;
+    let mut behaviour_section = String::new();
     if let Some(from) = &args.targets_from {
-        let targets = recorded_targets(from, args.targets_replay.as_deref(), &scenario, args.threads.jobs)?;
+        let (targets, seen) = recorded_targets(from, args.targets_replay.as_deref(), &scenario, args.threads.jobs)?;
+        if let Some(seen) = seen {
+            let table = seen.give_to(&mut scenario);
+            behaviour_section = format!(
+                "\n## Behaviour read from the trace\n\nGiven to the stand-ins of the live agents before fitting (by \
+                 moments: plan length and entropy; as jurors, abstentions on peers' plans, unreadable verdicts, a \
+                 saturated score):\n\n{table}"
+            );
+            emit(&format!("Behaviour read from {}:\n{table}", from.display()))?;
+        }
         let spec =
             scenario.calibrate.as_mut().context("the scenario has no `calibrate:` block (its free parameters)")?;
         emit(&format!("{} targets from {}", targets.len(), from.display()))?;
@@ -639,6 +727,7 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
     if missed > 0 {
         let _ = write!(report, "\n{missed} of {} targets are outside their tolerance.\n", achieved.len());
     }
+    report.push_str(&behaviour_section);
     output::write_atomic(&staged.path().join("fit.md"), |w| w.write_all(report.as_bytes()))?;
     staged.commit()?;
     emit(&report)?;

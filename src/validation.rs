@@ -11,10 +11,9 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use tender_agents::observe::{Behaviour, Observed};
+use tender_agents::observe::Behaviour;
 use tender_agents::{Backend, BinSpec, DomainSpec, Split, SplitBy, StandInParams, TraceSpec, WorkloadSpec};
 use tender_analysis::Estimate;
 use tender_analysis::plot::routing_comparison;
@@ -24,7 +23,7 @@ use tender_engine::calibration::{CalibrationSpec, FreeParam, Target};
 use tender_engine::{BatchResult, Prepared, Role, RunOptions, Scenario};
 
 use crate::backends::{LiveOptions, load, prepare};
-use crate::calibrate::{JOINT, Problem, targets_of};
+use crate::calibrate::{JOINT, Problem, observed_run, targets_of};
 use crate::cli::{
     VALIDATION_CALIBRATION_EPISODES, VALIDATION_EPISODES, VALIDATION_ITERATIONS, VALIDATION_LIVE_EPISODES,
     ValidationArgs,
@@ -578,27 +577,6 @@ fn quantile(values: &[f64], q: f64) -> f64 {
     v[i] + (v[(i + 1).min(v.len() - 1)] - v[i]) * f
 }
 
-/// The similarity from which each agent counts a retrieved lesson (its live spec's, else the
-/// stand-ins').
-fn lesson_thresholds(scenario: &Scenario) -> Vec<f64> {
-    scenario
-        .agents
-        .iter()
-        .map(|a| match &a.backend {
-            Backend::Live(spec) => spec.lesson_min_similarity,
-            _ => scenario.standins.lesson_min_similarity,
-        })
-        .collect()
-}
-
-/// Run `prepared` with its source observed.
-fn observed_run(prepared: &mut Prepared, jobs: Option<usize>, episodes: u32) -> Result<(BatchResult, Behaviour)> {
-    let observed = Arc::new(Observed::new(Arc::clone(&prepared.source), lesson_thresholds(&prepared.scenario)));
-    prepared.source = observed.clone();
-    let batch = prepared.run(&RunOptions { episodes, ..prepared.options(jobs) }, &|| {})?;
-    Ok((batch, Behaviour::of(&observed.log(), prepared.scenario.agents.len())))
-}
-
 /// The live pool's stand-in twin: every agent a stand-in whose plans, verdicts and execution
 /// lengths follow what the trace shows it doing; each live agent's skill per domain (one value for
 /// its bins) and the shared difficulty are left free for the outcome calibration.
@@ -609,8 +587,9 @@ fn live_twin(live: &Scenario, batch: &BatchResult, behaviour: &Behaviour, calibr
     let domains: Vec<(String, usize)> = s.workload.domains.iter().map(|d| (d.name.clone(), d.bins.len())).collect();
     for (a, agent) in s.agents.iter_mut().enumerate() {
         let seen = &behaviour.agents[a];
-        let peers_abstain = seen.peers.abstention_rate();
-        agent.juror.abstain = if peers_abstain.is_finite() { peers_abstain } else { 0.0 };
+        // Every juror abstains on peers' plans as it did (the 32B stand-in on the live plans it
+        // cannot read); live agents also take their plans' and verdicts' behaviour.
+        seen.give_abstentions_to(agent);
         if !agent.backend.is_synthetic() {
             let m =
                 batch.mechanisms.iter().position(|m| m.role() == Role::Alone(a)).context("each agent runs alone")?;
@@ -627,20 +606,7 @@ fn live_twin(live: &Scenario, batch: &BatchResult, behaviour: &Behaviour, calibr
                 sigma: TWIN_TRACE_SIGMA,
                 output_share: output / (input + output).max(1.0),
             };
-            agent.plan_tokens =
-                tender_agents::LogNormalSpec { median: seen.log_length.0.exp(), sigma: seen.log_length.1 };
-            agent.entropy = tender_agents::profile::EntropySpec { mean: seen.entropy.0, sd: seen.entropy.1 };
-            let mut all = seen.own;
-            for (n, p) in all.scores.iter_mut().zip(seen.peers.scores) {
-                *n += p;
-            }
-            all.unparsed += seen.peers.unparsed;
-            all.asked += seen.peers.asked - seen.peers.abstained;
-            let (score, share) = all.modal_share();
-            agent.juror.unreadable = if all.unparsed_rate().is_finite() { all.unparsed_rate() } else { 0.0 };
-            (agent.juror.saturation, agent.juror.saturated_score) =
-                if share.is_finite() && share >= 0.5 { (share, score) } else { (0.0, 5) };
-            agent.juror.self_bias = 0.0;
+            seen.give_to(agent);
             agent.skill = domains
                 .iter()
                 .enumerate()
@@ -662,6 +628,13 @@ fn live_twin(live: &Scenario, batch: &BatchResult, behaviour: &Behaviour, calibr
         }
     }
     params.push(FreeParam { path: "standins.shared_difficulty".into(), min: 0.0, max: 0.85, also: Vec::new() });
+    // A lesson counts from the live agents' similarity threshold, as it did for them.
+    if let Some(threshold) = live.agents.iter().find_map(|a| match &a.backend {
+        Backend::Live(spec) => Some(spec.lesson_min_similarity),
+        _ => None,
+    }) {
+        s.standins.lesson_min_similarity = threshold;
+    }
     let counts: Vec<Vec<u32>> = {
         let tasks = live.workload.loaded.as_deref().unwrap_or_default();
         s.workload
@@ -683,11 +656,38 @@ fn live_twin(live: &Scenario, batch: &BatchResult, behaviour: &Behaviour, calibr
         }
         domain.topics = 1;
     }
+    // Task embeddings of the real tasks' dimension: how alike unrelated tasks look depends on it.
+    let dim = live.workload.loaded.as_deref().and_then(|t| t.first()).map(|t| t.embedding.len());
+    s.workload.embedding_dim = dim.and_then(|d| u16::try_from(d).ok()).unwrap_or(s.workload.embedding_dim);
     s.workload.tasks = None;
     s.workload.loaded = None;
     let (episodes, iterations) = calibration;
     s.calibrate = Some(CalibrationSpec { episodes, iterations, starts: 1, params, targets: Vec::new() });
     Ok(s)
+}
+
+/// Episodes of each step of [`matched_retrieval`].
+const RETRIEVAL_EPISODES: u32 = 40;
+
+/// The `topic_spread` at which the twin's `agents` find a relevant lesson in memory for
+/// `target` of their refinements (bisection on its auction of plans alone: more spread, tasks
+/// less alike, fewer lessons).
+fn matched_retrieval(twin: &Scenario, agents: &[usize], target: f64, jobs: Option<usize>) -> Result<f64> {
+    let mut s = twin.clone();
+    s.calibrate = None;
+    s.mechanisms.retain(|m| m.needs().bids);
+    let rate = |spread: f64| -> Result<f64> {
+        let mut at = s.clone();
+        at.workload.topic_spread = spread;
+        let mut prepared = Prepared::synthetic(at).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(observed_run(&mut prepared, jobs, RETRIEVAL_EPISODES)?.1.retrieval_rate(agents))
+    };
+    let (mut low, mut high) = (0.0f64, 8.0f64);
+    for _ in 0..10 {
+        let mid = (low + high) / 2.0;
+        if rate(mid)? > target { low = mid } else { high = mid }
+    }
+    Ok((low + high) / 2.0)
 }
 
 /// Behaviour rows: `(label, live value, stand-ins' value)` per agent.
@@ -749,6 +749,13 @@ fn live_check(args: &ValidationArgs) -> Result<String> {
     let live = &prepared.scenario;
     let names: Vec<String> = live.agents.iter().map(|a| a.name.clone()).collect();
     let mut twin = live_twin(live, &batch, &live_behaviour, (args.calibration_episodes * 4, args.iterations))?;
+    // How often memory offers a refining agent a lesson depends on how alike the tasks are:
+    // the stand-ins' tasks are spread so that it does as often as in the trace.
+    let live_agents: Vec<usize> = (0..live.agents.len()).filter(|&a| !live.agents[a].backend.is_synthetic()).collect();
+    let retrieval = live_behaviour.retrieval_rate(&live_agents);
+    if retrieval.is_finite() {
+        twin.workload.topic_spread = matched_retrieval(&twin, &live_agents, retrieval, jobs)?;
+    }
     let ours: Vec<&str> = names.iter().map(String::as_str).collect();
     let targets = targets_of(&batch, live, &ours, "recorded: example30 trace")?;
     if let Some(spec) = twin.calibrate.as_mut() {

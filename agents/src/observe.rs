@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use crate::cells::{ExecutionCell, JuryCell, PlanCell, Recall, Status};
+use crate::profile::{AgentProfile, EntropySpec, LogNormalSpec};
 use crate::source::{AgentInfo, CellKey, OutcomeSource, Provides};
 
 /// A source that passes every call through and notes what came back.
@@ -180,10 +181,44 @@ pub struct AgentBehaviour {
     /// As a juror: on its own plans, and on its peers'.
     pub own: Verdicts,
     pub peers: Verdicts,
-    /// Refinements asked of it, per initial plan.
+    /// Refinements asked of it, and per initial plan.
+    pub refinements: usize,
     pub refinement_rate: f64,
     /// Refinements to which memory offered at least one relevant lesson.
     pub retrieval_rate: f64,
+}
+
+impl AgentBehaviour {
+    /// Give a stand-in what this agent was seen doing, by moments: its plans' log-length and
+    /// entropy distributions, and as a juror its abstentions on peers' plans, its unreadable
+    /// verdicts, and a saturated score when one score is at least half of its readable verdicts
+    /// (with no self-bias: a saturated juror shows none). Skill, accuracy and memory gain are
+    /// outcomes, left to calibration.
+    pub fn give_to(&self, profile: &mut AgentProfile) {
+        if self.plans > 0 {
+            profile.plan_tokens = LogNormalSpec { median: self.log_length.0.exp(), sigma: self.log_length.1 };
+            profile.entropy = EntropySpec { mean: self.entropy.0, sd: self.entropy.1 };
+        }
+        self.give_abstentions_to(profile);
+        let mut all = self.own;
+        for (n, p) in all.scores.iter_mut().zip(self.peers.scores) {
+            *n += p;
+        }
+        all.unparsed += self.peers.unparsed;
+        all.asked += self.peers.asked - self.peers.abstained;
+        let unreadable = all.unparsed_rate();
+        profile.juror.unreadable = if unreadable.is_finite() { unreadable } else { 0.0 };
+        let (score, share) = all.modal_share();
+        (profile.juror.saturation, profile.juror.saturated_score) =
+            if share.is_finite() && share >= 0.5 { (share, score) } else { (0.0, 5) };
+        profile.juror.self_bias = 0.0;
+    }
+
+    /// Only the juror's abstentions on its peers' plans.
+    pub fn give_abstentions_to(&self, profile: &mut AgentProfile) {
+        let abstain = self.peers.abstention_rate();
+        profile.juror.abstain = if abstain.is_finite() { abstain } else { 0.0 };
+    }
 }
 
 /// Everyone's behaviour in a log.
@@ -193,6 +228,16 @@ pub struct Behaviour {
 }
 
 impl Behaviour {
+    /// The share of the refinements of `agents` to which memory offered a relevant lesson.
+    #[must_use]
+    pub fn retrieval_rate(&self, agents: &[usize]) -> f64 {
+        let (found, asked) = agents.iter().filter_map(|&a| self.agents.get(a)).fold((0.0, 0.0), |(f, n), b| {
+            let r = b.refinements as f64;
+            (f + if r > 0.0 { b.retrieval_rate * r } else { 0.0 }, n + r)
+        });
+        found / asked
+    }
+
     /// Read a log of `agents` agents.
     #[must_use]
     pub fn of(log: &Log, agents: usize) -> Self {
@@ -236,6 +281,7 @@ impl Behaviour {
                     log_length_gap: gap(&lengths),
                     own,
                     peers,
+                    refinements: refinements.len(),
                     refinement_rate: refinements.len() as f64 / asked as f64,
                     retrieval_rate: refinements.iter().filter(|r| r.1 > 0).count() as f64 / refinements.len() as f64,
                 }

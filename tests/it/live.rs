@@ -527,6 +527,15 @@ fn stand_ins_calibrate_to_a_live_runs_trace_without_calling_anything() {
     ] {
         assert!(fit.contains(row), "{row} missing:\n{fit}");
     }
+    // And what the live agents did: the mock's jurors always say 4, and every plan is read.
+    assert!(fit.contains("## Behaviour read from the trace"), "{fit}");
+    for agent in ["small", "large"] {
+        let row = fit.lines().find(|l| l.starts_with(&format!("| {agent} |"))).unwrap_or_else(|| panic!("{fit}"));
+        assert!(row.ends_with("| 0.000 | 4 (1.000) |"), "{row}");
+    }
+    assert!(!fit.contains("| standin |"), "a stand-in of the live run is not live: {fit}");
+    let calibrated = std::fs::read_to_string(out.join("scenario.ron")).expect("calibrated scenario");
+    assert!(calibrated.contains("saturated_score: 4"), "{calibrated}");
     // Without the trace, live agents give no targets (nothing is called).
     let o = tender_env(&args[..5], &[]);
     assert!(!o.status.success());
