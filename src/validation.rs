@@ -199,6 +199,56 @@ fn counts(scenario: &Scenario) -> Vec<(u32, u32)> {
         .collect()
 }
 
+/// Make `agent` (pool index `a`) a stand-in of what it did alone in `batch`: its mean execution
+/// lengths (input and output tokens) and, per domain, its pass@1 for every bin (clamped to
+/// `[edge, 1 - edge]`). Returns the free parameters that calibrate its skill: one per domain,
+/// its bins following the first.
+fn standin_of(
+    agent: &mut tender_agents::AgentProfile,
+    a: usize,
+    batch: &BatchResult,
+    domains: &[(String, usize)],
+    edge: f64,
+) -> Result<Vec<FreeParam>> {
+    let m = batch
+        .mechanisms
+        .iter()
+        .position(|m| m.role() == Role::Alone(a))
+        .context("the recorded scenario runs each agent alone")?;
+    let records: Vec<&tender_engine::TaskRecord> =
+        batch.runs.iter().filter(|r| usize::from(r.mechanism) == m).flat_map(|r| &r.records).collect();
+    let n = records.len().max(1) as f64;
+    let (input, output) = records
+        .iter()
+        .fold((0.0, 0.0), |(i, o), r| (i + r.delivered.input as f64 / n, o + r.delivered.output as f64 / n));
+    agent.backend = Backend::Synthetic;
+    agent.trace = TraceSpec {
+        median_at_1min: ((input + output) * (-TWIN_TRACE_SIGMA * TWIN_TRACE_SIGMA / 2.0).exp()).max(1.0),
+        tau_exponent: 0.0,
+        sigma: TWIN_TRACE_SIGMA,
+        output_share: output / (input + output).max(1.0),
+    };
+    agent.skill = domains
+        .iter()
+        .enumerate()
+        .map(|(d, (name, bins))| {
+            let mine: Vec<&&tender_engine::TaskRecord> =
+                records.iter().filter(|r| usize::from(r.domain) == d).collect();
+            let pass = mine.iter().filter(|r| r.success).count() as f64 / mine.len().max(1) as f64;
+            (name.clone(), vec![pass.clamp(edge, 1.0 - edge); *bins])
+        })
+        .collect();
+    Ok(domains
+        .iter()
+        .map(|(name, bins)| FreeParam {
+            path: format!("agents[{:?}].skill.{name}[0]", agent.name),
+            min: edge,
+            max: 1.0 - edge,
+            also: (1..*bins).map(|b| format!("agents[{:?}].skill.{name}[{b}]", agent.name)).collect(),
+        })
+        .collect())
+}
+
 /// The recorded pool's stand-in twin: the same agents (names, prices) as stand-ins with the
 /// recorded pass@1 and execution lengths, the same mechanisms, and a synthetic workload with the
 /// part's numbers of tasks and topics per domain, the estimated topic structure, and embeddings
@@ -208,45 +258,10 @@ fn twin(part: &Part, structure: &TopicStructure, spread: f64, calibration: (u32,
     let mut s = part.scenario.clone();
     s.name = format!("{}-standins", s.name);
     let batch = &part.batch;
-    let domains: Vec<String> = s.workload.domains.iter().map(|d| d.name.clone()).collect();
+    let domains: Vec<(String, usize)> = s.workload.domains.iter().map(|d| (d.name.clone(), d.bins.len())).collect();
     let mut params = Vec::new();
     for (a, agent) in s.agents.iter_mut().enumerate() {
-        let m = batch
-            .mechanisms
-            .iter()
-            .position(|m| m.role() == Role::Alone(a))
-            .context("the recorded scenario runs each agent alone")?;
-        let records: Vec<&tender_engine::TaskRecord> =
-            batch.runs.iter().filter(|r| usize::from(r.mechanism) == m).flat_map(|r| &r.records).collect();
-        let n = records.len().max(1) as f64;
-        let (input, output) = records
-            .iter()
-            .fold((0.0, 0.0), |(i, o), r| (i + r.delivered.input as f64 / n, o + r.delivered.output as f64 / n));
-        agent.backend = Backend::Synthetic;
-        agent.trace = TraceSpec {
-            median_at_1min: ((input + output) * (-TWIN_TRACE_SIGMA * TWIN_TRACE_SIGMA / 2.0).exp()).max(1.0),
-            tau_exponent: 0.0,
-            sigma: TWIN_TRACE_SIGMA,
-            output_share: output / (input + output).max(1.0),
-        };
-        agent.skill = domains
-            .iter()
-            .enumerate()
-            .map(|(d, name)| {
-                let mine: Vec<&&tender_engine::TaskRecord> =
-                    records.iter().filter(|r| usize::from(r.domain) == d).collect();
-                let pass = mine.iter().filter(|r| r.success).count() as f64 / mine.len().max(1) as f64;
-                (name.clone(), vec![pass.clamp(0.01, 0.99)])
-            })
-            .collect();
-        for name in &domains {
-            params.push(FreeParam {
-                path: format!("agents[{:?}].skill.{name}[0]", agent.name),
-                min: 0.01,
-                max: 0.99,
-                also: Vec::new(),
-            });
-        }
+        params.extend(standin_of(agent, a, batch, &domains, 0.01)?);
     }
     let room = 1.0 - structure.difficulty - structure.affinity;
     s.standins = StandInParams {
@@ -591,40 +606,8 @@ fn live_twin(live: &Scenario, batch: &BatchResult, behaviour: &Behaviour, calibr
         // cannot read); live agents also take their plans' and verdicts' behaviour.
         seen.give_abstentions_to(agent);
         if !agent.backend.is_synthetic() {
-            let m =
-                batch.mechanisms.iter().position(|m| m.role() == Role::Alone(a)).context("each agent runs alone")?;
-            let records: Vec<&tender_engine::TaskRecord> =
-                batch.runs.iter().filter(|r| usize::from(r.mechanism) == m).flat_map(|r| &r.records).collect();
-            let n = records.len().max(1) as f64;
-            let (input, output) = records
-                .iter()
-                .fold((0.0, 0.0), |(i, o), r| (i + r.delivered.input as f64 / n, o + r.delivered.output as f64 / n));
-            agent.backend = Backend::Synthetic;
-            agent.trace = TraceSpec {
-                median_at_1min: ((input + output) * (-TWIN_TRACE_SIGMA * TWIN_TRACE_SIGMA / 2.0).exp()).max(1.0),
-                tau_exponent: 0.0,
-                sigma: TWIN_TRACE_SIGMA,
-                output_share: output / (input + output).max(1.0),
-            };
+            params.extend(standin_of(agent, a, batch, &domains, 0.02)?);
             seen.give_to(agent);
-            agent.skill = domains
-                .iter()
-                .enumerate()
-                .map(|(d, (name, bins))| {
-                    let mine: Vec<&&tender_engine::TaskRecord> =
-                        records.iter().filter(|r| usize::from(r.domain) == d).collect();
-                    let pass = mine.iter().filter(|r| r.success).count() as f64 / mine.len().max(1) as f64;
-                    (name.clone(), vec![pass.clamp(0.02, 0.98); *bins])
-                })
-                .collect();
-            for (name, bins) in &domains {
-                params.push(FreeParam {
-                    path: format!("agents[{:?}].skill.{name}[0]", agent.name),
-                    min: 0.02,
-                    max: 0.98,
-                    also: (1..*bins).map(|b| format!("agents[{:?}].skill.{name}[{b}]", agent.name)).collect(),
-                });
-            }
         }
     }
     params.push(FreeParam { path: "standins.shared_difficulty".into(), min: 0.0, max: 0.85, also: Vec::new() });
@@ -787,11 +770,14 @@ fn live_check(args: &ValidationArgs) -> Result<String> {
          stand-in, on the 30 example tasks; ../shared/data/live/example30, not shipped) is replayed from its trace \
          and observed cell by cell. Its stand-in twin takes from the trace what each agent does (plan length and \
          entropy, execution lengths; as a juror its abstentions on peers' plans, unreadable verdicts and a \
-         saturated score where one score is most of its verdicts) and is calibrated to the trace's {} outcome \
+         saturated score where one score is most of its verdicts), has tasks as alike as the real ones (embeddings \
+         of their dimension, spread, `topic_spread` {:.2}, so that memory offers a refining agent a lesson as often \
+         as in the trace) and is calibrated to the trace's {} outcome \
          targets (each agent's pass@1 per domain, joint success, the oracle) in {evaluations} evaluations \
          (distance {distance:.2}; {achieved} of {} within tolerance over {} episodes). SALE's weights are the live \
          scenario's. Nothing of SALE's outcome is a target.\n",
         file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+        twin.workload.topic_spread,
         targets.len(),
         targets.len(),
         args.live_episodes
@@ -799,8 +785,9 @@ fn live_check(args: &ValidationArgs) -> Result<String> {
     s.push_str("## What agents and jurors do\n\n");
     s.push_str(&behaviour_rows(&names, &live_behaviour, &twin_behaviour));
     s.push_str(
-        "\nThe first rows are read from the trace into the stand-ins (by moments); the entropy gap, the mean \
-         scores and the refinement and retrieval rates are not, and show where the stand-ins behave otherwise.\n\n",
+        "\nPlan lengths and entropies, unreadable and saturated verdicts and abstentions are read from the trace \
+         into the stand-ins (by moments), and how often memory offers a lesson is matched; the entropy gap, the \
+         mean scores and how often agents refine are not, and show where the stand-ins behave otherwise.\n\n",
     );
     let _ = writeln!(
         s,
