@@ -771,8 +771,8 @@ fn live_check(args: &ValidationArgs) -> Result<String> {
          and observed cell by cell. Its stand-in twin takes from the trace what each agent does (plan length and \
          entropy, execution lengths; as a juror its abstentions on peers' plans, unreadable verdicts and a \
          saturated score where one score is most of its verdicts), has tasks as alike as the real ones (embeddings \
-         of their dimension, spread, `topic_spread` {:.2}, so that memory offers a refining agent a lesson as often \
-         as in the trace) and is calibrated to the trace's {} outcome \
+         of their dimension, spread by `topic_spread` {:.2} so that memory offers a refining agent a lesson as \
+         often as in the trace) and is calibrated to the trace's {} outcome \
          targets (each agent's pass@1 per domain, joint success, the oracle) in {evaluations} evaluations \
          (distance {distance:.2}; {achieved} of {} within tolerance over {} episodes). SALE's weights are the live \
          scenario's. Nothing of SALE's outcome is a target.\n",
