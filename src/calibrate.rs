@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -10,16 +11,14 @@ use anyhow::{Context, Result, bail};
 use argmin::core::{CostFunction, Executor};
 use argmin::solver::neldermead::NelderMead;
 use serde_json::Value;
-use std::sync::Arc;
+use tender_agents::Backend;
+use tender_agents::observe::{Behaviour, Observed};
 use tender_analysis::metrics::{Scope, Summary};
 use tender_analysis::routing::CurveMetric;
 use tender_analysis::{Estimate, output, summarise};
 use tender_engine::calibration::{CalibrationSpec, Target};
 use tender_engine::mechanisms::baselines::{EachAgent, Oracle};
 use tender_engine::sweep::Point;
-
-use tender_agents::Backend;
-use tender_agents::observe::{Behaviour, Observed};
 use tender_engine::{BatchResult, MechanismSpec, Prepared, Role, RunOptions, Scenario};
 
 use crate::backends::load;
@@ -470,47 +469,60 @@ pub fn params_table(spec: &CalibrationSpec, start: &[f64], values: &[f64]) -> St
     s
 }
 
-/// Targets measured on a recorded pool (a RouteLLM or RouterBench table, or a live run's trace
-/// replayed): each agent's pass@1 per domain, every pair's joint success and the oracle's pass@1,
-/// for the agents the stand-in scenario also has. Tolerances are twice the binomial standard
-/// error of the recorded share (at least 0.01), so a fit is asked to agree as well as the data can
-/// tell.
-pub fn recorded_targets(
-    file: &Path,
-    replay: Option<&Path>,
-    standins: &Scenario,
-    jobs: Option<usize>,
-) -> Result<(Vec<Target>, Option<SeenBehaviour>)> {
+/// A recorded pool, run: its scenario as prepared, its records and what its agents were seen
+/// doing.
+pub struct RecordedRun {
+    pub scenario: Scenario,
+    pub batch: BatchResult,
+    pub behaviour: Behaviour,
+    /// Whether any agent was live (answered from the trace).
+    pub live: bool,
+}
+
+/// Run a recorded pool (a scenario of `Recorded` agents, or a live scenario answered from its
+/// trace `replay`, calling nothing), observed cell by cell. A recorded table runs each agent
+/// alone and the oracle on the recorded run's evaluation tasks (its training split is kept); a
+/// live run replays as it ran, with its own mechanisms, since its trace answers only what it
+/// asked. A replay that missed requests is an error.
+pub fn run_recorded(file: &Path, replay: Option<&Path>, jobs: Option<usize>) -> Result<RecordedRun> {
     let mut recorded = load(file)?;
-    // The same evaluation tasks as the recorded run (its training split is kept).
-    let original =
-        std::mem::replace(&mut recorded.mechanisms, vec![MechanismSpec::new(EachAgent), MechanismSpec::new(Oracle)]);
     recorded.calibrate = None;
     recorded.sweep = None;
-    // A live scenario answers from its trace (`--targets-replay`), never from the network.
-    let has_live = recorded.agents.iter().any(|a| matches!(a.backend, tender_agents::Backend::Live(_)));
-    if has_live && replay.is_none() {
+    let live = recorded.agents.iter().any(|a| matches!(a.backend, tender_agents::Backend::Live(_)));
+    if live && replay.is_none() {
         bail!("{}: live agents give targets only from a recorded trace: add `--targets-replay TRACE`", file.display());
     }
-    // A live run replays as it ran (its trace answers only what it asked), observed cell by cell.
-    if has_live {
-        recorded.mechanisms = original;
+    if !live {
+        recorded.mechanisms = vec![MechanismSpec::new(EachAgent), MechanismSpec::new(Oracle)];
     }
     let options = LiveOptions { replay: replay.map(Path::to_path_buf), ..LiveOptions::default() };
     let backends = prepare(recorded, file, &options)?;
     let mut prepared = backends.prepared;
     let episodes = prepared.scenario.episodes;
     let run = observed_run(&mut prepared, jobs, episodes);
-    // A replay that missed requests gives no targets.
     backends.live.as_deref().map(tender_agents::live::LiveSource::finish).transpose()?;
     let (batch, behaviour) = run?;
-    let recorded = &prepared.scenario;
+    Ok(RecordedRun { scenario: prepared.scenario, batch, behaviour, live })
+}
+
+/// Targets measured on a recorded pool ([`run_recorded`]): each agent's pass@1 per domain, every
+/// pair's joint success and the oracle's pass@1, for the agents the stand-in scenario also has.
+/// Tolerances are twice the binomial standard error of the recorded share (at least 0.01), so a
+/// fit is asked to agree as well as the data can tell. From a live run, also what its live agents
+/// did.
+pub fn recorded_targets(
+    file: &Path,
+    replay: Option<&Path>,
+    standins: &Scenario,
+    jobs: Option<usize>,
+) -> Result<(Vec<Target>, Option<SeenBehaviour>)> {
+    let run = run_recorded(file, replay, jobs)?;
     let ours: Vec<&str> = standins.agents.iter().map(|a| a.name.as_str()).collect();
-    let targets = targets_of(&batch, recorded, &ours, &format!("recorded: {}", file.display()))?;
-    let seen = has_live.then(|| SeenBehaviour {
-        live: recorded.agents.iter().filter(|a| !a.backend.is_synthetic()).map(|a| a.name.clone()).collect(),
-        names: recorded.agents.iter().map(|a| a.name.clone()).collect(),
-        behaviour,
+    let targets = targets_of(&run.batch, &run.scenario, &ours, &format!("recorded: {}", file.display()))?;
+    let seen = run.live.then(|| SeenBehaviour {
+        live: run.scenario.agents.iter().filter(|a| !a.backend.is_synthetic()).map(|a| a.name.clone()).collect(),
+        names: run.scenario.agents.iter().map(|a| a.name.clone()).collect(),
+        behaviour: run.behaviour,
     });
     Ok((targets, seen))
 }

@@ -16,14 +16,15 @@ use anyhow::{Context, Result};
 use tender_agents::observe::Behaviour;
 use tender_agents::{Backend, BinSpec, DomainSpec, Split, SplitBy, StandInParams, TraceSpec, WorkloadSpec};
 use tender_analysis::Estimate;
+use tender_analysis::metrics::{Metric, Scope};
 use tender_analysis::plot::routing_comparison;
 use tender_analysis::routing::CurveMetric;
 use tender_analysis::topics::{TopicOutcome, TopicStructure, estimate, same_topic_neighbours};
 use tender_engine::calibration::{CalibrationSpec, FreeParam, Target};
-use tender_engine::{BatchResult, Prepared, Role, RunOptions, Scenario};
+use tender_engine::{BatchResult, Prepared, Role, Scenario};
 
 use crate::backends::{LiveOptions, load, prepare};
-use crate::calibrate::{JOINT, Problem, observed_run, targets_of};
+use crate::calibrate::{JOINT, Problem, RecordedRun, observed_run, run_recorded, targets_of};
 use crate::cli::{
     VALIDATION_CALIBRATION_EPISODES, VALIDATION_EPISODES, VALIDATION_ITERATIONS, VALIDATION_LIVE_EPISODES,
     ValidationArgs,
@@ -83,20 +84,18 @@ struct Quantity {
     estimate: Estimate,
     /// Tasks per episode the share is taken over (its binomial error), for shares of tasks.
     tasks: Option<f64>,
+    /// Whether the calibration on part A aims at it (what `--targets-from` reads).
+    target: bool,
 }
 
-/// The quantities of a run: each agent's pass@1, every pair's joint success, the oracle, and
-/// each router curve's APGR and accuracy at [`SHARES`].
-fn quantities(batch: &BatchResult) -> Result<Vec<Quantity>> {
+/// The quantities of a run on `workload`: each agent's pass@1, every pair's joint success, the
+/// oracle's (the calibration's targets), and each router curve's APGR and accuracy at
+/// [`SHARES`].
+fn quantities(batch: &BatchResult, workload: &WorkloadSpec) -> Result<Vec<Quantity>> {
+    let summary = tender_analysis::summarise(batch, workload);
+    let tasks = batch.runs.first().map(|r| r.records.len() as f64);
+    let pass = |m: usize| summary.get(m, &Scope::All, &Metric::PassAt1).copied().unwrap_or(Estimate::of([]));
     let mut out = Vec::new();
-    let per_episode = |m: usize, f: &dyn Fn(&tender_engine::TaskRecord) -> bool| -> (Estimate, f64) {
-        let runs: Vec<&tender_engine::EpisodeRun> =
-            batch.runs.iter().filter(|r| usize::from(r.mechanism) == m).collect();
-        let n = runs.first().map_or(0, |r| r.records.len()) as f64;
-        let values =
-            runs.iter().map(|r| r.records.iter().filter(|x| f(x)).count() as f64 / r.records.len().max(1) as f64);
-        (Estimate::of_proportion(values), n)
-    };
     let alone: Vec<(usize, usize)> = (0..batch.mechanisms.len())
         .filter_map(|m| match batch.mechanisms[m].role() {
             Role::Alone(a) => Some((a, m)),
@@ -104,34 +103,29 @@ fn quantities(batch: &BatchResult) -> Result<Vec<Quantity>> {
         })
         .collect();
     for &(a, m) in &alone {
-        let (estimate, n) = per_episode(m, &|r| r.success);
-        out.push(Quantity { label: format!("{} alone: pass@1", batch.agents[a].name), estimate, tasks: Some(n) });
+        let label = format!("{} alone: pass@1", batch.agents[a].name);
+        out.push(Quantity { label, estimate: pass(m), tasks, target: true });
     }
     for (i, &(a, _)) in alone.iter().enumerate() {
         for &(b, _) in &alone[i + 1..] {
             let pair = format!("{} alone & {} alone", batch.agents[a].name, batch.agents[b].name);
             let estimate = crate::calibrate::joint_success(batch, &pair)?;
-            let n = batch.runs.first().map_or(0, |r| r.records.len()) as f64;
-            out.push(Quantity { label: format!("both solve ({JOINT})"), estimate, tasks: Some(n) });
+            out.push(Quantity { label: format!("both solve ({JOINT})"), estimate, tasks, target: true });
         }
     }
     if let Some(m) = batch.mechanisms.iter().position(|m| m.role() == Role::Oracle) {
-        let (estimate, n) = per_episode(m, &|r| r.success);
-        out.push(Quantity { label: "oracle: pass@1".into(), estimate, tasks: Some(n) });
+        out.push(Quantity { label: "oracle: pass@1".into(), estimate: pass(m), tasks, target: true });
     }
     let mut curves: Vec<&str> = batch.mechanisms.iter().filter_map(|m| m.curve.as_deref()).collect();
     curves.dedup();
     for curve in curves {
         let apgr = CurveMetric::Apgr.estimate(batch, curve).map_err(anyhow::Error::msg)?;
-        out.push(Quantity { label: format!("{curve}: APGR"), estimate: apgr, tasks: None });
+        out.push(Quantity { label: format!("{curve}: APGR"), estimate: apgr, tasks: None, target: false });
         for share in SHARES {
             let metric = CurveMetric::AccuracyAtStrongShare(share);
             let estimate = metric.estimate(batch, curve).map_err(anyhow::Error::msg)?;
-            out.push(Quantity {
-                label: format!("{curve}: accuracy at {:.0}% strong calls", share * 100.0),
-                estimate,
-                tasks: batch.runs.first().map(|r| r.records.len() as f64),
-            });
+            let label = format!("{curve}: accuracy at {:.0}% strong calls", share * 100.0);
+            out.push(Quantity { label, estimate, tasks, target: false });
         }
     }
     Ok(out)
@@ -333,7 +327,7 @@ fn simulate(scenario: &Scenario, jobs: Option<usize>) -> Result<BatchResult> {
     let mut s = scenario.clone();
     s.calibrate = None;
     let prepared = Prepared::synthetic(s).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(prepared.run(&RunOptions { ..prepared.options(jobs) }, &|| {})?)
+    Ok(prepared.run(&prepared.options(jobs), &|| {})?)
 }
 
 /// Whether a prediction agrees with the data: within the combined 95% half-widths of both
@@ -388,9 +382,10 @@ fn split_check(args: &ValidationArgs, dataset: &Dataset, figures: &Path) -> Resu
     let values = problem.values(&x);
     let calibrated = problem.scenario_at(&standins, &values)?;
     emit(&format!("{}: predicting part B", dataset.title))?;
-    let fit_a = quantities(&simulate(&calibrated, jobs)?)?;
-    let predicted = simulate(&resized(&calibrated, &b), jobs)?;
-    let predicted_b = quantities(&predicted)?;
+    let fit_a = quantities(&simulate(&calibrated, jobs)?, &calibrated.workload)?;
+    let for_b = resized(&calibrated, &b);
+    let predicted = simulate(&for_b, jobs)?;
+    let predicted_b = quantities(&predicted, &for_b.workload)?;
     let figure = match (curve_points(&b.batch), curve_points(&predicted)) {
         (Some(real), Some(sim)) => {
             let title = format!("{}: the kNN router on part B, real and predicted", dataset.title);
@@ -406,7 +401,7 @@ fn split_check(args: &ValidationArgs, dataset: &Dataset, figures: &Path) -> Resu
         }
         _ => None,
     };
-    let (real_a, real_b) = (quantities(&a.batch)?, quantities(&b.batch)?);
+    let (real_a, real_b) = (quantities(&a.batch, &a.scenario.workload)?, quantities(&b.batch, &b.scenario.workload)?);
 
     let (tasks_a, tasks_b) = (a.scenario.workload.task_count(), b.scenario.workload.task_count());
     let mut s = format!("## {}\n\n", dataset.title);
@@ -474,7 +469,7 @@ fn split_check(args: &ValidationArgs, dataset: &Dataset, figures: &Path) -> Resu
         let find = |v: &[Quantity]| v.iter().position(|x| x.label == q.label);
         let (Some(ia), Some(fa), Some(pb)) = (find(&real_a), find(&fit_a), find(&predicted_b)) else { continue };
         let (ok, tolerance) = agrees(q, &predicted_b[pb]);
-        let fitted = targets_label(&q.label);
+        let fitted = q.target;
         total += 1;
         agree += usize::from(ok);
         if !ok {
@@ -534,11 +529,6 @@ fn curve_points(batch: &BatchResult) -> Option<Curve> {
     Some(Curve { strong: report.strong, points, mixture })
 }
 
-/// Whether the quantity is one the calibration targets on part A.
-fn targets_label(label: &str) -> bool {
-    label.ends_with("alone: pass@1") || label.starts_with("both solve") || label == "oracle: pass@1"
-}
-
 /// An estimate as `mean [low, high]`, three decimals.
 fn show(e: &Estimate) -> String {
     if e.low.is_finite() && e.high.is_finite() {
@@ -596,6 +586,9 @@ fn quantile(values: &[f64], q: f64) -> f64 {
 /// lengths follow what the trace shows it doing; each live agent's skill per domain (one value for
 /// its bins) and the shared difficulty are left free for the outcome calibration.
 fn live_twin(live: &Scenario, batch: &BatchResult, behaviour: &Behaviour, calibration: (u32, u32)) -> Result<Scenario> {
+    // The mechanisms are the live run's, SALE with the weights it ran with: the twin predicts that
+    // market. Its calibration frees only stand-in parameters, and runs only the mechanisms its
+    // targets read (each agent alone, the oracle), so nothing moves SALE.
     let mut s = live.clone();
     s.name = format!("{}-standins", s.name);
     let mut params = Vec::new();
@@ -724,12 +717,8 @@ fn live_check(args: &ValidationArgs) -> Result<String> {
     let trace = args.live.join("trace.jsonl");
     let jobs = args.threads.jobs;
     emit("example30: replaying the live run")?;
-    let options = LiveOptions { replay: Some(trace.clone()), ..LiveOptions::default() };
-    let backends = prepare(load(&file)?, &file, &options)?;
-    let mut prepared = backends.prepared;
-    let (batch, live_behaviour) = observed_run(&mut prepared, jobs, 1)?;
-    backends.live.as_deref().map(tender_agents::live::LiveSource::finish).transpose()?;
-    let live = &prepared.scenario;
+    let RecordedRun { scenario: live, batch, behaviour: live_behaviour, .. } = run_recorded(&file, Some(&trace), jobs)?;
+    let live = &live;
     let names: Vec<String> = live.agents.iter().map(|a| a.name.clone()).collect();
     let mut twin = live_twin(live, &batch, &live_behaviour, (args.calibration_episodes * 4, args.iterations))?;
     // How often memory offers a refining agent a lesson depends on how alike the tasks are:
