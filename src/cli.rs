@@ -142,6 +142,9 @@ pub struct CalibrateArgs {
     /// Starts [default: the block's].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub starts: Option<u32>,
+    /// Coordinate-search sweeps after Nelder-Mead [default: the block's `polish`].
+    #[arg(long)]
+    pub polish: Option<u32>,
     /// Episodes of the check run at the calibrated values [default: the scenario's].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub check_episodes: Option<u32>,

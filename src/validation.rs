@@ -293,7 +293,7 @@ fn twin(part: &Part, structure: &TopicStructure, spread: f64, calibration: (u32,
         loaded: None,
     };
     let (episodes, iterations) = calibration;
-    s.calibrate = Some(CalibrationSpec { episodes, iterations, starts: 1, params, targets: Vec::new() });
+    s.calibrate = Some(CalibrationSpec { episodes, iterations, starts: 1, polish: 0, params, targets: Vec::new() });
     Ok(s)
 }
 
@@ -638,7 +638,7 @@ fn live_twin(live: &Scenario, batch: &BatchResult, behaviour: &Behaviour, calibr
     s.workload.tasks = None;
     s.workload.loaded = None;
     let (episodes, iterations) = calibration;
-    s.calibrate = Some(CalibrationSpec { episodes, iterations, starts: 1, params, targets: Vec::new() });
+    s.calibrate = Some(CalibrationSpec { episodes, iterations, starts: 1, polish: 0, params, targets: Vec::new() });
     Ok(s)
 }
 

@@ -19,6 +19,13 @@ pub struct CalibrationSpec {
     /// from the best point so far with a fresh simplex.
     #[serde(default = "one")]
     pub starts: u32,
+    /// Coordinate-search sweeps after Nelder-Mead: each parameter alone tried across its range
+    /// (the identifiability profile's values) and near its best value, moving whenever the
+    /// distance falls, until a sweep moves nothing. A welfare-fitted SALE makes the distance
+    /// piecewise constant, where a simplex stalls; this also leaves the fitted point at least as
+    /// good as every point of its own profile. 0: none.
+    #[serde(default)]
+    pub polish: u32,
     /// The free parameters, as sweep paths (`standins.juror_appeal`,
     /// `mechanisms.wtp.willingness_to_pay`, ...).
     pub params: Vec<FreeParam>,
@@ -100,6 +107,7 @@ impl CalibrationSpec {
         c.count("episodes", self.episodes.into(), 1, 100_000);
         c.count("iterations", self.iterations.into(), 1, 1_000_000);
         c.count("starts", self.starts.into(), 1, 1_000);
+        c.count("polish", self.polish.into(), 0, 100);
         c.count("params", self.params.len() as u64, 1, 64);
         c.count("targets", self.targets.len() as u64, 0, 10_000);
         for (i, p) in self.params.iter().enumerate() {
