@@ -2,8 +2,10 @@
 //!
 //! [`summarise`] turns a batch's records into per-mechanism estimates (overall, per domain and
 //! per complexity bin) with 95% confidence intervals across episodes; [`table`] renders them for
-//! a terminal and [`output`] writes them, and the raw records, atomically.
+//! a terminal and [`output`] writes them, and the raw records, atomically, as [`columns`] define
+//! them.
 
+pub mod columns;
 pub mod metrics;
 pub mod output;
 pub mod plot;
