@@ -188,13 +188,19 @@ pub const PREFLIGHT_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 /// Read, parse and validate a scenario, with the files its mechanisms name (fitted weights).
 pub fn load(file: &Path) -> Result<Scenario> {
     let mut scenario = parse(file)?;
-    let base = file.parent().unwrap_or(Path::new("."));
-    scenario.attach_files(base, &file.display().to_string(), &|p| {
+    attach_files(&mut scenario, file.parent().unwrap_or(Path::new(".")), &file.display().to_string())?;
+    Ok(scenario)
+}
+
+/// Read the files a scenario's mechanisms name (fitted weights), relative to `base`; `shown`
+/// names the scenario in errors.
+pub fn attach_files(scenario: &mut Scenario, base: &Path, shown: &str) -> Result<()> {
+    scenario.attach_files(base, shown, &|p| {
         let bytes = read_bounded(p, tender_engine::scenario::MAX_SCENARIO_BYTES)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{e:#}")))?;
         String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
     })?;
-    Ok(scenario)
+    Ok(())
 }
 
 /// Read, parse and validate a scenario, leaving the files its mechanisms name unread.

@@ -12,6 +12,7 @@
 //! }
 //! ```
 
+pub mod api;
 mod backends;
 mod calibrate;
 mod cli;

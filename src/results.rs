@@ -40,10 +40,7 @@ pub struct RunFiles<'a> {
 /// per-task file's name, if any.
 pub fn write_run(out: &Path, shown: &Path, f: &RunFiles<'_>) -> Result<Option<&'static str>> {
     let domains: Vec<String> = f.scenario.workload.domains.iter().map(|d| d.name.clone()).collect();
-    // A task file's tasks are named by their own ids (a task's id is its position in the file).
-    let ids: Vec<String> = f.scenario.workload.loaded.as_deref().map_or_else(Vec::new, |tasks| {
-        tasks.iter().map(|t| t.content.as_ref().map_or_else(|| t.id.to_string(), |c| c.key.clone())).collect()
-    });
+    let ids = crate::api::task_ids(f.scenario);
     let names = output::TaskNames { domains: &domains, ids: &ids };
     output::write_summary(&out.join("summary.csv"), f.summary)?;
     output::write_agents(&out.join("agents.csv"), &f.batch.agents)?;

@@ -6,6 +6,7 @@
 //! them.
 
 pub mod columns;
+pub mod compare;
 pub mod metrics;
 pub mod output;
 pub mod plot;

@@ -19,7 +19,7 @@ fn small() -> Scenario {
 fn golden_summary_of_the_small_market() {
     let s = small();
     let mechanisms = s.resolve_mechanisms();
-    let options = RunOptions { seed: s.seed, episodes: 8, jobs: Some(2), timing: None };
+    let options = RunOptions { seed: s.seed, episodes: 8, jobs: Some(2), timing: None, cancel: None };
     let batch =
         run_batch(Arc::new(s.source().unwrap()), &s.workload, s.training, &mechanisms, &options, &|| {}).unwrap();
     let summary = summarise(&batch, &s.workload);

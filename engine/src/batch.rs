@@ -2,6 +2,7 @@
 //! do not depend on the number of threads.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 use tender_agents::{AgentInfo, OutcomeSource, WorkloadSpec};
@@ -23,6 +24,9 @@ pub struct RunOptions {
     pub jobs: Option<usize>,
     /// Arrivals in time and the agents as servers; `None` for sequential arrivals.
     pub timing: Option<Timing>,
+    /// Set from another thread to stop the batch: episodes not yet started are not run, and the
+    /// batch ends with [`EngineError::Cancelled`] (Ctrl-C in a notebook).
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 /// One mechanism's pass over one episode's task stream.
@@ -87,6 +91,9 @@ pub fn run_batch(
     let work = || {
         jobs.par_iter()
             .map(|&(episode, m)| {
+                if options.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+                    return Err(EngineError::Cancelled);
+                }
                 let (seed, tasks) = training.episode(workload, options.seed, u64::from(episode));
                 let column = &mechanisms[m];
                 let timing = options.timing.as_ref();

@@ -19,4 +19,7 @@ pub enum EngineError {
         "mechanism {mechanism:?} needs plans and jury scores, which this source does not have (recorded tables hold executions only); routers, single agents, random and the oracle run on any trace"
     )]
     Unsupported { mechanism: String },
+    /// The batch was stopped before it finished ([`crate::RunOptions::cancel`]).
+    #[error("the run was cancelled")]
+    Cancelled,
 }

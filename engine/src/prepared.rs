@@ -68,7 +68,7 @@ impl Prepared {
             latency_target: s.latency_target,
             timeout: s.timeout,
         });
-        RunOptions { seed: s.seed, episodes: s.episodes, jobs, timing }
+        RunOptions { seed: s.seed, episodes: s.episodes, jobs, timing, cancel: None }
     }
 
     /// Run every mechanism on every episode of `options`; `progress` is called once per finished

@@ -396,6 +396,17 @@ impl Scenario {
 
     /// The scenario at one point of a sweep: every assignment applied, then validated.
     pub fn at(&self, point: &Point) -> Result<Self, SweepError> {
+        let out = self.assigned(point)?;
+        out.validate().map_err(|errors| SweepError::Invalid {
+            point: point.index,
+            assignments: point.label(),
+            message: errors.to_string(),
+        })?;
+        Ok(out)
+    }
+
+    /// Every assignment of `point` applied, not yet validated ([`Self::at`] validates).
+    pub fn assigned(&self, point: &Point) -> Result<Self, SweepError> {
         let invalid = |message: String| SweepError::Invalid { point: point.index, assignments: point.label(), message };
         let mut tree = serde_json::to_value(self).map_err(|e| invalid(e.to_string()))?;
         let names = self.table_names();
@@ -411,7 +422,6 @@ impl Scenario {
         for m in &mut out.mechanisms {
             m.after_assignments();
         }
-        out.validate().map_err(|errors| invalid(errors.to_string()))?;
         Ok(out)
     }
 

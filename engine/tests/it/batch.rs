@@ -84,3 +84,29 @@ fn single_agents_converge_to_their_calibrated_skill() {
         }
     }
 }
+
+/// A cancelled batch stops with `Cancelled`, runs no episode it had not started, and a batch
+/// that is never cancelled is unaffected by the flag's presence.
+#[test]
+fn a_cancelled_batch_stops_and_says_so() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use tender_engine::{EngineError, RunOptions, run_batch};
+
+    let s = load(&fixture("small.ron"));
+    let source = Arc::new(s.source().unwrap());
+    let cancel = Arc::new(AtomicBool::new(false));
+    let options =
+        RunOptions { seed: s.seed, episodes: 6, jobs: Some(1), timing: None, cancel: Some(Arc::clone(&cancel)) };
+    let whole = run_batch(source.clone(), &s.workload, s.training, &s.resolve_mechanisms(), &options, &|| {}).unwrap();
+    assert_eq!(whole.runs, run(&s, 6, Some(1)).runs);
+    let done = AtomicUsize::new(0);
+    let stop_after_two = || {
+        if done.fetch_add(1, Ordering::SeqCst) + 1 == 2 {
+            cancel.store(true, Ordering::SeqCst);
+        }
+    };
+    let e = run_batch(source, &s.workload, s.training, &s.resolve_mechanisms(), &options, &stop_after_two).unwrap_err();
+    assert!(matches!(e, EngineError::Cancelled), "{e}");
+    assert_eq!(done.load(Ordering::SeqCst), 2, "no run starts after the flag is set (one thread)");
+}

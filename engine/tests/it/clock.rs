@@ -138,7 +138,8 @@ fn timed_records_do_not_depend_on_threads() {
     let s = market("[Sale(w_c: 0.05, w_h: 1.0), EachAgent, Random]", 6.0, 2);
     let source: Arc<dyn OutcomeSource> = Arc::new(s.source().expect("a timed run"));
     let run = |jobs| {
-        let options = RunOptions { seed: s.seed, episodes: 4, jobs: Some(jobs), timing: Some(timing(&s)) };
+        let options =
+            RunOptions { seed: s.seed, episodes: 4, jobs: Some(jobs), timing: Some(timing(&s)), cancel: None };
         run_batch(Arc::clone(&source), &s.workload, s.training, &s.resolve_mechanisms(), &options, &|| {})
             .expect("a timed run")
             .runs
@@ -151,7 +152,7 @@ fn sequential_arrivals_keep_every_record_untimed() {
     let mut s = market("[Sale(w_c: 0.05, w_h: 1.0)]", 1.0, 1);
     s.arrivals = Arrivals::Sequential;
     let source: Arc<dyn OutcomeSource> = Arc::new(s.source().expect("a timed run"));
-    let options = RunOptions { seed: s.seed, episodes: 1, jobs: None, timing: None };
+    let options = RunOptions { seed: s.seed, episodes: 1, jobs: None, timing: None, cancel: None };
     let batch =
         run_batch(source, &s.workload, s.training, &s.resolve_mechanisms(), &options, &|| {}).expect("a timed run");
     assert!(batch.runs[0].records.iter().all(|r| r.timing.is_none()));

@@ -16,7 +16,7 @@ pub fn load(path: &std::path::Path) -> Scenario {
 
 pub fn run(scenario: &Scenario, episodes: u32, jobs: Option<usize>) -> BatchResult {
     let source = Arc::new(scenario.source().expect("valid pool"));
-    let options = RunOptions { seed: scenario.seed, episodes, jobs, timing: None };
+    let options = RunOptions { seed: scenario.seed, episodes, jobs, timing: None, cancel: None };
     run_batch(source, &scenario.workload, scenario.training, &scenario.resolve_mechanisms(), &options, &|| {})
         .expect("batch runs")
 }

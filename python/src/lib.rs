@@ -1,0 +1,392 @@
+//! `tender._tender`: the Python binding, a thin layer over the command line's own path
+//! ([`tender::api`]): a scenario parsed and validated as `tender validate` does, prepared and run
+//! as `tender run` does, and the result tables of [`tender_analysis::columns`] handed over as
+//! Arrow tables. The Python package (`python/tender/`) adds progress bars and conveniences.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use arrow_array::types::Int32Type;
+use arrow_array::{ArrayRef, BooleanArray, DictionaryArray, Float64Array, Int32Array, Int64Array, RecordBatch};
+use arrow_array::{StringArray, UInt64Array};
+use arrow_schema::{DataType, Field, Schema};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3_arrow::PyTable;
+use tender::api::{self, Finished, RunRequest};
+use tender_analysis::columns::{self, Table, Values};
+use tender_engine::ScenarioError as EngineScenarioError;
+use tender_engine::sweep_spec::Point;
+
+create_exception!(
+    _tender,
+    ScenarioError,
+    PyValueError,
+    "A scenario that cannot be read or is invalid. `file`, `line` and `column` locate a syntax error; `errors` lists each invalid field as (field, value, allowed)."
+);
+
+/// A scenario error as Python sees it: the message, and where the error is.
+fn scenario_error(py: Python<'_>, e: &anyhow::Error) -> PyErr {
+    let err = ScenarioError::new_err(format!("{e:#}"));
+    let value = err.value(py);
+    // Attributes for programs; the message already says it all.
+    let _ = match e.downcast_ref::<EngineScenarioError>() {
+        Some(EngineScenarioError::Syntax { file, line, column, .. }) => value
+            .setattr("file", file.as_str())
+            .and_then(|()| value.setattr("line", *line))
+            .and_then(|()| value.setattr("column", *column)),
+        Some(EngineScenarioError::Invalid { file, errors }) => {
+            let list: Vec<(String, String, String)> =
+                errors.iter().map(|i| (i.field.clone(), i.value.clone(), i.allowed.clone())).collect();
+            value.setattr("file", file.as_str()).and_then(|()| value.setattr("errors", list))
+        }
+        _ => Ok(()),
+    };
+    err
+}
+
+fn runtime_error(e: &anyhow::Error) -> PyErr {
+    PyRuntimeError::new_err(format!("{e:#}"))
+}
+
+/// A scenario: parsed, validated and ready to run.
+#[pyclass(module = "tender._tender", frozen)]
+struct Scenario {
+    inner: tender_engine::Scenario,
+    /// Where relative paths (task files, fitted weights) start: the scenario file, or a file
+    /// name in the working folder for text.
+    file: PathBuf,
+}
+
+#[pymethods]
+impl Scenario {
+    /// Check the scenario as `tender validate` does, raising `ScenarioError` on the first
+    /// problem.
+    fn validate(&self, py: Python<'_>) -> PyResult<()> {
+        let shown = self.file.display().to_string();
+        self.inner.validate().map_err(|errors| {
+            scenario_error(py, &anyhow::Error::new(EngineScenarioError::Invalid { file: shown.clone(), errors }))
+        })?;
+        self.inner.validate_run().map_err(|errors| {
+            scenario_error(py, &anyhow::Error::new(EngineScenarioError::Invalid { file: shown, errors }))
+        })
+    }
+
+    /// The scenario with values replaced by path, as `tender sweep --set` names them:
+    /// `with_(**{"mechanisms.sale.w_c": 0.02, "episodes": 10})`. The result is validated.
+    #[pyo3(signature = (**overrides))]
+    fn with_(&self, py: Python<'_>, overrides: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let mut assignments = Vec::new();
+        for (k, v) in overrides.into_iter().flat_map(|d| d.iter()) {
+            assignments.push((k.extract::<String>()?, to_json(&v)?));
+        }
+        let point = Point { index: 0, assignments };
+        let shown = format!("{} with {}", self.file.display(), point.label());
+        let at = self.inner.assigned(&point).map_err(|e| scenario_error(py, &anyhow::anyhow!("{shown}: {e}")))?;
+        at.validate().map_err(|errors| {
+            scenario_error(py, &anyhow::Error::new(EngineScenarioError::Invalid { file: shown, errors }))
+        })?;
+        Ok(Self { inner: at, file: self.file.clone() })
+    }
+
+    #[getter]
+    fn name(&self) -> String {
+        self.inner.name.clone()
+    }
+
+    #[getter]
+    fn episodes(&self) -> u32 {
+        self.inner.episodes
+    }
+
+    #[getter]
+    fn seed(&self) -> u64 {
+        self.inner.seed
+    }
+
+    /// The agents' names, in pool order.
+    #[getter]
+    fn agents(&self) -> Vec<String> {
+        self.inner.agents.iter().map(|a| a.name.clone()).collect()
+    }
+
+    /// The mechanisms' names as tables show them.
+    #[getter]
+    fn mechanisms(&self) -> Vec<String> {
+        self.inner.resolve_mechanisms().into_iter().map(|m| m.name).collect()
+    }
+
+    /// The scenario as RON text, every default written out (what a run's scenario.ron holds).
+    fn to_ron(&self) -> PyResult<String> {
+        tender_engine::format::to_ron(&self.inner).map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Scenario(name={:?}, agents={}, mechanisms={}, episodes={}, seed={})",
+            self.inner.name,
+            self.inner.agents.len(),
+            self.inner.mechanisms.len(),
+            self.inner.episodes,
+            self.inner.seed
+        )
+    }
+}
+
+/// A Python value as the JSON value a scenario path takes.
+fn to_json(v: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
+    use serde_json::Value;
+    if v.is_none() {
+        return Ok(Value::Null);
+    }
+    if v.is_instance_of::<PyBool>() {
+        return Ok(Value::Bool(v.extract()?));
+    }
+    if v.is_instance_of::<PyInt>() {
+        if let Ok(i) = v.extract::<i64>() {
+            return Ok(Value::from(i));
+        }
+        return Ok(Value::from(v.extract::<u64>()?));
+    }
+    if v.is_instance_of::<PyFloat>() {
+        let x: f64 = v.extract()?;
+        return serde_json::Number::from_f64(x)
+            .map(Value::Number)
+            .ok_or_else(|| PyValueError::new_err(format!("{x} is not a finite number")));
+    }
+    if v.is_instance_of::<PyString>() {
+        return Ok(Value::String(v.extract()?));
+    }
+    if v.is_instance_of::<PyDict>() {
+        let mut map = serde_json::Map::new();
+        for item in v.try_iter()? {
+            let k = item?;
+            map.insert(k.extract::<String>()?, to_json(&v.get_item(&k)?)?);
+        }
+        return Ok(Value::Object(map));
+    }
+    if v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>() {
+        return v.try_iter()?.map(|x| to_json(&x?)).collect::<PyResult<Vec<_>>>().map(Value::Array);
+    }
+    // numpy scalars and other numbers: as an integer if they are one, else as a float.
+    if let Ok(i) = v.extract::<i64>() {
+        return Ok(Value::from(i));
+    }
+    if let Ok(x) = v.extract::<f64>() {
+        return serde_json::Number::from_f64(x)
+            .map(Value::Number)
+            .ok_or_else(|| PyValueError::new_err(format!("{x} is not a finite number")));
+    }
+    Err(PyValueError::new_err(format!("cannot use a {} as a scenario value", v.get_type().name()?)))
+}
+
+/// Read a scenario: `source` is a path (`str` or `os.PathLike`) to a .ron file, or the
+/// scenario's text itself. Raises `ScenarioError` with the file, line and column of a syntax
+/// error, or the field and allowed range of an invalid value.
+#[pyfunction]
+fn load(py: Python<'_>, source: &Bound<'_, PyAny>) -> PyResult<Scenario> {
+    let path: Option<PathBuf> = if source.is_instance_of::<PyString>() {
+        let s: String = source.extract()?;
+        let p = PathBuf::from(&s);
+        (!s.contains('\n') && (p.is_file() || s.ends_with(".ron"))).then_some(p)
+    } else {
+        Some(source.extract::<PathBuf>()?)
+    };
+    match path {
+        Some(file) => {
+            let inner = api::load_file(&file).map_err(|e| scenario_error(py, &e))?;
+            Ok(Scenario { inner, file })
+        }
+        None => {
+            let text: String = source.extract()?;
+            let name = "<scenario text>";
+            let inner = api::load_text(&text, name, std::path::Path::new(".")).map_err(|e| scenario_error(py, &e))?;
+            Ok(Scenario { inner, file: PathBuf::from(name) })
+        }
+    }
+}
+
+/// A finished run: its tables, each a `pyarrow.Table`.
+#[pyclass(module = "tender._tender", frozen)]
+struct RunResult {
+    finished: Finished,
+}
+
+fn arrow_table<'py>(py: Python<'py>, table: &Table) -> PyResult<Bound<'py, PyAny>> {
+    let mut fields = Vec::with_capacity(table.columns.len());
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(table.columns.len());
+    for c in &table.columns {
+        let (data_type, array): (DataType, ArrayRef) = match &c.values {
+            Values::Int(v) => (DataType::Int64, Arc::new(Int64Array::from(v.clone()))),
+            Values::Seed(v) => (DataType::UInt64, Arc::new(UInt64Array::from(v.clone()))),
+            Values::Float(v) => (DataType::Float64, Arc::new(Float64Array::from(v.clone()))),
+            Values::Bool(v) => (DataType::Boolean, Arc::new(BooleanArray::from(v.clone()))),
+            Values::Text(v) => (DataType::Utf8, Arc::new(StringArray::from(v.clone()))),
+            Values::Category { levels, codes } => {
+                let keys: Int32Array = codes.iter().map(|c| c.and_then(|c| i32::try_from(c).ok())).collect();
+                let values = Arc::new(StringArray::from(levels.clone()));
+                let dict = DictionaryArray::<Int32Type>::try_new(keys, values)
+                    .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+                (DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)), Arc::new(dict))
+            }
+        };
+        fields.push(Field::new(c.name.clone(), data_type, true));
+        arrays.push(array);
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch =
+        RecordBatch::try_new(Arc::clone(&schema), arrays).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    PyTable::try_new(vec![batch], schema)?.into_pyarrow(py)
+}
+
+#[pymethods]
+impl RunResult {
+    /// Every metric of every mechanism, overall, per domain and per complexity bin, in tidy long
+    /// form: `mechanism, scope, domain, bin, tau_max, metric, agent, metric_id, mean, ci_low,
+    /// ci_high, episodes`.
+    #[getter]
+    fn summary<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        arrow_table(py, &columns::summary(&self.finished.summary))
+    }
+
+    /// Every task decision of every episode and mechanism (tasks.csv's columns, typed).
+    #[getter]
+    fn tasks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        arrow_table(py, &self.finished.tasks())
+    }
+
+    /// One row per episode and mechanism with its metrics: what paired comparisons are made of.
+    #[getter]
+    fn episodes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        arrow_table(py, &columns::episodes(&self.finished.batch))
+    }
+
+    /// The pool: names, prices and references (agents.csv).
+    #[getter]
+    fn agents<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        arrow_table(py, &columns::agents(&self.finished.batch.agents))
+    }
+
+    /// The mechanisms' names, in table order.
+    #[getter]
+    fn mechanisms(&self) -> Vec<String> {
+        self.finished.batch.names()
+    }
+
+    /// The scenario as it ran.
+    #[getter]
+    fn scenario(&self) -> Scenario {
+        Scenario { inner: self.finished.scenario.clone(), file: PathBuf::from(&self.finished.scenario.name) }
+    }
+
+    /// `a − b` of a per-episode metric, paired by episode: a dict with the difference's `mean`,
+    /// `ci_low`, `ci_high`, the number of `episodes`, and each mechanism's mean (`a`, `b`).
+    #[pyo3(signature = (a, b, metric = "pass_at_1"))]
+    fn compare<'py>(&self, py: Python<'py>, a: &str, b: &str, metric: &str) -> PyResult<Bound<'py, PyDict>> {
+        let p = tender_analysis::compare::paired(&self.finished.batch, a, b, metric)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let d = PyDict::new(py);
+        d.set_item("metric", &p.metric)?;
+        d.set_item("a", a)?;
+        d.set_item("b", b)?;
+        d.set_item("mean", p.difference.mean)?;
+        d.set_item("ci_low", p.difference.low)?;
+        d.set_item("ci_high", p.difference.high)?;
+        d.set_item("episodes", p.difference.n)?;
+        d.set_item("a_mean", p.a.mean)?;
+        d.set_item("b_mean", p.b.mean)?;
+        Ok(d)
+    }
+}
+
+/// Run a scenario as `tender run` does, without writing a folder. The simulation runs on other
+/// threads without the GIL; `progress(done, total)` is called about ten times a second from
+/// this thread, and Ctrl-C stops the run (KeyboardInterrupt) after the episodes in flight.
+#[pyfunction]
+#[pyo3(signature = (scenario, *, episodes = None, seed = None, jobs = None, replay = None, cache = None, progress = None))]
+#[allow(clippy::too_many_arguments)]
+fn run(
+    py: Python<'_>,
+    scenario: &Scenario,
+    episodes: Option<u32>,
+    seed: Option<u64>,
+    jobs: Option<usize>,
+    replay: Option<PathBuf>,
+    cache: Option<PathBuf>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<RunResult> {
+    let mut inner = scenario.inner.clone();
+    if let Some(e) = episodes {
+        if e == 0 {
+            return Err(PyValueError::new_err("episodes must be at least 1"));
+        }
+        inner.episodes = e;
+    }
+    if let Some(s) = seed {
+        inner.seed = s;
+    }
+    if jobs == Some(0) {
+        return Err(PyValueError::new_err("jobs must be at least 1"));
+    }
+    let total = api::runs_of(&inner);
+    let cancel = Arc::new(AtomicBool::new(false));
+    let request = RunRequest { replay, cache, jobs, cancel: Some(Arc::clone(&cancel)) };
+    let (done, finished) = (AtomicU64::new(0), AtomicBool::new(false));
+    let file = scenario.file.clone();
+    let report = |n: u64| -> PyResult<()> {
+        match &progress {
+            Some(f) => f.call1(py, (n, total)).map(drop),
+            None => Ok(()),
+        }
+    };
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(|| {
+            let out = api::run(inner, &file, &request, &|| {
+                done.fetch_add(1, Ordering::Relaxed);
+            });
+            finished.store(true, Ordering::Release);
+            out
+        });
+        let mut interrupted: Option<PyErr> = None;
+        while !finished.load(Ordering::Acquire) {
+            py.detach(|| std::thread::sleep(Duration::from_millis(100)));
+            let step = report(done.load(Ordering::Relaxed)).and_then(|()| py.check_signals());
+            if let Err(e) = step {
+                // Stop the batch, wait for the episodes in flight, then raise.
+                cancel.store(true, Ordering::Relaxed);
+                interrupted = Some(e);
+                break;
+            }
+        }
+        let out = py.detach(|| worker.join());
+        if let Some(e) = interrupted {
+            return Err(e);
+        }
+        let out = out.map_err(|_| PyRuntimeError::new_err("the run panicked"))?;
+        let finished = out.map_err(|e| {
+            if cancel.load(Ordering::Relaxed) {
+                PyKeyboardInterrupt::new_err("the run was cancelled")
+            } else {
+                runtime_error(&e)
+            }
+        })?;
+        report(total)?;
+        Ok(RunResult { finished })
+    })
+}
+
+/// The Rust side of the `tender` package.
+#[pymodule]
+fn _tender(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("ScenarioError", m.py().get_type::<ScenarioError>())?;
+    m.add_class::<Scenario>()?;
+    m.add_class::<RunResult>()?;
+    m.add_function(wrap_pyfunction!(load, m)?)?;
+    m.add_function(wrap_pyfunction!(run, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,230 @@
+"""Tender from Python.
+
+Simulate and run markets in which heterogeneous LLM agents compete for tasks: SALE strategy
+auctions, routers and classic auctions, on synthetic stand-ins, live models or recorded traces.
+This package is a thin layer over the `tender` command line's own code (the same scenario
+parser, the same prepared run form): a scenario run here gives the records `tender run` writes.
+
+    import tender
+    s = tender.load("scenarios/quickstart.ron")
+    r = tender.run(s, episodes=20)
+    r.summary.to_pandas()                      # tidy: mechanism, domain, bin, metric, agent, ...
+    tender.compare(r, "SALE", "qwen3-32b alone")  # paired by episode, with its 95% CI
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Union
+
+from ._tender import RunResult as _RunResult
+from ._tender import Scenario, ScenarioError, __version__, load
+from ._tender import run as _run
+
+__all__ = ["Comparison", "Result", "Scenario", "ScenarioError", "Table", "compare", "load", "run", "__version__"]
+
+
+class Table:
+    """A result table: an Arrow table (`.arrow`, a `pyarrow.Table`) with typed columns.
+
+    Booleans are booleans, counts are int64, the episode seed an exact uint64, and names
+    (mechanisms, agents, domains) are dictionary-encoded (categoricals in pandas). Any Arrow
+    consumer reads it directly (`__arrow_c_stream__`): `polars.DataFrame(t)`, `duckdb.sql(...)`.
+    """
+
+    def __init__(self, arrow: Any) -> None:
+        self.arrow = arrow
+
+    def to_pandas(self, **kwargs: Any):
+        """The table as a pandas DataFrame (needs pandas).
+
+        Integer and boolean columns with missing values become pandas' nullable `Int64`,
+        `UInt64` and `boolean`, so that ints stay ints (NumPy's would turn them into floats).
+        """
+        import pandas
+        import pyarrow
+
+        df = self.arrow.to_pandas(**kwargs)
+        nullable = {pyarrow.int64(): pandas.Int64Dtype(), pyarrow.uint64(): pandas.UInt64Dtype(),
+                    pyarrow.bool_(): pandas.BooleanDtype()}
+        for name, column in zip(self.arrow.column_names, self.arrow.columns):
+            if column.null_count and column.type in nullable:
+                df[name] = column.to_pandas(types_mapper=nullable.get)
+        return df
+
+    def to_polars(self):
+        """The table as a polars DataFrame (needs polars)."""
+        import polars
+
+        return polars.from_arrow(self.arrow)
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        return self.arrow.__arrow_c_stream__(requested_schema)
+
+    @property
+    def column_names(self) -> list[str]:
+        return list(self.arrow.column_names)
+
+    @property
+    def schema(self):
+        return self.arrow.schema
+
+    def column(self, name: str) -> list:
+        """One column's values as a Python list."""
+        return self.arrow.column(name).to_pylist()
+
+    def __len__(self) -> int:
+        return self.arrow.num_rows
+
+    def __repr__(self) -> str:
+        return f"tender.Table({self.arrow.num_rows} rows: {', '.join(self.arrow.column_names)})"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """`a - b` of one metric, paired by episode (both ran on the same draws)."""
+
+    metric: str
+    a: str
+    b: str
+    mean: float
+    ci_low: float
+    ci_high: float
+    episodes: int
+    a_mean: float
+    b_mean: float
+
+    def __str__(self) -> str:
+        return (
+            f"{self.a} - {self.b}, {self.metric}: {self.mean:+.4g} "
+            f"(95% CI {self.ci_low:+.4g} to {self.ci_high:+.4g}, {self.episodes} paired episodes; "
+            f"{self.a_mean:.4g} against {self.b_mean:.4g})"
+        )
+
+
+class Result:
+    """A finished run. Each table is a `tender.Table`; `.to_pandas()` / `.to_polars()` convert."""
+
+    def __init__(self, raw: _RunResult) -> None:
+        self._raw = raw
+        self._tables: dict[str, Table] = {}
+
+    def _table(self, name: str) -> Table:
+        if name not in self._tables:
+            self._tables[name] = Table(getattr(self._raw, name))
+        return self._tables[name]
+
+    @property
+    def summary(self) -> Table:
+        """Every metric of every mechanism, overall, per domain and per bin, in tidy long form:
+        mechanism, scope, domain, bin, tau_max, metric, agent, metric_id, mean, ci_low, ci_high,
+        episodes."""
+        return self._table("summary")
+
+    @property
+    def tasks(self) -> Table:
+        """Every task decision of every episode and mechanism (tasks.csv's columns, typed)."""
+        return self._table("tasks")
+
+    @property
+    def episodes(self) -> Table:
+        """One row per episode and mechanism with its metrics, for paired comparisons."""
+        return self._table("episodes")
+
+    @property
+    def agents(self) -> Table:
+        """The pool: names, prices and which agents are the references of comparisons."""
+        return self._table("agents")
+
+    @property
+    def mechanisms(self) -> list[str]:
+        return self._raw.mechanisms
+
+    @property
+    def scenario(self) -> Scenario:
+        """The scenario as it ran."""
+        return self._raw.scenario
+
+    def compare(self, a: str, b: str, metric: str = "pass_at_1") -> Comparison:
+        """`a - b` of `metric` (a column of `.episodes`), paired by episode, with its 95% CI."""
+        return Comparison(**self._raw.compare(a, b, metric))
+
+    def __repr__(self) -> str:
+        return f"tender.Result({self.scenario.name!r}: {len(self.mechanisms)} mechanisms)"
+
+
+Progress = Union[bool, Callable[[int, int], None]]
+
+
+def _progress_bar(total: int) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    """A notebook or terminal bar (tqdm when installed), else a line on a terminal's stderr."""
+    try:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, unit="run", desc="episodes x mechanisms")
+
+        def update(done: int, _total: int) -> None:
+            bar.update(done - bar.n)
+
+        return update, bar.close
+    except ImportError:
+        pass
+    if not sys.stderr.isatty():
+        return (lambda done, total: None), (lambda: None)
+
+    def line(done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(total, 1)
+        sys.stderr.write(f"\r[{'#' * filled}{' ' * (width - filled)}] {done}/{total} runs")
+        sys.stderr.flush()
+
+    return line, (lambda: sys.stderr.write("\n"))
+
+
+def run(
+    scenario: Union[Scenario, str, "os.PathLike[str]"],
+    *,
+    episodes: Optional[int] = None,
+    seed: Optional[int] = None,
+    jobs: Optional[int] = None,
+    replay: Optional[Union[str, "os.PathLike[str]"]] = None,
+    cache: Optional[Union[str, "os.PathLike[str]"]] = None,
+    progress: Progress = True,
+) -> Result:
+    """Run every mechanism of a scenario over seeded episodes, as `tender run` does.
+
+    `scenario` is a `Scenario` or what `tender.load` takes. `episodes` and `seed` replace the
+    scenario's; results are identical for any `jobs` (worker threads, default one per core).
+    Live agents read their keys from the environment; `replay` answers them from a recorded
+    trace (calling nothing), `cache` keeps their responses in a file. `progress`: a bar (True),
+    none (False), or a callable `(done, total)`. Ctrl-C stops the run with KeyboardInterrupt.
+    """
+    if not isinstance(scenario, Scenario):
+        scenario = load(scenario)
+    if progress is True:
+        total = (episodes or scenario.episodes) * len(scenario.mechanisms)
+        update, close = _progress_bar(total)
+    elif progress is False or progress is None:
+        update, close = None, (lambda: None)
+    else:
+        update, close = progress, (lambda: None)
+    try:
+        raw = _run(
+            scenario,
+            episodes=episodes,
+            seed=seed,
+            jobs=jobs,
+            replay=None if replay is None else os.fspath(replay),
+            cache=None if cache is None else os.fspath(cache),
+            progress=update,
+        )
+    finally:
+        close()
+    return Result(raw)
+
+
+def compare(result: Result, a: str, b: str, metric: str = "pass_at_1") -> Comparison:
+    """`a - b` of `metric` in `result`, paired by episode, with its 95% CI."""
+    return result.compare(a, b, metric)

@@ -1,0 +1,204 @@
+"""The `tender` package against the command line: same scenario and seed, same results."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pytest
+
+import tender
+
+ROOT = Path(__file__).resolve().parents[2]
+QUICKSTART = ROOT / "scenarios" / "quickstart.ron"
+EPISODES = 3
+
+
+def cli() -> Path:
+    """The `tender` binary (CI builds it before pytest runs)."""
+    path = Path(os.environ.get("TENDER_BIN", ROOT / "target" / "release" / "tender"))
+    assert path.is_file(), f"no tender binary at {path}: build it (cargo build --release) or set TENDER_BIN"
+    return path
+
+
+@pytest.fixture(scope="module")
+def quick() -> tender.Result:
+    return tender.run(QUICKSTART, episodes=EPISODES, progress=False)
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "quickstart"
+    subprocess.run(
+        [cli(), "run", QUICKSTART, "--episodes", str(EPISODES), "--out", out, "--no-plots"],
+        check=True,
+        capture_output=True,
+    )
+    return out
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def same_number(text: str, value) -> bool:
+    if text == "":
+        return value is None or (isinstance(value, float) and math.isnan(value))
+    x = float(text)
+    return (math.isnan(x) and value is not None and math.isnan(value)) or x == value
+
+
+def test_summary_equals_the_clis_summary_csv(quick, cli_run):
+    expected = rows(cli_run / "summary.csv")
+    got = quick.summary.arrow.to_pylist()
+    assert len(got) == len(expected)
+    for e, g in zip(expected, got):
+        assert (e["mechanism"], e["scope"], e["metric"]) == (g["mechanism"], g["scope"], g["metric_id"])
+        for column in ("mean", "ci_low", "ci_high"):
+            assert same_number(e[column], g[column]), (e, g)
+        assert int(e["episodes"]) == g["episodes"]
+
+
+def test_tasks_equal_the_clis_tasks_csv(quick, cli_run):
+    expected = rows(cli_run / "tasks.csv")
+    table = quick.tasks.arrow
+    assert table.column_names == list(expected[0].keys())
+    got = table.to_pylist()
+    assert len(got) == len(expected)
+    for e, g in zip(expected, got):
+        for name, text in e.items():
+            value = g[name]
+            if name == "episode_seed":
+                assert int(text, 16) == value
+            elif isinstance(value, bool):
+                assert text == str(value).lower(), name
+            elif isinstance(value, (int, float)) or value is None:
+                assert same_number(text, value), (name, text, value)
+            else:
+                assert text == value, name
+
+
+def test_agents_equal_the_clis_agents_csv(quick, cli_run):
+    expected = rows(cli_run / "agents.csv")
+    got = quick.agents.arrow.to_pylist()
+    assert [e["agent"] for e in expected] == [g["agent"] for g in got]
+    assert [e["reference"] for e in expected] == [g["reference"] or "" for g in got]
+
+
+def test_columns_are_typed_in_pandas_and_polars(quick):
+    tasks = quick.tasks.to_pandas()
+    assert tasks["success"].dtype == bool
+    assert tasks["refined"].dtype == bool
+    assert tasks["step"].dtype == "int64"
+    assert tasks["episode_seed"].dtype == "uint64"
+    assert isinstance(tasks["mechanism"].dtype, pd.CategoricalDtype)
+    assert tasks["execution_usd"].dtype == "float64"
+    # The seed is exact, even above 2^63.
+    seeds = quick.episodes.arrow.column("episode_seed").to_pylist()
+    assert all(isinstance(s, int) and 0 <= s < 2**64 for s in seeds)
+    assert list(tasks["episode_seed"].unique()) == sorted(set(seeds), key=seeds.index)
+
+    summary = quick.summary.to_pandas()
+    assert str(summary["bin"].dtype) == "Int64", "a missing bin stays an integer column"
+    assert str(summary["episodes"].dtype) == "int64"
+    share = summary[(summary.metric == "share") & (summary.scope == "all") & (summary.mechanism == "SALE")]
+    assert set(share["agent"]) == set(quick.scenario.agents)
+    assert share["mean"].sum() == pytest.approx(1.0)
+    bins = summary[summary["bin"].notna()]
+    assert bins["domain"].notna().all() and bins["tau_max"].notna().all()
+
+    polars_tasks = quick.tasks.to_polars()
+    assert polars_tasks.schema["success"] == pl.Boolean
+    assert polars_tasks.schema["episode_seed"] == pl.UInt64
+    assert polars_tasks.schema["step"] == pl.Int64
+    assert pl.DataFrame(quick.tasks).shape == polars_tasks.shape, "read through the Arrow stream interface"
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    one = tender.run(QUICKSTART, episodes=2, jobs=1, progress=False)
+    two = tender.run(QUICKSTART, episodes=2, jobs=2, progress=False)
+    assert one.tasks.arrow.equals(two.tasks.arrow)
+    # NaN (an interval of one episode) equals NaN here.
+    assert one.summary.to_pandas().equals(two.summary.to_pandas())
+
+
+def test_a_paired_comparison_is_the_mean_of_episode_differences(quick):
+    c = tender.compare(quick, "SALE", "qwen3-32b alone", metric="pass_at_1")
+    eps = quick.episodes.to_pandas()
+    a = eps[eps.mechanism == "SALE"].set_index("episode")["pass_at_1"]
+    b = eps[eps.mechanism == "qwen3-32b alone"].set_index("episode")["pass_at_1"]
+    assert c.episodes == EPISODES
+    assert c.mean == pytest.approx((a - b).mean())
+    assert c.ci_low < c.mean < c.ci_high
+    assert (c.a_mean, c.b_mean) == (pytest.approx(a.mean()), pytest.approx(b.mean()))
+    assert "SALE - qwen3-32b alone" in str(c)
+    with pytest.raises(ValueError, match="no mechanism named"):
+        quick.compare("SALE", "nobody")
+    with pytest.raises(ValueError, match="no per-episode metric"):
+        quick.compare("SALE", "random", metric="nothing")
+
+
+def test_a_syntax_error_says_where():
+    text = 'Scenario(\n    name: "broken",\n    agents: [)\n'
+    with pytest.raises(tender.ScenarioError) as e:
+        tender.load(text)
+    assert (e.value.line, e.value.column) == (3, 14)
+    assert "<scenario text>:3:14" in str(e.value)
+
+
+def test_an_invalid_value_names_its_field_and_range(tmp_path):
+    bad = tmp_path / "bad.ron"
+    bad.write_text(QUICKSTART.read_text().replace("episodes: 100", "episodes: 0", 1))
+    with pytest.raises(tender.ScenarioError) as e:
+        tender.load(bad)
+    assert str(bad) in str(e.value)
+    fields = [f for f, _, _ in e.value.errors]
+    assert "episodes" in fields, e.value.errors
+
+
+def test_overrides_use_sweep_paths_and_are_validated():
+    s = tender.load(QUICKSTART)
+    t = s.with_(**{"episodes": 2, "standins.shared_difficulty": 0.3})
+    assert (t.episodes, s.episodes) == (2, 100)
+    assert "shared_difficulty: 0.3" in t.to_ron()
+    with pytest.raises(tender.ScenarioError) as e:
+        s.with_(**{"standins.shared_difficulty": 5.0})
+    assert ("standins.shared_difficulty", "5", "must lie in [0, 1]") in e.value.errors
+    with pytest.raises(tender.ScenarioError, match="no_such_field"):
+        s.with_(**{"standins.no_such_field": 1})
+
+
+def test_progress_is_reported_and_an_interrupt_stops_the_run():
+    seen = []
+    tender.run(QUICKSTART, episodes=2, progress=lambda done, total: seen.append((done, total)))
+    assert seen and seen[-1] == (2 * len(tender.load(QUICKSTART).mechanisms),) * 2
+
+    def interrupt(done, total):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        tender.run(QUICKSTART, episodes=400, jobs=1, progress=interrupt)
+    # Nothing is left running: the next run starts at once and finishes.
+    assert len(tender.run(QUICKSTART, episodes=1, progress=False).mechanisms) > 0
+
+
+def test_a_recorded_table_runs_from_python_as_from_the_cli(tmp_path):
+    scenario = ROOT / "tests" / "fixtures" / "routerbench-mini.ron"
+    r = tender.run(scenario, episodes=2, progress=False)
+    out = tmp_path / "rb"
+    subprocess.run([cli(), "run", scenario, "--episodes", "2", "--out", out, "--no-plots"], check=True, capture_output=True)
+    expected = rows(out / "tasks.csv")
+    assert [e["task"] for e in expected] == r.tasks.column("task")
+    assert [e["success"] == "true" for e in expected] == r.tasks.column("success")
+
+
+def test_arrow_consumers_read_tables_directly(quick):
+    table = pa.table(quick.summary)
+    assert table.num_rows == len(quick.summary)
