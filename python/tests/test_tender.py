@@ -202,3 +202,22 @@ def test_a_recorded_table_runs_from_python_as_from_the_cli(tmp_path):
 def test_arrow_consumers_read_tables_directly(quick):
     table = pa.table(quick.summary)
     assert table.num_rows == len(quick.summary)
+
+
+def python_block(doc: Path, heading: str) -> str:
+    """The first ```python block after `heading` in `doc`."""
+    text = doc.read_text()
+    start = text.index(heading)
+    block = text.index("```python\n", start) + len("```python\n")
+    return text[block : text.index("```", block)]
+
+
+@pytest.mark.parametrize(
+    "doc, heading", [(ROOT / "README.md", "## From Python"), (ROOT / "docs" / "python.md", "## A session")]
+)
+def test_the_documented_sessions_work_as_written(doc, heading, monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    exec(compile(python_block(doc, heading), str(doc), "exec"), {})
+    if "README" in doc.name:
+        printed = capsys.readouterr().out
+        assert "SALE - qwen3-32b alone, pass_at_1" in printed
