@@ -3,6 +3,8 @@
 //! as `tender run` does, and the result tables of [`tender_analysis::columns`] handed over as
 //! Arrow tables. The Python package (`python/tender/`) adds progress bars and conveniences.
 
+mod mechanism;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -307,7 +309,7 @@ impl RunResult {
 /// threads without the GIL; `progress(done, total)` is called about ten times a second from
 /// this thread, and Ctrl-C stops the run (KeyboardInterrupt) after the episodes in flight.
 #[pyfunction]
-#[pyo3(signature = (scenario, *, episodes = None, seed = None, jobs = None, replay = None, cache = None, progress = None))]
+#[pyo3(signature = (scenario, *, episodes = None, seed = None, jobs = None, replay = None, cache = None, progress = None, mechanisms = Vec::new()))]
 #[allow(clippy::too_many_arguments)]
 fn run(
     py: Python<'_>,
@@ -318,8 +320,29 @@ fn run(
     replay: Option<PathBuf>,
     cache: Option<PathBuf>,
     progress: Option<Py<PyAny>>,
+    mechanisms: Vec<(String, Py<PyAny>, Vec<String>)>,
 ) -> PyResult<RunResult> {
     let mut inner = scenario.inner.clone();
+    // Python mechanisms join the scenario's for this run only (`mechanism.rs`).
+    let handles = Handles(
+        mechanisms.into_iter().map(|(name, factory, reports)| (name, mechanism::enter(factory, &reports))).collect(),
+    );
+    let domains: Vec<String> = inner.workload.domains.iter().map(|d| d.name.clone()).collect();
+    for (name, handle) in &handles.0 {
+        inner.mechanisms.push(tender_engine::MechanismSpec::new(mechanism::PythonParams {
+            name: name.clone(),
+            handle: *handle,
+            domains: domains.clone(),
+        }));
+    }
+    if !handles.0.is_empty() {
+        inner.validate().map_err(|errors| {
+            scenario_error(
+                py,
+                &anyhow::Error::new(EngineScenarioError::Invalid { file: scenario.file.display().to_string(), errors }),
+            )
+        })?;
+    }
     if let Some(e) = episodes {
         if e == 0 {
             return Err(PyValueError::new_err("episodes must be at least 1"));
@@ -367,6 +390,7 @@ fn run(
             return Err(e);
         }
         let out = out.map_err(|_| PyRuntimeError::new_err("the run panicked"))?;
+        let failed = handles.finish();
         let finished = out.map_err(|e| {
             if cancel.load(Ordering::Relaxed) {
                 PyKeyboardInterrupt::new_err("the run was cancelled")
@@ -374,14 +398,35 @@ fn run(
                 runtime_error(&e)
             }
         })?;
+        if let Some((name, error)) = failed {
+            return Err(PyRuntimeError::new_err(format!("Python mechanism {name:?} failed: {error}")));
+        }
         report(total)?;
         Ok(RunResult { finished })
     })
 }
 
+/// The Python mechanisms of one run, taken out of the registry when the run ends, however it ends.
+struct Handles(Vec<(String, u64)>);
+
+impl Handles {
+    /// Leave the registry; the first mechanism's error, if any raised one.
+    fn finish(&self) -> Option<(String, String)> {
+        self.0.iter().filter_map(|(name, h)| mechanism::leave(*h).map(|e| (name.clone(), e))).next()
+    }
+}
+
+impl Drop for Handles {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
 /// The Rust side of the `tender` package.
 #[pymodule]
 fn _tender(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Scenarios of this process may name Python mechanisms (a second import finds it there).
+    let _ = tender_engine::mechanisms::register(tender_engine::mechanisms::entry::<mechanism::PythonParams>());
     m.add("ScenarioError", m.py().get_type::<ScenarioError>())?;
     m.add_class::<Scenario>()?;
     m.add_class::<RunResult>()?;

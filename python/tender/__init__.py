@@ -23,7 +23,19 @@ from ._tender import RunResult as _RunResult
 from ._tender import Scenario, ScenarioError, __version__, load
 from ._tender import run as _run
 
-__all__ = ["Comparison", "Result", "Scenario", "ScenarioError", "Table", "compare", "load", "run", "__version__"]
+__all__ = [
+    "Comparison",
+    "Mechanism",
+    "Result",
+    "Scenario",
+    "ScenarioError",
+    "Table",
+    "compare",
+    "load",
+    "mechanism",
+    "run",
+    "__version__",
+]
 
 
 class Table:
@@ -155,6 +167,32 @@ class Result:
         return f"tender.Result({self.scenario.name!r}: {len(self.mechanisms)} mechanisms)"
 
 
+@dataclass(frozen=True)
+class Mechanism:
+    """A mechanism written in Python, as `tender.run(..., mechanisms=[...])` takes it.
+
+    `factory()` makes a fresh instance for every episode (a class is a factory). The instance
+    has `choose(task, agents, context)`, returning the name (or index) of the agent that executes
+    the task, or `(name, {"quantity": value})` to report per-task quantities declared in
+    `reports`; and, optionally, `observe(outcome)`, called after each execution, to learn
+    online. docs/python.md describes the dicts it is given.
+    """
+
+    factory: Callable[[], Any]
+    name: str
+    reports: tuple[str, ...] = ()
+
+
+def mechanism(factory: Callable[[], Any], name: Optional[str] = None, reports: tuple[str, ...] = ()) -> Mechanism:
+    """A Python mechanism for `tender.run`: `factory` (a class) makes one instance per episode;
+    `name` names it in tables (default: the class's name, or its `name` attribute); `reports`
+    lists the per-task quantities its `choose` may report (default: its `reports` attribute)."""
+    name = name or getattr(factory, "name", None) or getattr(factory, "__name__", None)
+    if not name:
+        raise ValueError("a Python mechanism needs a name")
+    return Mechanism(factory, str(name), tuple(reports or getattr(factory, "reports", ())))
+
+
 Progress = Union[bool, Callable[[int, int], None]]
 
 
@@ -192,6 +230,7 @@ def run(
     replay: Optional[Union[str, "os.PathLike[str]"]] = None,
     cache: Optional[Union[str, "os.PathLike[str]"]] = None,
     progress: Progress = True,
+    mechanisms: tuple = (),
 ) -> Result:
     """Run every mechanism of a scenario over seeded episodes, as `tender run` does.
 
@@ -200,11 +239,14 @@ def run(
     Live agents read their keys from the environment; `replay` answers them from a recorded
     trace (calling nothing), `cache` keeps their responses in a file. `progress`: a bar (True),
     none (False), or a callable `(done, total)`. Ctrl-C stops the run with KeyboardInterrupt.
+    `mechanisms` adds Python mechanisms (classes, or `tender.mechanism(...)`) beside the
+    scenario's, on the same draws.
     """
     if not isinstance(scenario, Scenario):
         scenario = load(scenario)
+    extra = [m if isinstance(m, Mechanism) else mechanism(m) for m in mechanisms]
     if progress is True:
-        total = (episodes or scenario.episodes) * len(scenario.mechanisms)
+        total = (episodes or scenario.episodes) * (len(scenario.mechanisms) + len(extra))
         update, close = _progress_bar(total)
     elif progress is False or progress is None:
         update, close = None, (lambda: None)
@@ -219,6 +261,7 @@ def run(
             replay=None if replay is None else os.fspath(replay),
             cache=None if cache is None else os.fspath(cache),
             progress=update,
+            mechanisms=[(m.name, m.factory, list(m.reports)) for m in extra],
         )
     finally:
         close()

@@ -6,6 +6,7 @@ import csv
 import math
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -221,3 +222,74 @@ def test_the_documented_sessions_work_as_written(doc, heading, monkeypatch, caps
     if "README" in doc.name:
         printed = capsys.readouterr().out
         assert "SALE - qwen3-32b alone, pass_at_1" in printed
+
+
+class Largest:
+    """Always the priciest agent: the engine's `qwen3-32b alone`, written in Python."""
+
+    def choose(self, task, agents, context):
+        return max(agents, key=lambda a: a["price"])["name"]
+
+
+def test_a_python_mechanism_runs_on_the_same_draws_as_the_engines():
+    r = tender.run(QUICKSTART, episodes=2, progress=False, mechanisms=[tender.mechanism(Largest, name="largest (py)")])
+    tasks = r.tasks.to_pandas()
+    mine = tasks[tasks.mechanism == "largest (py)"].reset_index(drop=True)
+    engine = tasks[tasks.mechanism == "qwen3-32b alone"].reset_index(drop=True)
+    for column in ("task", "winner", "success", "execution_usd", "delivered_tokens"):
+        assert (mine[column].astype(str) == engine[column].astype(str)).all(), column
+    assert r.compare("largest (py)", "qwen3-32b alone").mean == 0.0
+
+
+def test_a_python_mechanism_learns_reports_and_is_the_same_for_any_thread_count():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "examples" / "python"))
+    from bandit import PyBandit
+
+    one = tender.run(QUICKSTART, episodes=3, jobs=1, progress=False, mechanisms=[PyBandit])
+    two = tender.run(QUICKSTART, episodes=3, jobs=2, progress=False, mechanisms=[PyBandit])
+    assert one.tasks.arrow.equals(two.tasks.arrow)
+    summary = one.summary.to_pandas()
+    explored = summary[(summary.mechanism == "bandit (Python)") & (summary.metric == "explored") & (summary.scope == "all")]
+    assert len(explored) == 1 and 0 < explored["mean"].iloc[0] < 1
+    c = one.compare("bandit (Python)", "random")
+    assert c.episodes == 3
+
+
+def test_a_failing_python_mechanism_fails_the_run_and_says_why():
+    class Nobody:
+        def choose(self, task, agents, context):
+            return "nobody"
+
+    with pytest.raises(RuntimeError, match=r'"Nobody" failed: choose: ValueError: choose returned "nobody"'):
+        tender.run(QUICKSTART, episodes=1, progress=False, mechanisms=[Nobody])
+
+    class Undeclared:
+        def choose(self, task, agents, context):
+            return 0, {"confidence": 1.0}
+
+    with pytest.raises(RuntimeError, match="does not declare"):
+        tender.run(QUICKSTART, episodes=1, progress=False, mechanisms=[Undeclared])
+
+
+def test_the_notebook_example_runs(tmp_path):
+    env = dict(os.environ, TENDER_EPISODES="3", TENDER_PLOTS=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, ROOT / "examples" / "python" / "quickstart.py"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "SALE - qwen3-32b alone, pass_at_1" in done.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["python-bandit.png", "quality-cost.png", "sweep-shared-difficulty.png"]
+
+
+def test_the_documented_python_mechanism_runs(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    text = (ROOT / "docs" / "python.md").read_text()
+    start = text.index("## Mechanisms written in Python")
+    block = text.index("```python\n", start) + len("```python\n")
+    namespace = {"tender": tender}
+    exec(compile(text[block : text.index("```", block)], "docs/python.md", "exec"), namespace)
+    r = namespace["r"]
+    assert "Largest" in r.mechanisms
+    assert r.compare("Largest", "qwen3-32b alone").mean == 0.0
