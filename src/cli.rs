@@ -297,6 +297,12 @@ pub struct RunArgs {
     /// a quarter of the size) or `none` (no per-task file; the learning-curve plot is then left out).
     #[arg(long, value_enum, default_value_t = TaskRows::Csv)]
     pub tasks: TaskRows,
+    /// Typed result files besides the CSV ones: `parquet` writes the per-task rows as
+    /// tasks.parquet (instead of tasks.csv; not with `--tasks gzip`), the summary in tidy form as
+    /// summary.parquet and the per-episode metrics as episodes.parquet, zstd-compressed and read
+    /// with their types by pandas, polars, pyarrow and DuckDB; summary.csv stays.
+    #[arg(long, value_enum, default_value_t = Format::Csv)]
+    pub format: Format,
     /// Keep one part of the scenario's task file: BY:PART/PARTS[:SEED], BY `topic` (whole
     /// topics, such as MMLU's subjects) or `task`; e.g. `topic:0/2` (replaces the file's `split`).
     #[arg(long, value_name = "BY:PART/PARTS[:SEED]", value_parser = split)]
@@ -323,6 +329,13 @@ fn split(arg: &str) -> Result<tender_agents::Split, String> {
     split.check(&mut c);
     c.finish().map_err(|e| format!("{arg:?}: {e}"))?;
     Ok(split)
+}
+
+/// The form of a run's result files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Csv,
+    Parquet,
 }
 
 /// How a run writes its per-task rows.

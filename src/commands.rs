@@ -148,6 +148,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     if let Err(errors) = scenario.validate_run() {
         bail!("invalid options:\n{errors}");
     }
+    if args.format == crate::cli::Format::Parquet && args.tasks == crate::cli::TaskRows::Gzip {
+        bail!("`--tasks gzip` is a CSV form; with `--format parquet` the per-task rows are a compressed Parquet file already");
+    }
     for w in scenario.warnings() {
         eprintln!("warning: {w}");
     }
@@ -228,6 +231,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         summary: &summary,
         routing: routing.as_ref(),
         tasks: args.tasks,
+        format: args.format,
         plots: false,
     };
     // The per-task file is the bulk of a folder: its size is said, with the smaller forms.
@@ -237,6 +241,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
             if name == "tasks.csv" { "; `--tasks gzip` writes a quarter of it, `--tasks none` none" } else { "" };
         format!(", {name} ({:.1} MB{hint})", bytes as f64 / 1e6)
     });
+    let typed = if args.format == crate::cli::Format::Parquet { ", summary.parquet, episodes.parquet" } else { "" };
     let routing_text = match &routing {
         Some(r) => {
             format!(
@@ -279,7 +284,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
          Quality and cost (mean ± 95% CI across episodes)\n{}\n\n\
          Who executes (share of tasks)\n{}\n\n\
          pass@1 % per domain and complexity bin (τ = human solving time, minutes)\n{}\n\n\
-         {}{}{}{}{}{}Results written to {}/ (summary.csv, agents.csv{tasks_file}, scenario.ron{}{}{})",
+         {}{}{}{}{}{}Results written to {}/ (summary.csv{typed}, agents.csv{tasks_file}, scenario.ron{}{}{})",
         scenario.name,
         scenario.episodes,
         scenario.workload.task_count(),

@@ -256,6 +256,7 @@ fn run(scenario: &Scenario, file: &Path, jobs: Option<usize>, out: Option<&Path>
             summary: &summary,
             routing: routing.as_ref(),
             tasks: TaskRows::Csv,
+            format: crate::cli::Format::Csv,
             plots: true,
         };
         let staged = crate::results::Staged::new(out, "reproduce", &[])?;

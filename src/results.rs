@@ -21,7 +21,7 @@ use tender_analysis::output;
 use tender_analysis::routing::RoutingReport;
 use tender_engine::{BatchResult, Scenario};
 
-use crate::cli::TaskRows;
+use crate::cli::{Format, TaskRows};
 use crate::io::write_scenario;
 
 /// Everything a batch run leaves in its folder.
@@ -31,6 +31,7 @@ pub struct RunFiles<'a> {
     pub summary: &'a Summary,
     pub routing: Option<&'a RoutingReport>,
     pub tasks: TaskRows,
+    pub format: Format,
     pub plots: bool,
 }
 
@@ -45,16 +46,25 @@ pub fn write_run(out: &Path, shown: &Path, f: &RunFiles<'_>) -> Result<Option<&'
     output::write_summary(&out.join("summary.csv"), f.summary)?;
     output::write_agents(&out.join("agents.csv"), &f.batch.agents)?;
     output::write_busy_over_time(&out.join("utilisation.csv"), f.batch)?;
-    let tasks = match f.tasks {
-        TaskRows::Csv => {
+    if f.format == Format::Parquet {
+        output::write_parquet(&out.join("summary.parquet"), &tender_analysis::columns::summary(f.summary))?;
+        output::write_parquet(&out.join("episodes.parquet"), &tender_analysis::columns::episodes(f.batch))?;
+    }
+    let tasks = match (f.tasks, f.format) {
+        (TaskRows::Csv, Format::Parquet) => {
+            output::write_parquet(&out.join("tasks.parquet"), &tender_analysis::columns::tasks(f.batch, names))?;
+            Some("tasks.parquet")
+        }
+        (TaskRows::Gzip, Format::Parquet) => bail!("`--tasks gzip` is a CSV form; Parquet files are compressed already"),
+        (TaskRows::Csv, Format::Csv) => {
             output::write_tasks(&out.join("tasks.csv"), f.batch, names)?;
             Some("tasks.csv")
         }
-        TaskRows::Gzip => {
+        (TaskRows::Gzip, Format::Csv) => {
             output::write_tasks_gz(&out.join("tasks.csv.gz"), f.batch, names)?;
             Some("tasks.csv.gz")
         }
-        TaskRows::None => None,
+        (TaskRows::None, _) => None,
     };
     write_scenario(out, f.scenario)?;
     if let Some(r) = f.routing {

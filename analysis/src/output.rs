@@ -97,6 +97,14 @@ pub fn write_busy_over_time(path: &Path, batch: &BatchResult) -> Result<bool, Ou
 
 pub use crate::columns::{TaskNames, seed_text};
 
+/// A table as a Parquet file ([`crate::arrow::write_parquet`]).
+pub fn write_parquet(path: &Path, table: &crate::columns::Table) -> Result<(), OutputError> {
+    // The writer needs an owned, sendable sink: the file is small once compressed.
+    let mut bytes = Vec::new();
+    crate::arrow::write_parquet(&mut bytes, table).map_err(|e| OutputError { path: path.to_path_buf(), source: io::Error::other(e) })?;
+    write_atomic(path, |w| w.write_all(&bytes))
+}
+
 /// `tasks.csv`: every task decision of every episode and mechanism ([`crate::columns::tasks`]).
 pub fn write_tasks(path: &Path, batch: &BatchResult, names: TaskNames<'_>) -> Result<(), OutputError> {
     write_atomic(path, |w| crate::columns::tasks(batch, names).write_csv(w))

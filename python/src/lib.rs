@@ -10,17 +10,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use arrow_array::types::Int32Type;
-use arrow_array::{ArrayRef, BooleanArray, DictionaryArray, Float64Array, Int32Array, Int64Array, RecordBatch};
-use arrow_array::{StringArray, UInt64Array};
-use arrow_schema::{DataType, Field, Schema};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use pyo3_arrow::PyTable;
 use tender::api::{self, Finished, RunRequest};
-use tender_analysis::columns::{self, Table, Values};
+use tender_analysis::columns::{self, Table};
 use tender_engine::ScenarioError as EngineScenarioError;
 use tender_engine::sweep_spec::Point;
 
@@ -219,29 +215,8 @@ struct RunResult {
 }
 
 fn arrow_table<'py>(py: Python<'py>, table: &Table) -> PyResult<Bound<'py, PyAny>> {
-    let mut fields = Vec::with_capacity(table.columns.len());
-    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(table.columns.len());
-    for c in &table.columns {
-        let (data_type, array): (DataType, ArrayRef) = match &c.values {
-            Values::Int(v) => (DataType::Int64, Arc::new(Int64Array::from(v.clone()))),
-            Values::Seed(v) => (DataType::UInt64, Arc::new(UInt64Array::from(v.clone()))),
-            Values::Float(v) => (DataType::Float64, Arc::new(Float64Array::from(v.clone()))),
-            Values::Bool(v) => (DataType::Boolean, Arc::new(BooleanArray::from(v.clone()))),
-            Values::Text(v) => (DataType::Utf8, Arc::new(StringArray::from(v.clone()))),
-            Values::Category { levels, codes } => {
-                let keys: Int32Array = codes.iter().map(|c| c.and_then(|c| i32::try_from(c).ok())).collect();
-                let values = Arc::new(StringArray::from(levels.clone()));
-                let dict = DictionaryArray::<Int32Type>::try_new(keys, values)
-                    .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-                (DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)), Arc::new(dict))
-            }
-        };
-        fields.push(Field::new(c.name.clone(), data_type, true));
-        arrays.push(array);
-    }
-    let schema = Arc::new(Schema::new(fields));
-    let batch =
-        RecordBatch::try_new(Arc::clone(&schema), arrays).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    let batch = tender_analysis::arrow::record_batch(table).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    let schema = batch.schema();
     PyTable::try_new(vec![batch], schema)?.into_pyarrow(py)
 }
 

@@ -20,6 +20,12 @@ pub enum PlotError {
         #[source]
         source: csv::Error,
     },
+    #[error("cannot read {path} as Parquet")]
+    Parquet {
+        path: PathBuf,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
     #[error("cannot read {path} as JSON")]
     Json {
         path: PathBuf,

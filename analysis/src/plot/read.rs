@@ -130,30 +130,42 @@ pub(super) fn domain_key(bins: &[String]) -> String {
     domains.iter().map(|d| format!("{} = {d}", crate::table::short(d))).collect::<Vec<_>>().join(", ")
 }
 
-/// A reader of the run's per-task rows, plain or compressed.
-type TaskRows = csv::Reader<Box<dyn std::io::Read>>;
+/// The run's per-task rows as text, whatever file holds them.
+struct TaskRows {
+    path: PathBuf,
+    header: Vec<String>,
+    rows: Box<dyn Iterator<Item = Result<Vec<String>, PlotError>>>,
+}
 
-/// The run's per-task rows (`tasks.csv`, or `tasks.csv.gz`): its path and a reader, or `None`
-/// when the run wrote neither.
-fn task_rows(dir: &Path) -> Result<Option<(PathBuf, TaskRows)>, PlotError> {
-    let (plain, gz) = (dir.join("tasks.csv"), dir.join("tasks.csv.gz"));
-    let path = if plain.exists() { plain } else { gz };
-    let reader: Box<dyn std::io::Read> = match std::fs::File::open(&path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(PlotError::Io { path, source }),
-        Ok(f) if path.extension().is_some_and(|e| e == "gz") => Box::new(flate2::read::GzDecoder::new(f)),
-        Ok(f) => Box::new(f),
+/// The run's per-task rows (`tasks.csv`, `tasks.csv.gz` or `tasks.parquet`), or `None` when the
+/// run wrote none. Parquet values read as the CSV writes them ([`crate::columns::Values::text`]).
+fn task_rows(dir: &Path) -> Result<Option<TaskRows>, PlotError> {
+    let found = ["tasks.csv", "tasks.csv.gz", "tasks.parquet"].into_iter().map(|n| dir.join(n)).find(|p| p.exists());
+    let Some(path) = found else { return Ok(None) };
+    let file = std::fs::File::open(&path).map_err(|source| PlotError::Io { path: path.clone(), source })?;
+    if path.extension().is_some_and(|e| e == "parquet") {
+        let table = crate::arrow::read_parquet(file).map_err(|source| PlotError::Parquet { path: path.clone(), source })?;
+        let header = table.columns.iter().map(|c| c.name.clone()).collect();
+        let rows = (0..table.rows()).map(move |i| Ok(table.columns.iter().map(|c| c.values.text(i)).collect()));
+        return Ok(Some(TaskRows { path, header, rows: Box::new(rows) }));
+    }
+    let reader: Box<dyn std::io::Read> =
+        if path.extension().is_some_and(|e| e == "gz") { Box::new(flate2::read::GzDecoder::new(file)) } else { Box::new(file) };
+    let mut r = csv::Reader::from_reader(reader);
+    let err = {
+        let path = path.clone();
+        move |source: csv::Error| PlotError::Csv { path: path.clone(), source }
     };
-    Ok(Some((path, csv::Reader::from_reader(reader))))
+    let header = r.headers().map_err(&err)?.iter().map(String::from).collect();
+    let rows = r.into_records().map(move |rec| rec.map(|r| r.iter().map(String::from).collect()).map_err(&err));
+    Ok(Some(TaskRows { path, header, rows: Box::new(rows) }))
 }
 
 /// Each mechanism's latency distribution in a timed run: the share of its answered tasks (all
 /// episodes pooled) answered within each latency, at 200 evenly spaced shares. Empty for an
 /// untimed run.
 pub(super) fn latency_cdf(dir: &Path) -> Result<Lines, PlotError> {
-    let Some((path, mut r)) = task_rows(dir)? else { return Ok(Lines::new()) };
-    let err = |source: csv::Error| PlotError::Csv { path: path.clone(), source };
-    let header: Vec<String> = r.headers().map_err(err)?.iter().map(String::from).collect();
+    let Some(TaskRows { path, header, rows }) = task_rows(dir)? else { return Ok(Lines::new()) };
     if !header.iter().any(|h| h == "done_s") {
         return Ok(Lines::new());
     }
@@ -161,10 +173,10 @@ pub(super) fn latency_cdf(dir: &Path) -> Result<Lines, PlotError> {
         (column(&header, "mechanism", &path)?, column(&header, "arrival_s", &path)?, column(&header, "done_s", &path)?);
     let timed_out = header.iter().position(|h| h == "timed_out");
     let mut latencies: Vec<(String, Vec<f64>)> = Vec::new();
-    for rec in r.records() {
-        let rec = rec.map_err(err)?;
+    for rec in rows {
+        let rec = rec?;
         // A dropped or timed-out task has no answer.
-        if rec[d].is_empty() || timed_out.is_some_and(|t| &rec[t] == "true") {
+        if rec[d].is_empty() || timed_out.is_some_and(|t| rec[t] == "true") {
             continue;
         }
         let latency = num(&rec[d]) - num(&rec[a]);
@@ -219,9 +231,7 @@ pub(super) fn busy_over_time(dir: &Path) -> Result<Option<(Vec<String>, Panels)>
 /// The smallest agent's cumulative share of wins along the stream, averaged over episodes,
 /// for every mechanism whose name starts with "SALE".
 pub(super) fn learning_curves(dir: &Path, smallest: &str) -> Result<Lines, PlotError> {
-    let Some((path, mut r)) = task_rows(dir)? else { return Ok(Lines::new()) };
-    let err = |source: csv::Error| PlotError::Csv { path: path.clone(), source };
-    let header: Vec<String> = r.headers().map_err(err)?.iter().map(String::from).collect();
+    let Some(TaskRows { path, header, rows }) = task_rows(dir)? else { return Ok(Lines::new()) };
     let (e, m, st, w) = (
         column(&header, "episode", &path)?,
         column(&header, "mechanism", &path)?,
@@ -231,15 +241,15 @@ pub(super) fn learning_curves(dir: &Path, smallest: &str) -> Result<Lines, PlotE
     // (mechanism) -> step -> (sum over episodes of cumulative share, episodes)
     let mut wins: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
     let mut sums: BTreeMap<String, Vec<(f64, usize)>> = BTreeMap::new();
-    for rec in r.records() {
-        let rec = rec.map_err(err)?;
+    for rec in rows {
+        let rec = rec?;
         let mech = &rec[m];
         if !mech.starts_with("SALE") {
             continue;
         }
         let key = (mech.to_string(), rec[e].to_string());
         let entry = wins.entry(key).or_insert((0, 0));
-        entry.0 += usize::from(&rec[w] == smallest);
+        entry.0 += usize::from(rec[w] == smallest);
         entry.1 += 1;
         let step: usize = rec[st].parse().unwrap_or(0);
         let share = entry.0 as f64 / entry.1 as f64;
