@@ -18,6 +18,14 @@ use tender_engine::{BatchResult, Scenario};
 use crate::backends::{Backends, LiveOptions};
 
 pub use crate::backends::{load as load_file, parse as parse_file};
+pub use crate::sweep::{SweepDone, SweepRequest, run_sweep, units_of};
+pub use tender_analysis::store::Shard;
+pub use tender_engine::sweep_spec::{Design, Draws, ParamSpec, SweepSpec, Values, parse_set};
+
+/// A sweep design as `tender sweep --design` writes it: `grid`, `zip`, `random:N` or `lhs:N`.
+pub fn parse_design(text: &str) -> Result<Design> {
+    crate::cli::design(text).map_err(|e| anyhow::anyhow!("design {text:?}: {e}"))
+}
 
 /// Parse and validate scenario text, reading the files its mechanisms name relative to `base`;
 /// `name` names the text in errors.
@@ -58,15 +66,6 @@ impl Finished {
     }
 }
 
-/// The ids tasks are named by in the tasks table: a task file's own ids (a task's id is its
-/// position in the file), none for drawn tasks (named by number).
-#[must_use]
-pub fn task_ids(scenario: &Scenario) -> Vec<String> {
-    scenario.workload.loaded.as_deref().map_or_else(Vec::new, |tasks| {
-        tasks.iter().map(|t| t.content.as_ref().map_or_else(|| t.id.to_string(), |c| c.key.clone())).collect()
-    })
-}
-
 /// Prepare and run `scenario` (`file` is where relative paths start, the scenario file or a
 /// folder's `.`), calling `progress` after each (episode, mechanism) run. The total is
 /// [`runs_of`].
@@ -100,7 +99,7 @@ pub fn run(scenario: Scenario, file: &Path, request: &RunRequest, progress: &(dy
     let summary = summarise(&batch, &scenario.workload);
     let routing = tender_analysis::routing::routing(&batch);
     let domains = scenario.workload.domains.iter().map(|d| d.name.clone()).collect();
-    let ids = task_ids(&scenario);
+    let ids = crate::results::task_ids(&scenario);
     Ok(Finished { scenario, batch, summary, routing, domains, ids })
 }
 

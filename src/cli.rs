@@ -371,7 +371,7 @@ fn set(arg: &str) -> Result<ParamSpec, String> {
 }
 
 /// `--design grid|zip|random:N|lhs:N`.
-fn design(arg: &str) -> Result<Design, String> {
+pub(crate) fn design(arg: &str) -> Result<Design, String> {
     let count = |n: &str| n.parse::<u32>().map_err(|_| "expected a count after ':'".to_string());
     match arg.split_once(':') {
         None if arg == "grid" => Ok(Design::Grid),

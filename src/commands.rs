@@ -149,7 +149,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         bail!("invalid options:\n{errors}");
     }
     if args.format == crate::cli::Format::Parquet && args.tasks == crate::cli::TaskRows::Gzip {
-        bail!("`--tasks gzip` is a CSV form; with `--format parquet` the per-task rows are a compressed Parquet file already");
+        bail!(
+            "`--tasks gzip` is a CSV form; with `--format parquet` the per-task rows are a compressed Parquet file already"
+        );
     }
     for w in scenario.warnings() {
         eprintln!("warning: {w}");

@@ -41,7 +41,7 @@ pub struct RunFiles<'a> {
 /// per-task file's name, if any.
 pub fn write_run(out: &Path, shown: &Path, f: &RunFiles<'_>) -> Result<Option<&'static str>> {
     let domains: Vec<String> = f.scenario.workload.domains.iter().map(|d| d.name.clone()).collect();
-    let ids = crate::api::task_ids(f.scenario);
+    let ids = task_ids(f.scenario);
     let names = output::TaskNames { domains: &domains, ids: &ids };
     output::write_summary(&out.join("summary.csv"), f.summary)?;
     output::write_agents(&out.join("agents.csv"), &f.batch.agents)?;
@@ -55,7 +55,9 @@ pub fn write_run(out: &Path, shown: &Path, f: &RunFiles<'_>) -> Result<Option<&'
             output::write_parquet(&out.join("tasks.parquet"), &tender_analysis::columns::tasks(f.batch, names))?;
             Some("tasks.parquet")
         }
-        (TaskRows::Gzip, Format::Parquet) => bail!("`--tasks gzip` is a CSV form; Parquet files are compressed already"),
+        (TaskRows::Gzip, Format::Parquet) => {
+            bail!("`--tasks gzip` is a CSV form; Parquet files are compressed already")
+        }
         (TaskRows::Csv, Format::Csv) => {
             output::write_tasks(&out.join("tasks.csv"), f.batch, names)?;
             Some("tasks.csv")
@@ -74,6 +76,15 @@ pub fn write_run(out: &Path, shown: &Path, f: &RunFiles<'_>) -> Result<Option<&'
         tender_analysis::plot::plot_dir(out, shown)?;
     }
     Ok(tasks)
+}
+
+/// The ids tasks are named by in the tasks table: a task file's own ids (a task's id is its
+/// position in the file), none for drawn tasks (named by number).
+#[must_use]
+pub fn task_ids(scenario: &Scenario) -> Vec<String> {
+    scenario.workload.loaded.as_deref().map_or_else(Vec::new, |tasks| {
+        tasks.iter().map(|t| t.content.as_ref().map_or_else(|| t.id.to_string(), |c| c.key.clone())).collect()
+    })
 }
 
 /// The manifest in every results folder Tender writes: the entries it put there.

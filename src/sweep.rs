@@ -1,32 +1,65 @@
 //! `tender sweep` and `tender merge`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
-use tender_analysis::store::{Manifest, Row, Shard, SweepStore, merge as merge_shards};
+use tender_analysis::store::{Manifest, PointSummary, Row, Shard, SweepStore, merge as merge_shards};
 use tender_analysis::{row_metric_names, row_metrics};
+use tender_engine::Scenario;
 use tender_engine::sweep::{Draws, SweepSpec, prepare, run_units};
 
 use crate::backends::load;
 use crate::cli::SweepArgs;
 use crate::io::{check_memory, emit, progress_bar, rayon_threads};
 
-pub fn sweep(args: &SweepArgs) -> Result<()> {
-    let mut scenario = load(&args.file)?;
-    if let Some(seed) = args.seed {
-        scenario.seed = seed;
-    }
-    let mut spec = if args.set.is_empty() {
-        scenario.sweep.clone().context("no sweep: give `--set PATH=VALUES` or a `sweep` in the scenario")?
-    } else {
-        SweepSpec { params: args.set.clone(), design: args.design, replications: None, draws: Draws::Common }
-    };
-    if args.independent_draws {
-        spec.draws = Draws::Independent;
-    }
-    if let Some(r) = args.replications {
-        spec.replications = Some(r);
-    }
+/// A sweep to run: everything `tender sweep` takes, once its flags are read.
+pub struct SweepRequest {
+    /// The scenario, loaded; `file` is where its relative paths start.
+    pub scenario: Scenario,
+    pub file: PathBuf,
+    pub spec: SweepSpec,
+    /// The results folder [default: OUTPUT/sweep].
+    pub out: Option<PathBuf>,
+    pub jobs: Option<usize>,
+    pub shard: Option<Shard>,
+    pub plots: bool,
+    /// Set from another thread to stop after the units in flight (what is done stays done).
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+/// A finished sweep: where its results are and what was computed now.
+pub struct SweepDone {
+    pub out: PathBuf,
+    pub manifest: Manifest,
+    pub summaries: Vec<PointSummary>,
+    /// Units (point × replication) of this shard, and how many were computed now.
+    pub total: usize,
+    pub computed: usize,
+    pub seconds: f64,
+    pub shard: Shard,
+}
+
+/// Why a unit's rows did not reach the store.
+#[derive(Debug, thiserror::Error)]
+enum Stop {
+    #[error(transparent)]
+    Store(#[from] tender_analysis::store::StoreError),
+    #[error("the sweep was cancelled; the units done are kept, and the same sweep resumes from them")]
+    Cancelled,
+}
+
+/// How many units (point × replication) a sweep of `spec` on `scenario` has: the progress total.
+pub fn units_of(scenario: &Scenario, spec: &SweepSpec) -> Result<u64> {
+    let points = spec.points(scenario.seed)?;
+    Ok(points.len() as u64 * u64::from(spec.replications.unwrap_or(scenario.episodes)))
+}
+
+/// Run a sweep into its folder, resuming what an earlier run of the same sweep left; `progress`
+/// is told each unit done (and first how many were done already).
+pub fn run_sweep(request: SweepRequest, progress: &(dyn Fn(u64) + Sync)) -> Result<SweepDone> {
+    let SweepRequest { scenario, file, spec, out, jobs, shard, plots, cancel } = request;
     let replications = spec.replications.unwrap_or(scenario.episodes);
     if replications == 0 {
         bail!("`replications` = 0 is invalid: must be at least 1");
@@ -34,22 +67,22 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
     if scenario.agents.iter().any(|a| !a.backend.is_synthetic()) {
         bail!(
             "{}: sweeps run pools of synthetic stand-ins; for live or recorded agents, `tender run` each setting (the response cache makes reruns free)",
-            args.file.display()
+            file.display()
         );
     }
     // Reads the workload's task file, if it has one.
     let scenario =
-        crate::backends::prepare(scenario, &args.file, &crate::backends::LiveOptions::default())?.prepared.scenario;
+        crate::backends::prepare(scenario, &file, &crate::backends::LiveOptions::default())?.prepared.scenario;
     scenario.check_sweep(&spec)?;
     let points = spec.points(scenario.seed)?;
     // A unit's records are held until it is written: one unit per worker.
-    let workers = args.threads.jobs.unwrap_or_else(rayon_threads);
+    let workers = jobs.unwrap_or_else(rayon_threads);
     let mechanisms: Vec<String> = scenario.resolve_mechanisms().into_iter().map(|r| r.name).collect();
     let records = workers as f64 * mechanisms.len() as f64 * scenario.workload.task_count() as f64;
-    check_memory(&scenario, records, args.threads.jobs)?;
+    check_memory(&scenario, records, jobs)?;
     let prepared = prepare(&scenario, &points, scenario.seed, spec.draws)?;
     // OUTPUT/sweep, unless the scenario's output folder is a sweep's already.
-    let out = args.out.clone().unwrap_or_else(|| {
+    let out = out.unwrap_or_else(|| {
         if scenario.output.file_name().is_some_and(|n| n == "sweep") {
             scenario.output.clone()
         } else {
@@ -69,23 +102,25 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
     let _lock = crate::results::FolderLock::take(&out, "sweep")?;
     crate::results::check_own_folder(&out, true)?;
     let (store, done) = SweepStore::open(&out, &manifest)?;
-    let Shard { k, n } = args.shard.unwrap_or(Shard { k: 1, n: 1 });
+    let shard = shard.unwrap_or(Shard { k: 1, n: 1 });
+    let Shard { k, n } = shard;
     if n > 1 {
-        Shard { k, n }.write(&out)?;
+        shard.write(&out)?;
     }
     let mine = |p: usize| p % n == k - 1;
     let all: Vec<(usize, u32)> =
         (0..manifest.points.len()).filter(|&p| mine(p)).flat_map(|p| (0..replications).map(move |r| (p, r))).collect();
     let todo: Vec<(usize, u32)> = all.iter().copied().filter(|u| !done.contains(u)).collect();
-
-    let bar = progress_bar(all.len() as u64, "units (point × replication)");
-    bar.set_position((all.len() - todo.len()) as u64);
+    progress((all.len() - todo.len()) as u64);
     let started = std::time::Instant::now();
     let tender_agents::References { largest, smallest, .. } =
         tender_agents::References::of(prepared[0].prepared.source.agents());
     let agents = prepared[0].prepared.source.agents().len();
     let timed = scenario.arrivals.timed();
-    let outcome = run_units(&prepared, &todo, args.threads.jobs, &|unit| {
+    let outcome = run_units(&prepared, &todo, jobs, &|unit| {
+        if cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(Stop::Cancelled);
+        }
         let rows = unit
             .runs
             .iter()
@@ -102,27 +137,63 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
             })
             .collect();
         store.record(rows)?;
-        bar.inc(1);
-        Ok::<(), tender_analysis::store::StoreError>(())
+        progress(1);
+        Ok(())
     })?;
     outcome?;
-    bar.finish_and_clear();
     let summaries = store.finalize()?;
-    let secs = started.elapsed().as_secs_f64();
-    let episodes = todo.len() * manifest.mechanisms.len();
+    let seconds = started.elapsed().as_secs_f64();
+    // A shard holds a slice of the points: plot after merging.
+    if plots && n == 1 {
+        tender_analysis::plot::plot_dir(&out, &out)?;
+    }
+    Ok(SweepDone { out, manifest, summaries, total: all.len(), computed: todo.len(), seconds, shard })
+}
+
+pub fn sweep(args: &SweepArgs) -> Result<()> {
+    let mut scenario = load(&args.file)?;
+    if let Some(seed) = args.seed {
+        scenario.seed = seed;
+    }
+    let mut spec = if args.set.is_empty() {
+        scenario.sweep.clone().context("no sweep: give `--set PATH=VALUES` or a `sweep` in the scenario")?
+    } else {
+        SweepSpec { params: args.set.clone(), design: args.design, replications: None, draws: Draws::Common }
+    };
+    if args.independent_draws {
+        spec.draws = Draws::Independent;
+    }
+    if let Some(r) = args.replications {
+        spec.replications = Some(r);
+    }
+    let bar = progress_bar(units_of(&scenario, &spec)?, "units (point × replication)");
+    let request = SweepRequest {
+        scenario,
+        file: args.file.clone(),
+        spec,
+        out: args.out.clone(),
+        jobs: args.threads.jobs,
+        shard: args.shard,
+        plots: !args.no_plots,
+        cancel: None,
+    };
+    let done = run_sweep(request, &|n| bar.inc(n))?;
+    bar.finish_and_clear();
+    let SweepDone { out, manifest, summaries, total, computed, seconds, shard: Shard { k, n } } = done;
+    let episodes = computed * manifest.mechanisms.len();
     emit(&format!(
         "{}: {} points x {} replications x {} mechanisms{}; computed {} of {} units now ({} were done) in {:.1} s ({:.0} episodes/s).\n\
          Results in {}/: rows.csv (one row per point x replication x mechanism), points.csv (means with 95% CIs){}.",
         manifest.scenario,
         manifest.points.len(),
-        replications,
+        manifest.replications,
         manifest.mechanisms.len(),
         if n > 1 { format!(", shard {k}/{n}") } else { String::new() },
-        todo.len(),
-        all.len(),
-        all.len() - todo.len(),
-        secs,
-        episodes as f64 / secs.max(1e-9),
+        computed,
+        total,
+        total - computed,
+        seconds,
+        episodes as f64 / seconds.max(1e-9),
         out.display(),
         if args.no_plots || n > 1 { "" } else { ", plots, report.html" }
     ))?;
@@ -139,10 +210,6 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
                 swept.join(" / ")
             ))?;
         }
-    }
-    // A shard holds a slice of the points: plot after merging.
-    if !args.no_plots && n == 1 {
-        tender_analysis::plot::plot_dir(&out, &out)?;
     }
     Ok(())
 }

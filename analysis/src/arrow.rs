@@ -47,7 +47,8 @@ fn array(values: &Values) -> Result<ArrayRef, ArrowError> {
 
 /// The table as one record batch (every column nullable).
 pub fn record_batch(table: &Table) -> Result<RecordBatch, ArrowError> {
-    let fields: Vec<Field> = table.columns.iter().map(|c| Field::new(c.name.clone(), data_type(&c.values), true)).collect();
+    let fields: Vec<Field> =
+        table.columns.iter().map(|c| Field::new(c.name.clone(), data_type(&c.values), true)).collect();
     let arrays = table.columns.iter().map(|c| array(&c.values)).collect::<Result<Vec<_>, _>>()?;
     RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
 }
@@ -70,8 +71,9 @@ pub fn read_parquet(file: std::fs::File) -> Result<Table, ParquetError> {
     for batch in reader {
         let batch = batch?;
         for (i, field) in batch.schema().fields().iter().enumerate() {
-            let values = values(batch.column(i))
-                .ok_or_else(|| ParquetError::General(format!("column {}: unexpected type {}", field.name(), field.data_type())))?;
+            let values = values(batch.column(i)).ok_or_else(|| {
+                ParquetError::General(format!("column {}: unexpected type {}", field.name(), field.data_type()))
+            })?;
             match table.columns.get_mut(i) {
                 Some(c) => append(&mut c.values, values),
                 None => table.columns.push(Column { name: field.name().clone(), values }),

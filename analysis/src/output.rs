@@ -101,7 +101,8 @@ pub use crate::columns::{TaskNames, seed_text};
 pub fn write_parquet(path: &Path, table: &crate::columns::Table) -> Result<(), OutputError> {
     // The writer needs an owned, sendable sink: the file is small once compressed.
     let mut bytes = Vec::new();
-    crate::arrow::write_parquet(&mut bytes, table).map_err(|e| OutputError { path: path.to_path_buf(), source: io::Error::other(e) })?;
+    crate::arrow::write_parquet(&mut bytes, table)
+        .map_err(|e| OutputError { path: path.to_path_buf(), source: io::Error::other(e) })?;
     write_atomic(path, |w| w.write_all(&bytes))
 }
 

@@ -333,7 +333,7 @@ fn run(
     let total = api::runs_of(&inner);
     let cancel = Arc::new(AtomicBool::new(false));
     let request = RunRequest { replay, cache, jobs, cancel: Some(Arc::clone(&cancel)) };
-    let (done, finished) = (AtomicU64::new(0), AtomicBool::new(false));
+    let done = AtomicU64::new(0);
     let file = scenario.file.clone();
     let report = |n: u64| -> PyResult<()> {
         match &progress {
@@ -341,20 +341,152 @@ fn run(
             None => Ok(()),
         }
     };
+    let out = watch(py, &cancel, &report, &done, || {
+        api::run(inner, &file, &request, &|| {
+            done.fetch_add(1, Ordering::Relaxed);
+        })
+    });
+    let failed = handles.finish();
+    let finished = out?.map_err(|e| {
+        if cancel.load(Ordering::Relaxed) {
+            PyKeyboardInterrupt::new_err("the run was cancelled")
+        } else {
+            runtime_error(&e)
+        }
+    })?;
+    if let Some((name, error)) = failed {
+        return Err(PyRuntimeError::new_err(format!("Python mechanism {name:?} failed: {error}")));
+    }
+    report(total)?;
+    Ok(RunResult { finished })
+}
+
+/// A finished sweep: its folder and what was computed now.
+#[pyclass(module = "tender._tender", frozen, get_all)]
+struct SweepOutcome {
+    /// The results folder (rows.csv, points.csv, sweep.json).
+    out: PathBuf,
+    points: usize,
+    replications: u32,
+    mechanisms: Vec<String>,
+    /// Units (point × replication) of the sweep, and how many were computed now (the rest were
+    /// in the folder already).
+    units: usize,
+    computed: usize,
+    seconds: f64,
+}
+
+/// One swept parameter's values: a list, or the CLI's text (`0..2:0.25`, `4,8,16`, `0.1~0.9`).
+fn param(py: Python<'_>, path: &str, values: &Bound<'_, PyAny>) -> PyResult<api::ParamSpec> {
+    if values.is_instance_of::<PyString>() {
+        let text: String = values.extract()?;
+        return api::parse_set(&format!("{path}={text}")).map_err(|e| scenario_error(py, &e.into()));
+    }
+    let list = values.try_iter()?.map(|v| to_json(&v?)).collect::<PyResult<Vec<_>>>()?;
+    Ok(api::ParamSpec { path: path.to_string(), values: api::Values::List(list) })
+}
+
+/// Sweep parameters of a scenario as `tender sweep` does, into a folder that a rerun of the same
+/// sweep resumes from. `set` maps paths to values (lists, or the CLI's text); `progress(done,
+/// total)` counts units (point × replication); Ctrl-C stops after the units in flight, keeping
+/// what is done.
+#[pyfunction]
+#[pyo3(signature = (scenario, set, *, design = "grid", replications = None, independent_draws = false, out = None, jobs = None, shard = None, plots = false, progress = None))]
+#[allow(clippy::too_many_arguments)]
+fn sweep(
+    py: Python<'_>,
+    scenario: &Scenario,
+    set: &Bound<'_, PyDict>,
+    design: &str,
+    replications: Option<u32>,
+    independent_draws: bool,
+    out: Option<PathBuf>,
+    jobs: Option<usize>,
+    shard: Option<(usize, usize)>,
+    plots: bool,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<SweepOutcome> {
+    let mut params = Vec::new();
+    for (k, v) in set.iter() {
+        params.push(param(py, &k.extract::<String>()?, &v)?);
+    }
+    if params.is_empty() {
+        return Err(PyValueError::new_err("a sweep needs at least one parameter in `set`"));
+    }
+    if replications == Some(0) || jobs == Some(0) {
+        return Err(PyValueError::new_err("replications and jobs must be at least 1"));
+    }
+    let shard = match shard {
+        Some((k, n)) if k >= 1 && k <= n => Some(api::Shard { k, n }),
+        Some((k, n)) => {
+            return Err(PyValueError::new_err(format!("shard ({k}, {n}): expected (K, N) with 1 <= K <= N")));
+        }
+        None => None,
+    };
+    let design = api::parse_design(design).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let draws = if independent_draws { api::Draws::Independent } else { api::Draws::Common };
+    let spec = api::SweepSpec { params, design, replications, draws };
+    let total = api::units_of(&scenario.inner, &spec).map_err(|e| scenario_error(py, &e))?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    let request = api::SweepRequest {
+        scenario: scenario.inner.clone(),
+        file: scenario.file.clone(),
+        spec,
+        out,
+        jobs,
+        shard,
+        plots,
+        cancel: Some(Arc::clone(&cancel)),
+    };
+    let done = AtomicU64::new(0);
+    let report = |n: u64| -> PyResult<()> {
+        match &progress {
+            Some(f) => f.call1(py, (n, total)).map(drop),
+            None => Ok(()),
+        }
+    };
+    let outcome = watch(py, &cancel, &report, &done, || {
+        api::run_sweep(request, &|n| {
+            done.fetch_add(n, Ordering::Relaxed);
+        })
+    })?;
+    let d = outcome.map_err(|e| {
+        if cancel.load(Ordering::Relaxed) { PyKeyboardInterrupt::new_err(format!("{e:#}")) } else { runtime_error(&e) }
+    })?;
+    report(total)?;
+    Ok(SweepOutcome {
+        out: d.out,
+        points: d.manifest.points.len(),
+        replications: d.manifest.replications,
+        mechanisms: d.manifest.mechanisms,
+        units: d.total,
+        computed: d.computed,
+        seconds: d.seconds,
+    })
+}
+
+/// Run `work` on another thread without the GIL while this thread reports progress (`done`)
+/// about ten times a second and watches for Ctrl-C, which sets `cancel`; the work's result, or
+/// the interrupt once the work has stopped.
+fn watch<T: Send>(
+    py: Python<'_>,
+    cancel: &AtomicBool,
+    report: &dyn Fn(u64) -> PyResult<()>,
+    done: &AtomicU64,
+    work: impl FnOnce() -> T + Send,
+) -> PyResult<T> {
+    let finished = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let worker = scope.spawn(|| {
-            let out = api::run(inner, &file, &request, &|| {
-                done.fetch_add(1, Ordering::Relaxed);
-            });
+            let out = work();
             finished.store(true, Ordering::Release);
             out
         });
         let mut interrupted: Option<PyErr> = None;
         while !finished.load(Ordering::Acquire) {
             py.detach(|| std::thread::sleep(Duration::from_millis(100)));
-            let step = report(done.load(Ordering::Relaxed)).and_then(|()| py.check_signals());
-            if let Err(e) = step {
-                // Stop the batch, wait for the episodes in flight, then raise.
+            if let Err(e) = report(done.load(Ordering::Relaxed)).and_then(|()| py.check_signals()) {
+                // Stop the work, wait for what is in flight, then raise.
                 cancel.store(true, Ordering::Relaxed);
                 interrupted = Some(e);
                 break;
@@ -364,20 +496,7 @@ fn run(
         if let Some(e) = interrupted {
             return Err(e);
         }
-        let out = out.map_err(|_| PyRuntimeError::new_err("the run panicked"))?;
-        let failed = handles.finish();
-        let finished = out.map_err(|e| {
-            if cancel.load(Ordering::Relaxed) {
-                PyKeyboardInterrupt::new_err("the run was cancelled")
-            } else {
-                runtime_error(&e)
-            }
-        })?;
-        if let Some((name, error)) = failed {
-            return Err(PyRuntimeError::new_err(format!("Python mechanism {name:?} failed: {error}")));
-        }
-        report(total)?;
-        Ok(RunResult { finished })
+        out.map_err(|_| PyRuntimeError::new_err("the run panicked"))
     })
 }
 
@@ -407,6 +526,8 @@ fn _tender(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<RunResult>()?;
     m.add_function(wrap_pyfunction!(load, m)?)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep, m)?)?;
+    m.add_class::<SweepOutcome>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -17,11 +17,13 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 from ._tender import RunResult as _RunResult
 from ._tender import Scenario, ScenarioError, __version__, load
 from ._tender import run as _run
+from ._tender import sweep as _sweep
 
 __all__ = [
     "Comparison",
@@ -34,6 +36,8 @@ __all__ = [
     "load",
     "mechanism",
     "run",
+    "sweep",
+    "SweepResult",
     "__version__",
 ]
 
@@ -196,26 +200,32 @@ def mechanism(factory: Callable[[], Any], name: Optional[str] = None, reports: t
 Progress = Union[bool, Callable[[int, int], None]]
 
 
-def _progress_bar(total: int) -> tuple[Callable[[int, int], None], Callable[[], None]]:
-    """A notebook or terminal bar (tqdm when installed), else a line on a terminal's stderr."""
+def _progress_bar(
+    total: int, unit: str = "run", desc: str = "episodes x mechanisms"
+) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    """A notebook or terminal bar (tqdm when installed), else a line on a terminal's stderr. The
+    total may come with the first update."""
     try:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, unit="run", desc="episodes x mechanisms")
+        bar = tqdm(total=total or None, unit=unit, desc=desc)
 
-        def update(done: int, _total: int) -> None:
+        def update(done: int, of: int) -> None:
+            if bar.total != of:
+                bar.total = of
+                bar.refresh()
             bar.update(done - bar.n)
 
         return update, bar.close
     except ImportError:
         pass
     if not sys.stderr.isatty():
-        return (lambda done, total: None), (lambda: None)
+        return (lambda done, of: None), (lambda: None)
 
-    def line(done: int, total: int) -> None:
+    def line(done: int, of: int) -> None:
         width = 30
-        filled = width * done // max(total, 1)
-        sys.stderr.write(f"\r[{'#' * filled}{' ' * (width - filled)}] {done}/{total} runs")
+        filled = width * done // max(of, 1)
+        sys.stderr.write(f"\r[{'#' * filled}{' ' * (width - filled)}] {done}/{of} {unit}s")
         sys.stderr.flush()
 
     return line, (lambda: sys.stderr.write("\n"))
@@ -266,6 +276,102 @@ def run(
     finally:
         close()
     return Result(raw)
+
+
+class SweepResult:
+    """A finished sweep: its folder (`out`) and its tables, read from the folder's files.
+
+    `rows`: one row per point, replication and mechanism (rows.csv: the swept values, the episode
+    seed as an exact uint64, each per-episode metric). `points`: each point's means with 95%
+    intervals (points.csv, long form: `metric`, `mean`, `ci_low`, `ci_high`, `replications`).
+    """
+
+    def __init__(self, outcome: Any) -> None:
+        self._outcome = outcome
+        self.out = Path(outcome.out)
+        self.points_count = outcome.points
+        self.replications = outcome.replications
+        self.mechanisms = list(outcome.mechanisms)
+        self.units = outcome.units
+        self.computed = outcome.computed
+        self.seconds = outcome.seconds
+        self._tables: dict[str, Table] = {}
+
+    def _read(self, name: str) -> Table:
+        if name not in self._tables:
+            import pyarrow
+            import pyarrow.csv
+
+            as_text = pyarrow.csv.ConvertOptions(column_types={"episode_seed": pyarrow.string()})
+            table = pyarrow.csv.read_csv(self.out / f"{name}.csv", convert_options=as_text)
+            if "episode_seed" in table.column_names:
+                # Written as hex text so that float readers cannot round it; here, exact.
+                seeds = pyarrow.array([int(s, 16) for s in table.column("episode_seed").to_pylist()], pyarrow.uint64())
+                table = table.set_column(table.column_names.index("episode_seed"), "episode_seed", seeds)
+            self._tables[name] = Table(table)
+        return self._tables[name]
+
+    @property
+    def rows(self) -> Table:
+        return self._read("rows")
+
+    @property
+    def points(self) -> Table:
+        return self._read("points")
+
+    def __repr__(self) -> str:
+        return (
+            f"tender.SweepResult({self.out}: {self.points_count} points x {self.replications} replications, "
+            f"{self.computed} of {self.units} units computed now)"
+        )
+
+
+def sweep(
+    scenario: Union[Scenario, str, "os.PathLike[str]"],
+    set: dict[str, Any],
+    *,
+    design: str = "grid",
+    replications: Optional[int] = None,
+    independent_draws: bool = False,
+    out: Optional[Union[str, "os.PathLike[str]"]] = None,
+    jobs: Optional[int] = None,
+    shard: Optional[tuple[int, int]] = None,
+    plots: bool = False,
+    progress: Progress = True,
+) -> SweepResult:
+    """Sweep parameters of a scenario as `tender sweep` does.
+
+    `set` maps sweep paths to values: a list (`[0.2, 0.4]`) or the CLI's text (`"0..2:0.25"`,
+    `"4,8,16"`, `"0.1~0.9"` for random and Latin-hypercube designs). `design`: `grid`, `zip`,
+    `random:N` or `lhs:N`. `replications` per point (default the scenario's episodes); points
+    share their draws unless `independent_draws`. Results go to `out` (default OUTPUT/sweep, as
+    the CLI), which a rerun of the same sweep resumes from: Ctrl-C keeps what is done. `shard`
+    `(k, n)` runs the k-th of n slices (merge them with `tender merge`).
+    """
+    if not isinstance(scenario, Scenario):
+        scenario = load(scenario)
+    if progress is True:
+        update, close = _progress_bar(0, unit="unit", desc="points x replications")
+    elif progress is False or progress is None:
+        update, close = None, (lambda: None)
+    else:
+        update, close = progress, (lambda: None)
+    try:
+        outcome = _sweep(
+            scenario,
+            set,
+            design=design,
+            replications=replications,
+            independent_draws=independent_draws,
+            out=None if out is None else os.fspath(out),
+            jobs=jobs,
+            shard=shard,
+            plots=plots,
+            progress=update,
+        )
+    finally:
+        close()
+    return SweepResult(outcome)
 
 
 def compare(result: Result, a: str, b: str, metric: str = "pass_at_1") -> Comparison:

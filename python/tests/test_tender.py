@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet
 import pytest
 
 import tender
@@ -216,8 +217,10 @@ def python_block(doc: Path, heading: str) -> str:
 @pytest.mark.parametrize(
     "doc, heading", [(ROOT / "README.md", "## From Python"), (ROOT / "docs" / "python.md", "## A session")]
 )
-def test_the_documented_sessions_work_as_written(doc, heading, monkeypatch, capsys):
-    monkeypatch.chdir(ROOT)
+def test_the_documented_sessions_work_as_written(doc, heading, monkeypatch, capsys, tmp_path):
+    # In a folder of its own (the sweep writes results/), with the project's scenarios.
+    (tmp_path / "scenarios").symlink_to(ROOT / "scenarios")
+    monkeypatch.chdir(tmp_path)
     exec(compile(python_block(doc, heading), str(doc), "exec"), {})
     if "README" in doc.name:
         printed = capsys.readouterr().out
@@ -293,3 +296,63 @@ def test_the_documented_python_mechanism_runs(monkeypatch):
     r = namespace["r"]
     assert "Largest" in r.mechanisms
     assert r.compare("Largest", "qwen3-32b alone").mean == 0.0
+
+
+def test_the_clis_parquet_files_read_with_their_types_everywhere(cli_run, tmp_path):
+    import duckdb
+
+    out = tmp_path / "pq"
+    subprocess.run(
+        [cli(), "run", QUICKSTART, "--episodes", str(EPISODES), "--out", out, "--no-plots", "--format", "parquet"],
+        check=True,
+        capture_output=True,
+    )
+    assert not (out / "tasks.csv").exists()
+    csv_rows = rows(cli_run / "tasks.csv")
+    for read in (
+        lambda p: pa.parquet.read_table(p).to_pandas(),
+        lambda p: pd.read_parquet(p),
+        lambda p: pl.read_parquet(p).to_pandas(),
+        lambda p: duckdb.sql(f"select * from '{p}'").df(),
+    ):
+        tasks = read(out / "tasks.parquet")
+        assert len(tasks) == len(csv_rows)
+        assert tasks["success"].dtype == bool
+        assert str(tasks["step"].dtype) == "int64"
+        assert str(tasks["episode_seed"].dtype) == "uint64"
+        assert [int(r["episode_seed"], 16) for r in csv_rows[:5]] == list(tasks["episode_seed"][:5])
+        assert [r["success"] == "true" for r in csv_rows] == list(tasks["success"])
+        assert [r["winner"] for r in csv_rows] == [str(w) for w in tasks["winner"]]
+    summary = pl.read_parquet(out / "summary.parquet")
+    assert summary.columns == tender.run(QUICKSTART, episodes=1, progress=False).summary.column_names
+    assert summary.schema["bin"] == pl.Int64 and summary.schema["mean"] == pl.Float64
+    episodes = duckdb.sql(f"select mechanism, avg(pass_at_1) as p from '{out / 'episodes.parquet'}' group by 1").df()
+    assert set(episodes["mechanism"]) == set(tender.load(QUICKSTART).mechanisms)
+
+
+def test_a_sweep_writes_the_clis_rows_and_resumes_after_an_interrupt(tmp_path):
+    grid = ["--set", "standins.shared_difficulty=0.3,0.6", "--set", "mechanisms[0].k=4,8", "--replications", "3"]
+    subprocess.run([cli(), "sweep", QUICKSTART, *grid, "--out", tmp_path / "cli", "--no-plots"], check=True, capture_output=True)
+    values = {"standins.shared_difficulty": [0.3, 0.6], "mechanisms[0].k": "4,8"}
+    whole = tender.sweep(QUICKSTART, values, replications=3, out=tmp_path / "py", progress=False)
+    assert (whole.units, whole.computed) == (12, 12)
+    for name in ("rows.csv", "points.csv"):
+        assert (tmp_path / "py" / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name
+    rows = whole.rows.to_pandas()
+    assert len(rows) == 12 * len(whole.mechanisms)
+    assert str(rows["episode_seed"].dtype) == "uint64"
+    points = whole.points.to_pandas()
+    assert set(points["metric"]) >= {"pass_at_1", "cost_usd"}
+
+    def stop(done, total):
+        if done >= 1:  # once a unit is in the folder
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        tender.sweep(QUICKSTART, values, replications=3, out=tmp_path / "resumed", jobs=1, progress=stop)
+    again = tender.sweep(QUICKSTART, values, replications=3, out=tmp_path / "resumed", progress=False)
+    assert 0 < again.computed < again.units, "the interrupted sweep kept what it had done"
+    for name in ("rows.csv", "points.csv"):
+        assert (tmp_path / "resumed" / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name
+    done_now = tender.sweep(QUICKSTART, values, replications=3, out=tmp_path / "resumed", progress=False)
+    assert done_now.computed == 0, "a finished sweep has nothing left to do"

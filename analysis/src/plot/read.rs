@@ -144,13 +144,17 @@ fn task_rows(dir: &Path) -> Result<Option<TaskRows>, PlotError> {
     let Some(path) = found else { return Ok(None) };
     let file = std::fs::File::open(&path).map_err(|source| PlotError::Io { path: path.clone(), source })?;
     if path.extension().is_some_and(|e| e == "parquet") {
-        let table = crate::arrow::read_parquet(file).map_err(|source| PlotError::Parquet { path: path.clone(), source })?;
+        let table =
+            crate::arrow::read_parquet(file).map_err(|source| PlotError::Parquet { path: path.clone(), source })?;
         let header = table.columns.iter().map(|c| c.name.clone()).collect();
         let rows = (0..table.rows()).map(move |i| Ok(table.columns.iter().map(|c| c.values.text(i)).collect()));
         return Ok(Some(TaskRows { path, header, rows: Box::new(rows) }));
     }
-    let reader: Box<dyn std::io::Read> =
-        if path.extension().is_some_and(|e| e == "gz") { Box::new(flate2::read::GzDecoder::new(file)) } else { Box::new(file) };
+    let reader: Box<dyn std::io::Read> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
     let mut r = csv::Reader::from_reader(reader);
     let err = {
         let path = path.clone();
