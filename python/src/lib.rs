@@ -96,6 +96,12 @@ impl Scenario {
         self.inner.name.clone()
     }
 
+    /// The folder the scenario's relative paths (task file, fitted weights) start at.
+    #[getter]
+    fn folder(&self) -> PathBuf {
+        self.file.parent().map(std::path::Path::to_path_buf).unwrap_or_default()
+    }
+
     #[getter]
     fn episodes(&self) -> u32 {
         self.inner.episodes
@@ -183,10 +189,11 @@ fn to_json(v: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
 }
 
 /// Read a scenario: `source` is a path (`str` or `os.PathLike`) to a .ron file, or the
-/// scenario's text itself. Raises `ScenarioError` with the file, line and column of a syntax
+/// scenario's text itself, whose relative paths start at `base` (default: the working folder). Raises `ScenarioError` with the file, line and column of a syntax
 /// error, or the field and allowed range of an invalid value.
 #[pyfunction]
-fn load(py: Python<'_>, source: &Bound<'_, PyAny>) -> PyResult<Scenario> {
+#[pyo3(signature = (source, base = None))]
+fn load(py: Python<'_>, source: &Bound<'_, PyAny>, base: Option<PathBuf>) -> PyResult<Scenario> {
     let path: Option<PathBuf> = if source.is_instance_of::<PyString>() {
         let s: String = source.extract()?;
         let p = PathBuf::from(&s);
@@ -202,8 +209,9 @@ fn load(py: Python<'_>, source: &Bound<'_, PyAny>) -> PyResult<Scenario> {
         None => {
             let text: String = source.extract()?;
             let name = "<scenario text>";
-            let inner = api::load_text(&text, name, std::path::Path::new(".")).map_err(|e| scenario_error(py, &e))?;
-            Ok(Scenario { inner, file: PathBuf::from(name) })
+            let base = base.unwrap_or_default();
+            let inner = api::load_text(&text, name, &base).map_err(|e| scenario_error(py, &e))?;
+            Ok(Scenario { inner, file: base.join(name) })
         }
     }
 }
@@ -465,6 +473,14 @@ fn sweep(
     })
 }
 
+/// Merge shard folders of one sweep into `out`, as `tender merge` does; `partial` merges what
+/// there is when units are missing.
+#[pyfunction]
+#[pyo3(signature = (out, shards, partial = false))]
+fn merge(py: Python<'_>, out: PathBuf, shards: Vec<PathBuf>, partial: bool) -> PyResult<()> {
+    py.detach(|| api::merge(&out, &shards, partial)).map_err(|e| runtime_error(&e))
+}
+
 /// Run `work` on another thread without the GIL while this thread reports progress (`done`)
 /// about ten times a second and watches for Ctrl-C, which sets `cancel`; the work's result, or
 /// the interrupt once the work has stopped.
@@ -527,6 +543,7 @@ fn _tender(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(load, m)?)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(sweep, m)?)?;
+    m.add_function(wrap_pyfunction!(merge, m)?)?;
     m.add_class::<SweepOutcome>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

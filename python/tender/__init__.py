@@ -23,6 +23,7 @@ from typing import Any, Callable, Optional, Union
 from ._tender import RunResult as _RunResult
 from ._tender import Scenario, ScenarioError, __version__, load
 from ._tender import run as _run
+from ._tender import merge as _merge
 from ._tender import sweep as _sweep
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "mechanism",
     "run",
     "sweep",
+    "merge",
     "SweepResult",
     "__version__",
 ]
@@ -372,6 +374,11 @@ def sweep(
     finally:
         close()
     return SweepResult(outcome)
+
+
+def merge(out: Union[str, "os.PathLike[str]"], shards: list, partial: bool = False) -> None:
+    """Merge the folders of a sweep's shards into `out`, as `tender merge` does."""
+    _merge(os.fspath(out), [os.fspath(s) for s in shards], partial)
 
 
 def compare(result: Result, a: str, b: str, metric: str = "pass_at_1") -> Comparison:

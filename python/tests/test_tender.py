@@ -356,3 +356,22 @@ def test_a_sweep_writes_the_clis_rows_and_resumes_after_an_interrupt(tmp_path):
         assert (tmp_path / "resumed" / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name
     done_now = tender.sweep(QUICKSTART, values, replications=3, out=tmp_path / "resumed", progress=False)
     assert done_now.computed == 0, "a finished sweep has nothing left to do"
+
+
+def test_a_ray_sweep_on_two_nodes_equals_a_local_one(tmp_path):
+    address = os.environ.get("TENDER_RAY_ADDRESS")
+    if not address:
+        assert not os.environ.get("TENDER_REQUIRE_RAY"), "CI starts a Ray cluster and sets TENDER_RAY_ADDRESS"
+        pytest.skip("no Ray cluster: set TENDER_RAY_ADDRESS (a head and a node started with `ray start`)")
+    import ray
+
+    import tender.ray
+
+    values = {"standins.shared_difficulty": [0.3, 0.6], "mechanisms[0].k": "4,8"}
+    on_ray = tender.ray.sweep(QUICKSTART, values, replications=3, shards=4, out=tmp_path / "ray", address=address)
+    assert len([n for n in ray.nodes() if n["Alive"]]) >= 2
+    assert len(on_ray.nodes) >= 2, f"the shards ran on {on_ray.nodes}"
+    local = tender.sweep(QUICKSTART, values, replications=3, out=tmp_path / "local", progress=False)
+    for name in ("rows.csv", "points.csv"):
+        assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
+    assert on_ray.computed == 0 and on_ray.units == 12
