@@ -61,13 +61,13 @@ def main() -> None:
 
     readers = {
         "tasks.csv": {
-            "pandas": lambda f: pd.read_csv(f),
+            "pandas": lambda f: pd.read_csv(f, low_memory=False),
             "polars": lambda f: pl.read_csv(f, infer_schema_length=None),
             "pyarrow": lambda f: pyarrow.csv.read_csv(f),
             "duckdb": lambda f: duckdb.sql(f"select * from read_csv_auto('{f}')").arrow(),
         },
         "tasks.csv.gz": {
-            "pandas": lambda f: pd.read_csv(f),
+            "pandas": lambda f: pd.read_csv(f, low_memory=False),
             "polars": None,
             "pyarrow": lambda f: pyarrow.csv.read_csv(f),
             "duckdb": lambda f: duckdb.sql(f"select * from read_csv_auto('{f}')").arrow(),
