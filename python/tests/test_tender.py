@@ -375,3 +375,25 @@ def test_a_ray_sweep_on_two_nodes_equals_a_local_one(tmp_path):
     for name in ("rows.csv", "points.csv"):
         assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
     assert on_ray.computed == 0 and on_ray.units == 12
+
+
+LIVE = ROOT.parent / "shared" / "data" / "live" / "example30"
+
+
+@pytest.mark.skipif(not (LIVE / "trace.jsonl").is_file(), reason=f"no recorded live run at {LIVE}")
+def test_a_recorded_live_run_replays_from_python_as_from_the_cli(tmp_path):
+    scenario, trace = LIVE / "live-local.ron", LIVE / "trace.jsonl"
+    r = tender.run(scenario, episodes=1, replay=trace, progress=False)
+    out = tmp_path / "replayed"
+    subprocess.run(
+        [cli(), "run", scenario, "--episodes", "1", "--replay", trace, "--out", out, "--no-plots"],
+        check=True,
+        capture_output=True,
+    )
+    expected = rows(out / "tasks.csv")
+    assert [e["task"] for e in expected] == r.tasks.column("task")
+    assert [e["winner"] for e in expected] == [w or "" for w in r.tasks.column("winner")]
+    assert [e["success"] == "true" for e in expected] == r.tasks.column("success")
+    with pytest.raises(RuntimeError):
+        # A trace of another run misses cells: the replay says so instead of calling anything.
+        tender.run(QUICKSTART.parent / "live.ron", episodes=1, replay=trace, progress=False)
