@@ -321,6 +321,66 @@ pub fn episodes(batch: &BatchResult) -> Table {
     t
 }
 
+/// The routing view (RouteLLM's) as a table: one row per mechanism with its share of calls to the
+/// strong agent, accuracy (each with its 95% interval), dollars per task, PGR and, for the two
+/// single-agent anchors, `role` (`weak`, `strong`). Each curve's APGR is in `report.apgr`.
+#[must_use]
+pub fn routing(report: &crate::routing::RoutingReport) -> Table {
+    let p = &report.points;
+    let mut curve = Categories::default();
+    let mut role = Categories::default();
+    for point in p {
+        curve.push(point.curve.as_deref());
+        role.push(point.role);
+    }
+    let float =
+        |f: &dyn Fn(&crate::routing::RoutingPoint) -> f64| Values::Float(p.iter().map(|x| Some(f(x))).collect());
+    let mut t = Table::default();
+    t.push("mechanism", Values::Text(p.iter().map(|x| Some(x.mechanism.clone())).collect()));
+    t.push("curve", curve.values());
+    t.push("strong_share", float(&|x| x.strong_share.mean));
+    t.push("strong_share_low", float(&|x| x.strong_share.low));
+    t.push("strong_share_high", float(&|x| x.strong_share.high));
+    t.push("accuracy", float(&|x| x.accuracy.mean));
+    t.push("accuracy_low", float(&|x| x.accuracy.low));
+    t.push("accuracy_high", float(&|x| x.accuracy.high));
+    t.push("usd_per_task", float(&|x| x.cost.mean));
+    t.push("pgr", float(&|x| x.pgr));
+    t.push("role", role.values());
+    t
+}
+
+/// A timed run's latencies: one row per task decision with its clock (seconds from the
+/// episode's start), `latency_s` (arrival to answer; missing when the task was dropped or timed
+/// out) and `auction_s` (arrival to award). `None` for sequential arrivals.
+#[must_use]
+pub fn latency(batch: &BatchResult) -> Option<Table> {
+    let records = || batch.runs.iter().flat_map(|run| run.records.iter().map(move |r| (run, r)));
+    if !records().any(|(_, r)| r.timing.is_some()) {
+        return None;
+    }
+    let timing = |r: &tender_engine::TaskRecord| r.timing.as_deref().copied().unwrap_or_default();
+    let answered =
+        |r: &tender_engine::TaskRecord| r.winner != u16::MAX && !timing(r).timed_out && timing(r).done.is_finite();
+    let float =
+        |f: &dyn Fn(&tender_engine::TaskRecord) -> Option<f64>| Values::Float(records().map(|(_, r)| f(r)).collect());
+    let mut t = Table::default();
+    t.push(
+        "mechanism",
+        Values::Category {
+            levels: batch.names(),
+            codes: records().map(|(run, _)| Some(u32::from(run.mechanism))).collect(),
+        },
+    );
+    t.push("episode", int_of(records().map(|(run, _)| i64::from(run.episode))));
+    t.push("step", int_of(records().map(|(_, r)| i64::from(r.step))));
+    t.push("arrival_s", float(&|r| Some(timing(r).arrival)));
+    t.push("auction_s", float(&|r| Some(timing(r).awarded - timing(r).arrival)));
+    t.push("latency_s", float(&|r| answered(r).then(|| timing(r).done - timing(r).arrival)));
+    t.push("timed_out", Values::Bool(records().map(|(_, r)| Some(timing(r).timed_out)).collect()));
+    Some(t)
+}
+
 /// The pool (`agents.csv`): one row per agent in index order, with its prices (dollars per
 /// million tokens) and its role as a reference of comparisons (`largest`, `smallest` or missing,
 /// as [`tender_agents::References::of`] chose).

@@ -256,6 +256,25 @@ impl RunResult {
         arrow_table(py, &columns::agents(&self.finished.batch.agents))
     }
 
+    /// The routing view (RouteLLM's) when the run has both reference agents alone: each
+    /// mechanism's strong-agent share, accuracy, cost per task and PGR; `None` otherwise.
+    #[getter]
+    fn routing<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.finished.routing.as_ref().map(|r| arrow_table(py, &columns::routing(r))).transpose()
+    }
+
+    /// Each routing curve's APGR (area under PGR against the strong share), by curve name.
+    #[getter]
+    fn apgr(&self) -> Vec<(String, f64)> {
+        self.finished.routing.as_ref().map(|r| r.apgr.clone()).unwrap_or_default()
+    }
+
+    /// A timed run's per-task latencies; `None` for sequential arrivals.
+    #[getter]
+    fn latency<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        columns::latency(&self.finished.batch).map(|t| arrow_table(py, &t)).transpose()
+    }
+
     /// The mechanisms' names, in table order.
     #[getter]
     fn mechanisms(&self) -> Vec<String> {

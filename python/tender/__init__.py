@@ -157,6 +157,24 @@ class Result:
         return self._table("agents")
 
     @property
+    def routing(self) -> Optional[Table]:
+        """The routing view (RouteLLM's: strong-agent share, accuracy, cost per task, PGR per
+        mechanism), when the run has both reference agents alone; else None."""
+        raw = self._raw.routing
+        return None if raw is None else Table(raw)
+
+    @property
+    def apgr(self) -> dict[str, float]:
+        """Each routing curve's APGR, by curve name."""
+        return dict(self._raw.apgr)
+
+    @property
+    def latency(self) -> Optional[Table]:
+        """A timed run's per-task latencies (arrival, auction and answer times); None otherwise."""
+        raw = self._raw.latency
+        return None if raw is None else Table(raw)
+
+    @property
     def mechanisms(self) -> list[str]:
         return self._raw.mechanisms
 

@@ -397,3 +397,20 @@ def test_a_recorded_live_run_replays_from_python_as_from_the_cli(tmp_path):
     with pytest.raises(RuntimeError):
         # A trace of another run misses cells: the replay says so instead of calling anything.
         tender.run(QUICKSTART.parent / "live.ron", episodes=1, replay=trace, progress=False)
+
+
+def test_routing_and_latency_tables_appear_where_the_run_has_them(quick):
+    assert quick.latency is None, "sequential arrivals have no clock"
+    routers = tender.run(ROOT / "scenarios" / "routers.ron", episodes=2, progress=False)
+    routing = routers.routing.to_pandas()
+    assert set(routing["role"].dropna()) == {"weak", "strong"}
+    assert routing["strong_share"].between(0, 1).all()
+    assert routers.apgr == {}, "no mechanism of routers.ron traces a curve"
+    curves = tender.run(ROOT / "tests" / "fixtures" / "routellm-mini.ron", episodes=1, progress=False)
+    assert curves.apgr and all(0 <= v <= 1.5 for v in curves.apgr.values())
+    assert set(curves.routing.to_pandas()["curve"].dropna()) == set(curves.apgr)
+    timed = tender.run(ROOT / "scenarios" / "hst-bench-timed.ron", episodes=1, progress=False)
+    latency = timed.latency.to_pandas()
+    assert len(latency) == len(timed.tasks)
+    answered = latency[latency["latency_s"].notna()]
+    assert (answered["latency_s"] >= answered["auction_s"]).all()
