@@ -221,6 +221,10 @@ pub struct SweepArgs {
     /// numbers, the default, under which differences between points are paired).
     #[arg(long)]
     pub independent_draws: bool,
+    /// `parquet` also writes rows.parquet and points.parquet: the same tables, typed and
+    /// zstd-compressed, for pandas, polars, pyarrow and DuckDB.
+    #[arg(long, value_enum, default_value_t = Format::Csv)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]

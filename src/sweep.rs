@@ -25,6 +25,8 @@ pub struct SweepRequest {
     pub jobs: Option<usize>,
     pub shard: Option<Shard>,
     pub plots: bool,
+    /// Also write rows.parquet and points.parquet (typed, zstd).
+    pub parquet: bool,
     /// Set from another thread to stop after the units in flight (what is done stays done).
     pub cancel: Option<Arc<AtomicBool>>,
 }
@@ -59,7 +61,7 @@ pub fn units_of(scenario: &Scenario, spec: &SweepSpec) -> Result<u64> {
 /// Run a sweep into its folder, resuming what an earlier run of the same sweep left; `progress`
 /// is told each unit done (and first how many were done already).
 pub fn run_sweep(request: SweepRequest, progress: &(dyn Fn(u64) + Sync)) -> Result<SweepDone> {
-    let SweepRequest { scenario, file, spec, out, jobs, shard, plots, cancel } = request;
+    let SweepRequest { scenario, file, spec, out, jobs, shard, plots, parquet, cancel } = request;
     let replications = spec.replications.unwrap_or(scenario.episodes);
     if replications == 0 {
         bail!("`replications` = 0 is invalid: must be at least 1");
@@ -142,6 +144,10 @@ pub fn run_sweep(request: SweepRequest, progress: &(dyn Fn(u64) + Sync)) -> Resu
     })?;
     outcome?;
     let summaries = store.finalize()?;
+    if parquet {
+        tender_analysis::output::write_parquet(&out.join("rows.parquet"), &store.rows_table()?)?;
+        tender_analysis::output::write_parquet(&out.join("points.parquet"), &store.points_table(&summaries))?;
+    }
     let seconds = started.elapsed().as_secs_f64();
     // A shard holds a slice of the points: plot after merging.
     if plots && n == 1 {
@@ -175,6 +181,7 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
         jobs: args.threads.jobs,
         shard: args.shard,
         plots: !args.no_plots,
+        parquet: args.format == crate::cli::Format::Parquet,
         cancel: None,
     };
     let done = run_sweep(request, &|n| bar.inc(n))?;
@@ -183,7 +190,7 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
     let episodes = computed * manifest.mechanisms.len();
     emit(&format!(
         "{}: {} points x {} replications x {} mechanisms{}; computed {} of {} units now ({} were done) in {:.1} s ({:.0} episodes/s).\n\
-         Results in {}/: rows.csv (one row per point x replication x mechanism), points.csv (means with 95% CIs){}.",
+         Results in {}/: rows.csv (one row per point x replication x mechanism), points.csv (means with 95% CIs){}{}.",
         manifest.scenario,
         manifest.points.len(),
         manifest.replications,
@@ -195,6 +202,7 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
         seconds,
         episodes as f64 / seconds.max(1e-9),
         out.display(),
+        if args.format == crate::cli::Format::Parquet { ", rows.parquet and points.parquet (typed)" } else { "" },
         if args.no_plots || n > 1 { "" } else { ", plots, report.html" }
     ))?;
     // A timed sweep over one parameter: what load does to latency, the auction and quality.

@@ -84,7 +84,8 @@ impl Table {
         self.columns.first().map_or(0, |c| c.values.len())
     }
 
-    fn push(&mut self, name: impl Into<String>, values: Values) {
+    /// Add a column (of the table's length).
+    pub fn push(&mut self, name: impl Into<String>, values: Values) {
         debug_assert!(self.columns.is_empty() || values.len() == self.rows(), "columns of equal length");
         self.columns.push(Column { name: name.into(), values });
     }
@@ -119,13 +120,13 @@ pub fn seed_text(seed: u64) -> String {
 
 /// Names from a small set, as a category column built row by row.
 #[derive(Default)]
-struct Categories {
+pub(crate) struct Categories {
     levels: Vec<String>,
     codes: Vec<Option<u32>>,
 }
 
 impl Categories {
-    fn push(&mut self, name: Option<&str>) {
+    pub(crate) fn push(&mut self, name: Option<&str>) {
         let code = name.map(|n| {
             let at = self.levels.iter().position(|l| l == n).unwrap_or_else(|| {
                 self.levels.push(n.to_string());
@@ -136,7 +137,7 @@ impl Categories {
         self.codes.push(code);
     }
 
-    fn values(self) -> Values {
+    pub(crate) fn values(self) -> Values {
         Values::Category { levels: self.levels, codes: self.codes }
     }
 }
@@ -318,35 +319,6 @@ pub fn episodes(batch: &BatchResult) -> Table {
             Values::Float(values.iter().map(|v| v.get(i).copied().filter(|x| x.is_finite())).collect()),
         );
     }
-    t
-}
-
-/// The routing view (RouteLLM's) as a table: one row per mechanism with its share of calls to the
-/// strong agent, accuracy (each with its 95% interval), dollars per task, PGR and, for the two
-/// single-agent anchors, `role` (`weak`, `strong`). Each curve's APGR is in `report.apgr`.
-#[must_use]
-pub fn routing(report: &crate::routing::RoutingReport) -> Table {
-    let p = &report.points;
-    let mut curve = Categories::default();
-    let mut role = Categories::default();
-    for point in p {
-        curve.push(point.curve.as_deref());
-        role.push(point.role);
-    }
-    let float =
-        |f: &dyn Fn(&crate::routing::RoutingPoint) -> f64| Values::Float(p.iter().map(|x| Some(f(x))).collect());
-    let mut t = Table::default();
-    t.push("mechanism", Values::Text(p.iter().map(|x| Some(x.mechanism.clone())).collect()));
-    t.push("curve", curve.values());
-    t.push("strong_share", float(&|x| x.strong_share.mean));
-    t.push("strong_share_low", float(&|x| x.strong_share.low));
-    t.push("strong_share_high", float(&|x| x.strong_share.high));
-    t.push("accuracy", float(&|x| x.accuracy.mean));
-    t.push("accuracy_low", float(&|x| x.accuracy.low));
-    t.push("accuracy_high", float(&|x| x.accuracy.high));
-    t.push("usd_per_task", float(&|x| x.cost.mean));
-    t.push("pgr", float(&|x| x.pgr));
-    t.push("role", role.values());
     t
 }
 

@@ -198,6 +198,35 @@ impl CurveMetric {
     }
 }
 
+/// The routing view (RouteLLM's) as a table: one row per mechanism with its share of calls to the
+/// strong agent, accuracy (each with its 95% interval), dollars per task, PGR and, for the two
+/// single-agent anchors, `role` (`weak`, `strong`). Each curve's APGR is in `report.apgr`.
+#[must_use]
+pub fn table(report: &RoutingReport) -> crate::columns::Table {
+    let p = &report.points;
+    let mut curve = crate::columns::Categories::default();
+    let mut role = crate::columns::Categories::default();
+    for point in p {
+        curve.push(point.curve.as_deref());
+        role.push(point.role);
+    }
+    let float =
+        |f: &dyn Fn(&RoutingPoint) -> f64| crate::columns::Values::Float(p.iter().map(|x| Some(f(x))).collect());
+    let mut t = crate::columns::Table::default();
+    t.push("mechanism", crate::columns::Values::Text(p.iter().map(|x| Some(x.mechanism.clone())).collect()));
+    t.push("curve", curve.values());
+    t.push("strong_share", float(&|x| x.strong_share.mean));
+    t.push("strong_share_low", float(&|x| x.strong_share.low));
+    t.push("strong_share_high", float(&|x| x.strong_share.high));
+    t.push("accuracy", float(&|x| x.accuracy.mean));
+    t.push("accuracy_low", float(&|x| x.accuracy.low));
+    t.push("accuracy_high", float(&|x| x.accuracy.high));
+    t.push("usd_per_task", float(&|x| x.cost.mean));
+    t.push("pgr", float(&|x| x.pgr));
+    t.push("role", role.values());
+    t
+}
+
 /// `routing.csv`: one row per mechanism, then one per curve's APGR.
 pub fn write_routing(path: &Path, report: &RoutingReport) -> Result<(), OutputError> {
     // Plain RFC 4180 with a header row: the weak and strong anchors are marked in `role`.

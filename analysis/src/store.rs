@@ -323,6 +323,114 @@ impl SweepStore {
     }
 }
 
+impl SweepStore {
+    /// `rows.csv` as a typed table (`--format parquet` writes it as rows.parquet): one row per
+    /// point, replication and mechanism, in the CSV's order.
+    pub fn rows_table(&self) -> Result<crate::columns::Table, StoreError> {
+        let j = self.lock();
+        let rows_path = self.dir.join("rows.jsonl");
+        let mut index = j.index.clone();
+        index.sort_by_key(|u| (u.point, u.replication));
+        let mut reader = File::open(&rows_path).map_err(io_err(&rows_path))?;
+        let mut rows = Vec::new();
+        for span in &index {
+            rows.extend(read_unit(&mut reader, &rows_path, span)?);
+        }
+        drop(j);
+        let m = &self.manifest;
+        let mut t = crate::columns::Table::default();
+        t.push("point", crate::columns::Values::Int(rows.iter().map(|r| Some(r.point as i64)).collect()));
+        t.push(
+            "replication",
+            crate::columns::Values::Int(rows.iter().map(|r| Some(i64::from(r.replication))).collect()),
+        );
+        t.push("episode_seed", crate::columns::Values::Seed(rows.iter().map(|r| r.seed).collect()));
+        push_params(&mut t, m, rows.iter().map(|r| r.point));
+        t.push(
+            "mechanism",
+            crate::columns::Values::Category {
+                levels: m.mechanisms.clone(),
+                codes: rows
+                    .iter()
+                    .map(|r| m.mechanisms.iter().position(|n| *n == r.mechanism).map(|i| i as u32))
+                    .collect(),
+            },
+        );
+        for (k, metric) in m.metrics.iter().enumerate() {
+            t.push(
+                metric.clone(),
+                crate::columns::Values::Float(rows.iter().map(|r| r.metrics.get(k).copied().flatten()).collect()),
+            );
+        }
+        Ok(t)
+    }
+
+    /// `points.csv` as a typed table: each point's mean and 95% interval per mechanism and metric.
+    #[must_use]
+    pub fn points_table(&self, summaries: &[PointSummary]) -> crate::columns::Table {
+        let m = &self.manifest;
+        let cells: Vec<(usize, usize, usize)> = summaries
+            .iter()
+            .enumerate()
+            .flat_map(|(s, _)| {
+                (0..m.mechanisms.len()).flat_map(move |mi| (0..m.metrics.len()).map(move |ki| (s, mi, ki)))
+            })
+            .collect();
+        let agg = |f: &dyn Fn(&Aggregate) -> Option<f64>| {
+            crate::columns::Values::Float(cells.iter().map(|&(s, mi, ki)| f(&summaries[s].estimates[mi][ki])).collect())
+        };
+        let mut t = crate::columns::Table::default();
+        t.push(
+            "point",
+            crate::columns::Values::Int(cells.iter().map(|&(s, ..)| Some(summaries[s].point as i64)).collect()),
+        );
+        push_params(&mut t, m, cells.iter().map(|&(s, ..)| summaries[s].point));
+        t.push(
+            "mechanism",
+            crate::columns::Values::Category {
+                levels: m.mechanisms.clone(),
+                codes: cells.iter().map(|&(_, mi, _)| Some(mi as u32)).collect(),
+            },
+        );
+        t.push(
+            "metric",
+            crate::columns::Values::Category {
+                levels: m.metrics.clone(),
+                codes: cells.iter().map(|&(.., ki)| Some(ki as u32)).collect(),
+            },
+        );
+        t.push("mean", agg(&|a| a.mean));
+        t.push("ci_low", agg(&|a| a.low));
+        t.push("ci_high", agg(&|a| a.high));
+        t.push(
+            "replications",
+            crate::columns::Values::Int(
+                cells.iter().map(|&(s, mi, ki)| Some(summaries[s].estimates[mi][ki].n as i64)).collect(),
+            ),
+        );
+        t
+    }
+}
+
+/// The swept values of each row's point, one column per parameter: numbers as floats, booleans as
+/// booleans, anything else as its text.
+fn push_params(t: &mut crate::columns::Table, m: &Manifest, points: impl Iterator<Item = usize> + Clone) {
+    use crate::columns::Values;
+    let names: Vec<String> =
+        m.points.first().map(|p| p.assignments.iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default();
+    for (i, name) in names.into_iter().enumerate() {
+        let value = |p: usize| m.points[p].assignments.get(i).map(|(_, v)| v.clone()).unwrap_or_default();
+        let values = if points.clone().all(|p| value(p).is_number()) {
+            Values::Float(points.clone().map(|p| value(p).as_f64()).collect())
+        } else if points.clone().all(|p| value(p).is_boolean()) {
+            Values::Bool(points.clone().map(|p| value(p).as_bool()).collect())
+        } else {
+            Values::Text(points.clone().map(|p| Some(value(p).to_string())).collect())
+        };
+        t.push(name, values);
+    }
+}
+
 fn fmt_opt(v: Option<f64>) -> String {
     v.map_or_else(|| "NaN".to_string(), |x| x.to_string())
 }

@@ -260,7 +260,7 @@ impl RunResult {
     /// mechanism's strong-agent share, accuracy, cost per task and PGR; `None` otherwise.
     #[getter]
     fn routing<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.finished.routing.as_ref().map(|r| arrow_table(py, &columns::routing(r))).transpose()
+        self.finished.routing.as_ref().map(|r| arrow_table(py, &tender_analysis::routing::table(r))).transpose()
     }
 
     /// Each routing curve's APGR (area under PGR against the strong share), by curve name.
@@ -418,7 +418,7 @@ fn param(py: Python<'_>, path: &str, values: &Bound<'_, PyAny>) -> PyResult<api:
 /// total)` counts units (point × replication); Ctrl-C stops after the units in flight, keeping
 /// what is done.
 #[pyfunction]
-#[pyo3(signature = (scenario, set, *, design = "grid", replications = None, independent_draws = false, out = None, jobs = None, shard = None, plots = false, progress = None))]
+#[pyo3(signature = (scenario, set, *, design = "grid", replications = None, independent_draws = false, out = None, jobs = None, shard = None, plots = false, parquet = false, progress = None))]
 #[allow(clippy::too_many_arguments)]
 fn sweep(
     py: Python<'_>,
@@ -431,6 +431,7 @@ fn sweep(
     jobs: Option<usize>,
     shard: Option<(usize, usize)>,
     plots: bool,
+    parquet: bool,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<SweepOutcome> {
     let mut params = Vec::new();
@@ -463,6 +464,7 @@ fn sweep(
         jobs,
         shard,
         plots,
+        parquet,
         cancel: Some(Arc::clone(&cancel)),
     };
     let done = AtomicU64::new(0);

@@ -357,6 +357,7 @@ def sweep(
     jobs: Optional[int] = None,
     shard: Optional[tuple[int, int]] = None,
     plots: bool = False,
+    parquet: bool = False,
     progress: Progress = True,
 ) -> SweepResult:
     """Sweep parameters of a scenario as `tender sweep` does.
@@ -366,7 +367,8 @@ def sweep(
     `random:N` or `lhs:N`. `replications` per point (default the scenario's episodes); points
     share their draws unless `independent_draws`. Results go to `out` (default OUTPUT/sweep, as
     the CLI), which a rerun of the same sweep resumes from: Ctrl-C keeps what is done. `shard`
-    `(k, n)` runs the k-th of n slices (merge them with `tender merge`).
+    `(k, n)` runs the k-th of n slices (merge them with `tender merge`). `parquet` also writes
+    rows.parquet and points.parquet, as `tender sweep --format parquet`.
     """
     if not isinstance(scenario, Scenario):
         scenario = load(scenario)
@@ -387,6 +389,7 @@ def sweep(
             jobs=jobs,
             shard=shard,
             plots=plots,
+            parquet=parquet,
             progress=update,
         )
     finally:

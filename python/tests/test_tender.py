@@ -414,3 +414,25 @@ def test_routing_and_latency_tables_appear_where_the_run_has_them(quick):
     assert len(latency) == len(timed.tasks)
     answered = latency[latency["latency_s"].notna()]
     assert (answered["latency_s"] >= answered["auction_s"]).all()
+
+
+def test_a_sweeps_parquet_tables_are_its_csv_tables_typed(tmp_path):
+    grid = ["--set", "standins.shared_difficulty=0.3,0.6", "--set", "mechanisms[0].k=4,8", "--replications", "2"]
+    out = tmp_path / "sw"
+    subprocess.run([cli(), "sweep", QUICKSTART, *grid, "--out", out, "--no-plots", "--format", "parquet"], check=True, capture_output=True)
+    rows_csv = pd.read_csv(out / "rows.csv", dtype={"episode_seed": str})
+    rows_pq = pl.read_parquet(out / "rows.parquet")
+    assert rows_pq.schema["episode_seed"] == pl.UInt64 and rows_pq.schema["point"] == pl.Int64
+    assert rows_pq.schema["standins.shared_difficulty"] == pl.Float64
+    assert list(rows_pq["episode_seed"]) == [int(s, 16) for s in rows_csv["episode_seed"]]
+    assert list(rows_pq["mechanism"].cast(pl.String)) == list(rows_csv["mechanism"])
+    assert rows_pq["pass_at_1"].to_list() == pytest.approx(list(rows_csv["pass_at_1"]))
+    points_csv = pd.read_csv(out / "points.csv")
+    points_pq = pd.read_parquet(out / "points.parquet")
+    assert len(points_pq) == len(points_csv)
+    assert list(points_pq["metric"].astype(str)) == list(points_csv["metric"])
+    assert points_pq["mean"].tolist() == pytest.approx(points_csv["mean"].tolist(), nan_ok=True)
+    assert list(points_pq["replications"]) == list(points_csv["replications"])
+    py = tender.sweep(QUICKSTART, {"standins.shared_difficulty": [0.3, 0.6], "mechanisms[0].k": "4,8"},
+                      replications=2, out=tmp_path / "py", parquet=True, progress=False)
+    assert (tmp_path / "py" / "rows.parquet").is_file() and py.units == 8
