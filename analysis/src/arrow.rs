@@ -160,6 +160,13 @@ mod tests {
         let file = tempfile::tempfile().unwrap();
         write_parquet(file.try_clone().unwrap(), &table).unwrap();
         let back = read_parquet(file).unwrap();
-        assert_eq!(back, table);
+        // Parquet keeps the dictionary levels in use: compare values, not levels.
+        assert_eq!(back.rows(), table.rows());
+        for (a, b) in back.columns.iter().zip(&table.columns) {
+            assert_eq!(a.name, b.name);
+            assert_eq!(std::mem::discriminant(&a.values), std::mem::discriminant(&b.values), "{}", a.name);
+            let texts = |v: &Values| (0..v.len()).map(|i| v.text(i)).collect::<Vec<_>>();
+            assert_eq!(texts(&a.values), texts(&b.values), "{}", a.name);
+        }
     }
 }
