@@ -348,13 +348,16 @@ def test_a_sweep_writes_the_clis_rows_and_resumes_after_an_interrupt(tmp_path):
         if done >= 1:  # once a unit is in the folder
             raise KeyboardInterrupt
 
+    # Long enough (80 units on one thread) that the interrupt comes well before the end.
+    long = dict(replications=20, progress=False)
+    reference = tender.sweep(QUICKSTART, values, out=tmp_path / "reference", **long)
     with pytest.raises(KeyboardInterrupt):
-        tender.sweep(QUICKSTART, values, replications=3, out=tmp_path / "resumed", jobs=1, progress=stop)
-    again = tender.sweep(QUICKSTART, values, replications=3, out=tmp_path / "resumed", progress=False)
-    assert 0 < again.computed < again.units, "the interrupted sweep kept what it had done"
+        tender.sweep(QUICKSTART, values, replications=20, out=tmp_path / "resumed", jobs=1, progress=stop)
+    again = tender.sweep(QUICKSTART, values, out=tmp_path / "resumed", **long)
+    assert 0 < again.computed < again.units == reference.units, "the interrupted sweep kept what it had done"
     for name in ("rows.csv", "points.csv"):
-        assert (tmp_path / "resumed" / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name
-    done_now = tender.sweep(QUICKSTART, values, replications=3, out=tmp_path / "resumed", progress=False)
+        assert (tmp_path / "resumed" / name).read_bytes() == (tmp_path / "reference" / name).read_bytes(), name
+    done_now = tender.sweep(QUICKSTART, values, out=tmp_path / "resumed", **long)
     assert done_now.computed == 0, "a finished sweep has nothing left to do"
 
 
