@@ -251,6 +251,15 @@ def _progress_bar(
     return line, (lambda: sys.stderr.write("\n"))
 
 
+def _reporter(progress: Progress, total: int, **bar: str) -> tuple[Optional[Callable[[int, int], None]], Callable[[], None]]:
+    """What `progress=` asks for: a bar (True), nothing (False), or the caller's callable."""
+    if progress is True:
+        return _progress_bar(total, **bar)
+    if progress is False or progress is None:
+        return None, (lambda: None)
+    return progress, (lambda: None)
+
+
 def run(
     scenario: Union[Scenario, str, "os.PathLike[str]"],
     *,
@@ -275,13 +284,8 @@ def run(
     if not isinstance(scenario, Scenario):
         scenario = load(scenario)
     extra = [m if isinstance(m, Mechanism) else mechanism(m) for m in mechanisms]
-    if progress is True:
-        total = (episodes or scenario.episodes) * (len(scenario.mechanisms) + len(extra))
-        update, close = _progress_bar(total)
-    elif progress is False or progress is None:
-        update, close = None, (lambda: None)
-    else:
-        update, close = progress, (lambda: None)
+    total = (episodes or scenario.episodes) * (len(scenario.mechanisms) + len(extra))
+    update, close = _reporter(progress, total)
     try:
         raw = _run(
             scenario,
@@ -372,12 +376,7 @@ def sweep(
     """
     if not isinstance(scenario, Scenario):
         scenario = load(scenario)
-    if progress is True:
-        update, close = _progress_bar(0, unit="unit", desc="points x replications")
-    elif progress is False or progress is None:
-        update, close = None, (lambda: None)
-    else:
-        update, close = progress, (lambda: None)
+    update, close = _reporter(progress, 0, unit="unit", desc="points x replications")
     try:
         outcome = _sweep(
             scenario,
