@@ -159,12 +159,33 @@ pub struct Recall<'a> {
     pub pairs: &'a [RetrievedPair],
     /// Retrieval slots (SALE's `k`); fewer pairs than slots while memory is young.
     pub k: usize,
-    /// Every past task in memory, in the order stored: its similarity to the current task.
-    pub similarities: &'a [f32],
-    /// Every past task in memory: whether its winner's execution succeeded.
-    pub succeeded: &'a [bool],
+    /// The whole memory as it bears on the current task, for a source that reads more than the
+    /// retrieved pairs (none: memory is empty).
+    pub memory: Option<&'a dyn MemoryView>,
     /// A slot shared by every agent recalling for the same task, where a source may keep what
     /// it reads from the whole memory (it depends on the memory, not on the agent) so that it is
     /// computed once per task rather than once per refining agent.
     pub per_task: Option<&'a std::cell::OnceCell<f64>>,
+}
+
+/// The whole auction memory as it bears on one task, read on demand (an index computes it only
+/// when a source asks).
+pub trait MemoryView: std::fmt::Debug {
+    fn lessons(&self) -> Lessons<'_>;
+}
+
+/// Past tasks read from memory: each one's similarity to the current task and whether its
+/// winner succeeded, in storage order. Every past task, or a sample in which each stands for
+/// `weight` of them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Lessons<'a> {
+    pub similarities: &'a [f32],
+    pub succeeded: &'a [bool],
+    pub weight: f64,
+}
+
+impl MemoryView for Lessons<'_> {
+    fn lessons(&self) -> Lessons<'_> {
+        *self
+    }
 }

@@ -24,6 +24,8 @@ use rand_distr::StandardNormal;
 use statrs::distribution::{ContinuousCDF, Normal};
 
 use crate::cells::{ExecutionCell, JuryCell, PlanCell, Recall, RetrievedPair, Round, Status, Usage};
+#[cfg(test)]
+use crate::cells::{Lessons, MemoryView};
 use crate::memo::{Memo, get_or_draw};
 use crate::profile::{AgentProfile, StandInParams};
 use crate::source::{AgentInfo, CellKey, OutcomeSource};
@@ -438,16 +440,21 @@ impl SyntheticSource {
     }
 
     fn count_lessons(&self, recall: &Recall<'_>) -> f64 {
+        let Some(memory) = recall.memory else { return 0.0 };
+        let lessons = memory.lessons();
         let floor = self.params.lesson_min_similarity;
-        recall
+        let sum: f64 = lessons
             .similarities
             .iter()
-            .zip(recall.succeeded)
+            .zip(lessons.succeeded)
             .map(|(&sim, &ok)| {
                 let weight = ((f64::from(sim) - floor) / (1.0 - floor)).max(0.0);
                 weight * if ok { 1.0 } else { self.params.failed_lesson_weight }
             })
-            .sum()
+            .sum();
+        // A sample's entries each stand for `weight` past tasks (1 when every one was read, and
+        // then the product is the sum itself, to the bit).
+        sum * lessons.weight
     }
 
     /// What a refinement gains, in latent units: the agent's `memory_gain`, times the relevance
@@ -719,13 +726,8 @@ mod tests {
     fn cells(s: &SyntheticSource) -> Vec<String> {
         let tasks = workload(20).generate(3);
         let pair = RetrievedPair { similarity: 0.8, winner_succeeded: true, ..Default::default() };
-        let recall = Recall {
-            pairs: &[pair; 3],
-            k: 4,
-            similarities: &[0.9, 0.7, 0.2],
-            succeeded: &[true, false, true],
-            per_task: None,
-        };
+        let memory = Lessons { similarities: &[0.9, 0.7, 0.2], succeeded: &[true, false, true], weight: 1.0 };
+        let recall = Recall { pairs: &[pair; 3], k: 4, memory: Some(&memory), per_task: None };
         let mut out = Vec::new();
         for t in &tasks {
             for a in 0..2 {
@@ -844,10 +846,13 @@ mod tests {
         let s = source_with(StandInParams { lesson_half: 3.0, ..StandInParams::default() });
         let pair = RetrievedPair { similarity: 0.9, winner_succeeded: true, ..Default::default() };
         let pairs = [pair; 4];
-        let young = Recall { pairs: &pairs, k: 4, similarities: &[0.9], succeeded: &[true], per_task: None };
-        let old = Recall { pairs: &pairs, k: 4, similarities: &[0.9; 40], succeeded: &[true; 40], per_task: None };
-        let unrelated =
-            Recall { pairs: &pairs, k: 4, similarities: &[0.3; 40], succeeded: &[true; 40], per_task: None };
+        let young = Lessons { similarities: &[0.9], succeeded: &[true], weight: 1.0 };
+        let old = Lessons { similarities: &[0.9; 40], succeeded: &[true; 40], weight: 1.0 };
+        let unrelated = Lessons { similarities: &[0.3; 40], succeeded: &[true; 40], weight: 1.0 };
+        let sampled = Lessons { similarities: &[0.9; 10], succeeded: &[true; 10], weight: 4.0 };
+        let [young, old, unrelated, sampled] = [&young, &old, &unrelated, &sampled]
+            .map(|m| Recall { pairs: &pairs, k: 4, memory: Some(m as &dyn MemoryView), per_task: None });
+        assert_eq!(s.lessons(&sampled), s.lessons(&old), "a sample's entries stand for `weight` past tasks each");
         assert!(s.gain(0, &old) > 2.0 * s.gain(0, &young), "more relevant lessons, more gain");
         assert_eq!(s.gain(0, &unrelated), 0.0, "dissimilar tasks teach nothing");
         let v1 = source_with(StandInParams::default());
@@ -856,7 +861,7 @@ mod tests {
 
     /// A recall of `n` retrieved pairs of this similarity, all successful, out of `k = 4`.
     fn recall_of(pairs: &[RetrievedPair]) -> Recall<'_> {
-        Recall { pairs, k: 4, similarities: &[], succeeded: &[], per_task: None }
+        Recall { pairs, k: 4, memory: None, per_task: None }
     }
 
     #[test]

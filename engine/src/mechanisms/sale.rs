@@ -21,7 +21,7 @@ use super::api::{AttachError, Mechanism, MechanismKind, Needs, Pool, ReadFile, R
 use super::weights_by_agent;
 use crate::fit::{FitError, Features, FitSpec, FittedWeights, Jurors, Objective};
 use crate::ledger::Ledger;
-use crate::memory::{AuctionMemory, Neighbours};
+use crate::memory::{AuctionMemory, MemoryIndex, Neighbours};
 use crate::world::{Agent, Decision, OpenTask, Phase, Roster, TaskStream};
 
 /// SALE as written in a scenario file.
@@ -62,6 +62,10 @@ pub struct SaleParams {
     /// Whether agents refine their bids from the shared auction memory.
     #[serde(default = "yes")]
     pub memory: bool,
+    /// How memory finds a task's most similar past tasks: `Scan` (every past task; the
+    /// reference), `Cells()` (exact) or `Ivf()` (approximate, for long streams).
+    #[serde(default)]
+    pub index: MemoryIndex,
     /// Ablation: `false` drops the agent's price from the cost term (`w_c * |plan|`).
     #[serde(default = "yes")]
     pub price: bool,
@@ -140,6 +144,7 @@ pub struct SaleConfig {
     pub w_wait: f64,
     pub k: usize,
     pub memory: bool,
+    pub index: MemoryIndex,
     pub price: bool,
     pub length: bool,
     pub entropy: bool,
@@ -238,6 +243,7 @@ impl SaleParams {
             juror_weights: BTreeMap::new(),
             k: eight(),
             memory: true,
+            index: MemoryIndex::Scan,
             price: true,
             length: true,
             entropy: true,
@@ -272,6 +278,9 @@ impl SaleParams {
         if self.memory && self.k != 8 {
             tags.push(format!("k={}", self.k));
         }
+        if let Some(index) = self.index.tag().filter(|_| self.memory) {
+            tags.push(index);
+        }
         if tags.is_empty() { "SALE".into() } else { format!("SALE ({})", tags.join(", ")) }
     }
 
@@ -286,6 +295,7 @@ impl SaleParams {
             w_wait: self.w_wait,
             k: self.k as usize,
             memory: self.memory,
+            index: self.index,
             price: self.price,
             length: self.length,
             entropy: self.entropy,
@@ -359,6 +369,7 @@ impl MechanismKind for SaleParams {
             });
         }
         c.count("k", self.k.into(), 1, 1024);
+        self.index.check(c);
     }
 
     fn warnings(&self, pool: &Pool<'_>) -> Vec<String> {
@@ -467,7 +478,7 @@ impl Mechanism for SaleConfig {
         let agents = world.resource::<Ledger>().agents().len();
         let dim = world.resource::<TaskStream>().tasks.first().map_or(0, |t| t.embedding.len());
         world.insert_resource(self.clone());
-        world.insert_resource(AuctionMemory::new(dim, agents));
+        world.insert_resource(AuctionMemory::with_index(dim, agents, self.index));
         // Every task is spawned with its (empty) bids: no insertion, and they go when it goes.
         world.register_required_components::<OpenTask, Bids>();
         schedule.add_systems((
@@ -633,10 +644,11 @@ fn refine(
             continue;
         }
         memory.nearest_into(&task.embedding, config.k, neighbours);
+        let view = memory.view(neighbours, &task.embedding);
         let mut refiners = 0u16;
         for agent in roster.0.iter().filter(|a| refines(a)) {
             memory.pairs_into(neighbours, agent.index, pairs);
-            let plan = ledger.refine(task, agent.index, &memory.recall(neighbours, pairs, config.k));
+            let plan = ledger.refine(task, agent.index, &AuctionMemory::recall(&view, pairs, config.k));
             let mut refined = Bid::new(*agent, plan);
             let jury = if !plan.usable() { 0.0 } else { jury_value(&mut ledger, &config, task, agent.index, &plan) };
             refined.jury = Some(jury);

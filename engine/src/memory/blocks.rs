@@ -1,0 +1,239 @@
+//! Embeddings stored in blocks for fast similarity scans, and exact top-k selection.
+//!
+//! Every index of the auction memory scores a query against stored embeddings with the same
+//! kernel, so a similarity is the same number to the bit whichever index computed it.
+
+/// Entries per block, for the similarity sums and the top-k bound.
+pub const BLOCK: usize = 16;
+
+/// Embeddings of one dimension in blocks of [`BLOCK`] entries: block `b` holds, dimension by
+/// dimension, its entries' components (`data[(b * dim + d) * BLOCK + j]` is component `d` of
+/// entry `b * BLOCK + j`), zero beyond the last entry. Scoring a query is then one contiguous run
+/// of vectorisable multiply-adds per block, its sums kept in registers.
+#[derive(Clone, Debug, Default)]
+pub struct Blocks {
+    dim: usize,
+    len: usize,
+    data: Vec<f32>,
+}
+
+impl Blocks {
+    #[must_use]
+    pub fn new(dim: usize) -> Self {
+        Self { dim, len: 0, data: Vec::new() }
+    }
+
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    #[must_use]
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn push(&mut self, embedding: &[f32]) {
+        debug_assert_eq!(embedding.len(), self.dim);
+        let (b, j) = (self.len / BLOCK, self.len % BLOCK);
+        if j == 0 {
+            self.data.resize(self.data.len() + self.dim * BLOCK, 0.0);
+        }
+        for (d, &x) in embedding.iter().enumerate().take(self.dim) {
+            self.data[(b * self.dim + d) * BLOCK + j] = x;
+        }
+        self.len += 1;
+    }
+
+    /// Entry `i`'s embedding.
+    #[must_use]
+    pub fn get(&self, i: usize) -> Vec<f32> {
+        let (b, j) = (i / BLOCK, i % BLOCK);
+        (0..self.dim).map(|d| self.data[(b * self.dim + d) * BLOCK + j]).collect()
+    }
+
+    /// Bytes held.
+    #[must_use]
+    pub fn bytes(&self) -> usize {
+        self.data.capacity() * size_of::<f32>()
+    }
+
+    /// Every entry's dot product with `query`, in storage order, into `sims`, and each block's
+    /// largest into `maxima`.
+    ///
+    /// Each similarity adds its products in dimension order from 0, as a plain dot product
+    /// does, so the similarities are the same to the bit.
+    pub fn similarities_into(&self, query: &[f32], sims: &mut Vec<f32>, maxima: &mut Vec<f32>) {
+        let n = self.len;
+        sims.clear();
+        maxima.clear();
+        if n == 0 {
+            return;
+        }
+        sims.resize(n.div_ceil(BLOCK) * BLOCK, 0.0);
+        // Two blocks at a time: twice the independent sums in flight, so the adds' latency
+        // overlaps (each sum is still its own chain in dimension order).
+        let span = self.dim * BLOCK;
+        for (two, sums) in self.data.chunks_exact(2 * span).zip(sims.chunks_exact_mut(2 * BLOCK)) {
+            let (first, second) = two.split_at(span);
+            let (mut a, mut b) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
+            for ((xs, ys), &q) in first.chunks_exact(BLOCK).zip(second.chunks_exact(BLOCK)).zip(query) {
+                for (s, &x) in a.iter_mut().zip(xs) {
+                    *s += q * x;
+                }
+                for (s, &y) in b.iter_mut().zip(ys) {
+                    *s += q * y;
+                }
+            }
+            sums[..BLOCK].copy_from_slice(&a);
+            sums[BLOCK..].copy_from_slice(&b);
+            maxima.push(lane_max(&a));
+            maxima.push(lane_max(&b));
+        }
+        // An odd block out.
+        let paired = self.data.len() / (2 * span) * 2;
+        if let (Some(block), Some(sums)) =
+            (self.data.chunks_exact(span).nth(paired), sims.chunks_exact_mut(BLOCK).nth(paired))
+        {
+            let mut acc = [0.0f32; BLOCK];
+            for (xs, &q) in block.chunks_exact(BLOCK).zip(query) {
+                for (s, &x) in acc.iter_mut().zip(xs) {
+                    *s += q * x;
+                }
+            }
+            sums.copy_from_slice(&acc);
+            maxima.push(lane_max(&acc));
+        }
+        sims.truncate(n);
+        // The last block's padding is not a similarity.
+        if let Some(last) = maxima.last_mut() {
+            *last = block_max(&sims[(n - 1) / BLOCK * BLOCK..]);
+        }
+    }
+}
+
+/// The `k` largest of `sims` as (similarity, index), largest first, ties to the lower index, in
+/// place in `best`.
+///
+/// The `k`-th largest of the maxima of blocks of [`BLOCK`] similarities bounds the answer from
+/// below (those `k` maxima are `k` similarities at least as large), so only blocks whose maximum
+/// reaches it are visited, and in them only similarities that reach it; those enter in index
+/// order after every kept entry at least as similar, so an equal, newer task never displaces an
+/// older one.
+pub fn top_k(sims: &[f32], maxima: &[f32], k: usize, best: &mut Vec<(f32, u32)>, selected: &mut Vec<f32>) {
+    best.clear();
+    if k == 0 {
+        return;
+    }
+    let bound = if maxima.len() > k {
+        selected.clear();
+        selected.extend_from_slice(maxima);
+        selected.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+        selected[k - 1]
+    } else {
+        f32::NEG_INFINITY
+    };
+    for (b, block) in sims.chunks(BLOCK).enumerate() {
+        if maxima[b] < bound {
+            continue;
+        }
+        for (j, &sim) in block.iter().enumerate() {
+            if sim < bound || (best.len() == k && sim <= best[k - 1].0) {
+                continue;
+            }
+            let at = best.partition_point(|&(s, _)| s >= sim);
+            if best.len() == k {
+                best.pop();
+            }
+            best.insert(at, (sim, (b * BLOCK + j) as u32));
+        }
+    }
+}
+
+/// Offer (`sim`, `index`) to `best`, the `k` largest so far ordered by similarity, largest first,
+/// and then by index: entries may come in any index order (from several cells), and ties still go
+/// to the older task.
+pub fn offer(best: &mut Vec<(f32, u32)>, k: usize, sim: f32, index: u32) {
+    let before = |&(s, i): &(f32, u32)| s > sim || (s == sim && i < index);
+    if best.len() == k && best.last().is_some_and(before) {
+        return;
+    }
+    let at = best.partition_point(before);
+    if best.len() == k {
+        best.pop();
+    }
+    best.insert(at, (sim, index));
+}
+
+/// The largest of a block's similarities.
+#[must_use]
+pub fn block_max(block: &[f32]) -> f32 {
+    block.iter().fold(f32::NEG_INFINITY, |m, &s| if s > m { s } else { m })
+}
+
+/// [`block_max`] of a full block, four lanes at a time (the maximum of numbers does not depend on
+/// the order they are taken in; only comparisons read it, for which -0 and 0 are equal).
+fn lane_max(block: &[f32; BLOCK]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 4];
+    for quad in block.chunks_exact(4) {
+        for (m, &s) in lanes.iter_mut().zip(quad) {
+            *m = if s > *m { s } else { *m };
+        }
+    }
+    block_max(&lanes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn top_k_is_a_full_sort_cut_to_k_with_ties_to_the_older(
+            sims in proptest::collection::vec(0u8..6, 0..60),
+            k in 1usize..12,
+        ) {
+            // Few distinct values: many ties.
+            let sims: Vec<f32> = sims.into_iter().map(|x| f32::from(x) / 5.0).collect();
+            let mut all: Vec<(f32, u32)> = sims.iter().enumerate().map(|(i, &s)| (s, i as u32)).collect();
+            all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            all.truncate(k);
+            let mut best = vec![(9.0, 9)];
+            let maxima: Vec<f32> = sims.chunks(BLOCK).map(block_max).collect();
+            top_k(&sims, &maxima, k, &mut best, &mut Vec::new());
+            proptest::prop_assert_eq!(&best, &all);
+            // Offered in any order, the same k.
+            let mut offered = Vec::new();
+            for (i, &s) in sims.iter().enumerate().rev() {
+                offer(&mut offered, k, s, i as u32);
+            }
+            proptest::prop_assert_eq!(offered, all);
+        }
+
+        #[test]
+        fn blocked_similarities_are_plain_dot_products(
+            rows in proptest::collection::vec(proptest::collection::vec(-1.0f32..1.0, 5), 0..70),
+            query in proptest::collection::vec(-1.0f32..1.0, 5),
+        ) {
+            let mut blocks = Blocks::new(5);
+            for r in &rows {
+                blocks.push(r);
+            }
+            let (mut sims, mut maxima) = (Vec::new(), Vec::new());
+            blocks.similarities_into(&query, &mut sims, &mut maxima);
+            let plain: Vec<f32> =
+                rows.iter().map(|r| r.iter().zip(&query).fold(0.0f32, |s, (&x, &q)| s + q * x)).collect();
+            proptest::prop_assert_eq!(sims.iter().map(|s| s.to_bits()).collect::<Vec<_>>(),
+                plain.iter().map(|s| s.to_bits()).collect::<Vec<_>>());
+            proptest::prop_assert_eq!(maxima.len(), rows.len().div_ceil(BLOCK));
+            for (i, r) in rows.iter().enumerate() {
+                proptest::prop_assert_eq!(&blocks.get(i), r);
+            }
+        }
+    }
+}

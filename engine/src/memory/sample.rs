@@ -1,0 +1,133 @@
+//! A fixed-size, deterministic sample of the auction memory, from which a stand-in counts the
+//! lessons memory holds for a task once memory outgrows what can be read in full.
+//!
+//! Counting lessons means summing over every past task whose similarity to the current one
+//! clears a floor: a half-space range sum, which no index answers in sub-linear time in more
+//! than a few dimensions. Reading every past task makes a stream quadratic, so past `capacity`
+//! entries the count is read from a sample: entry `i` is kept at level `j` when the top `j`
+//! bits of a hash of `i` are zero (probability `2^-j`, independently of the embeddings and
+//! outcomes), the level rising by one whenever the sample outgrows its capacity, and each kept
+//! entry standing for `2^j`. The estimate is unbiased; up to `capacity` entries it is every
+//! entry in storage order, so the count is the full scan's to the bit.
+
+use tender_agents::streams::splitmix64;
+
+use super::blocks::Blocks;
+
+/// The hash that decides which entries a sample keeps (a fixed key: which entries stand for the
+/// rest is a design of the index, not a draw of the simulation).
+const SAMPLE_KEY: u64 = 0x5A4D_504C_4553_534E;
+
+#[derive(Clone, Debug)]
+pub struct LessonSample {
+    capacity: usize,
+    level: u32,
+    /// Storage index of each kept entry, ascending.
+    kept: Vec<u32>,
+    embeddings: Blocks,
+    succeeded: Vec<bool>,
+}
+
+impl LessonSample {
+    #[must_use]
+    pub fn new(dim: usize, capacity: usize) -> Self {
+        Self { capacity: capacity.max(1), level: 0, kept: Vec::new(), embeddings: Blocks::new(dim), succeeded: Vec::new() }
+    }
+
+    fn keeps(level: u32, index: u32) -> bool {
+        level == 0 || splitmix64(u64::from(index) ^ SAMPLE_KEY) >> (64 - level) == 0
+    }
+
+    /// Offer the entry stored at `index`.
+    pub fn store(&mut self, index: u32, embedding: &[f32], succeeded: bool) {
+        if !Self::keeps(self.level, index) {
+            return;
+        }
+        self.kept.push(index);
+        self.embeddings.push(embedding);
+        self.succeeded.push(succeeded);
+        while self.kept.len() > self.capacity {
+            self.level += 1;
+            let mut embeddings = Blocks::new(self.embeddings.dim());
+            let (mut kept, mut succeeded) = (Vec::new(), Vec::new());
+            for (at, &i) in self.kept.iter().enumerate() {
+                if Self::keeps(self.level, i) {
+                    kept.push(i);
+                    embeddings.push(&self.embeddings.get(at));
+                    succeeded.push(self.succeeded[at]);
+                }
+            }
+            (self.kept, self.embeddings, self.succeeded) = (kept, embeddings, succeeded);
+        }
+    }
+
+    /// How many past tasks each kept entry stands for.
+    #[must_use]
+    pub fn weight(&self) -> f64 {
+        f64::from(self.level).exp2()
+    }
+
+    /// Whether each kept entry's winner succeeded, in storage order.
+    #[must_use]
+    pub fn succeeded(&self) -> &[bool] {
+        &self.succeeded
+    }
+
+    /// Each kept entry's similarity to `query`, in storage order.
+    pub fn similarities_into(&self, query: &[f32], sims: &mut Vec<f32>, scratch: &mut Vec<f32>) {
+        self.embeddings.similarities_into(query, sims, scratch);
+    }
+
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.kept.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.kept.is_empty()
+    }
+
+    /// Bytes held.
+    #[must_use]
+    pub fn bytes(&self) -> usize {
+        self.embeddings.bytes() + self.kept.capacity() * 4 + self.succeeded.capacity()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_is_everything_up_to_capacity_then_stays_within_it() {
+        let mut s = LessonSample::new(2, 64);
+        for i in 0..64 {
+            s.store(i, &[1.0, 0.0], i % 2 == 0);
+        }
+        assert_eq!((s.len(), s.weight()), (64, 1.0));
+        for i in 64..10_000 {
+            s.store(i, &[1.0, 0.0], i % 2 == 0);
+            assert!(s.len() <= 64);
+        }
+        // About 10,000 / weight kept, and the estimate of the count near the truth.
+        let estimate = s.len() as f64 * s.weight();
+        assert!((estimate - 10_000.0).abs() < 0.5 * 10_000.0, "{estimate} from {} at {}", s.len(), s.weight());
+        assert!(s.weight() >= 128.0);
+        let ok = s.succeeded().iter().filter(|&&b| b).count() as f64 * s.weight();
+        assert!((ok - 5_000.0).abs() < 0.5 * 5_000.0, "{ok}");
+    }
+
+    #[test]
+    fn kept_entries_are_in_storage_order_with_their_embeddings() {
+        let mut s = LessonSample::new(1, 8);
+        for i in 0..100u32 {
+            s.store(i, &[i as f32], true);
+        }
+        let (mut sims, mut scratch) = (Vec::new(), Vec::new());
+        s.similarities_into(&[1.0], &mut sims, &mut scratch);
+        let kept: Vec<u32> = sims.iter().map(|&x| x as u32).collect();
+        assert_eq!(kept, s.kept);
+        assert!(kept.windows(2).all(|w| w[0] < w[1]));
+    }
+}
