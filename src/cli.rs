@@ -354,9 +354,21 @@ pub enum TaskRows {
 pub struct BenchArgs {
     /// The scenario file (.ron).
     pub file: PathBuf,
-    /// Episodes to time.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
-    pub episodes: u32,
+    /// Episodes to time [default: 1000, or 1 with `--tasks`].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub episodes: Option<u32>,
+    /// Scale the scenario's synthetic task stream to this many tasks an episode; several
+    /// (`--tasks 1000,10000`) print a table of time and peak memory against stream length.
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub tasks: Vec<u64>,
+    /// Instead of timing, stream the first episode's tasks through SALE's memory indexes and
+    /// print each one's recall@k against the exact scan, the similarities it computed and how
+    /// far its lesson count strays from the scan's.
+    #[arg(long)]
+    pub recall: bool,
+    /// Neighbours retrieved, for `--recall`.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub k: u32,
     #[command(flatten)]
     pub threads: Threads,
     /// The mechanism to time, by its table name [default: the scenario's first].

@@ -399,6 +399,21 @@ fn calls_json(c: &CallStats, replies: &[ReplyStats]) -> String {
 
 pub fn bench(args: &BenchArgs) -> Result<()> {
     let mut prepared = crate::backends::prepare(load(&args.file)?, &args.file, &LiveOptions::default())?.prepared;
+    let original = prepared.scenario.workload.clone();
+    let workload = |tasks: Option<u64>| match tasks {
+        None => Ok(original.clone()),
+        Some(n) => original.scaled_to(n as usize).with_context(|| {
+            format!("--tasks scales synthetic task streams; {} reads its tasks from a file", args.file.display())
+        }),
+    };
+    if args.recall {
+        let workloads = if args.tasks.is_empty() {
+            vec![workload(None)?]
+        } else {
+            args.tasks.iter().map(|&n| workload(Some(n))).collect::<Result<_>>()?
+        };
+        return recall(&prepared.scenario, &workloads, args.k as usize);
+    }
     let mechanisms = &prepared.mechanisms;
     let chosen = match &args.mechanism {
         None => mechanisms.iter().take(1).cloned().collect::<Vec<_>>(),
@@ -413,26 +428,91 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
             found
         }
     };
-    prepared.mechanisms = chosen;
-    let options = RunOptions { episodes: args.episodes, ..prepared.options(args.threads.jobs) };
-    let bar = progress_bar(u64::from(args.episodes), "episodes");
-    let started = Instant::now();
-    let batch = prepared.run(&options, &|| bar.inc(1))?;
-    let scenario = &prepared.scenario;
-    let secs = started.elapsed().as_secs_f64();
-    bar.finish_and_clear();
-    let tasks: usize = batch.runs.iter().map(|r| r.records.len()).sum();
-    emit(&format!(
-        "{}: {} of {:?} ({} tasks each) in {:.2} s: {:.0} episodes/s, {:.2} M tasks/s, {}",
-        scenario.name,
-        count(args.episodes, "episode", "episodes"),
-        prepared.mechanisms[0].name,
-        scenario.workload.task_count(),
-        secs,
-        f64::from(args.episodes) / secs,
-        tasks as f64 / secs / 1e6,
-        count(args.threads.jobs.unwrap_or_else(rayon_threads) as u64, "thread", "threads"),
-    ))
+    let sizes: Vec<Option<u64>> =
+        if args.tasks.is_empty() { vec![None] } else { args.tasks.iter().map(|&n| Some(n)).collect() };
+    let episodes = args.episodes.unwrap_or(if args.tasks.is_empty() { 1000 } else { 1 });
+    let mut rows = Vec::new();
+    for size in sizes.iter().copied() {
+        prepared.scenario.workload = workload(size)?;
+        prepared.mechanisms.clone_from(&chosen);
+        let options = RunOptions { episodes, ..prepared.options(args.threads.jobs) };
+        let bar = progress_bar(u64::from(episodes), "episodes");
+        let started = Instant::now();
+        let batch = prepared.run(&options, &|| bar.inc(1))?;
+        let secs = started.elapsed().as_secs_f64();
+        bar.finish_and_clear();
+        let tasks: usize = batch.runs.iter().map(|r| r.records.len()).sum();
+        drop(batch);
+        let scenario = &prepared.scenario;
+        emit(&format!(
+            "{}: {} of {:?} ({} tasks each) in {:.2} s: {:.0} episodes/s, {:.2} M tasks/s, {}{}",
+            scenario.name,
+            count(u64::from(episodes), "episode", "episodes"),
+            prepared.mechanisms[0].name,
+            scenario.workload.task_count(),
+            secs,
+            f64::from(episodes) / secs,
+            tasks as f64 / secs / 1e6,
+            count(args.threads.jobs.unwrap_or_else(rayon_threads) as u64, "thread", "threads"),
+            peak_rss().map_or(String::new(), |b| format!(", peak RSS {:.0} MB", b as f64 / 1e6)),
+        ))?;
+        rows.push((scenario.workload.task_count(), secs / f64::from(episodes), peak_rss()));
+    }
+    if rows.len() > 1 {
+        let mut out =
+            "\n| tasks an episode | seconds an episode | µs a task | peak RSS (MB) |\n|---|---|---|---|\n".to_string();
+        for (tasks, secs, rss) in rows {
+            let rss = rss.map_or("n/a".to_string(), |b| format!("{:.0}", b as f64 / 1e6));
+            out.push_str(&format!("| {tasks} | {secs:.2} | {:.1} | {rss} |\n", secs / tasks as f64 * 1e6));
+        }
+        emit(out.trim_end())?;
+    }
+    Ok(())
+}
+
+/// The process's peak resident memory in bytes, where the system tells it (Linux).
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// `tender bench --recall`: each memory index against the scan on the first episode's tasks.
+fn recall(
+    scenario: &tender_engine::Scenario,
+    workloads: &[tender_agents::workload::WorkloadSpec],
+    k: usize,
+) -> Result<()> {
+    use tender_engine::memory::{MemoryIndex, compare_with_scan};
+    let floor = tender_agents::StandInParams::default().lesson_min_similarity;
+    let mut out = format!(
+        "| tasks | index | recall@{k} | similarities a query, share of the scan's | lesson count, mean relative error |\n|---|---|---|---|---|\n"
+    );
+    for workload in workloads {
+        let tasks = workload.generate(tender_agents::streams::episode_seed(scenario.seed, 0));
+        let every = (tasks.len() / 2000).max(1);
+        let indexes = [
+            MemoryIndex::Cells { lesson_sample: 4096 },
+            MemoryIndex::Ivf { probe: 8, lesson_sample: 4096 },
+            MemoryIndex::Ivf { probe: 16, lesson_sample: 4096 },
+            MemoryIndex::Ivf { probe: 32, lesson_sample: 4096 },
+        ];
+        for index in indexes {
+            let c = compare_with_scan(index, tasks.iter().map(|t| &*t.embedding), k, every, floor);
+            let counted: Vec<f64> = c.lessons.iter().filter(|l| l.0 > 0.0).map(|l| (l.1 / l.0 - 1.0).abs()).collect();
+            let error = counted.iter().sum::<f64>() / counted.len().max(1) as f64;
+            out.push_str(&format!(
+                "| {} | `{}` | {:.3} | {:.3} | {:.3} |\n",
+                tasks.len(),
+                ron::to_string(&index)?,
+                c.recall(),
+                c.computed as f64 / c.scanned.max(1) as f64,
+                error
+            ));
+        }
+    }
+    emit(out.trim_end())
 }
 
 /// The first words of a weights file `tender fit` wrote: it replaces only such a file.

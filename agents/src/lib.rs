@@ -29,7 +29,9 @@ pub mod validate;
 pub mod workload;
 
 pub use answer::AnswerCheck;
-pub use cells::{ExecutionCell, JuryCell, Lessons, MemoryView, PlanCell, Recall, RetrievedPair, Round, Status, TextId, Usage};
+pub use cells::{
+    ExecutionCell, JuryCell, Lessons, MemoryView, PlanCell, Recall, RetrievedPair, Round, Status, TextId, Usage,
+};
 pub use live::LiveSpec;
 pub use profile::{AgentProfile, JurorProfile, LogNormalSpec, StandInParams, TraceSpec};
 pub use profile::{Backend, RecordedSpec};

@@ -850,8 +850,12 @@ mod tests {
         let old = Lessons { similarities: &[0.9; 40], succeeded: &[true; 40], weight: 1.0 };
         let unrelated = Lessons { similarities: &[0.3; 40], succeeded: &[true; 40], weight: 1.0 };
         let sampled = Lessons { similarities: &[0.9; 10], succeeded: &[true; 10], weight: 4.0 };
-        let [young, old, unrelated, sampled] = [&young, &old, &unrelated, &sampled]
-            .map(|m| Recall { pairs: &pairs, k: 4, memory: Some(m as &dyn MemoryView), per_task: None });
+        let [young, old, unrelated, sampled] = [&young, &old, &unrelated, &sampled].map(|m| Recall {
+            pairs: &pairs,
+            k: 4,
+            memory: Some(m as &dyn MemoryView),
+            per_task: None,
+        });
         assert_eq!(s.lessons(&sampled), s.lessons(&old), "a sample's entries stand for `weight` past tasks each");
         assert!(s.gain(0, &old) > 2.0 * s.gain(0, &young), "more relevant lessons, more gain");
         assert_eq!(s.gain(0, &unrelated), 0.0, "dissimilar tasks teach nothing");

@@ -125,6 +125,32 @@ impl WorkloadSpec {
         self.domains.iter().flat_map(|d| &d.bins).map(|b| b.tasks as usize).sum()
     }
 
+    /// The same workload with `total` synthetic tasks, spread over the bins in proportion to
+    /// their counts (largest remainders first, then the earlier bin); `None` for tasks read from
+    /// a file, which cannot be scaled.
+    #[must_use]
+    pub fn scaled_to(&self, total: usize) -> Option<Self> {
+        if self.loaded.is_some() || self.tasks.is_some() || self.task_count() == 0 {
+            return None;
+        }
+        let now = self.task_count() as f64;
+        let mut scaled = self.clone();
+        let bins: Vec<&mut BinSpec> = scaled.domains.iter_mut().flat_map(|d| d.bins.iter_mut()).collect();
+        let shares: Vec<f64> = bins.iter().map(|b| f64::from(b.tasks) / now * total as f64).collect();
+        let mut counts: Vec<usize> = shares.iter().map(|s| s.floor() as usize).collect();
+        let mut order: Vec<usize> = (0..shares.len()).collect();
+        order.sort_by(|&a, &b| {
+            (shares[b] - shares[b].floor()).total_cmp(&(shares[a] - shares[a].floor())).then(a.cmp(&b))
+        });
+        for &i in order.iter().cycle().take(total - counts.iter().sum::<usize>()) {
+            counts[i] += 1;
+        }
+        for (bin, n) in bins.into_iter().zip(counts) {
+            bin.tasks = u32::try_from(n).ok()?;
+        }
+        Some(scaled)
+    }
+
     /// `(domain name, number of bins)` for each domain.
     #[must_use]
     pub fn domain_shapes(&self) -> Vec<(&str, usize)> {
@@ -465,6 +491,19 @@ mod tests {
             let (lo, hi) = if t.bin == 0 { (0.02, 0.1) } else { (0.1, 0.5) };
             assert!(t.tau > lo && t.tau <= hi, "tau {} outside bin {}", t.tau, t.bin);
         }
+    }
+
+    #[test]
+    fn a_scaled_workload_keeps_the_bins_proportions() {
+        let w = spec(Order::Shuffled);
+        let scaled = w.scaled_to(1000).expect("synthetic");
+        assert_eq!(scaled.task_count(), 1000);
+        let (a, b) = (&w.domains[0].bins, &scaled.domains[0].bins);
+        for (x, y) in a.iter().zip(b) {
+            let expected = f64::from(x.tasks) / w.task_count() as f64 * 1000.0;
+            assert!((f64::from(y.tasks) - expected).abs() < 1.0, "{} for {expected}", y.tasks);
+        }
+        assert_eq!(w.scaled_to(w.task_count()).expect("synthetic"), w);
     }
 
     #[test]

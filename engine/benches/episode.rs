@@ -1,6 +1,8 @@
 //! The paper-sized episode: 753 tasks, the 4-agent Qwen3 pool, SALE with memory; and the same
 //! stream in time with 8 agents under Poisson arrivals (the busiest server about 80% busy).
 //!
+//! Retrieval from a 100,000-task memory with each index (`scenarios/scale.ron`'s workload).
+//!
 //! `cargo bench -p tender-engine --bench episode`; `tender bench scenarios/hst-bench.ron` and
 //! `tender bench scenarios/hst-bench-timed.ron` time whole batches on every core.
 
@@ -9,9 +11,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use tender_agents::MemoryView;
 use tender_agents::streams::episode_seed;
 use tender_engine::episode::play_episode;
-use tender_engine::memory::AuctionMemory;
+use tender_engine::memory::{AuctionMemory, MemoryIndex};
 use tender_engine::{Prepared, Scenario, run_episode};
 
 fn scenario(file: &str) -> Scenario {
@@ -82,5 +85,37 @@ fn retrieval(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, episodes, timed, retrieval);
+/// A long stream's memory: the nearest 8 of 100,000 past tasks with each index, and the lesson
+/// sample's similarities (what a refinement reads beside its neighbours).
+fn long_memory(c: &mut Criterion) {
+    let workload = scale().workload.scaled_to(100_001).expect("synthetic");
+    let tasks = workload.generate(1);
+    let (query, past) = tasks.split_last().expect("tasks");
+    let indexes = [
+        ("scan", MemoryIndex::Scan),
+        ("cells", MemoryIndex::Cells { lesson_sample: 4096 }),
+        ("ivf probe=8", MemoryIndex::Ivf { probe: 8, lesson_sample: 4096 }),
+    ];
+    let mut group = c.benchmark_group("memory_nearest_k8_of_100000");
+    for (name, index) in indexes {
+        let mut memory = AuctionMemory::with_index(query.embedding.len(), 4, index);
+        for (i, t) in past.iter().enumerate() {
+            memory.store(&t.embedding, &[200, 210, 220, 230], &[0; 4], i % 4, Some((i + 1) % 4), i % 3 == 0);
+        }
+        let mut out = tender_engine::memory::Neighbours::default();
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                memory.nearest_into(black_box(&query.embedding), 8, &mut out);
+                black_box(memory.view(&out, &query.embedding).lessons().similarities.len())
+            });
+        });
+    }
+    group.finish();
+}
+
+fn scale() -> Scenario {
+    scenario("scale.ron")
+}
+
+criterion_group!(benches, episodes, timed, retrieval, long_memory);
 criterion_main!(benches);

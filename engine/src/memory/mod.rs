@@ -52,7 +52,7 @@ fn default_lesson_sample() -> u32 {
 }
 
 fn default_probe() -> u32 {
-    16
+    8
 }
 
 impl MemoryIndex {
@@ -79,6 +79,69 @@ impl MemoryIndex {
     }
 }
 
+/// An index against the scan on one stream of task embeddings ([`compare_with_scan`]).
+#[derive(Clone, Debug, Default)]
+pub struct Comparison {
+    /// Neighbours the index found that the scan found too, and neighbours the scan found.
+    pub matched: usize,
+    pub asked: usize,
+    /// Similarities each computed for neighbours, over every compared query.
+    pub computed: usize,
+    pub scanned: usize,
+    /// Lessons (similarity above `floor`, weighted linearly to 1, winners' successes only) counted by
+    /// the scan and from the index's sample, per compared query.
+    pub lessons: Vec<(f64, f64)>,
+}
+
+impl Comparison {
+    /// recall@k: the share of the scan's `k` neighbours the index found.
+    #[must_use]
+    pub fn recall(&self) -> f64 {
+        if self.asked == 0 { 1.0 } else { self.matched as f64 / self.asked as f64 }
+    }
+}
+
+/// Stream `embeddings` into a memory searched by the scan and one searched by `index` (every
+/// third winner failing), and before storing each `every`-th one, ask both for its `k` nearest.
+#[must_use]
+pub fn compare_with_scan<'a>(
+    index: MemoryIndex,
+    embeddings: impl IntoIterator<Item = &'a [f32]>,
+    k: usize,
+    every: usize,
+    floor: f64,
+) -> Comparison {
+    let lessons = |view: &View<'_>| {
+        let l = view.lessons();
+        let sum: f64 = l
+            .similarities
+            .iter()
+            .zip(l.succeeded)
+            .map(|(&s, &ok)| if ok { ((f64::from(s) - floor) / (1.0 - floor)).max(0.0) } else { 0.0 })
+            .sum();
+        sum * l.weight
+    };
+    let (mut scan, mut other) = (None::<AuctionMemory>, None::<AuctionMemory>);
+    let (mut a, mut b) = (Neighbours::default(), Neighbours::default());
+    let mut out = Comparison::default();
+    for (i, t) in embeddings.into_iter().enumerate() {
+        let scan = scan.get_or_insert_with(|| AuctionMemory::new(t.len(), 1));
+        let other = other.get_or_insert_with(|| AuctionMemory::with_index(t.len(), 1, index));
+        if i % every.max(1) == 0 && i > 0 {
+            scan.nearest_into(t, k, &mut a);
+            other.nearest_into(t, k, &mut b);
+            out.computed += b.computed;
+            out.scanned += a.computed;
+            out.asked += a.best.len();
+            out.matched += b.best.iter().filter(|x| a.best.contains(x)).count();
+            out.lessons.push((lessons(&scan.view(&a, t)), lessons(&other.view(&b, t))));
+        }
+        scan.store(t, &[1], &[0], 0, None, i % 3 != 0);
+        other.store(t, &[1], &[0], 0, None, i % 3 != 0);
+    }
+    out
+}
+
 /// One past auction.
 #[derive(Clone, Debug)]
 struct Entry {
@@ -94,7 +157,7 @@ struct Entry {
 enum Index {
     Scan,
     /// The partition, and how many cells a query probes (all of them: exact).
-    Cells(Cells, Option<usize>, LessonSample),
+    Cells(Box<(Cells, Option<usize>, LessonSample)>),
 }
 
 /// The memory of one SALE market, grown online along the task stream.
@@ -152,7 +215,7 @@ impl MemoryView for View<'_> {
                     weight: 1.0,
                 };
             }
-            Index::Cells(_, _, sample) => sample,
+            Index::Cells(cells) => &cells.2,
         };
         let similarities = self.neighbours.sampled.get_or_init(|| {
             let (mut sims, mut maxima) = (Vec::new(), Vec::new());
@@ -179,7 +242,7 @@ impl AuctionMemory {
         };
         let index = match index {
             MemoryIndex::Scan => Index::Scan,
-            _ => Index::Cells(Cells::new(dim), probe, LessonSample::new(dim, lesson_sample as usize)),
+            _ => Index::Cells(Box::new((Cells::new(dim), probe, LessonSample::new(dim, lesson_sample as usize)))),
         };
         Self {
             agents,
@@ -209,7 +272,7 @@ impl AuctionMemory {
     pub fn bytes(&self) -> usize {
         let index = match &self.index {
             Index::Scan => 0,
-            Index::Cells(cells, _, sample) => cells.bytes() + sample.bytes(),
+            Index::Cells(cells) => cells.0.bytes() + cells.2.bytes(),
         };
         self.embeddings.bytes() + index + self.plan_lengths.capacity() * 4 + self.plan_texts.capacity() * 8
     }
@@ -238,7 +301,8 @@ impl AuctionMemory {
         self.succeeded.push(winner_succeeded);
         match &mut self.index {
             Index::Scan => {}
-            Index::Cells(cells, _, sample) => {
+            Index::Cells(cells) => {
+                let (cells, _, sample) = &mut **cells;
                 cells.store(&self.embeddings, &mut self.scratch);
                 sample.store(index, embedding, winner_succeeded);
             }
@@ -265,8 +329,8 @@ impl AuctionMemory {
             return;
         }
         match &self.index {
-            Index::Cells(cells, probe, _) if cells.is_built() => {
-                out.computed = cells.nearest_into(embedding, k, *probe, &mut out.best, &mut out.cells);
+            Index::Cells(cells) if cells.0.is_built() => {
+                out.computed = cells.0.nearest_into(embedding, k, cells.1, &mut out.best, &mut out.cells);
             }
             // The scan, and an index too young to pay.
             Index::Scan | Index::Cells(..) => {
@@ -346,53 +410,15 @@ mod tests {
         out
     }
 
-    fn lessons_sum(view: &View<'_>) -> f64 {
-        let l = view.lessons();
-        let sum: f64 = l.similarities.iter().zip(l.succeeded).map(|(&s, &ok)| {
-            f64::from(u8::from(ok)) * (f64::from(s) - 0.5).max(0.0)
-        }).sum();
-        sum * l.weight
-    }
-
-    /// What streaming tasks through the scan and an index gave.
-    #[derive(Default)]
-    struct Compared {
-        /// Neighbours the index found that the scan found too, and neighbours the scan found.
-        matched: usize,
-        asked: usize,
-        /// Similarities each computed for neighbours.
-        computed: usize,
-        scanned: usize,
-        /// Lessons counted by the scan and the index, per query.
-        lessons: Vec<(f64, f64)>,
-    }
-
-    /// Stream `n` tasks through a scan and `index`, comparing each `every`-th query.
-    fn against_the_scan(n: usize, index: MemoryIndex, every: usize) -> Compared {
+    fn against_the_scan(n: usize, index: MemoryIndex, every: usize) -> Comparison {
         let tasks = clustered(n, 24, 7);
-        let (mut scan, mut other) = (AuctionMemory::new(16, 1), AuctionMemory::with_index(16, 1, index));
-        let (mut a, mut b) = (Neighbours::default(), Neighbours::default());
-        let mut out = Compared::default();
-        for (i, t) in tasks.iter().enumerate() {
-            if i % every == 0 && i > 0 {
-                scan.nearest_into(t, 8, &mut a);
-                other.nearest_into(t, 8, &mut b);
-                out.computed += b.computed;
-                out.scanned += a.computed;
-                out.asked += a.best.len();
-                out.matched += b.best.iter().filter(|x| a.best.contains(x)).count();
-                out.lessons.push((lessons_sum(&scan.view(&a, t)), lessons_sum(&other.view(&b, t))));
-            }
-            scan.store(t, &[1], &[0], 0, None, i % 3 != 0);
-            other.store(t, &[1], &[0], 0, None, i % 3 != 0);
-        }
-        out
+        compare_with_scan(index, tasks.iter().map(Vec::as_slice), 8, every, 0.5)
     }
 
     #[test]
     fn cells_find_the_scans_neighbours_and_lessons_to_the_bit() {
         let c = against_the_scan(5000, MemoryIndex::Cells { lesson_sample: 8192 }, 7);
-        assert_eq!(c.matched, c.asked);
+        assert_eq!((c.matched, c.recall()), (c.asked, 1.0));
         assert!(c.lessons.iter().all(|(a, b)| a.to_bits() == b.to_bits()));
         // Exact, it prunes little in 16 dimensions (the cells' bounds are worst cases).
         assert!(c.computed < c.scanned, "{} of {}", c.computed, c.scanned);
@@ -412,8 +438,7 @@ mod tests {
     #[test]
     fn ivf_finds_most_neighbours_in_a_fraction_of_the_scans_time() {
         let c = against_the_scan(8000, MemoryIndex::Ivf { probe: 16, lesson_sample: 4096 }, 11);
-        let recall = c.matched as f64 / c.asked as f64;
-        assert!(recall > 0.95, "recall@8 {recall}");
+        assert!(c.recall() > 0.95, "recall@8 {}", c.recall());
         assert!(c.computed * 3 < c.scanned, "{} of {}", c.computed, c.scanned);
     }
 
@@ -428,7 +453,14 @@ mod tests {
                 m.store(t, &[1], &[0], 0, None, true);
             }
             let mut out = Neighbours::default();
-            tasks[n..].iter().map(|t| { m.nearest_into(t, 8, &mut out); out.computed }).sum::<usize>() as f64 / 100.0
+            tasks[n..]
+                .iter()
+                .map(|t| {
+                    m.nearest_into(t, 8, &mut out);
+                    out.computed
+                })
+                .sum::<usize>() as f64
+                / 100.0
         };
         let (small, large) = (per_query(4096), per_query(16_384));
         assert!(large / small < 2.6, "{small} -> {large}");

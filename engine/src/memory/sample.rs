@@ -31,7 +31,13 @@ pub struct LessonSample {
 impl LessonSample {
     #[must_use]
     pub fn new(dim: usize, capacity: usize) -> Self {
-        Self { capacity: capacity.max(1), level: 0, kept: Vec::new(), embeddings: Blocks::new(dim), succeeded: Vec::new() }
+        Self {
+            capacity: capacity.max(1),
+            level: 0,
+            kept: Vec::new(),
+            embeddings: Blocks::new(dim),
+            succeeded: Vec::new(),
+        }
     }
 
     fn keeps(level: u32, index: u32) -> bool {
