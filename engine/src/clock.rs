@@ -10,6 +10,8 @@
 use bevy_ecs::prelude::*;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use tender_agents::streams::Stream;
 use tender_agents::validate::Checker;
 use tender_agents::{Serving, Usage};
@@ -344,15 +346,22 @@ pub struct Servers {
     serving: Vec<Serving>,
     free_at: Vec<Vec<f64>>,
     calls: Vec<Call>,
-    /// Executions that had not ended when the latest one was served: (agent, start, end).
-    executions: Vec<(u16, f64, f64)>,
+    /// Per agent, its executions not yet ended at the latest [`Servers::advance`], by end time
+    /// (the bits of non-negative floats order as the floats): an overloaded market's backlog
+    /// grows with the stream, so ended ones are popped, not searched for.
+    executions: Vec<BinaryHeap<Reverse<(u64, u64)>>>,
+    /// The time of the latest advance.
+    advanced_to: f64,
+    /// Executions visited by searches and by forgetting (for scaling tests).
+    visited: u64,
 }
 
 impl Servers {
     #[must_use]
     pub fn new(serving: Vec<Serving>) -> Self {
         let free_at = serving.iter().map(|s| vec![0.0; s.slots as usize]).collect();
-        Self { serving, free_at, calls: Vec::new(), executions: Vec::new() }
+        let executions = serving.iter().map(|_| BinaryHeap::new()).collect();
+        Self { serving, free_at, calls: Vec::new(), executions, advanced_to: 0.0, visited: 0 }
     }
 
     /// Serve a call of `usage` by `agent`, ready to start at `ready`: it takes the slot that frees
@@ -389,14 +398,38 @@ impl Servers {
         if self.free_at[agent].iter().any(|&free| free <= ready) {
             return true;
         }
-        let waiting = self.executions.iter().filter(|&&(a, start, _)| usize::from(a) == agent && start > ready).count();
+        // Executions queued then; the queue is at most `limit` long, so this scan is short.
+        let waiting =
+            self.executions[agent].iter().filter(|Reverse((_, start))| f64::from_bits(*start) > ready).count();
         waiting < limit as usize
     }
 
-    /// `agent`'s executions running or queued at `now`.
+    /// Executions visited by searches and by forgetting ended ones, so far.
+    #[must_use]
+    pub fn visited(&self) -> u64 {
+        self.visited
+    }
+
+    /// `agent`'s executions running or queued at `now` (at or after the latest advance).
     #[must_use]
     pub fn executions_in_flight(&self, agent: usize, now: f64) -> usize {
-        self.executions.iter().filter(|&&(a, _, end)| usize::from(a) == agent && end > now).count()
+        let heap = &self.executions[agent];
+        if now == self.advanced_to {
+            // Every one left ends later.
+            return heap.len();
+        }
+        heap.len() - heap.iter().filter(|Reverse((end, _))| f64::from_bits(*end) <= now).count()
+    }
+
+    /// Time has reached `now` (it never goes back): forget the executions that have ended.
+    pub fn advance(&mut self, now: f64) {
+        self.advanced_to = now;
+        for heap in &mut self.executions {
+            while heap.peek().is_some_and(|Reverse((end, _))| f64::from_bits(*end) <= now) {
+                heap.pop();
+                self.visited += 1;
+            }
+        }
     }
 
     /// Serve an execution requested at `now`: as [`Servers::serve_until`], remembered for
@@ -411,10 +444,10 @@ impl Servers {
         until: f64,
     ) -> Served {
         let served = self.serve_until(agent, usage, seconds, ready, until);
-        // Only executions not yet ended matter to the load (time never goes back).
-        self.executions.retain(|&(_, _, e)| e > now);
+        self.advance(now);
         if served.share > 0.0 {
-            self.executions.push((agent as u16, served.start, served.end));
+            let bits = |t: f64| t.max(0.0).to_bits();
+            self.executions[agent].push(Reverse((bits(served.end), bits(served.start))));
         }
         served
     }
@@ -620,6 +653,35 @@ mod tests {
         let mut s = Servers::new(vec![serving]);
         assert_eq!(s.serve(0, ten, 0.0), (0.0, 1.0));
         assert_eq!(s.serve_until(0, ten, Some(0.25), 0.0, f64::INFINITY).end, 0.25);
+    }
+
+    /// Operation counts, not time: a server ten times overloaded holds a backlog that grows with
+    /// the stream, and serving, counting and forgetting its executions must not scan it.
+    #[test]
+    fn an_overloaded_server_does_not_rescan_its_backlog() {
+        let visited_per_execution = |n: usize| {
+            let usage = Usage { input: 0, output: 10 };
+            let mut s = Servers::new(vec![Serving {
+                slots: 1,
+                output_tokens_per_second: 10.0,
+                prefill_tokens_per_second: 1e9,
+                time_to_first_token: 0.0,
+                queue_limit: None,
+                measured: false,
+            }]);
+            let mut in_flight = 0;
+            for i in 0..n {
+                let now = i as f64 * 0.1;
+                s.advance(now);
+                in_flight = s.executions_in_flight(0, now);
+                assert!(s.admits(0, now));
+                s.serve_execution(0, usage, None, now, now, f64::INFINITY);
+            }
+            assert!(in_flight > n / 2, "the backlog grows: {in_flight} of {n}");
+            s.visited() as f64 / n as f64
+        };
+        let (small, large) = (visited_per_execution(1000), visited_per_execution(8000));
+        assert!(small <= 1.0 && large <= 1.0, "{small} then {large} a call");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! (`hindsight_first`, `hindsight_best`, `cheapest_success`) exist for the hindsight oracle and
 //! for `tender fit`'s training targets alone.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::clock::{Served, Servers, TaskTiming};
@@ -69,8 +70,11 @@ pub struct Ledger {
     source: Arc<dyn OutcomeSource>,
     episode_seed: u64,
     flights: Vec<Flight>,
-    /// The flight the last call was for.
+    /// The flight the last call was for: calls for one task come in runs.
     last: usize,
+    /// Where each task's flight is: a timed episode may hold thousands in flight (an overloaded
+    /// market's backlog), so a lookup must not scan them.
+    at: BTreeMap<u32, usize>,
     servers: Option<Servers>,
     now: f64,
 }
@@ -78,7 +82,7 @@ pub struct Ledger {
 impl Ledger {
     #[must_use]
     pub fn new(source: Arc<dyn OutcomeSource>, episode_seed: u64) -> Self {
-        Self { source, episode_seed, flights: Vec::new(), last: 0, servers: None, now: 0.0 }
+        Self { source, episode_seed, flights: Vec::new(), last: 0, at: BTreeMap::new(), servers: None, now: 0.0 }
     }
 
     /// From now on calls take time on `servers` (a timed episode).
@@ -89,6 +93,9 @@ impl Ledger {
     /// The simulated time at which the phase now running started.
     pub fn set_now(&mut self, now: f64) {
         self.now = now;
+        if let Some(servers) = self.servers.as_mut() {
+            servers.advance(now);
+        }
     }
 
     /// The pool as servers, in a timed episode.
@@ -138,21 +145,22 @@ impl Ledger {
     /// When every call made for the task so far is done.
     #[must_use]
     pub fn busy_until(&self, task: &Task) -> f64 {
-        self.flights.iter().find(|f| f.task == task.id).map_or(self.now, |f| f.busy_until.max(self.now))
+        self.find(task.id).map_or(self.now, |at| self.flights[at].busy_until.max(self.now))
+    }
+
+    fn find(&self, task: u32) -> Option<usize> {
+        match self.flights.get(self.last) {
+            Some(f) if f.task == task => Some(self.last),
+            _ => self.at.get(&task).copied(),
+        }
     }
 
     fn flight(&mut self, task: &Task) -> &mut Flight {
-        // Calls for one task come in runs: the last task's flight is the likeliest.
-        let at = match self.flights.get(self.last) {
-            Some(f) if f.task == task.id => self.last,
-            _ => match self.flights.iter().position(|f| f.task == task.id) {
-                Some(at) => at,
-                None => {
-                    self.flights.push(Flight { task: task.id, ..Flight::default() });
-                    self.flights.len() - 1
-                }
-            },
-        };
+        let at = self.find(task.id).unwrap_or_else(|| {
+            self.flights.push(Flight { task: task.id, ..Flight::default() });
+            self.at.insert(task.id, self.flights.len() - 1);
+            self.flights.len() - 1
+        });
         self.last = at;
         &mut self.flights[at]
     }
@@ -359,13 +367,12 @@ impl Ledger {
 
     /// Close the task's tab: what it cost and, with a clock, when its calls ran.
     pub fn close(&mut self, task: &Task) -> (Tab, TaskTiming) {
-        match self.flights.iter().position(|f| f.task == task.id) {
-            Some(at) => {
-                let f = self.flights.swap_remove(at);
-                (f.tab, f.timing)
-            }
-            None => (Tab::default(), TaskTiming::default()),
+        let Some(at) = self.at.remove(&task.id) else { return (Tab::default(), TaskTiming::default()) };
+        let f = self.flights.swap_remove(at);
+        if let Some(moved) = self.flights.get(at) {
+            self.at.insert(moved.task, at);
         }
+        (f.tab, f.timing)
     }
 }
 
