@@ -1,6 +1,6 @@
 //! The `tender` binary, end to end.
 
-use crate::util::{project, tender, text};
+use crate::util::{path, project, tender, tender_ok, text};
 
 use std::path::PathBuf;
 
@@ -120,6 +120,23 @@ fn bench_reports_episodes_per_second() {
     assert!(text(&o.stdout).contains("episodes/s"));
     let bad = tender(&["bench", fixture("small.ron").to_str().expect("utf-8 path"), "--mechanism", "nope"]);
     assert!(text(&bad.stderr).contains("no mechanism named \"nope\""));
+}
+
+#[test]
+fn bench_scales_the_stream_and_measures_memory_indexes() {
+    let scale = project("scenarios/scale.ron");
+    let o = tender_ok(&["bench", path(&scale), "--tasks", "400,800", "--jobs", "1"]);
+    let out = text(&o.stdout);
+    assert!(out.contains("(400 tasks each)") && out.contains("(800 tasks each)"), "{out}");
+    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("| 400 |") || l.starts_with("| 800 |")).collect();
+    assert_eq!(rows.len(), 2, "a row per length: {out}");
+    let o = tender_ok(&["bench", path(&scale), "--recall", "--tasks", "2500"]);
+    let out = text(&o.stdout);
+    let exact = out.lines().find(|l| l.contains("`Cells(")).expect("the exact index's row");
+    assert!(exact.contains("| 1.000 |"), "exact recall: {exact}");
+    assert_eq!(out.lines().filter(|l| l.contains("`Ivf(")).count(), 3, "{out}");
+    let recorded = tender(&["bench", path(&project("tests/fixtures/routellm-mini.ron")), "--tasks", "10"]);
+    assert!(text(&recorded.stderr).contains("--tasks scales synthetic task streams"), "{}", text(&recorded.stderr));
 }
 
 #[test]
