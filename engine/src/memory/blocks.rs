@@ -57,12 +57,6 @@ impl Blocks {
         (0..self.dim).map(|d| self.data[(b * self.dim + d) * BLOCK + j]).collect()
     }
 
-    /// Bytes held.
-    #[must_use]
-    pub fn bytes(&self) -> usize {
-        self.data.capacity() * size_of::<f32>()
-    }
-
     /// Every entry's dot product with `query`, in storage order, into `sims`, and each block's
     /// largest into `maxima`.
     ///

@@ -98,11 +98,6 @@ impl Cells {
         !self.cells.is_empty()
     }
 
-    #[must_use]
-    pub fn cell_count(&self) -> usize {
-        self.cells.len()
-    }
-
     /// Take the entry just stored as `all`'s last.
     pub fn store(&mut self, all: &Blocks, scratch: &mut CellScratch) {
         let n = all.len();
@@ -237,12 +232,5 @@ impl Cells {
             }
         }
         cell.members.len()
-    }
-
-    /// Bytes held.
-    #[must_use]
-    pub fn bytes(&self) -> usize {
-        self.centroids.bytes()
-            + self.cells.iter().map(|c| c.embeddings.bytes() + c.members.capacity() * 4).sum::<usize>()
     }
 }

@@ -267,16 +267,6 @@ impl AuctionMemory {
         self.entries.is_empty()
     }
 
-    /// Bytes held by the embeddings and the index (not the plans' texts).
-    #[must_use]
-    pub fn bytes(&self) -> usize {
-        let index = match &self.index {
-            Index::Scan => 0,
-            Index::Cells(cells) => cells.0.bytes() + cells.2.bytes(),
-        };
-        self.embeddings.bytes() + index + self.plan_lengths.capacity() * 4 + self.plan_texts.capacity() * 8
-    }
-
     /// Store a finished auction: the final plan (length and text) of every agent, who won, who
     /// came second, and whether the winner's execution succeeded.
     pub fn store(

@@ -93,12 +93,6 @@ impl LessonSample {
     pub fn is_empty(&self) -> bool {
         self.kept.is_empty()
     }
-
-    /// Bytes held.
-    #[must_use]
-    pub fn bytes(&self) -> usize {
-        self.embeddings.bytes() + self.kept.capacity() * 4 + self.succeeded.capacity()
-    }
 }
 
 #[cfg(test)]
