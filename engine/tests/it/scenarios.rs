@@ -78,12 +78,7 @@ fn no_calibration_moves_a_sale_weight() {
         for i in &sale_entries {
             let sale = s.mechanisms[*i].get::<tender_engine::SaleParams>().unwrap();
             if synthetic {
-                // Fitted when the scenario is prepared, or read from what `tender fit` wrote.
-                let from_fit = sale.weights.as_ref().is_some_and(|w| {
-                    let file = path.parent().expect("in scenarios/").join(w);
-                    std::fs::read_to_string(&file).is_ok_and(|t| t.starts_with("// SALE weights fitted by `tender fit"))
-                });
-                assert!(sale.fit.is_some() || from_fit, "{}: a SALE with weights set by hand", path.display());
+                assert!(sale.fit.is_some(), "{}: a SALE with weights set by hand", path.display());
                 fitted += 1;
             }
         }
