@@ -98,8 +98,8 @@ impl Cells {
         !self.cells.is_empty()
     }
 
-    /// Take the entry just stored as `all`'s last.
-    pub fn store(&mut self, all: &Blocks, scratch: &mut CellScratch) {
+    /// Take the entry just stored as `all`'s last, `embedding`.
+    pub fn store(&mut self, all: &Blocks, embedding: &[f32], scratch: &mut CellScratch) {
         let n = all.len();
         if n >= FIRST_BUILD && n >= 2 * self.built_at {
             self.build(all, scratch);
@@ -108,10 +108,9 @@ impl Cells {
         if !self.is_built() {
             return;
         }
-        let embedding = all.get(n - 1);
-        let cell = self.most_similar_centroid(&embedding, scratch);
+        let cell = self.most_similar_centroid(embedding, scratch);
         let centroid = self.centroids.get(cell);
-        self.cells[cell].add((n - 1) as u32, &embedding, &centroid, self.centroid_norms[cell]);
+        self.cells[cell].add((n - 1) as u32, embedding, &centroid, self.centroid_norms[cell]);
     }
 
     fn most_similar_centroid(&self, embedding: &[f32], scratch: &mut CellScratch) -> usize {

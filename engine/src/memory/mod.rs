@@ -293,7 +293,7 @@ impl AuctionMemory {
             Index::Scan => {}
             Index::Cells(cells) => {
                 let (cells, _, sample) = &mut **cells;
-                cells.store(&self.embeddings, &mut self.scratch);
+                cells.store(&self.embeddings, embedding, &mut self.scratch);
                 sample.store(index, embedding, winner_succeeded);
             }
         }
