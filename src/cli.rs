@@ -80,6 +80,49 @@ pub enum Command {
     /// stand-ins on one part of RouteLLM's recorded tables and predict the other part (per-agent
     /// pass@1, oracle, the kNN router's curve). Needs ../shared/data.
     Validation(ValidationArgs),
+    /// Each agent's Shapley value in each market of a scenario: its average marginal
+    /// contribution to welfare, pass@1 or cost over the orders in which agents could join. Runs
+    /// the market of every coalition of agents (or of those along sampled join orders) on the
+    /// same episode seeds; writes shapley.csv, coalitions.csv and a plot to OUTPUT/shapley.
+    Shapley(ShapleyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShapleyArgs {
+    /// The scenario file (.ron), with stand-in or recorded agents.
+    pub file: PathBuf,
+    /// What a coalition is worth: its market's welfare (value of solved tasks minus spend, $
+    /// per episode), pass@1, or spend ($ per episode). shapley.csv holds all three.
+    #[arg(long, value_enum, default_value_t = ShapleyMetric::Welfare)]
+    pub metric: ShapleyMetric,
+    /// A market to value, by its table name; repeat for several [default: every market of the
+    /// scenario, not agents alone or oracles].
+    #[arg(long)]
+    pub mechanism: Vec<String>,
+    /// Sample this many join orders instead of running every coalition [default: every
+    /// coalition up to 12 agents, 200 orders beyond].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..=100_000))]
+    pub permutations: Option<u32>,
+    /// Episodes per coalition, replacing the scenario's.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..))]
+    pub episodes: Option<u32>,
+    /// Base seed, replacing the scenario's.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub threads: Threads,
+    /// Output folder [default: the scenario's `output`/shapley].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// What `tender shapley` values a coalition by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShapleyMetric {
+    Welfare,
+    #[value(name = "pass_at_1")]
+    PassAt1,
+    Cost,
 }
 
 /// `tender validation`'s documented counts: episodes of every recorded and predicted run, of

@@ -21,6 +21,7 @@ mod doctor;
 mod io;
 mod reproduce;
 mod results;
+mod shapley;
 mod sweep;
 mod validation;
 
@@ -65,5 +66,6 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Reproduce(args) => reproduce::reproduce(&args),
         Command::Calibrate(args) => calibrate::calibrate(&args),
         Command::Validation(args) => validation::validation(&args),
+        Command::Shapley(args) => shapley::shapley(&args),
     })
 }

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod output;
 pub mod plot;
 pub mod routing;
+pub mod shapley;
 pub mod stats;
 pub mod store;
 pub mod table;

@@ -340,10 +340,7 @@ pub fn row_metric_is_proportion(id: &str) -> bool {
 /// are agent indices.
 #[must_use]
 pub fn row_metrics(records: &[TaskRecord], agents: usize, largest: usize, smallest: usize, timed: bool) -> Vec<f64> {
-    let mut t = EpisodeTotals::default();
-    for r in records {
-        t.add(r, agents);
-    }
+    let t = EpisodeTotals::of(records, agents);
     let latency = if timed { &LATENCY[..] } else { &[] };
     ROW.iter()
         .chain(&[Metric::Share(largest), Metric::Share(smallest)])
@@ -353,6 +350,16 @@ pub fn row_metrics(records: &[TaskRecord], agents: usize, largest: usize, smalle
 }
 
 impl EpisodeTotals {
+    /// The totals of one episode's records over a pool of `agents`.
+    #[must_use]
+    pub fn of(records: &[TaskRecord], agents: usize) -> Self {
+        let mut t = Self::default();
+        for r in records {
+            t.add(r, agents);
+        }
+        t
+    }
+
     fn add(&mut self, r: &TaskRecord, agents: usize) {
         if self.executions.is_empty() {
             self.executions = vec![0; agents];

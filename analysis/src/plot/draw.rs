@@ -99,6 +99,15 @@ pub(super) enum Figure {
         groups: Vec<String>,
         series: Vec<(String, Vec<f64>)>,
     },
+    /// Grouped bars of estimates with their 95% intervals, on an axis through zero (values
+    /// of either sign).
+    IntervalBars {
+        title: String,
+        x_desc: String,
+        y_desc: String,
+        groups: Vec<String>,
+        series: Vec<(String, Vec<Est>)>,
+    },
     Stacked {
         title: String,
         groups: Vec<String>,
@@ -132,6 +141,9 @@ pub(super) fn render<DB: DrawingBackend<ErrorType: 'static>>(
         Figure::Lines { title, x_desc, y_desc, series } => lines_with_bands(root, title, x_desc, y_desc, series),
         Figure::Bars { title, x_desc, y_desc, groups, series } => {
             grouped_bars(root, title, x_desc, y_desc, groups, series)
+        }
+        Figure::IntervalBars { title, x_desc, y_desc, groups, series } => {
+            interval_bars(root, title, x_desc, y_desc, groups, series)
         }
         Figure::Stacked { title, groups, agents, panels } => stacked_panels(root, title, groups, agents, panels),
         Figure::LinePanels { title, x_desc, y_desc, series, panels } => {
@@ -452,6 +464,64 @@ pub(super) fn grouped_bars<DB: DrawingBackend<ErrorType: 'static>>(
         chart.draw_series(values.iter().enumerate().filter(|(_, v)| v.is_finite()).map(|(g, v)| {
             let left = g as f64 + 0.1 + 0.8 * s as f64 / n;
             Rectangle::new([(left, 0.0), (left + 0.8 / n, *v)], col.filled())
+        }))?;
+    }
+    Ok(())
+}
+
+/// Grouped bars of estimates from zero, each with its 95% interval as a whisker.
+pub(super) fn interval_bars<DB: DrawingBackend<ErrorType: 'static>>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    groups: &[String],
+    series: &[(String, Vec<Est>)],
+) -> Result<(), DrawError> {
+    let legend: Vec<(String, RGBColor)> = series.iter().enumerate().map(|(i, (n, _))| (n.clone(), colour(i))).collect();
+    let area = with_legend(root, &legend)?;
+    let n = series.len().max(1) as f64;
+    let ends =
+        series.iter().flat_map(|(_, v)| v.iter()).flat_map(|e| [e.mean, e.low, e.high]).filter(|x| x.is_finite());
+    let (lo, hi) = ends.fold((0.0f64, 0.0f64), |(lo, hi), x| (lo.min(x), hi.max(x)));
+    let (y0, y1) = padded(lo, hi);
+    let mut chart = ChartBuilder::on(&area)
+        .caption(title, ("sans-serif", 22))
+        .margin(14)
+        .x_label_area_size(60)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..groups.len() as f64, y0..y1)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(groups.len() * 2 + 1)
+        .x_label_formatter(&|x| {
+            let i = (x - 0.5).round();
+            if (x - 0.5 - i).abs() < 1e-6 && i >= 0.0 {
+                groups.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .label_style(("sans-serif", 12))
+        .axis_desc_style(("sans-serif", 16))
+        .draw()?;
+    chart.draw_series(std::iter::once(PathElement::new(
+        vec![(0.0, 0.0), (groups.len() as f64, 0.0)],
+        BLACK.stroke_width(1),
+    )))?;
+    for (s, (_, values)) in series.iter().enumerate() {
+        let col = colour(s);
+        let shown = || values.iter().enumerate().filter(|(_, e)| e.mean.is_finite());
+        let left = |g: usize| g as f64 + 0.1 + 0.8 * s as f64 / n;
+        chart.draw_series(
+            shown().map(|(g, e)| Rectangle::new([(left(g), 0.0), (left(g) + 0.8 / n, e.mean)], col.filled())),
+        )?;
+        chart.draw_series(shown().filter(|(_, e)| e.low.is_finite() && e.high.is_finite()).map(|(g, e)| {
+            let mid = left(g) + 0.4 / n;
+            PathElement::new(vec![(mid, e.low), (mid, e.high)], BLACK.stroke_width(2))
         }))?;
     }
     Ok(())

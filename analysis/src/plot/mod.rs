@@ -40,6 +40,30 @@ pub fn routing_comparison(
     both(dir, stem, &Figure::Routing { title: title.into(), strong: strong.into(), series, mixture })
 }
 
+/// Each agent's Shapley value in each market, as bars with their 95% intervals, drawn to
+/// `stem.png` and `stem.svg` in `dir`; `series` holds each market's `(mean, low, high)` per agent.
+pub fn shapley_bars(
+    dir: &Path,
+    stem: &str,
+    title: &str,
+    y_desc: &str,
+    agents: &[String],
+    series: Vec<(String, Vec<[f64; 3]>)>,
+) -> Result<Vec<PathBuf>, PlotError> {
+    let series = series
+        .into_iter()
+        .map(|(name, values)| (name, values.into_iter().map(|[mean, low, high]| Est { mean, low, high }).collect()))
+        .collect();
+    let figure = Figure::IntervalBars {
+        title: title.into(),
+        x_desc: "agent".into(),
+        y_desc: y_desc.into(),
+        groups: agents.to_vec(),
+        series,
+    };
+    both(dir, stem, &figure)
+}
+
 /// Draw every plot the results in `dir` support and write `report.html`, which names the folder
 /// `shown` (where the results will be read: a staging folder is shown as the folder it becomes).
 /// Returns the files.

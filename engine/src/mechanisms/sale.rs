@@ -395,6 +395,14 @@ impl MechanismKind for SaleParams {
     /// and write them in place of the request, so that a saved copy of the scenario stands alone.
     fn fit_weights(&mut self, data: &dyn TrainingData) -> Result<bool, FitError> {
         let Some(spec) = self.fit else { return Ok(false) };
+        if data.agent_names().len() < 2 {
+            // One agent wins every auction and no one is cheaper to refine: every weight gives
+            // the same market (a one-agent coalition of `tender shapley`), so nothing is fitted
+            // and the weights given, or zero, stand.
+            self.fit = None;
+            (self.w_c, self.w_h) = (Some(self.w_c.unwrap_or(0.0)), Some(self.w_h.unwrap_or(0.0)));
+            return Ok(true);
+        }
         let fitted = match spec.objective {
             Objective::Welfare => fit_by_welfare(data, &spec, self)?,
             objective => {
