@@ -5,6 +5,7 @@ mod arrivals;
 mod cli;
 mod docs;
 mod folders;
+mod games;
 mod live;
 mod paper;
 mod plots;

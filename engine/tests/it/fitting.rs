@@ -80,3 +80,23 @@ fn a_fit_needs_a_training_split_and_says_so() {
     assert!(err.contains("w_c") && err.contains("Welfare"), "{err}");
     let _ = load(&fixture("small.ron"));
 }
+
+/// With one agent every weight gives the same market (it wins every auction and no one is
+/// cheaper to refine): a fit there has nothing to learn, keeps what is given and does not fail,
+/// so a one-agent coalition of `tender shapley` runs.
+#[test]
+fn one_agent_has_nothing_to_fit() {
+    let mut scenario = with_sales(&[
+        "fit: (objective: Welfare, episodes: 1)",
+        "name: \"held\", fit: (objective: Welfare, episodes: 1), w_h: 1.5",
+    ]);
+    scenario.agents.truncate(1);
+    scenario.mechanisms.retain(|m| m.get::<SaleParams>().is_some());
+    let prepared = Prepared::synthetic(scenario).expect("a one-agent market prepares");
+    let sales: Vec<SaleParams> =
+        prepared.scenario.mechanisms.iter().filter_map(|m| m.get::<SaleParams>().cloned()).collect();
+    assert_eq!(sales.len(), 2);
+    assert!(sales.iter().all(|s| s.fit.is_none()), "{sales:?}");
+    assert_eq!((sales[0].w_c, sales[0].w_h), (Some(0.0), Some(0.0)));
+    assert_eq!(sales[1].w_h, Some(1.5), "a given weight stands");
+}

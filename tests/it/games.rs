@@ -1,0 +1,104 @@
+//! The mechanism designer's commands: `tender shapley`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::util::{path, project, small, tender, tender_ok, text};
+
+/// `file`'s rows as maps from column to value.
+fn rows(file: &Path) -> Vec<BTreeMap<String, String>> {
+    let mut reader = csv::Reader::from_path(file).expect("csv written");
+    let header = reader.headers().expect("header").clone();
+    reader
+        .records()
+        .map(|r| header.iter().zip(r.expect("row").iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect())
+        .collect()
+}
+
+fn number(row: &BTreeMap<String, String>, column: &str) -> f64 {
+    row[column].parse().unwrap_or_else(|_| panic!("{column} is not a number in {row:?}"))
+}
+
+/// The summary's mean of `metric` for `mechanism`, over all tasks.
+fn summary(dir: &Path, mechanism: &str, metric: &str) -> f64 {
+    let row = rows(&dir.join("summary.csv"))
+        .into_iter()
+        .find(|r| r["mechanism"] == mechanism && r["scope"] == "all" && r["metric"] == metric)
+        .unwrap_or_else(|| panic!("no {metric} of {mechanism}"));
+    number(&row, "mean")
+}
+
+#[test]
+fn shapley_values_sum_to_the_market_of_all_agents_and_follow_each_agent_across_coalitions() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (out, run) = (tmp.path().join("shapley"), tmp.path().join("run"));
+    let o = tender_ok(&["shapley", path(&small()), "--episodes", "4", "--out", path(&out)]);
+    let table = text(&o.stdout);
+    assert!(table.contains("every coalition (7 markets)") && table.contains("| large |"), "{table}");
+    tender_ok(&["run", path(&small()), "--episodes", "4", "--no-plots", "--out", path(&run)]);
+    let values = rows(&out.join("shapley.csv"));
+    // Three markets of the scenario (not agents alone or oracles) × three metrics × three agents.
+    assert_eq!(values.len(), 27);
+    for market in ["SALE", "SALE (no memory)", "random"] {
+        for (metric, id) in [("welfare_usd", "welfare_usd"), ("pass_at_1", "pass_at_1"), ("cost_usd", "cost_usd")] {
+            let of: Vec<_> = values.iter().filter(|r| r["mechanism"] == market && r["metric"] == metric).collect();
+            // Efficiency: the values share out exactly what the market of every agent makes, and
+            // that market is the run's (the same seeds, the same draws).
+            let sum: f64 = of.iter().map(|r| number(r, "shapley")).sum();
+            let grand = number(of[0], "grand");
+            assert!((sum - grand).abs() < 1e-9 * grand.abs().max(1.0), "{market} {metric}: {sum} vs {grand}");
+            let ran = summary(&run, market, id);
+            assert!((grand - ran).abs() < 1e-9 * ran.abs().max(1.0), "{market} {metric}: {grand} vs the run's {ran}");
+            assert!(of.iter().all(|r| r["sampling_se"].is_empty()), "exact values have no sampling error");
+        }
+    }
+    // An agent's draws follow its name: alone in SALE's market it solves what it solves alone.
+    for agent in ["small", "medium", "large"] {
+        let alone = values
+            .iter()
+            .find(|r| r["mechanism"] == "SALE" && r["metric"] == "pass_at_1" && r["agent"] == agent)
+            .map(|r| number(r, "alone"));
+        assert_eq!(alone, Some(summary(&run, &format!("{agent} alone"), "pass_at_1")), "{agent}");
+    }
+    assert_eq!(rows(&out.join("coalitions.csv")).len(), 3 * 3 * 7);
+    let svg = std::fs::read_to_string(out.join("shapley.svg")).expect("plot written");
+    assert!(svg.contains("SALE (no memory)") && svg.contains("medium"), "the plot names markets and agents");
+    assert!(out.join("shapley.png").is_file() && out.join("scenario.ron").is_file());
+}
+
+#[test]
+fn sampled_join_orders_state_their_error_and_still_share_out_the_whole_market() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("sampled");
+    let o = tender_ok(&[
+        "shapley",
+        path(&small()),
+        "--episodes",
+        "3",
+        "--permutations",
+        "4",
+        "--mechanism",
+        "SALE",
+        "--metric",
+        "cost",
+        "--out",
+        path(&out),
+    ]);
+    assert!(text(&o.stdout).contains("4 sampled join orders"), "{}", text(&o.stdout));
+    let values: Vec<_> = rows(&out.join("shapley.csv")).into_iter().filter(|r| r["metric"] == "cost_usd").collect();
+    assert_eq!(values.len(), 3);
+    let sum: f64 = values.iter().map(|r| number(r, "shapley")).sum();
+    assert!((sum - number(&values[0], "grand")).abs() < 1e-9);
+    assert!(values.iter().all(|r| number(r, "sampling_se") >= 0.0));
+}
+
+#[test]
+fn shapley_refuses_live_agents_and_unknown_markets_saying_why() {
+    let o = tender(&["shapley", path(&project("scenarios/live.ron"))]);
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(err.contains("live") && err.contains("calibrate"), "{err}");
+    let o = tender(&["shapley", path(&small()), "--mechanism", "SALE (vickrey)"]);
+    let err = text(&o.stderr);
+    assert!(!o.status.success() && err.contains("\"SALE (no memory)\""), "{err}");
+}
