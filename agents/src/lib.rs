@@ -21,6 +21,7 @@ pub mod recorded;
 pub mod serving;
 pub mod source;
 pub mod split;
+pub mod strategy;
 pub mod streams;
 pub mod synthetic;
 pub mod task;

@@ -57,6 +57,14 @@ pub struct AgentProfile {
     /// against; unmarked, they are the priciest and the cheapest ([`crate::References::of`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<crate::Reference>,
+    /// What a token costs the agent to produce, dollars per million tokens (input and output
+    /// alike), as against `price`, what it charges: its profit on a task is what it is paid
+    /// less this cost. Its prices when omitted (no margin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_cost: Option<f64>,
+    /// How it plays the market: truthfully unless told otherwise ([docs/games.md]).
+    #[serde(default, skip_serializing_if = "crate::strategy::Strategy::is_truthful")]
+    pub strategy: crate::strategy::Strategy,
 }
 
 /// Who answers for an agent.
@@ -329,6 +337,8 @@ impl AgentProfile {
             input_price: self.input_price.unwrap_or(self.price),
             output_price: self.price,
             reference: self.reference,
+            unit_cost: self.unit_cost,
+            bid_markup: self.strategy.bid_markup,
         }
     }
 
@@ -352,6 +362,9 @@ impl AgentProfile {
         c.within("serving", |c| self.serving.check(c));
         if let Some(p) = self.input_price {
             c.range("input_price", p, 0.0, 1e6);
+        }
+        if let Some(u) = self.unit_cost {
+            c.range("unit_cost", u, 0.0, 1e6);
         }
         match &self.backend {
             Backend::Synthetic => self.check_skill(c, domains),

@@ -15,6 +15,10 @@ pub struct AgentInfo {
     pub output_price: f64,
     /// Whether the scenario marks the agent as a reference of comparisons.
     pub reference: Option<Reference>,
+    /// What a token costs the agent, dollars per million tokens; `None`: its prices.
+    pub unit_cost: Option<f64>,
+    /// Its strategy's markup on its bids in procurement auctions (0: it bids its cost).
+    pub bid_markup: f64,
 }
 
 /// The agents comparisons are made against: "reliance on the largest", "vs the largest alone",
@@ -107,6 +111,12 @@ impl AgentInfo {
     #[must_use]
     pub fn cost(&self, usage: Usage) -> f64 {
         (usage.input as f64 * self.input_price + usage.output as f64 * self.output_price) / 1e6
+    }
+
+    /// What producing `usage` costs the agent itself: at its unit cost, or its prices.
+    #[must_use]
+    pub fn own_cost(&self, usage: Usage) -> f64 {
+        self.unit_cost.map_or_else(|| self.cost(usage), |c| usage.total() as f64 * c / 1e6)
     }
 }
 

@@ -169,8 +169,14 @@ impl SyntheticSource {
             }
         }
         let mut names = std::collections::HashSet::with_capacity(profiles.len());
+        let pool: Vec<&str> = profiles.iter().map(|p| p.name.as_str()).collect();
         for (i, p) in profiles.iter().enumerate() {
-            c.within("agents", |c| c.within(format!("[{i}]"), |c| p.check(c, &shapes)));
+            c.within("agents", |c| {
+                c.within(format!("[{i}]"), |c| {
+                    p.check(c, &shapes);
+                    c.within("strategy", |c| p.strategy.check(c, &pool, &p.name));
+                });
+            });
             if !names.insert(p.name.as_str()) {
                 c.within("agents", |c| {
                     c.within(format!("[{i}]"), |c| {
@@ -587,6 +593,8 @@ mod tests {
             input_price: price,
             output_price: price,
             reference: None,
+            unit_cost: None,
+            bid_markup: 0.0,
         };
         assert_eq!(size_in_name("qwen3-32b"), Some(32.0));
         assert_eq!(size_in_name("Qwen/Qwen3-14B-FP8"), Some(14.0));

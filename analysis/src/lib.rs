@@ -8,6 +8,7 @@
 pub mod arrow;
 pub mod columns;
 pub mod compare;
+pub mod game;
 pub mod metrics;
 pub mod output;
 pub mod plot;

@@ -47,6 +47,10 @@ impl Prepared {
     /// source, so that every run of the scenario (a sweep's points, a calibration's evaluations)
     /// fits them on its own world.
     pub fn new(mut scenario: Scenario, source: Arc<dyn OutcomeSource>) -> Result<Self, PrepareError> {
+        // Agents play their strategies in training as in the episodes: a fit learns the market
+        // they make.
+        let strategies = scenario.agents.iter().map(|a| a.strategy.clone()).collect();
+        let source = tender_agents::strategy::Strategic::wrap(source, strategies);
         fit_mechanisms(&mut scenario, &source)?;
         let mechanisms = scenario.resolve_mechanisms();
         Ok(Self { scenario, source, mechanisms })

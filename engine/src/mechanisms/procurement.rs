@@ -15,6 +15,7 @@ use tender_agents::validate::Checker;
 
 use super::api::{Mechanism, MechanismKind, Needs, Pool, Resolved};
 use super::predict::Predictor;
+use crate::ledger::Ledger;
 use crate::world::{Decision, OpenTask, Phase, TaskStream};
 
 /// How the winner is paid.
@@ -128,7 +129,13 @@ struct Auction {
     predictor: Predictor,
 }
 
-fn award(mut tasks: Query<(&OpenTask, &mut Decision)>, stream: Res<TaskStream>, auction: Res<Auction>) {
+fn award(
+    mut tasks: Query<(&OpenTask, &mut Decision)>,
+    stream: Res<TaskStream>,
+    auction: Res<Auction>,
+    ledger: Res<Ledger>,
+) {
+    let agents = ledger.agents();
     for (open, mut decision) in &mut tasks {
         let task = stream.get(open);
         let est = auction.predictor.estimate(task);
@@ -138,6 +145,8 @@ fn award(mut tasks: Query<(&OpenTask, &mut Decision)>, stream: Res<TaskStream>, 
             Bidding::Truthful => costs,
             Bidding::Shaded => costs.iter().map(|&c| shaded_bid(c, high, est.len())).collect(),
         };
+        // A strategic agent marks its bid up (or down) from what the bidding rule gives.
+        let bids: Vec<f64> = bids.iter().zip(agents).map(|(b, a)| b * (1.0 + a.bid_markup)).collect();
         let worth: Vec<f64> = est.iter().map(|e| task.value * e.success).collect();
         if let Some(a) = run(auction.format, &bids, &worth) {
             decision.winner = Some(a.winner);
