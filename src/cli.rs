@@ -85,6 +85,29 @@ pub enum Command {
     /// the market of every coalition of agents (or of those along sampled join orders) on the
     /// same episode seeds; writes shapley.csv, coalitions.csv and a plot to OUTPUT/shapley.
     Shapley(ShapleyArgs),
+    /// Play the scenario's `game:` block: run the market for every profile of the players'
+    /// strategies (or a sample, with every deviation from each) on the same episode seeds, and
+    /// report the payoff table, each profile's regret, the pure Nash equilibria, a mixed
+    /// equilibrium and the market at equilibrium against the truthful profile; writes
+    /// payoffs.csv, profiles.csv and a regret plot to OUTPUT/game.
+    Game(GameArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GameArgs {
+    /// The scenario file (.ron), with a `game:` block.
+    pub file: PathBuf,
+    /// Episodes per profile, replacing the scenario's.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..))]
+    pub episodes: Option<u32>,
+    /// Base seed, replacing the scenario's.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub threads: Threads,
+    /// Output folder [default: the scenario's `output`/game].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

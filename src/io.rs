@@ -112,6 +112,27 @@ pub fn write_scenario(out: &Path, scenario: &Scenario) -> Result<()> {
     Ok(())
 }
 
+/// Refuse a scenario with live agents for a command that runs its market many times
+/// (`doing` says how), naming them.
+pub fn refuse_live(scenario: &Scenario, file: &Path, doing: &str) -> Result<()> {
+    let live: Vec<&str> = scenario
+        .agents
+        .iter()
+        .filter(|a| tender_agents::pool::Kind::of(&a.backend) == tender_agents::pool::Kind::Live)
+        .map(|a| a.name.as_str())
+        .collect();
+    if live.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "{}: {} live ({}): {doing}, calling the servers each time; calibrate stand-ins to them (`tender calibrate \
+         --targets-from`) and use those",
+        file.display(),
+        if live.len() == 1 { "an agent is" } else { "agents are" },
+        live.join(", ")
+    )
+}
+
 /// Print to stdout; a reader that went away (a closed pipe) is not an error.
 pub fn emit(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();

@@ -18,6 +18,7 @@ mod calibrate;
 mod cli;
 mod commands;
 mod doctor;
+mod game;
 mod io;
 mod reproduce;
 mod results;
@@ -67,5 +68,6 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Calibrate(args) => calibrate::calibrate(&args),
         Command::Validation(args) => validation::validation(&args),
         Command::Shapley(args) => shapley::shapley(&args),
+        Command::Game(args) => game::game(&args),
     })
 }

@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use tender_agents::pool::Kind;
 use tender_analysis::metrics::{EpisodeTotals, Metric};
 use tender_analysis::output::write_atomic;
 use tender_analysis::shapley::{Coalition, EXACT_LIMIT, MAX_AGENTS, Method, grand, members};
@@ -58,17 +57,7 @@ pub fn shapley(args: &ShapleyArgs) -> Result<()> {
     }
     let out = args.out.clone().unwrap_or_else(|| scenario.output.join("shapley"));
     let n = scenario.agents.len();
-    let live: Vec<&str> =
-        scenario.agents.iter().filter(|a| Kind::of(&a.backend) == Kind::Live).map(|a| a.name.as_str()).collect();
-    if !live.is_empty() {
-        bail!(
-            "{}: {} live ({}): `tender shapley` runs a market for every coalition of agents, calling the servers for \
-             each; calibrate stand-ins to them (`tender calibrate --targets-from`) and value those",
-            args.file.display(),
-            if live.len() == 1 { "an agent is" } else { "agents are" },
-            live.join(", ")
-        );
-    }
+    crate::io::refuse_live(&scenario, &args.file, "`tender shapley` runs a market for every coalition of agents")?;
     if !(2..=MAX_AGENTS).contains(&n) {
         bail!("{}: {n} agents; Shapley values need from 2 to {MAX_AGENTS}", args.file.display());
     }
@@ -154,7 +143,7 @@ pub fn shapley(args: &ShapleyArgs) -> Result<()> {
         scenario.name,
         count(scenario.episodes, "episode", "episodes")
     );
-    tender_analysis::plot::shapley_bars(staged.path(), "shapley", &title, unit, &results.names, series)?;
+    tender_analysis::plot::interval_bars(staged.path(), "shapley", [&title, "agent", unit], &results.names, series)?;
     staged.commit()?;
     emit(&results.table(args.metric, &out))
 }
@@ -184,8 +173,8 @@ fn chosen(scenario: &Scenario, asked: &[String]) -> Result<Vec<String>> {
 fn coalition(scenario: &Scenario, c: Coalition) -> Scenario {
     let mut sub = scenario.clone();
     sub.agents = members(c).into_iter().map(|i| scenario.agents[i].clone()).collect();
-    // Both name agents of the whole pool, and neither is run here.
-    (sub.sweep, sub.calibrate) = (None, None);
+    // They name agents of the whole pool, and none is run here.
+    (sub.sweep, sub.calibrate, sub.game) = (None, None, None);
     sub
 }
 

@@ -72,7 +72,13 @@ pub struct Strategy {
 
 impl Default for Strategy {
     fn default() -> Self {
-        Self { own_plans: Shift::Truthful, rivals: Shift::Truthful, cartel: Vec::new(), plan_length: 1.0, bid_markup: 0.0 }
+        Self {
+            own_plans: Shift::Truthful,
+            rivals: Shift::Truthful,
+            cartel: Vec::new(),
+            plan_length: 1.0,
+            bid_markup: 0.0,
+        }
     }
 }
 
@@ -119,10 +125,8 @@ impl Strategic {
             return inner;
         }
         let names: Vec<&str> = inner.agents().iter().map(|a| a.name.as_str()).collect();
-        let cartel = strategies
-            .iter()
-            .map(|s| names.iter().map(|n| s.cartel.iter().any(|c| c == n)).collect())
-            .collect();
+        let cartel =
+            strategies.iter().map(|s| names.iter().map(|n| s.cartel.iter().any(|c| c == n)).collect()).collect();
         Arc::new(Self { inner, strategies, cartel })
     }
 

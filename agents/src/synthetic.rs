@@ -569,6 +569,8 @@ mod tests {
             memory_gain: 1.0,
             serving: crate::serving::ServingSpec::default(),
             reference: None,
+            unit_cost: None,
+            strategy: crate::strategy::Strategy::default(),
         }
     }
 
@@ -583,6 +585,57 @@ mod tests {
 
     fn key(task: &Task, agent: usize, episode_seed: u64) -> CellKey<'_> {
         CellKey { episode_seed, task, agent }
+    }
+
+    /// A strategy acts only on what the agent reports: its verdicts and its plans' length. A
+    /// padded plan reads as a long plan to the stand-in jurors (their verbosity bias), and the
+    /// agent's executions are the truthful agent's.
+    #[test]
+    fn strategies_change_verdicts_and_plan_lengths_and_nothing_else() {
+        use crate::strategy::{Shift, Strategic, Strategy};
+        let biased = StandInParams { verbosity_bias: 1.0, ..StandInParams::default() };
+        let agents = vec![agent("small", [0.7, 0.2], 0.5), agent("large", [0.9, 0.5], 0.8)];
+        let truthful: std::sync::Arc<dyn OutcomeSource> =
+            std::sync::Arc::new(SyntheticSource::new(agents, biased, &workload(1)).expect("valid"));
+        let playing = Strategic::wrap(
+            truthful.clone(),
+            vec![
+                Strategy {
+                    own_plans: Shift::Score(5),
+                    rivals: Shift::Lower(1),
+                    plan_length: 3.0,
+                    ..Strategy::default()
+                },
+                Strategy { cartel: vec!["small".into()], ..Strategy::default() },
+            ],
+        );
+        let tasks = workload(1).generate(0);
+        let (mut verbose, mut plain) = (0.0, 0.0);
+        for e in 0..200 {
+            let task = &tasks[e as usize % tasks.len()];
+            let (k0, k1) = (key(task, 0, e), key(task, 1, e));
+            let (honest, padded) = (truthful.plan(k0), playing.plan(k0));
+            assert_eq!(padded.length, (f64::from(honest.length) * 3.0).round() as u32);
+            assert!(padded.usage.output > honest.usage.output);
+            assert_eq!(playing.plan(k1), truthful.plan(k1), "a truthful agent's plans are its own");
+            assert_eq!(playing.execute(k0, Some(&padded)).success, truthful.execute(k0, Some(&honest)).success);
+            // Agent 0 scores its own plan 5 and the large agent's one lower; the large agent
+            // scores its cartel partner's plan 5.
+            assert_eq!(playing.judge(k0, &honest, 0).score, Some(5));
+            let rival = truthful.plan(k1);
+            let lowered = truthful.judge(k1, &rival, 0).score.map(|s| s.saturating_sub(1));
+            assert_eq!(playing.judge(k1, &rival, 0).score, lowered);
+            assert_eq!(playing.judge(k0, &honest, 1).score, Some(5));
+            assert_eq!(playing.judge(k1, &rival, 1), truthful.judge(k1, &rival, 1), "its own plans, truthfully");
+            let mut panel = [JuryCell::scored(0, Usage::default()); 2];
+            playing.judge_panel(k0, &padded, &mut panel);
+            assert_eq!(panel[1].score, Some(5));
+            verbose += f64::from(truthful.judge(k0, &padded, 1).score.unwrap_or(0));
+            plain += f64::from(truthful.judge(k0, &honest, 1).score.unwrap_or(0));
+        }
+        assert!(verbose > plain, "jurors with a verbosity bias score padded plans higher: {verbose} vs {plain}");
+        let all_truthful = Strategic::wrap(truthful.clone(), vec![Strategy::default(); 2]);
+        assert!(std::sync::Arc::ptr_eq(&all_truthful, &truthful), "a truthful pool is the source itself");
     }
 
     #[test]

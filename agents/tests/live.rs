@@ -55,7 +55,14 @@ fn task() -> Task {
 }
 
 fn agents() -> [AgentInfo; 1] {
-    [AgentInfo { name: "m".into(), input_price: 1.0, output_price: 2.0, reference: None, unit_cost: None, bid_markup: 0.0 }]
+    [AgentInfo {
+        name: "m".into(),
+        input_price: 1.0,
+        output_price: 2.0,
+        reference: None,
+        unit_cost: None,
+        bid_markup: 0.0,
+    }]
 }
 
 struct Setup {

@@ -99,7 +99,7 @@ impl Game {
     #[must_use]
     pub fn expected(&self, table: &[Option<Vec<f64>>], mix: &[Vec<f64>], player: usize, s: usize) -> Option<f64> {
         let mut total = 0.0;
-        for index in 0..self.profiles() {
+        for (index, payoffs) in table.iter().enumerate().take(self.profiles()) {
             let profile = self.profile(index);
             if profile[player] != s {
                 continue;
@@ -107,7 +107,7 @@ impl Game {
             let weight: f64 =
                 profile.iter().enumerate().filter(|&(p, _)| p != player).map(|(p, &t)| mix[p][t]).product();
             if weight > 0.0 {
-                total += weight * table[index].as_ref()?[player];
+                total += weight * payoffs.as_ref()?[player];
             }
         }
         Some(total)
@@ -146,8 +146,9 @@ impl Game {
         for step in 0..steps.max(1) {
             let mut next = mix.clone();
             for (player, &k) in self.strategies.iter().enumerate() {
-                let values: Vec<f64> =
-                    (0..k).map(|s| self.expected(table, &mix, player, s).map(|v| (v - lo) / span)).collect::<Option<_>>()?;
+                let values: Vec<f64> = (0..k)
+                    .map(|s| self.expected(table, &mix, player, s).map(|v| (v - lo) / span))
+                    .collect::<Option<_>>()?;
                 let mean: f64 = values.iter().zip(&mix[player]).map(|(v, p)| v * p).sum();
                 for s in 0..k {
                     next[player][s] = mix[player][s] * (1.0 + values[s] - mean);

@@ -5,6 +5,7 @@
 //! a terminal and [`output`] writes them, and the raw records, atomically, as [`columns`] define
 //! them.
 
+pub mod accounts;
 pub mod arrow;
 pub mod columns;
 pub mod compare;

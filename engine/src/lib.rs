@@ -17,6 +17,7 @@ pub mod episode;
 pub mod error;
 pub mod fit;
 pub mod format;
+pub mod game_spec;
 pub mod ledger;
 pub mod mechanisms;
 pub mod memory;

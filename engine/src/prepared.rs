@@ -102,7 +102,7 @@ fn fit_mechanisms(scenario: &mut Scenario, source: &Arc<dyn OutcomeSource>) -> R
                 world.mechanisms.clear();
                 (world.name, world.description, world.episodes, world.output) =
                     (String::new(), String::new(), 1, PathBuf::new());
-                (world.sweep, world.calibrate) = (None, None);
+                (world.sweep, world.calibrate, world.game) = (None, None, None);
                 serde_json::to_string(&world).ok()
             })
             .as_deref()

@@ -53,6 +53,9 @@ pub struct Scenario {
     /// Free parameters and targets for `tender calibrate`.
     #[serde(default)]
     pub calibrate: Option<CalibrationSpec>,
+    /// The game `tender game` has the agents play ([docs/games.md]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub game: Option<crate::game_spec::GameSpec>,
 }
 
 fn default_output() -> PathBuf {
@@ -255,6 +258,11 @@ impl Scenario {
                     format!("{name:?}"),
                     "names must be unique (give one of them a `name`)",
                 );
+            }
+            if let Some(game) = &self.game {
+                let agents: Vec<&str> = self.agents.iter().map(|a| a.name.as_str()).collect();
+                let markets: Vec<String> = resolved.iter().map(|r| r.name.clone()).collect();
+                c.within("game", |c| game.check(c, &agents, &markets));
             }
         }
         if c.errors.is_empty()

@@ -469,12 +469,13 @@ pub(super) fn grouped_bars<DB: DrawingBackend<ErrorType: 'static>>(
     Ok(())
 }
 
-/// Grouped bars of estimates from zero, each with its 95% interval as a whisker.
+/// Grouped bars of estimates from zero, each with its 95% interval as a whisker: upright, or
+/// lying along the value axis when the groups' labels would not fit side by side.
 pub(super) fn interval_bars<DB: DrawingBackend<ErrorType: 'static>>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
-    x_desc: &str,
-    y_desc: &str,
+    group_desc: &str,
+    value_desc: &str,
     groups: &[String],
     series: &[(String, Vec<Est>)],
 ) -> Result<(), DrawError> {
@@ -484,43 +485,80 @@ pub(super) fn interval_bars<DB: DrawingBackend<ErrorType: 'static>>(
     let ends =
         series.iter().flat_map(|(_, v)| v.iter()).flat_map(|e| [e.mean, e.low, e.high]).filter(|x| x.is_finite());
     let (lo, hi) = ends.fold((0.0f64, 0.0f64), |(lo, hi), x| (lo.min(x), hi.max(x)));
-    let (y0, y1) = padded(lo, hi);
+    let (v0, v1) = padded(lo, hi);
+    let count = groups.len() as f64;
+    // About 7 pixels a character at the labels' size.
+    let longest = groups.iter().map(|g| g.chars().count()).max().unwrap_or(0) as f64 * 7.0;
+    let lying = longest > f64::from(SIZE.0 - LEGEND_WIDTH - 100) / count.max(1.0);
+    let label = |x: f64| {
+        let i = (x - 0.5).round();
+        if (x - 0.5 - i).abs() < 1e-6 && i >= 0.0 {
+            groups.get(i as usize).cloned().unwrap_or_default()
+        } else {
+            String::new()
+        }
+    };
+    // Where series `s`'s bar for group `g` starts along the group axis.
+    let start = |g: usize, s: usize| g as f64 + 0.1 + 0.8 * s as f64 / n;
+    let whisker = |e: &Est| e.low.is_finite() && e.high.is_finite();
+    if lying {
+        let mut chart = ChartBuilder::on(&area)
+            .caption(title, ("sans-serif", 22))
+            .margin(14)
+            .x_label_area_size(50)
+            .y_label_area_size((longest as u32 + 16).min(420))
+            .build_cartesian_2d(v0..v1, 0.0..count)?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(groups.len() * 2 + 1)
+            .y_label_formatter(&|y| label(count - y))
+            .x_desc(value_desc)
+            .y_desc(group_desc)
+            .label_style(("sans-serif", 12))
+            .axis_desc_style(("sans-serif", 16))
+            .draw()?;
+        chart.draw_series(std::iter::once(PathElement::new(vec![(0.0, 0.0), (0.0, count)], BLACK.stroke_width(1))))?;
+        for (s, (_, values)) in series.iter().enumerate() {
+            let col = colour(s);
+            // The first group on top.
+            let top = |g: usize| count - start(g, s);
+            let shown = || values.iter().enumerate().filter(|(_, e)| e.mean.is_finite());
+            chart.draw_series(
+                shown().map(|(g, e)| Rectangle::new([(0.0, top(g)), (e.mean, top(g) - 0.8 / n)], col.filled())),
+            )?;
+            chart.draw_series(shown().filter(|(_, e)| whisker(e)).map(|(g, e)| {
+                let mid = top(g) - 0.4 / n;
+                PathElement::new(vec![(e.low, mid), (e.high, mid)], BLACK.stroke_width(2))
+            }))?;
+        }
+        return Ok(());
+    }
     let mut chart = ChartBuilder::on(&area)
         .caption(title, ("sans-serif", 22))
         .margin(14)
         .x_label_area_size(60)
         .y_label_area_size(70)
-        .build_cartesian_2d(0.0..groups.len() as f64, y0..y1)?;
+        .build_cartesian_2d(0.0..count, v0..v1)?;
     chart
         .configure_mesh()
         .disable_x_mesh()
         .x_labels(groups.len() * 2 + 1)
-        .x_label_formatter(&|x| {
-            let i = (x - 0.5).round();
-            if (x - 0.5 - i).abs() < 1e-6 && i >= 0.0 {
-                groups.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
-        .x_desc(x_desc)
-        .y_desc(y_desc)
+        .x_label_formatter(&|x| label(*x))
+        .x_desc(group_desc)
+        .y_desc(value_desc)
         .label_style(("sans-serif", 12))
         .axis_desc_style(("sans-serif", 16))
         .draw()?;
-    chart.draw_series(std::iter::once(PathElement::new(
-        vec![(0.0, 0.0), (groups.len() as f64, 0.0)],
-        BLACK.stroke_width(1),
-    )))?;
+    chart.draw_series(std::iter::once(PathElement::new(vec![(0.0, 0.0), (count, 0.0)], BLACK.stroke_width(1))))?;
     for (s, (_, values)) in series.iter().enumerate() {
         let col = colour(s);
         let shown = || values.iter().enumerate().filter(|(_, e)| e.mean.is_finite());
-        let left = |g: usize| g as f64 + 0.1 + 0.8 * s as f64 / n;
         chart.draw_series(
-            shown().map(|(g, e)| Rectangle::new([(left(g), 0.0), (left(g) + 0.8 / n, e.mean)], col.filled())),
+            shown().map(|(g, e)| Rectangle::new([(start(g, s), 0.0), (start(g, s) + 0.8 / n, e.mean)], col.filled())),
         )?;
-        chart.draw_series(shown().filter(|(_, e)| e.low.is_finite() && e.high.is_finite()).map(|(g, e)| {
-            let mid = left(g) + 0.4 / n;
+        chart.draw_series(shown().filter(|(_, e)| whisker(e)).map(|(g, e)| {
+            let mid = start(g, s) + 0.4 / n;
             PathElement::new(vec![(mid, e.low), (mid, e.high)], BLACK.stroke_width(2))
         }))?;
     }

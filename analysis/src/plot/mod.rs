@@ -40,14 +40,14 @@ pub fn routing_comparison(
     both(dir, stem, &Figure::Routing { title: title.into(), strong: strong.into(), series, mixture })
 }
 
-/// Each agent's Shapley value in each market, as bars with their 95% intervals, drawn to
-/// `stem.png` and `stem.svg` in `dir`; `series` holds each market's `(mean, low, high)` per agent.
-pub fn shapley_bars(
+/// Grouped bars with their 95% intervals, on an axis through zero, drawn to `stem.png` and
+/// `stem.svg` in `dir`: for each group (an agent, a game's profile) one bar per series (a
+/// market), each series holding `(mean, low, high)` per group (NaN bounds: no whisker).
+pub fn interval_bars(
     dir: &Path,
     stem: &str,
-    title: &str,
-    y_desc: &str,
-    agents: &[String],
+    [title, x_desc, y_desc]: [&str; 3],
+    groups: &[String],
     series: Vec<(String, Vec<[f64; 3]>)>,
 ) -> Result<Vec<PathBuf>, PlotError> {
     let series = series
@@ -56,9 +56,9 @@ pub fn shapley_bars(
         .collect();
     let figure = Figure::IntervalBars {
         title: title.into(),
-        x_desc: "agent".into(),
+        x_desc: x_desc.into(),
         y_desc: y_desc.into(),
-        groups: agents.to_vec(),
+        groups: groups.to_vec(),
         series,
     };
     both(dir, stem, &figure)
