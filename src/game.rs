@@ -320,7 +320,7 @@ fn report(
         let (Some(o), Some(t)) = (at(index), at(0)) else { continue };
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
         text.push_str(&format!(
-            "Pure Nash equilibrium {}: welfare ${:.2} (truthful ${:.2}, ratio {:.3}), pass@1 {:.1}% (truthful {:.1}%), cost ${:.2} (truthful ${:.2}).\n",
+            "Pure Nash equilibrium {}: welfare ${:.2} against ${:.2} truthful (price of anarchy {:.3}), pass@1 {:.1}% against {:.1}%, cost ${:.2} against ${:.2}.\n",
             label(spec, &game.profile(index)),
             mean(&o.welfare),
             mean(&t.welfare),

@@ -159,7 +159,7 @@ fn run_block(command: &str, dir: &Path) -> String {
             args.extend(["--out".into(), dir.join("out").display().to_string(), "--no-plots".into()]);
         }
         Some("fit") => args.extend(["--out".into(), dir.join("weights.ron").display().to_string()]),
-        Some("shapley") => args.extend(["--out".into(), dir.join("out").display().to_string()]),
+        Some("shapley" | "game") => args.extend(["--out".into(), dir.join("out").display().to_string()]),
         _ => {}
     }
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();

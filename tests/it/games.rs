@@ -102,3 +102,95 @@ fn shapley_refuses_live_agents_and_unknown_markets_saying_why() {
     let err = text(&o.stderr);
     assert!(!o.status.success() && err.contains("\"SALE (no memory)\""), "{err}");
 }
+
+/// The small market with SALE with and without self-scores, and a game in which the smallest
+/// and the largest agent may score their own plans 5.
+fn small_game(dir: &Path, players: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(small()).expect("fixture").replace(
+        "        Sale(w_c: 0.06, w_h: 2.0, memory: false),",
+        "        Sale(w_c: 0.06, w_h: 2.0, jury: PeerOnly),",
+    );
+    let text = text.replace(
+        "    ],\n)",
+        &format!(
+            "    ],\n    game: (\n        mechanisms: [\"SALE\", \"SALE (peer-scores only)\"],\n        players: [{players}],\n        utility: WinShare,\n    ),\n)"
+        ),
+    );
+    let path = dir.join("game.ron");
+    std::fs::write(&path, text).expect("scenario written");
+    path
+}
+
+const INFLATE: &str = "(agent: \"small\", strategies: [(name: \"truthful\"), (name: \"self 5\", strategy: (own_plans: Score(5)))]), \
+                       (agent: \"large\", strategies: [(name: \"truthful\"), (name: \"self 5\", strategy: (own_plans: Score(5)))])";
+
+#[test]
+fn a_game_reports_every_profile_its_regret_and_equilibria_and_self_scores_matter_only_where_read() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let scenario = small_game(tmp.path(), INFLATE);
+    let (out, run) = (tmp.path().join("game"), tmp.path().join("run"));
+    let o = tender_ok(&["game", path(&scenario), "--episodes", "4", "--out", path(&out)]);
+    let report = text(&o.stdout);
+    assert!(report.contains("SALE (peer-scores only): share of tasks won"), "{report}");
+    assert!(report.contains("The truthful profile (small: truthful / large: truthful)"), "{report}");
+    let payoffs = rows(&out.join("payoffs.csv"));
+    assert_eq!(payoffs.len(), 2 * 4 * 2, "two markets × four profiles × two players");
+    let utility = |market: &str, profile: &str, player: &str| {
+        payoffs
+            .iter()
+            .find(|r| r["mechanism"] == market && r["profile"] == profile && r["player"] == player)
+            .map(|r| number(r, "utility"))
+            .unwrap_or_else(|| panic!("{market} {profile} {player}"))
+    };
+    let truthful = "small: truthful / large: truthful";
+    // Without self-scores, scoring one's own plans 5 changes nothing: a strategy acts only
+    // through what the market reads.
+    for profile in ["small: self 5 / large: truthful", "small: truthful / large: self 5", "small: self 5 / large: self 5"]
+    {
+        for player in ["small", "large"] {
+            assert_eq!(
+                utility("SALE (peer-scores only)", profile, player),
+                utility("SALE (peer-scores only)", truthful, player)
+            );
+        }
+    }
+    // With them, it wins more.
+    assert!(utility("SALE", "small: self 5 / large: truthful", "small") > utility("SALE", truthful, "small"));
+    // The truthful profile is the scenario as written: its win shares are the run's.
+    std::fs::write(
+        tmp.path().join("plain.ron"),
+        std::fs::read_to_string(&scenario).expect("scenario").split("    game: (").next().expect("text").to_string() + ")\n",
+    )
+    .expect("written");
+    tender_ok(&["run", path(&tmp.path().join("plain.ron")), "--episodes", "4", "--no-plots", "--out", path(&run)]);
+    assert!((utility("SALE", truthful, "small") - summary(&run, "SALE", "share:small")).abs() < 1e-12);
+    // Every profile's regret is known (all were run), and equilibria are exactly those at or below 0.
+    let profiles = rows(&out.join("profiles.csv"));
+    assert_eq!(profiles.len(), 8);
+    for r in &profiles {
+        assert_eq!(r["nash"] == "true", number(r, "regret") <= 0.0, "{r:?}");
+    }
+    assert!(profiles.iter().any(|r| r["nash"] == "true"), "a 2x2 game with these payoffs has a pure equilibrium");
+    let svg = std::fs::read_to_string(out.join("regret.svg")).expect("plot");
+    assert!(svg.contains("SALE (peer-scores only)") && svg.contains("self 5 / truthful"), "{svg:.200}");
+}
+
+#[test]
+fn a_game_names_what_is_wrong_with_it() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let bad = "(agent: \"nobody\", strategies: [(name: \"truthful\"), (name: \"truthful\")]), \
+               (agent: \"large\", strategies: [(name: \"x\", strategy: (plan_length: 0.0, cartel: [\"large\"]))])";
+    let o = tender(&["validate", path(&small_game(tmp.path(), bad))]);
+    let err = text(&o.stderr);
+    assert!(!o.status.success());
+    for field in [
+        "game.players[0].agent",
+        "game.players[0].strategies[1].name",
+        "game.players[1].strategies[0].strategy.plan_length",
+        "game.players[1].strategies[0].strategy.cartel[0]",
+    ] {
+        assert!(err.contains(field), "{field}: {err}");
+    }
+    let o = tender(&["game", path(&small())]);
+    assert!(!o.status.success() && text(&o.stderr).contains("no `game:` block"), "{}", text(&o.stderr));
+}
