@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use rand::RngExt;
 use tender_agents::streams::Stream;
-use tender_analysis::accounts::accounts;
+use tender_analysis::accounts::{accounts, buyer_pays};
 use tender_analysis::game::Game;
 use tender_analysis::metrics::{EpisodeTotals, Metric};
 use tender_analysis::output::write_atomic;
@@ -35,7 +35,8 @@ struct Outcome {
     utilities: Vec<Vec<f64>>,
     welfare: Vec<f64>,
     pass: Vec<f64>,
-    cost: Vec<f64>,
+    /// What the buyer pays ([`tender_analysis::accounts::buyer_pays`]).
+    spend: Vec<f64>,
 }
 
 pub fn game(args: &GameArgs) -> Result<()> {
@@ -119,7 +120,7 @@ pub fn game(args: &GameArgs) -> Result<()> {
                 let metric = |m: Metric| m.of(&t).unwrap_or(f64::NAN);
                 outcome.welfare.push(metric(Metric::Welfare));
                 outcome.pass.push(metric(Metric::PassAt1));
-                outcome.cost.push(metric(Metric::TotalCost));
+                outcome.spend.push(buyer_pays(&run.records));
             }
             outcomes[k][index] = Some(outcome);
         }
@@ -269,7 +270,7 @@ fn report(
     let players: Vec<&str> = spec.players.iter().map(|p| p.agent.as_str()).collect();
     let mut text = format!(
         "{market}: {} of each player, mean ± 95% interval over {}, common random numbers\n\n\
-         | profile | {} | regret | welfare $ | pass@1 % | cost $ |\n|---|{}---|---|---|---|\n",
+         | profile | {} | regret | welfare $ | pass@1 % | buyer pays $ |\n|---|{}---|---|---|---|\n",
         utility_unit(spec.utility),
         count(episodes, "episode", "episodes"),
         players.join(" | "),
@@ -292,7 +293,7 @@ fn report(
             utilities.join(" | "),
             cell(&Estimate::of(o.welfare.iter().copied()), 2),
             cell(&Estimate::of(o.pass.iter().map(|p| p * 100.0)), 1),
-            cell(&Estimate::of(o.cost.iter().copied()), 2),
+            cell(&Estimate::of(o.spend.iter().copied()), 2),
         ));
     }
     let truthful = label(spec, &game.profile(0));
@@ -320,15 +321,15 @@ fn report(
         let (Some(o), Some(t)) = (at(index), at(0)) else { continue };
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
         text.push_str(&format!(
-            "Pure Nash equilibrium {}: welfare ${:.2} against ${:.2} truthful (price of anarchy {:.3}), pass@1 {:.1}% against {:.1}%, cost ${:.2} against ${:.2}.\n",
+            "Pure Nash equilibrium {}: welfare ${:.2} against ${:.2} truthful (price of anarchy {:.3}), pass@1 {:.1}% against {:.1}%, the buyer pays ${:.2} against ${:.2}.\n",
             label(spec, &game.profile(index)),
             mean(&o.welfare),
             mean(&t.welfare),
             mean(&t.welfare) / mean(&o.welfare),
             mean(&o.pass) * 100.0,
             mean(&t.pass) * 100.0,
-            mean(&o.cost),
-            mean(&t.cost),
+            mean(&o.spend),
+            mean(&t.spend),
         ));
     }
     if let Some(m) = &s.mixed {
@@ -372,7 +373,7 @@ fn write_tables(
         "nash",
         "welfare_usd",
         "pass_at_1",
-        "cost_usd",
+        "buyer_pays_usd",
     ])?;
     for ((market, outcomes), s) in spec.mechanisms.iter().zip(outcomes).zip(solved) {
         for (index, o) in outcomes.iter().enumerate() {
@@ -408,7 +409,7 @@ fn write_tables(
                 s.nash.contains(&index).to_string(),
                 mean(&o.welfare),
                 mean(&o.pass),
-                mean(&o.cost),
+                mean(&o.spend),
             ])?;
         }
     }

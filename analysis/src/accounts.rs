@@ -42,3 +42,10 @@ pub fn accounts(records: &[TaskRecord], agents: &[AgentInfo]) -> Vec<Account> {
     }
     out
 }
+
+/// What the buyer pays in one episode: the auction's overhead at the agents' prices, and for each
+/// execution the mechanism's payment, or the agent's charges where there is none.
+#[must_use]
+pub fn buyer_pays(records: &[TaskRecord]) -> f64 {
+    records.iter().map(|r| r.overhead_cost + r.payment.unwrap_or(r.execution_cost)).sum()
+}

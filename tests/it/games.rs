@@ -145,7 +145,8 @@ fn a_game_reports_every_profile_its_regret_and_equilibria_and_self_scores_matter
     let truthful = "small: truthful / large: truthful";
     // Without self-scores, scoring one's own plans 5 changes nothing: a strategy acts only
     // through what the market reads.
-    for profile in ["small: self 5 / large: truthful", "small: truthful / large: self 5", "small: self 5 / large: self 5"]
+    for profile in
+        ["small: self 5 / large: truthful", "small: truthful / large: self 5", "small: self 5 / large: self 5"]
     {
         for player in ["small", "large"] {
             assert_eq!(
@@ -159,7 +160,8 @@ fn a_game_reports_every_profile_its_regret_and_equilibria_and_self_scores_matter
     // The truthful profile is the scenario as written: its win shares are the run's.
     std::fs::write(
         tmp.path().join("plain.ron"),
-        std::fs::read_to_string(&scenario).expect("scenario").split("    game: (").next().expect("text").to_string() + ")\n",
+        std::fs::read_to_string(&scenario).expect("scenario").split("    game: (").next().expect("text").to_string()
+            + ")\n",
     )
     .expect("written");
     tender_ok(&["run", path(&tmp.path().join("plain.ron")), "--episodes", "4", "--no-plots", "--out", path(&run)]);

@@ -84,6 +84,28 @@ pub struct SaleParams {
     /// When a refined bid replaces the provisional winner.
     #[serde(default)]
     pub accept: Accept,
+    /// How the buyer pays the winner ([docs/games.md](../../../docs/games.md#money)).
+    #[serde(default, skip_serializing_if = "Payment::is_as_bid")]
+    pub payment: Payment,
+}
+
+/// How the buyer pays SALE's winner for its execution.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Payment {
+    /// Its own price for the tokens it executes (published).
+    #[default]
+    AsBid,
+    /// Its critical price: the price at which its score would have tied the best bid of any
+    /// other agent (a second-score rule), for the tokens it executes. Where the score does not
+    /// depend on price (`w_c` of 0) or no other agent bid, its own price.
+    SecondScore,
+}
+
+impl Payment {
+    fn is_as_bid(&self) -> bool {
+        *self == Self::AsBid
+    }
 }
 
 /// Who scores a plan.
@@ -151,6 +173,7 @@ pub struct SaleConfig {
     pub jury: Jury,
     pub refiners: Refiners,
     pub accept: Accept,
+    pub payment: Payment,
     /// Set when the parameters asked for a fit that has not happened (the scenario was resolved
     /// without being prepared): such a SALE has no weights and refuses to run.
     pub unfitted: bool,
@@ -250,6 +273,7 @@ impl SaleParams {
             jury: Jury::All,
             refiners: Refiners::Cheaper,
             accept: Accept::StrictlyLower,
+            payment: Payment::AsBid,
         }
     }
 
@@ -275,6 +299,7 @@ impl SaleParams {
         tag(self.w_wait != 0.0, "load-aware");
         tag(self.memory && self.refiners == Refiners::AllLosers, "all losers refine");
         tag(self.memory && self.accept == Accept::LowerOrEqual, "ties to refined");
+        tag(self.payment == Payment::SecondScore, "second-score pay");
         if self.memory && self.k != 8 {
             tags.push(format!("k={}", self.k));
         }
@@ -302,6 +327,7 @@ impl SaleParams {
             jury: self.jury,
             refiners: self.refiners,
             accept: self.accept,
+            payment: self.payment,
             unfitted: self.fit.is_some(),
         }
     }
@@ -498,6 +524,11 @@ impl Mechanism for SaleConfig {
         if self.memory {
             schedule.add_systems((refine.in_set(Phase::Refinement), remember.in_set(Phase::MemoryUpdate)));
         }
+        if self.payment == Payment::SecondScore {
+            // After the tab is closed (what the execution cost) and before memory reads the
+            // decision.
+            schedule.add_systems(pay.after(Phase::Settlement).before(Phase::MemoryUpdate));
+        }
     }
 }
 
@@ -686,6 +717,28 @@ fn award(mut tasks: Query<(&mut Decision, &Bids)>, config: Res<SaleConfig>) {
         decision.winner = Some(winner.agent);
         decision.plan = winner.plan.usable().then_some(winner.plan);
         decision.refined = refined.is_some();
+    }
+}
+
+/// The factor on the winner's price that makes its score equal `rival`'s (its critical price
+/// over its price), or 1 where price does not move its score or no rival scored.
+#[must_use]
+pub fn critical_factor(config: &SaleConfig, winner: &Bid, rival: f64) -> f64 {
+    let (Some(own), true) = (winner.score, rival.is_finite()) else { return 1.0 };
+    let length = if config.length { f64::from(winner.plan.length) } else { 1.0 };
+    let slope = config.w_c * winner.price * length;
+    if !config.price || slope <= 0.0 || !own.is_finite() { 1.0 } else { 1.0 + (rival - own).max(0.0) / slope }
+}
+
+/// Second-score payments: once the execution is settled, the winner is paid its tokens at its
+/// critical price.
+fn pay(mut tasks: Query<(&mut Decision, &Bids)>, config: Res<SaleConfig>) {
+    for (mut decision, bids) in &mut tasks {
+        let Some(winner) = decision.winner else { continue };
+        let round = if decision.refined { Round::Refined } else { Round::Initial };
+        let Some(own) = best_of(bids.0.iter().filter(|b| b.agent == winner && b.plan.round == round)) else { continue };
+        let rival = best_of(bids.0.iter().filter(|b| b.agent != winner)).and_then(|b| b.score).unwrap_or(f64::INFINITY);
+        decision.payment = Some(decision.tab.execution_cost * critical_factor(&config, own, rival));
     }
 }
 
@@ -993,5 +1046,82 @@ mod tests {
         let refined: usize =
             (0..10).map(|s| run_observed(config.clone(), s).0.iter().filter(|a| a.decision.refined).count()).sum();
         assert!(refined > 0, "no refined bid ever won");
+    }
+}
+
+#[cfg(test)]
+mod payment_tests {
+    use std::sync::Arc;
+
+    use tender_agents::OutcomeSource;
+
+    use super::*;
+    use crate::episode::{build_episode, play};
+    use crate::scenario::Scenario;
+
+    fn records(mechanism: &str) -> Vec<crate::TaskRecord> {
+        let text = tests_pool().replace("mechanisms: [Sale(w_c: 0.05, w_h: 1.0)]", &format!("mechanisms: [{mechanism}]"));
+        let scenario = Scenario::parse(&text, "pool").expect("valid");
+        let source: Arc<dyn OutcomeSource> = Arc::new(scenario.source().expect("pool"));
+        let mech = scenario.resolve_mechanisms().remove(0).mechanism;
+        let (world, schedule) = build_episode(source, scenario.training.split(&scenario.workload, 3), &*mech, 3);
+        play(world, schedule, "SALE").expect("plays")
+    }
+
+    fn tests_pool() -> String {
+        r#"Scenario(
+    name: "sale-payments",
+    seed: 1,
+    episodes: 1,
+    agents: [
+        (name: "s", price: 0.05, skill: {"qa": [0.8, 0.3]}),
+        (name: "m", price: 0.09, skill: {"qa": [0.85, 0.4]}),
+        (name: "xl", price: 0.36, skill: {"qa": [0.92, 0.6]}),
+    ],
+    workload: (domains: [(name: "qa", bins: [(tau_max: 0.5, tasks: 20), (tau_max: 5.0, tasks: 20)], topics: 3)]),
+    mechanisms: [Sale(w_c: 0.05, w_h: 1.0)],
+)"#
+        .to_string()
+    }
+
+    /// A second-score payment changes what the winner is paid, never who wins or what anything
+    /// costs, and it is never below the winner's own price.
+    #[test]
+    fn second_score_pays_the_winner_its_critical_price_and_changes_nothing_else() {
+        let as_bid = records("Sale(w_c: 0.05, w_h: 1.0)");
+        let second = records("Sale(w_c: 0.05, w_h: 1.0, payment: SecondScore)");
+        assert_eq!(as_bid.len(), second.len());
+        let mut above = 0;
+        for (a, b) in as_bid.iter().zip(&second) {
+            assert_eq!((a.winner, a.success, a.cost()), (b.winner, b.success, b.cost()));
+            assert_eq!(a.payment, None, "pay-as-bid records no payment beyond the charges");
+            let paid = b.payment.expect("every awarded task is paid");
+            assert!(paid >= b.execution_cost - 1e-12, "{paid} < {}", b.execution_cost);
+            above += usize::from(paid > b.execution_cost + 1e-12);
+        }
+        assert!(above > 0, "some winner beat the runner-up by a margin and is paid above its price");
+    }
+
+    #[test]
+    fn the_critical_factor_ties_the_winner_with_the_rival() {
+        let config = SaleConfig::published(0.05, 1.0, 1.0, 2);
+        let plan = tender_agents::PlanCell {
+            round: tender_agents::Round::Initial,
+            length: 200,
+            entropy: 1.0,
+            boost: 0.0,
+            usage: tender_agents::Usage::default(),
+            text: 0,
+            status: tender_agents::Status::Answered,
+            seconds: None,
+        };
+        let winner = Bid { agent: 0, price: 0.1, plan, jury: Some(3.0), score: Some(-2.0) };
+        let f = critical_factor(&config, &winner, -1.0);
+        // At price 0.1 × f the cost term grows by exactly the margin of 1.
+        assert!((config.w_c * 0.1 * f * 200.0 - config.w_c * 0.1 * 200.0 - 1.0).abs() < 1e-12);
+        assert_eq!(critical_factor(&config, &winner, f64::INFINITY), 1.0, "no rival: its own price");
+        let free = SaleConfig { w_c: 0.0, ..config.clone() };
+        assert_eq!(critical_factor(&free, &winner, -1.0), 1.0, "price does not move the score");
+        assert_eq!(SaleConfig { payment: Payment::SecondScore, ..config }.payment, Payment::SecondScore);
     }
 }
