@@ -22,6 +22,7 @@ pub mod ledger;
 pub mod mechanisms;
 pub mod memory;
 pub mod paths;
+pub mod prelude;
 pub mod prepared;
 pub mod record;
 pub mod scenario;

@@ -7,15 +7,8 @@
 //! Everything a mechanism has is here: parameters with their checks, a resolved form installed
 //! into the award phase, a named random stream, and two reported quantities.
 
-use bevy_ecs::prelude::*;
-use rand::RngExt;
 use serde::{Deserialize, Serialize};
-use tender_agents::streams::Stream;
-use tender_agents::validate::Checker;
-use tender_agents::{AgentInfo, cheapest_first};
-use tender_engine::ledger::Ledger;
-use tender_engine::mechanisms::{Aggregate, Mechanism, MechanismKind, Pool, Quantity, Resolved};
-use tender_engine::world::{Decision, EpisodeSeed, OpenTask, Phase, TaskStream};
+use tender_engine::prelude::*;
 
 /// Whether a task is sent one rung higher, per task.
 const ESCALATE: Stream = Stream::named("tau-ladder.escalate");

@@ -5,7 +5,7 @@ mod ladder;
 
 use std::process::ExitCode;
 
-use tender_engine::mechanisms::{entry, register};
+use tender_engine::prelude::{entry, register};
 
 fn main() -> ExitCode {
     if let Err(e) = register(entry::<ladder::TauLadder>()) {
