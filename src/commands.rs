@@ -286,7 +286,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
          Quality and cost (mean ± 95% CI across episodes)\n{}\n\n\
          Who executes (share of tasks)\n{}\n\n\
          pass@1 % per domain and complexity bin (τ = human solving time, minutes)\n{}\n\n\
-         {}{}{}{}{}{}Results written to {}/ (summary.csv{typed}, agents.csv{tasks_file}, scenario.ron{}{}{})",
+         {}{}{}{}{}{}{}Results written to {}/ (summary.csv{typed}, agents.csv{tasks_file}, scenario.ron{}{}{})",
         scenario.name,
         scenario.episodes,
         scenario.workload.task_count(),
@@ -298,6 +298,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         table::per_bin(&summary),
         table::payments(&summary)
             .map_or_else(String::new, |t| format!("Payments (mechanisms that pay their winners)\n{t}\n\n")),
+        table::money(&summary).map_or_else(String::new, |t| {
+            format!("Money (per episode: what the buyer pays, and what the agents make over their costs; docs/games.md)\n{t}\n\n")
+        }),
         table::latency(&summary).map_or_else(String::new, |t| {
             format!("Latency in simulated time (mean ± 95% CI across episodes of each episode's figure)\n{t}\n\n")
         }),

@@ -54,8 +54,6 @@ pub enum Metric {
     DroppedShare,
     /// Dollars the buyer paid the winners, per episode (mechanisms with payments).
     Payments,
-    /// Payments minus the winners' execution costs, per episode.
-    AgentUtility,
     /// Value of the solved tasks minus payments, per episode.
     BuyerSurplus,
     /// Cells per episode whose call failed: the only failures (live agents, replays).
@@ -81,6 +79,16 @@ pub enum Metric {
     Throughput,
     /// Timed runs: an agent's busy slot-seconds over its slot-seconds (overall scope only).
     Utilisation(usize),
+    /// Dollars an agent is paid per episode for the tasks it executes ([`crate::accounts`];
+    /// overall scope, when the pool has unit costs or the mechanism pays).
+    Revenue(usize),
+    /// An agent's revenue less what its executions cost it, dollars per episode.
+    Profit(usize),
+    /// Every agent's profit, dollars per episode.
+    AgentsProfit,
+    /// What the buyer pays per episode: the auction's overhead and every payment, or charge
+    /// where the mechanism has no payment.
+    BuyerPays,
     /// Timed runs with a latency target: the share of tasks answered within it (a dropped task
     /// is not).
     TargetMet,
@@ -110,7 +118,6 @@ impl Metric {
             Self::JainFairness => "jain_fairness".into(),
             Self::DroppedShare => "dropped_share".into(),
             Self::Payments => "payments_usd".into(),
-            Self::AgentUtility => "agent_utility_usd".into(),
             Self::BuyerSurplus => "buyer_surplus_usd".into(),
             Self::FailedCalls => "failed_calls".into(),
             Self::UnparsedReplies => "unparsed_replies".into(),
@@ -122,6 +129,10 @@ impl Metric {
             Self::QueueWait => "queue_wait_s".into(),
             Self::Throughput => "throughput_per_s".into(),
             Self::Utilisation(a) => format!("utilisation:{}", agents[*a].name),
+            Self::Revenue(a) => format!("revenue:{}", agents[*a].name),
+            Self::Profit(a) => format!("profit:{}", agents[*a].name),
+            Self::AgentsProfit => "agents_profit_usd".into(),
+            Self::BuyerPays => "buyer_pays_usd".into(),
             Self::TargetMet => "latency_target_met".into(),
             Self::TimedOutShare => "timed_out_share".into(),
         }
@@ -184,7 +195,6 @@ impl Metric {
             Self::JainFairness => ("Jain's index", 1.0, 3),
             Self::DroppedShare => ("dropped %", 100.0, 1),
             Self::Payments => ("payments $", 1.0, 2),
-            Self::AgentUtility => ("agents' utility $", 1.0, 2),
             Self::BuyerSurplus => ("buyer surplus $", 1.0, 1),
             Self::FailedCalls => ("failed calls", 1.0, 1),
             Self::UnparsedReplies => ("unparsed replies", 1.0, 1),
@@ -198,6 +208,10 @@ impl Metric {
             Self::QueueWait => ("queue wait s", 1.0, 1),
             Self::Throughput => ("tasks / s", 1.0, 3),
             Self::Utilisation(_) => ("utilisation %", 100.0, 1),
+            Self::Revenue(_) => ("revenue $", 1.0, 2),
+            Self::Profit(_) => ("profit $", 1.0, 2),
+            Self::AgentsProfit => ("agents' profit $", 1.0, 2),
+            Self::BuyerPays => ("buyer pays $", 1.0, 2),
             Self::TargetMet => ("within target %", 100.0, 1),
             Self::TimedOutShare => ("timed out %", 100.0, 1),
         };
@@ -224,7 +238,6 @@ impl Metric {
             Self::JainFairness => t.jain(),
             Self::DroppedShare => ratio(f64::from(t.dropped), f64::from(t.tasks)),
             Self::Payments => t.payments,
-            Self::AgentUtility => t.agent_utility,
             Self::BuyerSurplus => t.buyer_surplus,
             Self::FailedCalls => f64::from(t.failed_calls),
             Self::UnparsedReplies => f64::from(t.unparsed),
@@ -247,7 +260,11 @@ impl Metric {
             | Self::CostReduction
             | Self::SpendReduction
             | Self::OracleGap
-            | Self::Utilisation(_) => return None,
+            | Self::Utilisation(_)
+            | Self::Revenue(_)
+            | Self::Profit(_)
+            | Self::AgentsProfit
+            | Self::BuyerPays => return None,
         })
     }
 }
@@ -269,7 +286,6 @@ pub struct EpisodeTotals {
     pub dropped: u32,
     pub paid_tasks: u32,
     pub payments: f64,
-    pub agent_utility: f64,
     pub buyer_surplus: f64,
     pub failed_calls: u32,
     pub unparsed: u32,
@@ -414,7 +430,6 @@ impl EpisodeTotals {
         if let Some(paid) = r.payment {
             self.paid_tasks += 1;
             self.payments += paid;
-            self.agent_utility += paid - r.execution_cost;
             self.buyer_surplus += if r.success { r.value } else { 0.0 } - paid;
         }
     }
@@ -602,7 +617,7 @@ pub fn summarise(batch: &BatchResult, workload: &WorkloadSpec) -> Summary {
                 push(metric.clone(), each(&metric));
             }
             if eps.iter().any(|t| t.paid_tasks > 0) {
-                for metric in [Metric::Payments, Metric::AgentUtility, Metric::BuyerSurplus] {
+                for metric in [Metric::Payments, Metric::BuyerSurplus] {
                     push(metric.clone(), each(&metric));
                 }
             }
@@ -627,6 +642,22 @@ pub fn summarise(batch: &BatchResult, workload: &WorkloadSpec) -> Summary {
                         let values = runs.iter().map(|r| r.utilisation.get(a).copied().unwrap_or(f64::NAN));
                         push(Metric::Utilisation(a), Some(Estimate::of(values)));
                     }
+                }
+                // Money, where it says more than the cost: agents with costs of their own, or a
+                // mechanism that pays.
+                if batch.agents.iter().any(|a| a.unit_cost.is_some()) || eps.iter().any(|t| t.paid_tasks > 0) {
+                    let runs: Vec<&tender_engine::EpisodeRun> =
+                        batch.runs.iter().filter(|r| usize::from(r.mechanism) == m).collect();
+                    let books: Vec<Vec<crate::accounts::Account>> =
+                        runs.iter().map(|r| crate::accounts::accounts(&r.records, &batch.agents)).collect();
+                    for a in 0..batch.agents.len() {
+                        push(Metric::Revenue(a), Some(Estimate::of(books.iter().map(|b| b[a].revenue))));
+                        push(Metric::Profit(a), Some(Estimate::of(books.iter().map(|b| b[a].profit()))));
+                    }
+                    let profit = books.iter().map(|b| b.iter().map(crate::accounts::Account::profit).sum::<f64>());
+                    push(Metric::AgentsProfit, Some(Estimate::of(profit)));
+                    let pays = runs.iter().map(|r| crate::accounts::buyer_pays(&r.records));
+                    push(Metric::BuyerPays, Some(Estimate::of(pays)));
                 }
             }
             let mut reported: Vec<Quantity> = Vec::new();

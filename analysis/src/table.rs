@@ -108,7 +108,7 @@ pub fn payments(s: &Summary) -> Option<String> {
     let paying: Vec<usize> =
         (0..s.mechanisms.len()).filter(|&m| s.get(m, &Scope::All, &Metric::Payments).is_some()).collect();
     (!paying.is_empty())
-        .then(|| columns(s, &[Metric::Payments, Metric::AgentUtility, Metric::BuyerSurplus, Metric::Welfare], &paying))
+        .then(|| columns(s, &[Metric::Payments, Metric::AgentsProfit, Metric::BuyerSurplus, Metric::Welfare], &paying))
 }
 
 /// Per episode, the cells whose call failed, whose reply was unparsed, and that were not
@@ -152,6 +152,30 @@ pub fn latency(s: &Summary) -> Option<String> {
             metrics.push(Metric::TargetMet);
         }
         columns(s, &metrics, &timed)
+    })
+}
+
+/// What the buyer pays and each agent's profit, per mechanism, where the summary has money
+/// ([`Metric::BuyerPays`]: the pool has unit costs or a mechanism pays); `None` otherwise.
+#[must_use]
+pub fn money(s: &Summary) -> Option<String> {
+    let paying: Vec<usize> =
+        (0..s.mechanisms.len()).filter(|&m| s.get(m, &Scope::All, &Metric::BuyerPays).is_some()).collect();
+    (!paying.is_empty()).then(|| {
+        let mut header = vec!["mechanism".to_string(), "buyer pays $".into(), "agents' profit $".into()];
+        header.extend(s.agents.iter().map(|a| format!("{} profit $", a.name)));
+        let mut t = table(header);
+        for m in paying {
+            let mut row = vec![
+                s.mechanisms[m].clone(),
+                cell(s.get(m, &Scope::All, &Metric::BuyerPays), 1.0, 2),
+                cell(s.get(m, &Scope::All, &Metric::AgentsProfit), 1.0, 2),
+            ];
+            row.extend((0..s.agents.len()).map(|a| cell(s.get(m, &Scope::All, &Metric::Profit(a)), 1.0, 2)));
+            t.add_row(row);
+        }
+        right_align(&mut t, 1);
+        t.to_string()
     })
 }
 

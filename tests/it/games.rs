@@ -196,3 +196,36 @@ fn a_game_names_what_is_wrong_with_it() {
     let o = tender(&["game", path(&small())]);
     assert!(!o.status.success() && text(&o.stderr).contains("no `game:` block"), "{}", text(&o.stderr));
 }
+
+/// Money in a run's summary: each agent's revenue and profit, every agent's profit and what the
+/// buyer pays, where the pool has unit costs or a mechanism pays, and nowhere else.
+#[test]
+fn a_run_reports_each_agents_money_where_there_is_any() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("auction");
+    let o = tender_ok(&[
+        "run",
+        path(&project("scenarios/game-auction.ron")),
+        "--episodes",
+        "3",
+        "--no-plots",
+        "--out",
+        path(&out),
+    ]);
+    assert!(text(&o.stdout).contains("Money (per episode"), "{}", text(&o.stdout));
+    let agents = ["qwen3-4b", "qwen3-8b", "qwen3-14b", "qwen3-32b"];
+    for market in ["first-price auction", "second-price auction"] {
+        let profits: f64 = agents.iter().map(|a| summary(&out, market, &format!("profit:{a}"))).sum();
+        assert!((profits - summary(&out, market, "agents_profit_usd")).abs() < 1e-9);
+        // Procurement has no auction overhead: the buyer pays exactly the payments.
+        let pays = summary(&out, market, "buyer_pays_usd");
+        assert!((pays - summary(&out, market, "payments_usd")).abs() < 1e-9 * pays.max(1.0));
+        let revenue: f64 = agents.iter().map(|a| summary(&out, market, &format!("revenue:{a}"))).sum();
+        assert!((revenue - pays).abs() < 1e-9 * pays.max(1.0), "the agents are paid what the buyer pays");
+    }
+    // A pool without unit costs under pay-as-bid has no money to report beyond its cost.
+    let plain = tmp.path().join("plain");
+    let o = tender_ok(&["run", path(&small()), "--episodes", "2", "--no-plots", "--out", path(&plain)]);
+    assert!(!text(&o.stdout).contains("Money (per episode"));
+    assert!(!std::fs::read_to_string(plain.join("summary.csv")).expect("summary").contains("profit:"));
+}
