@@ -45,6 +45,7 @@ pub fn write_run(out: &Path, shown: &Path, f: &RunFiles<'_>) -> Result<Option<&'
     let names = output::TaskNames { domains: &domains, ids: &ids };
     output::write_summary(&out.join("summary.csv"), f.summary)?;
     output::write_agents(&out.join("agents.csv"), &f.batch.agents)?;
+    output::write_mechanisms(&out.join("mechanisms.csv"), f.batch)?;
     output::write_busy_over_time(&out.join("utilisation.csv"), f.batch)?;
     if f.format == Format::Parquet {
         output::write_parquet(&out.join("summary.parquet"), &tender_analysis::columns::summary(f.summary))?;

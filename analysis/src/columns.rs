@@ -9,7 +9,7 @@
 use std::io::{self, Write};
 
 use tender_agents::AgentInfo;
-use tender_engine::BatchResult;
+use tender_engine::{BatchResult, Role};
 
 use crate::metrics::{Scope, Summary, row_metric_names, row_metrics};
 
@@ -377,6 +377,25 @@ pub fn agents(agents: &[AgentInfo]) -> Table {
     t.push("input_usd_per_mtok", Values::Float(agents.iter().map(|a| Some(a.input_price)).collect()));
     t.push("output_usd_per_mtok", Values::Float(agents.iter().map(|a| Some(a.output_price)).collect()));
     t.push("reference", reference.values());
+    t
+}
+
+/// `mechanisms.csv`: each column of the run with what it declares of itself (its role, its
+/// curve, whether it learns along the stream), so that plots and notebooks find mechanisms by
+/// what they are, never by their names.
+#[must_use]
+pub fn mechanisms(batch: &BatchResult) -> Table {
+    let role = |m: &tender_engine::mechanisms::Resolved| match m.role() {
+        Role::Market => "market".to_string(),
+        Role::Alone(a) => format!("alone:{}", batch.agents.get(a).map_or("?", |x| x.name.as_str())),
+        Role::Oracle => "oracle".into(),
+        Role::RefinedOracle => "refined_oracle".into(),
+    };
+    let mut t = Table::default();
+    t.push("mechanism", Values::Text(batch.mechanisms.iter().map(|m| Some(m.name.clone())).collect()));
+    t.push("role", Values::Text(batch.mechanisms.iter().map(|m| Some(role(m))).collect()));
+    t.push("curve", Values::Text(batch.mechanisms.iter().map(|m| m.curve.clone()).collect()));
+    t.push("learns", Values::Bool(batch.mechanisms.iter().map(|m| Some(m.learns())).collect()));
     t
 }
 

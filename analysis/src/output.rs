@@ -69,6 +69,12 @@ pub fn write_agents(path: &Path, agents: &[tender_agents::AgentInfo]) -> Result<
     write_atomic(path, |w| crate::columns::agents(agents).write_csv(w))
 }
 
+/// `mechanisms.csv`: what each mechanism of the run declares of itself
+/// ([`crate::columns::mechanisms`]).
+pub fn write_mechanisms(path: &Path, batch: &BatchResult) -> Result<(), OutputError> {
+    write_atomic(path, |w| crate::columns::mechanisms(batch).write_csv(w))
+}
+
 /// `utilisation.csv`, for a timed run: each mechanism's first episode as each agent's busy share
 /// of its slots over time, one row per (mechanism, time bin), one column per agent. Returns
 /// whether the run was timed (nothing is written otherwise).

@@ -256,6 +256,12 @@ impl RunResult {
         arrow_table(py, &columns::agents(&self.finished.batch.agents))
     }
 
+    /// What each mechanism declares of itself: role, curve, whether it learns (mechanisms.csv).
+    #[getter]
+    fn declarations<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        arrow_table(py, &columns::mechanisms(&self.finished.batch))
+    }
+
     /// The routing view (RouteLLM's) when the run has both reference agents alone: each
     /// mechanism's strong-agent share, accuracy, cost per task and PGR; `None` otherwise.
     #[getter]

@@ -157,6 +157,13 @@ class Result:
         return self._table("agents")
 
     @property
+    def declarations(self) -> Table:
+        """What each mechanism declares of itself (mechanisms.csv): its role (`market`,
+        `alone:AGENT`, `oracle`, `refined_oracle`), its curve, and whether it learns along the
+        task stream. Select mechanisms by these, not by their names."""
+        return self._table("declarations")
+
+    @property
     def routing(self) -> Optional[Table]:
         """The routing view (RouteLLM's: strong-agent share, accuracy, cost per task, PGR per
         mechanism), when the run has both reference agents alone; else None."""

@@ -94,6 +94,14 @@ def test_agents_equal_the_clis_agents_csv(quick, cli_run):
     assert [e["reference"] for e in expected] == [g["reference"] or "" for g in got]
 
 
+def test_mechanisms_equal_the_clis_mechanisms_csv(quick, cli_run):
+    expected = rows(cli_run / "mechanisms.csv")
+    got = quick.declarations.arrow.to_pylist()
+    assert [e["mechanism"] for e in expected] == [g["mechanism"] for g in got]
+    assert [e["role"] for e in expected] == [g["role"] for g in got]
+    assert [e["learns"] == "true" for e in expected] == [g["learns"] for g in got]
+
+
 def test_columns_are_typed_in_pandas_and_polars(quick):
     tasks = quick.tasks.to_pandas()
     assert tasks["success"].dtype == bool

@@ -53,6 +53,8 @@ fn a_run_draws_every_plot_and_a_report() {
     assert!(routing.contains("calls to large (%)") && routing.contains("accuracy (%)"), "{routing}");
     let curve = svg_texts(&out.join("learning_curve.svg"));
     assert!(curve.contains("small share of wins so far (%)") && curve.contains("tasks arrived"));
+    // Only what learns along the stream has a learning curve: SALE, not SALE without memory.
+    assert!(curve.contains("SALE") && !curve.contains("SALE (no memory)"), "{curve}");
     let cost = svg_texts(&out.join("cost_vs_pass.svg"));
     assert!(cost.contains("cost ($ per million tokens)") && cost.contains("pass@1 (%)"));
     // Plotting again from the files alone gives the same pictures.
@@ -182,4 +184,28 @@ fn a_timed_run_draws_its_latency_distribution_and_utilisation_over_time() {
     let plain = dir.path().join("plain");
     tender(&["run", small().to_str().expect("utf-8"), "--episodes", "2", "--out", plain.to_str().expect("utf-8")]);
     assert!(!plain.join("latency_cdf.svg").exists() && !plain.join("utilisation.csv").exists());
+}
+
+/// Plots find a mechanism by what it declares of itself (`mechanisms.csv`), never by its name:
+/// SALE named "market A" keeps its learning curve, and a mechanism named "SALE ..." that does not
+/// learn gets none.
+#[test]
+fn a_learning_curve_follows_what_a_mechanism_declares_not_its_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = std::fs::read_to_string(small())
+        .expect("fixture")
+        .replace("Sale(w_c: 0.06, w_h: 2.0),", "Sale(name: \"market A\", w_c: 0.06, w_h: 2.0),")
+        .replace(
+            "Sale(w_c: 0.06, w_h: 2.0, memory: false),",
+            "Sale(name: \"SALE B\", w_c: 0.06, w_h: 2.0, memory: false),",
+        );
+    let scenario = dir.path().join("renamed.ron");
+    std::fs::write(&scenario, text).expect("written");
+    let out = dir.path().join("run");
+    tender(&["run", path(&scenario), "--episodes", "2", "--out", path(&out)]);
+    let curve = svg_texts(&out.join("learning_curve.svg"));
+    assert!(curve.contains("market A"), "{curve}");
+    assert!(!curve.contains("SALE"), "a SALE without memory, named \"SALE B\", does not learn: {curve}");
+    let declared = std::fs::read_to_string(out.join("mechanisms.csv")).expect("mechanisms.csv");
+    assert!(declared.contains("market A,market,,true") && declared.contains("oracle,oracle,,false"), "{declared}");
 }

@@ -232,9 +232,25 @@ pub(super) fn busy_over_time(dir: &Path) -> Result<Option<(Vec<String>, Panels)>
     Ok(Some((agents, panels)))
 }
 
+/// The mechanisms of a run that declare they learn along the stream (`mechanisms.csv`); none
+/// for a folder without it.
+fn learners(dir: &Path) -> Result<Vec<String>, PlotError> {
+    let path = dir.join("mechanisms.csv");
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let (header, rows) = read_csv(&path)?;
+    let (m, l) = (column(&header, "mechanism", &path)?, column(&header, "learns", &path)?);
+    Ok(rows.into_iter().filter(|r| r[l] == "true").map(|r| r[m].clone()).collect())
+}
+
 /// The smallest agent's cumulative share of wins along the stream, averaged over episodes,
-/// for every mechanism whose name starts with "SALE".
+/// for every mechanism that declares it learns along the stream (`mechanisms.csv`).
 pub(super) fn learning_curves(dir: &Path, smallest: &str) -> Result<Lines, PlotError> {
+    let learners = learners(dir)?;
+    if learners.is_empty() {
+        return Ok(Lines::new());
+    }
     let Some(TaskRows { path, header, rows }) = task_rows(dir)? else { return Ok(Lines::new()) };
     let (e, m, st, w) = (
         column(&header, "episode", &path)?,
@@ -248,7 +264,7 @@ pub(super) fn learning_curves(dir: &Path, smallest: &str) -> Result<Lines, PlotE
     for rec in rows {
         let rec = rec?;
         let mech = &rec[m];
-        if !mech.starts_with("SALE") {
+        if !learners.iter().any(|l| l == mech) {
             continue;
         }
         let key = (mech.to_string(), rec[e].to_string());

@@ -110,6 +110,12 @@ pub trait Mechanism: Debug + Send + Sync {
     fn role(&self) -> Role {
         Role::Market
     }
+
+    /// Whether it adapts along the task stream (from its memory or from the outcomes it sees):
+    /// the analysis draws its learning curve, whatever it is named.
+    fn learns(&self) -> bool {
+        false
+    }
 }
 
 /// One column of a batch: a named, resolved mechanism and what the analysis needs to know of it
@@ -141,6 +147,11 @@ impl Resolved {
     #[must_use]
     pub fn role(&self) -> Role {
         self.mechanism.role()
+    }
+
+    #[must_use]
+    pub fn learns(&self) -> bool {
+        self.mechanism.learns()
     }
 }
 

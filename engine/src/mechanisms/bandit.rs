@@ -132,6 +132,11 @@ impl Bandits {
 }
 
 impl Mechanism for BanditParams {
+    /// It learns each arm's value from the outcomes it sees.
+    fn learns(&self) -> bool {
+        true
+    }
+
     fn install(&self, world: &mut World, schedule: &mut Schedule) {
         let agents = world.resource::<Ledger>().agents();
         let by_price = cheapest_first(&AgentInfo::prices(agents));

@@ -506,6 +506,11 @@ impl Bid {
 pub struct Bids(pub Vec<Bid>);
 
 impl Mechanism for SaleConfig {
+    /// With memory, cheaper agents learn to win from the auctions before.
+    fn learns(&self) -> bool {
+        self.memory
+    }
+
     fn install(&self, world: &mut World, schedule: &mut Schedule) {
         // Not input-dependent: a caller ran a file form without preparing it (`Prepared::new`).
         assert!(!self.unfitted, "SALE asked for `fit` but was never fitted: run scenarios through `Prepared`");
