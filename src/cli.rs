@@ -97,7 +97,15 @@ pub enum Command {
 pub struct GameArgs {
     /// The scenario file (.ron), with a `game:` block.
     pub file: PathBuf,
-    /// Episodes per profile, replacing the scenario's.
+    #[command(flatten)]
+    pub runs: ManyRuns,
+}
+
+/// The flags of the commands that run a scenario's market many times over (once per profile,
+/// per coalition), each on the scenario's episode seeds.
+#[derive(Debug, Args)]
+pub struct ManyRuns {
+    /// Episodes per run, replacing the scenario's.
     #[arg(long, value_parser = clap::value_parser!(u32).range(2..))]
     pub episodes: Option<u32>,
     /// Base seed, replacing the scenario's.
@@ -105,7 +113,7 @@ pub struct GameArgs {
     pub seed: Option<u64>,
     #[command(flatten)]
     pub threads: Threads,
-    /// Output folder [default: the scenario's `output`/game].
+    /// Output folder [default: the scenario's `output`/COMMAND].
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -126,17 +134,8 @@ pub struct ShapleyArgs {
     /// coalition up to 12 agents, 200 orders beyond].
     #[arg(long, value_parser = clap::value_parser!(u32).range(2..=100_000))]
     pub permutations: Option<u32>,
-    /// Episodes per coalition, replacing the scenario's.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(2..))]
-    pub episodes: Option<u32>,
-    /// Base seed, replacing the scenario's.
-    #[arg(long)]
-    pub seed: Option<u64>,
     #[command(flatten)]
-    pub threads: Threads,
-    /// Output folder [default: the scenario's `output`/shapley].
-    #[arg(long)]
-    pub out: Option<PathBuf>,
+    pub runs: ManyRuns,
 }
 
 /// What `tender shapley` values a coalition by.

@@ -18,7 +18,7 @@ use tender_analysis::stats::Estimate;
 use tender_engine::Scenario;
 use tender_engine::game_spec::{GameSpec, Profiles, Utility};
 
-use crate::backends::{LiveOptions, load};
+use crate::backends::LiveOptions;
 use crate::cli::GameArgs;
 use crate::io::{count, emit, progress_bar};
 
@@ -40,25 +40,18 @@ struct Outcome {
 }
 
 pub fn game(args: &GameArgs) -> Result<()> {
-    let mut scenario = load(&args.file)?;
-    if let Some(seed) = args.seed {
-        scenario.seed = seed;
-    }
-    if let Some(episodes) = args.episodes {
-        scenario.episodes = episodes;
-    }
+    let (mut scenario, out) = crate::io::load_for_many_runs(
+        &args.file,
+        &args.runs,
+        "game",
+        "`tender game` runs the market once for every profile of strategies",
+    )?;
     let spec = scenario.game.clone().with_context(|| {
         format!(
             "{} has no `game:` block: name the players, their strategies and the markets (docs/games.md)",
             args.file.display()
         )
     })?;
-    crate::io::refuse_live(
-        &scenario,
-        &args.file,
-        "`tender game` runs the market once for every profile of strategies",
-    )?;
-    let out = args.out.clone().unwrap_or_else(|| scenario.output.join("game"));
     let game = Game { strategies: spec.shape() };
     let profiles = profiles(&game, spec.profiles, scenario.seed);
     let players: Vec<usize> = spec
@@ -100,7 +93,7 @@ pub fn game(args: &GameArgs) -> Result<()> {
             .with_context(|| format!("cannot prepare the profile {label}"))?
             .prepared;
         let batch = prepared
-            .run(&prepared.options(args.threads.jobs), &|| bar.inc(1))
+            .run(&prepared.options(args.runs.threads.jobs), &|| bar.inc(1))
             .with_context(|| format!("the profile {label} failed"))?;
         for (k, market) in spec.mechanisms.iter().enumerate() {
             let column = batch.mechanisms.iter().position(|m| &m.name == market).context("a market did not run")?;

@@ -112,9 +112,30 @@ pub fn write_scenario(out: &Path, scenario: &Scenario) -> Result<()> {
     Ok(())
 }
 
+/// The scenario of a command that runs its market many times (`command`: `shapley`, `game`),
+/// with the flags' seed and episodes, and the folder it writes (`OUTPUT/COMMAND` by default);
+/// live agents are refused, `doing` saying why.
+pub fn load_for_many_runs(
+    file: &Path,
+    runs: &crate::cli::ManyRuns,
+    command: &str,
+    doing: &str,
+) -> Result<(Scenario, std::path::PathBuf)> {
+    let mut scenario = crate::backends::load(file)?;
+    if let Some(seed) = runs.seed {
+        scenario.seed = seed;
+    }
+    if let Some(episodes) = runs.episodes {
+        scenario.episodes = episodes;
+    }
+    refuse_live(&scenario, file, doing)?;
+    let out = runs.out.clone().unwrap_or_else(|| scenario.output.join(command));
+    Ok((scenario, out))
+}
+
 /// Refuse a scenario with live agents for a command that runs its market many times
 /// (`doing` says how), naming them.
-pub fn refuse_live(scenario: &Scenario, file: &Path, doing: &str) -> Result<()> {
+fn refuse_live(scenario: &Scenario, file: &Path, doing: &str) -> Result<()> {
     let live: Vec<&str> = scenario
         .agents
         .iter()

@@ -14,7 +14,7 @@ use tender_analysis::shapley::{Coalition, EXACT_LIMIT, MAX_AGENTS, Method, grand
 use tender_analysis::stats::Estimate;
 use tender_engine::{Role, Scenario};
 
-use crate::backends::{LiveOptions, load};
+use crate::backends::LiveOptions;
 use crate::cli::{ShapleyArgs, ShapleyMetric};
 use crate::io::{count, emit, progress_bar};
 
@@ -48,16 +48,13 @@ impl ShapleyMetric {
 type Values = Vec<Vec<f64>>;
 
 pub fn shapley(args: &ShapleyArgs) -> Result<()> {
-    let mut scenario = load(&args.file)?;
-    if let Some(seed) = args.seed {
-        scenario.seed = seed;
-    }
-    if let Some(episodes) = args.episodes {
-        scenario.episodes = episodes;
-    }
-    let out = args.out.clone().unwrap_or_else(|| scenario.output.join("shapley"));
+    let (mut scenario, out) = crate::io::load_for_many_runs(
+        &args.file,
+        &args.runs,
+        "shapley",
+        "`tender shapley` runs a market for every coalition of agents",
+    )?;
     let n = scenario.agents.len();
-    crate::io::refuse_live(&scenario, &args.file, "`tender shapley` runs a market for every coalition of agents")?;
     if !(2..=MAX_AGENTS).contains(&n) {
         bail!("{}: {n} agents; Shapley values need from 2 to {MAX_AGENTS}", args.file.display());
     }
@@ -96,7 +93,7 @@ pub fn shapley(args: &ShapleyArgs) -> Result<()> {
         .with_context(|| format!("cannot prepare the market of {who}"))?
         .prepared;
         let batch = prepared
-            .run(&prepared.options(args.threads.jobs), &|| bar.inc(1))
+            .run(&prepared.options(args.runs.threads.jobs), &|| bar.inc(1))
             .with_context(|| format!("the market of {who} failed"))?;
         for (k, market) in markets.iter().enumerate() {
             let column = batch.mechanisms.iter().position(|m| &m.name == market).with_context(|| {
