@@ -61,11 +61,7 @@ pub fn game(args: &GameArgs) -> Result<()> {
         .collect::<Option<_>>()
         .context("a player names no agent")?;
     // Only the markets the game is played in run.
-    let keep: Vec<bool> = scenario.with_pool(|pool| {
-        scenario.mechanisms.iter().map(|m| m.resolve(pool).iter().any(|r| spec.mechanisms.contains(&r.name))).collect()
-    });
-    let mut kept = keep.iter();
-    scenario.mechanisms.retain(|_| kept.next().copied().unwrap_or(false));
+    scenario.keep_mechanisms(&spec.mechanisms);
     // The designer fits a mechanism that fits itself once, on the market the agents make with
     // their first (truthful) strategies, and holds it fixed while they play.
     let quiet = LiveOptions { no_trace: true, no_cache: true, ..Default::default() };

@@ -66,11 +66,7 @@ pub fn shapley(args: &ShapleyArgs) -> Result<()> {
     let markets = chosen(&scenario, &args.mechanism)?;
     // Only the entries that stand for a valued market run in the coalitions.
     let names: Vec<String> = scenario.agents.iter().map(|a| a.name.clone()).collect();
-    let keep: Vec<bool> = scenario.with_pool(|pool| {
-        scenario.mechanisms.iter().map(|m| m.resolve(pool).iter().any(|r| markets.contains(&r.name))).collect()
-    });
-    let mut kept = keep.iter();
-    scenario.mechanisms.retain(|_| kept.next().copied().unwrap_or(false));
+    scenario.keep_mechanisms(&markets);
     let coalitions = method.coalitions(n);
     let bar = progress_bar(
         coalitions.len() as u64 * u64::from(scenario.episodes) * markets.len() as u64,

@@ -8,6 +8,9 @@ use tender_agents::validate::Checker;
 /// Most profiles a game simulates.
 pub const MAX_PROFILES: usize = 4096;
 
+/// Most profiles a game may have, sampled or not: its payoff table is held whole.
+pub const MAX_GAME: usize = 65_536;
+
 /// The game a scenario's agents play in its markets.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -131,7 +134,15 @@ impl GameSpec {
                     total.map_or("too many".to_string(), |t| t.to_string())
                 ),
             ),
-            Profiles::Sampled(n) => c.count("profiles.Sampled", n.into(), 1, MAX_PROFILES as u64),
+            Profiles::Sampled(n) => {
+                c.count("profiles.Sampled", n.into(), 1, MAX_PROFILES as u64);
+                c.require(
+                    total.is_some_and(|t| t <= MAX_GAME),
+                    "players",
+                    format!("{} players", self.players.len()),
+                    &format!("make a game of at most {MAX_GAME} profiles (the product of the strategies' counts)"),
+                );
+            }
         }
     }
 }

@@ -377,6 +377,16 @@ impl Scenario {
         self.with_pool(|pool| self.mechanisms.iter().flat_map(|m| m.resolve(pool)).collect())
     }
 
+    /// Keep only the entries of `mechanisms` that stand for at least one of the columns `names`
+    /// (by table name): a command that runs some markets many times runs only those.
+    pub fn keep_mechanisms(&mut self, names: &[String]) {
+        let keep: Vec<bool> = self.with_pool(|pool| {
+            self.mechanisms.iter().map(|m| m.resolve(pool).iter().any(|r| names.contains(&r.name))).collect()
+        });
+        let mut kept = keep.iter();
+        self.mechanisms.retain(|_| kept.next().copied().unwrap_or(false));
+    }
+
     /// Every table name of the scenario's mechanisms, lower-cased, with the index of the entry
     /// of `mechanisms` it comes from (`EachAgent` stands for several): how a path names a
     /// mechanism.
