@@ -40,7 +40,7 @@ struct Outcome {
 }
 
 pub fn game(args: &GameArgs) -> Result<()> {
-    let (mut scenario, out) = crate::io::load_for_many_runs(
+    let (mut scenario, out) = crate::backends::load_for_many_runs(
         &args.file,
         &args.runs,
         "game",

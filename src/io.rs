@@ -112,48 +112,6 @@ pub fn write_scenario(out: &Path, scenario: &Scenario) -> Result<()> {
     Ok(())
 }
 
-/// The scenario of a command that runs its market many times (`command`: `shapley`, `game`),
-/// with the flags' seed and episodes, and the folder it writes (`OUTPUT/COMMAND` by default);
-/// live agents are refused, `doing` saying why.
-pub fn load_for_many_runs(
-    file: &Path,
-    runs: &crate::cli::ManyRuns,
-    command: &str,
-    doing: &str,
-) -> Result<(Scenario, std::path::PathBuf)> {
-    let mut scenario = crate::backends::load(file)?;
-    if let Some(seed) = runs.seed {
-        scenario.seed = seed;
-    }
-    if let Some(episodes) = runs.episodes {
-        scenario.episodes = episodes;
-    }
-    refuse_live(&scenario, file, doing)?;
-    let out = runs.out.clone().unwrap_or_else(|| scenario.output.join(command));
-    Ok((scenario, out))
-}
-
-/// Refuse a scenario with live agents for a command that runs its market many times
-/// (`doing` says how), naming them.
-fn refuse_live(scenario: &Scenario, file: &Path, doing: &str) -> Result<()> {
-    let live: Vec<&str> = scenario
-        .agents
-        .iter()
-        .filter(|a| tender_agents::pool::Kind::of(&a.backend) == tender_agents::pool::Kind::Live)
-        .map(|a| a.name.as_str())
-        .collect();
-    if live.is_empty() {
-        return Ok(());
-    }
-    bail!(
-        "{}: {} live ({}): {doing}, calling the servers each time; calibrate stand-ins to them (`tender calibrate \
-         --targets-from`) and use those",
-        file.display(),
-        if live.len() == 1 { "an agent is" } else { "agents are" },
-        live.join(", ")
-    )
-}
-
 /// Print to stdout; a reader that went away (a closed pipe) is not an error.
 pub fn emit(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();

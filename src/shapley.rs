@@ -48,7 +48,7 @@ impl ShapleyMetric {
 type Values = Vec<Vec<f64>>;
 
 pub fn shapley(args: &ShapleyArgs) -> Result<()> {
-    let (mut scenario, out) = crate::io::load_for_many_runs(
+    let (mut scenario, out) = crate::backends::load_for_many_runs(
         &args.file,
         &args.runs,
         "shapley",
