@@ -25,9 +25,6 @@ use crate::io::{count, emit, progress_bar};
 /// The profiles a `Sampled` game draws, from their own stream.
 const DRAWS: Stream = Stream::named("game.profiles");
 
-/// Replicator dynamics' steps.
-const STEPS: usize = 20_000;
-
 /// What one profile did in one market, per episode.
 #[derive(Clone, Debug, Default)]
 struct Outcome {
@@ -233,7 +230,7 @@ impl Solved {
             });
         }
         let nash = game.pure_nash(&table, 0.0);
-        let mixed = game.replicator(&table, STEPS);
+        let mixed = game.replicator(&table, tender_analysis::game::REPLICATOR_STEPS);
         Self { regrets, deviations, nash, mixed }
     }
 }

@@ -10,17 +10,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use tender_analysis::metrics::{EpisodeTotals, Metric};
 use tender_analysis::output::write_atomic;
-use tender_analysis::shapley::{Coalition, EXACT_LIMIT, MAX_AGENTS, Method, grand, members};
+use tender_analysis::shapley::{Coalition, DEFAULT_ORDERS, EXACT_LIMIT, MAX_AGENTS, Method, grand, members};
 use tender_analysis::stats::Estimate;
 use tender_engine::{Role, Scenario};
 
 use crate::backends::LiveOptions;
 use crate::cli::{ShapleyArgs, ShapleyMetric};
 use crate::io::{count, emit, progress_bar};
-
-/// Join orders sampled when the pool is too large for every coalition and `--permutations` is
-/// not given.
-pub const DEFAULT_PERMUTATIONS: u32 = 200;
 
 /// The metrics every run values, in the order of `shapley.csv`.
 const METRICS: [ShapleyMetric; 3] = [ShapleyMetric::Welfare, ShapleyMetric::PassAt1, ShapleyMetric::Cost];
@@ -61,7 +57,7 @@ pub fn shapley(args: &ShapleyArgs) -> Result<()> {
     let method = match args.permutations {
         Some(k) => Method::sampled(n, k, scenario.seed),
         None if n <= EXACT_LIMIT => Method::Exact,
-        None => Method::sampled(n, DEFAULT_PERMUTATIONS, scenario.seed),
+        None => Method::sampled(n, DEFAULT_ORDERS, scenario.seed),
     };
     let markets = chosen(&scenario, &args.mechanism)?;
     // Only the entries that stand for a valued market run in the coalitions.

@@ -7,6 +7,9 @@
 //! sampled). A profile's regret is the most any player gains by changing its own strategy alone;
 //! a pure Nash equilibrium has regret at most 0.
 
+/// Steps of replicator dynamics `tender game` runs for a mixed equilibrium.
+pub const REPLICATOR_STEPS: usize = 20_000;
+
 /// The shape of a game: each player's number of strategies.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Game {

@@ -18,6 +18,9 @@ pub type Coalition = u64;
 /// Most agents valued over every coalition (`2ⁿ − 1` markets); past it, orders are sampled.
 pub const EXACT_LIMIT: usize = 12;
 
+/// Join orders sampled when the pool is too large for every coalition and none are asked for.
+pub const DEFAULT_ORDERS: u32 = 200;
+
 /// Most agents a coalition mask holds.
 pub const MAX_AGENTS: usize = 63;
 

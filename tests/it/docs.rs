@@ -523,3 +523,22 @@ fn the_documented_stall_limit_is_the_default() {
         assert!(backends.contains(claim), "docs/backends.md should say {claim:?}");
     }
 }
+
+/// The limits and settings docs/games.md states are the code's.
+#[test]
+fn the_documented_game_and_shapley_limits_are_the_codes() {
+    let games = std::fs::read_to_string(project("docs/games.md")).expect("games.md");
+    let thousands = |n: usize| {
+        let s = n.to_string();
+        if s.len() > 3 { format!("{},{}", &s[..s.len() - 3], &s[s.len() - 3..]) } else { s }
+    };
+    for claim in [
+        format!("`All` (up to {})", thousands(tender_engine::game_spec::MAX_PROFILES)),
+        format!("games of up to {} profiles", thousands(tender_engine::game_spec::MAX_GAME)),
+        format!("last half of {} steps", thousands(tender_analysis::game::REPLICATOR_STEPS)),
+        format!("up to {} agents", tender_analysis::shapley::EXACT_LIMIT),
+        format!("default {} orders", tender_analysis::shapley::DEFAULT_ORDERS),
+    ] {
+        assert!(games.contains(&claim), "docs/games.md should say {claim:?}");
+    }
+}
