@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 use tender_analysis::store::{Manifest, PointSummary, Row, Shard, SweepStore, merge as merge_shards};
-use tender_analysis::{row_metric_names, row_metrics};
+use tender_analysis::{row_flags, row_metric_names, row_metrics, row_quantities};
 use tender_engine::Scenario;
 use tender_engine::sweep::{Draws, SweepSpec, prepare, run_units};
 
@@ -79,7 +79,10 @@ pub fn run_sweep(request: SweepRequest, progress: &(dyn Fn(u64) + Sync)) -> Resu
     let points = spec.points(scenario.seed)?;
     // A unit's records are held until it is written: one unit per worker.
     let workers = jobs.unwrap_or_else(rayon_threads);
-    let mechanisms: Vec<String> = scenario.resolve_mechanisms().into_iter().map(|r| r.name).collect();
+    let resolved = scenario.resolve_mechanisms();
+    // What the mechanisms report travels in every row: laid out from their declarations.
+    let quantities = row_quantities(&resolved);
+    let mechanisms: Vec<String> = resolved.into_iter().map(|r| r.name).collect();
     let records = workers as f64 * mechanisms.len() as f64 * scenario.workload.task_count() as f64;
     check_memory(&scenario, records, jobs)?;
     let prepared = prepare(&scenario, &points, scenario.seed, spec.draws)?;
@@ -97,7 +100,8 @@ pub fn run_sweep(request: SweepRequest, progress: &(dyn Fn(u64) + Sync)) -> Resu
         draws: format!("{:?}", spec.draws),
         replications,
         mechanisms,
-        metrics: row_metric_names(scenario.arrivals.timed()),
+        metrics: row_metric_names(scenario.arrivals.timed(), &quantities),
+        flags: row_flags(&quantities),
         points,
     };
     // One writer at a time, into a folder that is new, empty or this sweep's.
@@ -132,7 +136,7 @@ pub fn run_sweep(request: SweepRequest, progress: &(dyn Fn(u64) + Sync)) -> Resu
                 replication: unit.replication,
                 seed: unit.episode_seed,
                 mechanism: mechanism.clone(),
-                metrics: row_metrics(records, agents, largest, smallest, timed)
+                metrics: row_metrics(records, agents, (largest, smallest), timed, &quantities)
                     .into_iter()
                     .map(|x| x.is_finite().then_some(x))
                     .collect(),

@@ -21,6 +21,7 @@ use tender_analysis::plot::routing_comparison;
 use tender_analysis::routing::CurveMetric;
 use tender_analysis::topics::{TopicOutcome, TopicStructure, estimate, same_topic_neighbours};
 use tender_engine::calibration::{CalibrationSpec, FreeParam, Target};
+use tender_engine::mechanisms::sale;
 use tender_engine::{BatchResult, Prepared, Role, Scenario};
 
 use crate::backends::{LiveOptions, load, prepare};
@@ -565,8 +566,14 @@ fn sale_outcome(batch: &BatchResult) -> Result<SaleOutcome> {
             per(&|rs| mean(rs, &|r| f64::from(u8::from(usize::from(r.winner) == a)))),
         ));
     }
-    values.push(("bids refined".to_string(), per(&|rs| mean(rs, &|r| f64::from(r.refiners) / agents))));
-    values.push(("tasks won by a refined bid".to_string(), per(&|rs| mean(rs, &|r| f64::from(u8::from(r.refined))))));
+    values.push((
+        "bids refined".to_string(),
+        per(&|rs| mean(rs, &|r| r.reported(sale::REFINERS.id).unwrap_or(0.0) / agents)),
+    ));
+    values.push((
+        "tasks won by a refined bid".to_string(),
+        per(&|rs| mean(rs, &|r| r.reported(sale::REFINED.id).unwrap_or(0.0))),
+    ));
     Ok(SaleOutcome { values })
 }
 

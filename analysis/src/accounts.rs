@@ -37,7 +37,7 @@ pub fn accounts(records: &[TaskRecord], agents: &[AgentInfo]) -> Vec<Account> {
             continue;
         };
         account.wins += 1;
-        account.revenue += r.payment.unwrap_or(r.execution_cost);
+        account.revenue += r.payment().unwrap_or(r.execution_cost);
         account.cost += agent.own_cost(r.execution);
     }
     out
@@ -47,5 +47,5 @@ pub fn accounts(records: &[TaskRecord], agents: &[AgentInfo]) -> Vec<Account> {
 /// execution the mechanism's payment, or the agent's charges where there is none.
 #[must_use]
 pub fn buyer_pays(records: &[TaskRecord]) -> f64 {
-    records.iter().map(|r| r.overhead_cost + r.payment.unwrap_or(r.execution_cost)).sum()
+    records.iter().map(|r| r.overhead_cost + r.payment().unwrap_or(r.execution_cost)).sum()
 }

@@ -9,9 +9,10 @@
 use std::io::{self, Write};
 
 use tender_agents::AgentInfo;
+use tender_engine::mechanisms::{Meaning, Quantity};
 use tender_engine::{BatchResult, Role};
 
-use crate::metrics::{Scope, Summary, row_metric_names, row_metrics};
+use crate::metrics::{Scope, Summary, row_metric_names, row_metrics, row_quantities};
 
 /// One column's values, by type. `None` is a missing value.
 #[derive(Clone, Debug, PartialEq)]
@@ -152,8 +153,9 @@ pub struct TaskNames<'a> {
 }
 
 /// The tasks table (`tasks.csv`): every task decision of every episode and mechanism. The
-/// mechanisms' own quantities follow the core columns, in the order they first appear (a task
-/// that does not report one leaves it missing); a timed run adds its clock, in seconds from the
+/// mechanisms' own quantities (SALE's provisional winner and refinements, payments...) follow the
+/// core columns, in the order they first appear, each typed by its meaning (a task that does not
+/// report one leaves it missing); a timed run adds its clock, in seconds from the
 /// episode's start.
 #[must_use]
 pub fn tasks(batch: &BatchResult, names: TaskNames<'_>) -> Table {
@@ -200,9 +202,6 @@ pub fn tasks(batch: &BatchResult, names: TaskNames<'_>) -> Table {
     t.push("tau", float(&|r| Some(r.tau)));
     t.push("value_usd", float(&|r| Some(r.value)));
     t.push("winner", agent_column(&|r| Some(r.winner)));
-    t.push("provisional", agent_column(&|r| r.provisional));
-    t.push("refined", boolean(&|r| r.refined));
-    t.push("refiners", int(&|r| i64::from(r.refiners)));
     t.push("success", boolean(&|r| r.success));
     t.push("executions", int(&|r| i64::from(r.executions)));
     t.push("delivered_tokens", int(&|r| r.delivered.total() as i64));
@@ -212,18 +211,23 @@ pub fn tasks(batch: &BatchResult, names: TaskNames<'_>) -> Table {
     t.push("execution_input_tokens", int(&|r| r.execution.input as i64));
     t.push("execution_output_tokens", int(&|r| r.execution.output as i64));
     t.push("execution_usd", float(&|r| Some(r.execution_cost)));
-    t.push("payment_usd", float(&|r| r.payment));
     t.push("failed_calls", int(&|r| i64::from(r.failed_calls)));
     t.push("unparsed_replies", int(&|r| i64::from(r.unparsed)));
     t.push("abstentions", int(&|r| i64::from(r.abstained)));
-    let mut reported: Vec<&'static str> = Vec::new();
+    let mut reported: Vec<Quantity> = Vec::new();
     for (q, _) in records().flat_map(|(_, r)| &r.reported) {
-        if !reported.contains(&q.id) {
-            reported.push(q.id);
+        if !reported.iter().any(|seen| seen.id == q.id) {
+            reported.push(*q);
         }
     }
-    for id in reported {
-        t.push(id, float(&|r| r.reported.iter().find(|(q, _)| q.id == id).map(|&(_, v)| v)));
+    for q in reported {
+        let value = |r: &tender_engine::TaskRecord| r.reported(q.id);
+        let column = match q.meaning {
+            Meaning::Agent => agent_column(&|r| value(r).map(|a| a as u16)),
+            Meaning::Flag => Values::Bool(records().map(|(_, r)| value(r).map(|v| v != 0.0)).collect()),
+            Meaning::Number(_) | Meaning::Payment => float(&value),
+        };
+        t.push(q.id, column);
     }
     if records().any(|(_, r)| r.timing.is_some()) {
         let timing = |r: &tender_engine::TaskRecord| r.timing.as_deref().copied().unwrap_or_default();
@@ -296,11 +300,12 @@ pub fn summary(s: &Summary) -> Table {
 pub fn episodes(batch: &BatchResult) -> Table {
     let refs = tender_agents::References::of(&batch.agents);
     let timed = batch.runs.iter().flat_map(|r| &r.records).any(|r| r.timing.is_some());
-    let names = row_metric_names(timed);
+    let quantities = row_quantities(&batch.mechanisms);
+    let names = row_metric_names(timed, &quantities);
     let values: Vec<Vec<f64>> = batch
         .runs
         .iter()
-        .map(|run| row_metrics(&run.records, batch.agents.len(), refs.largest, refs.smallest, timed))
+        .map(|run| row_metrics(&run.records, batch.agents.len(), (refs.largest, refs.smallest), timed, &quantities))
         .collect();
     let mut t = Table::default();
     t.push(

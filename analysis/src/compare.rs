@@ -3,7 +3,7 @@
 
 use tender_engine::BatchResult;
 
-use crate::metrics::{row_metric_names, row_metrics};
+use crate::metrics::{row_metric_names, row_metrics, row_quantities};
 use crate::stats::Estimate;
 
 /// `a − b` of one metric, paired by episode.
@@ -38,7 +38,8 @@ pub fn paired(batch: &BatchResult, a: &str, b: &str, metric: &str) -> Result<Pai
     };
     let (ia, ib) = (index(a)?, index(b)?);
     let timed = batch.runs.iter().flat_map(|r| &r.records).any(|r| r.timing.is_some());
-    let metrics = row_metric_names(timed);
+    let quantities = row_quantities(&batch.mechanisms);
+    let metrics = row_metric_names(timed, &quantities);
     let m = metrics
         .iter()
         .position(|n| n == metric)
@@ -50,7 +51,7 @@ pub fn paired(batch: &BatchResult, a: &str, b: &str, metric: &str) -> Result<Pai
             .iter()
             .filter(|r| usize::from(r.mechanism) == mechanism)
             .map(|r| {
-                let v = row_metrics(&r.records, batch.agents.len(), refs.largest, refs.smallest, timed);
+                let v = row_metrics(&r.records, batch.agents.len(), (refs.largest, refs.smallest), timed, &quantities);
                 (r.episode, v[m])
             })
             .collect()

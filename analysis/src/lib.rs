@@ -20,5 +20,5 @@ pub mod store;
 pub mod table;
 pub mod topics;
 
-pub use metrics::{Metric, Scope, Summary, jain, row_metric_names, row_metrics, summarise};
+pub use metrics::{Metric, Scope, Summary, jain, row_flags, row_metric_names, row_metrics, row_quantities, summarise};
 pub use stats::Estimate;

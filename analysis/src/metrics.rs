@@ -1,7 +1,7 @@
 //! Per-mechanism metrics, overall and per domain and complexity bin.
 
 use tender_agents::{AgentInfo, WorkloadSpec};
-use tender_engine::mechanisms::{Aggregate, Quantity};
+use tender_engine::mechanisms::{Meaning, Quantity, Resolved};
 use tender_engine::{BatchResult, Role, TaskRecord};
 
 use crate::stats::Estimate;
@@ -52,8 +52,6 @@ pub enum Metric {
     JainFairness,
     /// Share of tasks no agent executed (matching under capacity drops tasks).
     DroppedShare,
-    /// Dollars the buyer paid the winners, per episode (mechanisms with payments).
-    Payments,
     /// Value of the solved tasks minus payments, per episode.
     BuyerSurplus,
     /// Cells per episode whose call failed: the only failures (live agents, replays).
@@ -117,7 +115,6 @@ impl Metric {
             Self::CostOfPass => "cost_of_pass_usd".into(),
             Self::JainFairness => "jain_fairness".into(),
             Self::DroppedShare => "dropped_share".into(),
-            Self::Payments => "payments_usd".into(),
             Self::BuyerSurplus => "buyer_surplus_usd".into(),
             Self::FailedCalls => "failed_calls".into(),
             Self::UnparsedReplies => "unparsed_replies".into(),
@@ -164,7 +161,7 @@ impl Metric {
                 | Self::Utilisation(_)
                 | Self::TargetMet
                 | Self::TimedOutShare
-        )
+        ) || matches!(self, Self::Reported(q) if matches!(q.meaning, Meaning::Flag))
     }
 
     /// The estimate across episodes of this metric's per-episode `values`.
@@ -194,7 +191,6 @@ impl Metric {
             Self::CostOfPass => ("$ / solved task", 1.0, 4),
             Self::JainFairness => ("Jain's index", 1.0, 3),
             Self::DroppedShare => ("dropped %", 100.0, 1),
-            Self::Payments => ("payments $", 1.0, 2),
             Self::BuyerSurplus => ("buyer surplus $", 1.0, 1),
             Self::FailedCalls => ("failed calls", 1.0, 1),
             Self::UnparsedReplies => ("unparsed replies", 1.0, 1),
@@ -237,7 +233,6 @@ impl Metric {
             Self::CostOfPass => ratio(t.cost, f64::from(t.solved)),
             Self::JainFairness => t.jain(),
             Self::DroppedShare => ratio(f64::from(t.dropped), f64::from(t.tasks)),
-            Self::Payments => t.payments,
             Self::BuyerSurplus => t.buyer_surplus,
             Self::FailedCalls => f64::from(t.failed_calls),
             Self::UnparsedReplies => f64::from(t.unparsed),
@@ -251,10 +246,7 @@ impl Metric {
             Self::TimedOutShare => ratio(f64::from(t.timed_out), f64::from(t.tasks)),
             Self::Reported(q) => {
                 let (_, sum, n) = t.reported.iter().find(|(r, _, _)| r.id == q.id)?;
-                match q.per_episode {
-                    Aggregate::Sum => *sum,
-                    Aggregate::Mean => sum / f64::from(*n),
-                }
+                q.per_episode(*sum, *n)?
             }
             Self::RelianceReduction
             | Self::CostReduction
@@ -285,7 +277,6 @@ pub struct EpisodeTotals {
     pub executions: Vec<u32>,
     pub dropped: u32,
     pub paid_tasks: u32,
-    pub payments: f64,
     pub buyer_surplus: f64,
     pub failed_calls: u32,
     pub unparsed: u32,
@@ -331,20 +322,49 @@ const ROW: [Metric; 9] = [
     Metric::DroppedShare,
 ];
 
+/// The quantities a sweep row carries besides its fixed metrics: those the mechanisms declare
+/// ([`tender_engine::mechanisms::Mechanism::reports`]) that have an episode value, each once, in
+/// the order they are first declared.
+#[must_use]
+pub fn row_quantities(mechanisms: &[Resolved]) -> Vec<Quantity> {
+    let mut out: Vec<Quantity> = Vec::new();
+    for q in mechanisms.iter().flat_map(|m| m.mechanism.reports()) {
+        if q.meaning != Meaning::Agent && !out.iter().any(|seen| seen.id == q.id) {
+            out.push(q);
+        }
+    }
+    out
+}
+
 /// The names of a sweep row's metrics, in order: [`Metric::id`]s, then the largest and the
 /// smallest agent's shares (named by role, since a sweep may change the pool's names), then, for
-/// a timed sweep, the latency metrics.
+/// a timed sweep, the latency metrics, then the mechanisms' reported quantities
+/// ([`row_quantities`]).
 #[must_use]
-pub fn row_metric_names(timed: bool) -> Vec<String> {
-    let latency = if timed { &LATENCY[..] } else { &[] };
-    ROW.iter()
-        .map(|m| m.id(&[]))
-        .chain(["largest_share".to_string(), "smallest_share".to_string()])
-        .chain(latency.iter().map(|m| m.id(&[])))
+pub fn row_metric_names(timed: bool, quantities: &[Quantity]) -> Vec<String> {
+    let mut roles = ["largest_share", "smallest_share"].into_iter();
+    row_metric_list(0, 0, timed, quantities)
+        .iter()
+        .map(|m| match m {
+            Metric::Share(_) => roles.next().unwrap_or_default().to_string(),
+            m => m.id(&[]),
+        })
         .collect()
 }
 
-/// Whether the sweep row metric `id` ([`row_metric_names`]) is a proportion.
+/// The metrics of a sweep row, in order.
+fn row_metric_list(largest: usize, smallest: usize, timed: bool, quantities: &[Quantity]) -> Vec<Metric> {
+    let latency = if timed { &LATENCY[..] } else { &[] };
+    ROW.iter()
+        .cloned()
+        .chain([Metric::Share(largest), Metric::Share(smallest)])
+        .chain(latency.iter().cloned())
+        .chain(quantities.iter().map(|&q| Metric::Reported(q)))
+        .collect()
+}
+
+/// Whether the fixed sweep row metric `id` ([`row_metric_names`]) is a proportion (a
+/// reported quantity is one when it is a flag: [`row_flags`]).
 #[must_use]
 pub fn row_metric_is_proportion(id: &str) -> bool {
     id == "largest_share"
@@ -352,17 +372,24 @@ pub fn row_metric_is_proportion(id: &str) -> bool {
         || ROW.iter().chain(&LATENCY).find(|m| m.id(&[]) == id).is_some_and(Metric::is_proportion)
 }
 
-/// One episode's row metrics ([`row_metric_names`]) from its records; `largest` and `smallest`
-/// are agent indices.
+/// The ids of the reported quantities among `quantities` that are yes/no.
 #[must_use]
-pub fn row_metrics(records: &[TaskRecord], agents: usize, largest: usize, smallest: usize, timed: bool) -> Vec<f64> {
+pub fn row_flags(quantities: &[Quantity]) -> Vec<String> {
+    quantities.iter().filter(|q| q.meaning == Meaning::Flag).map(|q| q.id.to_string()).collect()
+}
+
+/// One episode's row metrics ([`row_metric_names`]) from its records; `largest` and `smallest`
+/// are agent indices. A quantity the mechanism does not report is NaN.
+#[must_use]
+pub fn row_metrics(
+    records: &[TaskRecord],
+    agents: usize,
+    (largest, smallest): (usize, usize),
+    timed: bool,
+    quantities: &[Quantity],
+) -> Vec<f64> {
     let t = EpisodeTotals::of(records, agents);
-    let latency = if timed { &LATENCY[..] } else { &[] };
-    ROW.iter()
-        .chain(&[Metric::Share(largest), Metric::Share(smallest)])
-        .chain(latency)
-        .map(|m| m.of(&t).unwrap_or(f64::NAN))
-        .collect()
+    row_metric_list(largest, smallest, timed, quantities).iter().map(|m| m.of(&t).unwrap_or(f64::NAN)).collect()
 }
 
 impl EpisodeTotals {
@@ -427,9 +454,8 @@ impl EpisodeTotals {
                 None => self.reported.push((q, value, 1)),
             }
         }
-        if let Some(paid) = r.payment {
+        if let Some(paid) = r.payment() {
             self.paid_tasks += 1;
-            self.payments += paid;
             self.buyer_surplus += if r.success { r.value } else { 0.0 } - paid;
         }
     }
@@ -617,9 +643,7 @@ pub fn summarise(batch: &BatchResult, workload: &WorkloadSpec) -> Summary {
                 push(metric.clone(), each(&metric));
             }
             if eps.iter().any(|t| t.paid_tasks > 0) {
-                for metric in [Metric::Payments, Metric::BuyerSurplus] {
-                    push(metric.clone(), each(&metric));
-                }
+                push(Metric::BuyerSurplus, each(&Metric::BuyerSurplus));
             }
             if counts_cells {
                 for metric in [Metric::FailedCalls, Metric::UnparsedReplies, Metric::Abstentions] {
@@ -661,7 +685,8 @@ pub fn summarise(batch: &BatchResult, workload: &WorkloadSpec) -> Summary {
                 }
             }
             let mut reported: Vec<Quantity> = Vec::new();
-            for &(q, _, _) in eps.iter().flat_map(|t| &t.reported) {
+            // An agent index has no episode value.
+            for &(q, _, _) in eps.iter().flat_map(|t| &t.reported).filter(|(q, _, _)| q.meaning != Meaning::Agent) {
                 if !reported.iter().any(|r| r.id == q.id) {
                     reported.push(q);
                 }

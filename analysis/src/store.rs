@@ -39,6 +39,10 @@ pub struct Manifest {
     pub replications: u32,
     pub mechanisms: Vec<String>,
     pub metrics: Vec<String>,
+    /// The metrics that are mechanisms' yes/no quantities ([`tender_engine::mechanisms::Meaning::Flag`]):
+    /// their point intervals are a proportion's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
     pub points: Vec<Point>,
 }
 
@@ -490,7 +494,8 @@ fn aggregate(point: usize, reps: &BTreeMap<u32, Vec<Row>>, m: &Manifest) -> Poin
                 .map(|ki| {
                     let values =
                         reps.values().filter_map(|rows| rows.get(mi)).map(|r| r.metrics[ki].unwrap_or(f64::NAN));
-                    let e = if crate::metrics::row_metric_is_proportion(&m.metrics[ki]) {
+                    let id = &m.metrics[ki];
+                    let e = if crate::metrics::row_metric_is_proportion(id) || m.flags.contains(id) {
                         Estimate::of_proportion(values)
                     } else {
                         Estimate::of(values)

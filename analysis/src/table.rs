@@ -3,6 +3,8 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
+use tender_engine::mechanisms::{Meaning, PAYMENT};
+
 use crate::metrics::{Metric, Scope, Summary};
 use crate::stats::Estimate;
 
@@ -106,9 +108,10 @@ pub fn allocation(s: &Summary) -> String {
 #[must_use]
 pub fn payments(s: &Summary) -> Option<String> {
     let paying: Vec<usize> =
-        (0..s.mechanisms.len()).filter(|&m| s.get(m, &Scope::All, &Metric::Payments).is_some()).collect();
-    (!paying.is_empty())
-        .then(|| columns(s, &[Metric::Payments, Metric::AgentsProfit, Metric::BuyerSurplus, Metric::Welfare], &paying))
+        (0..s.mechanisms.len()).filter(|&m| s.get(m, &Scope::All, &Metric::Reported(PAYMENT)).is_some()).collect();
+    (!paying.is_empty()).then(|| {
+        columns(s, &[Metric::Reported(PAYMENT), Metric::AgentsProfit, Metric::BuyerSurplus, Metric::Welfare], &paying)
+    })
 }
 
 /// Per episode, the cells whose call failed, whose reply was unparsed, and that were not
@@ -127,7 +130,10 @@ pub fn reported(s: &Summary) -> Option<String> {
     let mut metrics: Vec<Metric> = Vec::new();
     let mut reporting: Vec<usize> = Vec::new();
     for r in s.rows.iter().filter(|r| r.scope == Scope::All) {
-        if let Metric::Reported(q) = &r.metric {
+        // Payments have their own table.
+        if let Metric::Reported(q) = &r.metric
+            && q.meaning != Meaning::Payment
+        {
             if !metrics.iter().any(|m| matches!(m, Metric::Reported(seen) if seen.id == q.id)) {
                 metrics.push(r.metric.clone());
             }

@@ -47,13 +47,9 @@ fn record(winner: u16, success: bool, exec_tokens: u64, exec_cost: f64, value: f
         tau: 1.0,
         value,
         winner,
-        provisional: None,
-        refined: false,
-        refiners: 0,
         success,
         executions: 1,
         delivered: Usage { input: exec_tokens, output: 0 },
-        payment: None,
         overhead: Usage { input: 0, output: 0 },
         overhead_cost: 0.0,
         execution: Usage { input: exec_tokens, output: 0 },
@@ -110,17 +106,21 @@ fn metrics_follow_their_definitions() {
 
 #[test]
 fn reported_quantities_reach_the_metrics_the_table_and_tasks_csv() {
-    use tender_engine::mechanisms::{Aggregate, Quantity};
+    use tender_engine::mechanisms::{Aggregate, Meaning, Quantity};
     const BID: Quantity =
-        Quantity { id: "bid_usd", label: "bids $", per_episode: Aggregate::Sum, scale: 1.0, decimals: 2 };
-    const WON: Quantity =
-        Quantity { id: "won", label: "won %", per_episode: Aggregate::Mean, scale: 100.0, decimals: 1 };
+        Quantity { id: "bid_usd", label: "bids $", meaning: Meaning::Number(Aggregate::Sum), scale: 1.0, decimals: 2 };
+    const WON: Quantity = Quantity { id: "won", label: "won %", meaning: Meaning::Flag, scale: 100.0, decimals: 1 };
+    const PICK: Quantity = Quantity { id: "pick", label: "pick", meaning: Meaning::Agent, scale: 1.0, decimals: 0 };
     let s = small();
     let agents = pool(&s);
     let with = |reported: Vec<(Quantity, f64)>| TaskRecord { reported, ..record(0, true, 10, 0.1, 1.0) };
     let runs = |episode| {
         vec![
-            run(episode, 0, vec![with(vec![(BID, 1.5), (WON, 1.0)]), with(vec![(BID, 2.5), (WON, 0.0)]), with(vec![])]),
+            run(
+                episode,
+                0,
+                vec![with(vec![(BID, 1.5), (WON, 1.0), (PICK, 1.0)]), with(vec![(BID, 2.5), (WON, 0.0)]), with(vec![])],
+            ),
             run(episode, 1, vec![with(vec![])]),
         ]
     };
@@ -134,6 +134,8 @@ fn reported_quantities_reach_the_metrics_the_table_and_tasks_csv() {
     assert_eq!(get(0, BID), Some(4.0), "summed per episode");
     assert_eq!(get(0, WON), Some(0.5), "averaged over the tasks that report it");
     assert_eq!(get(1, BID), None);
+    assert_eq!(get(0, PICK), None, "an agent has no episode value");
+    assert!(Metric::Reported(WON).is_proportion() && !Metric::Reported(BID).is_proportion());
     let shown = table::reported(&summary).unwrap();
     assert!(shown.contains("bids $") && shown.contains("won %") && shown.contains("bidder"), "{shown}");
     assert!(!shown.contains("plain"), "{shown}");
@@ -145,9 +147,11 @@ fn reported_quantities_reach_the_metrics_the_table_and_tasks_csv() {
     tender_analysis::output::write_tasks(&path, &batch, names).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     let mut lines = text.lines();
-    assert!(lines.next().unwrap().ends_with(",abstentions,bid_usd,won"));
-    assert!(lines.next().unwrap().ends_with(",1.5,1"));
-    assert!(lines.nth(1).unwrap().ends_with(",0,,"), "a task that reports nothing leaves the columns empty");
+    assert!(lines.next().unwrap().ends_with(",abstentions,bid_usd,won,pick"));
+    let picked = format!(",1.5,true,{}", batch.agents[1].name);
+    assert!(lines.next().unwrap().ends_with(&picked), "a flag is a boolean, an agent its name");
+    assert!(lines.next().unwrap().ends_with(",2.5,false,"));
+    assert!(lines.next().unwrap().ends_with(",0,,,"), "a task that reports nothing leaves the columns empty");
 }
 
 #[test]

@@ -86,10 +86,24 @@ pub fn play_episode(
     episode_seed: u64,
     timing: Option<&Timing>,
 ) -> Result<(Vec<TaskRecord>, Vec<Call>), EngineError> {
-    match timing {
-        None => run_episode(source, tasks, mechanism, mechanism_name, episode_seed).map(|r| (r, Vec::new())),
-        Some(t) => play_in_time(source, tasks, mechanism, mechanism_name, episode_seed, t),
+    let (records, calls) = match timing {
+        None => (run_episode(source, tasks, mechanism, mechanism_name, episode_seed)?, Vec::new()),
+        Some(t) => play_in_time(source, tasks, mechanism, mechanism_name, episode_seed, t)?,
+    };
+    check_declared(&records, mechanism, mechanism_name)?;
+    Ok((records, calls))
+}
+
+/// Every quantity a mechanism reported is one it declares ([`Mechanism::reports`]): a sweep's
+/// rows are laid out from the declarations before anything runs.
+fn check_declared(records: &[TaskRecord], mechanism: &dyn Mechanism, mechanism_name: &str) -> Result<(), EngineError> {
+    let declared = mechanism.reports();
+    for r in records {
+        if let Some((q, _)) = r.reported.iter().find(|(q, _)| !declared.iter().any(|d| d.id == q.id)) {
+            return Err(EngineError::Undeclared { mechanism: mechanism_name.to_string(), quantity: q.id });
+        }
     }
+    Ok(())
 }
 
 /// Which phase a timed episode's schedule run is for: only that phase's systems run.

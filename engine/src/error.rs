@@ -19,6 +19,11 @@ pub enum EngineError {
         "mechanism {mechanism:?} needs plans and jury scores, which this source does not have (recorded tables hold executions only); routers, single agents, random and the oracle run on any trace"
     )]
     Unsupported { mechanism: String },
+    /// A mechanism reported a quantity it does not list in [`crate::mechanisms::Mechanism::reports`].
+    #[error(
+        "mechanism {mechanism:?} reported {quantity:?} without declaring it: list every quantity it reports in `Mechanism::reports`"
+    )]
+    Undeclared { mechanism: String, quantity: &'static str },
     /// The batch was stopped before it finished ([`crate::RunOptions::cancel`]).
     #[error("the run was cancelled")]
     Cancelled,

@@ -18,6 +18,6 @@ pub use tender_agents::{AgentInfo, Task, cheapest_first};
 pub use crate::ledger::Ledger;
 pub use crate::mechanisms::predict::Predictor;
 pub use crate::mechanisms::{
-    Aggregate, Mechanism, MechanismKind, Needs, Pool, Quantity, Resolved, Role, entry, register,
+    Aggregate, Meaning, Mechanism, MechanismKind, Needs, PAYMENT, Pool, Quantity, Resolved, Role, entry, register,
 };
 pub use crate::world::{Agent, Decision, EpisodeSeed, OpenTask, Phase, Roster, TaskStream};

@@ -2,7 +2,7 @@
 
 use tender_agents::Usage;
 
-use crate::mechanisms::Quantity;
+use crate::mechanisms::{Meaning, Quantity};
 
 /// One task's decision and its consequences under one mechanism.
 #[derive(Clone, Debug, PartialEq)]
@@ -18,12 +18,6 @@ pub struct TaskRecord {
     pub value: f64,
     /// The agent that executed the task.
     pub winner: u16,
-    /// SALE: the winner before refinement.
-    pub provisional: Option<u16>,
-    /// SALE: whether a refined bid won.
-    pub refined: bool,
-    /// SALE: how many agents refined their bids.
-    pub refiners: u16,
     pub success: bool,
     /// Tokens and dollars spent deciding (plans, jury, refinement).
     pub overhead: Usage,
@@ -32,8 +26,6 @@ pub struct TaskRecord {
     pub executions: u32,
     /// Tokens of the execution whose answer was delivered (the accepted one).
     pub delivered: Usage,
-    /// What the buyer paid the winner, in mechanisms with payments.
-    pub payment: Option<f64>,
     /// Tokens and dollars of the executions.
     pub execution: Usage,
     pub execution_cost: f64,
@@ -43,7 +35,8 @@ pub struct TaskRecord {
     pub unparsed: u32,
     /// Cells not asked, by design.
     pub abstained: u32,
-    /// The mechanism's own per-task quantities ([`crate::world::Decision::report`]).
+    /// The mechanism's own per-task quantities ([`crate::world::Decision::report`]), payments
+    /// included: the one channel for what a mechanism knows about a task.
     pub reported: Vec<(Quantity, f64)>,
     /// When the task arrived, was awarded and answered, in a timed episode (`None` with
     /// sequential arrivals).
@@ -54,6 +47,19 @@ impl TaskRecord {
     #[must_use]
     pub fn cost(&self) -> f64 {
         self.overhead_cost + self.execution_cost
+    }
+
+    /// The value of the reported quantity `id`, if this task reports it.
+    #[must_use]
+    pub fn reported(&self, id: &str) -> Option<f64> {
+        self.reported.iter().find(|(q, _)| q.id == id).map(|&(_, v)| v)
+    }
+
+    /// What the buyer paid the winner ([`crate::mechanisms::Meaning::Payment`]), in mechanisms
+    /// with payments.
+    #[must_use]
+    pub fn payment(&self) -> Option<f64> {
+        self.reported.iter().find(|(q, _)| q.meaning == Meaning::Payment).map(|&(_, v)| v)
     }
 
     #[must_use]

@@ -63,17 +63,13 @@ pub struct Decision {
     pub winner: Option<usize>,
     /// The plan it executes along (none for a router's pick).
     pub plan: Option<PlanCell>,
-    pub provisional: Option<usize>,
-    pub refined: bool,
-    pub refiners: u16,
     pub success: Option<bool>,
     /// Tokens of the execution whose answer is delivered.
     pub delivered: Usage,
-    /// What the buyer pays the winner, in mechanisms with payments (auctions).
-    pub payment: Option<f64>,
     /// What the task cost, closed at settlement.
     pub tab: Tab,
-    /// The mechanism's own quantities for this task (see [`Decision::report`]).
+    /// The mechanism's own quantities for this task, payments included (see
+    /// [`Decision::report`]).
     pub reported: Vec<(Quantity, f64)>,
     /// When the task arrived, was awarded and answered, in a timed episode.
     pub timing: Option<Box<TaskTiming>>,
@@ -88,6 +84,13 @@ impl Decision {
             Some(slot) => slot.1 = value,
             None => self.reported.push((quantity, value)),
         }
+    }
+
+    /// The value reported so far for the quantity `id` (one of the mechanism's own, read by a
+    /// later phase).
+    #[must_use]
+    pub fn reported(&self, id: &str) -> Option<f64> {
+        self.reported.iter().find(|(q, _)| q.id == id).map(|&(_, v)| v)
     }
 }
 
@@ -201,13 +204,9 @@ fn record(
             tau: task.tau,
             value: task.value,
             winner: decision.winner.map_or(u16::MAX, |w| w as u16),
-            provisional: decision.provisional.map(|p| p as u16),
-            refined: decision.refined,
-            refiners: decision.refiners,
             success: decision.success.unwrap_or(false),
             executions: tab.executions,
             delivered: decision.delivered,
-            payment: decision.payment,
             overhead: tab.overhead,
             overhead_cost: tab.overhead_cost,
             execution: tab.execution,

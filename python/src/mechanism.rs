@@ -19,7 +19,7 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 use serde::{Deserialize, Serialize};
 use tender_agents::validate::Checker;
 use tender_engine::ledger::Ledger;
-use tender_engine::mechanisms::{Aggregate, Mechanism, MechanismKind, Pool, Quantity, Resolved};
+use tender_engine::mechanisms::{Aggregate, Meaning, Mechanism, MechanismKind, PAYMENT, Pool, Quantity, Resolved};
 use tender_engine::world::{Decision, EpisodeSeed, OpenTask, Phase, TaskStream};
 
 /// A Python mechanism of one run: its factory, what it reports, and the first error it raised.
@@ -33,9 +33,18 @@ struct Factory {
 /// The factories of the runs in progress, by handle (`None` once a run is done with it).
 static FACTORIES: LazyLock<Mutex<Vec<Option<Factory>>>> = LazyLock::new(|| Mutex::new(Vec::new()));
 
-/// A quantity a Python mechanism reports, by name. The engine's quantities are static; names are
-/// interned once per process, so repeated runs do not grow memory.
+/// What each handle's mechanism declares it reports, kept after its run (the result's tables
+/// are laid out from it).
+static DECLARED: LazyLock<Mutex<Vec<Vec<Quantity>>>> = LazyLock::new(|| Mutex::new(Vec::new()));
+
+/// A quantity a Python mechanism reports, by name: `payment_usd` is the payment every output
+/// and the money accounts read ([`PAYMENT`]), any other name a number averaged over an episode.
+/// The engine's quantities are static; names are interned once per process, so repeated runs do
+/// not grow memory.
 fn quantity(name: &str) -> Quantity {
+    if name == PAYMENT.id {
+        return PAYMENT;
+    }
     static NAMES: LazyLock<Mutex<Vec<&'static str>>> = LazyLock::new(|| Mutex::new(Vec::new()));
     let mut names = NAMES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let id = match names.iter().find(|n| **n == name) {
@@ -46,13 +55,16 @@ fn quantity(name: &str) -> Quantity {
             leaked
         }
     };
-    Quantity { id, label: id, per_episode: Aggregate::Mean, scale: 1.0, decimals: 3 }
+    Quantity { id, label: id, meaning: Meaning::Number(Aggregate::Mean), scale: 1.0, decimals: 3 }
 }
 
 /// Put a factory in the registry for one run; its handle.
 pub fn enter(factory: Py<PyAny>, reports: &[String]) -> u64 {
     let mut all = FACTORIES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let reports = reports.iter().map(|r| quantity(r)).collect();
+    let reports: Vec<Quantity> = reports.iter().map(|r| quantity(r)).collect();
+    let mut declared = DECLARED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Handles index both registries, which grow together under the factories' lock.
+    declared.push(reports.clone());
     all.push(Some(Factory { factory: Arc::new(factory), reports, error: None }));
     (all.len() - 1) as u64
 }
@@ -117,6 +129,11 @@ struct Instance {
 }
 
 impl Mechanism for PythonParams {
+    fn reports(&self) -> Vec<Quantity> {
+        let declared = DECLARED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        declared.get(self.handle as usize).cloned().unwrap_or_default()
+    }
+
     fn install(&self, world: &mut World, schedule: &mut Schedule) {
         let pool: Vec<(String, f64)> =
             world.resource::<Ledger>().agents().iter().map(|a| (a.name.clone(), a.output_price)).collect();

@@ -219,7 +219,7 @@ fn a_run_reports_each_agents_money_where_there_is_any() {
         assert!((profits - summary(&out, market, "agents_profit_usd")).abs() < 1e-9);
         // Procurement has no auction overhead: the buyer pays exactly the payments.
         let pays = summary(&out, market, "buyer_pays_usd");
-        assert!((pays - summary(&out, market, "payments_usd")).abs() < 1e-9 * pays.max(1.0));
+        assert!((pays - summary(&out, market, "payment_usd")).abs() < 1e-9 * pays.max(1.0));
         let revenue: f64 = agents.iter().map(|a| summary(&out, market, &format!("revenue:{a}"))).sum();
         assert!((revenue - pays).abs() < 1e-9 * pays.max(1.0), "the agents are paid what the buyer pays");
     }

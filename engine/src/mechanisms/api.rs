@@ -73,7 +73,7 @@ pub enum Role {
     RefinedOracle,
 }
 
-/// How a reported quantity becomes one number per episode.
+/// How a numeric reported quantity becomes one number per episode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Aggregate {
     /// The sum over the tasks that report it.
@@ -82,22 +82,59 @@ pub enum Aggregate {
     Mean,
 }
 
+/// What a reported quantity's value is, which decides how every output reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Meaning {
+    /// A number of the mechanism's own (a utility, a bid spread...), one per episode as
+    /// aggregated.
+    Number(Aggregate),
+    /// Yes (1) or no (0): `tasks.csv` holds `true`/`false`, the episode value is the share of
+    /// yes.
+    Flag,
+    /// An agent of the pool, by index: `tasks.csv` holds its name. It has no episode value.
+    Agent,
+    /// Dollars the buyer pays the winner for the task, in place of the winner's charges at its
+    /// price: the money accounts (revenue, profit, what the buyer pays) read it. The episode
+    /// value is the sum. Report [`PAYMENT`].
+    Payment,
+}
+
 /// A per-task quantity a mechanism reports beyond the core record (a utility, a bid spread,
-/// whether a bandit explored...): declared as a `const` in the mechanism's file and reported
-/// with [`crate::world::Decision::report`], it becomes a column of `tasks.csv`, a metric of
-/// `summary.csv` and a column of the terminal's table of reported quantities.
+/// whether a bandit explored, SALE's provisional winner, a payment...): declared as a `const` in
+/// the mechanism's file, listed by [`Mechanism::reports`] and reported with
+/// [`crate::world::Decision::report`]. It becomes a column of `tasks.csv`, a metric of
+/// `summary.csv` (with its interval) and of a sweep's rows and points, a column of the terminal's
+/// table of reported quantities and of the Python tables, each read by its [`Meaning`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Quantity {
     /// Column and metric identifier (snake case, unique in a run).
     pub id: &'static str,
     /// Table label.
     pub label: &'static str,
-    pub per_episode: Aggregate,
+    pub meaning: Meaning,
     /// Factor and decimals the table shows the episode value at (100 and 1 for a share shown in
     /// percent).
     pub scale: f64,
     pub decimals: usize,
 }
+
+impl Quantity {
+    /// How one episode's values (their sum over the `n` tasks that report it) become its
+    /// episode value; `None` for what has none (an agent).
+    #[must_use]
+    pub fn per_episode(&self, sum: f64, n: u32) -> Option<f64> {
+        match self.meaning {
+            Meaning::Number(Aggregate::Sum) | Meaning::Payment => Some(sum),
+            Meaning::Number(Aggregate::Mean) | Meaning::Flag => (n > 0).then(|| sum / f64::from(n)),
+            Meaning::Agent => None,
+        }
+    }
+}
+
+/// What the buyer paid the winner for a task, in mechanisms with payments (auctions, SALE with
+/// second-score pay): the one payment every output and the money accounts read.
+pub const PAYMENT: Quantity =
+    Quantity { id: "payment_usd", label: "payments $", meaning: Meaning::Payment, scale: 1.0, decimals: 2 };
 
 /// A mechanism ready to run.
 pub trait Mechanism: Debug + Send + Sync {
@@ -109,6 +146,12 @@ pub trait Mechanism: Debug + Send + Sync {
     /// What the mechanism is to the analysis.
     fn role(&self) -> Role {
         Role::Market
+    }
+
+    /// The quantities it reports for each task ([`crate::world::Decision::report`]): what a
+    /// sweep's rows carry for it, declared before anything runs.
+    fn reports(&self) -> Vec<Quantity> {
+        Vec::new()
     }
 
     /// Whether it adapts along the task stream (from its memory or from the outcomes it sees):

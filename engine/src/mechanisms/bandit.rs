@@ -19,7 +19,7 @@ use tender_agents::streams::Stream;
 use tender_agents::validate::Checker;
 use tender_agents::{AgentInfo, cheapest_first};
 
-use super::api::{Aggregate, Mechanism, MechanismKind, Pool, Quantity, Resolved};
+use super::api::{Meaning, Mechanism, MechanismKind, Pool, Quantity, Resolved};
 use super::argmax;
 use crate::ledger::Ledger;
 use crate::world::{Decision, EpisodeSeed, OpenTask, Phase, TaskStream};
@@ -29,7 +29,7 @@ const POSTERIOR: Stream = Stream::named("bandit.posterior");
 
 /// Whether the pick differed from the greedy one (the highest posterior mean less cost).
 const EXPLORED: Quantity =
-    Quantity { id: "explored", label: "explored %", per_episode: Aggregate::Mean, scale: 100.0, decimals: 1 };
+    Quantity { id: "explored", label: "explored %", meaning: Meaning::Flag, scale: 100.0, decimals: 1 };
 
 /// `Bandit(policy: Thompson, cost_weight: 1.0)` as written in a scenario.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -132,6 +132,10 @@ impl Bandits {
 }
 
 impl Mechanism for BanditParams {
+    fn reports(&self) -> Vec<Quantity> {
+        vec![EXPLORED]
+    }
+
     /// It learns each arm's value from the outcomes it sees.
     fn learns(&self) -> bool {
         true
@@ -237,7 +241,7 @@ mod tests {
         for (name, records) in &runs[..2] {
             assert!(pass(records) > random + 0.05, "{name}: {} vs random {random}", pass(records));
             let explored = |part: &[TaskRecord]| {
-                part.iter().map(|r| r.reported.iter().find(|(q, _)| q.id == "explored").map_or(0.0, |p| p.1)).sum::<f64>()
+                part.iter().map(|r| r.reported(super::EXPLORED.id).unwrap_or(0.0)).sum::<f64>()
                     / part.len() as f64
             };
             let (early, late) = records.split_at(records.len() / 4);

@@ -12,8 +12,8 @@ pub mod registry;
 use std::collections::BTreeMap;
 
 pub use api::{
-    Aggregate, AttachError, Collected, Mechanism, MechanismKind, Needs, Pool, Quantity, Resolved, Role, TrainingData,
-    TrainingRun,
+    Aggregate, AttachError, Collected, Meaning, Mechanism, MechanismKind, Needs, PAYMENT, Pool, Quantity, Resolved,
+    Role, TrainingData, TrainingRun,
 };
 pub use registry::{DuplicateKind, Entry, MechanismSpec, entry, kinds, register};
 

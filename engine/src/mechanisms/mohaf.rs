@@ -9,7 +9,7 @@ use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
 use tender_agents::validate::Checker;
 
-use super::api::{Mechanism, MechanismKind, Needs, Pool, Resolved};
+use super::api::{Mechanism, MechanismKind, Needs, PAYMENT, Pool, Quantity, Resolved};
 use super::argmin;
 use super::predict::Predictor;
 use crate::ledger::Ledger;
@@ -84,6 +84,10 @@ struct Mohaf {
 }
 
 impl Mechanism for MohafParams {
+    fn reports(&self) -> Vec<Quantity> {
+        vec![PAYMENT]
+    }
+
     fn install(&self, world: &mut World, schedule: &mut Schedule) {
         let predictor = Predictor::learn(world, self.k as usize);
         let n = world.resource::<Ledger>().agents().len();
@@ -123,7 +127,7 @@ fn award_mohaf(
         };
         if let Some(a) = argmin((0..n).map(|a| (a, objective(a)))) {
             decision.winner = Some(a);
-            decision.payment = Some(prices[a]);
+            decision.report(PAYMENT, prices[a]);
             state.totals[a] += 1;
             state.recent.push_back(a);
             if state.recent.len() > window {
@@ -163,6 +167,6 @@ mod tests {
         let (plain, fair) = (jain(&runs[0]), jain(&runs[1]));
         assert!(fair > plain, "fair {fair} vs plain {plain}");
         // Posted prices rise with utilisation: never below the predicted cost.
-        assert!(runs[0].iter().all(|r| r.payment.is_some()));
+        assert!(runs[0].iter().all(|r| r.payment().is_some()));
     }
 }

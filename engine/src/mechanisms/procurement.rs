@@ -13,7 +13,7 @@ use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
 use tender_agents::validate::Checker;
 
-use super::api::{Mechanism, MechanismKind, Needs, Pool, Resolved};
+use super::api::{Mechanism, MechanismKind, Needs, PAYMENT, Pool, Quantity, Resolved};
 use super::predict::Predictor;
 use crate::ledger::Ledger;
 use crate::world::{Decision, OpenTask, Phase, TaskStream};
@@ -71,6 +71,10 @@ impl MechanismKind for AuctionParams {
 }
 
 impl Mechanism for AuctionParams {
+    fn reports(&self) -> Vec<Quantity> {
+        vec![PAYMENT]
+    }
+
     fn install(&self, world: &mut World, schedule: &mut Schedule) {
         let predictor = Predictor::learn(world, self.k as usize);
         world.insert_resource(Auction { format: self.format, bidding: self.bidding, predictor });
@@ -150,7 +154,7 @@ fn award(
         let worth: Vec<f64> = est.iter().map(|e| task.value * e.success).collect();
         if let Some(a) = run(auction.format, &bids, &worth) {
             decision.winner = Some(a.winner);
-            decision.payment = Some(a.payment);
+            decision.report(PAYMENT, a.payment);
         }
     }
 }

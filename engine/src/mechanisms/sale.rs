@@ -17,7 +17,10 @@ use tender_agents::{JuryCell, PlanCell, RetrievedPair, Round, Task};
 
 use rayon::prelude::*;
 
-use super::api::{AttachError, Mechanism, MechanismKind, Needs, Pool, ReadFile, Resolved, TrainingData, TrainingRun};
+use super::api::{
+    Aggregate, AttachError, Meaning, Mechanism, MechanismKind, Needs, PAYMENT, Pool, Quantity, ReadFile, Resolved, TrainingData,
+    TrainingRun,
+};
 use super::weights_by_agent;
 use crate::fit::{FitError, Features, FitSpec, FittedWeights, Jurors, Objective};
 use crate::ledger::Ledger;
@@ -505,7 +508,33 @@ impl Bid {
 #[derive(Component, Clone, Debug, Default)]
 pub struct Bids(pub Vec<Bid>);
 
+/// The provisional winner: the best first bid, before refinement.
+pub const PROVISIONAL: Quantity =
+    Quantity { id: "provisional", label: "provisional", meaning: Meaning::Agent, scale: 1.0, decimals: 0 };
+/// Whether a refined bid won the task.
+pub const REFINED: Quantity =
+    Quantity { id: "refined", label: "refined wins %", meaning: Meaning::Flag, scale: 100.0, decimals: 1 };
+/// How many agents refined their bids (SALE with memory).
+pub const REFINERS: Quantity = Quantity {
+    id: "refiners",
+    label: "refiners",
+    meaning: Meaning::Number(Aggregate::Mean),
+    scale: 1.0,
+    decimals: 2,
+};
+
 impl Mechanism for SaleConfig {
+    fn reports(&self) -> Vec<Quantity> {
+        let mut q = vec![PROVISIONAL, REFINED];
+        if self.memory {
+            q.push(REFINERS);
+        }
+        if self.payment == Payment::SecondScore {
+            q.push(PAYMENT);
+        }
+        q
+    }
+
     /// With memory, cheaper agents learn to win from the auctions before.
     fn learns(&self) -> bool {
         self.memory
@@ -679,7 +708,7 @@ fn refine(
     for (open, mut decision, mut bids) in &mut tasks {
         let task = stream.get(open);
         let Some(provisional) = best(bids.0.iter(), Round::Initial).copied() else { continue };
-        decision.provisional = Some(provisional.agent);
+        decision.report(REFINERS, 0.0);
         let refines = |a: &Agent| match config.refiners {
             Refiners::Cheaper => a.price < provisional.price,
             Refiners::AllLosers => a.index != provisional.agent,
@@ -700,7 +729,7 @@ fn refine(
             bids.0.push(refined);
             refiners = refiners.saturating_add(1);
         }
-        decision.refiners = refiners;
+        decision.report(REFINERS, f64::from(refiners));
     }
 }
 
@@ -718,10 +747,10 @@ fn award(mut tasks: Query<(&mut Decision, &Bids)>, config: Res<SaleConfig>) {
             }
         });
         let winner = refined.unwrap_or(provisional);
-        decision.provisional = Some(provisional.agent);
         decision.winner = Some(winner.agent);
         decision.plan = winner.plan.usable().then_some(winner.plan);
-        decision.refined = refined.is_some();
+        decision.report(PROVISIONAL, provisional.agent as f64);
+        decision.report(REFINED, f64::from(u8::from(refined.is_some())));
     }
 }
 
@@ -740,10 +769,11 @@ pub fn critical_factor(config: &SaleConfig, winner: &Bid, rival: f64) -> f64 {
 fn pay(mut tasks: Query<(&mut Decision, &Bids)>, config: Res<SaleConfig>) {
     for (mut decision, bids) in &mut tasks {
         let Some(winner) = decision.winner else { continue };
-        let round = if decision.refined { Round::Refined } else { Round::Initial };
+        let round = if decision.reported(REFINED.id) == Some(1.0) { Round::Refined } else { Round::Initial };
         let Some(own) = best_of(bids.0.iter().filter(|b| b.agent == winner && b.plan.round == round)) else { continue };
         let rival = best_of(bids.0.iter().filter(|b| b.agent != winner)).and_then(|b| b.score).unwrap_or(f64::INFINITY);
-        decision.payment = Some(decision.tab.execution_cost * critical_factor(&config, own, rival));
+        let paid = decision.tab.execution_cost * critical_factor(&config, own, rival);
+        decision.report(PAYMENT, paid);
     }
 }
 
@@ -850,7 +880,7 @@ mod tests {
         let refined: Vec<&Bid> = a.bids.iter().filter(|b| b.plan.round == Round::Refined).collect();
         assert_eq!(initial.len(), agents.len(), "every agent bids once");
         let provisional = best(a.bids.iter(), Round::Initial).unwrap();
-        assert_eq!(a.decision.provisional, Some(provisional.agent));
+        assert_eq!(a.decision.reported(PROVISIONAL.id), Some(provisional.agent as f64));
 
         // Only agents strictly cheaper than the provisional winner refine, and all of them do.
         let mut refiners: Vec<usize> = refined.iter().map(|b| b.agent).collect();
@@ -863,7 +893,11 @@ mod tests {
             (true, Refiners::AllLosers) => (0..agents.len()).filter(|&i| i != provisional.agent).collect(),
         };
         assert_eq!(refiners, expected);
-        assert_eq!(usize::from(a.decision.refiners), refiners.len());
+        if config.memory {
+            assert_eq!(a.decision.reported(REFINERS.id), Some(refiners.len() as f64));
+        } else {
+            assert_eq!(a.decision.reported(REFINERS.id), None, "without memory nobody refines");
+        }
 
         // A refined bid wins only with a strictly lower score (or an equal one, if so
         // configured), and then the lowest one does.
@@ -875,11 +909,11 @@ mod tests {
         let better = refined.iter().filter(|b| accepts(b.score.unwrap())).count();
         let winner = a.decision.winner.unwrap();
         if better == 0 {
-            assert!(!a.decision.refined);
+            assert_eq!(a.decision.reported(REFINED.id), Some(0.0));
             assert_eq!(winner, provisional.agent);
         } else {
             let best_refined = best(a.bids.iter(), Round::Refined).unwrap();
-            assert!(a.decision.refined);
+            assert_eq!(a.decision.reported(REFINED.id), Some(1.0));
             assert_eq!(winner, best_refined.agent);
             assert!(accepts(best_refined.score.unwrap()));
         }
@@ -1049,7 +1083,7 @@ mod tests {
     fn memory_lets_small_agents_win_refined_auctions() {
         let config = SaleConfig::published(0.05, 1.0, 1.0, 4);
         let refined: usize =
-            (0..10).map(|s| run_observed(config.clone(), s).0.iter().filter(|a| a.decision.refined).count()).sum();
+            (0..10).map(|s| run_observed(config.clone(), s).0.iter().filter(|a| a.decision.reported(REFINED.id) == Some(1.0)).count()).sum();
         assert!(refined > 0, "no refined bid ever won");
     }
 }
@@ -1099,8 +1133,8 @@ mod payment_tests {
         let mut above = 0;
         for (a, b) in as_bid.iter().zip(&second) {
             assert_eq!((a.winner, a.success, a.cost()), (b.winner, b.success, b.cost()));
-            assert_eq!(a.payment, None, "pay-as-bid records no payment beyond the charges");
-            let paid = b.payment.expect("every awarded task is paid");
+            assert_eq!(a.payment(), None, "pay-as-bid records no payment beyond the charges");
+            let paid = b.payment().expect("every awarded task is paid");
             assert!(paid >= b.execution_cost - 1e-12, "{paid} < {}", b.execution_cost);
             above += usize::from(paid > b.execution_cost + 1e-12);
         }

@@ -15,11 +15,11 @@ const ESCALATE: Stream = Stream::named("tau-ladder.escalate");
 
 /// The rung (0 = cheapest agent) each task went to: averaged over an episode's tasks.
 const RUNG: Quantity =
-    Quantity { id: "rung", label: "mean rung", per_episode: Aggregate::Mean, scale: 1.0, decimals: 2 };
+    Quantity { id: "rung", label: "mean rung", meaning: Meaning::Number(Aggregate::Mean), scale: 1.0, decimals: 2 };
 
 /// Whether the task was sent one rung higher than its τ asked.
 const ESCALATED: Quantity =
-    Quantity { id: "escalated", label: "escalated %", per_episode: Aggregate::Mean, scale: 100.0, decimals: 1 };
+    Quantity { id: "escalated", label: "escalated %", meaning: Meaning::Flag, scale: 100.0, decimals: 1 };
 
 /// `TauLadder(thresholds: [0.5, 2.5, 12.5], escalate: 0.1)` as a scenario writes it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -61,6 +61,10 @@ struct Ladder {
 }
 
 impl Mechanism for TauLadder {
+    fn reports(&self) -> Vec<Quantity> {
+        vec![RUNG, ESCALATED]
+    }
+
     fn install(&self, world: &mut World, schedule: &mut Schedule) {
         let rungs = cheapest_first(&AgentInfo::prices(world.resource::<Ledger>().agents()));
         world.insert_resource(Ladder { rungs, params: self.clone() });

@@ -1,4 +1,5 @@
-//! The example's binary runs its scenario: the ladder beside SALE, from outside the engine.
+//! The example's binary runs its scenario: the ladder and the posted-price market beside SALE,
+//! from outside the engine, and what they report reaches every output.
 
 use std::path::Path;
 use std::process::Command;
@@ -8,7 +9,7 @@ fn scenario() -> std::path::PathBuf {
 }
 
 #[test]
-fn the_ladder_runs_beside_sale_and_reports_its_quantities() {
+fn the_outside_mechanisms_run_beside_sale_and_report_their_quantities() {
     let out = tempfile::tempdir().expect("temp dir");
     let run = Command::new(env!("CARGO_BIN_EXE_tau-ladder"))
         .args(["run", scenario().to_str().expect("utf-8"), "--episodes", "4", "--no-plots", "--out"])
@@ -34,6 +35,64 @@ fn the_ladder_runs_beside_sale_and_reports_its_quantities() {
     }
     let summary = std::fs::read_to_string(out.path().join("summary.csv")).expect("summary.csv");
     assert!(summary.lines().any(|l| l.starts_with("τ ladder,all,escalated,")), "{summary}");
+
+    // The posted-price market pays through the engine's one payment quantity: the money tables,
+    // its tasks' `payment_usd` and the summary's money metrics all read it.
+    assert!(stdout.contains("Money") && stdout.contains("takers"), "{stdout}");
+    let column = |name: &str| header.iter().position(|c| *c == name).unwrap_or_else(|| panic!("a {name} column"));
+    let (paid, winner) = (column("payment_usd"), column("winner"));
+    let mut posted = 0;
+    for line in tasks.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        if cells[mechanism] == "posted price" {
+            posted += 1;
+            // Paid exactly when served.
+            assert_eq!(cells[paid].is_empty(), cells[winner].is_empty(), "{line}");
+        } else {
+            assert_eq!(cells[paid], "", "{line}");
+        }
+    }
+    assert!(posted > 0);
+    for metric in ["payment_usd", "takers", "agents_profit_usd", "buyer_pays_usd", "profit:qwen3-4b"] {
+        assert!(summary.lines().any(|l| l.starts_with(&format!("posted price,all,{metric},"))), "{metric}: {summary}");
+    }
+}
+
+/// A sweep's rows carry what each mechanism declares it reports, whatever it is called.
+#[test]
+fn sweep_rows_carry_the_outside_mechanisms_quantities() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let run = Command::new(env!("CARGO_BIN_EXE_tau-ladder"))
+        .args(["sweep", scenario().to_str().expect("utf-8"), "--set", "mechanisms[2].markup=1.2,2"])
+        .args(["--replications", "2", "--no-plots", "--out"])
+        .arg(out.path())
+        .output()
+        .expect("tau-ladder sweeps");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let rows = std::fs::read_to_string(out.path().join("rows.csv")).expect("rows.csv");
+    let header: Vec<&str> = rows.lines().next().expect("header").split(',').collect();
+    let column = |name: &str| header.iter().position(|c| *c == name).unwrap_or_else(|| panic!("a {name} column"));
+    let (mechanism, markup, paid, rung, refined) =
+        (column("mechanism"), column("mechanisms[2].markup"), column("payment_usd"), column("rung"), column("refined"));
+    let number = |cell: &str| cell.parse::<f64>().ok().filter(|x| x.is_finite());
+    let mut payments = Vec::new();
+    for line in rows.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        match cells[mechanism] {
+            "posted price" => payments.push((cells[markup] == "2", number(cells[paid]).expect("a payment"))),
+            "τ ladder" => assert!(number(cells[rung]).is_some() && number(cells[paid]).is_none(), "{line}"),
+            "SALE" => assert!(number(cells[refined]).is_some_and(|x| (0.0..=1.0).contains(&x)), "{line}"),
+            _ => assert!(number(cells[paid]).is_none(), "{line}"),
+        }
+    }
+    // A higher post pays more, replication by replication (common random numbers).
+    let (low, high): (Vec<&(bool, f64)>, Vec<&(bool, f64)>) = payments.iter().partition(|(two, _)| !two);
+    assert_eq!(low.len(), 2);
+    for (a, b) in low.iter().zip(&high) {
+        assert!(b.1 > a.1, "{payments:?}");
+    }
+    let manifest = std::fs::read_to_string(out.path().join("sweep.json")).expect("sweep.json");
+    assert!(manifest.contains("\"flags\"") && manifest.contains("\"escalated\""), "{manifest}");
 }
 
 #[test]
