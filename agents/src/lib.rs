@@ -12,6 +12,7 @@
 pub mod answer;
 pub mod cells;
 pub mod embed;
+pub mod fields;
 pub mod live;
 mod memo;
 pub mod observe;

@@ -189,114 +189,99 @@ impl JurorProfile {
     }
 }
 
-/// Pool-wide parameters of the synthetic world.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StandInParams {
-    /// Share of the success latent's variance common to all agents on a task (hard tasks are
-    /// hard for everyone).
-    pub shared_difficulty: f64,
-    /// Share of the success latent's variance that is the agent's affinity for the task's topic
-    /// (what a router can learn from similar past tasks).
-    pub topic_affinity: f64,
-    /// Share of the success latent's variance common to all agents on a topic (a hard subject
-    /// is hard for everyone); estimated from recorded tables with topics. 0: topics differ only
-    /// in each agent's own affinity (model v1).
-    pub topic_difficulty: f64,
-    /// Correlation between a poor fit to the task and a long trace (failures run longer).
-    pub length_failure_correlation: f64,
-    /// Correlation between the log plan length and the log trace length; 0.41 gives the paper's
-    /// Spearman rho of 0.39.
-    pub plan_trace_correlation: f64,
-    /// Correlation between a plan's entropy and the agent's fit to the task.
-    pub entropy_signal: f64,
-    /// Share of a juror's noise common to all jurors of the same plan (a plan that looks good
-    /// to one juror tends to look good to all).
-    pub jury_shared_noise: f64,
-    /// Weight of a retrieved pair whose winning plan failed, relative to one that succeeded.
-    pub failed_lesson_weight: f64,
-    /// Input tokens of the bid prompt (task and instructions).
-    pub plan_prompt_tokens: u32,
-    /// Input tokens of the jury prompt, besides the plan itself.
-    pub jury_prompt_tokens: u32,
-    /// Output tokens of a juror's answer.
-    pub jury_output_tokens: u32,
-    /// Input tokens of the refinement prompt, besides the retrieved plans.
-    pub refine_prompt_tokens: u32,
-    // Model v2. Each feature is off at 0 (model v1); see docs/standins.md.
-    /// Verbosity bias (Zheng et al. 2023, arXiv 2306.05685; Saito et al. 2023, arXiv
-    /// 2310.10076): added to every juror's impression of a plan, in latent units per unit of
-    /// `ln(plan length / the pool's typical plan length)`. Jurors over-reward long plans whatever
-    /// their content; it is keyed on the length the juror reads, never on who wrote the plan, and
-    /// it never touches execution.
-    pub verbosity_bias: f64,
-    /// Weight of the agent's skill on the task (`Φ⁻¹` of its pass@1 in the task's bin) in what
-    /// its plan's entropy and length read, besides its deviation from its own typical fit: plan
-    /// signals then tell a strong agent from a weak one.
-    pub skill_signal: f64,
-    /// How much better a bidder reads its own plan than its peers do: its accuracy about its own
-    /// plans is `accuracy + self_knowledge * (1 - accuracy)`, and its noise about them is private
-    /// (the jury's shared impression reaches it with weight `1 - self_knowledge`).
-    pub self_knowledge: f64,
-    /// Lessons at which a refined plan's gain from memory reaches half of its full value. A
-    /// lesson is a past task in memory weighted by how similar it is (above
-    /// `lesson_min_similarity`) and by whether its winner succeeded, so an agent's gain grows as
-    /// relevant experience accumulates along the stream. 0: the gain depends only on the `k`
-    /// retrieved pairs (model v1).
-    pub lesson_half: f64,
-    /// Similarity below which a past task teaches nothing; above it, a lesson's weight rises
-    /// linearly to 1 at similarity 1.
-    pub lesson_min_similarity: f64,
-    /// Correlation of a refined plan's noise (length, entropy, the jury's impressions) with the
-    /// agent's initial plan's when memory gave it everything it can (its full `memory_gain`). A
-    /// refinement learns only from memory: the share of the plan it rewrites is the share of the
-    /// full gain it drew, so with nothing relevant retrieved the refined plan is the initial one,
-    /// and with a full memory its noise keeps this correlation. 0: a fully informed refinement is
-    /// a fresh draw.
-    pub refine_noise_correlation: f64,
-    /// Share of topics on which agents that write short plans beat agents that write long ones
-    /// (the SALE paper's failure analysis: the large model over-engineers, skips tools and
-    /// verification; smaller ones plan simpler and verify more). 0: no such topics.
-    pub complementary_topics: f64,
-    /// Standard deviation across topics, in latent units, of the gap between the fit of the
-    /// pool's most and least verbose planners (by median plan length) that complementary topics
-    /// create. The effect has mean zero over topics and the rest of the latent is scaled down to
-    /// make room for it, so pass@1 stays close to the calibrated table.
-    pub complementary_strength: f64,
-}
-
-impl Default for StandInParams {
-    fn default() -> Self {
-        Self {
-            shared_difficulty: 0.6,
-            topic_affinity: 0.15,
-            topic_difficulty: 0.0,
-            length_failure_correlation: 0.3,
-            plan_trace_correlation: 0.41,
-            entropy_signal: 0.3,
-            jury_shared_noise: 0.5,
-            failed_lesson_weight: 0.5,
-            plan_prompt_tokens: 150,
-            jury_prompt_tokens: 120,
-            jury_output_tokens: 3,
-            refine_prompt_tokens: 200,
-            verbosity_bias: 0.0,
-            skill_signal: 0.0,
-            self_knowledge: 0.0,
-            lesson_half: 0.0,
-            lesson_min_similarity: 0.5,
-            refine_noise_correlation: 0.0,
-            complementary_topics: 0.0,
-            complementary_strength: 1.0,
-        }
+crate::fields! {
+    /// Pool-wide parameters of the synthetic world: the one definition of each (its meaning,
+    /// default and range) that the scenario's parsing, `tender validate` and the docs' tables
+    /// (docs/standins.md, generated) all read. Model v2's features are each off at 0 (model v1);
+    /// see docs/standins.md.
+    pub struct StandInParams {
+        /// Share of the success latent's variance common to all agents on a task (hard tasks are
+        /// hard for everyone). With `topic_difficulty` and `topic_affinity`, at most 1 in all.
+        shared_difficulty: f64 = 0.6, in [0.0, 1.0];
+        /// Share of the success latent's variance that is the agent's affinity for the task's
+        /// topic (what a router can learn from similar past tasks).
+        topic_affinity: f64 = 0.15, in [0.0, 1.0];
+        /// Share of the success latent's variance common to all agents on a topic (a hard
+        /// subject is hard for everyone); estimated from recorded tables with topics. 0: topics
+        /// differ only in each agent's own affinity (model v1).
+        topic_difficulty: f64 = 0.0, in [0.0, 1.0];
+        /// Correlation between a poor fit to the task and a long trace (failures run longer).
+        length_failure_correlation: f64 = 0.3, in [-1.0, 1.0];
+        /// Correlation between the log plan length and the log trace length; 0.41 gives the
+        /// paper's Spearman ρ of 0.39.
+        plan_trace_correlation: f64 = 0.41, in [-1.0, 1.0];
+        /// Correlation between a plan's entropy and the agent's fit to the task.
+        entropy_signal: f64 = 0.3, in [-1.0, 1.0];
+        /// Share of a juror's noise common to all jurors of the same plan (a plan that looks
+        /// good to one juror tends to look good to all).
+        jury_shared_noise: f64 = 0.5, in [0.0, 1.0];
+        /// Weight of a retrieved pair whose winning plan failed, relative to one that succeeded.
+        failed_lesson_weight: f64 = 0.5, in [0.0, 1.0];
+        /// Input tokens of the bid prompt (task and instructions).
+        plan_prompt_tokens: u32 = 150, in [0, 1_000_000];
+        /// Input tokens of the jury prompt, besides the plan itself.
+        jury_prompt_tokens: u32 = 120, in [0, 1_000_000];
+        /// Output tokens of a juror's answer.
+        jury_output_tokens: u32 = 3, in [1, 1_000_000];
+        /// Input tokens of the refinement prompt, besides the retrieved plans.
+        refine_prompt_tokens: u32 = 200, in [0, 1_000_000];
+        /// Model v2. Latent units added to every juror's impression of a plan per unit of
+        /// `ln(plan length / the pool's typical plan length)` (the mean of its agents' log median
+        /// plan lengths): jurors over-reward long plans whatever their content, the verbosity
+        /// bias of LLM judges (Zheng et al. 2023, arXiv 2306.05685; Saito et al. 2023, arXiv
+        /// 2310.10076). It reads only the length the juror sees, never the author, and never
+        /// touches execution. SALE's cost term, price × plan length, is what can correct it.
+        verbosity_bias: f64 = 0.0, in [-3.0, 3.0];
+        /// Model v2. Weight of the agent's skill on the task, `Φ⁻¹(p)`, in what its plan's
+        /// entropy and length read (besides its deviation `z` from its own typical fit). With
+        /// it, plan signals tell a strong agent from a weak one.
+        skill_signal: f64 = 0.0, in [0.0, 3.0];
+        /// Model v2. A bidder's accuracy about its own plan is `accuracy + self_knowledge × (1 −
+        /// accuracy)`, and the jury's shared impression reaches it with weight `1 −
+        /// self_knowledge`: it sees a private, sharper signal of its own fit; peers see less.
+        self_knowledge: f64 = 0.0, in [0.0, 1.0];
+        /// Model v2. Lessons at which memory's gain reaches half its full value. A refinement's
+        /// boost is multiplied by `L / (L + lesson_half)`, where `L` sums, over every past task
+        /// in memory, `max(0, (similarity − lesson_min_similarity) / (1 −
+        /// lesson_min_similarity))`, weighted by `failed_lesson_weight` when that task's winner
+        /// failed. Experience near a task accumulates along the stream, so small agents improve
+        /// gradually rather than as soon as `k` similar tasks exist. With a memory index
+        /// (`Sale(index: Cells())` or `Ivf()`), `L` is read from a sample of `lesson_sample`
+        /// past tasks once memory holds more (docs/mechanisms.md, "Long task streams"). 0: the
+        /// gain depends only on the `k` retrieved pairs (model v1).
+        lesson_half: f64 = 0.0, in [0.0, 10_000.0];
+        /// Model v2. Similarity below which a past task teaches nothing; above it, a lesson's
+        /// weight rises linearly to 1 at similarity 1. Only read when `lesson_half > 0`.
+        lesson_min_similarity: f64 = 0.5, in [0.0, 0.99];
+        /// Model v2. Correlation of a fully informed refinement's noise (length, entropy, the
+        /// jury's shared and own impressions) with the agent's initial plan's. **A refinement
+        /// learns only from memory**: the share `u` of its full `memory_gain` that memory gave
+        /// it sets how much it rewrites, its noise following the initial plan's with correlation
+        /// `1 − u × (1 − refine_noise_correlation)`. With nothing relevant retrieved (`u = 0`)
+        /// the refined bid is the initial bid, length, entropy and every verdict (tested), so it
+        /// cannot win where the original lost; the more relevant lessons memory holds, the
+        /// further the rewrite goes.
+        refine_noise_correlation: f64 = 0.0, in [0.0, 1.0];
+        /// Model v2. Share of topics on which terse planners beat verbose ones (the SALE paper's
+        /// failure analysis: the large model over-engineers, skips tools and verification;
+        /// smaller ones plan simpler and verify more). Drawn per topic from the episode's
+        /// `Complementary` stream.
+        complementary_topics: f64 = 0.0, in [0.0, 0.5];
+        /// Model v2. Standard deviation across topics, in latent units, of the gap between the
+        /// fit of the pool's most and least verbose planners (by median plan length,
+        /// `plan_tokens.median`) that complementary topics create. Agents load on it in
+        /// proportion to their position on a log scale of median plan length (a pool whose
+        /// agents all plan alike has no complementary topics); the effect has mean zero over
+        /// topics, and the rest of the agent's latent is scaled down to make room, so pass@1
+        /// stays close to the skill table (tested within 3 points). Only read when
+        /// `complementary_topics > 0`.
+        complementary_strength: f64 = 1.0, in [0.0, 2.0];
     }
 }
 
 impl StandInParams {
     pub fn check(&self, c: &mut Checker) {
-        c.range("shared_difficulty", self.shared_difficulty, 0.0, 1.0);
-        c.range("topic_affinity", self.topic_affinity, 0.0, 1.0);
-        c.range("topic_difficulty", self.topic_difficulty, 0.0, 1.0);
+        self.check_ranges(c);
         let shares = self.shared_difficulty + self.topic_difficulty;
         c.require(
             shares + self.topic_affinity <= 1.0,
@@ -308,23 +293,6 @@ impl StandInParams {
                 (1.0 - shares).max(0.0)
             ),
         );
-        c.range("length_failure_correlation", self.length_failure_correlation, -1.0, 1.0);
-        c.range("plan_trace_correlation", self.plan_trace_correlation, -1.0, 1.0);
-        c.range("entropy_signal", self.entropy_signal, -1.0, 1.0);
-        c.range("jury_shared_noise", self.jury_shared_noise, 0.0, 1.0);
-        c.range("failed_lesson_weight", self.failed_lesson_weight, 0.0, 1.0);
-        c.count("plan_prompt_tokens", self.plan_prompt_tokens.into(), 0, 1_000_000);
-        c.count("jury_prompt_tokens", self.jury_prompt_tokens.into(), 0, 1_000_000);
-        c.count("jury_output_tokens", self.jury_output_tokens.into(), 1, 1_000_000);
-        c.count("refine_prompt_tokens", self.refine_prompt_tokens.into(), 0, 1_000_000);
-        c.range("verbosity_bias", self.verbosity_bias, -3.0, 3.0);
-        c.range("skill_signal", self.skill_signal, 0.0, 3.0);
-        c.range("self_knowledge", self.self_knowledge, 0.0, 1.0);
-        c.range("lesson_half", self.lesson_half, 0.0, 10_000.0);
-        c.range("lesson_min_similarity", self.lesson_min_similarity, 0.0, 0.99);
-        c.range("refine_noise_correlation", self.refine_noise_correlation, 0.0, 1.0);
-        c.range("complementary_topics", self.complementary_topics, 0.0, 0.5);
-        c.range("complementary_strength", self.complementary_strength, 0.0, 2.0);
     }
 }
 

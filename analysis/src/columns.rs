@@ -386,7 +386,8 @@ pub fn agents(agents: &[AgentInfo]) -> Table {
 }
 
 /// `mechanisms.csv`: each column of the run with what it declares of itself (its role, its
-/// curve, whether it learns along the stream), so that plots and notebooks find mechanisms by
+/// curve, whether it learns along the stream, the ids of the quantities it reports, space
+/// separated), so that plots and notebooks find mechanisms by
 /// what they are, never by their names.
 #[must_use]
 pub fn mechanisms(batch: &BatchResult) -> Table {
@@ -401,6 +402,10 @@ pub fn mechanisms(batch: &BatchResult) -> Table {
     t.push("role", Values::Text(batch.mechanisms.iter().map(|m| Some(role(m))).collect()));
     t.push("curve", Values::Text(batch.mechanisms.iter().map(|m| m.curve.clone()).collect()));
     t.push("learns", Values::Bool(batch.mechanisms.iter().map(|m| Some(m.learns())).collect()));
+    let reports = |m: &tender_engine::mechanisms::Resolved| {
+        m.mechanism.reports().iter().map(|q| q.id).collect::<Vec<_>>().join(" ")
+    };
+    t.push("reports", Values::Text(batch.mechanisms.iter().map(|m| Some(reports(m))).collect()));
     t
 }
 

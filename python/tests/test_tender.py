@@ -100,12 +100,20 @@ def test_mechanisms_equal_the_clis_mechanisms_csv(quick, cli_run):
     assert [e["mechanism"] for e in expected] == [g["mechanism"] for g in got]
     assert [e["role"] for e in expected] == [g["role"] for g in got]
     assert [e["learns"] == "true" for e in expected] == [g["learns"] for g in got]
+    assert [e["reports"] for e in expected] == [g["reports"] for g in got]
+    sale = next(g for g in got if g["mechanism"] == "SALE")
+    assert {"provisional", "refined", "refiners"} <= set(sale["reports"].split())
 
 
 def test_columns_are_typed_in_pandas_and_polars(quick):
     tasks = quick.tasks.to_pandas()
     assert tasks["success"].dtype == bool
-    assert tasks["refined"].dtype == bool
+    # A mechanism's own quantities are typed by their meaning: SALE's refined win is a boolean
+    # (missing on other mechanisms' rows), its provisional winner an agent.
+    schema = quick.tasks.arrow.schema
+    assert schema.field("refined").type == pa.bool_()
+    assert pa.types.is_dictionary(schema.field("provisional").type)
+    assert set(tasks["provisional"].dropna()) <= set(tasks["winner"].cat.categories)
     assert tasks["step"].dtype == "int64"
     assert tasks["episode_seed"].dtype == "uint64"
     assert isinstance(tasks["mechanism"].dtype, pd.CategoricalDtype)

@@ -11,6 +11,8 @@
 //!   command that measured them.
 //! - `<!-- checked: TEST -->` … `<!-- /checked -->`: a claim with its shape ("rises", "falls")
 //!   that the test of this file named TEST computes and compares word for word.
+//! - `<!-- generated: NAME -->` … `<!-- /generated -->`: a table made from the one definition of
+//!   the fields it lists ([`generated_sections_are_their_fields_definitions`]).
 //! - docs/reproduction.md is generated whole by `tender reproduce`, docs/validation.md by
 //!   `tender validation`.
 //!
@@ -75,7 +77,7 @@ fn blocks(doc: &Path) -> (Vec<Block>, Vec<(usize, String)>) {
             if let Some((kind, command)) = rest.split_once(": ") {
                 assert!(open.is_none(), "{}:{}: a block opens inside another", doc.display(), i + 1);
                 assert!(
-                    ["check", "check-with-data", "measured", "checked"].contains(&kind),
+                    ["check", "check-with-data", "measured", "checked", "generated"].contains(&kind),
                     "{}:{}: unknown block `{kind}`",
                     doc.display(),
                     i + 1
@@ -541,4 +543,59 @@ fn the_documented_game_and_shapley_limits_are_the_codes() {
     ] {
         assert!(games.contains(&claim), "docs/games.md should say {claim:?}");
     }
+}
+
+/// The sections a document marks `<!-- generated: NAME -->` … `<!-- /generated -->`, from the
+/// one definition of the fields they list; `None` for a name no generator has.
+fn generated(name: &str) -> Option<String> {
+    use tender_agents::StandInParams;
+    use tender_agents::fields::{compact_list, markdown_table};
+    match name {
+        "standin-fields" => Some(markdown_table(StandInParams::FIELDS)),
+        "standin-fields-compact" => Some(compact_list(StandInParams::FIELDS)),
+        _ => None,
+    }
+}
+
+/// Every generated section is what its generator gives now: a field added, re-ranged or
+/// re-documented in the code cannot leave the docs behind. `TENDER_BLESS=1` rewrites them.
+#[test]
+fn generated_sections_are_their_fields_definitions() {
+    let bless = std::env::var_os("TENDER_BLESS").is_some();
+    let mut stale = Vec::new();
+    let mut seen = 0;
+    for doc in documents() {
+        let text = std::fs::read_to_string(&doc).expect("doc");
+        let mut out = String::new();
+        let mut lines = text.split_inclusive('\n');
+        while let Some(line) = lines.next() {
+            out.push_str(line);
+            let Some(name) = line.trim().strip_prefix("<!-- generated: ").and_then(|r| r.strip_suffix(" -->")) else {
+                continue;
+            };
+            let expected = generated(name).unwrap_or_else(|| panic!("{}: no generator `{name}`", doc.display()));
+            let mut current = String::new();
+            for inner in lines.by_ref() {
+                if inner.trim() == "<!-- /generated -->" {
+                    out.push_str(&expected);
+                    out.push_str(inner);
+                    break;
+                }
+                current.push_str(inner);
+            }
+            seen += 1;
+            if current != expected {
+                stale.push(format!("{}: section `{name}`", doc.display()));
+            }
+        }
+        if bless && out != text {
+            std::fs::write(&doc, out).expect("rewrite the doc");
+        }
+    }
+    assert!(seen >= 2, "the README and docs/standins.md each have a generated section");
+    assert!(
+        bless || stale.is_empty(),
+        "stale generated sections (rerun with TENDER_BLESS=1 to rewrite them):\n{}",
+        stale.join("\n")
+    );
 }
