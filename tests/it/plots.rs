@@ -57,6 +57,12 @@ fn a_run_draws_every_plot_and_a_report() {
     assert!(curve.contains("SALE") && !curve.contains("SALE (no memory)"), "{curve}");
     let cost = svg_texts(&out.join("cost_vs_pass.svg"));
     assert!(cost.contains("cost ($ per million tokens)") && cost.contains("pass@1 (%)"));
+    // The report shows what the mechanisms declare they report, read from mechanisms.csv: SALE's
+    // refinements, with an agent (the provisional winner) shown without an episode value.
+    let report = std::fs::read_to_string(out.join("report.html")).expect("report");
+    let reported = &report[report.find("Reported by the mechanisms").expect("a reported table")..];
+    assert!(reported.contains("<th>refined</th>") && reported.contains("<th>refiners</th>"), "{reported}");
+    assert!(reported.contains("<td>SALE</td>") && !reported.contains("<td>small alone</td>"), "{reported}");
     // Plotting again from the files alone gives the same pictures.
     let before = std::fs::read(out.join("cost_vs_pass.svg")).expect("svg");
     tender(&["plot", path(&out)]);

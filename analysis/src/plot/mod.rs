@@ -176,7 +176,7 @@ fn plot_run(dir: &Path, shown: &Path) -> Result<Vec<PathBuf>, PlotError> {
     if let Some(figure) = routing_figure(dir)? {
         files.extend(both(dir, "accuracy_vs_strong_share", &figure)?);
     }
-    let tables = run_tables(&data);
+    let tables = run_tables(&data, &read::declared_reports(dir)?);
     report(dir, shown, &files, &tables, &[])?;
     files.push(dir.join("report.html"));
     Ok(files)

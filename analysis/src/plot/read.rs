@@ -232,6 +232,24 @@ pub(super) fn busy_over_time(dir: &Path) -> Result<Option<(Vec<String>, Panels)>
     Ok(Some((agents, panels)))
 }
 
+/// What each mechanism of a run declares it reports (`mechanisms.csv`'s `reports`), for those
+/// that report anything; none for a folder without it.
+pub(super) fn declared_reports(dir: &Path) -> Result<Vec<(String, Vec<String>)>, PlotError> {
+    let path = dir.join("mechanisms.csv");
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let (header, rows) = read_csv(&path)?;
+    let m = column(&header, "mechanism", &path)?;
+    // Folders written before the column existed declare nothing.
+    let Ok(q) = column(&header, "reports", &path) else { return Ok(Vec::new()) };
+    Ok(rows
+        .into_iter()
+        .map(|r| (r[m].clone(), r[q].split_whitespace().map(str::to_string).collect::<Vec<_>>()))
+        .filter(|(_, ids)| !ids.is_empty())
+        .collect())
+}
+
 /// The mechanisms of a run that declare they learn along the stream (`mechanisms.csv`); none
 /// for a folder without it.
 fn learners(dir: &Path) -> Result<Vec<String>, PlotError> {

@@ -24,7 +24,9 @@ pub(super) fn fmt_est(e: Est, scale: f64, decimals: usize) -> String {
     }
 }
 
-pub(super) fn run_tables(data: &RunData) -> Vec<String> {
+/// The run's tables: the headline metrics, then, when any mechanism declares quantities of its
+/// own (`mechanisms.csv`), their episode values (a quantity without one, an agent, shows —).
+pub(super) fn run_tables(data: &RunData, reports: &[(String, Vec<String>)]) -> Vec<String> {
     let cols = [
         Metric::PassAt1,
         Metric::CostPerMTok,
@@ -50,7 +52,33 @@ pub(super) fn run_tables(data: &RunData) -> Vec<String> {
         t.push_str("</tr>");
     }
     t.push_str("</table>");
-    vec![t]
+    let mut tables = vec![t];
+    let mut ids: Vec<&str> = Vec::new();
+    for id in reports.iter().flat_map(|(_, q)| q) {
+        if !ids.contains(&id.as_str()) {
+            ids.push(id);
+        }
+    }
+    if !ids.is_empty() {
+        let mut r = String::from("<h2>Reported by the mechanisms</h2><table><tr><th>mechanism</th>");
+        for id in &ids {
+            r.push_str(&format!("<th>{}</th>", html_escape(id)));
+        }
+        r.push_str("</tr>");
+        for (m, own) in reports {
+            r.push_str(&format!("<tr><td>{}</td>", html_escape(m)));
+            for id in &ids {
+                let e = data.get("all", id, m);
+                let cell =
+                    if own.iter().any(|q| q == id) && e.mean.is_finite() { fmt_est(e, 1.0, 3) } else { "—".into() };
+                r.push_str(&format!("<td>{cell}</td>"));
+            }
+            r.push_str("</tr>");
+        }
+        r.push_str("</table>");
+        tables.push(r);
+    }
+    tables
 }
 
 pub(super) fn sweep_table(manifest: &Manifest, get: &dyn Fn(usize, &str, &str) -> Est) -> String {
