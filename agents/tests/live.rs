@@ -706,3 +706,61 @@ fn waiting_for_a_request_slot_does_not_count_against_the_attempt_timeout() {
     assert!(cells.iter().all(|c| c.status == Status::Answered && c.success), "{cells:?}");
     assert_eq!(slow.calls(), 3);
 }
+
+/// A pool of live agents only, as an outcome source (the pool source pairs it with stand-ins).
+struct LiveOnly(LiveSource, Vec<AgentInfo>);
+
+impl tender_agents::OutcomeSource for LiveOnly {
+    fn agents(&self) -> &[AgentInfo] {
+        &self.1
+    }
+    fn plan(&self, key: CellKey<'_>) -> PlanCell {
+        self.0.plan(key)
+    }
+    fn refine(&self, key: CellKey<'_>, recall: &tender_agents::Recall<'_>) -> PlanCell {
+        self.0.refine(key, recall.pairs, recall.k)
+    }
+    fn best_plan(&self, _: CellKey<'_>) -> Option<PlanCell> {
+        None
+    }
+    fn judge(&self, key: CellKey<'_>, plan: &PlanCell, juror: usize) -> tender_agents::JuryCell {
+        self.0.judge(key, plan, juror)
+    }
+    fn execute(&self, key: CellKey<'_>, plan: Option<&PlanCell>) -> tender_agents::ExecutionCell {
+        self.0.execute(key, plan)
+    }
+}
+
+/// A strategy post-processes what a live agent really answered: its verdicts after they are
+/// parsed, its plans' length; its executions never.
+#[test]
+fn a_live_agents_strategy_shifts_its_parsed_verdicts_and_pads_its_plans() {
+    use tender_agents::OutcomeSource;
+    use tender_agents::strategy::{Shift, Strategic, Strategy};
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.method(POST).path("/v1/chat/completions");
+        then.status(200).json_body(reply("1. Multiply six by seven.\n2. Check it. Score: 3\nAnswer: 42"));
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mode = Mode::Live { cache: None, trace: Some(dir.path().join("trace.jsonl")) };
+    let env = |_: &str| Some("k".to_string());
+    let pool = vec![agents()[0].clone(), AgentInfo { name: "n".into(), ..agents()[0].clone() }];
+    let live = LiveSource::new(&pool, &[Some(spec(&server)), Some(spec(&server))], &mode, &env).unwrap();
+    let inner: Arc<dyn OutcomeSource> = Arc::new(LiveOnly(live, pool));
+    let gamer =
+        Strategy { own_plans: Shift::Score(5), rivals: Shift::Lower(1), plan_length: 2.0, ..Strategy::default() };
+    let strategic = Strategic::wrap(Arc::clone(&inner), vec![gamer, Strategy::default()]);
+    let t = task();
+    let of = |agent: usize| CellKey { episode_seed: 1, task: &t, agent };
+    let (own, rival) = (inner.plan(of(0)), inner.plan(of(1)));
+    assert_eq!(inner.judge(of(0), &own, 0).score, Some(3), "the server's verdict, parsed");
+    assert_eq!(strategic.judge(of(0), &own, 0).score, Some(5), "its own plan, scored 5");
+    assert_eq!(strategic.judge(of(1), &rival, 0).score, Some(2), "a rival's, lowered by one");
+    assert_eq!(strategic.judge(of(0), &own, 1).score, Some(3), "the truthful juror is untouched");
+    let padded = strategic.plan(of(0));
+    assert_eq!(padded.length, own.length * 2);
+    assert_eq!(padded.usage.output, own.usage.output * 2, "the padding is billed");
+    assert_eq!(strategic.plan(of(1)), rival);
+    assert_eq!(strategic.execute(of(0), Some(&padded)), inner.execute(of(0), Some(&padded)));
+}
