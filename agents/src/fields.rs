@@ -29,6 +29,12 @@ impl Bounded for f64 {
     }
 }
 
+impl Bounded for u8 {
+    fn check_range(self, c: &mut Checker, name: &str, min: f64, max: f64) {
+        c.count(name, u64::from(self), min as u64, max as u64);
+    }
+}
+
 impl Bounded for u32 {
     fn check_range(self, c: &mut Checker, name: &str, min: f64, max: f64) {
         // Whole-number bounds, written as numbers in the one definition.
@@ -48,7 +54,7 @@ macro_rules! fields {
         }
     ) => {
         $(#[doc = $sdoc])*
-        #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
         #[serde(deny_unknown_fields, default)]
         pub struct $name {
             $( $(#[doc = $doc])+ pub $field: $ty, )*

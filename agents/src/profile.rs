@@ -114,69 +114,51 @@ impl LogNormalSpec {
     }
 }
 
-/// Execution trace length: `median_at_1min * tau^tau_exponent` tokens, log-normal around it.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TraceSpec {
-    pub median_at_1min: f64,
-    pub tau_exponent: f64,
-    pub sigma: f64,
-    /// Share of the trace's tokens that are output (the rest is context read as input).
-    pub output_share: f64,
-}
-
-impl Default for TraceSpec {
-    fn default() -> Self {
-        Self { median_at_1min: 800_000.0, tau_exponent: 0.25, sigma: 0.5, output_share: 0.1 }
+crate::fields! {
+    /// Execution trace length: `median_at_1min * tau^tau_exponent` tokens, log-normal around
+    /// it (an agent's `trace`).
+    pub struct TraceSpec {
+        /// Median tokens of an execution on a task a human solves in one minute.
+        median_at_1min: f64 = 800_000.0, in [1.0, 1e9];
+        /// How the median grows with the task's human solving time τ (minutes).
+        tau_exponent: f64 = 0.25, in [-3.0, 3.0];
+        /// Standard deviation of the log trace length around the median.
+        sigma: f64 = 0.5, in [0.0, 3.0];
+        /// Share of the trace's tokens that are output (the rest is context read as input).
+        output_share: f64 = 0.1, in [0.0, 1.0];
     }
 }
 
-/// Plan entropy: `mean + sd * (signal * fit + noise)`, where the signal strength is pool-wide.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EntropySpec {
-    pub mean: f64,
-    pub sd: f64,
-}
-
-impl Default for EntropySpec {
-    fn default() -> Self {
-        Self { mean: 1.0, sd: 0.25 }
+crate::fields! {
+    /// Plan entropy: `mean + sd * (signal * fit + noise)`, where the signal strength is
+    /// pool-wide (an agent's `entropy`).
+    pub struct EntropySpec {
+        /// Mean per-token entropy of the agent's plans.
+        mean: f64 = 1.0, in [0.0, 100.0];
+        /// Its standard deviation across plans.
+        sd: f64 = 0.25, in [0.0, 100.0];
     }
 }
 
-/// A juror's behaviour.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JurorProfile {
-    /// Correlation between the juror's impression of a plan and the plan's true chance of
-    /// success (its latent margin): 0 is a coin, 1 sees the truth.
-    pub accuracy: f64,
-    /// Added to the juror's impression of its own plans, in latent units.
-    pub self_bias: f64,
-    /// Share of its peers' plans the juror does not score (an abstention), as real jurors
-    /// decline or cannot read plans unlike their own. 0: it scores every plan.
-    #[serde(default)]
-    pub abstain: f64,
-    /// Share of its verdicts that hold no readable score (unparsed: the call is paid, the
-    /// verdict lost), as small models' replies often do.
-    #[serde(default)]
-    pub unreadable: f64,
-    /// Share of its readable verdicts that are `saturated_score` whatever the plan: a juror that
-    /// gives nearly every plan a 5.
-    #[serde(default)]
-    pub saturation: f64,
-    #[serde(default = "five")]
-    pub saturated_score: u8,
-}
-
-const fn five() -> u8 {
-    5
-}
-
-impl Default for JurorProfile {
-    fn default() -> Self {
-        Self { accuracy: 0.6, self_bias: 0.3, abstain: 0.0, unreadable: 0.0, saturation: 0.0, saturated_score: 5 }
+crate::fields! {
+    /// A juror's behaviour (an agent's `juror`).
+    pub struct JurorProfile {
+        /// Correlation between the juror's impression of a plan and the plan's true chance of
+        /// success (its latent margin): 0 is a coin, 1 sees the truth.
+        accuracy: f64 = 0.6, in [0.0, 1.0];
+        /// Added to the juror's impression of its own plans, in latent units.
+        self_bias: f64 = 0.3, in [-5.0, 5.0];
+        /// Share of its peers' plans the juror does not score (an abstention), as real jurors
+        /// decline or cannot read plans unlike their own. 0: it scores every plan.
+        abstain: f64 = 0.0, in [0.0, 1.0];
+        /// Share of its verdicts that hold no readable score (unparsed: the call is paid, the
+        /// verdict lost), as small models' replies often do.
+        unreadable: f64 = 0.0, in [0.0, 1.0];
+        /// Share of its readable verdicts that are `saturated_score` whatever the plan: a juror
+        /// that gives nearly every plan a 5.
+        saturation: f64 = 0.0, in [0.0, 1.0];
+        /// The score a saturated verdict gives (Likert, 0 to 5).
+        saturated_score: u8 = 5, in [0, 5];
     }
 }
 
@@ -356,24 +338,9 @@ impl AgentProfile {
             c.range("median", self.plan_tokens.median, 1.0, 1e6);
             c.range("sigma", self.plan_tokens.sigma, 0.0, 3.0);
         });
-        c.within("trace", |c| {
-            c.range("median_at_1min", self.trace.median_at_1min, 1.0, 1e9);
-            c.range("tau_exponent", self.trace.tau_exponent, -3.0, 3.0);
-            c.range("sigma", self.trace.sigma, 0.0, 3.0);
-            c.range("output_share", self.trace.output_share, 0.0, 1.0);
-        });
-        c.within("entropy", |c| {
-            c.range("mean", self.entropy.mean, 0.0, 100.0);
-            c.range("sd", self.entropy.sd, 0.0, 100.0);
-        });
-        c.within("juror", |c| {
-            c.range("accuracy", self.juror.accuracy, 0.0, 1.0);
-            c.range("self_bias", self.juror.self_bias, -5.0, 5.0);
-            c.range("abstain", self.juror.abstain, 0.0, 1.0);
-            c.range("unreadable", self.juror.unreadable, 0.0, 1.0);
-            c.range("saturation", self.juror.saturation, 0.0, 1.0);
-            c.count("saturated_score", self.juror.saturated_score.into(), 0, 5);
-        });
+        c.within("trace", |c| self.trace.check_ranges(c));
+        c.within("entropy", |c| self.entropy.check_ranges(c));
+        c.within("juror", |c| self.juror.check_ranges(c));
         c.range("memory_gain", self.memory_gain, 0.0, 5.0);
     }
 

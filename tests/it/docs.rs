@@ -548,10 +548,14 @@ fn the_documented_game_and_shapley_limits_are_the_codes() {
 /// The sections a document marks `<!-- generated: NAME -->` … `<!-- /generated -->`, from the
 /// one definition of the fields they list; `None` for a name no generator has.
 fn generated(name: &str) -> Option<String> {
-    use tender_agents::StandInParams;
     use tender_agents::fields::{compact_list, markdown_table};
+    use tender_agents::profile::EntropySpec;
+    use tender_agents::{JurorProfile, StandInParams, TraceSpec};
     match name {
         "standin-fields" => Some(markdown_table(StandInParams::FIELDS)),
+        "juror-fields" => Some(markdown_table(JurorProfile::FIELDS)),
+        "trace-fields" => Some(markdown_table(TraceSpec::FIELDS)),
+        "entropy-fields" => Some(markdown_table(EntropySpec::FIELDS)),
         "standin-fields-compact" => Some(compact_list(StandInParams::FIELDS)),
         _ => None,
     }
@@ -592,7 +596,7 @@ fn generated_sections_are_their_fields_definitions() {
             std::fs::write(&doc, out).expect("rewrite the doc");
         }
     }
-    assert!(seen >= 2, "the README and docs/standins.md each have a generated section");
+    assert!(seen >= 5, "the README and docs/standins.md have their generated sections");
     assert!(
         bless || stale.is_empty(),
         "stale generated sections (rerun with TENDER_BLESS=1 to rewrite them):\n{}",
