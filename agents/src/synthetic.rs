@@ -821,7 +821,7 @@ mod tests {
             StandInParams { refine_noise_correlation: 0.8, ..StandInParams::default() },
             StandInParams { complementary_topics: 0.3, ..StandInParams::default() },
         ] {
-            assert_ne!(cells(&source_with(on.clone())), v1, "{on:?} changes some cell");
+            assert_ne!(cells(&source_with(on)), v1, "{on:?} changes some cell");
         }
     }
 
@@ -838,7 +838,7 @@ mod tests {
             complementary_topics: 0.3,
             ..StandInParams::default()
         };
-        let priced = source_with(every.clone());
+        let priced = source_with(every);
         let mut profiles = priced.profiles.clone();
         let prices: Vec<f64> = profiles.iter().rev().map(|p| p.price * 3.0).collect();
         for (p, price) in profiles.iter_mut().zip(prices) {
@@ -1042,7 +1042,7 @@ mod tests {
     #[test]
     fn topic_difficulty_makes_a_hard_topic_hard_for_everyone_and_keeps_pass_at_1() {
         let base = StandInParams { shared_difficulty: 0.0, topic_affinity: 0.1, ..StandInParams::default() };
-        let (without, _) = topic_rate_correlation(base.clone());
+        let (without, _) = topic_rate_correlation(base);
         let (with, rates) = topic_rate_correlation(StandInParams { topic_difficulty: 0.3, ..base });
         // Without it, per-topic rates still co-vary a little: a topic with more easy-bin tasks is
         // easier for both agents.

@@ -368,7 +368,7 @@ impl Scenario {
 
     /// The synthetic outcome source of the scenario's pool.
     pub fn source(&self) -> Result<SyntheticSource, Invalids> {
-        SyntheticSource::new(self.agents.clone(), self.standins.clone(), &self.workload)
+        SyntheticSource::new(self.agents.clone(), self.standins, &self.workload)
     }
 
     /// The scenario's mechanisms, resolved and named, in file order.
