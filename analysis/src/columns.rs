@@ -217,7 +217,7 @@ pub fn tasks(batch: &BatchResult, names: TaskNames<'_>) -> Table {
     let mut reported: Vec<Quantity> = Vec::new();
     for (q, _) in records().flat_map(|(_, r)| &r.reported) {
         if !reported.iter().any(|seen| seen.id == q.id) {
-            reported.push(*q);
+            reported.push(**q);
         }
     }
     for q in reported {

@@ -451,7 +451,7 @@ impl EpisodeTotals {
                     *sum += value;
                     *n += 1;
                 }
-                None => self.reported.push((q, value, 1)),
+                None => self.reported.push((*q, value, 1)),
             }
         }
         if let Some(paid) = r.payment() {

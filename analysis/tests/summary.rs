@@ -57,7 +57,7 @@ fn record(winner: u16, success: bool, exec_tokens: u64, exec_cost: f64, value: f
         failed_calls: 0,
         unparsed: 0,
         abstained: 0,
-        reported: Vec::new(),
+        reported: Default::default(),
         timing: None,
     }
 }
@@ -113,13 +113,20 @@ fn reported_quantities_reach_the_metrics_the_table_and_tasks_csv() {
     const PICK: Quantity = Quantity { id: "pick", label: "pick", meaning: Meaning::Agent, scale: 1.0, decimals: 0 };
     let s = small();
     let agents = pool(&s);
-    let with = |reported: Vec<(Quantity, f64)>| TaskRecord { reported, ..record(0, true, 10, 0.1, 1.0) };
+    let with = |reported: Vec<(&'static Quantity, f64)>| TaskRecord {
+        reported: reported.into(),
+        ..record(0, true, 10, 0.1, 1.0)
+    };
     let runs = |episode| {
         vec![
             run(
                 episode,
                 0,
-                vec![with(vec![(BID, 1.5), (WON, 1.0), (PICK, 1.0)]), with(vec![(BID, 2.5), (WON, 0.0)]), with(vec![])],
+                vec![
+                    with(vec![(&BID, 1.5), (&WON, 1.0), (&PICK, 1.0)]),
+                    with(vec![(&BID, 2.5), (&WON, 0.0)]),
+                    with(vec![]),
+                ],
             ),
             run(episode, 1, vec![with(vec![])]),
         ]

@@ -4,6 +4,10 @@ use tender_agents::Usage;
 
 use crate::mechanisms::{Meaning, Quantity};
 
+/// What a task reports: each quantity with its value, in the order first reported. Inline up
+/// to four (SALE reports three), so a record allocates nothing for them.
+pub type Reported = smallvec::SmallVec<[(&'static Quantity, f64); 4]>;
+
 /// One task's decision and its consequences under one mechanism.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskRecord {
@@ -37,7 +41,7 @@ pub struct TaskRecord {
     pub abstained: u32,
     /// The mechanism's own per-task quantities ([`crate::world::Decision::report`]), payments
     /// included: the one channel for what a mechanism knows about a task.
-    pub reported: Vec<(Quantity, f64)>,
+    pub reported: Reported,
     /// When the task arrived, was awarded and answered, in a timed episode (`None` with
     /// sequential arrivals).
     pub timing: Option<Box<crate::clock::TaskTiming>>,

@@ -8,7 +8,7 @@ use tender_agents::{PlanCell, Task, Usage};
 use crate::clock::TaskTiming;
 use crate::ledger::{Ledger, Tab};
 use crate::mechanisms::Quantity;
-use crate::record::TaskRecord;
+use crate::record::{Reported, TaskRecord};
 
 /// The phases of one task's market, run in this order once per arriving task.
 #[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -70,7 +70,7 @@ pub struct Decision {
     pub tab: Tab,
     /// The mechanism's own quantities for this task, payments included (see
     /// [`Decision::report`]).
-    pub reported: Vec<(Quantity, f64)>,
+    pub reported: Reported,
     /// When the task arrived, was awarded and answered, in a timed episode.
     pub timing: Option<Box<TaskTiming>>,
 }
@@ -79,7 +79,7 @@ impl Decision {
     /// Report a value of one of the mechanism's quantities for this task: it reaches the task's
     /// record, a `tasks.csv` column, the summary's metrics and the terminal's tables. Reporting
     /// a quantity twice keeps the last value.
-    pub fn report(&mut self, quantity: Quantity, value: f64) {
+    pub fn report(&mut self, quantity: &'static Quantity, value: f64) {
         match self.reported.iter_mut().find(|(q, _)| q.id == quantity.id) {
             Some(slot) => slot.1 = value,
             None => self.reported.push((quantity, value)),

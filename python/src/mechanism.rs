@@ -26,7 +26,7 @@ use tender_engine::world::{Decision, EpisodeSeed, OpenTask, Phase, TaskStream};
 struct Factory {
     /// Shared so that an episode can take it without the GIL while the registry is locked.
     factory: Arc<Py<PyAny>>,
-    reports: Vec<Quantity>,
+    reports: Vec<&'static Quantity>,
     error: Option<String>,
 }
 
@@ -41,30 +41,34 @@ static DECLARED: LazyLock<Mutex<Vec<Vec<Quantity>>>> = LazyLock::new(|| Mutex::n
 /// and the money accounts read ([`PAYMENT`]), any other name a number averaged over an episode.
 /// The engine's quantities are static; names are interned once per process, so repeated runs do
 /// not grow memory.
-fn quantity(name: &str) -> Quantity {
+fn quantity(name: &str) -> &'static Quantity {
     if name == PAYMENT.id {
-        return PAYMENT;
+        return &PAYMENT;
     }
-    static NAMES: LazyLock<Mutex<Vec<&'static str>>> = LazyLock::new(|| Mutex::new(Vec::new()));
-    let mut names = NAMES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let id = match names.iter().find(|n| **n == name) {
-        Some(n) => *n,
-        None => {
-            let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
-            names.push(leaked);
-            leaked
-        }
-    };
-    Quantity { id, label: id, meaning: Meaning::Number(Aggregate::Mean), scale: 1.0, decimals: 3 }
+    static INTERNED: LazyLock<Mutex<Vec<&'static Quantity>>> = LazyLock::new(|| Mutex::new(Vec::new()));
+    let mut interned = INTERNED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(q) = interned.iter().find(|q| q.id == name) {
+        return q;
+    }
+    let id: &'static str = Box::leak(name.to_string().into_boxed_str());
+    let q: &'static Quantity = Box::leak(Box::new(Quantity {
+        id,
+        label: id,
+        meaning: Meaning::Number(Aggregate::Mean),
+        scale: 1.0,
+        decimals: 3,
+    }));
+    interned.push(q);
+    q
 }
 
 /// Put a factory in the registry for one run; its handle.
 pub fn enter(factory: Py<PyAny>, reports: &[String]) -> u64 {
     let mut all = FACTORIES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let reports: Vec<Quantity> = reports.iter().map(|r| quantity(r)).collect();
+    let reports: Vec<&'static Quantity> = reports.iter().map(|r| quantity(r)).collect();
     let mut declared = DECLARED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     // Handles index both registries, which grow together under the factories' lock.
-    declared.push(reports.clone());
+    declared.push(reports.iter().map(|q| **q).collect());
     all.push(Some(Factory { factory: Arc::new(factory), reports, error: None }));
     (all.len() - 1) as u64
 }
@@ -124,7 +128,7 @@ struct Instance {
     agents: Py<PyList>,
     names: Vec<String>,
     domains: Vec<String>,
-    reports: Vec<Quantity>,
+    reports: Vec<&'static Quantity>,
     observes: bool,
 }
 
@@ -249,7 +253,7 @@ fn choose(
                 decision.winner = Some(winner);
                 for (name, value) in reported {
                     match instance.reports.iter().find(|q| q.id == name) {
-                        Some(q) => decision.report(*q, value),
+                        Some(q) => decision.report(q, value),
                         None => fail(
                             instance.handle,
                             format!("choose reported {name:?}, which the mechanism does not declare in `reports`"),

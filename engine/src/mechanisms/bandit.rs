@@ -179,7 +179,7 @@ fn pick(
         let chosen = argmax(b.by_price.iter().map(|&a| (a, score(a))));
         let greedy = argmax(b.by_price.iter().map(|&a| (a, b.mean(&arms[a]) - w * b.cost(&arms[a], a))));
         decision.winner = chosen.or(b.by_price.first().copied());
-        decision.report(EXPLORED, f64::from(u8::from(chosen != greedy)));
+        decision.report(&EXPLORED, f64::from(u8::from(chosen != greedy)));
     }
 }
 

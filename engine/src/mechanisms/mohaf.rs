@@ -127,7 +127,7 @@ fn award_mohaf(
         };
         if let Some(a) = argmin((0..n).map(|a| (a, objective(a)))) {
             decision.winner = Some(a);
-            decision.report(PAYMENT, prices[a]);
+            decision.report(&PAYMENT, prices[a]);
             state.totals[a] += 1;
             state.recent.push_back(a);
             if state.recent.len() > window {

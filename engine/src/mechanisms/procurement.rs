@@ -154,7 +154,7 @@ fn award(
         let worth: Vec<f64> = est.iter().map(|e| task.value * e.success).collect();
         if let Some(a) = run(auction.format, &bids, &worth) {
             decision.winner = Some(a.winner);
-            decision.report(PAYMENT, a.payment);
+            decision.report(&PAYMENT, a.payment);
         }
     }
 }

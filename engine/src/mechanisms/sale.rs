@@ -708,7 +708,7 @@ fn refine(
     for (open, mut decision, mut bids) in &mut tasks {
         let task = stream.get(open);
         let Some(provisional) = best(bids.0.iter(), Round::Initial).copied() else { continue };
-        decision.report(REFINERS, 0.0);
+        decision.report(&REFINERS, 0.0);
         let refines = |a: &Agent| match config.refiners {
             Refiners::Cheaper => a.price < provisional.price,
             Refiners::AllLosers => a.index != provisional.agent,
@@ -729,7 +729,7 @@ fn refine(
             bids.0.push(refined);
             refiners = refiners.saturating_add(1);
         }
-        decision.report(REFINERS, f64::from(refiners));
+        decision.report(&REFINERS, f64::from(refiners));
     }
 }
 
@@ -749,8 +749,8 @@ fn award(mut tasks: Query<(&mut Decision, &Bids)>, config: Res<SaleConfig>) {
         let winner = refined.unwrap_or(provisional);
         decision.winner = Some(winner.agent);
         decision.plan = winner.plan.usable().then_some(winner.plan);
-        decision.report(PROVISIONAL, provisional.agent as f64);
-        decision.report(REFINED, f64::from(u8::from(refined.is_some())));
+        decision.report(&PROVISIONAL, provisional.agent as f64);
+        decision.report(&REFINED, f64::from(u8::from(refined.is_some())));
     }
 }
 
@@ -773,7 +773,7 @@ fn pay(mut tasks: Query<(&mut Decision, &Bids)>, config: Res<SaleConfig>) {
         let Some(own) = best_of(bids.0.iter().filter(|b| b.agent == winner && b.plan.round == round)) else { continue };
         let rival = best_of(bids.0.iter().filter(|b| b.agent != winner)).and_then(|b| b.score).unwrap_or(f64::INFINITY);
         let paid = decision.tab.execution_cost * critical_factor(&config, own, rival);
-        decision.report(PAYMENT, paid);
+        decision.report(&PAYMENT, paid);
     }
 }
 

@@ -85,7 +85,7 @@ fn climb(
         let escalated = ESCALATE.rng(seed.0, &[u64::from(task.id)]).random::<f64>() < ladder.params.escalate;
         let rung = if escalated { (by_tau + 1).min(top) } else { by_tau };
         decision.winner = Some(ladder.rungs[rung]);
-        decision.report(RUNG, rung as f64);
-        decision.report(ESCALATED, f64::from(u8::from(escalated)));
+        decision.report(&RUNG, rung as f64);
+        decision.report(&ESCALATED, f64::from(u8::from(escalated)));
     }
 }

@@ -88,14 +88,14 @@ fn post(mut tasks: Query<(&OpenTask, &mut Decision)>, stream: Res<TaskStream>, m
         let offer = market.markup * median;
         let takers: Vec<usize> =
             (0..estimates.len()).filter(|&a| estimates[a].cost * market.own_over_charged[a] <= offer).collect();
-        decision.report(TAKERS, takers.len() as f64);
+        decision.report(&TAKERS, takers.len() as f64);
         let best = takers.into_iter().max_by(|&a, &b| {
             let (ea, eb) = (estimates[a], estimates[b]);
             ea.success.total_cmp(&eb.success).then(eb.cost.total_cmp(&ea.cost)).then(b.cmp(&a))
         });
         if let Some(winner) = best {
             decision.winner = Some(winner);
-            decision.report(PAYMENT, offer);
+            decision.report(&PAYMENT, offer);
         }
     }
 }
