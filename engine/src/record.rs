@@ -8,6 +8,12 @@ use crate::mechanisms::{Meaning, Quantity};
 /// to four (SALE reports three), so a record allocates nothing for them.
 pub type Reported = smallvec::SmallVec<[(&'static Quantity, f64); 4]>;
 
+/// The value of the quantity `id` among `reported`, if there.
+#[must_use]
+pub fn value_of(reported: &[(&'static Quantity, f64)], id: &str) -> Option<f64> {
+    reported.iter().find(|(q, _)| q.id == id).map(|&(_, v)| v)
+}
+
 /// One task's decision and its consequences under one mechanism.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskRecord {
@@ -56,7 +62,7 @@ impl TaskRecord {
     /// The value of the reported quantity `id`, if this task reports it.
     #[must_use]
     pub fn reported(&self, id: &str) -> Option<f64> {
-        self.reported.iter().find(|(q, _)| q.id == id).map(|&(_, v)| v)
+        value_of(&self.reported, id)
     }
 
     /// What the buyer paid the winner ([`crate::mechanisms::Meaning::Payment`]), in mechanisms

@@ -90,7 +90,7 @@ impl Decision {
     /// later phase).
     #[must_use]
     pub fn reported(&self, id: &str) -> Option<f64> {
-        self.reported.iter().find(|(q, _)| q.id == id).map(|&(_, v)| v)
+        crate::record::value_of(&self.reported, id)
     }
 }
 
