@@ -14,57 +14,66 @@ use crate::validate::Checker;
 /// Longest agent name: names head table rows and plot legends.
 pub const MAX_NAME: usize = 64;
 
-/// One agent of the pool: its name, prices and backend, and, for a synthetic stand-in, its
-/// skill, plan, jury and trace parameters.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AgentProfile {
-    /// Unique name; also the key of the agent's random streams.
-    pub name: String,
-    /// Dollars per million output tokens (the `price` in SALE's cost term).
-    pub price: f64,
-    /// Dollars per million input tokens; the output price when omitted.
-    #[serde(default)]
-    pub input_price: Option<f64>,
-    /// Who answers for the agent: a synthetic stand-in (the default), a live model, or a
-    /// recorded trace.
-    #[serde(default)]
-    pub backend: Backend,
-    /// pass@1 per complexity bin, for each domain by name, in the domain's bin order (synthetic
-    /// agents only).
-    #[serde(default, deserialize_with = "crate::validate::unique_keys")]
-    pub skill: BTreeMap<String, Vec<f64>>,
-    /// Length of the agent's plans, in tokens.
-    #[serde(default = "LogNormalSpec::default_plan")]
-    pub plan_tokens: LogNormalSpec,
-    /// Length of the agent's execution traces.
-    #[serde(default)]
-    pub trace: TraceSpec,
-    /// Mean per-token entropy of the agent's plans.
-    #[serde(default)]
-    pub entropy: EntropySpec,
-    /// How the agent scores plans as a juror.
-    #[serde(default)]
-    pub juror: JurorProfile,
-    /// Latent improvement of a refined plan at full memory relevance (relevance 1 means all k
-    /// retrieved tasks identical to the current one and every winning plan successful).
-    #[serde(default = "default_memory_gain")]
-    pub memory_gain: f64,
-    /// The agent as a server, when tasks arrive in time (`arrivals` other than `Sequential`).
-    #[serde(default)]
-    pub serving: ServingSpec,
-    /// Marks the agent as the largest or the smallest of the pool, which comparisons are made
-    /// against; unmarked, they are the priciest and the cheapest ([`crate::References::of`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reference: Option<crate::Reference>,
-    /// What a token costs the agent to produce, dollars per million tokens (input and output
-    /// alike), as against `price`, what it charges: its profit on a task is what it is paid
-    /// less this cost. Its prices when omitted (no margin).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unit_cost: Option<f64>,
-    /// How it plays the market: truthfully unless told otherwise ([docs/games.md]).
-    #[serde(default, skip_serializing_if = "crate::strategy::Strategy::is_truthful")]
-    pub strategy: crate::strategy::Strategy,
+crate::documented! {
+    /// One agent of the pool: its name, prices and backend, and, for a synthetic stand-in, its
+    /// skill, plan, jury and trace parameters.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct AgentProfile {
+        /// Unique name; also the key of the agent's random streams.
+        pub name: String, allowed "non-empty, one line of at most 64 characters";
+        /// Dollars per million output tokens (the `price` in SALE's cost term).
+        pub price: f64, in [0.0, 1e6];
+        /// Dollars per million input tokens.
+        #[serde(default)]
+        pub input_price: Option<f64>, shown "`price`", in [0.0, 1e6];
+        /// Who answers for the agent: a synthetic stand-in with the fields below, a model behind
+        /// an OpenAI-compatible server, or a recorded table's column
+        /// ([docs/backends.md](docs/backends.md)).
+        #[serde(default)]
+        pub backend: Backend, shown "`Synthetic`", allowed "`Synthetic`, `Live(base_url, model, ...)`, `Recorded(column)`";
+        /// pass@1 per complexity bin, for each domain by name, in the domain's bin order
+        /// (synthetic agents only): `{"coding": [0.95, 0.8, ...]}`.
+        #[serde(default, deserialize_with = "crate::validate::unique_keys")]
+        pub skill: BTreeMap<String, Vec<f64>>, shown "required of a stand-in", allowed "one value per bin of each domain, each in [0, 1]";
+        /// Length of the agent's plans in tokens, log-normal: `(median, sigma)`.
+        #[serde(default = "LogNormalSpec::default_plan")]
+        pub plan_tokens: LogNormalSpec, shown "`(median: 220, sigma: 0.35)`", allowed "median [1, 1,000,000], sigma [0, 3]";
+        /// Length of the agent's execution traces: `median_at_1min * tau^tau_exponent`,
+        /// log-normal `sigma`, `output_share`.
+        #[serde(default)]
+        pub trace: TraceSpec, shown "each field's default ([docs/standins.md](docs/standins.md))", allowed "each field's range (same)";
+        /// Mean per-token entropy of the agent's plans: `(mean, sd)`.
+        #[serde(default)]
+        pub entropy: EntropySpec, shown "each field's default (same)", allowed "each field's range (same)";
+        /// How the agent scores plans as a juror: `accuracy` and `self_bias`, and what real
+        /// jurors also do (`abstain`, `unreadable`, `saturation`).
+        #[serde(default)]
+        pub juror: JurorProfile, shown "each field's default (same)", allowed "each field's range (same)";
+        /// Latent improvement of a refined plan at full memory relevance (relevance 1 means all k
+        /// retrieved tasks identical to the current one and every winning plan successful).
+        #[serde(default = "default_memory_gain")]
+        pub memory_gain: f64, default default_memory_gain(), in [0.0, 5.0];
+        /// The agent as a server, when tasks arrive in time (`arrivals` other than `Sequential`):
+        /// `published`, `slots`, speeds, `queue_limit`, `measured`
+        /// ([docs/time.md](docs/time.md#agents-as-servers)).
+        #[serde(default)]
+        pub serving: ServingSpec, shown "the published speeds of the model its name names, else each field's default ([docs/time.md](docs/time.md#agents-as-servers))", allowed "each field's range (same)";
+        /// Marks the agent as the largest or the smallest of the pool, which comparisons are made
+        /// against (README, "Reference agents").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub reference: Option<crate::Reference>, shown "the priciest and the cheapest, ties by model size, then place", allowed "`Largest`, `Smallest`; at most one agent each";
+        /// What a token costs the agent to produce, dollars per million tokens (input and output
+        /// alike), as against `price`, what it charges: its profit on a task is what it is paid
+        /// less this cost ([docs/games.md](docs/games.md#money)).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub unit_cost: Option<f64>, shown "its prices (no margin)", in [0.0, 1e6];
+        /// How it plays the market: the scores it gives its own and rivals' plans, a cartel, plan
+        /// padding or trimming, an auction bid's markup
+        /// ([docs/games.md](docs/games.md#strategic-agents)).
+        #[serde(default, skip_serializing_if = "crate::strategy::Strategy::is_truthful")]
+        pub strategy: crate::strategy::Strategy, shown "truthful", allowed "each field's range ([docs/games.md](docs/games.md#strategic-agents))";
+    }
 }
 
 /// Who answers for an agent.
@@ -95,7 +104,7 @@ impl Backend {
     }
 }
 
-fn default_memory_gain() -> f64 {
+const fn default_memory_gain() -> f64 {
     1.2
 }
 
@@ -308,14 +317,8 @@ impl AgentProfile {
             format!("{:?}", self.name),
             &format!("must be one line of at most {MAX_NAME} characters"),
         );
-        c.range("price", self.price, 0.0, 1e6);
+        self.check_ranges(c);
         c.within("serving", |c| self.serving.check(c));
-        if let Some(p) = self.input_price {
-            c.range("input_price", p, 0.0, 1e6);
-        }
-        if let Some(u) = self.unit_cost {
-            c.range("unit_cost", u, 0.0, 1e6);
-        }
         match &self.backend {
             Backend::Synthetic => self.check_skill(c, domains),
             Backend::Live(live) => c.within("backend", |c| c.within("Live", |c| live.check(c))),
@@ -341,7 +344,6 @@ impl AgentProfile {
         c.within("trace", |c| self.trace.check_ranges(c));
         c.within("entropy", |c| self.entropy.check_ranges(c));
         c.within("juror", |c| self.juror.check_ranges(c));
-        c.range("memory_gain", self.memory_gain, 0.0, 5.0);
     }
 
     fn check_skill(&self, c: &mut Checker, domains: &[(&str, usize)]) {

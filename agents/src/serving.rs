@@ -150,29 +150,36 @@ pub const GENERIC: Serving = Serving {
     measured: false,
 };
 
-/// An agent's serving as a scenario writes it: published figures to start from, and any figure
-/// set by hand over them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServingSpec {
-    /// The published figures to start from (`"qwen3-4b"`, `"qwen3-8b"`, `"qwen3-14b"`,
-    /// `"qwen3-32b"`). By default, those of the size the agent's name names, else [`GENERIC`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub published: Option<Published>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slots: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output_tokens_per_second: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prefill_tokens_per_second: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub time_to_first_token: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub queue_limit: Option<u32>,
-    /// Calls of a live model hold their slot for the latency measured when they were made (live,
-    /// or read back from its cache or a replayed trace) rather than their modelled duration.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub measured: bool,
+crate::documented! {
+    /// An agent's serving as a scenario writes it (an agent's `serving`): published figures to
+    /// start from, and any figure set by hand over them.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ServingSpec {
+        /// The published figures to start from.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub published: Option<Published>, shown "the size the agent's name names (`qwen3-32b`, `Qwen/Qwen3-14B-FP8`), else generic figures", allowed "`\"qwen3-4b\"`, `\"qwen3-8b\"`, `\"qwen3-14b\"`, `\"qwen3-32b\"`";
+        /// Calls the agent runs at once; a call waits for the slot that frees up first.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub slots: Option<u32>, default DEFAULT_SLOTS, in [1, 100_000];
+        /// Output tokens a second of one call.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub output_tokens_per_second: Option<f64>, shown "the published figures' (else generic)", in [1e-3, 1e7];
+        /// Prompt tokens a second of one call (the marginal prompt rate).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub prefill_tokens_per_second: Option<f64>, shown "the published figures' (else generic)", in [1e-3, 1e9];
+        /// Seconds before a call's first token.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub time_to_first_token: Option<f64>, shown "the published figures' (else generic)", in [0.0, 3600.0];
+        /// Executions that may wait for the agent's slots; an execution awarded while that many
+        /// wait is dropped. 0 means no waiting room (an execution that finds a slot free runs).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub queue_limit: Option<u32>, shown "none (no limit)", in [0, 100_000_000];
+        /// Calls of a live model hold their slot for the latency measured when they were made (live,
+        /// or read back from its cache or a replayed trace) rather than their modelled duration.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pub measured: bool, shown "`false`", allowed "`true`, `false`";
+    }
 }
 
 impl ServingSpec {
@@ -191,21 +198,7 @@ impl ServingSpec {
     }
 
     pub fn check(&self, c: &mut Checker) {
-        if let Some(slots) = self.slots {
-            c.count("slots", slots.into(), 1, 100_000);
-        }
-        if let Some(v) = self.output_tokens_per_second {
-            c.range("output_tokens_per_second", v, 1e-3, 1e7);
-        }
-        if let Some(v) = self.prefill_tokens_per_second {
-            c.range("prefill_tokens_per_second", v, 1e-3, 1e9);
-        }
-        if let Some(v) = self.time_to_first_token {
-            c.range("time_to_first_token", v, 0.0, 3600.0);
-        }
-        if let Some(limit) = self.queue_limit {
-            c.count("queue_limit", limit.into(), 0, 100_000_000);
-        }
+        self.check_ranges(c);
     }
 }
 

@@ -11,71 +11,86 @@ use crate::task::{Task, TaskContent};
 use crate::taskfile::{TaskFile, TaskFileError, TaskRow};
 use crate::validate::Checker;
 
-/// The tasks of an episode and the order they arrive in.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WorkloadSpec {
-    pub domains: Vec<DomainSpec>,
-    #[serde(default)]
-    pub order: Order,
-    /// Dimension of the synthetic task embeddings.
-    #[serde(default = "default_dim")]
-    pub embedding_dim: u16,
-    /// Spread of tasks around their topic's centroid; 0 makes all tasks of a topic identical,
-    /// 1 makes the within-topic noise as large as the centroid itself.
-    #[serde(default = "default_spread")]
-    pub topic_spread: f64,
-    /// How much a task's description reveals its complexity: the weight of the task's position
-    /// within its domain's complexity range along one direction of the embedding. 0 hides
-    /// complexity from anything that reads only the task.
-    #[serde(default = "default_complexity_signal")]
-    pub complexity_signal: f64,
-    /// Real tasks from a file instead of synthetic ones. The domains' bins then only give
-    /// complexity bounds (their `tasks` counts must be left out), and with no domains listed,
-    /// every domain found in the file gets a single bin.
-    #[serde(default)]
-    pub tasks: Option<TaskFile>,
-    /// The file's tasks once read ([`WorkloadSpec::attach_tasks`]); every episode gets them, in
-    /// its own arrival order.
-    #[serde(skip)]
-    pub loaded: Option<Arc<[Task]>>,
+crate::documented! {
+    /// The tasks of an episode and the order they arrive in.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct WorkloadSpec {
+        /// The task domains, each with its complexity bins: `[(name, bins: [(tau_max, tasks),
+        /// ...]), ...]` (the domain's fields below).
+        pub domains: Vec<DomainSpec>, allowed "at least one (none with `tasks` from a file: then every domain of the file, one bin each)";
+        /// Arrival order: a new random order per episode; `Orders(n)`, n fixed random orders
+        /// (episode e arrives in order e mod n, every other draw its own); as listed; by
+        /// increasing or decreasing human solving time.
+        #[serde(default)]
+        pub order: Order, shown "`Shuffled`", allowed "`Shuffled`, `Orders(n)` (n in [1, 1,000,000]), `AsListed`, `EasyFirst`, `HardFirst`";
+        /// Dimension of the synthetic task embeddings.
+        #[serde(default = "default_dim")]
+        pub embedding_dim: u16, default default_dim(), in [2, 4096];
+        /// Spread of tasks around their topic's centroid; 0 makes all tasks of a topic identical,
+        /// 1 makes the within-topic noise as large as the centroid itself.
+        #[serde(default = "default_spread")]
+        pub topic_spread: f64, default default_spread(), in [0.0, 10.0];
+        /// How much a task's description reveals its complexity: the weight of the task's position
+        /// within its domain's complexity range along one direction of the embedding. 0 hides
+        /// complexity from anything that reads only the task (task-only routers learn from it).
+        #[serde(default = "default_complexity_signal")]
+        pub complexity_signal: f64, default default_complexity_signal(), in [0.0, 10.0];
+        /// Real tasks from a file instead of synthetic ones: `(path, format: Jsonl | RouteLlm |
+        /// RouterBench, embedding: Hashed(256) | Server(...), domain)`. The domains' bins then only
+        /// give complexity bounds (their `tasks` counts must be left out), and with no domains
+        /// listed, every domain found in the file gets a single bin
+        /// ([docs/backends.md](docs/backends.md#real-tasks)).
+        #[serde(default)]
+        pub tasks: Option<TaskFile>, shown "none: synthetic tasks", allowed "a readable task file";
+        /// The file's tasks once read ([`WorkloadSpec::attach_tasks`]); every episode gets them, in
+        /// its own arrival order.
+        #[serde(skip)]
+        pub loaded: Option<Arc<[Task]>>, internal "read from `tasks`";
+    }
 }
 
 /// Dollars a solved task is worth per minute of human solving time, unless a domain says.
 pub const DEFAULT_VALUE_PER_MINUTE: f64 = 0.5;
 
-fn default_complexity_signal() -> f64 {
+const fn default_complexity_signal() -> f64 {
     0.5
 }
 
-fn default_dim() -> u16 {
+const fn default_dim() -> u16 {
     16
 }
 
-fn default_spread() -> f64 {
+const fn default_spread() -> f64 {
     0.6
 }
 
-/// One domain of tasks.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DomainSpec {
-    pub name: String,
-    /// Complexity bins in increasing order of human solving time.
-    pub bins: Vec<BinSpec>,
-    /// Number of topic clusters in the domain.
-    #[serde(default = "default_topics")]
-    pub topics: u32,
-    /// What a solved task is worth per minute of human solving time, in dollars.
-    #[serde(default = "default_value_per_minute")]
-    pub value_per_minute: f64,
+crate::documented! {
+    /// One domain of tasks (`workload.domains`).
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct DomainSpec {
+        /// The domain's name, which agents' `skill` tables key on.
+        pub name: String, allowed "non-empty, unique, one line of at most 64 characters";
+        /// Complexity bins in increasing order of human solving time τ (minutes): `(tau_max,
+        /// tasks)`, `tasks` tasks with τ log-uniform between the previous bound (or a fifth of the
+        /// first) and `tau_max`.
+        pub bins: Vec<BinSpec>, allowed "1 to 255 bins, `tau_max` finite and increasing, `tasks` in [0, 10,000,000]";
+        /// Number of topic clusters in the domain.
+        #[serde(default = "default_topics")]
+        pub topics: u32, default default_topics(), in [1, 1_000_000];
+        /// What a solved task is worth per minute of human solving time, in dollars (the human
+        /// labour it saves), used for welfare.
+        #[serde(default = "default_value_per_minute")]
+        pub value_per_minute: f64, default default_value_per_minute(), in [0.0, 1e9];
+    }
 }
 
-fn default_topics() -> u32 {
+const fn default_topics() -> u32 {
     12
 }
 
-fn default_value_per_minute() -> f64 {
+const fn default_value_per_minute() -> f64 {
     DEFAULT_VALUE_PER_MINUTE
 }
 
@@ -170,12 +185,10 @@ impl WorkloadSpec {
                 "must not count tasks when they come from a file (leave `tasks` out of the bins)",
             );
         }
-        c.count("embedding_dim", self.embedding_dim.into(), 2, 4096);
+        self.check_ranges(c);
         if let Order::Orders(n) = self.order {
             c.count("order.Orders", n.into(), 1, 1_000_000);
         }
-        c.range("topic_spread", self.topic_spread, 0.0, 10.0);
-        c.range("complexity_signal", self.complexity_signal, 0.0, 10.0);
         for (i, d) in self.domains.iter().enumerate() {
             c.within("domains", |c| {
                 c.within(format!("[{i}]"), |c| {
@@ -193,8 +206,7 @@ impl WorkloadSpec {
                         "must be unique among domains",
                     );
                     c.count("bins", d.bins.len() as u64, 1, u8::MAX.into());
-                    c.count("topics", d.topics.into(), 1, 1_000_000);
-                    c.range("value_per_minute", d.value_per_minute, 0.0, 1e9);
+                    d.check_ranges(c);
                     let mut floor = 0.0;
                     for (b, bin) in d.bins.iter().enumerate() {
                         c.within("bins", |c| {

@@ -5,12 +5,16 @@
 //! `bevy_ecs` (the ECS: `Query`, `Res`, `#[derive(Resource)]`, which resolve through this
 //! re-export) and `rand`'s `RngExt` (to draw from a [`Stream`]). Then the mechanism API (a
 //! kind's parameters, its resolved form, reported quantities, registration), the world it
-//! acts in (the phases, a task's [`Decision`], the charging [`Ledger`]), and the pool's helpers.
+//! acts in (the phases, a task's [`Decision`], the charging [`Ledger`]), the pool's helpers, and
+//! [`documented!`], which defines a kind's parameters once for its serde form, its range checks
+//! and its docs table.
 //! `docs/mechanisms.md` ("Writing a mechanism") walks through one.
 
 pub use bevy_ecs;
 pub use bevy_ecs::prelude::*;
 pub use rand::RngExt;
+pub use tender_agents::documented;
+pub use tender_agents::fields::{FieldDoc, markdown_table};
 pub use tender_agents::streams::Stream;
 pub use tender_agents::validate::Checker;
 pub use tender_agents::{AgentInfo, Task, cheapest_first};

@@ -13,49 +13,63 @@ use crate::paths;
 use crate::sweep_spec::{ParamSpec, Point, SweepError, SweepSpec};
 use crate::training::Training;
 
-/// A scenario as written in a `.ron` file.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Scenario {
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-    /// Base seed; episode seeds derive from it.
-    pub seed: u64,
-    /// Replications: independent task streams, each run by every mechanism.
-    pub episodes: u32,
-    /// Folder for the results, relative to the working directory.
-    #[serde(default = "default_output")]
-    pub output: PathBuf,
-    /// The agent pool (synthetic stand-ins).
-    pub agents: Vec<AgentProfile>,
-    /// Pool-wide parameters of the stand-ins.
-    #[serde(default)]
-    pub standins: StandInParams,
-    pub workload: WorkloadSpec,
-    /// Training data for mechanisms that learn.
-    #[serde(default)]
-    pub training: Training,
-    /// How tasks arrive: one after another (the default), or in simulated time.
-    #[serde(default)]
-    pub arrivals: crate::clock::Arrivals,
-    /// Timed runs: the latency target in seconds, for the share of tasks answered within it.
-    #[serde(default)]
-    pub latency_target: Option<f64>,
-    /// Timed runs: seconds from arrival after which a task is given up (its execution cancelled,
-    /// recorded as timed out).
-    #[serde(default)]
-    pub timeout: Option<f64>,
-    pub mechanisms: Vec<MechanismSpec>,
-    /// A parameter sweep, run by `tender sweep` (command-line `--set`s replace it).
-    #[serde(default)]
-    pub sweep: Option<SweepSpec>,
-    /// Free parameters and targets for `tender calibrate`.
-    #[serde(default)]
-    pub calibrate: Option<CalibrationSpec>,
-    /// The game `tender game` has the agents play ([docs/games.md]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub game: Option<crate::game_spec::GameSpec>,
+tender_agents::documented! {
+    /// A scenario as written in a `.ron` file.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Scenario {
+        /// The scenario's name, which heads its reports.
+        pub name: String, allowed "non-empty, one line of at most 200 characters";
+        /// What the scenario is for, in a sentence or two.
+        #[serde(default)]
+        pub description: String, shown "empty", allowed "any text";
+        /// Base seed; episode seeds derive from it (splitmix64).
+        pub seed: u64, allowed "a whole number from 0 to 2⁶⁴ − 1";
+        /// Replications: independent task streams, each run by every mechanism.
+        pub episodes: u32, in [1, 10_000_000];
+        /// Folder for the results, relative to the working directory.
+        #[serde(default = "default_output")]
+        pub output: PathBuf, shown "`results`", allowed "a folder's path";
+        /// The agent pool: stand-ins, live models or recorded columns (the agent's fields below).
+        pub agents: Vec<AgentProfile>, allowed "at least one agent, names unique";
+        /// Pool-wide parameters of the stand-ins ([docs/standins.md](docs/standins.md)).
+        #[serde(default)]
+        pub standins: StandInParams, shown "each field's default", allowed "each field's range";
+        /// The task stream: its domains, bins, topics and order (the workload's fields below).
+        pub workload: WorkloadSpec, allowed "see below";
+        /// Training data for mechanisms that learn: `None`, `Holdout(fraction)` (a share of the
+        /// stream's tasks held out) or `Separate(sets)` (fresh task sets)
+        /// ([docs/mechanisms.md](docs/mechanisms.md)).
+        #[serde(default)]
+        pub training: Training, shown "`None`", allowed "`None`, `Holdout(fraction)` (fraction in (0, 1)), `Separate(sets)`";
+        /// How tasks arrive: one after another, or in simulated time: `Poisson(rate)`,
+        /// `Bursty(rates, mean_stay)`, `FromTasks` (each JSONL task's `arrival`) or `Trace(path,
+        /// column, speedup)` (a recorded trace's timestamps) ([docs/time.md](docs/time.md)).
+        #[serde(default)]
+        pub arrivals: crate::clock::Arrivals, shown "`Sequential`", allowed "`Sequential`, `Poisson(rate)`, `Bursty(rates, mean_stay)`, `FromTasks`, `Trace(path, column, speedup)`";
+        /// Timed runs: the latency target in seconds, for the share of tasks answered within it.
+        #[serde(default)]
+        pub latency_target: Option<f64>, shown "none", in [1e-9, 1e12];
+        /// Timed runs: seconds from arrival after which a task is given up (its execution
+        /// cancelled, recorded as timed out).
+        #[serde(default)]
+        pub timeout: Option<f64>, shown "none", in [1e-9, 1e12];
+        /// The mechanisms run on the same tasks: `Sale(...)`, `Carrot(...)`, `EachAgent`, ...
+        /// (README, "Mechanisms"); names must be unique, give one a `name` to repeat a kind.
+        pub mechanisms: Vec<MechanismSpec>, allowed "at least one; names unique";
+        /// A parameter sweep, run by `tender sweep` (command-line `--set`s replace it; README,
+        /// "Sweeps").
+        #[serde(default)]
+        pub sweep: Option<SweepSpec>, shown "none", allowed "`(params: [(path, values), ...], design, replications, draws)`";
+        /// Free parameters and targets for `tender calibrate`
+        /// ([docs/standins.md](docs/standins.md)).
+        #[serde(default)]
+        pub calibrate: Option<CalibrationSpec>, shown "none", allowed "`(params: [...], targets: [...], episodes, iterations, starts, polish)`";
+        /// The game `tender game` has the agents play: players, their strategies and utility
+        /// ([docs/games.md](docs/games.md#games-tender-game)).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub game: Option<crate::game_spec::GameSpec>, shown "none", allowed "`(mechanisms, players, utility, profiles)`";
+    }
 }
 
 fn default_output() -> PathBuf {
@@ -174,12 +188,6 @@ impl Scenario {
         let mut c = Checker::default();
         c.within("workload", |c| self.workload.check(c));
         c.within("arrivals", |c| self.arrivals.check(c));
-        if let Some(target) = self.latency_target {
-            c.range("latency_target", target, 1e-9, 1e12);
-        }
-        if let Some(timeout) = self.timeout {
-            c.range("timeout", timeout, 1e-9, 1e12);
-        }
         if !self.arrivals.timed() {
             // Without a clock these would be silently ignored.
             const UNTIMED: &str = "only means something when tasks arrive in time: set `arrivals` (e.g. \
@@ -334,7 +342,7 @@ impl Scenario {
     }
 
     fn check_run(&self, c: &mut Checker) {
-        c.count("episodes", self.episodes.into(), 1, 10_000_000);
+        self.check_ranges(c);
         c.require(!self.output.as_os_str().is_empty(), "output", "\"\"", "must name a folder");
     }
 

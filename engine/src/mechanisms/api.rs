@@ -249,6 +249,10 @@ pub trait MechanismKind: Serialize + DeserializeOwned + Clone + Debug + PartialE
     /// The name a scenario writes (CamelCase, unique in the registry).
     const NAME: &'static str;
 
+    /// Its parameters as the docs show them: the `FIELDS` of a struct defined with
+    /// [`tender_agents::documented!`]; none for a kind written bare.
+    const PARAMETERS: &'static [tender_agents::fields::FieldDoc] = &[];
+
     /// For a kind written bare (`Random`), its value; kinds with parameters keep `None`.
     fn bare() -> Option<Self> {
         None

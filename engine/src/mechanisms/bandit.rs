@@ -16,6 +16,7 @@ use bevy_ecs::prelude::*;
 use rand_distr::{Beta, Distribution};
 use serde::{Deserialize, Serialize};
 use tender_agents::streams::Stream;
+use tender_agents::fields::FieldDoc;
 use tender_agents::validate::Checker;
 use tender_agents::{AgentInfo, cheapest_first};
 
@@ -31,20 +32,26 @@ const POSTERIOR: Stream = Stream::named("bandit.posterior");
 const EXPLORED: Quantity =
     Quantity { id: "explored", label: "explored %", meaning: Meaning::Flag, scale: 100.0, decimals: 1 };
 
-/// `Bandit(policy: Thompson, cost_weight: 1.0)` as written in a scenario.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BanditParams {
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub policy: Policy,
-    /// Pass@1 a dollar of expected execution cost is worth giving up (as CARROT's `lambda`).
-    #[serde(default = "one")]
-    pub cost_weight: f64,
-    /// Beta prior of every arm's success rate: pseudo-successes and pseudo-failures.
-    #[serde(default = "uniform")]
-    pub prior: (f64, f64),
+tender_agents::documented! {
+    /// `Bandit(policy: Thompson, cost_weight: 1.0)` as written in a scenario.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct BanditParams {
+        /// Name in tables.
+        #[serde(default)]
+        pub name: Option<String>, shown "\"bandit (Thompson)\" or \"bandit (UCB)\"", allowed "one line, unique among the mechanisms";
+        /// How an arm's success rate is scored for the pick: a draw from its Beta posterior, or
+        /// UCB1, the posterior mean plus `exploration × sqrt(ln n / n_arm)` (arms never pulled
+        /// first).
+        #[serde(default)]
+        pub policy: Policy, shown "`Thompson`", allowed "`Thompson`, `Ucb(exploration)` (exploration in [0, 1,000])";
+        /// Pass@1 a dollar of expected execution cost is worth giving up (as CARROT's `lambda`).
+        #[serde(default = "one")]
+        pub cost_weight: f64, default one(), in [0.0, 1e9];
+        /// Beta prior of every arm's success rate: pseudo-successes and pseudo-failures.
+        #[serde(default = "uniform")]
+        pub prior: (f64, f64), shown "`(1.0, 1.0)`", allowed "each in [0.000001, 1,000,000]";
+    }
 }
 
 /// How an arm's success rate is scored for the pick.
@@ -59,19 +66,20 @@ pub enum Policy {
     Ucb { exploration: f64 },
 }
 
-fn one() -> f64 {
+const fn one() -> f64 {
     1.0
 }
 
-fn uniform() -> (f64, f64) {
+const fn uniform() -> (f64, f64) {
     (1.0, 1.0)
 }
 
 impl MechanismKind for BanditParams {
     const NAME: &'static str = "Bandit";
+    const PARAMETERS: &'static [FieldDoc] = Self::FIELDS;
 
     fn check(&self, c: &mut Checker, _: &Pool<'_>) {
-        c.range("cost_weight", self.cost_weight, 0.0, 1e9);
+        self.check_ranges(c);
         c.range("prior.0", self.prior.0, 1e-6, 1e6);
         c.range("prior.1", self.prior.1, 1e-6, 1e6);
         if let Policy::Ucb { exploration } = self.policy {

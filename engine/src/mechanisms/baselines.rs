@@ -5,6 +5,7 @@ use bevy_ecs::prelude::*;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use tender_agents::streams::Stream;
+use tender_agents::fields::FieldDoc;
 use tender_agents::validate::Checker;
 use tender_agents::{AgentInfo, cheapest_first};
 
@@ -15,13 +16,17 @@ use crate::world::{Decision, EpisodeSeed, OpenTask, Phase, Roster, TaskStream};
 /// The random allocator's choice per task.
 const CHOICE: Stream = Stream::numbered(9);
 
-/// `Single(agent: "qwen3-32b")`: one agent executes every task.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Single {
-    pub agent: String,
-    #[serde(default)]
-    pub name: Option<String>,
+tender_agents::documented! {
+    /// `Single(agent: "qwen3-32b")`: one agent executes every task.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Single {
+        /// The agent that executes every task.
+        pub agent: String, allowed "an agent of the pool";
+        /// Name in tables.
+        #[serde(default)]
+        pub name: Option<String>, shown "\"AGENT alone\"", allowed "one line, unique among the mechanisms";
+    }
 }
 
 /// `EachAgent`: one [`Single`] for every agent of the pool.
@@ -49,6 +54,7 @@ fn alone(agent: &str) -> String {
 
 impl MechanismKind for Single {
     const NAME: &'static str = "Single";
+    const PARAMETERS: &'static [FieldDoc] = Self::FIELDS;
     fn check(&self, c: &mut Checker, pool: &Pool<'_>) {
         pool.check_agent(c, "agent", &self.agent);
     }

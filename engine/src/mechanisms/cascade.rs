@@ -6,6 +6,7 @@ use bevy_ecs::prelude::*;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use tender_agents::streams::{Stream, name_key};
+use tender_agents::fields::FieldDoc;
 use tender_agents::validate::Checker;
 use tender_agents::{Usage, cheapest_first};
 
@@ -13,38 +14,58 @@ use super::api::{Mechanism, MechanismKind, Pool, Resolved};
 use crate::ledger::Ledger;
 use crate::world::{Decision, EpisodeSeed, OpenTask, Phase, TaskStream};
 
-/// FrugalGPT-style cascade (Chen et al. 2023).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CascadeParams {
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Agents in the order they are tried; cheapest first when empty.
-    #[serde(default)]
-    pub order: Vec<String>,
-    #[serde(default)]
-    pub scorer: ScorerParams,
+tender_agents::documented! {
+    /// FrugalGPT-style cascade (Chen et al. 2023).
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct CascadeParams {
+        /// Name in tables.
+        #[serde(default)]
+        pub name: Option<String>, shown "\"FrugalGPT\"", allowed "one line, unique among the mechanisms";
+        /// Agents in the order they are tried; cheapest first when empty.
+        #[serde(default)]
+        pub order: Vec<String>, shown "`[]`", allowed "agents of the pool, none repeated";
+        /// The scorer that accepts an answer or escalates (its fields below).
+        #[serde(default)]
+        pub scorer: ScorerParams, shown "each field's default", allowed "each field's range";
+    }
 }
 
-/// The cascade's answer scorer.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScorerParams {
-    /// Chance that it accepts a correct answer, and that it rejects a wrong one.
-    pub accuracy: f64,
-    /// Chance that it accepts a wrong answer, when it differs from `1 - accuracy` (a scorer
-    /// with a strict threshold rejects most answers, right or wrong).
-    #[serde(default)]
-    pub false_accept: Option<f64>,
-    /// Tokens it reads per scored answer.
-    pub tokens: u32,
-    /// Its price, dollars per million tokens.
-    pub price: f64,
+tender_agents::documented! {
+    /// The cascade's answer scorer.
+    #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ScorerParams {
+        /// Chance that it accepts a correct answer, and that it rejects a wrong one.
+        #[serde(default = "default_accuracy")]
+        pub accuracy: f64, default default_accuracy(), in [0.0, 1.0];
+        /// Chance that it accepts a wrong answer, when it differs from `1 − accuracy` (a scorer
+        /// with a strict threshold rejects most answers, right or wrong, so a cascade climbs to
+        /// its priciest agent more often).
+        #[serde(default)]
+        pub false_accept: Option<f64>, shown "`1 − accuracy`", in [0.0, 1.0];
+        /// Tokens it reads per scored answer.
+        #[serde(default = "default_tokens")]
+        pub tokens: u32, default default_tokens(), in [0, 10_000_000];
+        /// Its price, dollars per million tokens.
+        #[serde(default = "default_price")]
+        pub price: f64, default default_price(), in [0.0, 1e6];
+    }
+}
+
+const fn default_accuracy() -> f64 {
+    0.8
+}
+const fn default_tokens() -> u32 {
+    400
+}
+const fn default_price() -> f64 {
+    0.05
 }
 
 impl Default for ScorerParams {
     fn default() -> Self {
-        Self { accuracy: 0.8, false_accept: None, tokens: 400, price: 0.05 }
+        Self { accuracy: default_accuracy(), false_accept: None, tokens: default_tokens(), price: default_price() }
     }
 }
 
@@ -53,6 +74,7 @@ const SCORER: Stream = Stream::numbered(10);
 
 impl MechanismKind for CascadeParams {
     const NAME: &'static str = "Cascade";
+    const PARAMETERS: &'static [FieldDoc] = Self::FIELDS;
 
     fn check(&self, c: &mut Checker, pool: &Pool<'_>) {
         for (i, a) in self.order.iter().enumerate() {
@@ -66,14 +88,7 @@ impl MechanismKind for CascadeParams {
                 );
             });
         }
-        c.within("scorer", |c| {
-            c.range("accuracy", self.scorer.accuracy, 0.0, 1.0);
-            if let Some(f) = self.scorer.false_accept {
-                c.range("false_accept", f, 0.0, 1.0);
-            }
-            c.count("tokens", self.scorer.tokens.into(), 0, 10_000_000);
-            c.range("price", self.scorer.price, 0.0, 1e6);
-        });
+        c.within("scorer", |c| self.scorer.check_ranges(c));
     }
 
     fn resolve(&self, pool: &Pool<'_>) -> Vec<Resolved> {

@@ -15,6 +15,7 @@ use good_lp::{Expression, ProblemVariables, Solution, SolverModel, microlp, vari
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use tender_agents::streams::{Stream, name_key};
+use tender_agents::fields::FieldDoc;
 use tender_agents::validate::Checker;
 
 use super::api::{Mechanism, MechanismKind, Needs, Pool, Resolved};
@@ -23,21 +24,27 @@ use super::predict::{Estimate, Predictor};
 use crate::ledger::Ledger;
 use crate::world::{Decision, EpisodeSeed, OpenTask, Phase, TaskStream};
 
-/// Online matching as written in a scenario.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MatchingParams {
-    #[serde(default)]
-    pub name: Option<String>,
-    pub rule: MatchingRule,
-    #[serde(default = "ten")]
-    pub k: u32,
-    /// Arrivals per time window.
-    pub window: u32,
-    /// Tasks each agent can serve per window, unless `capacities` names it.
-    pub capacity: u32,
-    #[serde(default)]
-    pub capacities: BTreeMap<String, u32>,
+tender_agents::documented! {
+    /// Online matching as written in a scenario.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct MatchingParams {
+        /// Name in tables.
+        #[serde(default)]
+        pub name: Option<String>, shown "\"matching: \" and its rule", allowed "one line, unique among the mechanisms";
+        /// How an arriving task is matched (see the list above).
+        pub rule: MatchingRule, allowed "`Greedy`, `Ranking`, `StochasticBalance`, `OfflineOptimum`";
+        /// Neighbours among the training tasks, for the success predictions.
+        #[serde(default = "ten")]
+        pub k: u32, default ten(), in [1, 100_000];
+        /// Arrivals per time window.
+        pub window: u32, in [1, 10_000_000];
+        /// Tasks each agent can serve per window, unless `capacities` names it.
+        pub capacity: u32, in [0, 10_000_000];
+        /// Per-agent capacities by name, overriding `capacity`.
+        #[serde(default)]
+        pub capacities: BTreeMap<String, u32>, shown "`{}`", allowed "agents of the pool";
+    }
 }
 
 /// How an arriving task is matched.
@@ -50,7 +57,7 @@ pub enum MatchingRule {
     OfflineOptimum,
 }
 
-fn ten() -> u32 {
+const fn ten() -> u32 {
     10
 }
 
@@ -59,6 +66,7 @@ const RANKING: Stream = Stream::numbered(11);
 
 impl MechanismKind for MatchingParams {
     const NAME: &'static str = "Matching";
+    const PARAMETERS: &'static [FieldDoc] = Self::FIELDS;
     fn needs(&self) -> Needs {
         Needs::TRAINING
     }
@@ -66,9 +74,7 @@ impl MechanismKind for MatchingParams {
         vec![Resolved::new(self.name.clone().unwrap_or_else(|| self.default_name()), self.clone())]
     }
     fn check(&self, c: &mut Checker, pool: &Pool<'_>) {
-        c.count("k", self.k.into(), 1, 100_000);
-        c.count("window", self.window.into(), 1, 10_000_000);
-        c.count("capacity", self.capacity.into(), 0, 10_000_000);
+        self.check_ranges(c);
         for name in self.capacities.keys() {
             c.within("capacities", |c| pool.check_agent(c, "", name));
         }

@@ -15,7 +15,7 @@ pub use api::{
     Aggregate, AttachError, Collected, Meaning, Mechanism, MechanismKind, Needs, PAYMENT, Pool, Quantity, Resolved,
     Role, TrainingData, TrainingRun,
 };
-pub use registry::{DuplicateKind, Entry, MechanismSpec, entry, kinds, register};
+pub use registry::{DuplicateKind, Entry, MechanismSpec, entry, kinds, parameters, register};
 
 /// Declares each mechanism file as a module and lists its kinds in [`BUILTIN`].
 macro_rules! builtin {

@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 
 use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
+use tender_agents::fields::FieldDoc;
 use tender_agents::validate::Checker;
 
 use super::api::{Mechanism, MechanismKind, Needs, PAYMENT, Pool, Quantity, Resolved};
@@ -15,45 +16,58 @@ use super::predict::Predictor;
 use crate::ledger::Ledger;
 use crate::world::{Decision, OpenTask, Phase, TaskStream};
 
-/// MOHAF-style allocation as written in a scenario.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MohafParams {
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default = "ten")]
-    pub k: u32,
-    #[serde(default = "one")]
-    pub w_cost: f64,
-    #[serde(default = "one")]
-    pub w_quality: f64,
-    #[serde(default = "half")]
-    pub w_load: f64,
-    #[serde(default = "half")]
-    pub w_fairness: f64,
-    /// Arrivals over which utilisation is measured.
-    #[serde(default = "fifty")]
-    pub window: u32,
-    /// How steeply an agent's price rises with its utilisation: `price x (1 + elasticity x u)`.
-    #[serde(default = "one")]
-    pub elasticity: f64,
+tender_agents::documented! {
+    /// MOHAF-style allocation as written in a scenario: each task goes to the agent minimising
+    /// `w_cost × price/max price − w_quality × p̂ + w_load × utilisation + w_fairness × (share −
+    /// 1/n)`.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct MohafParams {
+        /// Name in tables.
+        #[serde(default)]
+        pub name: Option<String>, shown "\"MOHAF\"", allowed "one line, unique among the mechanisms";
+        /// Neighbours among the training tasks, for the predicted success `p̂` and cost.
+        #[serde(default = "ten")]
+        pub k: u32, default ten(), in [1, 100_000];
+        /// Weight of the (dynamic) price, relative to the highest.
+        #[serde(default = "one")]
+        pub w_cost: f64, default one(), in [0.0, 1e6];
+        /// Weight of the predicted success.
+        #[serde(default = "one")]
+        pub w_quality: f64, default one(), in [0.0, 1e6];
+        /// Weight of the agent's utilisation: its share of the last `window` arrivals (in a timed
+        /// run, the share of its slots busy at the award).
+        #[serde(default = "half")]
+        pub w_load: f64, default half(), in [0.0, 1e6];
+        /// Weight of the agent's share of all tasks so far above an equal share.
+        #[serde(default = "half")]
+        pub w_fairness: f64, default half(), in [0.0, 1e6];
+        /// Arrivals over which utilisation is measured.
+        #[serde(default = "fifty")]
+        pub window: u32, default fifty(), in [1, 10_000_000];
+        /// How steeply an agent's price rises with its utilisation: `price × (1 + elasticity × u)`
+        /// (recorded as the payment).
+        #[serde(default = "one")]
+        pub elasticity: f64, default one(), in [0.0, 1e6];
+    }
 }
 
-fn ten() -> u32 {
+const fn ten() -> u32 {
     10
 }
-fn fifty() -> u32 {
+const fn fifty() -> u32 {
     50
 }
-fn one() -> f64 {
+const fn one() -> f64 {
     1.0
 }
-fn half() -> f64 {
+const fn half() -> f64 {
     0.5
 }
 
 impl MechanismKind for MohafParams {
     const NAME: &'static str = "Mohaf";
+    const PARAMETERS: &'static [FieldDoc] = Self::FIELDS;
     fn needs(&self) -> Needs {
         Needs::TRAINING
     }
@@ -61,17 +75,7 @@ impl MechanismKind for MohafParams {
         vec![Resolved::new(self.name.clone().unwrap_or_else(|| "MOHAF".into()), self.clone())]
     }
     fn check(&self, c: &mut Checker, _: &Pool<'_>) {
-        c.count("k", self.k.into(), 1, 100_000);
-        for (name, w) in [
-            ("w_cost", self.w_cost),
-            ("w_quality", self.w_quality),
-            ("w_load", self.w_load),
-            ("w_fairness", self.w_fairness),
-        ] {
-            c.range(name, w, 0.0, 1e6);
-        }
-        c.count("window", self.window.into(), 1, 10_000_000);
-        c.range("elasticity", self.elasticity, 0.0, 1e6);
+        self.check_ranges(c);
     }
 }
 

@@ -11,6 +11,7 @@
 
 use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
+use tender_agents::fields::FieldDoc;
 use tender_agents::validate::Checker;
 
 use super::api::{Mechanism, MechanismKind, Needs, PAYMENT, Pool, Quantity, Resolved};
@@ -38,28 +39,36 @@ pub enum Bidding {
     Shaded,
 }
 
-/// A procurement auction as written in a scenario.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuctionParams {
-    #[serde(default)]
-    pub name: Option<String>,
-    pub format: Format,
-    #[serde(default)]
-    pub bidding: Bidding,
-    /// Neighbours for the cost and quality predictions.
-    #[serde(default = "ten")]
-    pub k: u32,
+tender_agents::documented! {
+    /// A procurement auction as written in a scenario.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct AuctionParams {
+        /// Name in tables.
+        #[serde(default)]
+        pub name: Option<String>, shown "its format and bidding, e.g. \"first-price auction (shaded)\"", allowed "one line, unique among the mechanisms";
+        /// How the winner is paid: its bid, or the bid at which it would have tied the
+        /// runner-up's score.
+        pub format: Format, allowed "`FirstPrice`, `SecondPrice`";
+        /// How agents bid: their private cost, or the first-price equilibrium shading for i.i.d.
+        /// uniform costs, `b(c) = c + (high − c)/n`.
+        #[serde(default)]
+        pub bidding: Bidding, shown "`Truthful`", allowed "`Truthful`, `Shaded`";
+        /// Neighbours for the cost and quality predictions.
+        #[serde(default = "ten")]
+        pub k: u32, default ten(), in [1, 100_000];
+    }
 }
 
-fn ten() -> u32 {
+const fn ten() -> u32 {
     10
 }
 
 impl MechanismKind for AuctionParams {
     const NAME: &'static str = "Auction";
+    const PARAMETERS: &'static [FieldDoc] = Self::FIELDS;
     fn check(&self, c: &mut Checker, _: &Pool<'_>) {
-        c.count("k", self.k.into(), 1, 100_000);
+        self.check_ranges(c);
     }
     /// Costs and qualities are predicted from the training tasks.
     fn needs(&self) -> Needs {

@@ -83,6 +83,7 @@ type Parse = fn(&mut dyn erased_serde::Deserializer<'_>) -> Result<Box<dyn Spec>
 #[derive(Clone, Copy)]
 pub struct Entry {
     name: &'static str,
+    parameters: &'static [tender_agents::fields::FieldDoc],
     type_id: TypeId,
     parse: Parse,
     bare: fn() -> Option<Box<dyn Spec>>,
@@ -99,6 +100,7 @@ impl fmt::Debug for Entry {
 pub fn entry<K: MechanismKind>() -> Entry {
     Entry {
         name: K::NAME,
+        parameters: K::PARAMETERS,
         type_id: TypeId::of::<K>(),
         parse: |d| Ok(Box::new(erased_serde::deserialize::<K>(d)?)),
         bare: || K::bare().map(|k| Box::new(k) as Box<dyn Spec>),
@@ -138,6 +140,13 @@ pub fn register(entry: Entry) -> Result<(), DuplicateKind> {
 #[must_use]
 pub fn kinds() -> Vec<&'static str> {
     with_registry(|list| list.iter().map(|e| e.name).collect())
+}
+
+/// Every registered kind's name and parameters (none for a kind written bare), in registration
+/// order: what the docs' tables of mechanisms are made from.
+#[must_use]
+pub fn parameters() -> Vec<(&'static str, &'static [tender_agents::fields::FieldDoc])> {
+    with_registry(|list| list.iter().map(|e| (e.name, e.parameters)).collect())
 }
 
 /// A mechanism as written in a scenario file: `Sale(w_c: 0.01, w_h: 1.0)`, `EachAgent`, ...

@@ -3,6 +3,7 @@
 
 use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
+use tender_agents::fields::FieldDoc;
 use tender_agents::validate::Checker;
 use tender_agents::{AgentInfo, cheapest_first};
 
@@ -13,64 +14,77 @@ use crate::ledger::Ledger;
 use crate::training::TrainingSet;
 use crate::world::{Decision, OpenTask, Phase, TaskStream};
 
-/// CARROT-style router (Somerstep et al. 2025, kNN version).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CarrotParams {
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Neighbours among the training tasks.
-    #[serde(default = "ten")]
-    pub k: u32,
-    /// Price of a dollar in pass@1: the router picks the highest `p - lambda * cost`.
-    #[serde(default = "one")]
-    pub lambda: f64,
-    /// A curve of trade-offs: one router per value, named `NAME λ=VALUE`, in place of `lambda`
-    /// (the routing report's APGR is taken over them).
-    #[serde(default)]
-    pub lambdas: Vec<f64>,
+tender_agents::documented! {
+    /// CARROT-style router (Somerstep et al. 2025, kNN version).
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct CarrotParams {
+        /// Name in tables.
+        #[serde(default)]
+        pub name: Option<String>, shown "\"CARROT\"", allowed "one line, unique among the mechanisms";
+        /// Neighbours among the training tasks (cosine similarity of their embeddings).
+        #[serde(default = "ten")]
+        pub k: u32, default ten(), in [1, 100_000];
+        /// Price of a dollar in pass@1: the router picks the highest `p̂ − lambda × ĉ`.
+        #[serde(default = "one")]
+        pub lambda: f64, default one(), in [0.0, 1e9];
+        /// A curve of trade-offs: one router per value, named `NAME λ=VALUE`, in place of `lambda`
+        /// (the routing report's APGR is taken over them).
+        #[serde(default)]
+        pub lambdas: Vec<f64>, shown "`[]`", allowed "at most 1,000 values, each in [0, 1,000,000,000]";
+    }
 }
 
-/// TO-Router-style classifier (Stripelis et al. 2024): multinomial logistic regression from the
-/// task's embedding to the agent that should take it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ToRouterParams {
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default = "epochs")]
-    pub epochs: u32,
-    #[serde(default = "half")]
-    pub learning_rate: f64,
-    #[serde(default = "small")]
-    pub l2: f64,
+tender_agents::documented! {
+    /// TO-Router-style classifier (Stripelis et al. 2024): multinomial logistic regression from the
+    /// task's embedding to the agent that should take it.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ToRouterParams {
+        /// Name in tables.
+        #[serde(default)]
+        pub name: Option<String>, shown "\"TO-Router\"", allowed "one line, unique among the mechanisms";
+        /// Full-batch gradient-descent steps, from zero weights.
+        #[serde(default = "epochs")]
+        pub epochs: u32, default epochs(), in [1, 1_000_000];
+        /// Step size of gradient descent.
+        #[serde(default = "half")]
+        pub learning_rate: f64, default half(), in [1e-9, 100.0];
+        /// L2 penalty on the weights.
+        #[serde(default = "small")]
+        pub l2: f64, default small(), in [0.0, 100.0];
+    }
 }
 
-/// Willingness-to-pay router (RouterBench style).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WtpParams {
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default = "ten")]
-    pub k: u32,
-    /// Dollars the buyer will pay for one task; the best predicted agent within it is chosen.
-    pub willingness_to_pay: f64,
+tender_agents::documented! {
+    /// Willingness-to-pay router (RouterBench style).
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct WtpParams {
+        /// Name in tables.
+        #[serde(default)]
+        pub name: Option<String>, shown "\"WTP\"", allowed "one line, unique among the mechanisms";
+        /// Neighbours among the training tasks.
+        #[serde(default = "ten")]
+        pub k: u32, default ten(), in [1, 100_000];
+        /// Dollars the buyer will pay for one task; the best predicted agent within it is chosen.
+        pub willingness_to_pay: f64, in [0.0, 1e9];
+    }
 }
 
-fn ten() -> u32 {
+const fn ten() -> u32 {
     10
 }
-fn one() -> f64 {
+const fn one() -> f64 {
     1.0
 }
-fn epochs() -> u32 {
+const fn epochs() -> u32 {
     300
 }
-fn half() -> f64 {
+const fn half() -> f64 {
     0.5
 }
-fn small() -> f64 {
+const fn small() -> f64 {
     1e-3
 }
 
@@ -84,9 +98,9 @@ pub enum Router {
 
 impl MechanismKind for CarrotParams {
     const NAME: &'static str = "Carrot";
+    const PARAMETERS: &'static [FieldDoc] = Self::FIELDS;
     fn check(&self, c: &mut Checker, _: &Pool<'_>) {
-        c.count("k", self.k.into(), 1, 100_000);
-        c.range("lambda", self.lambda, 0.0, 1e9);
+        self.check_ranges(c);
         for (i, l) in self.lambdas.iter().enumerate() {
             c.range(&format!("lambdas[{i}]"), *l, 0.0, 1e9);
         }
@@ -110,10 +124,9 @@ impl MechanismKind for CarrotParams {
 
 impl MechanismKind for ToRouterParams {
     const NAME: &'static str = "ToRouter";
+    const PARAMETERS: &'static [FieldDoc] = Self::FIELDS;
     fn check(&self, c: &mut Checker, _: &Pool<'_>) {
-        c.count("epochs", self.epochs.into(), 1, 1_000_000);
-        c.range("learning_rate", self.learning_rate, 1e-9, 100.0);
-        c.range("l2", self.l2, 0.0, 100.0);
+        self.check_ranges(c);
     }
     fn needs(&self) -> Needs {
         Needs::TRAINING
@@ -126,9 +139,9 @@ impl MechanismKind for ToRouterParams {
 
 impl MechanismKind for WtpParams {
     const NAME: &'static str = "Wtp";
+    const PARAMETERS: &'static [FieldDoc] = Self::FIELDS;
     fn check(&self, c: &mut Checker, _: &Pool<'_>) {
-        c.count("k", self.k.into(), 1, 100_000);
-        c.range("willingness_to_pay", self.willingness_to_pay, 0.0, 1e9);
+        self.check_ranges(c);
     }
     fn needs(&self) -> Needs {
         Needs::TRAINING

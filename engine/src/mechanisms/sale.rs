@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
+use tender_agents::fields::FieldDoc;
 use tender_agents::validate::Checker;
 use tender_agents::{JuryCell, PlanCell, RetrievedPair, Round, Task};
 
@@ -27,69 +28,85 @@ use crate::ledger::Ledger;
 use crate::memory::{AuctionMemory, MemoryIndex, Neighbours};
 use crate::world::{Agent, Decision, OpenTask, Phase, Roster, TaskStream};
 
-/// SALE as written in a scenario file.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SaleParams {
-    /// Name in tables; when omitted, "SALE" followed by its ablations, e.g. "SALE (no memory)".
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Weights fitted by `tender fit`, from this file (relative to the scenario file); replaces
-    /// `w_c`, `w_h` and the juror weights.
-    #[serde(default)]
-    pub weights: Option<PathBuf>,
-    /// Fit the weights when the scenario is prepared, on its training split, as the paper does
-    /// (`fit: ()` for the min-max program on five episodes' training tasks): each ablation on the
-    /// features it keeps. Replaces `w_c`, `w_h` and the juror weights.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fit: Option<crate::weights::FitSpec>,
-    /// Weight of the cost term, per (dollar per million tokens x plan token).
-    #[serde(default)]
-    pub w_c: Option<f64>,
-    /// Weight of the plan's mean per-token entropy.
-    #[serde(default)]
-    pub w_h: Option<f64>,
-    /// Weight of each juror's Likert score, unless `juror_weights` names the juror.
-    #[serde(default = "one")]
-    pub w_j: f64,
-    /// Load-aware SALE: weight of the bidder's expected wait for a slot, in seconds, in the cost
-    /// (0, the published mechanism, ignores load; only timed runs have any).
-    #[serde(default)]
-    pub w_wait: f64,
-    /// Per-juror weights by agent name, overriding `w_j`.
-    #[serde(default, deserialize_with = "tender_agents::validate::unique_keys")]
-    pub juror_weights: BTreeMap<String, f64>,
-    /// How many similar past tasks a refining agent retrieves.
-    #[serde(default = "eight")]
-    pub k: u32,
-    /// Whether agents refine their bids from the shared auction memory.
-    #[serde(default = "yes")]
-    pub memory: bool,
-    /// How memory finds a task's most similar past tasks: `Scan` (every past task; the
-    /// reference), `Cells()` (exact) or `Ivf()` (approximate, for long streams).
-    #[serde(default)]
-    pub index: MemoryIndex,
-    /// Ablation: `false` drops the agent's price from the cost term (`w_c * |plan|`).
-    #[serde(default = "yes")]
-    pub price: bool,
-    /// Ablation: `false` drops the plan length from the cost term (`w_c * price`).
-    #[serde(default = "yes")]
-    pub length: bool,
-    /// Ablation: `false` drops the entropy term from the value.
-    #[serde(default = "yes")]
-    pub entropy: bool,
-    /// Who sits on the jury.
-    #[serde(default)]
-    pub jury: Jury,
-    /// Which agents refine after the provisional award.
-    #[serde(default)]
-    pub refiners: Refiners,
-    /// When a refined bid replaces the provisional winner.
-    #[serde(default)]
-    pub accept: Accept,
-    /// How the buyer pays the winner ([docs/games.md](../../../docs/games.md#money)).
-    #[serde(default, skip_serializing_if = "Payment::is_as_bid")]
-    pub payment: Payment,
+tender_agents::documented! {
+    /// SALE as written in a scenario file.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct SaleParams {
+        /// Name in tables; when omitted, "SALE" followed by its departures from the published
+        /// mechanism, e.g. "SALE (no price, peer-scores only, k=4)".
+        #[serde(default)]
+        pub name: Option<String>, shown "\"SALE\" and its ablations", allowed "one line, unique among the mechanisms";
+        /// Weights written by `tender fit`, from this file (relative to the scenario file); replaces
+        /// `w_c`, `w_h` and the juror weights.
+        #[serde(default)]
+        pub weights: Option<PathBuf>, shown "none", allowed "a file from `tender fit`";
+        /// Fit the weights when the scenario is prepared, on its `training` split, as the paper
+        /// does: `(objective: MinMax | Average | Welfare, episodes: 5)`, both optional (`fit: ()` is
+        /// the min-max program on five episodes' training tasks). Each ablation fits on the
+        /// features it keeps. With `Welfare`, a `w_c` or `w_h` given beside `fit` is held and the
+        /// other fitted (what a sweep over `w_c` does). The saved `scenario.ron` carries the
+        /// fitted numbers. Replaces `w_c`, `w_h` and the juror weights.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub fit: Option<crate::weights::FitSpec>, shown "none", allowed "`episodes` in [1, 10,000]";
+        /// Weight of the cost term, per (dollar per million tokens × plan token). Give `w_c` and
+        /// `w_h`, or `weights`, or `fit`.
+        #[serde(default)]
+        pub w_c: Option<f64>, shown "none", in [-1e6, 1e6];
+        /// Weight of the plan's mean per-token entropy.
+        #[serde(default)]
+        pub w_h: Option<f64>, shown "none", in [-1e6, 1e6];
+        /// Weight of each juror's Likert score, unless `juror_weights` names the juror.
+        #[serde(default = "one")]
+        pub w_j: f64, default one(), in [-1e6, 1e6];
+        /// Load-aware SALE: adds `w_wait ×` the bidder's expected wait for a slot (seconds, public
+        /// load) to its cost; 0, the published mechanism, ignores load, and only timed runs have
+        /// any ([time.md](time.md)). Named "SALE (load-aware)".
+        #[serde(default)]
+        pub w_wait: f64, default 0.0, in [0.0, 1e6];
+        /// Per-juror weights by agent name, overriding `w_j`.
+        #[serde(default, deserialize_with = "tender_agents::validate::unique_keys")]
+        pub juror_weights: BTreeMap<String, f64>, shown "`{}`", allowed "agents of the pool, each weight in [-1,000,000, 1,000,000]";
+        /// How many similar past tasks a refining agent retrieves.
+        #[serde(default = "eight")]
+        pub k: u32, default eight(), in [1, 1024];
+        /// Whether agents refine their bids from the shared auction memory; `false` is the paper's
+        /// "SALE without memory": no refinement, no memory.
+        #[serde(default = "yes")]
+        pub memory: bool, shown "`true`", allowed "`true`, `false`";
+        /// How memory finds a task's `k` nearest past tasks: `Scan` (every past task; exact,
+        /// quadratic in the stream), `Cells(lesson_sample: 4096)` (exact, a partitioned scan),
+        /// `Ivf(probe: 8, lesson_sample: 4096)` (approximate, about the square root of memory a
+        /// query); see "Long task streams" below.
+        #[serde(default)]
+        pub index: MemoryIndex, shown "`Scan`", allowed "`Scan`, `Cells(lesson_sample)`, `Ivf(probe, lesson_sample)`";
+        /// Ablation: `false` drops the agent's price from the cost term (`w_c × |plan|`).
+        #[serde(default = "yes")]
+        pub price: bool, shown "`true`", allowed "`true`, `false`";
+        /// Ablation: `false` drops the plan length from the cost term (`w_c × price`).
+        #[serde(default = "yes")]
+        pub length: bool, shown "`true`", allowed "`true`, `false`";
+        /// Ablation: `false` drops the entropy term from the value.
+        #[serde(default = "yes")]
+        pub entropy: bool, shown "`true`", allowed "`true`, `false`";
+        /// Who sits on the jury: everyone; each plan scored by its bidder only; by everyone but
+        /// its bidder; no jury call at all.
+        #[serde(default)]
+        pub jury: Jury, shown "`All`", allowed "`All`, `SelfOnly`, `PeerOnly`, `Off`";
+        /// Which agents refine after the provisional award: those cheaper than the provisional
+        /// winner (published), or every loser.
+        #[serde(default)]
+        pub refiners: Refiners, shown "`Cheaper`", allowed "`Cheaper`, `AllLosers`";
+        /// When a refined bid replaces the provisional winner: with a strictly lower score
+        /// (published), or a lower or equal one.
+        #[serde(default)]
+        pub accept: Accept, shown "`StrictlyLower`", allowed "`StrictlyLower`, `LowerOrEqual`";
+        /// How the buyer pays the winner: its own price (published), or its critical price, the
+        /// price at which its score would have tied the best other bid
+        /// ([games.md](games.md#money)).
+        #[serde(default, skip_serializing_if = "Payment::is_as_bid")]
+        pub payment: Payment, shown "`AsBid`", allowed "`AsBid`, `SecondScore`";
+    }
 }
 
 /// How the buyer pays SALE's winner for its execution.
@@ -148,11 +165,11 @@ pub enum Accept {
     LowerOrEqual,
 }
 
-fn one() -> f64 {
+const fn one() -> f64 {
     1.0
 }
 
-fn eight() -> u32 {
+const fn eight() -> u32 {
     8
 }
 
@@ -358,20 +375,18 @@ impl SaleParams {
 
 impl MechanismKind for SaleParams {
     const NAME: &'static str = "Sale";
+    const PARAMETERS: &'static [FieldDoc] = Self::FIELDS;
 
     fn check(&self, c: &mut Checker, pool: &Pool<'_>) {
+        self.check_ranges(c);
         match (self.w_c, self.w_h, &self.weights, &self.fit) {
-            (Some(w_c), Some(w_h), None, None) => {
-                c.range("w_c", w_c, -1e6, 1e6);
-                c.range("w_h", w_h, -1e6, 1e6);
-            }
+            (Some(_), Some(_), None, None) => {}
             (None, None, Some(_), None) => {}
             (w_c, w_h, None, Some(fit)) => {
                 c.within("fit", |c| c.count("episodes", fit.episodes.into(), 1, 10_000));
                 // One weight given (a sweep over it, say): the welfare search fits the other.
                 let given = [("w_c", w_c), ("w_h", w_h)];
                 for (field, w) in given.iter().filter_map(|(f, w)| w.map(|w| (*f, w))) {
-                    c.range(field, w, -1e6, 1e6);
                     c.require(
                         fit.objective == Objective::Welfare && (w_c.is_none() || w_h.is_none()),
                         field,
@@ -389,15 +404,12 @@ impl MechanismKind for SaleParams {
                  training split when the scenario runs)",
             ),
         }
-        c.range("w_j", self.w_j, -1e6, 1e6);
-        c.range("w_wait", self.w_wait, 0.0, 1e6);
         for (name, w) in &self.juror_weights {
             c.within("juror_weights", |c| {
                 pool.check_agent(c, "", name);
                 c.range(&format!("[{name:?}]"), *w, -1e6, 1e6);
             });
         }
-        c.count("k", self.k.into(), 1, 1024);
         self.index.check(c);
     }
 

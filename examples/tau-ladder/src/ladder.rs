@@ -21,21 +21,25 @@ const RUNG: Quantity =
 const ESCALATED: Quantity =
     Quantity { id: "escalated", label: "escalated %", meaning: Meaning::Flag, scale: 100.0, decimals: 1 };
 
-/// `TauLadder(thresholds: [0.5, 2.5, 12.5], escalate: 0.1)` as a scenario writes it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TauLadder {
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Largest τ (minutes) each rung takes, ascending; at most one fewer than the agents.
-    pub thresholds: Vec<f64>,
-    /// Chance that a task goes one rung higher.
-    #[serde(default)]
-    pub escalate: f64,
+documented! {
+    /// `TauLadder(thresholds: [0.5, 2.5, 12.5], escalate: 0.1)` as a scenario writes it.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct TauLadder {
+        /// Name in tables.
+        #[serde(default)]
+        pub name: Option<String>, shown "\"τ ladder\"", allowed "one line, unique among the mechanisms";
+        /// Largest τ (minutes) each rung takes, ascending; at most one fewer than the agents.
+        pub thresholds: Vec<f64>, allowed "1 to (agents − 1) values, ascending, each in [0, 1,000,000]";
+        /// Chance that a task goes one rung higher.
+        #[serde(default)]
+        pub escalate: f64, default 0.0, in [0.0, 1.0];
+    }
 }
 
 impl MechanismKind for TauLadder {
     const NAME: &'static str = "TauLadder";
+    const PARAMETERS: &'static [FieldDoc] = Self::FIELDS;
 
     fn check(&self, c: &mut Checker, pool: &Pool<'_>) {
         c.count("thresholds", self.thresholds.len() as u64, 1, pool.agents.len().saturating_sub(1) as u64);
@@ -45,7 +49,7 @@ impl MechanismKind for TauLadder {
                 c.require(self.thresholds[i - 1] < *t, &format!("thresholds[{i}]"), t, "must exceed the one before");
             }
         }
-        c.range("escalate", self.escalate, 0.0, 1.0);
+        self.check_ranges(c);
     }
 
     fn resolve(&self, _: &Pool<'_>) -> Vec<Resolved> {

@@ -17,29 +17,32 @@ use tender_engine::prelude::*;
 const TAKERS: Quantity =
     Quantity { id: "takers", label: "takers", meaning: Meaning::Number(Aggregate::Mean), scale: 1.0, decimals: 2 };
 
-/// `PostedPrice(markup: 1.5, k: 10)` as a scenario writes it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PostedPrice {
-    #[serde(default)]
-    pub name: Option<String>,
-    /// The post over the median predicted cost.
-    pub markup: f64,
-    /// Neighbours for the cost and success predictions.
-    #[serde(default = "ten")]
-    pub k: u32,
+documented! {
+    /// `PostedPrice(markup: 1.5, k: 10)` as a scenario writes it.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct PostedPrice {
+        /// Name in tables.
+        #[serde(default)]
+        pub name: Option<String>, shown "\"posted price\"", allowed "one line, unique among the mechanisms";
+        /// The post over the median predicted cost.
+        pub markup: f64, in [0.0, 1e3];
+        /// Neighbours for the cost and success predictions.
+        #[serde(default = "ten")]
+        pub k: u32, default ten(), in [1, 100_000];
+    }
 }
 
-fn ten() -> u32 {
+const fn ten() -> u32 {
     10
 }
 
 impl MechanismKind for PostedPrice {
     const NAME: &'static str = "PostedPrice";
+    const PARAMETERS: &'static [FieldDoc] = Self::FIELDS;
 
     fn check(&self, c: &mut Checker, _: &Pool<'_>) {
-        c.range("markup", self.markup, 0.0, 1e3);
-        c.count("k", self.k.into(), 1, 100_000);
+        self.check_ranges(c);
     }
 
     /// Costs and chances of success are predicted from the training tasks.
