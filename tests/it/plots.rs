@@ -162,6 +162,14 @@ fn a_random_design_over_several_parameters_plots_partial_dependence_with_caption
     );
     let (figure, table) = (report.find("<figure").expect("figures"), report.find("<table").expect("table"));
     assert!(figure < table, "a sweep's report shows its figures before its long table");
+    // What SALE declares it reports reaches the sweep's table, a flag as a percentage; the
+    // mechanisms that do not report it show —.
+    assert!(report.contains("<th>refined %</th>") && report.contains("<th>refiners</th>"), "{report}");
+    let rows: Vec<&str> = report.split("<tr>").filter(|r| r.contains("<td>")).collect();
+    let sale = rows.iter().find(|r| r.contains("<td>SALE</td>")).expect("a SALE row");
+    let alone = rows.iter().find(|r| r.contains(" alone</td>")).expect("an agent-alone row");
+    assert!(sale.matches('±').count() >= 5, "SALE's row has its quantities: {sale}");
+    assert!(alone.ends_with("<td>—</td><td>—</td></tr>"), "{alone}");
 }
 
 #[test]

@@ -71,7 +71,7 @@ crate::documented! {
         /// error) before the server counts as stalled: its circuit breaker opens, the requests
         /// waiting are given up and the run stops.
         #[serde(default)]
-        pub stall_timeout_secs: Option<f64>, shown "1.25 × `timeout_secs` (a timed-out attempt is retried once before a silent server stops the run)", in [0.001, 86_400.0];
+        pub stall_timeout_secs: Option<f64>, shown "1.25 × `timeout_secs` (150 s): a timed-out attempt is retried once before a silent server stops the run", in [0.001, 86_400.0];
         /// Sampling temperature (a `seed` derived from the prompt is sent too).
         #[serde(default)]
         pub temperature: f64, default 0.0, in [0.0, 2.0];

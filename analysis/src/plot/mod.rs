@@ -205,7 +205,8 @@ fn plot_sweep(dir: &Path, shown: &Path) -> Result<Vec<PathBuf>, PlotError> {
             Est { mean: num(&r[mean]), low: num(&r[lo]), high: num(&r[hi]) },
         );
     }
-    let get = |p: usize, m: &str, k: &str| est.get(&(p, m.to_string(), k.to_string())).copied().unwrap_or_default();
+    let find = |p: usize, m: &str, k: &str| est.get(&(p, m.to_string(), k.to_string())).copied();
+    let get = |p: usize, m: &str, k: &str| find(p, m, k).unwrap_or_default();
     let mut files = Vec::new();
     let params: Vec<String> =
         manifest.points.first().map(|p| p.assignments.iter().map(|a| a.0.clone()).collect()).unwrap_or_default();
@@ -281,7 +282,7 @@ fn plot_sweep(dir: &Path, shown: &Path) -> Result<Vec<PathBuf>, PlotError> {
     let title = "Cost and pass@1 per mechanism (mean over points; whiskers: range over points)".to_string();
     files.extend(both(dir, "cost_vs_pass", &Figure::CostVsPass { title, names, cost, pass })?);
     // Figures first: a sweep's table runs to a row per point.
-    let table = sweep_table(&manifest, &get);
+    let table = sweep_table(&manifest, &find);
     report(dir, shown, &files, &[], &[table])?;
     files.push(dir.join("report.html"));
     Ok(files)

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::draw::Est;
 use super::error::PlotError;
 use super::read::RunData;
-use crate::metrics::Metric;
+use crate::metrics::{Metric, row_metric_names};
 use crate::output::write_atomic;
 use crate::store::Manifest;
 
@@ -81,7 +81,10 @@ pub(super) fn run_tables(data: &RunData, reports: &[(String, Vec<String>)]) -> V
     tables
 }
 
-pub(super) fn sweep_table(manifest: &Manifest, get: &dyn Fn(usize, &str, &str) -> Est) -> String {
+/// A sweep's table: per point and mechanism, the headline metrics, then every quantity the
+/// mechanisms declare (the manifest's metrics past the fixed ones; a flag as a percentage), —
+/// where a mechanism does not report it.
+pub(super) fn sweep_table(manifest: &Manifest, get: &dyn Fn(usize, &str, &str) -> Option<Est>) -> String {
     let mut t = String::from("<table><tr><th>point</th>");
     if let Some(p) = manifest.points.first() {
         for (k, _) in &p.assignments {
@@ -89,11 +92,23 @@ pub(super) fn sweep_table(manifest: &Manifest, get: &dyn Fn(usize, &str, &str) -
         }
     }
     let cols = [Metric::PassAt1, Metric::CostPerMTok, Metric::Welfare];
+    let timed = manifest.metrics.contains(&Metric::Latency(95).id(&[]));
+    let fixed = row_metric_names(timed, &[]);
+    let reported: Vec<(&str, bool)> = manifest
+        .metrics
+        .iter()
+        .filter(|m| !fixed.contains(m))
+        .map(|m| (m.as_str(), manifest.flags.contains(m)))
+        .collect();
     t.push_str("<th>mechanism</th>");
     for metric in &cols {
         t.push_str(&format!("<th>{}</th>", html_escape(metric.shown().label)));
     }
+    for (id, flag) in &reported {
+        t.push_str(&format!("<th>{}{}</th>", html_escape(id), if *flag { " %" } else { "" }));
+    }
     t.push_str("</tr>");
+    let absent = Est { mean: f64::NAN, low: f64::NAN, high: f64::NAN };
     for p in &manifest.points {
         for m in &manifest.mechanisms {
             t.push_str(&format!("<tr><td>{}</td>", p.index));
@@ -103,10 +118,12 @@ pub(super) fn sweep_table(manifest: &Manifest, get: &dyn Fn(usize, &str, &str) -
             t.push_str(&format!("<td>{}</td>", html_escape(m)));
             for metric in &cols {
                 let shown = metric.shown();
-                t.push_str(&format!(
-                    "<td>{}</td>",
-                    fmt_est(get(p.index, m, &metric.id(&[])), shown.scale, shown.decimals)
-                ));
+                let e = get(p.index, m, &metric.id(&[])).unwrap_or(absent);
+                t.push_str(&format!("<td>{}</td>", fmt_est(e, shown.scale, shown.decimals)));
+            }
+            for (id, flag) in &reported {
+                let (scale, decimals) = if *flag { (100.0, 1) } else { (1.0, 2) };
+                t.push_str(&format!("<td>{}</td>", fmt_est(get(p.index, m, id).unwrap_or(absent), scale, decimals)));
             }
             t.push_str("</tr>");
         }

@@ -102,3 +102,23 @@ fn post(mut tasks: Query<(&OpenTask, &mut Decision)>, stream: Res<TaskStream>, m
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one definition outside the engine gives the docs table and the range checks.
+    #[test]
+    fn its_parameters_are_defined_once_for_docs_and_checks() {
+        let table = markdown_table(PostedPrice::FIELDS);
+        assert!(
+            table.contains("| `markup` | required | [0, 1,000] | The post over the median predicted cost. |"),
+            "{table}"
+        );
+        assert!(table.contains("| `k` | 10 | [1, 100,000] |"), "{table}");
+        let mut c = Checker::default();
+        PostedPrice { name: None, markup: -1.0, k: 0 }.check_ranges(&mut c);
+        let err = c.finish().expect_err("out of range").to_string();
+        assert!(err.contains("markup") && err.contains("k"), "{err}");
+    }
+}
