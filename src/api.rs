@@ -108,3 +108,55 @@ pub fn run(scenario: Scenario, file: &Path, request: &RunRequest, progress: &(dy
 pub fn runs_of(scenario: &Scenario) -> u64 {
     u64::from(scenario.episodes) * scenario.resolve_mechanisms().len() as u64
 }
+
+pub use crate::io::Progress;
+
+/// A command that runs a scenario's market many times (a game's profiles, Shapley's
+/// coalitions), as the command line's `ManyRuns` flags give it.
+pub struct ManyRequest {
+    pub scenario: Scenario,
+    /// The scenario's file, which locates the files it names.
+    pub file: PathBuf,
+    /// Episodes per run (at least 2) and base seed, replacing the scenario's.
+    pub episodes: Option<u32>,
+    pub seed: Option<u64>,
+    pub jobs: Option<usize>,
+    /// The folder written; by default the scenario's `output`/COMMAND.
+    pub out: Option<PathBuf>,
+}
+
+/// Play the scenario's `game:` block as `tender game` does: the folder written (payoffs.csv,
+/// profiles.csv, the regret plot) and the report the command prints.
+pub fn game(request: ManyRequest, progress: &dyn Progress) -> Result<(PathBuf, String)> {
+    let ManyRequest { scenario, file, episodes, seed, jobs, out } = request;
+    let (scenario, out) =
+        crate::backends::for_many_runs(scenario, &file, (episodes, seed), out, "game", crate::game::DOING)?;
+    let text = crate::game::play(scenario, &file, jobs, &out, progress)?;
+    Ok((out, text))
+}
+
+/// Each agent's Shapley value as `tender shapley` does, for `metric` (`welfare`, `pass_at_1` or
+/// `cost`; shapley.csv holds all three) in `markets` (none: every market), over every coalition
+/// or `permutations` sampled join orders: the folder written and the table the command prints.
+pub fn shapley(
+    request: ManyRequest,
+    metric: &str,
+    markets: &[String],
+    permutations: Option<u32>,
+    progress: &dyn Progress,
+) -> Result<(PathBuf, String)> {
+    use clap::ValueEnum;
+    let metric = crate::cli::ShapleyMetric::from_str(metric, false)
+        .map_err(|_| anyhow::anyhow!("metric {metric:?}: expected welfare, pass_at_1 or cost"))?;
+    if let Some(k) = permutations
+        && !(2..=100_000).contains(&k)
+    {
+        bail!("permutations {k}: expected 2 to 100,000");
+    }
+    let ManyRequest { scenario, file, episodes, seed, jobs, out } = request;
+    let (scenario, out) =
+        crate::backends::for_many_runs(scenario, &file, (episodes, seed), out, "shapley", crate::shapley::DOING)?;
+    let ask = crate::shapley::Ask { metric, markets, permutations };
+    let text = crate::shapley::values(scenario, &file, &ask, jobs, &out, progress)?;
+    Ok((out, text))
+}

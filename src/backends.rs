@@ -220,15 +220,30 @@ pub fn load_for_many_runs(
     command: &str,
     doing: &str,
 ) -> Result<(Scenario, PathBuf)> {
-    let mut scenario = load(file)?;
-    if let Some(seed) = runs.seed {
+    for_many_runs(load(file)?, file, (runs.episodes, runs.seed), runs.out.clone(), command, doing)
+}
+
+/// A scenario for a command that runs its market many times: `episodes` and `seed` replace the
+/// scenario's, live agents are refused, and the output folder is `out` or `OUTPUT/COMMAND`.
+pub fn for_many_runs(
+    mut scenario: Scenario,
+    file: &Path,
+    (episodes, seed): (Option<u32>, Option<u64>),
+    out: Option<PathBuf>,
+    command: &str,
+    doing: &str,
+) -> Result<(Scenario, PathBuf)> {
+    if let Some(seed) = seed {
         scenario.seed = seed;
     }
-    if let Some(episodes) = runs.episodes {
+    if let Some(episodes) = episodes {
+        if episodes < 2 {
+            bail!("{}: {episodes} episodes; {command} needs at least 2 for its intervals", file.display());
+        }
         scenario.episodes = episodes;
     }
     refuse_live(&scenario, file, doing)?;
-    let out = runs.out.clone().unwrap_or_else(|| scenario.output.join(command));
+    let out = out.unwrap_or_else(|| scenario.output.join(command));
     Ok((scenario, out))
 }
 

@@ -20,7 +20,7 @@ use tender_engine::game_spec::{GameSpec, Profiles, Utility};
 
 use crate::backends::LiveOptions;
 use crate::cli::GameArgs;
-use crate::io::{count, emit, progress_bar};
+use crate::io::{Bar, Progress, count, emit};
 
 /// The profiles a `Sampled` game draws, from their own stream.
 const DRAWS: Stream = Stream::named("game.profiles");
@@ -36,17 +36,28 @@ struct Outcome {
     spend: Vec<f64>,
 }
 
+/// How `tender game` refuses live agents.
+pub const DOING: &str = "`tender game` runs the market once for every profile of strategies";
+
 pub fn game(args: &GameArgs) -> Result<()> {
-    let (mut scenario, out) = crate::backends::load_for_many_runs(
-        &args.file,
-        &args.runs,
-        "game",
-        "`tender game` runs the market once for every profile of strategies",
-    )?;
+    let (scenario, out) = crate::backends::load_for_many_runs(&args.file, &args.runs, "game", DOING)?;
+    let text = play(scenario, &args.file, args.runs.threads.jobs, &out, &Bar::default())?;
+    emit(&text)
+}
+
+/// Play the scenario's game into `out` (`file` locates the files the scenario names; `jobs`
+/// threads) and return the report `tender game` prints.
+pub fn play(
+    mut scenario: Scenario,
+    file: &Path,
+    jobs: Option<usize>,
+    out: &Path,
+    progress: &dyn Progress,
+) -> Result<String> {
     let spec = scenario.game.clone().with_context(|| {
         format!(
             "{} has no `game:` block: name the players, their strategies and the markets (docs/games.md)",
-            args.file.display()
+            file.display()
         )
     })?;
     let game = Game { strategies: spec.shape() };
@@ -63,12 +74,12 @@ pub fn game(args: &GameArgs) -> Result<()> {
     // their first (truthful) strategies, and holds it fixed while they play.
     let quiet = LiveOptions { no_trace: true, no_cache: true, ..Default::default() };
     let truthful = with_profile(&scenario, &spec, &players, &game.profile(0));
-    scenario.mechanisms = crate::backends::prepare(truthful, &args.file, &quiet)
+    scenario.mechanisms = crate::backends::prepare(truthful, file, &quiet)
         .context("cannot prepare the truthful profile")?
         .prepared
         .scenario
         .mechanisms;
-    let bar = progress_bar(
+    progress.start(
         profiles.len() as u64 * u64::from(scenario.episodes) * scenario.resolve_mechanisms().len() as u64,
         "runs (profile × episode × mechanism)",
     );
@@ -77,16 +88,19 @@ pub fn game(args: &GameArgs) -> Result<()> {
     for &index in &profiles {
         let profile = game.profile(index);
         let label = label(&spec, &profile);
-        bar.set_message(label.clone());
+        if progress.cancelled() {
+            bail!("cancelled before the profile {label}");
+        }
+        progress.message(label.clone());
         let sub = with_profile(&scenario, &spec, &players, &profile);
         if let Err(errors) = sub.validate() {
             bail!("the profile {label} is not a valid scenario:\n{errors}");
         }
-        let prepared = crate::backends::prepare(sub, &args.file, &quiet)
+        let prepared = crate::backends::prepare(sub, file, &quiet)
             .with_context(|| format!("cannot prepare the profile {label}"))?
             .prepared;
         let batch = prepared
-            .run(&prepared.options(args.runs.threads.jobs), &|| bar.inc(1))
+            .run(&prepared.options(jobs), &|| progress.tick())
             .with_context(|| format!("the profile {label} failed"))?;
         for (k, market) in spec.mechanisms.iter().enumerate() {
             let column = batch.mechanisms.iter().position(|m| &m.name == market).context("a market did not run")?;
@@ -111,9 +125,8 @@ pub fn game(args: &GameArgs) -> Result<()> {
             outcomes[k][index] = Some(outcome);
         }
     }
-    bar.finish_and_clear();
     let solved: Vec<Solved> = outcomes.iter().map(|o| Solved::new(&game, o)).collect();
-    let staged = crate::results::Staged::new(&out, "game", &[])?;
+    let staged = crate::results::Staged::new(out, "game", &[])?;
     crate::io::write_scenario(staged.path(), &scenario)?;
     write_tables(staged.path(), &spec, &game, &outcomes, &solved)?;
     // Short labels (strategies only); the axis says whose they are.
@@ -149,7 +162,7 @@ pub fn game(args: &GameArgs) -> Result<()> {
         text.push_str(&report(&spec, &game, market, &outcomes[k], &solved[k], scenario.episodes));
     }
     text.push_str(&format!("Written to {}: payoffs.csv, profiles.csv, regret.png.", out.display()));
-    emit(&text)
+    Ok(text)
 }
 
 /// The scenario with each player (the agent at `players`) playing its strategy of `profile`;

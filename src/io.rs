@@ -34,6 +34,47 @@ pub fn read_bounded(file: &Path, limit: u64) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// What a command that runs a market many times (`tender game`, `tender shapley`) tells as it
+/// goes: the number of runs once it knows it, each run done, and what it is on. The terminal
+/// shows a bar ([`Bar`]); the Python binding counts for its notebook bar.
+pub trait Progress: Sync {
+    fn start(&self, total: u64, what: &str);
+    fn tick(&self);
+    fn message(&self, _what: String) {}
+    /// Whether the caller asked to stop: checked before each market is run.
+    fn cancelled(&self) -> bool {
+        false
+    }
+}
+
+/// [`Progress`] on the terminal: a bar from [`progress_bar`], cleared when dropped.
+#[derive(Default)]
+pub struct Bar(std::sync::OnceLock<ProgressBar>);
+
+impl Progress for Bar {
+    fn start(&self, total: u64, what: &str) {
+        let _ = self.0.set(progress_bar(total, what));
+    }
+    fn tick(&self) {
+        if let Some(bar) = self.0.get() {
+            bar.inc(1);
+        }
+    }
+    fn message(&self, what: String) {
+        if let Some(bar) = self.0.get() {
+            bar.set_message(what);
+        }
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        if let Some(bar) = self.0.get() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 /// A progress bar counting `total` of `what` (`runs (episode × mechanism)`, `units`, ...).
 pub fn progress_bar(total: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(total);

@@ -16,7 +16,7 @@ use tender_engine::{Role, Scenario};
 
 use crate::backends::LiveOptions;
 use crate::cli::{ShapleyArgs, ShapleyMetric};
-use crate::io::{count, emit, progress_bar};
+use crate::io::{Bar, Progress, count, emit};
 
 /// The metrics every run values, in the order of `shapley.csv`.
 const METRICS: [ShapleyMetric; 3] = [ShapleyMetric::Welfare, ShapleyMetric::PassAt1, ShapleyMetric::Cost];
@@ -43,28 +43,51 @@ impl ShapleyMetric {
 /// One metric's values of one market over the coalitions run: `[coalition][episode]`.
 type Values = Vec<Vec<f64>>;
 
+/// How `tender shapley` refuses live agents.
+pub const DOING: &str = "`tender shapley` runs a market for every coalition of agents";
+
 pub fn shapley(args: &ShapleyArgs) -> Result<()> {
-    let (mut scenario, out) = crate::backends::load_for_many_runs(
-        &args.file,
-        &args.runs,
-        "shapley",
-        "`tender shapley` runs a market for every coalition of agents",
-    )?;
+    let (scenario, out) = crate::backends::load_for_many_runs(&args.file, &args.runs, "shapley", DOING)?;
+    let ask = Ask { metric: args.metric, markets: &args.mechanism, permutations: args.permutations };
+    let text = values(scenario, &args.file, &ask, args.runs.threads.jobs, &out, &Bar::default())?;
+    emit(&text)
+}
+
+/// What a Shapley computation is asked for.
+pub struct Ask<'a> {
+    /// What the table printed and the plot show (`shapley.csv` holds every metric).
+    pub metric: ShapleyMetric,
+    /// The markets valued, by table name; none: every market of the scenario.
+    pub markets: &'a [String],
+    /// Join orders sampled instead of every coalition.
+    pub permutations: Option<u32>,
+}
+
+/// Each agent's Shapley values in the scenario's markets, into `out` (`file` locates the files
+/// the scenario names; `jobs` threads); returns the table `tender shapley` prints.
+pub fn values(
+    mut scenario: Scenario,
+    file: &Path,
+    ask: &Ask<'_>,
+    jobs: Option<usize>,
+    out: &Path,
+    progress: &dyn Progress,
+) -> Result<String> {
     let n = scenario.agents.len();
     if !(2..=MAX_AGENTS).contains(&n) {
-        bail!("{}: {n} agents; Shapley values need from 2 to {MAX_AGENTS}", args.file.display());
+        bail!("{}: {n} agents; Shapley values need from 2 to {MAX_AGENTS}", file.display());
     }
-    let method = match args.permutations {
+    let method = match ask.permutations {
         Some(k) => Method::sampled(n, k, scenario.seed),
         None if n <= EXACT_LIMIT => Method::Exact,
         None => Method::sampled(n, DEFAULT_ORDERS, scenario.seed),
     };
-    let markets = chosen(&scenario, &args.mechanism)?;
+    let markets = chosen(&scenario, ask.markets)?;
     // Only the entries that stand for a valued market run in the coalitions.
     let names: Vec<String> = scenario.agents.iter().map(|a| a.name.clone()).collect();
     scenario.keep_mechanisms(&markets);
     let coalitions = method.coalitions(n);
-    let bar = progress_bar(
+    progress.start(
         coalitions.len() as u64 * u64::from(scenario.episodes) * markets.len() as u64,
         "runs (coalition × episode × market)",
     );
@@ -72,20 +95,20 @@ pub fn shapley(args: &ShapleyArgs) -> Result<()> {
     let mut values: Vec<Vec<Values>> = vec![vec![Vec::new(); markets.len()]; METRICS.len()];
     for &c in &coalitions {
         let who = coalition_name(&names, c);
-        bar.set_message(format!("coalition {who}"));
+        if progress.cancelled() {
+            bail!("cancelled before the market of {who}");
+        }
+        progress.message(format!("coalition {who}"));
         let sub = coalition(&scenario, c);
         if let Err(errors) = sub.validate() {
             bail!("the market of {who} is not a valid scenario:\n{errors}");
         }
-        let prepared = crate::backends::prepare(
-            sub,
-            &args.file,
-            &LiveOptions { no_trace: true, no_cache: true, ..Default::default() },
-        )
-        .with_context(|| format!("cannot prepare the market of {who}"))?
-        .prepared;
+        let prepared =
+            crate::backends::prepare(sub, file, &LiveOptions { no_trace: true, no_cache: true, ..Default::default() })
+                .with_context(|| format!("cannot prepare the market of {who}"))?
+                .prepared;
         let batch = prepared
-            .run(&prepared.options(args.runs.threads.jobs), &|| bar.inc(1))
+            .run(&prepared.options(jobs), &|| progress.tick())
             .with_context(|| format!("the market of {who} failed"))?;
         for (k, market) in markets.iter().enumerate() {
             let column = batch.mechanisms.iter().position(|m| &m.name == market).with_context(|| {
@@ -103,7 +126,6 @@ pub fn shapley(args: &ShapleyArgs) -> Result<()> {
             }
         }
     }
-    bar.finish_and_clear();
     let position: BTreeMap<Coalition, usize> = coalitions.iter().enumerate().map(|(i, &c)| (c, i)).collect();
     let results = Results {
         names,
@@ -114,16 +136,16 @@ pub fn shapley(args: &ShapleyArgs) -> Result<()> {
         method,
         episodes: scenario.episodes,
     };
-    let staged = crate::results::Staged::new(&out, "shapley", &[])?;
+    let staged = crate::results::Staged::new(out, "shapley", &[])?;
     crate::io::write_scenario(staged.path(), &scenario)?;
     results.write(staged.path())?;
-    let (_, unit, _, _) = args.metric.shown();
+    let (_, unit, _, _) = ask.metric.shown();
     let series: Vec<(String, Vec<[f64; 3]>)> = results
         .markets
         .iter()
         .enumerate()
         .map(|(k, market)| {
-            let m = metric_index(args.metric);
+            let m = metric_index(ask.metric);
             (market.clone(), results.shapley(m, k).iter().map(|e| [e.mean, e.low, e.high]).collect())
         })
         .collect();
@@ -134,7 +156,7 @@ pub fn shapley(args: &ShapleyArgs) -> Result<()> {
     );
     tender_analysis::plot::interval_bars(staged.path(), "shapley", [&title, "agent", unit], &results.names, series)?;
     staged.commit()?;
-    emit(&results.table(args.metric, &out))
+    Ok(results.table(ask.metric, out))
 }
 
 /// The markets valued: those named, or every market of the scenario.

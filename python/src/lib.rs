@@ -508,6 +508,114 @@ fn merge(py: Python<'_>, out: PathBuf, shards: Vec<PathBuf>, partial: bool) -> P
     py.detach(|| api::merge(&out, &shards, partial)).map_err(|e| runtime_error(&e))
 }
 
+/// A finished game or Shapley computation: its folder and the report the command prints.
+#[pyclass(module = "tender._tender", frozen, get_all)]
+struct ManyOutcome {
+    /// The results folder (the game's payoffs.csv and profiles.csv, or shapley.csv and
+    /// coalitions.csv, with the plot and the scenario as run).
+    out: PathBuf,
+    report: String,
+}
+
+/// The count of runs a notebook bar shows, and Ctrl-C's request to stop between markets.
+#[derive(Default)]
+struct Counter {
+    total: AtomicU64,
+    done: AtomicU64,
+    cancel: Arc<AtomicBool>,
+}
+
+impl api::Progress for Counter {
+    fn start(&self, total: u64, _what: &str) {
+        self.total.store(total, Ordering::Relaxed);
+    }
+    fn tick(&self) {
+        self.done.fetch_add(1, Ordering::Relaxed);
+    }
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+/// Run `work` (a game or Shapley values) as `watch` does, reporting `progress(done, total)`.
+fn many(
+    py: Python<'_>,
+    progress: Option<Py<PyAny>>,
+    work: impl FnOnce(&Counter) -> anyhow::Result<(PathBuf, String)> + Send,
+) -> PyResult<ManyOutcome> {
+    let counter = Counter::default();
+    let report = |n: u64| -> PyResult<()> {
+        match &progress {
+            Some(f) => f.call1(py, (n, counter.total.load(Ordering::Relaxed))).map(drop),
+            None => Ok(()),
+        }
+    };
+    let out = watch(py, &counter.cancel, &report, &counter.done, || work(&counter))?;
+    let (out, text) = out.map_err(|e| {
+        if counter.cancel.load(Ordering::Relaxed) {
+            PyKeyboardInterrupt::new_err(format!("{e:#}"))
+        } else {
+            runtime_error(&e)
+        }
+    })?;
+    report(counter.total.load(Ordering::Relaxed))?;
+    Ok(ManyOutcome { out, report: text })
+}
+
+fn many_request(
+    scenario: &Scenario,
+    episodes: Option<u32>,
+    seed: Option<u64>,
+    jobs: Option<usize>,
+    out: Option<PathBuf>,
+) -> PyResult<api::ManyRequest> {
+    if jobs == Some(0) {
+        return Err(PyValueError::new_err("jobs must be at least 1"));
+    }
+    if episodes.is_some_and(|e| e < 2) {
+        return Err(PyValueError::new_err("episodes must be at least 2 (the intervals need two)"));
+    }
+    Ok(api::ManyRequest { scenario: scenario.inner.clone(), file: scenario.file.clone(), episodes, seed, jobs, out })
+}
+
+/// Play the scenario's `game:` block as `tender game` does, into a folder (default
+/// OUTPUT/game); `progress(done, total)` counts runs (profile × episode × mechanism).
+#[pyfunction]
+#[pyo3(signature = (scenario, *, episodes = None, seed = None, jobs = None, out = None, progress = None))]
+fn game(
+    py: Python<'_>,
+    scenario: &Scenario,
+    episodes: Option<u32>,
+    seed: Option<u64>,
+    jobs: Option<usize>,
+    out: Option<PathBuf>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<ManyOutcome> {
+    let request = many_request(scenario, episodes, seed, jobs, out)?;
+    many(py, progress, |counter| api::game(request, counter))
+}
+
+/// Each agent's Shapley value as `tender shapley` does, into a folder (default
+/// OUTPUT/shapley); `progress(done, total)` counts runs (coalition × episode × market).
+#[pyfunction]
+#[pyo3(signature = (scenario, *, metric = "welfare", mechanisms = Vec::new(), permutations = None, episodes = None, seed = None, jobs = None, out = None, progress = None))]
+#[allow(clippy::too_many_arguments)]
+fn shapley(
+    py: Python<'_>,
+    scenario: &Scenario,
+    metric: &str,
+    mechanisms: Vec<String>,
+    permutations: Option<u32>,
+    episodes: Option<u32>,
+    seed: Option<u64>,
+    jobs: Option<usize>,
+    out: Option<PathBuf>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<ManyOutcome> {
+    let request = many_request(scenario, episodes, seed, jobs, out)?;
+    many(py, progress, |counter| api::shapley(request, metric, &mechanisms, permutations, counter))
+}
+
 /// Run `work` on another thread without the GIL while this thread reports progress (`done`)
 /// about ten times a second and watches for Ctrl-C, which sets `cancel`; the work's result, or
 /// the interrupt once the work has stopped.
@@ -572,6 +680,9 @@ fn _tender(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sweep, m)?)?;
     m.add_function(wrap_pyfunction!(merge, m)?)?;
     m.add_class::<SweepOutcome>()?;
+    m.add_function(wrap_pyfunction!(game, m)?)?;
+    m.add_function(wrap_pyfunction!(shapley, m)?)?;
+    m.add_class::<ManyOutcome>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

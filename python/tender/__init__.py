@@ -25,6 +25,8 @@ from ._tender import Scenario, ScenarioError, __version__, load
 from ._tender import run as _run
 from ._tender import merge as _merge
 from ._tender import sweep as _sweep
+from ._tender import game as _game
+from ._tender import shapley as _shapley
 
 __all__ = [
     "Comparison",
@@ -40,6 +42,10 @@ __all__ = [
     "sweep",
     "merge",
     "SweepResult",
+    "game",
+    "GameResult",
+    "shapley",
+    "ShapleyResult",
     "__version__",
 ]
 
@@ -309,6 +315,20 @@ def run(
     return Result(raw)
 
 
+def _read_csv(path: Path) -> Table:
+    """A results file as a table; an `episode_seed` column (hex text, so that float readers cannot
+    round it) as exact uint64."""
+    import pyarrow
+    import pyarrow.csv
+
+    as_text = pyarrow.csv.ConvertOptions(column_types={"episode_seed": pyarrow.string()})
+    table = pyarrow.csv.read_csv(path, convert_options=as_text)
+    if "episode_seed" in table.column_names:
+        seeds = pyarrow.array([int(s, 16) for s in table.column("episode_seed").to_pylist()], pyarrow.uint64())
+        table = table.set_column(table.column_names.index("episode_seed"), "episode_seed", seeds)
+    return Table(table)
+
+
 class SweepResult:
     """A finished sweep: its folder (`out`) and its tables, read from the folder's files.
 
@@ -330,16 +350,7 @@ class SweepResult:
 
     def _read(self, name: str) -> Table:
         if name not in self._tables:
-            import pyarrow
-            import pyarrow.csv
-
-            as_text = pyarrow.csv.ConvertOptions(column_types={"episode_seed": pyarrow.string()})
-            table = pyarrow.csv.read_csv(self.out / f"{name}.csv", convert_options=as_text)
-            if "episode_seed" in table.column_names:
-                # Written as hex text so that float readers cannot round it; here, exact.
-                seeds = pyarrow.array([int(s, 16) for s in table.column("episode_seed").to_pylist()], pyarrow.uint64())
-                table = table.set_column(table.column_names.index("episode_seed"), "episode_seed", seeds)
-            self._tables[name] = Table(table)
+            self._tables[name] = _read_csv(self.out / f"{name}.csv")
         return self._tables[name]
 
     @property
@@ -411,3 +422,124 @@ def merge(out: Union[str, "os.PathLike[str]"], shards: list, partial: bool = Fal
 def compare(result: Result, a: str, b: str, metric: str = "pass_at_1") -> Comparison:
     """`a - b` of `metric` in `result`, paired by episode, with its 95% CI."""
     return result.compare(a, b, metric)
+
+
+class _FolderResult:
+    """A folder a command wrote, with the report it prints (`str()` of the result) and its tables
+    read from the folder's files."""
+
+    _files: tuple[str, ...] = ()
+
+    def __init__(self, outcome: Any) -> None:
+        self.out = Path(outcome.out)
+        self.report = outcome.report
+        self._tables: dict[str, Table] = {}
+
+    def _read(self, name: str) -> Table:
+        if name not in self._tables:
+            self._tables[name] = _read_csv(self.out / f"{name}.csv")
+        return self._tables[name]
+
+    def __str__(self) -> str:
+        return self.report
+
+    def __repr__(self) -> str:
+        files = ", ".join(f"{f}.csv" for f in self._files)
+        return f"tender.{type(self).__name__}({self.out}: {files})"
+
+
+class GameResult(_FolderResult):
+    """A played game (`tender game`). `payoffs`: each market, profile and player's mean utility
+    with its 95% interval; `profiles`: each market and profile's regret (the best unilateral
+    gain, with its interval and deviation), whether it is a pure Nash equilibrium, and its
+    welfare, pass@1 and cost.
+    `report` is what `tender game` prints."""
+
+    _files = ("payoffs", "profiles")
+
+    @property
+    def payoffs(self) -> Table:
+        return self._read("payoffs")
+
+    @property
+    def profiles(self) -> Table:
+        return self._read("profiles")
+
+
+class ShapleyResult(_FolderResult):
+    """Shapley values (`tender shapley`). `values`: each market and agent's Shapley value of
+    welfare, pass@1 and cost with 95% intervals (shapley.csv); `coalitions`: each coalition's
+    value per market. `report` is the table `tender shapley` prints."""
+
+    _files = ("shapley", "coalitions")
+
+    @property
+    def values(self) -> Table:
+        return self._read("shapley")
+
+    @property
+    def coalitions(self) -> Table:
+        return self._read("coalitions")
+
+
+def game(
+    scenario: Union[Scenario, str, "os.PathLike[str]"],
+    *,
+    episodes: Optional[int] = None,
+    seed: Optional[int] = None,
+    jobs: Optional[int] = None,
+    out: Optional[Union[str, "os.PathLike[str]"]] = None,
+    progress: Progress = True,
+) -> GameResult:
+    """Play the scenario's `game:` block as `tender game` does: every profile of the players'
+    strategies (or a sample) on the same episode seeds, the payoff table, regrets, pure and
+    mixed equilibria, and the market at equilibrium against the truthful profile. Writes `out`
+    (default OUTPUT/game) and returns its tables; `print(result)` shows the report. Ctrl-C stops
+    between profiles."""
+    if not isinstance(scenario, Scenario):
+        scenario = load(scenario)
+    update, close = _reporter(progress, 0, desc="profiles x episodes x markets")
+    try:
+        outcome = _game(
+            scenario, episodes=episodes, seed=seed, jobs=jobs, out=None if out is None else os.fspath(out), progress=update
+        )
+    finally:
+        close()
+    return GameResult(outcome)
+
+
+def shapley(
+    scenario: Union[Scenario, str, "os.PathLike[str]"],
+    *,
+    metric: str = "welfare",
+    mechanisms: tuple = (),
+    permutations: Optional[int] = None,
+    episodes: Optional[int] = None,
+    seed: Optional[int] = None,
+    jobs: Optional[int] = None,
+    out: Optional[Union[str, "os.PathLike[str]"]] = None,
+    progress: Progress = True,
+) -> ShapleyResult:
+    """Each agent's Shapley value in each market, as `tender shapley` does: every coalition's
+    market (or those along `permutations` sampled join orders) on the same episode seeds.
+    `metric` (`welfare`, `pass_at_1` or `cost`) is what the report and plot show; the `values`
+    table holds all three. `mechanisms` names the markets valued (default: every market). Writes
+    `out` (default OUTPUT/shapley). Ctrl-C stops between coalitions."""
+    if not isinstance(scenario, Scenario):
+        scenario = load(scenario)
+    update, close = _reporter(progress, 0, desc="coalitions x episodes x markets")
+    try:
+        outcome = _shapley(
+            scenario,
+            metric=metric,
+            mechanisms=list(mechanisms),
+            permutations=permutations,
+            episodes=episodes,
+            seed=seed,
+            jobs=jobs,
+            out=None if out is None else os.fspath(out),
+            progress=update,
+        )
+    finally:
+        close()
+    return ShapleyResult(outcome)

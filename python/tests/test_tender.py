@@ -455,3 +455,66 @@ def test_a_sweeps_parquet_tables_are_its_csv_tables_typed(tmp_path):
     py = tender.sweep(QUICKSTART, {"standins.shared_difficulty": [0.3, 0.6], "mechanisms[0].k": "4,8"},
                       replications=2, out=tmp_path / "py", parquet=True, progress=False)
     assert (tmp_path / "py" / "rows.parquet").is_file() and py.units == 8
+
+
+SMALL = ROOT / "engine" / "tests" / "fixtures" / "small.ron"
+
+
+def small_game(tmp_path: Path) -> Path:
+    """The engine's small market with a game: the smallest and the largest agent may score their
+    own plans 5, in SALE with and without self-scores."""
+    text = SMALL.read_text().replace(
+        "        Sale(w_c: 0.06, w_h: 2.0, memory: false),", "        Sale(w_c: 0.06, w_h: 2.0, jury: PeerOnly),"
+    )
+    players = ", ".join(
+        f'(agent: "{a}", strategies: [(name: "truthful"), (name: "self 5", strategy: (own_plans: Score(5)))])'
+        for a in ("small", "large")
+    )
+    game = f'    game: (mechanisms: ["SALE", "SALE (peer-scores only)"], players: [{players}], utility: WinShare),\n'
+    path = tmp_path / "game.ron"
+    path.write_text(text.replace("    ],\n)", "    ],\n" + game + ")"))
+    return path
+
+
+def test_a_game_from_python_is_the_clis(tmp_path):
+    scenario = small_game(tmp_path)
+    seen = []
+    g = tender.game(scenario, episodes=3, out=tmp_path / "py", progress=lambda done, total: seen.append((done, total)))
+    subprocess.run([cli(), "game", scenario, "--episodes", "3", "--out", tmp_path / "cli"], check=True, capture_output=True)
+    for name in ("payoffs.csv", "profiles.csv"):
+        assert (tmp_path / "py" / name).read_text() == (tmp_path / "cli" / name).read_text(), name
+    payoffs = g.payoffs.to_pandas()
+    # 2 markets x 4 profiles x 2 players, each with its interval.
+    assert len(payoffs) == 16 and (payoffs.ci_low <= payoffs.utility).all()
+    profiles = g.profiles.to_pandas()
+    assert len(profiles) == 8 and profiles.nash.dtype == bool
+    assert "Nash" in str(g) and g.out == tmp_path / "py"
+    # 4 profiles x 3 episodes x 2 markets, counted to the end.
+    assert seen and seen[-1] == (24, 24)
+
+
+def test_shapley_values_from_python_are_the_clis_and_share_out_the_whole_market(tmp_path):
+    s = tender.shapley(SMALL, metric="pass_at_1", episodes=3, out=tmp_path / "py", progress=False)
+    subprocess.run(
+        [cli(), "shapley", SMALL, "--metric", "pass_at_1", "--episodes", "3", "--out", tmp_path / "cli"],
+        check=True,
+        capture_output=True,
+    )
+    for name in ("shapley.csv", "coalitions.csv"):
+        assert (tmp_path / "py" / name).read_text() == (tmp_path / "cli" / name).read_text(), name
+    values = s.values.to_pandas()
+    for (market, metric), group in values.groupby(["mechanism", "metric"]):
+        assert math.isclose(group.shapley.sum(), group.grand.iloc[0], rel_tol=1e-9, abs_tol=1e-12), (market, metric)
+    assert set(s.coalitions.column("agents")) == {1, 2, 3}
+    assert "pass@1" in str(s)
+
+
+def test_many_runs_refuse_what_cannot_run(tmp_path):
+    with pytest.raises(RuntimeError, match="no `game:` block"):
+        tender.game(SMALL, episodes=2, out=tmp_path / "g", progress=False)
+    with pytest.raises(RuntimeError, match="welfare, pass_at_1 or cost"):
+        tender.shapley(SMALL, metric="profit", episodes=2, out=tmp_path / "s", progress=False)
+    with pytest.raises(ValueError, match="at least 2"):
+        tender.shapley(SMALL, episodes=1, progress=False)
+    with pytest.raises(RuntimeError, match="live"):
+        tender.shapley(ROOT / "scenarios" / "live.ron", episodes=2, out=tmp_path / "l", progress=False)
