@@ -18,6 +18,7 @@ use tender_engine::{BatchResult, Scenario};
 use crate::backends::{Backends, LiveOptions};
 
 pub use crate::backends::{load as load_file, parse as parse_file};
+pub use crate::fields::{Fields, generated as generated_section, tables as field_tables};
 pub use crate::sweep::{SweepDone, SweepRequest, merge, run_sweep, units_of};
 pub use tender_analysis::store::Shard;
 pub use tender_engine::sweep_spec::{Design, Draws, ParamSpec, SweepSpec, Values, parse_set};

@@ -39,6 +39,14 @@ pub enum Command {
         /// The scenario file (.ron).
         file: PathBuf,
     },
+    /// Print the fields a scenario may write, from their one definition in the code: the list
+    /// of tables, or one table (markdown) with each field's default, what it allows and its
+    /// meaning. NAME: scenario, agent, standins, juror, trace, entropy, serving, live, workload,
+    /// domain, scorer, or a mechanism (sale, carrot, ...).
+    Fields {
+        /// The table [default: list them].
+        name: Option<String>,
+    },
     /// Measure episodes per second for one mechanism of a scenario (no files written).
     Bench(BenchArgs),
     /// Fit SALE's weights on the scenario's training tasks with the paper's min-max program (a

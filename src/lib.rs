@@ -18,6 +18,7 @@ mod calibrate;
 mod cli;
 mod commands;
 mod doctor;
+mod fields;
 mod game;
 mod io;
 mod reproduce;
@@ -58,6 +59,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     done(match cli.command {
         Command::Run(args) => return commands::run(&args),
         Command::Validate { file } => commands::validate(&file),
+        Command::Fields { name } => fields::fields(name.as_deref()),
         Command::Doctor { file, task } => return doctor::doctor(&file, task.as_deref()),
         Command::Bench(args) => commands::bench(&args),
         Command::Fit(args) => commands::fit(&args),

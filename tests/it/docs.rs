@@ -546,54 +546,10 @@ fn the_documented_game_and_shapley_limits_are_the_codes() {
 }
 
 /// The sections a document marks `<!-- generated: NAME -->` … `<!-- /generated -->`, from the
-/// one definition of the fields they list; `None` for a name no generator has.
+/// one definition of the fields they list (what `tender fields` prints); `None` for a name no
+/// generator has.
 fn generated(name: &str) -> Option<String> {
-    use tender_agents::fields::{compact_list, markdown_table};
-    use tender_agents::live::LiveSpec;
-    use tender_agents::profile::EntropySpec;
-    use tender_agents::serving::ServingSpec;
-    use tender_agents::workload::{DomainSpec, WorkloadSpec};
-    use tender_agents::{AgentProfile, JurorProfile, StandInParams, TraceSpec};
-    use tender_engine::mechanisms::{bandit, baselines, cascade, matching, mohaf, procurement, routers, sale};
-    use tender_engine::scenario::Scenario;
-    let fields = match name {
-        "mechanism-kinds" => return Some(mechanism_kinds()),
-        "standin-fields-compact" => return Some(compact_list(StandInParams::FIELDS)),
-        "standin-fields" => StandInParams::FIELDS,
-        "juror-fields" => JurorProfile::FIELDS,
-        "trace-fields" => TraceSpec::FIELDS,
-        "entropy-fields" => EntropySpec::FIELDS,
-        "scenario-fields" => Scenario::FIELDS,
-        "agent-fields" => AgentProfile::FIELDS,
-        "workload-fields" => WorkloadSpec::FIELDS,
-        "domain-fields" => DomainSpec::FIELDS,
-        "live-fields" => LiveSpec::FIELDS,
-        "serving-fields" => ServingSpec::FIELDS,
-        "sale-fields" => sale::SaleParams::FIELDS,
-        "single-fields" => baselines::Single::FIELDS,
-        "carrot-fields" => routers::CarrotParams::FIELDS,
-        "torouter-fields" => routers::ToRouterParams::FIELDS,
-        "wtp-fields" => routers::WtpParams::FIELDS,
-        "cascade-fields" => cascade::CascadeParams::FIELDS,
-        "scorer-fields" => cascade::ScorerParams::FIELDS,
-        "bandit-fields" => bandit::BanditParams::FIELDS,
-        "auction-fields" => procurement::AuctionParams::FIELDS,
-        "mohaf-fields" => mohaf::MohafParams::FIELDS,
-        "matching-fields" => matching::MatchingParams::FIELDS,
-        _ => return None,
-    };
-    Some(markdown_table(fields))
-}
-
-/// Every mechanism kind the registry holds, with its parameters' names.
-fn mechanism_kinds() -> String {
-    let mut s = String::from("| mechanism | parameters |\n|---|---|\n");
-    for (kind, fields) in tender_engine::mechanisms::parameters() {
-        let names: Vec<String> = fields.iter().filter(|f| !f.internal).map(|f| format!("`{}`", f.name)).collect();
-        let names = if names.is_empty() { "none: written bare".to_string() } else { names.join(", ") };
-        s.push_str(&format!("| `{kind}` | {names} |\n"));
-    }
-    s
+    tender::api::generated_section(name)
 }
 
 /// Every generated section is what its generator gives now: a field added, re-ranged or
@@ -637,4 +593,20 @@ fn generated_sections_are_their_fields_definitions() {
         "stale generated sections (rerun with TENDER_BLESS=1 to rewrite them):\n{}",
         stale.join("\n")
     );
+}
+
+/// `tender fields` prints the tables the docs show, from the same definitions.
+#[test]
+fn tender_fields_prints_the_tables_the_docs_show() {
+    let listed = text(&crate::util::tender_ok(&["fields"]).stdout);
+    for name in ["scenario", "agent", "standins", "live", "workload", "sale", "carrot", "matching"] {
+        assert!(listed.contains(&format!("  {name} ")), "{name}: {listed}");
+    }
+    let agent = text(&crate::util::tender_ok(&["fields", "agent"]).stdout);
+    let expected = generated("agent-fields").expect("the agent table");
+    assert!(agent.contains(expected.trim_end()), "{agent}");
+    assert!(agent.contains("| `memory_gain` | 1.2 | [0, 5] |"), "{agent}");
+    let o = tender(&["fields", "nonsense"]);
+    let err = text(&o.stderr);
+    assert!(!o.status.success() && err.contains("no table named") && err.contains("sale"), "{err}");
 }

@@ -102,3 +102,16 @@ fn plain_tender_refuses_the_kind_it_does_not_know() {
     let err = tender_engine::Scenario::parse(&text, "tau-ladder.ron").expect_err("TauLadder is not registered here");
     assert!(err.to_string().contains("unknown mechanism `TauLadder`"), "{err}");
 }
+
+#[test]
+fn the_outside_mechanisms_parameters_print_from_their_one_definition() {
+    let o = Command::new(env!("CARGO_BIN_EXE_tau-ladder")).args(["fields"]).output().expect("runs");
+    let listed = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && listed.contains("postedprice") && listed.contains("tauladder"), "{listed}");
+    let o = Command::new(env!("CARGO_BIN_EXE_tau-ladder")).args(["fields", "PostedPrice"]).output().expect("runs");
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        table.contains("| `markup` | required | [0, 1,000] | The post over the median predicted cost. |"),
+        "{table}"
+    );
+}
