@@ -572,9 +572,6 @@ fn many_request(
     if jobs == Some(0) {
         return Err(PyValueError::new_err("jobs must be at least 1"));
     }
-    if episodes.is_some_and(|e| e < 2) {
-        return Err(PyValueError::new_err("episodes must be at least 2 (the intervals need two)"));
-    }
     Ok(api::ManyRequest { scenario: scenario.inner.clone(), file: scenario.file.clone(), episodes, seed, jobs, out })
 }
 

@@ -514,7 +514,7 @@ def test_many_runs_refuse_what_cannot_run(tmp_path):
         tender.game(SMALL, episodes=2, out=tmp_path / "g", progress=False)
     with pytest.raises(RuntimeError, match="welfare, pass_at_1 or cost"):
         tender.shapley(SMALL, metric="profit", episodes=2, out=tmp_path / "s", progress=False)
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(RuntimeError, match="at least 2"):
         tender.shapley(SMALL, episodes=1, progress=False)
     with pytest.raises(RuntimeError, match="live"):
         tender.shapley(ROOT / "scenarios" / "live.ron", episodes=2, out=tmp_path / "l", progress=False)
