@@ -41,8 +41,8 @@ pub enum Command {
     },
     /// Print the fields a scenario may write, from their one definition in the code: the list
     /// of tables, or one table (markdown) with each field's default, what it allows and its
-    /// meaning. NAME: scenario, agent, standins, juror, trace, entropy, serving, live, workload,
-    /// domain, scorer, or a mechanism (sale, carrot, ...).
+    /// meaning. NAME: scenario, agent, standins, juror, trace, entropy, serving, strategy, live,
+    /// workload, domain, scorer, or a mechanism (sale, carrot, ...).
     Fields {
         /// The table [default: list them].
         name: Option<String>,

@@ -8,6 +8,7 @@ use tender_agents::fields::{FieldDoc, compact_list, markdown_table};
 use tender_agents::live::LiveSpec;
 use tender_agents::profile::EntropySpec;
 use tender_agents::serving::ServingSpec;
+use tender_agents::strategy::Strategy;
 use tender_agents::workload::{DomainSpec, WorkloadSpec};
 use tender_agents::{AgentProfile, JurorProfile, StandInParams, TraceSpec};
 use tender_engine::Scenario;
@@ -24,7 +25,7 @@ pub struct Fields {
 /// by its name in lower case.
 #[must_use]
 pub fn tables() -> Vec<Fields> {
-    let fixed: [(&str, &str, &'static [FieldDoc]); 11] = [
+    let fixed: [(&str, &str, &'static [FieldDoc]); 12] = [
         ("scenario", "the top level of a scenario", Scenario::FIELDS),
         ("agent", "an agent: `agents: [(...), ...]`", AgentProfile::FIELDS),
         ("standins", "the stand-in world: `standins: (...)`", StandInParams::FIELDS),
@@ -32,6 +33,7 @@ pub fn tables() -> Vec<Fields> {
         ("trace", "an agent's `trace: (...)`", TraceSpec::FIELDS),
         ("entropy", "an agent's `entropy: (...)`", EntropySpec::FIELDS),
         ("serving", "an agent's `serving: (...)`", ServingSpec::FIELDS),
+        ("strategy", "an agent's `strategy: (...)`", Strategy::FIELDS),
         ("live", "a live agent's `backend: Live(...)`", LiveSpec::FIELDS),
         ("workload", "`workload: (...)`", WorkloadSpec::FIELDS),
         ("domain", "a domain: `workload: (domains: [(...), ...])`", DomainSpec::FIELDS),

@@ -51,24 +51,34 @@ impl Shift {
     }
 }
 
-/// How an agent plays the market. The default is truthful in every respect.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Strategy {
-    /// How it scores its own plans as a juror (self-score inflation: `Score(5)`, `Raise(1)`).
-    pub own_plans: Shift,
-    /// How it scores rivals' plans outside its cartel (peer deflation: `Lower(1)`, `Score(0)`).
-    pub rivals: Shift,
-    /// Agents whose plans it scores 5 whatever they are worth (a jury cartel: each member names
-    /// the others).
-    pub cartel: Vec<String>,
-    /// Factor on the length of every plan it bids (padding above 1, trimming below): SALE's
-    /// cost term and the jurors read the new length, and the tokens are billed.
-    pub plan_length: f64,
-    /// In procurement auctions, its bid is its predicted cost times `1 + bid_markup` (price
-    /// shading: above 0 it asks more than its cost, below 0 it undercuts it).
-    pub bid_markup: f64,
+crate::documented! {
+    /// How an agent plays the market (an agent's `strategy: (...)`). The default is truthful in
+    /// every respect.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    pub struct Strategy {
+        /// How it scores its own plans as a juror: always `s`, `d` more or less (at most 5, at
+        /// least 0), or truthfully. Self-score inflation: `Score(5)`, `Raise(1)`.
+        pub own_plans: Shift, shown "`Truthful`", allowed "`Truthful`, `Score(s)`, `Raise(d)`, `Lower(d)` (s, d in [0, 5])";
+        /// The same, for every other agent's plans outside its cartel. Peer-score deflation:
+        /// `Lower(1)`, `Score(0)`.
+        pub rivals: Shift, shown "`Truthful`", allowed "`Truthful`, `Score(s)`, `Raise(d)`, `Lower(d)` (s, d in [0, 5])";
+        /// Agents whose plans it scores 5 whatever they are worth: a jury cartel, each member
+        /// naming the others.
+        pub cartel: Vec<String>, shown "`[]`", allowed "other agents of the pool";
+        /// Factor on the length of every plan it bids (and the output tokens billed for writing
+        /// it): plan padding above 1, trimming below. SALE's cost term and the jurors read the new
+        /// length.
+        pub plan_length: f64, default UNCHANGED, in [0.05, 20.0];
+        /// In procurement auctions, its bid is its predicted cost times `1 + bid_markup`: price
+        /// shading, above 0 asking more than its cost, below 0 undercutting it.
+        pub bid_markup: f64, default NO_MARKUP, in [-0.95, 100.0];
+    }
 }
+
+/// A truthful agent's plan-length factor and bid markup.
+const UNCHANGED: f64 = 1.0;
+const NO_MARKUP: f64 = 0.0;
 
 impl Default for Strategy {
     fn default() -> Self {
@@ -76,8 +86,8 @@ impl Default for Strategy {
             own_plans: Shift::Truthful,
             rivals: Shift::Truthful,
             cartel: Vec::new(),
-            plan_length: 1.0,
-            bid_markup: 0.0,
+            plan_length: UNCHANGED,
+            bid_markup: NO_MARKUP,
         }
     }
 }
@@ -93,8 +103,7 @@ impl Strategy {
     pub fn check(&self, c: &mut Checker, agents: &[&str], own: &str) {
         self.own_plans.check(c, "own_plans");
         self.rivals.check(c, "rivals");
-        c.range("plan_length", self.plan_length, 0.05, 20.0);
-        c.range("bid_markup", self.bid_markup, -0.95, 100.0);
+        self.check_ranges(c);
         for (i, name) in self.cartel.iter().enumerate() {
             c.require(
                 agents.contains(&name.as_str()) && name != own,
