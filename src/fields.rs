@@ -12,6 +12,7 @@ use tender_agents::strategy::Strategy;
 use tender_agents::workload::{DomainSpec, WorkloadSpec};
 use tender_agents::{AgentProfile, JurorProfile, StandInParams, TraceSpec};
 use tender_engine::Scenario;
+use tender_engine::game_spec::{GameSpec, Player};
 use tender_engine::mechanisms::cascade::ScorerParams;
 
 /// One table: its name (`tender fields NAME`), where a scenario writes it, and its fields.
@@ -25,7 +26,7 @@ pub struct Fields {
 /// by its name in lower case.
 #[must_use]
 pub fn tables() -> Vec<Fields> {
-    let fixed: [(&str, &str, &'static [FieldDoc]); 12] = [
+    let fixed: [(&str, &str, &'static [FieldDoc]); 14] = [
         ("scenario", "the top level of a scenario", Scenario::FIELDS),
         ("agent", "an agent: `agents: [(...), ...]`", AgentProfile::FIELDS),
         ("standins", "the stand-in world: `standins: (...)`", StandInParams::FIELDS),
@@ -38,6 +39,8 @@ pub fn tables() -> Vec<Fields> {
         ("workload", "`workload: (...)`", WorkloadSpec::FIELDS),
         ("domain", "a domain: `workload: (domains: [(...), ...])`", DomainSpec::FIELDS),
         ("scorer", "a cascade's `scorer: (...)`", ScorerParams::FIELDS),
+        ("game", "`game: (...)`, played by `tender game`", GameSpec::FIELDS),
+        ("player", "a player: `game: (players: [(...), ...])`", Player::FIELDS),
     ];
     let mut out: Vec<Fields> = fixed
         .into_iter()

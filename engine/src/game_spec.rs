@@ -11,29 +11,41 @@ pub const MAX_PROFILES: usize = 4096;
 /// Most profiles a game may have, sampled or not: its payoff table is held whole.
 pub const MAX_GAME: usize = 65_536;
 
-/// The game a scenario's agents play in its markets.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GameSpec {
-    /// The markets it is played in, by table name; each is solved on its own.
-    pub mechanisms: Vec<String>,
-    /// The players; every other agent of the pool plays as the scenario says.
-    pub players: Vec<Player>,
-    /// What each player wants, per episode.
-    #[serde(default)]
-    pub utility: Utility,
-    /// Which profiles are simulated.
-    #[serde(default)]
-    pub profiles: Profiles,
+tender_agents::documented! {
+    /// The game a scenario's agents play in its markets (`game: (...)`).
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct GameSpec {
+        /// The markets it is played in, by table name; each is solved on its own.
+        pub mechanisms: Vec<String>, allowed "1 to 64 mechanisms of the scenario";
+        /// The players (their fields below); every other agent of the pool plays as the scenario
+        /// says.
+        pub players: Vec<Player>, allowed "1 player to one per agent, each agent once";
+        /// What each player wants, per episode: what it is paid less what producing the tokens
+        /// costs it (its `unit_cost`, or its prices), what it is paid, or its share of the tasks.
+        #[serde(default)]
+        pub utility: Utility, shown "`Profit`", allowed "`Profit`, `Revenue`, `WinShare`";
+        /// Which profiles are simulated: every one, or this many drawn uniformly (without
+        /// replacement, from the scenario's seed), each with every unilateral deviation from it,
+        /// so each drawn profile's regret is exact.
+        #[serde(default)]
+        pub profiles: Profiles, shown "`All`", allowed "`All` (at most 4,096 profiles), `Sampled(n)` (games of at most 65,536)";
+    }
 }
 
-/// One player: an agent of the pool and the strategies it may play, the reference (truthful)
-/// one first.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Player {
-    pub agent: String,
-    pub strategies: Vec<NamedStrategy>,
+tender_agents::documented! {
+    /// One player: an agent of the pool and the strategies it may play, the reference (truthful)
+    /// one first.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Player {
+        /// The agent that plays.
+        pub agent: String, allowed "an agent of the pool";
+        /// Its strategies, each `(name, strategy)`: the name tables show it by, and an agent's
+        /// `strategy: (...)` (truthful when left out). The first is the reference the equilibria
+        /// are compared with.
+        pub strategies: Vec<NamedStrategy>, allowed "1 to 64, names unique";
+    }
 }
 
 /// A strategy with the name tables show it by.
@@ -144,5 +156,19 @@ impl GameSpec {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The limits the `profiles` field's docs state are the code's.
+    #[test]
+    fn the_profiles_field_states_the_limits() {
+        let thousands = |n: usize| format!("{},{:03}", n / 1000, n % 1000);
+        let profiles = GameSpec::FIELDS.iter().find(|f| f.name == "profiles").expect("profiles");
+        let allowed = profiles.allowed.cell();
+        assert!(allowed.contains(&thousands(MAX_PROFILES)) && allowed.contains(&thousands(MAX_GAME)), "{allowed}");
     }
 }
