@@ -14,6 +14,7 @@ use tender_agents::{AgentProfile, JurorProfile, StandInParams, TraceSpec};
 use tender_engine::Scenario;
 use tender_engine::game_spec::{GameSpec, Player};
 use tender_engine::mechanisms::cascade::ScorerParams;
+use tender_engine::sweep_spec::{ParamSpec, SweepSpec};
 
 /// One table: its name (`tender fields NAME`), where a scenario writes it, and its fields.
 pub struct Fields {
@@ -26,7 +27,7 @@ pub struct Fields {
 /// by its name in lower case.
 #[must_use]
 pub fn tables() -> Vec<Fields> {
-    let fixed: [(&str, &str, &'static [FieldDoc]); 14] = [
+    let fixed: [(&str, &str, &'static [FieldDoc]); 16] = [
         ("scenario", "the top level of a scenario", Scenario::FIELDS),
         ("agent", "an agent: `agents: [(...), ...]`", AgentProfile::FIELDS),
         ("standins", "the stand-in world: `standins: (...)`", StandInParams::FIELDS),
@@ -39,6 +40,8 @@ pub fn tables() -> Vec<Fields> {
         ("workload", "`workload: (...)`", WorkloadSpec::FIELDS),
         ("domain", "a domain: `workload: (domains: [(...), ...])`", DomainSpec::FIELDS),
         ("scorer", "a cascade's `scorer: (...)`", ScorerParams::FIELDS),
+        ("sweep", "`sweep: (...)`, run by `tender sweep`", SweepSpec::FIELDS),
+        ("param", "a swept parameter: `sweep: (params: [(...), ...])`", ParamSpec::FIELDS),
         ("game", "`game: (...)`, played by `tender game`", GameSpec::FIELDS),
         ("player", "a player: `game: (players: [(...), ...])`", Player::FIELDS),
     ];

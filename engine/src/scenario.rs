@@ -279,9 +279,7 @@ impl Scenario {
         {
             // Everything `tender sweep` will check: counts, paths, values, and every point's
             // scenario.
-            if let Some(r) = sweep.replications {
-                c.count("sweep.replications", r.into(), 1, 10_000_000);
-            }
+            c.within("sweep", |c| sweep.check_ranges(c));
             if let Err(e) = self.check_sweep(sweep) {
                 c.require(false, "sweep", "the sweep", &e.to_string());
             }

@@ -6,19 +6,27 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tender_agents::streams::{Purpose, splitmix64, stream};
 
-/// A sweep as written in a scenario's `sweep` field.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SweepSpec {
-    pub params: Vec<ParamSpec>,
-    #[serde(default)]
-    pub design: Design,
-    /// Replications per point; the scenario's `episodes` when omitted.
-    #[serde(default)]
-    pub replications: Option<u32>,
-    /// Whether points share their episodes' random draws.
-    #[serde(default)]
-    pub draws: Draws,
+tender_agents::documented! {
+    /// A sweep as written in a scenario's `sweep` field.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct SweepSpec {
+        /// The swept parameters, each `(path, values)` (below); command-line `--set`s replace
+        /// them.
+        pub params: Vec<ParamSpec>, allowed "at least one, no path twice by any spelling";
+        /// How parameters combine into points: every combination (the first parameter slowest),
+        /// matched lists of equal length, points drawn uniformly from the intervals, or a Latin
+        /// hypercube over them.
+        #[serde(default)]
+        pub design: Design, shown "`Grid`", allowed "`Grid`, `Zip`, `Random(n)`, `LatinHypercube(n)`";
+        /// Replications per point.
+        #[serde(default)]
+        pub replications: Option<u32>, shown "the scenario's `episodes`", in [1, 10_000_000];
+        /// Whether points share their episodes' random draws (common random numbers: differences
+        /// between points are paired) or each draws its own, as separate experiments would.
+        #[serde(default)]
+        pub draws: Draws, shown "`Common`", allowed "`Common`, `Independent`";
+    }
 }
 
 /// Whether the points of a sweep share random draws.
@@ -44,12 +52,19 @@ impl Draws {
     }
 }
 
-/// One swept parameter.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ParamSpec {
-    pub path: String,
-    pub values: Values,
+tender_agents::documented! {
+    /// One swept parameter.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ParamSpec {
+        /// A path into the scenario: `mechanisms.sale.w_c`, `agents.qwen3-4b.juror.accuracy`,
+        /// `standins.shared_difficulty`, ... (README, "Sweeps").
+        pub path: String, allowed "a number, boolean or name field of the scenario";
+        /// Its values: these, in order (numbers, booleans or strings); `start, start + step, ...`
+        /// up to `end` inclusive; or any value in [low, high], for random and Latin-hypercube
+        /// designs.
+        pub values: Values, allowed "`List([...])`, `Range(start, end, step)`, `Interval(low, high)`";
+    }
 }
 
 /// The values a parameter takes.
