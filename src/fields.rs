@@ -12,6 +12,7 @@ use tender_agents::strategy::Strategy;
 use tender_agents::workload::{DomainSpec, WorkloadSpec};
 use tender_agents::{AgentProfile, JurorProfile, StandInParams, TraceSpec};
 use tender_engine::Scenario;
+use tender_engine::calibration::{CalibrationSpec, FreeParam, Target};
 use tender_engine::game_spec::{GameSpec, Player};
 use tender_engine::mechanisms::cascade::ScorerParams;
 use tender_engine::sweep_spec::{ParamSpec, SweepSpec};
@@ -27,7 +28,7 @@ pub struct Fields {
 /// by its name in lower case.
 #[must_use]
 pub fn tables() -> Vec<Fields> {
-    let fixed: [(&str, &str, &'static [FieldDoc]); 16] = [
+    let fixed: [(&str, &str, &'static [FieldDoc]); 19] = [
         ("scenario", "the top level of a scenario", Scenario::FIELDS),
         ("agent", "an agent: `agents: [(...), ...]`", AgentProfile::FIELDS),
         ("standins", "the stand-in world: `standins: (...)`", StandInParams::FIELDS),
@@ -42,6 +43,9 @@ pub fn tables() -> Vec<Fields> {
         ("scorer", "a cascade's `scorer: (...)`", ScorerParams::FIELDS),
         ("sweep", "`sweep: (...)`, run by `tender sweep`", SweepSpec::FIELDS),
         ("param", "a swept parameter: `sweep: (params: [(...), ...])`", ParamSpec::FIELDS),
+        ("calibrate", "`calibrate: (...)`, fitted by `tender calibrate`", CalibrationSpec::FIELDS),
+        ("free", "a free parameter: `calibrate: (params: [(...), ...])`", FreeParam::FIELDS),
+        ("target", "a target: `calibrate: (targets: [(...), ...])`", Target::FIELDS),
         ("game", "`game: (...)`, played by `tender game`", GameSpec::FIELDS),
         ("player", "a player: `game: (players: [(...), ...])`", Player::FIELDS),
     ];
