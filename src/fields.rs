@@ -10,7 +10,7 @@ use tender_agents::profile::EntropySpec;
 use tender_agents::serving::ServingSpec;
 use tender_agents::strategy::Strategy;
 use tender_agents::workload::{DomainSpec, WorkloadSpec};
-use tender_agents::{AgentProfile, JurorProfile, StandInParams, TraceSpec};
+use tender_agents::{AgentProfile, JurorProfile, StandInParams, TaskFile, TraceSpec};
 use tender_engine::Scenario;
 use tender_engine::calibration::{CalibrationSpec, FreeParam, Target};
 use tender_engine::game_spec::{GameSpec, Player};
@@ -28,7 +28,7 @@ pub struct Fields {
 /// by its name in lower case.
 #[must_use]
 pub fn tables() -> Vec<Fields> {
-    let fixed: [(&str, &str, &'static [FieldDoc]); 19] = [
+    let fixed: [(&str, &str, &'static [FieldDoc]); 20] = [
         ("scenario", "the top level of a scenario", Scenario::FIELDS),
         ("agent", "an agent: `agents: [(...), ...]`", AgentProfile::FIELDS),
         ("standins", "the stand-in world: `standins: (...)`", StandInParams::FIELDS),
@@ -40,6 +40,7 @@ pub fn tables() -> Vec<Fields> {
         ("live", "a live agent's `backend: Live(...)`", LiveSpec::FIELDS),
         ("workload", "`workload: (...)`", WorkloadSpec::FIELDS),
         ("domain", "a domain: `workload: (domains: [(...), ...])`", DomainSpec::FIELDS),
+        ("tasks", "a task file: `workload: (tasks: (...))`", TaskFile::FIELDS),
         ("scorer", "a cascade's `scorer: (...)`", ScorerParams::FIELDS),
         ("sweep", "`sweep: (...)`, run by `tender sweep`", SweepSpec::FIELDS),
         ("param", "a swept parameter: `sweep: (params: [(...), ...])`", ParamSpec::FIELDS),

@@ -13,26 +13,31 @@ use serde::{Deserialize, Serialize};
 use crate::answer::AnswerCheck;
 use crate::validate::{Checker, Invalids};
 
-/// Where a scenario's tasks come from when they are real.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TaskFile {
-    /// The file (or, for RouteLLM, a folder of CSV files, one domain each), relative to the
-    /// scenario file's folder.
-    pub path: PathBuf,
-    #[serde(default)]
-    pub format: TaskFormat,
-    /// How task texts become embeddings (for memory retrieval and routers).
-    #[serde(default)]
-    pub embedding: Embedding,
-    /// The domain of every task of a RouteLLM file (default: the file's name without
-    /// extension).
-    #[serde(default)]
-    pub domain: Option<String>,
-    /// Keep only one part of the file (a split-sample check: calibrate on one part, predict
-    /// another), e.g. `split: (by: Topic, part: 0)`.
-    #[serde(default)]
-    pub split: Option<crate::split::Split>,
+crate::documented! {
+    /// Where a scenario's tasks come from when they are real (`workload: (tasks: (...))`).
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct TaskFile {
+        /// The file (or, for RouteLLM, a folder of CSV files, one domain each), relative to the
+        /// scenario file's folder.
+        pub path: PathBuf, allowed "a readable file or folder";
+        /// Its layout: Tender's JSONL tasks, RouteLLM's per-model outcome CSV (`prompt`, one
+        /// True/False column per model), or RouterBench's wide CSV (a score column per model).
+        #[serde(default)]
+        pub format: TaskFormat, shown "`Jsonl`", allowed "`Jsonl`, `RouteLlm`, `RouterBench`";
+        /// How task texts become embeddings (for memory retrieval and routers): the built-in
+        /// hashed n-gram TF-IDF with this many components, or an OpenAI-compatible
+        /// `/v1/embeddings` endpoint.
+        #[serde(default)]
+        pub embedding: Embedding, shown "`Hashed(256)`", allowed "`Hashed(n)` (n in [2, 65,535]), `Server(base_url, model, ...)`";
+        /// The domain of every task of a RouteLLM file.
+        #[serde(default)]
+        pub domain: Option<String>, shown "the file's name without extension", allowed "a domain's name";
+        /// Keep only one part of the file (a split-sample check: calibrate on one part, predict
+        /// another): `(by: Topic | Task, part, parts: 2, seed: 0)`, as `--split` gives it.
+        #[serde(default)]
+        pub split: Option<crate::split::Split>, shown "the whole file", allowed "`parts` in [2, 1,000], `part` below it";
+    }
 }
 
 /// The layout of a task file.
