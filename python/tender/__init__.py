@@ -329,7 +329,19 @@ def _read_csv(path: Path) -> Table:
     return Table(table)
 
 
-class SweepResult:
+class _Tables:
+    """The tables of a results folder (`out`), each read from its CSV file once."""
+
+    out: Path
+    _tables: dict[str, Table]
+
+    def _read(self, name: str) -> Table:
+        if name not in self._tables:
+            self._tables[name] = _read_csv(self.out / f"{name}.csv")
+        return self._tables[name]
+
+
+class SweepResult(_Tables):
     """A finished sweep: its folder (`out`) and its tables, read from the folder's files.
 
     `rows`: one row per point, replication and mechanism (rows.csv: the swept values, the episode
@@ -347,11 +359,6 @@ class SweepResult:
         self.computed = outcome.computed
         self.seconds = outcome.seconds
         self._tables: dict[str, Table] = {}
-
-    def _read(self, name: str) -> Table:
-        if name not in self._tables:
-            self._tables[name] = _read_csv(self.out / f"{name}.csv")
-        return self._tables[name]
 
     @property
     def rows(self) -> Table:
@@ -424,7 +431,7 @@ def compare(result: Result, a: str, b: str, metric: str = "pass_at_1") -> Compar
     return result.compare(a, b, metric)
 
 
-class _FolderResult:
+class _FolderResult(_Tables):
     """A folder a command wrote, with the report it prints (`str()` of the result) and its tables
     read from the folder's files."""
 
@@ -434,11 +441,6 @@ class _FolderResult:
         self.out = Path(outcome.out)
         self.report = outcome.report
         self._tables: dict[str, Table] = {}
-
-    def _read(self, name: str) -> Table:
-        if name not in self._tables:
-            self._tables[name] = _read_csv(self.out / f"{name}.csv")
-        return self._tables[name]
 
     def __str__(self) -> str:
         return self.report
