@@ -680,8 +680,8 @@ fn inputs_section(d: &Domain, scenario: &Scenario) -> String {
         s,
         "\nPool-wide: shared difficulty {:.3}, topic affinity {:.3}, entropy signal {:.3}, skill signal {:.3}, \
          jurors' verbosity bias {:.3} per unit of log plan length, self-knowledge {:.3}, lesson half-saturation {:.2} (minimum \
-         similarity {:.2}), refinement noise correlation {:.3}, complementary topics {:.3} at strength {:.3}; \
-         task-embedding complexity signal {:.3}.\n",
+         similarity {:.2}), refinement noise correlation {:.3}, complementary topics {:.3} at strength {:.3} \
+         ({:.3} of tasks complementary on their own, not by topic); task-embedding complexity signal {:.3}.\n",
         st.shared_difficulty,
         st.topic_affinity,
         st.entropy_signal,
@@ -693,6 +693,7 @@ fn inputs_section(d: &Domain, scenario: &Scenario) -> String {
         st.refine_noise_correlation,
         st.complementary_topics,
         st.complementary_strength,
+        st.complementary_by_task,
         scenario.workload.complexity_signal
     );
     s

@@ -267,6 +267,15 @@ crate::fields! {
         /// stays close to the skill table (tested within 3 points). Only read when
         /// `complementary_topics > 0`.
         complementary_strength: f64 = 1.0, in [0.0, 2.0];
+        /// Model v2. Share of tasks whose complementarity is their own rather than their
+        /// topic's: each such task is, with probability `complementary_topics`, one on which
+        /// terse planners beat verbose ones, whatever its topic. The part of the terse planners'
+        /// edge a task's description does not reveal: plans (and so the jury and the plan
+        /// signals) read it, routers that see only the task cannot (the SALE paper: routers
+        /// that look only at the task description cannot tell how hard the trajectory will
+        /// be). 0: every task follows its topic. Drawn per task from the episode's
+        /// `ComplementaryTask` stream; only read when `complementary_topics > 0`.
+        complementary_by_task: f64 = 0.0, in [0.0, 1.0];
     }
 }
 

@@ -41,6 +41,8 @@ pub enum Purpose {
     Complementary = 13,
     /// A topic's difficulty (the part of success common to all agents on the topic).
     TopicDifficulty = 14,
+    /// Whether a task's complementarity is its own rather than its topic's, and if so which.
+    ComplementaryTask = 15,
 }
 
 /// splitmix64's finaliser: a bijective mix of 64 bits.

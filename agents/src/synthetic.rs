@@ -286,9 +286,19 @@ impl SyntheticSource {
             // A topic on which smaller agents beat larger ones, or (less strongly) the reverse:
             // `(indicator - share) / sd` has mean 0 and variance 1 over topics.
             let share = self.params.complementary_topics;
-            let memo_key = [self.memo_id << 4 | Purpose::Complementary as u64, seed, u64::from(task.topic), 0];
-            let draw = || stream(seed, Purpose::Complementary, &[u64::from(task.topic)]).random::<f64>();
-            let inverted = get_or_draw(&SHARED_PARTS, memo_key, draw) < share;
+            let uniform = |purpose: Purpose, id: u64| {
+                let memo_key = [self.memo_id << 4 | purpose as u64, seed, id, 0];
+                get_or_draw(&SHARED_PARTS, memo_key, || stream(seed, purpose, &[id]).random::<f64>())
+            };
+            // A task of its own (drawn with probability `complementary_by_task`) reuses that
+            // draw, rescaled, as its own uniform; the others read their topic's. Either way the
+            // indicator is Bernoulli(share). At 0 nothing more is drawn.
+            let by_task = self.params.complementary_by_task;
+            let own = if by_task > 0.0 { Some(uniform(Purpose::ComplementaryTask, u64::from(task.id))) } else { None };
+            let inverted = match own {
+                Some(u) if u < by_task => u / by_task < share,
+                _ => uniform(Purpose::Complementary, u64::from(task.topic)) < share,
+            };
             let unit = (f64::from(u8::from(inverted)) - share) / (share * (1.0 - share)).sqrt();
             let effect = (loading * loading).min(1.0);
             z = (1.0 - effect).sqrt() * z - effect.sqrt() * loading.signum() * unit;
@@ -1006,6 +1016,60 @@ mod tests {
         // Calibrated means: (0.7 + 0.2) / 2 and (0.9 + 0.5) / 2.
         assert!((rates[0] / n - 0.45).abs() < 0.03, "small: {}", rates[0] / n);
         assert!((rates[1] / n - 0.70).abs() < 0.03, "large: {}", rates[1] / n);
+    }
+
+    /// How far a topic predicts which agent does better: the correlation, over topics and
+    /// episodes, of the small agent's edge (its successes less the large agent's) on a topic's
+    /// even-numbered tasks with its edge on the odd-numbered ones; and how often the small
+    /// agent alone succeeds.
+    fn topic_edge_reliability(params: StandInParams) -> (f64, f64) {
+        let s = source_with(params);
+        let mut w = workload(400);
+        w.domains[0].topics = 20;
+        let (mut xs, mut ys, mut upsets, mut n) = (Vec::new(), Vec::new(), 0.0, 0.0);
+        for e in 0..20u64 {
+            let mut edge = vec![[0.0f64; 2]; 20];
+            for t in &w.generate(e) {
+                let ok =
+                    |a| f64::from(u8::from(s.execute(CellKey { episode_seed: e, task: t, agent: a }, None).success));
+                edge[t.topic as usize][(t.id % 2) as usize] += ok(0) - ok(1);
+                upsets += ok(0) * (1.0 - ok(1));
+                n += 1.0;
+            }
+            xs.extend(edge.iter().map(|h| h[0]));
+            ys.extend(edge.iter().map(|h| h[1]));
+        }
+        (correlation(&xs, &ys), upsets / n)
+    }
+
+    fn correlation(xs: &[f64], ys: &[f64]) -> f64 {
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let (mx, my) = (mean(xs), mean(ys));
+        let cov = xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum::<f64>();
+        let vx = xs.iter().map(|x| (x - mx).powi(2)).sum::<f64>();
+        let vy = ys.iter().map(|y| (y - my).powi(2)).sum::<f64>();
+        cov / (vx * vy).sqrt()
+    }
+
+    #[test]
+    fn complementary_by_task_keeps_the_terse_planners_edge_but_hides_it_from_the_topic() {
+        let comp = StandInParams {
+            topic_affinity: 0.0,
+            complementary_topics: 0.25,
+            complementary_strength: 1.5,
+            ..StandInParams::default()
+        };
+        let none = StandInParams { complementary_topics: 0.0, ..comp };
+        let by_task = StandInParams { complementary_by_task: 1.0, ..comp };
+        let ((topic_r, topic_upsets), (task_r, task_upsets), (none_r, none_upsets)) =
+            (topic_edge_reliability(comp), topic_edge_reliability(by_task), topic_edge_reliability(none));
+        // By topic, half a topic's tasks say which agent wins the other half; by task, no
+        // more than without complementarity at all.
+        assert!(topic_r > none_r + 0.3, "topics carry the edge: {topic_r} against {none_r}");
+        assert!((task_r - none_r).abs() < 0.1, "tasks carry it: {task_r} against {none_r}");
+        // The edge itself is as large, task by task.
+        assert!(task_upsets > 1.2 * none_upsets, "upsets {task_upsets} against {none_upsets}");
+        assert!((task_upsets - topic_upsets).abs() < 0.02, "upsets {task_upsets} against {topic_upsets}");
     }
 
     /// Per-topic success rates of the two agents over many topics: their correlation.

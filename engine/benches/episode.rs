@@ -1,6 +1,9 @@
 //! The paper-sized episode: 753 tasks, the 4-agent Qwen3 pool, SALE with memory; and the same
 //! stream in time with 8 agents under Poisson arrivals (the busiest server about 80% busy).
 //!
+//! The same SALE episodes as a bare loop over the model (`bare_loop/mod.rs`: no ECS, no records),
+//! which picks the engine's winners (engine/tests/it/bare_loop.rs).
+//!
 //! Retrieval from a 100,000-task memory with each index (`scenarios/scale.ron`'s workload).
 //!
 //! `cargo bench -p tender-engine --bench episode`; `tender bench scenarios/hst-bench.ron` and
@@ -14,8 +17,11 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use tender_agents::MemoryView;
 use tender_agents::streams::episode_seed;
 use tender_engine::episode::play_episode;
+use tender_engine::mechanisms::sale::SaleParams;
 use tender_engine::memory::{AuctionMemory, MemoryIndex};
 use tender_engine::{Prepared, Scenario, run_episode};
+
+mod bare_loop;
 
 fn scenario(file: &str) -> Scenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(file);
@@ -42,6 +48,23 @@ fn episodes(c: &mut Criterion) {
                 let seed = episode_seed(scenario.seed, e);
                 let tasks = scenario.training.split(&scenario.workload, seed);
                 black_box(run_episode(Arc::clone(&source), tasks, mechanism, name, seed).expect("episode runs"))
+            });
+        });
+    }
+    // The same SALE episode as a bare loop over the model (no ECS, no ledger, no records): the
+    // engine's overhead is the difference.
+    let names: Vec<&str> = scenario.agents.iter().map(|a| a.name.as_str()).collect();
+    for (spec, column) in scenario.mechanisms.iter().zip(mechanisms).take(2) {
+        let Some(params) = spec.get::<SaleParams>() else { continue };
+        let config = params.config(&names);
+        assert!(bare_loop::supports(&config), "the bare loop models {}", column.name);
+        let mut e = 0u64;
+        group.bench_function(format!("{}, bare loop", column.name), |b| {
+            b.iter(|| {
+                e += 1;
+                let seed = episode_seed(scenario.seed, e);
+                let tasks = scenario.training.split(&scenario.workload, seed);
+                black_box(bare_loop::run(&*source, &config, &tasks.eval, seed))
             });
         });
     }

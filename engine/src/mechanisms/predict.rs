@@ -52,6 +52,43 @@ impl TrainingLog {
     }
 }
 
+/// The `k` among `grid` (ascending) whose leave-one-out estimates (each training task's outcomes
+/// predicted from its `k` nearest other training tasks, as [`knn`] does) have the lowest Brier
+/// score over every agent. Ties go to the smaller `k`.
+#[must_use]
+pub fn cross_validated_k(log: &TrainingLog, grid: &[usize]) -> usize {
+    let mut loss = vec![0.0f64; grid.len()];
+    for (i, e) in log.examples.iter().enumerate() {
+        let mut scored: Vec<(f32, usize)> = log
+            .examples
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| j != i)
+            .map(|(j, o)| (cosine(&e.embedding, &o.embedding), j))
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut wins = vec![0.0f64; log.agents];
+        let mut taken = 0;
+        for (g, &k) in grid.iter().enumerate() {
+            while taken < k.min(scored.len()) {
+                let other = &log.examples[scored[taken].1];
+                for (w, &s) in wins.iter_mut().zip(&other.success) {
+                    *w += f64::from(u8::from(s));
+                }
+                taken += 1;
+            }
+            let m = taken as f64;
+            loss[g] += wins
+                .iter()
+                .zip(&e.success)
+                .map(|(w, &s)| ((w + 1.0) / (m + 2.0) - f64::from(u8::from(s))).powi(2))
+                .sum::<f64>();
+        }
+    }
+    let best = loss.iter().enumerate().fold(0, |b, (g, l)| if *l < loss[b] { g } else { b });
+    grid[best]
+}
+
 /// An agent's estimated chance of success and cost on a task.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Estimate {
@@ -208,5 +245,28 @@ mod tests {
         assert_eq!(best_agent(&log.examples[0], &rates), 0, "the only agent that succeeded");
         assert_eq!(best_agent(&log.examples[1], &[0.4, 0.6]), 1, "both succeeded: the better record");
         assert_eq!(best_agent(&log.examples[2], &rates), 0, "none succeeded: the best overall");
+    }
+
+    /// A log of `n` one-agent examples on a circle: success in arcs of `arc` neighbouring
+    /// examples (alternating), or, with `arc` 0, a fixed pattern unrelated to position.
+    fn circle(n: usize, arc: usize) -> TrainingLog {
+        let examples = (0..n)
+            .map(|i| {
+                let angle = i as f32 / n as f32 * std::f32::consts::TAU;
+                let success = match i.checked_div(arc) {
+                    Some(arc_index) => arc_index.is_multiple_of(2),
+                    None => tender_agents::streams::splitmix64(i as u64).is_multiple_of(2),
+                };
+                Example { embedding: vec![angle.cos(), angle.sin()].into(), success: vec![success], cost: vec![1.0] }
+            })
+            .collect();
+        TrainingLog { examples, agents: 1 }
+    }
+
+    #[test]
+    fn cross_validation_picks_few_neighbours_for_local_structure_and_many_for_none() {
+        let grid = [1, 3, 5, 10, 30, 100];
+        assert!(cross_validated_k(&circle(300, 20), &grid) <= 10, "outcomes in arcs of 20: read the arc");
+        assert_eq!(cross_validated_k(&circle(300, 0), &grid), 100, "no structure: the widest average");
     }
 }

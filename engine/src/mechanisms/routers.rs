@@ -7,9 +7,9 @@ use tender_agents::fields::FieldDoc;
 use tender_agents::validate::Checker;
 use tender_agents::{AgentInfo, cheapest_first};
 
-use super::api::{Mechanism, MechanismKind, Needs, Pool, Resolved};
+use super::api::{Aggregate, Meaning, Mechanism, MechanismKind, Needs, Pool, Quantity, Resolved};
 use super::argmax;
-use super::predict::{Softmax, TrainingLog, best_agent, knn};
+use super::predict::{Softmax, TrainingLog, best_agent, cross_validated_k, knn};
 use crate::ledger::Ledger;
 use crate::training::TrainingSet;
 use crate::world::{Decision, OpenTask, Phase, TaskStream};
@@ -25,6 +25,12 @@ tender_agents::documented! {
         /// Neighbours among the training tasks (cosine similarity of their embeddings).
         #[serde(default = "ten")]
         pub k: u32, default ten(), in [1, 100_000];
+        /// Candidate neighbour counts: when given, each episode chooses its `k` among them, in
+        /// place of `k`, by leave-one-out cross-validation on its training tasks (the lowest
+        /// Brier score of every agent's estimated success), as a kNN router is tuned on its own
+        /// data; the choice is reported per task (`k_chosen`).
+        #[serde(default)]
+        pub k_choices: Vec<u32>, shown "`[]`", allowed "at most 100 values, each in [1, 100,000]";
         /// Price of a dollar in pass@1: the router picks the highest `p̂ − lambda × ĉ`.
         #[serde(default = "one")]
         pub lambda: f64, default one(), in [0.0, 1e9];
@@ -67,6 +73,9 @@ tender_agents::documented! {
         /// Neighbours among the training tasks.
         #[serde(default = "ten")]
         pub k: u32, default ten(), in [1, 100_000];
+        /// Candidate neighbour counts, chosen among per episode as `Carrot`'s `k_choices` are.
+        #[serde(default)]
+        pub k_choices: Vec<u32>, shown "`[]`", allowed "at most 100 values, each in [1, 100,000]";
         /// Dollars the buyer will pay for one task; the best predicted agent within it is chosen.
         pub willingness_to_pay: f64, in [0.0, 1e9];
     }
@@ -91,9 +100,47 @@ const fn small() -> f64 {
 /// A router ready to run.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Router {
-    Carrot { k: usize, lambda: f64 },
+    Carrot { k: Neighbours, lambda: f64 },
     ToRouter { epochs: u32, learning_rate: f64, l2: f64 },
-    Wtp { k: usize, willingness_to_pay: f64 },
+    Wtp { k: Neighbours, willingness_to_pay: f64 },
+}
+
+/// How many training tasks a kNN router reads: a given number, or one chosen per episode by
+/// cross-validation among candidates (ascending, deduplicated).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Neighbours {
+    Fixed(usize),
+    CrossValidated(Vec<usize>),
+}
+
+impl Neighbours {
+    fn new(k: u32, choices: &[u32]) -> Self {
+        if choices.is_empty() {
+            return Self::Fixed(k as usize);
+        }
+        let mut grid: Vec<usize> = choices.iter().map(|&c| c as usize).collect();
+        grid.sort_unstable();
+        grid.dedup();
+        Self::CrossValidated(grid)
+    }
+
+    fn choose(&self, log: &TrainingLog) -> usize {
+        match self {
+            Self::Fixed(k) => *k,
+            Self::CrossValidated(grid) => cross_validated_k(log, grid),
+        }
+    }
+}
+
+/// The neighbour count a cross-validated kNN router chose for the episode.
+pub const K_CHOSEN: Quantity =
+    Quantity { id: "k_chosen", label: "k chosen", meaning: Meaning::Number(Aggregate::Mean), scale: 1.0, decimals: 1 };
+
+fn check_choices(c: &mut Checker, choices: &[u32]) {
+    for (i, k) in choices.iter().enumerate() {
+        c.range(&format!("k_choices[{i}]"), f64::from(*k), 1.0, 100_000.0);
+    }
+    c.count("k_choices", choices.len() as u64, 0, 100);
 }
 
 impl MechanismKind for CarrotParams {
@@ -101,6 +148,7 @@ impl MechanismKind for CarrotParams {
     const PARAMETERS: &'static [FieldDoc] = Self::FIELDS;
     fn check(&self, c: &mut Checker, _: &Pool<'_>) {
         self.check_ranges(c);
+        check_choices(c, &self.k_choices);
         for (i, l) in self.lambdas.iter().enumerate() {
             c.range(&format!("lambdas[{i}]"), *l, 0.0, 1e9);
         }
@@ -111,13 +159,15 @@ impl MechanismKind for CarrotParams {
     }
     fn resolve(&self, _: &Pool<'_>) -> Vec<Resolved> {
         let base = self.name.clone().unwrap_or_else(|| "CARROT".into());
-        let k = self.k as usize;
+        let k = Neighbours::new(self.k, &self.k_choices);
         if self.lambdas.is_empty() {
             return vec![Resolved::new(base, Router::Carrot { k, lambda: self.lambda })];
         }
         self.lambdas
             .iter()
-            .map(|&lambda| Resolved::new(format!("{base} λ={lambda}"), Router::Carrot { k, lambda }).on_curve(&base))
+            .map(|&lambda| {
+                Resolved::new(format!("{base} λ={lambda}"), Router::Carrot { k: k.clone(), lambda }).on_curve(&base)
+            })
             .collect()
     }
 }
@@ -142,13 +192,22 @@ impl MechanismKind for WtpParams {
     const PARAMETERS: &'static [FieldDoc] = Self::FIELDS;
     fn check(&self, c: &mut Checker, _: &Pool<'_>) {
         self.check_ranges(c);
+        check_choices(c, &self.k_choices);
     }
     fn needs(&self) -> Needs {
         Needs::TRAINING
     }
     fn resolve(&self, _: &Pool<'_>) -> Vec<Resolved> {
-        let router = Router::Wtp { k: self.k as usize, willingness_to_pay: self.willingness_to_pay };
+        let router =
+            Router::Wtp { k: Neighbours::new(self.k, &self.k_choices), willingness_to_pay: self.willingness_to_pay };
         vec![Resolved::new(self.name.clone().unwrap_or_else(|| "WTP".into()), router)]
+    }
+}
+
+impl Router {
+    /// Whether it chooses its neighbour count per episode (and reports it).
+    fn chooses_k(&self) -> bool {
+        matches!(self, Router::Carrot { k: Neighbours::CrossValidated(_), .. } | Router::Wtp { k: Neighbours::CrossValidated(_), .. })
     }
 }
 
@@ -156,6 +215,8 @@ impl MechanismKind for WtpParams {
 #[derive(Resource)]
 struct Model {
     router: Router,
+    /// The kNN routers' neighbour count for the episode.
+    k: usize,
     log: TrainingLog,
     classifier: Option<Softmax>,
     by_price: Vec<usize>,
@@ -175,8 +236,16 @@ impl Mechanism for Router {
             }
             _ => None,
         };
-        world.insert_resource(Model { router: self.clone(), log, classifier, by_price });
+        let k = match self {
+            Router::Carrot { k, .. } | Router::Wtp { k, .. } => k.choose(&log),
+            Router::ToRouter { .. } => 0,
+        };
+        world.insert_resource(Model { router: self.clone(), k, log, classifier, by_price });
         schedule.add_systems(route.in_set(Phase::Award));
+    }
+
+    fn reports(&self) -> Vec<Quantity> {
+        if self.chooses_k() { vec![K_CHOSEN] } else { Vec::new() }
     }
 }
 
@@ -185,12 +254,12 @@ fn route(mut tasks: Query<(&OpenTask, &mut Decision)>, stream_: Res<TaskStream>,
         let task = stream_.get(open);
         let order = model.by_price.iter().copied();
         let pick = match &model.router {
-            Router::Carrot { k, lambda } => {
-                let est = knn(&model.log, &task.embedding, *k);
+            Router::Carrot { lambda, .. } => {
+                let est = knn(&model.log, &task.embedding, model.k);
                 argmax(order.map(|a| (a, est[a].success - lambda * est[a].cost)))
             }
-            Router::Wtp { k, willingness_to_pay } => {
-                let est = knn(&model.log, &task.embedding, *k);
+            Router::Wtp { willingness_to_pay, .. } => {
+                let est = knn(&model.log, &task.embedding, model.k);
                 argmax(order.clone().filter(|&a| est[a].cost <= *willingness_to_pay).map(|a| (a, est[a].success)))
                     .or_else(|| argmax(order.map(|a| (a, -est[a].cost))))
             }
@@ -200,6 +269,9 @@ fn route(mut tasks: Query<(&OpenTask, &mut Decision)>, stream_: Res<TaskStream>,
             }),
         };
         decision.winner = pick.or(model.by_price.first().copied());
+        if model.router.chooses_k() {
+            decision.report(&K_CHOSEN, model.k as f64);
+        }
     }
 }
 
@@ -282,5 +354,29 @@ mod tests {
             assert_eq!(records.len(), 120, "{name}");
             assert!(records.iter().all(|r| usize::from(r.winner) < 4), "{name}");
         }
+    }
+
+    #[test]
+    fn a_cross_validated_knn_router_reports_the_k_it_chose_from_its_candidates() {
+        let s = Scenario::parse(
+            &four_agents("training: Separate(1),", "[Carrot(k_choices: [30, 3, 30]), Wtp(willingness_to_pay: 1)]"),
+            "cv",
+        )
+        .unwrap();
+        let source: Arc<dyn OutcomeSource> = Arc::new(s.source().unwrap());
+        let mechanisms = s.resolve_mechanisms();
+        assert_eq!(mechanisms[0].mechanism.reports(), vec![K_CHOSEN]);
+        assert!(mechanisms[1].mechanism.reports().is_empty(), "a fixed k reports nothing");
+        for seed in 0..3 {
+            let records =
+                run_episode(source.clone(), s.training.split(&s.workload, seed), &*mechanisms[0].mechanism, "cv", seed)
+                    .unwrap();
+            let k = records[0].reported("k_chosen");
+            assert!(matches!(k, Some(3.0 | 30.0)), "{k:?}");
+            assert!(records.iter().all(|r| r.reported("k_chosen") == k), "one choice per episode");
+        }
+        let bad = four_agents("training: Separate(1),", "[Carrot(k_choices: [0])]");
+        let err = Scenario::parse(&bad, "x").unwrap_err().to_string();
+        assert!(err.contains("k_choices[0]"), "{err}");
     }
 }
