@@ -6,7 +6,7 @@
 
 use tender_agents::{CellKey, JuryCell, OutcomeSource, PlanCell, Task};
 use tender_engine::SaleConfig;
-use tender_engine::mechanisms::sale::{Accept, Jury, Payment, Refiners};
+use tender_engine::mechanisms::sale::{Accept, Jury, Payment, Refiners, Tally};
 use tender_engine::memory::{AuctionMemory, Neighbours};
 
 /// One task's outcome: the winner and whether its execution succeeded.
@@ -66,24 +66,11 @@ pub fn run(source: &dyn OutcomeSource, config: &SaleConfig, tasks: &[Task], seed
             0.0
         } else {
             source.judge_panel(key, &plan, verdicts);
-            // Abstentions set aside, the others' scores scaled up to the whole jury's weight.
-            let (mut given, mut weight_given, mut weight_abstained) = (0.0, 0.0, 0.0);
+            let mut tally = Tally::default();
             for (w, v) in config.w_jury.iter().zip(verdicts.iter()) {
-                match v.score {
-                    Some(s) => {
-                        given += w * f64::from(s);
-                        weight_given += w;
-                    }
-                    None => weight_abstained += w,
-                }
+                tally.add(*w, *v);
             }
-            if weight_abstained == 0.0 {
-                given
-            } else if weight_given == 0.0 {
-                0.0
-            } else {
-                given * (weight_given + weight_abstained) / weight_given
-            }
+            tally.value()
         };
         let price = if config.price { prices[agent] } else { 1.0 };
         let length = if config.length { f64::from(plan.length) } else { 1.0 };

@@ -625,14 +625,14 @@ fn jury_value(ledger: &mut Ledger, config: &SaleConfig, task: &Task, bidder: usi
 
 /// Weighted jury scores, with abstentions set aside.
 #[derive(Default)]
-struct Tally {
+pub struct Tally {
     given: f64,
     weight_given: f64,
     weight_abstained: f64,
 }
 
 impl Tally {
-    fn add(&mut self, weight: f64, cell: JuryCell) {
+    pub fn add(&mut self, weight: f64, cell: JuryCell) {
         match cell.score {
             Some(s) => {
                 self.given += weight * f64::from(s);
@@ -642,7 +642,9 @@ impl Tally {
         }
     }
 
-    fn value(&self) -> f64 {
+    /// The weighted sum of the scores given, scaled up to the whole jury's weight.
+    #[must_use]
+    pub fn value(&self) -> f64 {
         if self.weight_abstained == 0.0 {
             self.given
         } else if self.weight_given == 0.0 {
