@@ -231,6 +231,11 @@ impl Problem {
             .collect()
     }
 
+    /// Episodes per evaluation (the `calibrate:` block's, or `--episodes`).
+    pub fn episodes(&self) -> u32 {
+        self.spec.episodes
+    }
+
     /// The tolerance-scaled squared distance at `x`.
     fn distance(&self, x: &[f64]) -> Result<f64> {
         self.distance_over(x, self.spec.episodes)

@@ -253,7 +253,9 @@ pub struct ReproduceArgs {
     /// Episodes of the main comparison and the ablations [default: the scenarios' 100].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub episodes: Option<u32>,
-    /// Episodes per value of each sensitivity sweep [default: 20].
+    /// Episodes per value of each sensitivity sweep, and per point of the calibration's
+    /// profiles [default: 20 per sweep value; the scenario's `calibrate:` episodes per profile
+    /// point, as `tender calibrate` evaluates them].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub sweep_episodes: Option<u32>,
     #[command(flatten)]

@@ -74,11 +74,22 @@ fn sensitivity_mechanisms(base: &SaleParams) -> Vec<MechanismSpec> {
 /// to set one.
 struct Sensitivity {
     name: &'static str,
+    /// The sweep path it sets, when it is one field: a scenario that calibrates that path has
+    /// it pinned by the targets, and it is no sensitivity there.
+    path: Option<&'static str>,
     what: &'static str,
     values: &'static [f64],
     /// The scenario's own value.
     current: fn(&Scenario) -> f64,
     set: fn(&mut Scenario, f64),
+}
+
+/// Whether the scenario's `calibrate:` block fits `path`.
+fn calibrates(scenario: &Scenario, path: &str) -> bool {
+    scenario
+        .calibrate
+        .as_ref()
+        .is_some_and(|c| c.params.iter().any(|p| p.path == path || p.also.iter().any(|a| a == path)))
 }
 
 /// The first SALE of a scenario (its weights attached).
@@ -89,6 +100,7 @@ fn first_sale(s: &Scenario) -> Option<&SaleParams> {
 const SENSITIVITIES: [Sensitivity; 9] = [
     Sensitivity {
         name: "juror accuracy (shift of every juror's `accuracy`)",
+        path: None,
         what: "how well jurors' Likert scores track the truth; defaults 0.45/0.55/0.65/0.75 from 4B to 32B",
         values: &[-0.3, -0.15, 0.0, 0.1, 0.2],
         current: |_| 0.0,
@@ -100,6 +112,7 @@ const SENSITIVITIES: [Sensitivity; 9] = [
     },
     Sensitivity {
         name: "juror `self_bias` (every agent)",
+        path: None,
         what: "latent units a juror adds to its own plans",
         values: &[0.0, 0.15, 0.3, 0.6],
         current: |s| s.agents.first().map_or(f64::NAN, |a| a.juror.self_bias),
@@ -111,6 +124,7 @@ const SENSITIVITIES: [Sensitivity; 9] = [
     },
     Sensitivity {
         name: "`standins.jury_shared_noise`",
+        path: Some("standins.jury_shared_noise"),
         what: "share of a juror's noise common to the whole jury of a plan",
         values: &[0.0, 0.25, 0.5, 0.75],
         current: |s| s.standins.jury_shared_noise,
@@ -118,6 +132,7 @@ const SENSITIVITIES: [Sensitivity; 9] = [
     },
     Sensitivity {
         name: "`standins.lesson_min_similarity`",
+        path: Some("standins.lesson_min_similarity"),
         what: "similarity below which a past task teaches a refining agent nothing",
         values: &[0.3, 0.4, 0.5, 0.6, 0.7],
         current: |s| s.standins.lesson_min_similarity,
@@ -125,6 +140,7 @@ const SENSITIVITIES: [Sensitivity; 9] = [
     },
     Sensitivity {
         name: "`standins.failed_lesson_weight`",
+        path: Some("standins.failed_lesson_weight"),
         what: "weight of a past task whose winner failed, relative to one whose winner succeeded",
         values: &[0.0, 0.25, 0.5, 1.0],
         current: |s| s.standins.failed_lesson_weight,
@@ -132,6 +148,7 @@ const SENSITIVITIES: [Sensitivity; 9] = [
     },
     Sensitivity {
         name: "`standins.length_failure_correlation`",
+        path: Some("standins.length_failure_correlation"),
         what: "how much longer plans and traces run when the fit is poor",
         values: &[0.0, 0.15, 0.3, 0.5],
         current: |s| s.standins.length_failure_correlation,
@@ -139,6 +156,7 @@ const SENSITIVITIES: [Sensitivity; 9] = [
     },
     Sensitivity {
         name: "`workload.topic_spread`",
+        path: Some("workload.topic_spread"),
         what: "spread of tasks around their topic's centroid in embedding space (how similar a topic's tasks look)",
         values: &[0.3, 0.6, 0.9, 1.2],
         current: |s| s.workload.topic_spread,
@@ -146,6 +164,7 @@ const SENSITIVITIES: [Sensitivity; 9] = [
     },
     Sensitivity {
         name: "plan entropy `sd` (every agent)",
+        path: None,
         what: "spread of plans' mean per-token entropy",
         values: &[0.1, 0.25, 0.5],
         current: |s| s.agents.first().map_or(f64::NAN, |a| a.entropy.sd),
@@ -157,6 +176,7 @@ const SENSITIVITIES: [Sensitivity; 9] = [
     },
     Sensitivity {
         name: "plan length `median` (every agent)",
+        path: None,
         what: "tokens in a typical plan (the paper: a few hundred)",
         values: &[110.0, 220.0, 440.0],
         current: |s| s.agents.first().map_or(f64::NAN, |a| a.plan_tokens.median),
@@ -307,9 +327,12 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<()> {
         let (main, detail) = run(&scenario, &file, args.threads.jobs, Some(&results))?;
         emit(&format!("{}: what pins each calibrated parameter", d.title))?;
         let problem = Problem::new(&scenario, args.threads.jobs)?;
-        let pins = problem.attribution(sweep_episodes)?;
+        // The profiles at the episode count the calibration evaluated, so they judge the same
+        // distance it minimised.
+        let fit_episodes = args.sweep_episodes.unwrap_or(problem.episodes());
+        let pins = problem.attribution(fit_episodes)?;
         emit(&format!("{}: how well the targets pin each parameter (profiles)", d.title))?;
-        let profiles = problem.profiles(&problem.start()?, sweep_episodes)?;
+        let profiles = problem.profiles(&problem.start()?, fit_episodes)?;
         let measured = Measured { summary: main, batch: None };
         let fit = Fit { achieved: problem.achieved(&measured)?, pins, profiles, problem: &problem };
         let main = measured.summary;
@@ -320,8 +343,12 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<()> {
 
         let mut sweeps = Vec::new();
         for sens in &SENSITIVITIES {
-            emit(&format!("{}: sensitivity to {}", d.title, sens.name))?;
             let mut points = Vec::new();
+            if sens.path.is_some_and(|path| calibrates(&scenario, path)) {
+                sweeps.push(points);
+                continue;
+            }
+            emit(&format!("{}: sensitivity to {}", d.title, sens.name))?;
             for &v in sens.values {
                 let mut s = scenario.clone();
                 s.episodes = sweep_episodes;
@@ -610,6 +637,10 @@ fn domain_section(
     // Sensitivity.
     let _ = writeln!(s, "\n### Sensitivity to what neither the paper nor the calibration pins down\n");
     for (sens, points) in SENSITIVITIES.iter().zip(sweeps) {
+        if points.is_empty() {
+            let _ = writeln!(s, "**{}**: calibrated in this domain (the fit table above), not swept.\n", sens.name);
+            continue;
+        }
         let current = (sens.current)(scenario);
         let episodes = points.first().map_or(0, |(_, p)| p.episodes);
         let _ = writeln!(

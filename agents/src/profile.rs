@@ -204,7 +204,9 @@ crate::fields! {
         /// Correlation between a plan's entropy and the agent's fit to the task.
         entropy_signal: f64 = 0.3, in [-1.0, 1.0];
         /// Share of a juror's noise common to all jurors of the same plan (a plan that looks
-        /// good to one juror tends to look good to all).
+        /// good to one juror tends to look good to all: LLM judges' mistakes are correlated,
+        /// more so as models grow, Goel et al. 2025, arXiv 2502.04313). Peers share it in
+        /// full; an author's own score shares `1 − self_knowledge` of it.
         jury_shared_noise: f64 = 0.5, in [0.0, 1.0];
         /// Weight of a retrieved pair whose winning plan failed, relative to one that succeeded.
         failed_lesson_weight: f64 = 0.5, in [0.0, 1.0];
