@@ -73,15 +73,21 @@ fn sensitivity_mechanisms(base: &SaleParams) -> Vec<MechanismSpec> {
 /// A parameter the paper does not pin down, the values tried (the default among them) and how
 /// to set one.
 struct Sensitivity {
+    /// What it varies: one field's sweep path in backticks, or a description.
     name: &'static str,
-    /// The sweep path it sets, when it is one field: a scenario that calibrates that path has
-    /// it pinned by the targets, and it is no sensitivity there.
-    path: Option<&'static str>,
     what: &'static str,
     values: &'static [f64],
     /// The scenario's own value.
     current: fn(&Scenario) -> f64,
     set: fn(&mut Scenario, f64),
+}
+
+impl Sensitivity {
+    /// The sweep path it sets, when it is one field (its name): a scenario that calibrates
+    /// that path has it pinned by the targets, and it is no sensitivity there.
+    fn path(&self) -> Option<&'static str> {
+        self.name.strip_prefix('`')?.strip_suffix('`')
+    }
 }
 
 /// Whether the scenario's `calibrate:` block fits `path`.
@@ -100,7 +106,6 @@ fn first_sale(s: &Scenario) -> Option<&SaleParams> {
 const SENSITIVITIES: [Sensitivity; 9] = [
     Sensitivity {
         name: "juror accuracy (shift of every juror's `accuracy`)",
-        path: None,
         what: "how well jurors' Likert scores track the truth; defaults 0.45/0.55/0.65/0.75 from 4B to 32B",
         values: &[-0.3, -0.15, 0.0, 0.1, 0.2],
         current: |_| 0.0,
@@ -112,7 +117,6 @@ const SENSITIVITIES: [Sensitivity; 9] = [
     },
     Sensitivity {
         name: "juror `self_bias` (every agent)",
-        path: None,
         what: "latent units a juror adds to its own plans",
         values: &[0.0, 0.15, 0.3, 0.6],
         current: |s| s.agents.first().map_or(f64::NAN, |a| a.juror.self_bias),
@@ -124,7 +128,6 @@ const SENSITIVITIES: [Sensitivity; 9] = [
     },
     Sensitivity {
         name: "`standins.jury_shared_noise`",
-        path: Some("standins.jury_shared_noise"),
         what: "share of a juror's noise common to the whole jury of a plan",
         values: &[0.0, 0.25, 0.5, 0.75],
         current: |s| s.standins.jury_shared_noise,
@@ -132,7 +135,6 @@ const SENSITIVITIES: [Sensitivity; 9] = [
     },
     Sensitivity {
         name: "`standins.lesson_min_similarity`",
-        path: Some("standins.lesson_min_similarity"),
         what: "similarity below which a past task teaches a refining agent nothing",
         values: &[0.3, 0.4, 0.5, 0.6, 0.7],
         current: |s| s.standins.lesson_min_similarity,
@@ -140,7 +142,6 @@ const SENSITIVITIES: [Sensitivity; 9] = [
     },
     Sensitivity {
         name: "`standins.failed_lesson_weight`",
-        path: Some("standins.failed_lesson_weight"),
         what: "weight of a past task whose winner failed, relative to one whose winner succeeded",
         values: &[0.0, 0.25, 0.5, 1.0],
         current: |s| s.standins.failed_lesson_weight,
@@ -148,7 +149,6 @@ const SENSITIVITIES: [Sensitivity; 9] = [
     },
     Sensitivity {
         name: "`standins.length_failure_correlation`",
-        path: Some("standins.length_failure_correlation"),
         what: "how much longer plans and traces run when the fit is poor",
         values: &[0.0, 0.15, 0.3, 0.5],
         current: |s| s.standins.length_failure_correlation,
@@ -156,7 +156,6 @@ const SENSITIVITIES: [Sensitivity; 9] = [
     },
     Sensitivity {
         name: "`workload.topic_spread`",
-        path: Some("workload.topic_spread"),
         what: "spread of tasks around their topic's centroid in embedding space (how similar a topic's tasks look)",
         values: &[0.3, 0.6, 0.9, 1.2],
         current: |s| s.workload.topic_spread,
@@ -164,7 +163,6 @@ const SENSITIVITIES: [Sensitivity; 9] = [
     },
     Sensitivity {
         name: "plan entropy `sd` (every agent)",
-        path: None,
         what: "spread of plans' mean per-token entropy",
         values: &[0.1, 0.25, 0.5],
         current: |s| s.agents.first().map_or(f64::NAN, |a| a.entropy.sd),
@@ -176,7 +174,6 @@ const SENSITIVITIES: [Sensitivity; 9] = [
     },
     Sensitivity {
         name: "plan length `median` (every agent)",
-        path: None,
         what: "tokens in a typical plan (the paper: a few hundred)",
         values: &[110.0, 220.0, 440.0],
         current: |s| s.agents.first().map_or(f64::NAN, |a| a.plan_tokens.median),
@@ -344,7 +341,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<()> {
         let mut sweeps = Vec::new();
         for sens in &SENSITIVITIES {
             let mut points = Vec::new();
-            if sens.path.is_some_and(|path| calibrates(&scenario, path)) {
+            if sens.path().is_some_and(|path| calibrates(&scenario, path)) {
                 sweeps.push(points);
                 continue;
             }
