@@ -117,7 +117,7 @@ fn progress_line(bar: &ProgressBar, status: &str) -> String {
     format!(
         "[{:.0} s] {pos}/{len} {RUNS}, ETA {}; {status}",
         bar.elapsed().as_secs_f64(),
-        crate::io::eta(pos, bar.eta())
+        crate::io::eta(pos, len, bar.elapsed())
     )
 }
 
@@ -611,6 +611,17 @@ mod tests {
         bar.set_position(10);
         let line = progress_line(&bar, "live: 12 calls");
         assert!(line.contains("10/40 runs") && !line.contains("ETA unknown") && !line.contains('y'), "{line}");
+    }
+
+    #[test]
+    fn the_eta_is_the_mean_rate_so_far_however_long_one_run_waits() {
+        use std::time::Duration;
+        // 4 of 5 runs in 100 s: one more at 25 s a run.
+        assert_eq!(crate::io::eta(4, 5, Duration::from_secs(100)), "25 seconds");
+        // The fifth run's call waits 300 s more: the estimate grows with the wait, not past it.
+        assert_eq!(crate::io::eta(4, 5, Duration::from_secs(400)), "2 minutes");
+        assert_eq!(crate::io::eta(0, 5, Duration::from_secs(400)), "unknown");
+        assert_eq!(crate::io::eta(5, 5, Duration::from_secs(400)), "0 seconds");
     }
 
     #[test]

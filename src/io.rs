@@ -84,7 +84,7 @@ pub fn progress_bar(total: u64, what: &str) -> ProgressBar {
         ))
         .map(|style| {
             style.with_key("eta_known", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
-                let _ = w.write_str(&eta(state.pos(), state.eta()));
+                let _ = w.write_str(&eta(state.pos(), state.len().unwrap_or(0), state.elapsed()));
             })
         })
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -92,9 +92,15 @@ pub fn progress_bar(total: u64, what: &str) -> ProgressBar {
     bar
 }
 
-/// The time left, or "unknown" before anything is done (not the centuries a rate of zero gives).
-pub fn eta(done: u64, left: std::time::Duration) -> String {
-    if done == 0 { "unknown".into() } else { indicatif::HumanDuration(left).to_string() }
+/// The time left at the mean rate so far, or "unknown" before anything is done. Not indicatif's
+/// own estimate: it weighs recent time most, so while one slow run (a live call waiting on its
+/// server) holds the count still, it grew without bound (CI printed "ETA 584942417355 years").
+pub fn eta(done: u64, total: u64, elapsed: std::time::Duration) -> String {
+    if done == 0 {
+        return "unknown".into();
+    }
+    let left = elapsed.mul_f64(total.saturating_sub(done) as f64 / done as f64);
+    indicatif::HumanDuration(left).to_string()
 }
 
 /// `1 thread`, `2 threads`.
