@@ -459,15 +459,17 @@ impl SyntheticSource {
         let Some(memory) = recall.memory else { return 0.0 };
         let lessons = memory.lessons();
         let floor = self.params.lesson_min_similarity;
-        let sum: f64 = lessons
-            .similarities
-            .iter()
-            .zip(lessons.succeeded)
-            .map(|(&sim, &ok)| {
-                let weight = ((f64::from(sim) - floor) / (1.0 - floor)).max(0.0);
-                weight * if ok { 1.0 } else { self.params.failed_lesson_weight }
-            })
-            .sum();
+        // Past tasks at or below the floor weigh +0.0 and leave a sum of non-negative terms as
+        // it is, so they are skipped; only an empty memory's sum is `-0.0`, as `Iterator::sum`
+        // gives. The same value to the bit as summing every term (a proptest checks it).
+        let mut sum = if lessons.similarities.is_empty() { -0.0 } else { 0.0 };
+        for (&sim, &ok) in lessons.similarities.iter().zip(lessons.succeeded) {
+            if f64::from(sim) <= floor {
+                continue;
+            }
+            let weight = ((f64::from(sim) - floor) / (1.0 - floor)).max(0.0);
+            sum += weight * if ok { 1.0 } else { self.params.failed_lesson_weight };
+        }
         // A sample's entries each stand for `weight` past tasks (1 when every one was read, and
         // then the product is the sum itself, to the bit).
         sum * lessons.weight
@@ -935,6 +937,31 @@ mod tests {
     }
 
     /// A recall of `n` retrieved pairs of this similarity, all successful, out of `k = 4`.
+    proptest::proptest! {
+        #[test]
+        fn the_lesson_count_skipping_entries_below_its_floor_is_the_full_sum_to_the_bit(
+            entries in proptest::collection::vec((-1.0f32..1.001, proptest::bool::ANY), 0..60),
+            floor in 0.0f64..0.99,
+            failed in 0.0f64..1.0,
+        ) {
+            let source = source_with(StandInParams {
+                lesson_min_similarity: floor,
+                failed_lesson_weight: failed,
+                ..StandInParams::default()
+            });
+            let (similarities, succeeded): (Vec<f32>, Vec<bool>) = entries.into_iter().unzip();
+            let lessons = Lessons { similarities: &similarities, succeeded: &succeeded, weight: 1.0 };
+            let recall = Recall { pairs: &[], k: 4, memory: Some(&lessons), per_task: None };
+            // Every term summed, as the count was first written.
+            let full: f64 = similarities
+                .iter()
+                .zip(&succeeded)
+                .map(|(&sim, &ok)| ((f64::from(sim) - floor) / (1.0 - floor)).max(0.0) * if ok { 1.0 } else { failed })
+                .sum();
+            proptest::prop_assert_eq!(source.lessons(&recall).to_bits(), full.to_bits());
+        }
+    }
+
     fn recall_of(pairs: &[RetrievedPair]) -> Recall<'_> {
         Recall { pairs, k: 4, memory: None, per_task: None }
     }
