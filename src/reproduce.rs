@@ -376,7 +376,10 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<()> {
 fn copy_figures(results: &Path, figures: &Path, key: &str) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for (stem, caption) in [
-        ("cost_vs_pass", "Cost against pass@1 for every method (95% whiskers, Pareto frontier; cost per million tokens processed, auction calls included, where the table divides by the tokens delivered)"),
+        (
+            "cost_vs_pass",
+            "Cost against pass@1 for every method (95% whiskers, Pareto frontier; cost per million tokens processed, auction calls included, where the table divides by the tokens delivered)",
+        ),
         ("pass_by_bin", "pass@1 per complexity bin"),
         ("shares_by_bin", "Who executes, per complexity bin (allocation)"),
         ("learning_curve", "Learning curve: the 4B agent's cumulative share of SALE's wins along the stream"),

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
+use smallvec::{SmallVec, smallvec};
 use tender_agents::fields::FieldDoc;
 use tender_agents::validate::Checker;
 use tender_agents::{JuryCell, PlanCell, RetrievedPair, Round, Task};
@@ -584,6 +585,8 @@ fn bid(mut tasks: Query<(&OpenTask, &mut Bids)>, roster: Res<Roster>, stream: Re
             continue;
         }
         let task = stream.get(open);
+        // Room for every agent's first bid and a refinement each, so the vector grows once.
+        bids.0.reserve_exact(2 * roster.0.len());
         for &agent in &roster.0 {
             let plan = ledger.plan(task, agent.index);
             bids.0.push(Bid::new(agent, plan));
@@ -802,15 +805,15 @@ fn remember(
         let Some(winner) = decision.winner else { continue };
         // Each agent's final plan is its best bid of the task (its refinement, if that scored
         // better).
-        let mut finals: Vec<Option<Bid>> = vec![None; roster.0.len()];
+        let mut finals: SmallVec<[Option<Bid>; 8]> = smallvec![None; roster.0.len()];
         for b in &bids.0 {
             let slot = &mut finals[b.agent];
             if slot.is_none_or(|cur| b.beats(&cur)) {
                 *slot = Some(*b);
             }
         }
-        let lengths: Vec<u32> = finals.iter().map(|b| b.map_or(0, |b| b.plan.length)).collect();
-        let texts: Vec<u64> = finals.iter().map(|b| b.map_or(0, |b| b.plan.text)).collect();
+        let lengths: SmallVec<[u32; 8]> = finals.iter().map(|b| b.map_or(0, |b| b.plan.length)).collect();
+        let texts: SmallVec<[u64; 8]> = finals.iter().map(|b| b.map_or(0, |b| b.plan.text)).collect();
         let runner_up = best_of(finals.iter().flatten().filter(|b| b.agent != winner)).map(|b| b.agent);
         let succeeded = decision.success.unwrap_or(false);
         memory.store(&stream.get(open).embedding, &lengths, &texts, winner, runner_up, succeeded);
