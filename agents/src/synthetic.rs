@@ -936,7 +936,6 @@ mod tests {
         assert_eq!(v1.gain(0, &young), v1.gain(0, &old), "v1: only the k retrieved pairs matter");
     }
 
-    /// A recall of `n` retrieved pairs of this similarity, all successful, out of `k = 4`.
     proptest::proptest! {
         #[test]
         fn the_lesson_count_skipping_entries_below_its_floor_is_the_full_sum_to_the_bit(
@@ -962,6 +961,7 @@ mod tests {
         }
     }
 
+    /// A recall of `n` retrieved pairs of this similarity, all successful, out of `k = 4`.
     fn recall_of(pairs: &[RetrievedPair]) -> Recall<'_> {
         Recall { pairs, k: 4, memory: None, per_task: None }
     }
