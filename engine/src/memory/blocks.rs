@@ -92,7 +92,7 @@ struct Score<'a> {
     maxima: &'a mut Vec<f32>,
 }
 
-/// The blocks of `group` (at most [`AT_ONCE`], `span` floats each) scored against `query` into
+/// The blocks of `group` (one or two, `span` floats each) scored against `query` into
 /// `sums`, their maxima pushed onto `maxima`. Inlined into `with_simd`, so that it is compiled
 /// with the target's features.
 #[inline(always)]
@@ -107,21 +107,35 @@ fn score_group<S: pulp::Simd>(
     // Vectors per block row; a block of 16 lanes is whole vectors on every architecture (1, 4,
     // 8 or 16 lanes).
     let per = BLOCK / S::F32_LANES;
-    let at_once = sums.len() / BLOCK;
     let mut acc = [simd.splat_f32s(0.0); AT_ONCE * BLOCK];
-    for (d, &q) in query.iter().enumerate() {
-        let q = simd.splat_f32s(q);
-        for b in 0..at_once {
-            let (xs, _) = S::as_simd_f32s(&group[b * span + d * BLOCK..][..BLOCK]);
-            for (a, &x) in acc[b * per..][..per].iter_mut().zip(xs) {
-                *a = simd.add_f32s(*a, simd.mul_f32s(q, x));
-            }
+    let (first, second) = acc.split_at_mut(per);
+    // Rows (one dimension of a block's entries) walked in step with the query, so no index is
+    // checked inside the loop.
+    if group.len() == 2 * span {
+        let (a, b) = group.split_at(span);
+        for ((xs, ys), &q) in a.chunks_exact(BLOCK).zip(b.chunks_exact(BLOCK)).zip(query) {
+            let q = simd.splat_f32s(q);
+            add_row(simd, first, xs, q);
+            add_row(simd, &mut second[..per], ys, q);
+        }
+    } else {
+        for (xs, &q) in group.chunks_exact(BLOCK).zip(query) {
+            add_row(simd, first, xs, simd.splat_f32s(q));
         }
     }
     for (b, out) in sums.chunks_exact_mut(BLOCK).enumerate() {
         let (outs, _) = S::as_mut_simd_f32s(out);
         outs.copy_from_slice(&acc[b * per..][..per]);
         maxima.push(lane_max(out));
+    }
+}
+
+/// `acc += q * row`, lane by lane: a multiply, then an add.
+#[inline(always)]
+fn add_row<S: pulp::Simd>(simd: S, acc: &mut [S::f32s], row: &[f32], q: S::f32s) {
+    let (xs, _) = S::as_simd_f32s(row);
+    for (a, &x) in acc.iter_mut().zip(xs) {
+        *a = simd.add_f32s(*a, simd.mul_f32s(q, x));
     }
 }
 
