@@ -109,14 +109,15 @@ fn score_group<S: pulp::Simd>(
     let per = BLOCK / S::F32_LANES;
     let mut acc = [simd.splat_f32s(0.0); AT_ONCE * BLOCK];
     let (first, second) = acc.split_at_mut(per);
+    let second = &mut second[..per];
     // Rows (one dimension of a block's entries) walked in step with the query, so no index is
     // checked inside the loop.
-    if group.len() == 2 * span {
+    if group.len() == AT_ONCE * span {
         let (a, b) = group.split_at(span);
         for ((xs, ys), &q) in a.chunks_exact(BLOCK).zip(b.chunks_exact(BLOCK)).zip(query) {
             let q = simd.splat_f32s(q);
             add_row(simd, first, xs, q);
-            add_row(simd, &mut second[..per], ys, q);
+            add_row(simd, second, ys, q);
         }
     } else {
         for (xs, &q) in group.chunks_exact(BLOCK).zip(query) {
@@ -140,7 +141,8 @@ fn add_row<S: pulp::Simd>(simd: S, acc: &mut [S::f32s], row: &[f32], q: S::f32s)
 }
 
 /// Blocks scored at once: more independent sums in flight, so the adds' latency overlaps (each
-/// sum is still its own chain in dimension order).
+/// sum is still its own chain in dimension order). [`score_group`] walks a pair's rows in step,
+/// so this is two.
 const AT_ONCE: usize = 2;
 
 impl pulp::WithSimd for Score<'_> {
