@@ -92,11 +92,12 @@ struct Score<'a> {
     maxima: &'a mut Vec<f32>,
 }
 
-/// The blocks of `group` (one or two, `span` floats each) scored against `query` into
-/// `sums`, their maxima pushed onto `maxima`. Inlined into `with_simd`, so that it is compiled
-/// with the target's features.
+/// The `G` blocks of `group` (`span` floats each) scored against `query` into `sums`, their
+/// maxima pushed onto `maxima`. Inlined into `with_simd`, so that it is compiled with the
+/// target's features; `G` and the vectors per block row are constants there, so the sums stay
+/// in registers.
 #[inline(always)]
-fn score_group<S: pulp::Simd>(
+fn score_group<S: pulp::Simd, const G: usize>(
     simd: S,
     group: &[f32],
     span: usize,
@@ -107,27 +108,25 @@ fn score_group<S: pulp::Simd>(
     // Vectors per block row; a block of 16 lanes is whole vectors on every architecture (1, 4,
     // 8 or 16 lanes).
     let per = BLOCK / S::F32_LANES;
-    let mut acc = [simd.splat_f32s(0.0); AT_ONCE * BLOCK];
-    let (first, second) = acc.split_at_mut(per);
-    let second = &mut second[..per];
-    // Rows (one dimension of a block's entries) walked in step with the query, so no index is
-    // checked inside the loop.
-    if group.len() == AT_ONCE * span {
-        let (a, b) = group.split_at(span);
-        for ((xs, ys), &q) in a.chunks_exact(BLOCK).zip(b.chunks_exact(BLOCK)).zip(query) {
-            let q = simd.splat_f32s(q);
-            add_row(simd, first, xs, q);
-            add_row(simd, second, ys, q);
-        }
-    } else {
-        for (xs, &q) in group.chunks_exact(BLOCK).zip(query) {
-            add_row(simd, first, xs, simd.splat_f32s(q));
+    let mut acc = [simd.splat_f32s(0.0); SLOTS];
+    let blocks: [&[f32]; G] = std::array::from_fn(|b| &group[b * span..(b + 1) * span]);
+    let dim = query.len();
+    assert!(dim * BLOCK <= span, "a block holds a row per dimension");
+    for (d, &q) in query.iter().enumerate() {
+        let q = simd.splat_f32s(q);
+        let at = d * BLOCK;
+        for (b, block) in blocks.iter().enumerate() {
+            add_row(simd, &mut acc[b * per..(b + 1) * per], &block[at..at + BLOCK], q);
         }
     }
     for (b, out) in sums.chunks_exact_mut(BLOCK).enumerate() {
+        let sums = &acc[b * per..(b + 1) * per];
         let (outs, _) = S::as_mut_simd_f32s(out);
-        outs.copy_from_slice(&acc[b * per..][..per]);
-        maxima.push(lane_max(out));
+        outs.copy_from_slice(sums);
+        // The order maxima are taken in does not change the maximum of numbers (only
+        // comparisons read it, for which -0 and 0 are equal).
+        let max = sums.iter().fold(sums[0], |m, &v| simd.max_f32s(m, v));
+        maxima.push(simd.reduce_max_f32s(max));
     }
 }
 
@@ -140,27 +139,43 @@ fn add_row<S: pulp::Simd>(simd: S, acc: &mut [S::f32s], row: &[f32], q: S::f32s)
     }
 }
 
-/// Blocks scored at once: more independent sums in flight, so the adds' latency overlaps (each
-/// sum is still its own chain in dimension order). [`score_group`] walks a pair's rows in step,
-/// so this is two.
-const AT_ONCE: usize = 2;
+/// Independent sums in flight: enough that the adds' latency overlaps (each sum is still its own
+/// chain in dimension order), few enough to stay in registers. A group is as many blocks as make
+/// this many vectors.
+const ACCUMULATORS: usize = 8;
+
+/// Vectors a group's sums take: [`ACCUMULATORS`], or a whole block's in scalar lanes.
+const SLOTS: usize = if BLOCK > ACCUMULATORS { BLOCK } else { ACCUMULATORS };
+
+impl Score<'_> {
+    /// Every whole group of `G` blocks, then the blocks left over one at a time.
+    #[inline(always)]
+    fn groups_of<S: pulp::Simd, const G: usize>(self, simd: S) {
+        let Self { blocks, query, sims, maxima } = self;
+        let span = blocks.dim * BLOCK;
+        let whole = blocks.data.len() / (G * span) * G;
+        let (grouped, rest) = blocks.data.split_at(whole * span);
+        let (grouped_sums, rest_sums) = sims.split_at_mut(whole * BLOCK);
+        for (group, sums) in grouped.chunks_exact(G * span).zip(grouped_sums.chunks_exact_mut(G * BLOCK)) {
+            score_group::<S, G>(simd, group, span, query, sums, maxima);
+        }
+        for (block, sums) in rest.chunks_exact(span).zip(rest_sums.chunks_exact_mut(BLOCK)) {
+            score_group::<S, 1>(simd, block, span, query, sums, maxima);
+        }
+    }
+}
 
 impl pulp::WithSimd for Score<'_> {
     type Output = ();
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, simd: S) {
-        let Self { blocks, query, sims, maxima } = self;
-        let span = blocks.dim * BLOCK;
-        let whole = blocks.data.len() / (AT_ONCE * span) * AT_ONCE;
-        let (paired, rest) = blocks.data.split_at(whole * span);
-        let (paired_sums, rest_sums) = sims.split_at_mut(whole * BLOCK);
-        for (group, sums) in paired.chunks_exact(AT_ONCE * span).zip(paired_sums.chunks_exact_mut(AT_ONCE * BLOCK)) {
-            score_group(simd, group, span, query, sums, maxima);
-        }
-        // The blocks left over, fewer than `AT_ONCE`.
-        if !rest.is_empty() {
-            score_group(simd, rest, span, query, rest_sums, maxima);
+        // Blocks a group: `ACCUMULATORS` vectors' worth (a constant once `S` is known).
+        match ACCUMULATORS * S::F32_LANES / BLOCK {
+            0 | 1 => self.groups_of::<S, 1>(simd),
+            2 | 3 => self.groups_of::<S, 2>(simd),
+            4..=7 => self.groups_of::<S, 4>(simd),
+            _ => self.groups_of::<S, 8>(simd),
         }
     }
 }
@@ -224,18 +239,6 @@ pub fn block_max(block: &[f32]) -> f32 {
     block.iter().fold(f32::NEG_INFINITY, |m, &s| if s > m { s } else { m })
 }
 
-/// [`block_max`] of a full block, four lanes at a time (the maximum of numbers does not depend on
-/// the order they are taken in; only comparisons read it, for which -0 and 0 are equal).
-fn lane_max(block: &[f32]) -> f32 {
-    let mut lanes = [f32::NEG_INFINITY; 4];
-    for quad in block.chunks_exact(4) {
-        for (m, &s) in lanes.iter_mut().zip(quad) {
-            *m = if s > *m { s } else { *m };
-        }
-    }
-    block_max(&lanes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,7 +268,7 @@ mod tests {
 
         #[test]
         fn blocked_similarities_are_plain_dot_products(
-            rows in proptest::collection::vec(proptest::collection::vec(-1.0f32..1.0, 5), 0..70),
+            rows in proptest::collection::vec(proptest::collection::vec(-1.0f32..1.0, 5), 0..300),
             query in proptest::collection::vec(-1.0f32..1.0, 5),
         ) {
             let mut blocks = Blocks::new(5);

@@ -14,7 +14,11 @@
 //! [`FIRST_BUILD`] entries), with `2 sqrt(n)` centroids taken at evenly spaced places in
 //! storage order; in between, each new entry joins its most similar centroid's cell.
 
-use super::blocks::{Blocks, offer};
+use super::blocks::{BLOCK, Blocks, offer};
+
+/// Rounds of k-means that place the centroids, on a sample of this many entries per centroid.
+const KMEANS_ROUNDS: usize = 4;
+const KMEANS_SAMPLE: usize = 16;
 
 /// Entries from which a partition pays: below it a query scans everything.
 pub const FIRST_BUILD: usize = 1024;
@@ -23,31 +27,45 @@ pub const FIRST_BUILD: usize = 1024;
 /// products) can never make a member beat its cell's bound.
 const MARGIN: f64 = 1e-4;
 
+/// A bound on the relative rounding of a similarity the kernel computed (a float sum of `dim`
+/// products, about `dim * 2^-24`), with room to spare.
+const SLACK: f64 = 1e-5;
+
 #[derive(Clone, Debug)]
 struct Cell {
     /// Storage index of each member, ascending.
     members: Vec<u32>,
     embeddings: Blocks,
-    /// The widest angle between the centroid and a member, in radians.
-    widest: f64,
+    /// The cosine and sine of the widest angle between the centroid and a member.
+    cos_widest: f64,
+    sin_widest: f64,
     min_norm: f64,
     max_norm: f64,
 }
 
 impl Cell {
     fn new(dim: usize) -> Self {
-        Self { members: Vec::new(), embeddings: Blocks::new(dim), widest: 0.0, min_norm: f64::INFINITY, max_norm: 0.0 }
+        Self {
+            members: Vec::new(),
+            embeddings: Blocks::new(dim),
+            cos_widest: 1.0,
+            sin_widest: 0.0,
+            min_norm: f64::INFINITY,
+            max_norm: 0.0,
+        }
     }
 
     fn add(&mut self, index: u32, embedding: &[f32], centroid: &[f32], centroid_norm: f64) {
         let norm = norm(embedding);
-        let dot: f64 = embedding.iter().zip(centroid).map(|(&x, &c)| f64::from(x) * f64::from(c)).sum();
-        let angle = if norm > 0.0 && centroid_norm > 0.0 {
-            (dot / (norm * centroid_norm)).clamp(-1.0, 1.0).acos()
+        let cos = if norm > 0.0 && centroid_norm > 0.0 {
+            (dot(embedding, centroid) / (norm * centroid_norm)).clamp(-1.0, 1.0)
         } else {
-            std::f64::consts::PI
+            -1.0
         };
-        self.widest = self.widest.max(angle);
+        if cos < self.cos_widest {
+            self.cos_widest = cos;
+            self.sin_widest = (1.0 - cos * cos).sqrt();
+        }
         self.min_norm = self.min_norm.min(norm);
         self.max_norm = self.max_norm.max(norm);
         self.members.push(index);
@@ -55,16 +73,73 @@ impl Cell {
     }
 
     /// The largest similarity any member can have to a query of norm `query_norm` at angle
-    /// `angle` from the centroid.
-    fn bound(&self, angle: f64, query_norm: f64) -> f64 {
-        let cos = (angle - self.widest).max(0.0).cos();
+    /// θ from the centroid (given as its cosine): `cos(max(0, θ - widest))`, scaled.
+    fn bound(&self, cos: f64, query_norm: f64) -> f64 {
+        let cos = if cos >= self.cos_widest {
+            1.0
+        } else {
+            cos * self.cos_widest + (1.0 - cos * cos).max(0.0).sqrt() * self.sin_widest
+        };
         let norm = if cos >= 0.0 { self.max_norm } else { self.min_norm };
         query_norm * norm * cos + MARGIN
+    }
+
+    /// Whether a member may reach `tau`, for a query at cosine `cos` from the centroid, given
+    /// `cos(alpha)` and `sin(alpha)` where `alpha` is the widest angle at which a member of the
+    /// largest norm still reaches `tau`: a member is within `widest` of the centroid, so within
+    /// `widest + alpha` of the query, `cos(widest + alpha)` from it at least. No trigonometry.
+    fn may_reach(&self, cos: f64, cos_alpha: f64, sin_alpha: f64) -> bool {
+        // `widest + alpha` past a half turn: any angle is within it.
+        if self.sin_widest * cos_alpha + self.cos_widest * sin_alpha < 0.0 {
+            return true;
+        }
+        cos >= self.cos_widest * cos_alpha - self.sin_widest * sin_alpha - 1e-9
     }
 }
 
 fn norm(v: &[f32]) -> f64 {
-    v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt()
+    dot(v, v).sqrt()
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(&x, &y)| f64::from(x) * f64::from(y)).sum()
+}
+
+/// The cosine and sine of the widest angle from a query of norm `query_norm` at which a member
+/// of norm `max_norm` still reaches similarity `tau` (a half turn when `tau` is not positive: no
+/// cell is ruled out), for [`Cell::may_reach`].
+fn reach(tau: f64, query_norm: f64, max_norm: f64) -> (f64, f64) {
+    let reach = (tau - MARGIN) / (query_norm * max_norm);
+    let cos = if reach > 0.0 { reach.min(1.0) } else { -1.0 };
+    (cos, (1.0 - cos * cos).sqrt())
+}
+
+/// A bound on the similarity to a query of any member (of norm at most `max_norm`) of the cell
+/// around `centroid` (row and norm), from the query's similarities `sim` to that centroid and
+/// `own_sim` to another, `own` (its most similar): every member is at least as similar to its
+/// centroid as to `own`, so on that side of the plane halfway between them, and the query's
+/// part across the plane bounds its similarity to any member. `None` where the plane rules out
+/// nothing (or the centroids nearly coincide). Rounding in the similarities and the assignment
+/// is allowed for.
+fn plane_bound(
+    query_norm: f64,
+    sim: f64,
+    own_sim: f64,
+    centroid: (&[f32], f64),
+    own: (&[f32], f64),
+    max_norm: f64,
+) -> Option<f64> {
+    let norms = centroid.1 + own.1;
+    let d2 = centroid.1.powi(2) + own.1.powi(2) - 2.0 * dot(centroid.0, own.0);
+    let slack = SLACK * norms * norms;
+    let (d_hi, d_lo) = ((d2 + slack).max(0.0).sqrt(), (d2 - slack).max(0.0).sqrt());
+    let across = own_sim - sim - SLACK * query_norm * norms;
+    if across <= 0.0 || d_lo <= 1e-3 {
+        return None;
+    }
+    let t = across / d_hi;
+    let perp = (query_norm * query_norm - t * t).max(0.0).sqrt();
+    Some(max_norm * (perp + SLACK * norms * query_norm / d_lo) + MARGIN)
 }
 
 /// The partition, with scratch reused from query to query.
@@ -74,8 +149,12 @@ pub struct Cells {
     /// Entries when the partition was last built.
     built_at: usize,
     centroids: Blocks,
+    /// The centroids again, row by row.
+    centroid_rows: Vec<f32>,
     centroid_norms: Vec<f64>,
     cells: Vec<Cell>,
+    /// The largest norm of any member.
+    max_norm: f64,
 }
 
 /// Scratch for [`Cells::nearest_into`].
@@ -89,7 +168,15 @@ pub struct CellScratch {
 impl Cells {
     #[must_use]
     pub fn new(dim: usize) -> Self {
-        Self { dim, built_at: 0, centroids: Blocks::new(dim), centroid_norms: Vec::new(), cells: Vec::new() }
+        Self {
+            dim,
+            built_at: 0,
+            centroids: Blocks::new(dim),
+            centroid_rows: Vec::new(),
+            centroid_norms: Vec::new(),
+            cells: Vec::new(),
+            max_norm: 0.0,
+        }
     }
 
     /// Whether a partition exists (memory has reached [`FIRST_BUILD`] entries).
@@ -108,9 +195,15 @@ impl Cells {
         if !self.is_built() {
             return;
         }
-        let cell = self.most_similar_centroid(embedding, scratch);
-        let centroid = self.centroids.get(cell);
-        self.cells[cell].add((n - 1) as u32, embedding, &centroid, self.centroid_norms[cell]);
+        self.add(n - 1, embedding, scratch);
+    }
+
+    /// Entry `i` into the cell of its most similar centroid.
+    fn add(&mut self, i: usize, embedding: &[f32], scratch: &mut CellScratch) {
+        let c = self.most_similar_centroid(embedding, scratch);
+        let cell = &mut self.cells[c];
+        cell.add(i as u32, embedding, &self.centroid_rows[c * self.dim..][..self.dim], self.centroid_norms[c]);
+        self.max_norm = self.max_norm.max(cell.max_norm);
     }
 
     fn most_similar_centroid(&self, embedding: &[f32], scratch: &mut CellScratch) -> usize {
@@ -128,21 +221,49 @@ impl Cells {
     fn build(&mut self, all: &Blocks, scratch: &mut CellScratch) {
         let n = all.len();
         let count = (2.0 * (n as f64).sqrt()).ceil() as usize;
-        self.centroids = Blocks::new(self.dim);
-        self.centroid_norms.clear();
-        for c in 0..count {
-            let centroid = all.get(c * n / count);
-            self.centroid_norms.push(norm(&centroid));
-            self.centroids.push(&centroid);
+        let mut rows: Vec<f32> = (0..count).flat_map(|c| all.get(c * n / count)).collect();
+        // Spherical k-means on an evenly spaced sample: compact cells make tight bounds.
+        let sample: Vec<Vec<f32>> = {
+            let m = (KMEANS_SAMPLE * count).min(n);
+            (0..m).map(|i| all.get(i * n / m)).collect()
+        };
+        for _ in 0..KMEANS_ROUNDS {
+            self.set_centroids(&rows);
+            let mut sums = vec![0.0f64; count * self.dim];
+            for x in &sample {
+                let c = self.most_similar_centroid(x, scratch);
+                for (s, &v) in sums[c * self.dim..][..self.dim].iter_mut().zip(x) {
+                    *s += f64::from(v);
+                }
+            }
+            for (row, sum) in rows.chunks_exact_mut(self.dim).zip(sums.chunks_exact(self.dim)) {
+                let length = sum.iter().map(|v| v * v).sum::<f64>().sqrt();
+                // An empty cell keeps its centroid.
+                if length > 0.0 {
+                    for (r, &v) in row.iter_mut().zip(sum) {
+                        *r = (v / length) as f32;
+                    }
+                }
+            }
         }
-        self.cells = vec![Cell::new(self.dim); count];
-        let centroids: Vec<Vec<f32>> = (0..count).map(|c| self.centroids.get(c)).collect();
+        self.set_centroids(&rows);
+        self.cells = vec![Cell::new(self.dim); rows.len() / self.dim];
+        self.max_norm = 0.0;
         for i in 0..n {
             let embedding = all.get(i);
-            let cell = self.most_similar_centroid(&embedding, scratch);
-            self.cells[cell].add(i as u32, &embedding, &centroids[cell], self.centroid_norms[cell]);
+            self.add(i, &embedding, scratch);
         }
         self.built_at = n;
+    }
+
+    fn set_centroids(&mut self, rows: &[f32]) {
+        self.centroids = Blocks::new(self.dim);
+        self.centroid_norms.clear();
+        for row in rows.chunks_exact(self.dim) {
+            self.centroid_norms.push(norm(row));
+            self.centroids.push(row);
+        }
+        self.centroid_rows = rows.to_vec();
     }
 
     /// The `k` entries most similar to `query` into `best` (largest first, ties to the older),
@@ -168,21 +289,54 @@ impl Cells {
         }
     }
 
-    /// Every cell whose bound reaches the `k`-th best so far, in order of bound.
+    /// The query's own cell (most similar centroid) first, then every cell whose bound reaches
+    /// the `k`-th best so far, in order of bound.
     fn exact(&self, query: &[f32], k: usize, best: &mut Vec<(f32, u32)>, scratch: &mut CellScratch) -> usize {
         let query_norm = norm(query);
-        scratch.order.clear();
-        for (c, &s) in scratch.sims.iter().enumerate() {
-            let scale = query_norm * self.centroid_norms[c];
-            let angle = if scale > 0.0 { (f64::from(s) / scale).clamp(-1.0, 1.0).acos() } else { std::f64::consts::PI };
-            scratch.order.push((self.cells[c].bound(angle, query_norm), c as u32));
+        let sims = std::mem::take(&mut scratch.sims);
+        // Cells in order of their centroid's similarity until `k` are found: nearly always the
+        // query's own cell alone.
+        let mut first = Vec::new();
+        let mut computed = 0;
+        while best.len() < k && first.len() < self.cells.len() {
+            let mut own = None;
+            for (c, &s) in sims.iter().enumerate() {
+                if !first.contains(&c) && own.is_none_or(|o: usize| s > sims[o]) {
+                    own = Some(c);
+                }
+            }
+            let Some(own) = own else { break };
+            first.push(own);
+            computed += self.score_cell(own, query, k, best, scratch);
         }
+        let own = first[0];
+        let tau = |best: &Vec<(f32, u32)>| if best.len() == k { f64::from(best[k - 1].0) } else { f64::NEG_INFINITY };
+        let (cos_alpha, sin_alpha) = reach(tau(best), query_norm, self.max_norm);
+        let own_sim = f64::from(sims[own]);
+        let own_centroid = (&self.centroid_rows[own * self.dim..][..self.dim], self.centroid_norms[own]);
+        scratch.order.clear();
+        for (c, &s) in sims.iter().enumerate() {
+            let scale = query_norm * self.centroid_norms[c];
+            let cos = if scale > 0.0 { (f64::from(s) / scale).clamp(-1.0, 1.0) } else { -1.0 };
+            let cell = &self.cells[c];
+            if first.contains(&c) || !cell.may_reach(cos, cos_alpha, sin_alpha) {
+                continue;
+            }
+            let centroid = (&self.centroid_rows[c * self.dim..][..self.dim], self.centroid_norms[c]);
+            let mut bound = cell.bound(cos, query_norm);
+            if let Some(plane) = plane_bound(query_norm, f64::from(s), own_sim, centroid, own_centroid, cell.max_norm) {
+                bound = bound.min(plane);
+            }
+            if bound >= tau(best) {
+                scratch.order.push((bound, c as u32));
+            }
+        }
+        scratch.sims = sims;
         scratch.order.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         let order = std::mem::take(&mut scratch.order);
-        let mut computed = 0;
         for &(bound, c) in &order {
             // No member of this cell, nor of any later one, can enter.
-            if best.len() == k && bound < f64::from(best[k - 1].0) {
+            if bound < tau(best) {
                 break;
             }
             computed += self.score_cell(c as usize, query, k, best, scratch);
@@ -225,11 +379,75 @@ impl Cells {
     ) -> usize {
         let cell = &self.cells[c];
         cell.embeddings.similarities_into(query, &mut scratch.sims, &mut scratch.maxima);
-        for (&sim, &index) in scratch.sims.iter().zip(&cell.members) {
-            if best.len() < k || sim >= best[k - 1].0 {
-                offer(best, k, sim, index);
+        let mut floor = if best.len() == k { best[k - 1].0 } else { f32::NEG_INFINITY };
+        for ((sims, members), &max) in scratch.sims.chunks(BLOCK).zip(cell.members.chunks(BLOCK)).zip(&scratch.maxima) {
+            // A block none of whose members reaches the `k`-th best is passed over whole.
+            if max < floor {
+                continue;
+            }
+            for (&sim, &index) in sims.iter().zip(members) {
+                if sim >= floor {
+                    offer(best, k, sim, index);
+                    if best.len() == k {
+                        floor = best[k - 1].0;
+                    }
+                }
             }
         }
         cell.members.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::RngExt;
+    use rand_distr::StandardNormal;
+    use tender_agents::streams::Stream;
+
+    /// A float dot product in dimension order, as the kernel sums it.
+    fn sim(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).fold(0.0f32, |s, (&x, &y)| s + x * y)
+    }
+
+    proptest::proptest! {
+        /// Each bound holds for every member of a cell: the cap around the centroid, the plane
+        /// between the centroid and the query's own, and the angle past which a cell cannot reach
+        /// a similarity. Members are near the centroid (a tight cap) with norms from 0.5 to 2.
+        #[test]
+        fn every_bound_holds_for_every_member(seed in 0u64..10_000, dim in 2usize..7, spread in 0.05f64..2.0) {
+            let mut rng = Stream::named("test/bounds").rng(seed, &[]);
+            let mut normal = |scale: f64| (scale * rng.sample::<f64, _>(StandardNormal)) as f32;
+            let centroid: Vec<f32> = (0..dim).map(|_| normal(1.0)).collect();
+            let own: Vec<f32> = (0..dim).map(|_| normal(1.0)).collect();
+            let (centroid_norm, own_norm) = (norm(&centroid), norm(&own));
+            let mut cell = Cell::new(dim);
+            let mut members = Vec::new();
+            for i in 0..400u32 {
+                let scale = 0.5 + 1.5 * f64::from(i % 7) / 6.0;
+                let x: Vec<f32> = centroid.iter().map(|&c| ((f64::from(c) / centroid_norm + f64::from(normal(spread))) * scale) as f32).collect();
+                // Only what would join this cell rather than the query's own.
+                if sim(&x, &centroid) >= sim(&x, &own) && members.len() < 60 {
+                    cell.add(i, &x, &centroid, centroid_norm);
+                    members.push(x);
+                }
+            }
+            proptest::prop_assume!(!members.is_empty());
+            for _ in 0..20 {
+                let query: Vec<f32> = own.iter().map(|&o| o + normal(spread)).collect();
+                let query_norm = norm(&query);
+                let (s, own_sim) = (sim(&query, &centroid), sim(&query, &own));
+                proptest::prop_assume!(own_sim >= s);
+                let best = members.iter().map(|x| f64::from(sim(&query, x))).fold(f64::NEG_INFINITY, f64::max);
+                let cos = (f64::from(s) / (query_norm * centroid_norm)).clamp(-1.0, 1.0);
+                proptest::prop_assert!(cell.bound(cos, query_norm) >= best, "cap {} < {best}", cell.bound(cos, query_norm));
+                let plane = plane_bound(query_norm, f64::from(s), f64::from(own_sim), (&centroid, centroid_norm), (&own, own_norm), cell.max_norm);
+                proptest::prop_assert!(plane.is_none_or(|p| p >= best), "plane {plane:?} < {best}");
+                for tau in [best - 0.01, best, best + 0.01, 0.5 * best] {
+                    let (cos_alpha, sin_alpha) = reach(tau, query_norm, cell.max_norm);
+                    proptest::prop_assert!(cell.may_reach(cos, cos_alpha, sin_alpha) || best < tau, "ruled out at {tau}, reached {best}");
+                }
+            }
+        }
     }
 }

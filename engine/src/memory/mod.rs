@@ -414,6 +414,28 @@ mod tests {
         assert!(c.computed < c.scanned, "{} of {}", c.computed, c.scanned);
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
+        /// The cells' bounds hold for any embeddings, not only unit ones in topics: norms from
+        /// 0.1 to 10, few dimensions, as many duplicates as the clustered stream.
+        #[test]
+        fn cells_are_exact_whatever_the_norms_and_dimensions(seed in 0u64..1_000, dim in 2usize..9) {
+            let mut rng = Stream::named("test/any").rng(seed, &[]);
+            let mut tasks: Vec<Vec<f32>> = Vec::new();
+            for i in 0..1_500 {
+                let v: Vec<f32> = if i % 40 == 39 {
+                    tasks[i / 3].clone()
+                } else {
+                    let scale = 10f64.powf(rng.random_range(-1.0..1.0));
+                    (0..dim).map(|_| (scale * rng.sample::<f64, _>(StandardNormal)) as f32).collect()
+                };
+                tasks.push(v);
+            }
+            let c = compare_with_scan(MemoryIndex::Cells { lesson_sample: 4096 }, tasks.iter().map(Vec::as_slice), 5, 7, 0.5);
+            proptest::prop_assert_eq!(c.matched, c.asked);
+        }
+    }
+
     #[test]
     fn a_lesson_sample_estimates_the_count_beyond_its_capacity() {
         let c = against_the_scan(6000, MemoryIndex::Cells { lesson_sample: 512 }, 13);
