@@ -136,9 +136,32 @@ fn long_memory(c: &mut Criterion) {
     group.finish();
 }
 
+/// The similarity kernel alone (`Blocks::similarities_into`) over memories of growing size: a
+/// similarity reads a task's 64 bytes, so past the caches the scan is bound by memory bandwidth.
+fn kernel(c: &mut Criterion) {
+    let mut group = c.benchmark_group("similarities_of");
+    for n in [752usize, 5_000, 100_000, 1_000_000] {
+        let tasks = scale().workload.scaled_to(n + 1).expect("synthetic").generate(1);
+        let (query, past) = tasks.split_last().expect("tasks");
+        let mut blocks = tender_engine::memory::blocks::Blocks::new(query.embedding.len());
+        for t in past {
+            blocks.push(&t.embedding);
+        }
+        let (mut sims, mut maxima) = (Vec::new(), Vec::new());
+        group.throughput(criterion::Throughput::Elements(n as u64));
+        group.bench_function(n.to_string(), |b| {
+            b.iter(|| {
+                blocks.similarities_into(black_box(&query.embedding), &mut sims, &mut maxima);
+                black_box(&sims);
+            });
+        });
+    }
+    group.finish();
+}
+
 fn scale() -> Scenario {
     scenario("scale.ron")
 }
 
-criterion_group!(benches, episodes, timed, retrieval, long_memory);
+criterion_group!(benches, episodes, timed, retrieval, long_memory, kernel);
 criterion_main!(benches);

@@ -1,18 +1,22 @@
 //! An exact nearest-neighbour index over the auction memory: a partitioned scan.
 //!
 //! Past tasks are grouped into cells around centroids (every past task is in the cell of its
-//! most similar centroid). A cell records the widest angle between its centroid and a member and
-//! its members' norms, which bound from above the similarity of any member to a query (the
-//! triangle inequality on angles). A query visits cells in order of that bound and stops when
-//! the bound falls below its `k`-th best similarity, so it returns exactly the scan's neighbours,
+//! most similar centroid). Two bounds rule a cell out for a query, each an upper bound on any
+//! member's similarity to it: the cap around the centroid that holds every member (the widest
+//! angle between the centroid and a member, and the members' norms: the triangle inequality on
+//! angles), and the plane halfway between the cell's centroid and the query's own (every member
+//! is on its centroid's side, so only the query's part across the plane can reach it). A query
+//! scores its own cell first, then every cell whose bounds still reach its `k`-th best
+//! similarity, in order of bound, until none does; so it returns exactly the scan's neighbours,
 //! their similarities computed by the same kernel (the same to the bit), ties to the older task.
 //!
-//! Probing only the first `probe` cells in that order instead makes the search approximate (an
-//! inverted file), its cost about `(2 + probe / 2) sqrt(n)` similarities.
+//! Probing only the `probe` cells with the most similar centroids instead makes the search
+//! approximate (an inverted file), its cost about `(2 + probe / 2) sqrt(n)` similarities.
 //!
 //! The partition is rebuilt from every stored embedding whenever memory doubles (from
-//! [`FIRST_BUILD`] entries), with `2 sqrt(n)` centroids taken at evenly spaced places in
-//! storage order; in between, each new entry joins its most similar centroid's cell.
+//! [`FIRST_BUILD`] entries), with `2 sqrt(n)` centroids placed by a few rounds of spherical
+//! k-means on an evenly spaced sample (compact cells, tight bounds); in between, each new entry
+//! joins its most similar centroid's cell.
 
 use super::blocks::{BLOCK, Blocks, offer};
 
@@ -27,9 +31,11 @@ pub const FIRST_BUILD: usize = 1024;
 /// products) can never make a member beat its cell's bound.
 const MARGIN: f64 = 1e-4;
 
-/// A bound on the relative rounding of a similarity the kernel computed (a float sum of `dim`
-/// products, about `dim * 2^-24`), with room to spare.
-const SLACK: f64 = 1e-5;
+/// A bound on the relative rounding of a similarity the kernel computed, a float sum of `dim`
+/// products (at most about `dim` units in the last place), with room to spare.
+fn slack(dim: usize) -> f64 {
+    4.0 * (dim as f64 + 2.0) * f64::from(f32::EPSILON)
+}
 
 #[derive(Clone, Debug)]
 struct Cell {
@@ -131,15 +137,15 @@ fn plane_bound(
 ) -> Option<f64> {
     let norms = centroid.1 + own.1;
     let d2 = centroid.1.powi(2) + own.1.powi(2) - 2.0 * dot(centroid.0, own.0);
-    let slack = SLACK * norms * norms;
-    let (d_hi, d_lo) = ((d2 + slack).max(0.0).sqrt(), (d2 - slack).max(0.0).sqrt());
-    let across = own_sim - sim - SLACK * query_norm * norms;
+    let slack = slack(centroid.0.len());
+    let (d_hi, d_lo) = ((d2 + slack * norms * norms).max(0.0).sqrt(), (d2 - slack * norms * norms).max(0.0).sqrt());
+    let across = own_sim - sim - slack * query_norm * norms;
     if across <= 0.0 || d_lo <= 1e-3 {
         return None;
     }
     let t = across / d_hi;
     let perp = (query_norm * query_norm - t * t).max(0.0).sqrt();
-    Some(max_norm * (perp + SLACK * norms * query_norm / d_lo) + MARGIN)
+    Some(max_norm * (perp + slack * norms * query_norm / d_lo) + MARGIN)
 }
 
 /// The partition, with scratch reused from query to query.
