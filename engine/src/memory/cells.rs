@@ -80,14 +80,15 @@ impl Cell {
 
     /// The largest similarity any member can have to a query of norm `query_norm` at angle
     /// θ from the centroid (given as its cosine): `cos(max(0, θ - widest))`, scaled.
-    fn bound(&self, cos: f64, query_norm: f64) -> f64 {
+    fn bound(&self, cos: f64, query_norm: f64, slack: f64) -> f64 {
         let cos = if cos >= self.cos_widest {
             1.0
         } else {
             cos * self.cos_widest + (1.0 - cos * cos).max(0.0).sqrt() * self.sin_widest
         };
         let norm = if cos >= 0.0 { self.max_norm } else { self.min_norm };
-        query_norm * norm * cos + MARGIN
+        // The members' similarities are rounded too.
+        query_norm * (norm * cos + slack * self.max_norm) + MARGIN
     }
 
     /// Whether a member may reach `tau`, for a query at cosine `cos` from the centroid, given
@@ -99,7 +100,7 @@ impl Cell {
         if self.sin_widest * cos_alpha + self.cos_widest * sin_alpha < 0.0 {
             return true;
         }
-        cos >= self.cos_widest * cos_alpha - self.sin_widest * sin_alpha - 1e-9
+        cos >= self.cos_widest * cos_alpha - self.sin_widest * sin_alpha
     }
 }
 
@@ -114,8 +115,8 @@ fn dot(a: &[f32], b: &[f32]) -> f64 {
 /// The cosine and sine of the widest angle from a query of norm `query_norm` at which a member
 /// of norm `max_norm` still reaches similarity `tau` (a half turn when `tau` is not positive: no
 /// cell is ruled out), for [`Cell::may_reach`].
-fn reach(tau: f64, query_norm: f64, max_norm: f64) -> (f64, f64) {
-    let reach = (tau - MARGIN) / (query_norm * max_norm);
+fn reach(tau: f64, query_norm: f64, max_norm: f64, slack: f64) -> (f64, f64) {
+    let reach = (tau - MARGIN) / (query_norm * max_norm) - slack;
     let cos = if reach > 0.0 { reach.min(1.0) } else { -1.0 };
     (cos, (1.0 - cos * cos).sqrt())
 }
@@ -145,7 +146,7 @@ fn plane_bound(
     }
     let t = across / d_hi;
     let perp = (query_norm * query_norm - t * t).max(0.0).sqrt();
-    Some(max_norm * (perp + slack * norms * query_norm / d_lo) + MARGIN)
+    Some(max_norm * (perp + slack * norms * query_norm / d_lo + slack * query_norm) + MARGIN)
 }
 
 /// The partition, with scratch reused from query to query.
@@ -317,19 +318,21 @@ impl Cells {
         }
         let own = first[0];
         let tau = |best: &Vec<(f32, u32)>| if best.len() == k { f64::from(best[k - 1].0) } else { f64::NEG_INFINITY };
-        let (cos_alpha, sin_alpha) = reach(tau(best), query_norm, self.max_norm);
+        let slack = slack(self.dim);
+        let (cos_alpha, sin_alpha) = reach(tau(best), query_norm, self.max_norm, slack);
         let own_sim = f64::from(sims[own]);
         let own_centroid = (&self.centroid_rows[own * self.dim..][..self.dim], self.centroid_norms[own]);
         scratch.order.clear();
         for (c, &s) in sims.iter().enumerate() {
             let scale = query_norm * self.centroid_norms[c];
-            let cos = if scale > 0.0 { (f64::from(s) / scale).clamp(-1.0, 1.0) } else { -1.0 };
+            // Taken as large as the rounding of `s` allows: each bound grows with it.
+            let cos = if scale > 0.0 { (f64::from(s) / scale + slack).clamp(-1.0, 1.0) } else { -1.0 };
             let cell = &self.cells[c];
             if first.contains(&c) || !cell.may_reach(cos, cos_alpha, sin_alpha) {
                 continue;
             }
             let centroid = (&self.centroid_rows[c * self.dim..][..self.dim], self.centroid_norms[c]);
-            let mut bound = cell.bound(cos, query_norm);
+            let mut bound = cell.bound(cos, query_norm, slack);
             if let Some(plane) = plane_bound(query_norm, f64::from(s), own_sim, centroid, own_centroid, cell.max_norm) {
                 bound = bound.min(plane);
             }
@@ -446,11 +449,14 @@ mod tests {
                 proptest::prop_assume!(own_sim >= s);
                 let best = members.iter().map(|x| f64::from(sim(&query, x))).fold(f64::NEG_INFINITY, f64::max);
                 let cos = (f64::from(s) / (query_norm * centroid_norm)).clamp(-1.0, 1.0);
-                proptest::prop_assert!(cell.bound(cos, query_norm) >= best, "cap {} < {best}", cell.bound(cos, query_norm));
+                let slack = slack(dim);
+                let cos = (cos + slack).min(1.0);
+                let cap = cell.bound(cos, query_norm, slack);
+                proptest::prop_assert!(cap >= best, "cap {cap} < {best}");
                 let plane = plane_bound(query_norm, f64::from(s), f64::from(own_sim), (&centroid, centroid_norm), (&own, own_norm), cell.max_norm);
                 proptest::prop_assert!(plane.is_none_or(|p| p >= best), "plane {plane:?} < {best}");
                 for tau in [best - 0.01, best, best + 0.01, 0.5 * best] {
-                    let (cos_alpha, sin_alpha) = reach(tau, query_norm, cell.max_norm);
+                    let (cos_alpha, sin_alpha) = reach(tau, query_norm, cell.max_norm, slack);
                     proptest::prop_assert!(cell.may_reach(cos, cos_alpha, sin_alpha) || best < tau, "ruled out at {tau}, reached {best}");
                 }
             }
