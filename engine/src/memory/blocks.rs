@@ -83,6 +83,13 @@ impl Blocks {
     }
 }
 
+/// `query`'s dot product with one `row`, as the kernel sums it (products added in dimension
+/// order from 0, not fused): the same number to the bit.
+#[must_use]
+pub fn similarity(query: &[f32], row: &[f32]) -> f32 {
+    query.iter().zip(row).fold(0.0f32, |s, (&q, &x)| s + q * x)
+}
+
 /// Every block's sums into `sims` (padded to whole blocks) and each block's maximum into
 /// `maxima`, with the vectors `S` has.
 struct Score<'a> {

@@ -18,7 +18,8 @@
 //! k-means on an evenly spaced sample (compact cells, tight bounds); in between, each new entry
 //! joins its most similar centroid's cell.
 
-use super::blocks::{BLOCK, Blocks, offer};
+use super::blocks::{BLOCK, Blocks, offer, similarity};
+use super::quantized::{Quantized, QuantizedQuery, below};
 
 /// Rounds of k-means that place the centroids, on a sample of this many entries per centroid.
 const KMEANS_ROUNDS: usize = 4;
@@ -37,11 +38,10 @@ fn slack(dim: usize) -> f64 {
     4.0 * (dim as f64 + 2.0) * f64::from(f32::EPSILON)
 }
 
-#[derive(Clone, Debug)]
+/// The cap around a cell's centroid that holds every member: what a query reads of every
+/// cell, kept apart from the members so that a query's pass over the caps is one small array.
+#[derive(Clone, Copy, Debug)]
 struct Cell {
-    /// Storage index of each member, ascending.
-    members: Vec<u32>,
-    embeddings: Blocks,
     /// The cosine and sine of the widest angle between the centroid and a member.
     cos_widest: f64,
     sin_widest: f64,
@@ -50,18 +50,12 @@ struct Cell {
 }
 
 impl Cell {
-    fn new(dim: usize) -> Self {
-        Self {
-            members: Vec::new(),
-            embeddings: Blocks::new(dim),
-            cos_widest: 1.0,
-            sin_widest: 0.0,
-            min_norm: f64::INFINITY,
-            max_norm: 0.0,
-        }
+    fn new() -> Self {
+        Self { cos_widest: 1.0, sin_widest: 0.0, min_norm: f64::INFINITY, max_norm: 0.0 }
     }
 
-    fn add(&mut self, index: u32, embedding: &[f32], centroid: &[f32], centroid_norm: f64) {
+    /// Widen the cap to hold `embedding`.
+    fn widen(&mut self, embedding: &[f32], centroid: &[f32], centroid_norm: f64) {
         let norm = norm(embedding);
         let cos = if norm > 0.0 && centroid_norm > 0.0 {
             (dot(embedding, centroid) / (norm * centroid_norm)).clamp(-1.0, 1.0)
@@ -74,8 +68,6 @@ impl Cell {
         }
         self.min_norm = self.min_norm.min(norm);
         self.max_norm = self.max_norm.max(norm);
-        self.members.push(index);
-        self.embeddings.push(embedding);
     }
 
     /// The largest similarity any member can have to a query of norm `query_norm` at angle
@@ -160,6 +152,8 @@ pub struct Cells {
     centroid_rows: Vec<f32>,
     centroid_norms: Vec<f64>,
     cells: Vec<Cell>,
+    /// Each cell's members: storage indexes (ascending) and embeddings.
+    members: Vec<(Vec<u32>, Quantized)>,
     /// The largest norm of any member.
     max_norm: f64,
 }
@@ -170,6 +164,13 @@ pub struct CellScratch {
     order: Vec<(f64, u32)>,
     sims: Vec<f32>,
     maxima: Vec<f32>,
+    /// The query in integers, and its integer sums with a cell's members (and their maxima).
+    query: QuantizedQuery,
+    sums: Vec<i32>,
+    sum_maxima: Vec<i32>,
+    query_norm: f64,
+    /// The members offered first in a query's first cell.
+    seeds: Vec<u32>,
 }
 
 impl Cells {
@@ -182,6 +183,7 @@ impl Cells {
             centroid_rows: Vec::new(),
             centroid_norms: Vec::new(),
             cells: Vec::new(),
+            members: Vec::new(),
             max_norm: 0.0,
         }
     }
@@ -209,8 +211,11 @@ impl Cells {
     fn add(&mut self, i: usize, embedding: &[f32], scratch: &mut CellScratch) {
         let c = self.most_similar_centroid(embedding, scratch);
         let cell = &mut self.cells[c];
-        cell.add(i as u32, embedding, &self.centroid_rows[c * self.dim..][..self.dim], self.centroid_norms[c]);
+        cell.widen(embedding, &self.centroid_rows[c * self.dim..][..self.dim], self.centroid_norms[c]);
         self.max_norm = self.max_norm.max(cell.max_norm);
+        let (members, embeddings) = &mut self.members[c];
+        members.push(i as u32);
+        embeddings.push(embedding);
     }
 
     fn most_similar_centroid(&self, embedding: &[f32], scratch: &mut CellScratch) -> usize {
@@ -254,7 +259,8 @@ impl Cells {
             }
         }
         self.set_centroids(&rows);
-        self.cells = vec![Cell::new(self.dim); rows.len() / self.dim];
+        self.cells = vec![Cell::new(); rows.len() / self.dim];
+        self.members = vec![(Vec::new(), Quantized::new(self.dim)); self.cells.len()];
         self.max_norm = 0.0;
         for i in 0..n {
             let embedding = all.get(i);
@@ -289,6 +295,8 @@ impl Cells {
             return 0;
         }
         self.centroids.similarities_into(query, &mut scratch.sims, &mut scratch.maxima);
+        scratch.query.set(query);
+        scratch.query_norm = norm(query);
         let computed = self.cells.len();
         match probe {
             Some(probe) => self.probe(query, k, probe, best, scratch) + computed,
@@ -299,7 +307,7 @@ impl Cells {
     /// The query's own cell (most similar centroid) first, then every cell whose bound reaches
     /// the `k`-th best so far, in order of bound.
     fn exact(&self, query: &[f32], k: usize, best: &mut Vec<(f32, u32)>, scratch: &mut CellScratch) -> usize {
-        let query_norm = norm(query);
+        let query_norm = scratch.query_norm;
         let sims = std::mem::take(&mut scratch.sims);
         // Cells in order of their centroid's similarity until `k` are found: nearly always the
         // query's own cell alone.
@@ -386,24 +394,55 @@ impl Cells {
         best: &mut Vec<(f32, u32)>,
         scratch: &mut CellScratch,
     ) -> usize {
-        let cell = &self.cells[c];
-        cell.embeddings.similarities_into(query, &mut scratch.sims, &mut scratch.maxima);
+        let (cell, (members, embeddings)) = (&self.cells[c], &self.members[c]);
+        let slack = slack(self.dim);
+        embeddings.sums_into(&scratch.query, &mut scratch.sums, &mut scratch.sum_maxima);
         let mut floor = if best.len() == k { best[k - 1].0 } else { f32::NEG_INFINITY };
-        for ((sims, members), &max) in scratch.sims.chunks(BLOCK).zip(cell.members.chunks(BLOCK)).zip(&scratch.maxima) {
-            // A block none of whose members reaches the `k`-th best is passed over whole.
-            if max < floor {
+        let threshold = |floor: f32| {
+            Quantized::threshold(&scratch.query, f64::from(floor), scratch.query_norm, cell.max_norm, slack)
+        };
+        // Before the `k`-th best is known, the members with the largest integer sums first: the
+        // floor they set rules out most of the rest.
+        let seeds = &mut scratch.seeds;
+        seeds.clear();
+        if best.len() < k {
+            let sums = &scratch.sums;
+            seeds.extend(0..members.len() as u32);
+            let by_sum = |a: &u32, b: &u32| sums[*b as usize].cmp(&sums[*a as usize]).then(a.cmp(b));
+            if k < seeds.len() {
+                seeds.select_nth_unstable_by(k, by_sum);
+                seeds.truncate(k);
+            }
+            for &i in seeds.iter() {
+                offer(best, k, similarity(query, embeddings.row(i as usize)), members[i as usize]);
+            }
+            if best.len() == k {
+                floor = best[k - 1].0;
+            }
+        }
+        let mut reach = threshold(floor);
+        for (b, (sums, &max)) in scratch.sums.chunks(BLOCK).zip(&scratch.sum_maxima).enumerate() {
+            let at_least = embeddings.floor(b, &reach);
+            // No member of the block can reach the `k`-th best: passed over whole.
+            if below(max, at_least) {
                 continue;
             }
-            for (&sim, &index) in sims.iter().zip(members) {
+            for (j, &sum) in sums.iter().enumerate() {
+                let i = b * BLOCK + j;
+                if below(sum, at_least) || i >= members.len() || seeds.contains(&(i as u32)) {
+                    continue;
+                }
+                let sim = similarity(query, embeddings.row(i));
                 if sim >= floor {
-                    offer(best, k, sim, index);
+                    offer(best, k, sim, members[i]);
                     if best.len() == k {
                         floor = best[k - 1].0;
+                        reach = threshold(floor);
                     }
                 }
             }
         }
-        cell.members.len()
+        members.len()
     }
 }
 
@@ -430,14 +469,14 @@ mod tests {
             let centroid: Vec<f32> = (0..dim).map(|_| normal(1.0)).collect();
             let own: Vec<f32> = (0..dim).map(|_| normal(1.0)).collect();
             let (centroid_norm, own_norm) = (norm(&centroid), norm(&own));
-            let mut cell = Cell::new(dim);
+            let mut cell = Cell::new();
             let mut members = Vec::new();
             for i in 0..400u32 {
                 let scale = 0.5 + 1.5 * f64::from(i % 7) / 6.0;
                 let x: Vec<f32> = centroid.iter().map(|&c| ((f64::from(c) / centroid_norm + f64::from(normal(spread))) * scale) as f32).collect();
                 // Only what would join this cell rather than the query's own.
                 if sim(&x, &centroid) >= sim(&x, &own) && members.len() < 60 {
-                    cell.add(i, &x, &centroid, centroid_norm);
+                    cell.widen(&x, &centroid, centroid_norm);
                     members.push(x);
                 }
             }

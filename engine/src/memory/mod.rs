@@ -9,6 +9,7 @@
 
 pub mod blocks;
 pub mod cells;
+pub mod quantized;
 pub mod sample;
 
 use std::cell::OnceCell;
