@@ -313,6 +313,10 @@ impl Cells {
         // query's own cell alone.
         let mut first = Vec::new();
         let mut computed = 0;
+        // The first of equals, so the order depends on nothing but the similarities.
+        let own = sims.iter().enumerate().fold(0, |o, (c, &s)| if s > sims[o] { c } else { o });
+        first.push(own);
+        computed += self.score_cell(own, query, k, best, scratch);
         while best.len() < k && first.len() < self.cells.len() {
             let mut own = None;
             for (c, &s) in sims.iter().enumerate() {

@@ -107,8 +107,8 @@ impl Quantized {
     /// Block `b`'s inverse scale and half its largest integer magnitude sum.
     fn bounds(&self, b: usize) -> [f64; 2] {
         let at = (b + 1) * self.stride() - 2 * BOUND;
-        let bytes: [[i8; BOUND]; 2] = std::array::from_fn(|i| std::array::from_fn(|j| self.data[at + i * BOUND + j]));
-        bytes.map(pulp::cast)
+        let (bytes, _) = pulp::as_arrays::<BOUND, i8>(&self.data[at..at + 2 * BOUND]);
+        [pulp::cast(bytes[0]), pulp::cast(bytes[1])]
     }
 
     fn set_bounds(&mut self, b: usize, bounds: [f64; 2]) {
