@@ -19,7 +19,7 @@
 //! joins its most similar centroid's cell.
 
 use super::blocks::{BLOCK, Blocks, offer, similarity};
-use super::quantized::{Quantized, QuantizedQuery, below};
+use super::quantized::{Passed, Quantized, QuantizedQuery, Threshold, below};
 
 /// Rounds of k-means that place the centroids, on a sample of this many entries per centroid.
 const KMEANS_ROUNDS: usize = 4;
@@ -164,10 +164,9 @@ pub struct CellScratch {
     order: Vec<(f64, u32)>,
     sims: Vec<f32>,
     maxima: Vec<f32>,
-    /// The query in integers, and its integer sums with a cell's members (and their maxima).
+    /// The query in integers, and the blocks of a cell that may reach the `k`-th best.
     query: QuantizedQuery,
-    sums: Vec<i32>,
-    sum_maxima: Vec<i32>,
+    passed: Vec<Passed>,
     query_norm: f64,
     /// The members offered first in a query's first cell.
     seeds: Vec<u32>,
@@ -400,19 +399,21 @@ impl Cells {
     ) -> usize {
         let (cell, (members, embeddings)) = (&self.cells[c], &self.members[c]);
         let slack = slack(self.dim);
-        embeddings.sums_into(&scratch.query, &mut scratch.sums, &mut scratch.sum_maxima);
-        let mut floor = if best.len() == k { best[k - 1].0 } else { f32::NEG_INFINITY };
         let threshold = |floor: f32| {
             Quantized::threshold(&scratch.query, f64::from(floor), scratch.query_norm, cell.max_norm, slack)
         };
-        // Before the `k`-th best is known, the members with the largest integer sums first: the
-        // floor they set rules out most of the rest.
+        let mut floor = if best.len() == k { best[k - 1].0 } else { f32::NEG_INFINITY };
+        let mut reach = if best.len() == k { threshold(floor) } else { Threshold::NONE };
+        embeddings.scan_into(&scratch.query, &reach, &mut scratch.passed);
+        // Before the `k`-th best is known (every block passed), the members with the largest
+        // integer sums first: the floor they set rules out most of the rest.
         let seeds = &mut scratch.seeds;
         seeds.clear();
         if best.len() < k {
-            let sums = &scratch.sums;
+            let passed = &scratch.passed;
+            let sum = |i: u32| passed[i as usize / BLOCK].sums[i as usize % BLOCK];
             seeds.extend(0..members.len() as u32);
-            let by_sum = |a: &u32, b: &u32| sums[*b as usize].cmp(&sums[*a as usize]).then(a.cmp(b));
+            let by_sum = |a: &u32, b: &u32| sum(*b).cmp(&sum(*a)).then(a.cmp(b));
             if k < seeds.len() {
                 seeds.select_nth_unstable_by(k, by_sum);
                 seeds.truncate(k);
@@ -422,17 +423,13 @@ impl Cells {
             }
             if best.len() == k {
                 floor = best[k - 1].0;
+                reach = threshold(floor);
             }
         }
-        let mut reach = threshold(floor);
-        for (b, (sums, &max)) in scratch.sums.chunks(BLOCK).zip(&scratch.sum_maxima).enumerate() {
-            let at_least = embeddings.floor(b, &reach);
-            // No member of the block can reach the `k`-th best: passed over whole.
-            if below(max, at_least) {
-                continue;
-            }
-            for (j, &sum) in sums.iter().enumerate() {
-                let i = b * BLOCK + j;
+        for passed in &scratch.passed {
+            let at_least = embeddings.floor(passed.block, &reach);
+            for (j, &sum) in passed.sums.iter().enumerate() {
+                let i = passed.block * BLOCK + j;
                 if below(sum, at_least) || i >= members.len() || seeds.contains(&(i as u32)) {
                     continue;
                 }

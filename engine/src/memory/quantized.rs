@@ -36,6 +36,11 @@ pub struct Threshold {
     hidden: f64,
 }
 
+impl Threshold {
+    /// No threshold: every block passes.
+    pub const NONE: Self = Self { scaled: f64::NAN, hidden: 0.0 };
+}
+
 /// A query rounded to 16-bit integers, with what the bound needs.
 #[derive(Clone, Debug, Default)]
 pub struct QuantizedQuery {
@@ -104,11 +109,8 @@ impl Quantized {
         self.pairs() * 2 * BLOCK + 2 * BOUND
     }
 
-    /// Block `b`'s inverse scale and half its largest integer magnitude sum.
-    fn bounds(&self, b: usize) -> [f64; 2] {
-        let at = (b + 1) * self.stride() - 2 * BOUND;
-        let (bytes, _) = pulp::as_arrays::<BOUND, i8>(&self.data[at..at + 2 * BOUND]);
-        [pulp::cast(bytes[0]), pulp::cast(bytes[1])]
+    fn block(&self, b: usize) -> &[i8] {
+        &self.data[b * self.stride()..(b + 1) * self.stride()]
     }
 
     fn set_bounds(&mut self, b: usize, bounds: [f64; 2]) {
@@ -157,7 +159,7 @@ impl Quantized {
             l1 += i32::from(v).abs();
             self.data[b * stride + (d / 2 * BLOCK + j) * 2 + d % 2] = v;
         }
-        let [inverse, half_l1] = self.bounds(b);
+        let [inverse, half_l1] = block_bounds(self.block(b));
         self.set_bounds(b, [inverse, half_l1.max(0.5 * f64::from(l1))]);
     }
 
@@ -179,59 +181,100 @@ impl Quantized {
     /// 0, no threshold yet).
     #[must_use]
     pub fn floor(&self, b: usize, threshold: &Threshold) -> f64 {
-        // Two integers of room for the rounding of this arithmetic.
-        let [inverse, half_l1] = self.bounds(b);
-        threshold.scaled * inverse - threshold.hidden - half_l1 - 2.0
+        block_floor(self.block(b), threshold)
     }
 
-    /// Every row's integer sum with `query` into `sums` (padded to whole blocks) and each
-    /// block's largest into `maxima`.
-    pub fn sums_into(&self, query: &QuantizedQuery, sums: &mut Vec<i32>, maxima: &mut Vec<i32>) {
-        let blocks = self.len.div_ceil(BLOCK);
-        sums.clear();
-        sums.resize(blocks * BLOCK, 0);
-        maxima.clear();
-        maxima.resize(blocks, 0);
-        let data = &self.data[..blocks * self.stride()];
+    /// The blocks some of whose rows may reach `threshold`, each with its rows' integer sums
+    /// with `query`, into `passed` (every block, with [`Threshold::NONE`]).
+    pub fn scan_into(&self, query: &QuantizedQuery, threshold: &Threshold, passed: &mut Vec<Passed>) {
+        passed.clear();
+        let scan = Scan {
+            data: &self.data[..self.len.div_ceil(BLOCK) * self.stride()],
+            query: &query.pairs,
+            threshold,
+            passed,
+        };
         #[cfg(target_arch = "x86_64")]
         {
             if let Some(simd) = pulp::x86::V4::try_new() {
-                return simd.vectorize(V4Sums { simd, data, query: &query.pairs, sums, maxima });
+                return simd.vectorize(V4Scan { simd, scan });
             }
             if let Some(simd) = pulp::x86::V3::try_new() {
-                return simd.vectorize(V3Sums { simd, data, query: &query.pairs, sums, maxima });
+                return simd.vectorize(V3Scan { simd, scan });
             }
         }
-        scalar_sums(data, &query.pairs, sums, maxima);
+        scan.run(scalar_sums);
     }
 }
 
-/// The integer sums without vectors: each row's pairs multiplied and added as the vector
-/// instructions do (exact, so the same sums).
-fn scalar_sums(data: &[i8], query: &[i32], sums: &mut [i32], maxima: &mut [i32]) {
-    let stride = query.len() * 2 * BLOCK + 2 * BOUND;
-    for ((block, sums), max) in data.chunks_exact(stride).zip(sums.chunks_exact_mut(BLOCK)).zip(maxima) {
-        for (pair, &q) in block.chunks_exact(2 * BLOCK).zip(query) {
-            let (q0, q1) = (i32::from(q as i16), i32::from((q >> 16) as i16));
-            for (s, x) in sums.iter_mut().zip(pair.chunks_exact(2)) {
-                *s = s.wrapping_add(i32::from(x[0]) * q0 + i32::from(x[1]) * q1);
-            }
+/// A block's integer sums without vectors: each row's pairs multiplied and added as the
+/// vector instructions do (exact, so the same sums).
+fn scalar_sums(block: &[i8], query: &[i32]) -> [i32; BLOCK] {
+    let mut sums = [0i32; BLOCK];
+    for (pair, &q) in block.chunks_exact(2 * BLOCK).zip(query) {
+        let (q0, q1) = (i32::from(q as i16), i32::from((q >> 16) as i16));
+        for (s, x) in sums.iter_mut().zip(pair.chunks_exact(2)) {
+            *s = s.wrapping_add(i32::from(x[0]) * q0 + i32::from(x[1]) * q1);
         }
-        *max = sums.iter().copied().max().unwrap_or(i32::MIN);
     }
+    sums
 }
 
-#[cfg(target_arch = "x86_64")]
-struct V4Sums<'a> {
-    simd: pulp::x86::V4,
+/// A block some of whose rows may reach a threshold, and its rows' integer sums (padding
+/// rows' included).
+#[derive(Clone, Copy, Debug)]
+pub struct Passed {
+    pub block: usize,
+    pub sums: [i32; BLOCK],
+}
+
+/// A block's inverse scale and half its largest integer magnitude sum, from its last bytes.
+#[inline(always)]
+fn block_bounds(block: &[i8]) -> [f64; 2] {
+    let (bytes, _) = pulp::as_arrays::<BOUND, i8>(&block[block.len() - 2 * BOUND..]);
+    [pulp::cast(bytes[0]), pulp::cast(bytes[1])]
+}
+
+/// The integer sum below which no row of `block` reaches `threshold`.
+#[inline(always)]
+fn block_floor(block: &[i8], threshold: &Threshold) -> f64 {
+    let [inverse, half_l1] = block_bounds(block);
+    // Two integers of room for the rounding of this arithmetic.
+    threshold.scaled * inverse - threshold.hidden - half_l1 - 2.0
+}
+
+/// One scan: the blocks, the query's pairs, and where the blocks that pass go.
+struct Scan<'a> {
     data: &'a [i8],
     query: &'a [i32],
-    sums: &'a mut [i32],
-    maxima: &'a mut [i32],
+    threshold: &'a Threshold,
+    passed: &'a mut Vec<Passed>,
+}
+
+impl Scan<'_> {
+    /// Each block's sums by `sums` (the same on every path: integers), kept where one may
+    /// reach the threshold. Inlined into each path's `call`, so compiled with its features.
+    #[inline(always)]
+    fn run(self, mut sums: impl FnMut(&[i8], &[i32]) -> [i32; BLOCK]) {
+        let stride = self.query.len() * 2 * BLOCK + 2 * BOUND;
+        for (b, block) in self.data.chunks_exact(stride).enumerate() {
+            let sums = sums(block, self.query);
+            let max = sums.iter().copied().max().unwrap_or(i32::MIN);
+            if !below(max, block_floor(block, self.threshold)) {
+                self.passed.push(Passed { block: b, sums });
+            }
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
-impl pulp::NullaryFnOnce for V4Sums<'_> {
+struct V4Scan<'a> {
+    simd: pulp::x86::V4,
+    scan: Scan<'a>,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl pulp::NullaryFnOnce for V4Scan<'_> {
     type Output = ();
 
     /// A block's 16 rows are one vector of 16 sums; each pair of dimensions one sign
@@ -239,42 +282,35 @@ impl pulp::NullaryFnOnce for V4Sums<'_> {
     #[inline(always)]
     fn call(self) {
         use pulp::Simd;
-        let Self { simd, data, query, sums, maxima } = self;
-        let stride = query.len() * 2 * BLOCK + 2 * BOUND;
-        for ((block, sums), max) in data.chunks_exact(stride).zip(sums.chunks_exact_mut(BLOCK)).zip(maxima) {
+        let simd = self.simd;
+        self.scan.run(|block, query| {
             let mut acc = simd.splat_i32s(0);
             for (pair, &q) in pulp::as_arrays::<32, i8>(block).0.iter().zip(query) {
                 let x = simd.convert_i8x32_to_i16x32(pulp::cast(*pair));
                 let q: pulp::i16x32 = pulp::cast(simd.splat_i32s(q));
                 acc = simd.add_i32s(acc, simd.multiply_wrapping_add_adjacent_i16x32(x, q));
             }
-            let lanes: [i32; BLOCK] = pulp::cast(acc);
-            sums.copy_from_slice(&lanes);
-            *max = lanes.iter().copied().max().unwrap_or(i32::MIN);
-        }
+            pulp::cast(acc)
+        });
     }
 }
 
 #[cfg(target_arch = "x86_64")]
-struct V3Sums<'a> {
+struct V3Scan<'a> {
     simd: pulp::x86::V3,
-    data: &'a [i8],
-    query: &'a [i32],
-    sums: &'a mut [i32],
-    maxima: &'a mut [i32],
+    scan: Scan<'a>,
 }
 
 #[cfg(target_arch = "x86_64")]
-impl pulp::NullaryFnOnce for V3Sums<'_> {
+impl pulp::NullaryFnOnce for V3Scan<'_> {
     type Output = ();
 
     /// A block is two vectors of 8 sums (rows 0-7 from the first half of each pair's bytes).
     #[inline(always)]
     fn call(self) {
         use pulp::Simd;
-        let Self { simd, data, query, sums, maxima } = self;
-        let stride = query.len() * 2 * BLOCK + 2 * BOUND;
-        for ((block, sums), max) in data.chunks_exact(stride).zip(sums.chunks_exact_mut(BLOCK)).zip(maxima) {
+        let simd = self.simd;
+        self.scan.run(|block, query| {
             let (mut lo, mut hi) = (simd.splat_i32s(0), simd.splat_i32s(0));
             for (pair, &q) in pulp::as_arrays::<32, i8>(block).0.iter().zip(query) {
                 let q: pulp::i16x16 = pulp::cast(simd.splat_i32s(q));
@@ -283,11 +319,8 @@ impl pulp::NullaryFnOnce for V3Sums<'_> {
                 lo = simd.add_i32s(lo, simd.multiply_wrapping_add_adjacent_i16x16(a, q));
                 hi = simd.add_i32s(hi, simd.multiply_wrapping_add_adjacent_i16x16(b, q));
             }
-            let (lo, hi): ([i32; 8], [i32; 8]) = (pulp::cast(lo), pulp::cast(hi));
-            sums[..8].copy_from_slice(&lo);
-            sums[8..].copy_from_slice(&hi);
-            *max = sums.iter().copied().max().unwrap_or(i32::MIN);
-        }
+            pulp::cast([pulp::cast::<_, [i32; 8]>(lo), pulp::cast(hi)])
+        });
     }
 }
 
@@ -333,17 +366,20 @@ mod tests {
                 let query: Vec<f32> = (0..dim).map(|_| normal(1.0)).collect();
                 let mut quantized = QuantizedQuery::default();
                 quantized.set(&query);
-                let (mut sums, mut maxima) = (Vec::new(), Vec::new());
-                q.sums_into(&quantized, &mut sums, &mut maxima);
-                let (mut plain, mut plain_maxima) = (vec![0; sums.len()], vec![0; maxima.len()]);
-                scalar_sums(&q.data, &quantized.pairs, &mut plain, &mut plain_maxima);
-                proptest::prop_assert_eq!(&sums, &plain);
-                proptest::prop_assert_eq!(&maxima, &plain_maxima);
-                for i in 0..rows {
+                // Every block's sums, by the vectors and without.
+                let (mut passed, mut plain) = (Vec::new(), Vec::new());
+                q.scan_into(&quantized, &Threshold::NONE, &mut passed);
+                Scan { data: &q.data, query: &quantized.pairs, threshold: &Threshold::NONE, passed: &mut plain }.run(scalar_sums);
+                let sums: Vec<i32> = passed.iter().flat_map(|p| p.sums).collect();
+                proptest::prop_assert_eq!(&sums, &plain.iter().flat_map(|p| p.sums).collect::<Vec<_>>());
+                proptest::prop_assert_eq!(sums.len(), rows.div_ceil(BLOCK) * BLOCK);
+                for (i, &sum) in sums.iter().enumerate().take(rows) {
                     let tau = f64::from(sim(&query, q.row(i)));
-                    let t = q.floor(i / BLOCK, &Quantized::threshold(&quantized, tau, norm(&query), max_norm, slack));
-                    proptest::prop_assert!(!below(sums[i], t), "row {i}: sum {} < floor {t} at {tau}", sums[i]);
-                    proptest::prop_assert!(maxima[i / BLOCK] >= sums[i]);
+                    let threshold = Quantized::threshold(&quantized, tau, norm(&query), max_norm, slack);
+                    let t = q.floor(i / BLOCK, &threshold);
+                    proptest::prop_assert!(!below(sum, t), "row {i}: sum {sum} < floor {t} at {tau}");
+                    q.scan_into(&quantized, &threshold, &mut passed);
+                    proptest::prop_assert!(passed.iter().any(|p| p.block == i / BLOCK), "row {i}'s block passed over at {tau}");
                 }
             }
         }
@@ -363,8 +399,9 @@ mod tests {
         let query: Vec<f32> = q.row(7).to_vec();
         let mut quantized = QuantizedQuery::default();
         quantized.set(&query);
-        let (mut sums, mut maxima) = (Vec::new(), Vec::new());
-        q.sums_into(&quantized, &mut sums, &mut maxima);
+        let mut passed = Vec::new();
+        q.scan_into(&quantized, &Threshold::NONE, &mut passed);
+        let sums: Vec<i32> = passed.iter().flat_map(|p| p.sums).collect();
         // At a threshold of 0.5, only rows near it pass (about 2% are above 0.5).
         let threshold = Quantized::threshold(&quantized, 0.5, 1.0, 1.0, 1e-5);
         let passed = (0..1024).filter(|&i| !below(sums[i], q.floor(i / BLOCK, &threshold))).count();
