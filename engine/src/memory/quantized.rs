@@ -326,15 +326,11 @@ impl pulp::NullaryFnOnce for V3Scan<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::blocks::similarity as sim;
     use super::*;
     use rand::RngExt;
     use rand_distr::StandardNormal;
     use tender_agents::streams::Stream;
-
-    /// A float dot product in dimension order, as the kernel sums it.
-    fn sim(a: &[f32], b: &[f32]) -> f32 {
-        a.iter().zip(b).fold(0.0f32, |s, (&x, &y)| s + x * y)
-    }
 
     fn norm(v: &[f32]) -> f64 {
         v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt()
