@@ -8,7 +8,9 @@
 //! is on its centroid's side, so only the query's part across the plane can reach it). A query
 //! scores its own cell first, then every cell whose bounds still reach its `k`-th best
 //! similarity, in order of bound, until none does; so it returns exactly the scan's neighbours,
-//! their similarities computed by the same kernel (the same to the bit), ties to the older task.
+//! their similarities the same to the bit, ties to the older task. Inside a cell, members are
+//! scanned as 8-bit integers first ([`super::quantized`]), and only those that may still reach
+//! the `k`-th best are scored in floats, by the kernel's sum ([`super::blocks::similarity`]).
 //!
 //! Probing only the `probe` cells with the most similar centroids instead makes the search
 //! approximate (an inverted file), its cost about `(2 + probe / 2) sqrt(n)` similarities.
@@ -399,9 +401,8 @@ impl Cells {
     ) -> usize {
         let (cell, (members, embeddings)) = (&self.cells[c], &self.members[c]);
         let slack = slack(self.dim);
-        let threshold = |floor: f32| {
-            Quantized::threshold(&scratch.query, f64::from(floor), scratch.query_norm, cell.max_norm, slack)
-        };
+        let threshold =
+            |floor: f32| Threshold::new(&scratch.query, f64::from(floor), scratch.query_norm, cell.max_norm, slack);
         let mut floor = if best.len() == k { best[k - 1].0 } else { f32::NEG_INFINITY };
         let mut reach = if best.len() == k { threshold(floor) } else { Threshold::NONE };
         embeddings.scan_into(&scratch.query, &reach, &mut scratch.passed);
@@ -449,15 +450,11 @@ impl Cells {
 
 #[cfg(test)]
 mod tests {
+    use super::super::blocks::similarity as sim;
     use super::*;
     use rand::RngExt;
     use rand_distr::StandardNormal;
     use tender_agents::streams::Stream;
-
-    /// A float dot product in dimension order, as the kernel sums it.
-    fn sim(a: &[f32], b: &[f32]) -> f32 {
-        a.iter().zip(b).fold(0.0f32, |s, (&x, &y)| s + x * y)
-    }
 
     proptest::proptest! {
         /// Each bound holds for every member of a cell: the cap around the centroid, the plane

@@ -29,7 +29,7 @@ pub struct Quantized {
     rows: Vec<f32>,
 }
 
-/// What a row's integer sum must reach, for one query and threshold ([`Quantized::threshold`]).
+/// What a row's integer sum must reach, for one query and threshold ([`Threshold::new`]).
 #[derive(Clone, Copy, Debug)]
 pub struct Threshold {
     scaled: f64,
@@ -39,6 +39,19 @@ pub struct Threshold {
 impl Threshold {
     /// No threshold: every block passes.
     pub const NONE: Self = Self { scaled: f64::NAN, hidden: 0.0 };
+
+    /// A bound on the integer sums of the rows that may have a similarity (as the kernel
+    /// computes it) of at least `tau` to the query (`query_norm` its norm, `max_norm` the rows'
+    /// largest, `slack` the kernel's relative rounding): a row whose sum is below its block's
+    /// [`Quantized::floor`] cannot. Not a number where the bound tells nothing.
+    #[must_use]
+    pub fn new(query: &QuantizedQuery, tau: f64, query_norm: f64, max_norm: f64, slack: f64) -> Self {
+        // q.x = sq sb (qi.xi + qi.ex + eq.xi + eq.ex), each rounding error e at most 1/2: the
+        // sum must reach (tau / sq - |qi| / 2 - dim / 4) / sb - |xi| / 2.
+        let scaled = (tau - slack * query_norm * max_norm) / query.scale;
+        // sb = 1 / inverse, so the sum must reach scaled * inverse - hidden - |xi| / 2.
+        Self { scaled, hidden: 0.5 * query.l1 + 0.25 * query.dim as f64 }
+    }
 }
 
 /// A query rounded to 16-bit integers, with what the bound needs.
@@ -61,12 +74,12 @@ impl QuantizedQuery {
         let largest = query.iter().fold(0.0f64, |m, &x| m.max(f64::from(x).abs()));
         self.scale = largest / levels;
         self.dim = dim;
-        let ints: Vec<i16> = query.iter().map(|&x| round_to(f64::from(x), self.scale, levels) as i16).collect();
-        self.l1 = ints.iter().map(|&i| f64::from(i).abs()).sum();
+        let int = |x: f32| round_to(f64::from(x), self.scale, levels) as i16;
+        self.l1 = query.iter().map(|&x| f64::from(int(x)).abs()).sum();
         self.pairs.clear();
-        self.pairs.extend(ints.chunks(2).map(|p| {
-            let hi = p.get(1).copied().unwrap_or(0);
-            i32::from(p[0] as u16) | (i32::from(hi as u16) << 16)
+        self.pairs.extend(query.chunks(2).map(|p| {
+            let hi = p.get(1).map_or(0, |&x| int(x));
+            i32::from(int(p[0]) as u16) | (i32::from(hi as u16) << 16)
         }));
     }
 }
@@ -161,19 +174,6 @@ impl Quantized {
         }
         let [inverse, half_l1] = block_bounds(self.block(b));
         self.set_bounds(b, [inverse, half_l1.max(0.5 * f64::from(l1))]);
-    }
-
-    /// A bound on the integer sums of the rows of every block that may have a similarity (as
-    /// the kernel computes it) of at least `tau` to the query (`query_norm` its norm, `max_norm`
-    /// the rows' largest, `slack` the kernel's relative rounding): a row whose sum is below
-    /// [`Threshold::of`] its block cannot. Not a number where the bound tells nothing.
-    #[must_use]
-    pub fn threshold(query: &QuantizedQuery, tau: f64, query_norm: f64, max_norm: f64, slack: f64) -> Threshold {
-        // q.x = sq sb (qi.xi + qi.ex + eq.xi + eq.ex), each rounding error e at most 1/2: the
-        // sum must reach (tau / sq - |qi| / 2 - dim / 4) / sb - |xi| / 2.
-        let scaled = (tau - slack * query_norm * max_norm) / query.scale;
-        // sb = 1 / inverse, so the sum must reach scaled * inverse - hidden - |xi| / 2.
-        Threshold { scaled, hidden: 0.5 * query.l1 + 0.25 * query.dim as f64 }
     }
 
     /// The integer sum below which no row of block `b` reaches `threshold` (not a number, which
@@ -371,7 +371,7 @@ mod tests {
                 proptest::prop_assert_eq!(sums.len(), rows.div_ceil(BLOCK) * BLOCK);
                 for (i, &sum) in sums.iter().enumerate().take(rows) {
                     let tau = f64::from(sim(&query, q.row(i)));
-                    let threshold = Quantized::threshold(&quantized, tau, norm(&query), max_norm, slack);
+                    let threshold = Threshold::new(&quantized, tau, norm(&query), max_norm, slack);
                     let t = q.floor(i / BLOCK, &threshold);
                     proptest::prop_assert!(!below(sum, t), "row {i}: sum {sum} < floor {t} at {tau}");
                     q.scan_into(&quantized, &threshold, &mut passed);
@@ -399,7 +399,7 @@ mod tests {
         q.scan_into(&quantized, &Threshold::NONE, &mut passed);
         let sums: Vec<i32> = passed.iter().flat_map(|p| p.sums).collect();
         // At a threshold of 0.5, only rows near it pass (about 2% are above 0.5).
-        let threshold = Quantized::threshold(&quantized, 0.5, 1.0, 1.0, 1e-5);
+        let threshold = Threshold::new(&quantized, 0.5, 1.0, 1.0, 1e-5);
         let passed = (0..1024).filter(|&i| !below(sums[i], q.floor(i / BLOCK, &threshold))).count();
         let above = (0..1024).filter(|&i| sim(&query, q.row(i)) >= 0.5).count();
         assert!(passed >= above && passed <= above + 20, "{passed} passed, {above} above");
