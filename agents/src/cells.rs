@@ -171,21 +171,33 @@ pub struct Recall<'a> {
 /// The whole auction memory as it bears on one task, read on demand (an index computes it only
 /// when a source asks).
 pub trait MemoryView: std::fmt::Debug {
-    fn lessons(&self) -> Lessons<'_>;
+    /// The past tasks whose similarity to the task is above `floor` (an index may leave out
+    /// those that are not).
+    fn lessons(&self, floor: f64) -> Lessons<'_>;
 }
 
 /// Past tasks read from memory: each one's similarity to the current task and whether its
 /// winner succeeded, in storage order. Every past task, or a sample in which each stands for
-/// `weight` of them.
+/// `weight` of them; of those, every one above the floor asked for, and perhaps others.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Lessons<'a> {
     pub similarities: &'a [f32],
     pub succeeded: &'a [bool],
+    /// How many past tasks (or sampled ones) were read, those left out below the floor included.
+    pub read: usize,
     pub weight: f64,
 }
 
+impl<'a> Lessons<'a> {
+    /// Every past task in `similarities`, each standing for itself.
+    #[must_use]
+    pub fn every(similarities: &'a [f32], succeeded: &'a [bool]) -> Self {
+        Self { similarities, succeeded, read: similarities.len(), weight: 1.0 }
+    }
+}
+
 impl MemoryView for Lessons<'_> {
-    fn lessons(&self) -> Lessons<'_> {
+    fn lessons(&self, _floor: f64) -> Lessons<'_> {
         *self
     }
 }

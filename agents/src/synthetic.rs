@@ -457,12 +457,13 @@ impl SyntheticSource {
 
     fn count_lessons(&self, recall: &Recall<'_>) -> f64 {
         let Some(memory) = recall.memory else { return 0.0 };
-        let lessons = memory.lessons();
         let floor = self.params.lesson_min_similarity;
+        let lessons = memory.lessons(floor);
         // Past tasks at or below the floor weigh +0.0 and leave a sum of non-negative terms as
-        // it is, so they are skipped; only an empty memory's sum is `-0.0`, as `Iterator::sum`
-        // gives. The same value to the bit as summing every term (a proptest checks it).
-        let mut sum = if lessons.similarities.is_empty() { -0.0 } else { 0.0 };
+        // it is, so they are skipped (and an index may not even read them); only an empty
+        // memory's sum is `-0.0`, as `Iterator::sum` gives. The same value to the bit as
+        // summing every term (a proptest checks it).
+        let mut sum = if lessons.read == 0 { -0.0 } else { 0.0 };
         for (&sim, &ok) in lessons.similarities.iter().zip(lessons.succeeded) {
             if f64::from(sim) <= floor {
                 continue;
@@ -799,7 +800,7 @@ mod tests {
     fn cells(s: &SyntheticSource) -> Vec<String> {
         let tasks = workload(20).generate(3);
         let pair = RetrievedPair { similarity: 0.8, winner_succeeded: true, ..Default::default() };
-        let memory = Lessons { similarities: &[0.9, 0.7, 0.2], succeeded: &[true, false, true], weight: 1.0 };
+        let memory = Lessons::every(&[0.9, 0.7, 0.2], &[true, false, true]);
         let recall = Recall { pairs: &[pair; 3], k: 4, memory: Some(&memory), per_task: None };
         let mut out = Vec::new();
         for t in &tasks {
@@ -919,10 +920,10 @@ mod tests {
         let s = source_with(StandInParams { lesson_half: 3.0, ..StandInParams::default() });
         let pair = RetrievedPair { similarity: 0.9, winner_succeeded: true, ..Default::default() };
         let pairs = [pair; 4];
-        let young = Lessons { similarities: &[0.9], succeeded: &[true], weight: 1.0 };
-        let old = Lessons { similarities: &[0.9; 40], succeeded: &[true; 40], weight: 1.0 };
-        let unrelated = Lessons { similarities: &[0.3; 40], succeeded: &[true; 40], weight: 1.0 };
-        let sampled = Lessons { similarities: &[0.9; 10], succeeded: &[true; 10], weight: 4.0 };
+        let young = Lessons::every(&[0.9], &[true]);
+        let old = Lessons::every(&[0.9; 40], &[true; 40]);
+        let unrelated = Lessons::every(&[0.3; 40], &[true; 40]);
+        let sampled = Lessons { weight: 4.0, ..Lessons::every(&[0.9; 10], &[true; 10]) };
         let [young, old, unrelated, sampled] = [&young, &old, &unrelated, &sampled].map(|m| Recall {
             pairs: &pairs,
             k: 4,
@@ -949,7 +950,7 @@ mod tests {
                 ..StandInParams::default()
             });
             let (similarities, succeeded): (Vec<f32>, Vec<bool>) = entries.into_iter().unzip();
-            let lessons = Lessons { similarities: &similarities, succeeded: &succeeded, weight: 1.0 };
+            let lessons = Lessons::every(&similarities, &succeeded);
             let recall = Recall { pairs: &[], k: 4, memory: Some(&lessons), per_task: None };
             // Every term summed, as the count was first written.
             let full: f64 = similarities
@@ -957,6 +958,12 @@ mod tests {
                 .zip(&succeeded)
                 .map(|(&sim, &ok)| ((f64::from(sim) - floor) / (1.0 - floor)).max(0.0) * if ok { 1.0 } else { failed })
                 .sum();
+            proptest::prop_assert_eq!(source.lessons(&recall).to_bits(), full.to_bits());
+            // An index that leaves out the entries at or below the floor gives it too.
+            let (above, above_succeeded): (Vec<f32>, Vec<bool>) =
+                similarities.iter().zip(&succeeded).filter(|&(&sim, _)| f64::from(sim) > floor).unzip();
+            let left_out = Lessons { read: similarities.len(), ..Lessons::every(&above, &above_succeeded) };
+            let recall = Recall { pairs: &[], k: 4, memory: Some(&left_out), per_task: None };
             proptest::prop_assert_eq!(source.lessons(&recall).to_bits(), full.to_bits());
         }
     }

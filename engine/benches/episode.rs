@@ -129,7 +129,7 @@ fn long_memory(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 memory.nearest_into(black_box(&query.embedding), 8, &mut out);
-                black_box(memory.view(&out, &query.embedding).lessons().similarities.len())
+                black_box(memory.view(&out, &query.embedding).lessons(0.5).similarities.len())
             });
         });
     }

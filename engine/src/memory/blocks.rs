@@ -83,6 +83,13 @@ impl Blocks {
     }
 }
 
+/// A bound on the relative rounding of a similarity the kernel computed, a float sum of `dim`
+/// products (at most about `dim` units in the last place), with room to spare.
+#[must_use]
+pub fn slack(dim: usize) -> f64 {
+    4.0 * (dim as f64 + 2.0) * f64::from(f32::EPSILON)
+}
+
 /// `query`'s dot product with one `row`, as the kernel sums it (products added in dimension
 /// order from 0, not fused): the same number to the bit.
 #[must_use]

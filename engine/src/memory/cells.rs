@@ -16,16 +16,40 @@
 //! approximate (an inverted file), its cost about `(2 + probe / 2) sqrt(n)` similarities.
 //!
 //! The partition is rebuilt from every stored embedding whenever memory doubles (from
-//! [`FIRST_BUILD`] entries), with `2 sqrt(n)` centroids placed by a few rounds of spherical
-//! k-means on an evenly spaced sample (compact cells, tight bounds); in between, each new entry
-//! joins its most similar centroid's cell.
+//! [`FIRST_BUILD`] entries), with `sqrt(n)` centroids for the exact search and `2 sqrt(n)` for
+//! the probed one ([`Centroids`]) placed by a few rounds of spherical k-means on an evenly spaced
+//! sample (compact cells, tight bounds); in between, each new entry joins its most similar
+//! centroid's cell.
 
-use super::blocks::{BLOCK, Blocks, offer, similarity};
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use super::blocks::{BLOCK, Blocks, offer, similarity, slack};
 use super::quantized::{Passed, Quantized, QuantizedQuery, Threshold, below};
 
 /// Rounds of k-means that place the centroids, on a sample of this many entries per centroid.
 const KMEANS_ROUNDS: usize = 4;
 const KMEANS_SAMPLE: usize = 16;
+
+/// How many centroids a partition of `n` entries has, per `sqrt(n)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Centroids {
+    /// For the exact search, `sqrt(n)`: every query passes over every cell's bounds, and finer
+    /// cells prune too little more to pay for it on the default embeddings (a 3x10^5-task
+    /// episode took 12 s with `sqrt(n)`, 13.5 s with `2 sqrt(n)`, 18 s with `4 sqrt(n)`).
+    Exact,
+    /// For probing, `2 sqrt(n)`: a probe reads a few cells, so smaller ones cost less.
+    Probed,
+}
+
+impl Centroids {
+    fn per_sqrt(self) -> f64 {
+        match self {
+            Self::Exact => 1.0,
+            Self::Probed => 2.0,
+        }
+    }
+}
 
 /// Entries from which a partition pays: below it a query scans everything.
 pub const FIRST_BUILD: usize = 1024;
@@ -33,12 +57,6 @@ pub const FIRST_BUILD: usize = 1024;
 /// Added to every bound so that rounding in the similarities (each a float sum of `dim`
 /// products) can never make a member beat its cell's bound.
 const MARGIN: f64 = 1e-4;
-
-/// A bound on the relative rounding of a similarity the kernel computed, a float sum of `dim`
-/// products (at most about `dim` units in the last place), with room to spare.
-fn slack(dim: usize) -> f64 {
-    4.0 * (dim as f64 + 2.0) * f64::from(f32::EPSILON)
-}
 
 /// The cap around a cell's centroid that holds every member: what a query reads of every
 /// cell, kept apart from the members so that a query's pass over the caps is one small array.
@@ -115,25 +133,39 @@ fn reach(tau: f64, query_norm: f64, max_norm: f64, slack: f64) -> (f64, f64) {
     (cos, (1.0 - cos * cos).sqrt())
 }
 
+/// The distance between two centroids (rows and norms), as large and as small as the rounding
+/// of their similarity allows, for [`plane_bound`]; in `f32`, rounded outwards.
+fn centroid_distance(a: (&[f32], f64), b: (&[f32], f64)) -> [f32; 2] {
+    let norms = a.1 + b.1;
+    let d2 = a.1.powi(2) + b.1.powi(2) - 2.0 * dot(a.0, b.0);
+    let slack = slack(a.0.len());
+    let (hi, lo) = ((d2 + slack * norms * norms).max(0.0).sqrt(), (d2 - slack * norms * norms).max(0.0).sqrt());
+    let (mut hi32, mut lo32) = (hi as f32, lo as f32);
+    if f64::from(hi32) < hi {
+        hi32 = hi32.next_up();
+    }
+    if f64::from(lo32) > lo {
+        lo32 = lo32.next_down().max(0.0);
+    }
+    [hi32, lo32]
+}
+
 /// A bound on the similarity to a query of any member (of norm at most `max_norm`) of the cell
-/// around `centroid` (row and norm), from the query's similarities `sim` to that centroid and
-/// `own_sim` to another, `own` (its most similar): every member is at least as similar to its
-/// centroid as to `own`, so on that side of the plane halfway between them, and the query's
-/// part across the plane bounds its similarity to any member. `None` where the plane rules out
-/// nothing (or the centroids nearly coincide). Rounding in the similarities and the assignment
-/// is allowed for.
+/// around a centroid, from the query's similarities `sim` to that centroid and `own_sim` to
+/// another, `own` (its most similar), `norms` the two centroids' norms added and `distance`
+/// theirs ([`centroid_distance`]): every member is at least as similar to its centroid as to
+/// `own`, so on that side of the plane halfway between them, and the query's part across the
+/// plane bounds its similarity to any member. `None` where the plane rules out nothing (or the
+/// centroids nearly coincide). Rounding in the similarities and the assignment is allowed for.
 fn plane_bound(
     query_norm: f64,
-    sim: f64,
-    own_sim: f64,
-    centroid: (&[f32], f64),
-    own: (&[f32], f64),
+    (sim, own_sim): (f64, f64),
+    norms: f64,
+    [d_hi, d_lo]: [f32; 2],
     max_norm: f64,
+    slack: f64,
 ) -> Option<f64> {
-    let norms = centroid.1 + own.1;
-    let d2 = centroid.1.powi(2) + own.1.powi(2) - 2.0 * dot(centroid.0, own.0);
-    let slack = slack(centroid.0.len());
-    let (d_hi, d_lo) = ((d2 + slack * norms * norms).max(0.0).sqrt(), (d2 - slack * norms * norms).max(0.0).sqrt());
+    let (d_hi, d_lo) = (f64::from(d_hi), f64::from(d_lo));
     let across = own_sim - sim - slack * query_norm * norms;
     if across <= 0.0 || d_lo <= 1e-3 {
         return None;
@@ -143,16 +175,46 @@ fn plane_bound(
     Some(max_norm * (perp + slack * norms * query_norm / d_lo + slack * query_norm) + MARGIN)
 }
 
+/// A cell a query may visit, ordered by its bound: the largest first, then the lowest index.
+#[derive(Clone, Copy, Debug)]
+struct Visit {
+    bound: f64,
+    cell: u32,
+}
+
+impl Ord for Visit {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.bound.total_cmp(&other.bound).then(other.cell.cmp(&self.cell))
+    }
+}
+
+impl PartialOrd for Visit {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Visit {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Visit {}
+
 /// The partition, with scratch reused from query to query.
 #[derive(Clone, Debug)]
 pub struct Cells {
     dim: usize,
+    kind: Centroids,
     /// Entries when the partition was last built.
     built_at: usize,
     centroids: Blocks,
     /// The centroids again, row by row.
     centroid_rows: Vec<f32>,
     centroid_norms: Vec<f64>,
+    /// Every pair of centroids' distance ([`centroid_distance`]), row by row, for the exact search.
+    distances: Vec<[f32; 2]>,
     cells: Vec<Cell>,
     /// Each cell's members: storage indexes (ascending) and embeddings.
     members: Vec<(Vec<u32>, Quantized)>,
@@ -164,6 +226,8 @@ pub struct Cells {
 #[derive(Clone, Debug, Default)]
 pub struct CellScratch {
     order: Vec<(f64, u32)>,
+    /// The cells an exact query may still visit: a heap, since a query visits few of them.
+    visits: Vec<Visit>,
     sims: Vec<f32>,
     maxima: Vec<f32>,
     /// The query in integers, and the blocks of a cell that may reach the `k`-th best.
@@ -176,13 +240,15 @@ pub struct CellScratch {
 
 impl Cells {
     #[must_use]
-    pub fn new(dim: usize) -> Self {
+    pub fn new(dim: usize, centroids: Centroids) -> Self {
         Self {
             dim,
+            kind: centroids,
             built_at: 0,
             centroids: Blocks::new(dim),
             centroid_rows: Vec::new(),
             centroid_norms: Vec::new(),
+            distances: Vec::new(),
             cells: Vec::new(),
             members: Vec::new(),
             max_norm: 0.0,
@@ -233,7 +299,7 @@ impl Cells {
 
     fn build(&mut self, all: &Blocks, scratch: &mut CellScratch) {
         let n = all.len();
-        let count = (2.0 * (n as f64).sqrt()).ceil() as usize;
+        let count = (self.kind.per_sqrt() * (n as f64).sqrt()).ceil() as usize;
         let mut rows: Vec<f32> = (0..count).flat_map(|c| all.get(c * n / count)).collect();
         // Spherical k-means on an evenly spaced sample: compact cells make tight bounds.
         let sample: Vec<Vec<f32>> = {
@@ -260,7 +326,15 @@ impl Cells {
             }
         }
         self.set_centroids(&rows);
-        self.cells = vec![Cell::new(); rows.len() / self.dim];
+        let count = self.centroid_norms.len();
+        // Only the exact search bounds cells by the plane between two centroids.
+        self.distances = match self.kind {
+            Centroids::Exact => (0..count * count)
+                .map(|i| centroid_distance(self.centroid(i / count), self.centroid(i % count)))
+                .collect(),
+            Centroids::Probed => Vec::new(),
+        };
+        self.cells = vec![Cell::new(); count];
         self.members = vec![(Vec::new(), Quantized::new(self.dim)); self.cells.len()];
         self.max_norm = 0.0;
         for i in 0..n {
@@ -278,6 +352,11 @@ impl Cells {
             self.centroids.push(row);
         }
         self.centroid_rows = rows.to_vec();
+    }
+
+    /// Centroid `c`'s row and norm.
+    fn centroid(&self, c: usize) -> (&[f32], f64) {
+        (&self.centroid_rows[c * self.dim..][..self.dim], self.centroid_norms[c])
     }
 
     /// The `k` entries most similar to `query` into `best` (largest first, ties to the older),
@@ -334,8 +413,11 @@ impl Cells {
         let slack = slack(self.dim);
         let (cos_alpha, sin_alpha) = reach(tau(best), query_norm, self.max_norm, slack);
         let own_sim = f64::from(sims[own]);
-        let own_centroid = (&self.centroid_rows[own * self.dim..][..self.dim], self.centroid_norms[own]);
-        scratch.order.clear();
+        let count = self.cells.len();
+        // None for a partition built for probing: no plane bounds then.
+        let distances = self.distances.get(own * count..(own + 1) * count);
+        let mut visits = std::mem::take(&mut scratch.visits);
+        visits.clear();
         for (c, &s) in sims.iter().enumerate() {
             let scale = query_norm * self.centroid_norms[c];
             // Taken as large as the rounding of `s` allows: each bound grows with it.
@@ -344,26 +426,27 @@ impl Cells {
             if first.contains(&c) || !cell.may_reach(cos, cos_alpha, sin_alpha) {
                 continue;
             }
-            let centroid = (&self.centroid_rows[c * self.dim..][..self.dim], self.centroid_norms[c]);
             let mut bound = cell.bound(cos, query_norm, slack);
-            if let Some(plane) = plane_bound(query_norm, f64::from(s), own_sim, centroid, own_centroid, cell.max_norm) {
+            let norms = self.centroid_norms[c] + self.centroid_norms[own];
+            let plane = distances
+                .and_then(|d| plane_bound(query_norm, (f64::from(s), own_sim), norms, d[c], cell.max_norm, slack));
+            if let Some(plane) = plane {
                 bound = bound.min(plane);
             }
             if bound >= tau(best) {
-                scratch.order.push((bound, c as u32));
+                visits.push(Visit { bound, cell: c as u32 });
             }
         }
         scratch.sims = sims;
-        scratch.order.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        let order = std::mem::take(&mut scratch.order);
-        for &(bound, c) in &order {
+        let mut visits = BinaryHeap::from(visits);
+        while let Some(Visit { bound, cell }) = visits.pop() {
             // No member of this cell, nor of any later one, can enter.
             if bound < tau(best) {
                 break;
             }
-            computed += self.score_cell(c as usize, query, k, best, scratch);
+            computed += self.score_cell(cell as usize, query, k, best, scratch);
         }
-        scratch.order = order;
+        scratch.visits = visits.into_vec();
         computed
     }
 
@@ -490,7 +573,8 @@ mod tests {
                 let cos = (cos + slack).min(1.0);
                 let cap = cell.bound(cos, query_norm, slack);
                 proptest::prop_assert!(cap >= best, "cap {cap} < {best}");
-                let plane = plane_bound(query_norm, f64::from(s), f64::from(own_sim), (&centroid, centroid_norm), (&own, own_norm), cell.max_norm);
+                let distance = centroid_distance((&centroid, centroid_norm), (&own, own_norm));
+                let plane = plane_bound(query_norm, (f64::from(s), f64::from(own_sim)), centroid_norm + own_norm, distance, cell.max_norm, slack);
                 proptest::prop_assert!(plane.is_none_or(|p| p >= best), "plane {plane:?} < {best}");
                 for tau in [best - 0.01, best, best + 0.01, 0.5 * best] {
                     let (cos_alpha, sin_alpha) = reach(tau, query_norm, cell.max_norm, slack);

@@ -20,8 +20,8 @@ use tender_agents::validate::Checker;
 use tender_agents::{Lessons, MemoryView, Recall, RetrievedPair, TextId};
 
 use blocks::{Blocks, top_k};
-use cells::{CellScratch, Cells};
-use sample::LessonSample;
+use cells::{CellScratch, Cells, Centroids};
+use sample::{Above, LessonSample};
 
 /// How SALE's memory finds a task's most similar past tasks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -113,13 +113,13 @@ pub fn compare_with_scan<'a>(
     floor: f64,
 ) -> Comparison {
     let lessons = |view: &View<'_>| {
-        let l = view.lessons();
-        let sum: f64 = l
-            .similarities
-            .iter()
-            .zip(l.succeeded)
-            .map(|(&s, &ok)| if ok { ((f64::from(s) - floor) / (1.0 - floor)).max(0.0) } else { 0.0 })
-            .sum();
+        let l = view.lessons(floor);
+        // Past tasks at or below the floor add +0.0, which an index may leave out (as a stand-in
+        // counts them).
+        let start = if l.read == 0 { -0.0 } else { 0.0 };
+        let sum = l.similarities.iter().zip(l.succeeded).fold(start, |sum, (&s, &ok)| {
+            sum + if ok { ((f64::from(s) - floor) / (1.0 - floor)).max(0.0) } else { 0.0 }
+        });
         sum * l.weight
     };
     let (mut scan, mut other) = (None::<AuctionMemory>, None::<AuctionMemory>);
@@ -190,8 +190,12 @@ pub struct Neighbours {
     pub computed: usize,
     /// The refining agents' shared slot ([`Recall::per_task`]), emptied for each task.
     per_task: OnceCell<f64>,
-    /// With an index, the lesson sample's similarities, computed when first read.
+    /// With an index, the sampled entries above the floor first asked for, found when first
+    /// read, and every sampled entry's similarity, for any other floor.
+    above: OnceCell<Above>,
     sampled: OnceCell<Vec<f32>>,
+    /// The last task's `above`, its buffers reused.
+    spare: std::cell::RefCell<Option<Above>>,
     /// Scratch for the top-k bound: block maxima, and a copy to select from.
     maxima: Vec<f32>,
     selected: Vec<f32>,
@@ -207,23 +211,26 @@ pub struct View<'a> {
 }
 
 impl MemoryView for View<'_> {
-    fn lessons(&self) -> Lessons<'_> {
+    fn lessons(&self, floor: f64) -> Lessons<'_> {
         let sample = match &self.memory.index {
-            Index::Scan => {
-                return Lessons {
-                    similarities: &self.neighbours.similarities,
-                    succeeded: &self.memory.succeeded,
-                    weight: 1.0,
-                };
-            }
+            Index::Scan => return Lessons::every(&self.neighbours.similarities, &self.memory.succeeded),
             Index::Cells(cells) => &cells.2,
         };
+        let (read, weight) = (sample.len(), sample.weight());
+        let above = self.neighbours.above.get_or_init(|| {
+            let mut above = self.neighbours.spare.borrow_mut().take().unwrap_or_default();
+            sample.above_into(self.query, floor, &mut above);
+            above
+        });
+        if above.floor.to_bits() == floor.to_bits() {
+            return Lessons { similarities: &above.similarities, succeeded: &above.succeeded, read, weight };
+        }
         let similarities = self.neighbours.sampled.get_or_init(|| {
             let (mut sims, mut maxima) = (Vec::new(), Vec::new());
             sample.similarities_into(self.query, &mut sims, &mut maxima);
             sims
         });
-        Lessons { similarities, succeeded: sample.succeeded(), weight: sample.weight() }
+        Lessons { similarities, succeeded: sample.succeeded(), read, weight }
     }
 }
 
@@ -243,7 +250,11 @@ impl AuctionMemory {
         };
         let index = match index {
             MemoryIndex::Scan => Index::Scan,
-            _ => Index::Cells(Box::new((Cells::new(dim), probe, LessonSample::new(dim, lesson_sample as usize)))),
+            _ => {
+                let centroids = if probe.is_some() { Centroids::Probed } else { Centroids::Exact };
+                let sample = LessonSample::new(dim, lesson_sample as usize);
+                Index::Cells(Box::new((Cells::new(dim, centroids), probe, sample)))
+            }
         };
         Self {
             agents,
@@ -315,6 +326,9 @@ impl AuctionMemory {
         out.similarities.clear();
         out.computed = 0;
         out.per_task = OnceCell::new();
+        if let Some(above) = out.above.take() {
+            *out.spare.get_mut() = Some(above);
+        }
         out.sampled = OnceCell::new();
         if k == 0 || self.is_empty() {
             return;

@@ -28,6 +28,18 @@ pub struct LessonSample {
     succeeded: Vec<bool>,
 }
 
+/// The kept entries above a floor, for one query ([`LessonSample::above_into`]).
+#[derive(Clone, Debug, Default)]
+pub struct Above {
+    /// The floor they are above.
+    pub floor: f64,
+    pub similarities: Vec<f32>,
+    pub succeeded: Vec<bool>,
+    /// Every kept entry's similarity, and the kernel's block maxima.
+    all: Vec<f32>,
+    maxima: Vec<f32>,
+}
+
 impl LessonSample {
     #[must_use]
     pub fn new(dim: usize, capacity: usize) -> Self {
@@ -84,6 +96,27 @@ impl LessonSample {
         self.embeddings.similarities_into(query, sims, scratch);
     }
 
+    /// The kept entries whose similarity to `query` is above `floor`, each with its similarity
+    /// and whether its winner succeeded, in storage order, into `out`. Compared 64 at a time
+    /// into a mask whose set bits are then read, where a branch per entry would be mispredicted
+    /// (most entries are below, and which ones is no pattern).
+    pub fn above_into(&self, query: &[f32], floor: f64, out: &mut Above) {
+        self.similarities_into(query, &mut out.all, &mut out.maxima);
+        out.floor = floor;
+        out.similarities.clear();
+        out.succeeded.clear();
+        let all = &out.all[..self.len()];
+        for (c, chunk) in all.chunks(64).enumerate() {
+            let mut above = chunk.iter().enumerate().fold(0u64, |m, (j, &s)| m | u64::from(f64::from(s) > floor) << j);
+            while above != 0 {
+                let i = c * 64 + above.trailing_zeros() as usize;
+                above &= above - 1;
+                out.similarities.push(all[i]);
+                out.succeeded.push(self.succeeded[i]);
+            }
+        }
+    }
+
     #[must_use]
     pub fn len(&self) -> usize {
         self.kept.len()
@@ -129,5 +162,28 @@ mod tests {
         let kept: Vec<u32> = sims.iter().map(|&x| x as u32).collect();
         assert_eq!(kept, s.kept);
         assert!(kept.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn the_entries_above_a_floor_are_those_of_every_similarity_above_it_in_order() {
+        let mut s = LessonSample::new(2, 1000);
+        for i in 0..300u32 {
+            let angle = f64::from(i) * 0.37;
+            s.store(i, &[angle.cos() as f32, angle.sin() as f32], i % 3 == 0);
+        }
+        let (mut sims, mut scratch, mut above) = (Vec::new(), Vec::new(), Above::default());
+        s.similarities_into(&[0.6, 0.8], &mut sims, &mut scratch);
+        for floor in [-2.0, 0.0, 0.5, 0.99, 2.0] {
+            s.above_into(&[0.6, 0.8], floor, &mut above);
+            let expected: Vec<(f32, bool)> = sims
+                .iter()
+                .zip(s.succeeded())
+                .filter(|&(&x, _)| f64::from(x) > floor)
+                .map(|(&x, &ok)| (x, ok))
+                .collect();
+            let found: Vec<(f32, bool)> =
+                above.similarities.iter().copied().zip(above.succeeded.iter().copied()).collect();
+            assert_eq!(found, expected, "floor {floor}");
+        }
     }
 }
