@@ -194,6 +194,28 @@ impl<'a> Lessons<'a> {
     pub fn every(similarities: &'a [f32], succeeded: &'a [bool]) -> Self {
         Self { similarities, succeeded, read: similarities.len(), weight: 1.0 }
     }
+
+    /// The lessons these past tasks hold: each one above `floor` weighted by how far (rising
+    /// linearly to 1 at similarity 1), and by `failed_weight` where its winner failed, the sum
+    /// scaled by the tasks each entry stands for.
+    #[must_use]
+    pub fn count(&self, floor: f64, failed_weight: f64) -> f64 {
+        // Past tasks at or below the floor weigh +0.0 and leave a sum of non-negative terms as
+        // it is, so they are skipped (and an index may not even read them); only an empty
+        // memory's sum is `-0.0`, as `Iterator::sum` gives. The same value to the bit as
+        // summing every term (a proptest checks it).
+        let mut sum = if self.read == 0 { -0.0 } else { 0.0 };
+        for (&sim, &ok) in self.similarities.iter().zip(self.succeeded) {
+            if f64::from(sim) <= floor {
+                continue;
+            }
+            let weight = ((f64::from(sim) - floor) / (1.0 - floor)).max(0.0);
+            sum += weight * if ok { 1.0 } else { failed_weight };
+        }
+        // A sample's entries each stand for `weight` past tasks (1 when every one was read, and
+        // then the product is the sum itself, to the bit).
+        sum * self.weight
+    }
 }
 
 impl MemoryView for Lessons<'_> {

@@ -458,22 +458,7 @@ impl SyntheticSource {
     fn count_lessons(&self, recall: &Recall<'_>) -> f64 {
         let Some(memory) = recall.memory else { return 0.0 };
         let floor = self.params.lesson_min_similarity;
-        let lessons = memory.lessons(floor);
-        // Past tasks at or below the floor weigh +0.0 and leave a sum of non-negative terms as
-        // it is, so they are skipped (and an index may not even read them); only an empty
-        // memory's sum is `-0.0`, as `Iterator::sum` gives. The same value to the bit as
-        // summing every term (a proptest checks it).
-        let mut sum = if lessons.read == 0 { -0.0 } else { 0.0 };
-        for (&sim, &ok) in lessons.similarities.iter().zip(lessons.succeeded) {
-            if f64::from(sim) <= floor {
-                continue;
-            }
-            let weight = ((f64::from(sim) - floor) / (1.0 - floor)).max(0.0);
-            sum += weight * if ok { 1.0 } else { self.params.failed_lesson_weight };
-        }
-        // A sample's entries each stand for `weight` past tasks (1 when every one was read, and
-        // then the product is the sum itself, to the bit).
-        sum * lessons.weight
+        memory.lessons(floor).count(floor, self.params.failed_lesson_weight)
     }
 
     /// What a refinement gains, in latent units: the agent's `memory_gain`, times the relevance

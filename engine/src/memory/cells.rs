@@ -35,8 +35,8 @@ const KMEANS_SAMPLE: usize = 16;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Centroids {
     /// For the exact search, `sqrt(n)`: every query passes over every cell's bounds, and finer
-    /// cells prune too little more to pay for it on the default embeddings (a 3x10^5-task
-    /// episode took 12 s with `sqrt(n)`, 13.5 s with `2 sqrt(n)`, 18 s with `4 sqrt(n)`).
+    /// cells prune too little more to pay for it on the default embeddings (the README's scale
+    /// section gives the timings).
     Exact,
     /// For probing, `2 sqrt(n)`: a probe reads a few cells, so smaller ones cost less.
     Probed,

@@ -112,16 +112,8 @@ pub fn compare_with_scan<'a>(
     every: usize,
     floor: f64,
 ) -> Comparison {
-    let lessons = |view: &View<'_>| {
-        let l = view.lessons(floor);
-        // Past tasks at or below the floor add +0.0, which an index may leave out (as a stand-in
-        // counts them).
-        let start = if l.read == 0 { -0.0 } else { 0.0 };
-        let sum = l.similarities.iter().zip(l.succeeded).fold(start, |sum, (&s, &ok)| {
-            sum + if ok { ((f64::from(s) - floor) / (1.0 - floor)).max(0.0) } else { 0.0 }
-        });
-        sum * l.weight
-    };
+    // Winners' successes only, as a stand-in counts them with `failed_lesson_weight: 0`.
+    let lessons = |view: &View<'_>| view.lessons(floor).count(floor, 0.0);
     let (mut scan, mut other) = (None::<AuctionMemory>, None::<AuctionMemory>);
     let (mut a, mut b) = (Neighbours::default(), Neighbours::default());
     let mut out = Comparison::default();
