@@ -39,6 +39,13 @@ pub struct Tab {
 }
 
 impl Tab {
+    /// One call of the auction's, answered with `status`, charged as overhead.
+    fn overhead_call(&mut self, status: Status, usage: Usage, cost: f64) {
+        self.count(status);
+        self.overhead += usage;
+        self.overhead_cost += cost;
+    }
+
     fn count(&mut self, status: Status) {
         match status {
             Status::Answered => {}
@@ -63,18 +70,53 @@ struct Flight {
     gives_up: f64,
 }
 
+/// The tasks in flight.
+#[derive(Default)]
+struct Flights {
+    all: Vec<Flight>,
+    /// The flight the last call was for: calls for one task come in runs.
+    last: usize,
+    /// Where each task's flight is: a timed episode may hold thousands in flight (an overloaded
+    /// market's backlog), so a lookup must not scan them.
+    at: BTreeMap<u32, usize>,
+}
+
+impl Flights {
+    fn find(&self, task: u32) -> Option<usize> {
+        match self.all.get(self.last) {
+            Some(f) if f.task == task => Some(self.last),
+            _ => self.at.get(&task).copied(),
+        }
+    }
+
+    /// The task's flight, opened if it has none yet.
+    fn flight(&mut self, task: u32) -> &mut Flight {
+        let at = self.find(task).unwrap_or_else(|| {
+            self.all.push(Flight { task, ..Flight::default() });
+            self.at.insert(task, self.all.len() - 1);
+            self.all.len() - 1
+        });
+        self.last = at;
+        &mut self.all[at]
+    }
+
+    fn close(&mut self, task: u32) -> Option<Flight> {
+        let at = self.at.remove(&task)?;
+        let f = self.all.swap_remove(at);
+        if let Some(moved) = self.all.get(at) {
+            self.at.insert(moved.task, at);
+        }
+        Some(f)
+    }
+}
+
 /// The episode's view of the outcome source, with the running tab of every task in flight and,
 /// when the episode has a clock, the pool as servers.
 #[derive(Resource)]
 pub struct Ledger {
     source: Arc<dyn OutcomeSource>,
     episode_seed: u64,
-    flights: Vec<Flight>,
-    /// The flight the last call was for: calls for one task come in runs.
-    last: usize,
-    /// Where each task's flight is: a timed episode may hold thousands in flight (an overloaded
-    /// market's backlog), so a lookup must not scan them.
-    at: BTreeMap<u32, usize>,
+    flights: Flights,
     servers: Option<Servers>,
     now: f64,
 }
@@ -82,7 +124,7 @@ pub struct Ledger {
 impl Ledger {
     #[must_use]
     pub fn new(source: Arc<dyn OutcomeSource>, episode_seed: u64) -> Self {
-        Self { source, episode_seed, flights: Vec::new(), last: 0, at: BTreeMap::new(), servers: None, now: 0.0 }
+        Self { source, episode_seed, flights: Flights::default(), servers: None, now: 0.0 }
     }
 
     /// From now on calls take time on `servers` (a timed episode).
@@ -145,24 +187,11 @@ impl Ledger {
     /// When every call made for the task so far is done.
     #[must_use]
     pub fn busy_until(&self, task: &Task) -> f64 {
-        self.find(task.id).map_or(self.now, |at| self.flights[at].busy_until.max(self.now))
-    }
-
-    fn find(&self, task: u32) -> Option<usize> {
-        match self.flights.get(self.last) {
-            Some(f) if f.task == task => Some(self.last),
-            _ => self.at.get(&task).copied(),
-        }
+        self.flights.find(task.id).map_or(self.now, |at| self.flights.all[at].busy_until.max(self.now))
     }
 
     fn flight(&mut self, task: &Task) -> &mut Flight {
-        let at = self.find(task.id).unwrap_or_else(|| {
-            self.flights.push(Flight { task: task.id, ..Flight::default() });
-            self.at.insert(task.id, self.flights.len() - 1);
-            self.flights.len() - 1
-        });
-        self.last = at;
-        &mut self.flights[at]
+        self.flights.flight(task.id)
     }
 
     /// Serve a call for `task` by `agent`, ready at `ready` (timed episodes), cancelled at the
@@ -241,21 +270,20 @@ impl Ledger {
         CellKey { episode_seed: self.episode_seed, task, agent }
     }
 
-    fn charge_overhead(&mut self, task: &Task, agent: usize, usage: Usage) {
+    /// One of `agent`'s calls for the task, charged to its tab as overhead; the tab, for the
+    /// caller to count the call's kind.
+    fn charge_overhead(&mut self, task: &Task, agent: usize, status: Status, usage: Usage) -> &mut Tab {
         let cost = self.source.agents()[agent].cost(usage);
         let tab = &mut self.flight(task).tab;
-        tab.overhead += usage;
-        tab.overhead_cost += cost;
+        tab.overhead_call(status, usage, cost);
+        tab
     }
 
     /// The agent's first plan (a bid), charged as overhead.
     pub fn plan(&mut self, task: &Task, agent: usize) -> PlanCell {
         let mut plan = self.source.plan(self.key(task, agent));
-        let tab = &mut self.flight(task).tab;
-        tab.plan_calls += 1;
-        tab.count(plan.status);
         plan.usage = self.time_plan(task, agent, plan.usage, plan.seconds);
-        self.charge_overhead(task, agent, plan.usage);
+        self.charge_overhead(task, agent, plan.status, plan.usage).plan_calls += 1;
         plan
     }
 
@@ -270,22 +298,16 @@ impl Ledger {
     /// A refined plan, charged as overhead.
     pub fn refine(&mut self, task: &Task, agent: usize, recall: &Recall<'_>) -> PlanCell {
         let mut plan = self.source.refine(self.key(task, agent), recall);
-        let tab = &mut self.flight(task).tab;
-        tab.refine_calls += 1;
-        tab.count(plan.status);
         plan.usage = self.time_plan(task, agent, plan.usage, plan.seconds);
-        self.charge_overhead(task, agent, plan.usage);
+        self.charge_overhead(task, agent, plan.status, plan.usage).refine_calls += 1;
         plan
     }
 
     /// Juror `juror`'s score of `plan` (written by `bidder`), charged to the juror as overhead.
     pub fn judge(&mut self, task: &Task, bidder: usize, plan: &PlanCell, juror: usize) -> JuryCell {
         let mut cell = self.source.judge(self.key(task, bidder), plan, juror);
-        let tab = &mut self.flight(task).tab;
-        tab.jury_calls += 1;
-        tab.count(cell.status);
         cell.usage = self.time_verdict(task, bidder, juror, cell.usage, cell.seconds);
-        self.charge_overhead(task, juror, cell.usage);
+        self.charge_overhead(task, juror, cell.status, cell.usage).jury_calls += 1;
         cell
     }
 
@@ -293,12 +315,17 @@ impl Ledger {
     /// each charged to its juror as overhead.
     pub fn judge_panel(&mut self, task: &Task, bidder: usize, plan: &PlanCell, scores: &mut [JuryCell]) {
         self.source.judge_panel(self.key(task, bidder), plan, scores);
-        for (juror, cell) in scores.iter_mut().enumerate() {
-            let tab = &mut self.flight(task).tab;
+        if self.servers.is_some() {
+            for (juror, cell) in scores.iter_mut().enumerate() {
+                cell.usage = self.time_verdict(task, bidder, juror, cell.usage, cell.seconds);
+            }
+        }
+        // One lookup of the tab for the whole panel, charged juror by juror as single calls are.
+        let agents = self.source.agents();
+        let tab = &mut self.flights.flight(task.id).tab;
+        for (agent, cell) in agents.iter().zip(scores.iter()) {
+            tab.overhead_call(cell.status, cell.usage, agent.cost(cell.usage));
             tab.jury_calls += 1;
-            tab.count(cell.status);
-            cell.usage = self.time_verdict(task, bidder, juror, cell.usage, cell.seconds);
-            self.charge_overhead(task, juror, cell.usage);
         }
     }
 
@@ -367,11 +394,7 @@ impl Ledger {
 
     /// Close the task's tab: what it cost and, with a clock, when its calls ran.
     pub fn close(&mut self, task: &Task) -> (Tab, TaskTiming) {
-        let Some(at) = self.at.remove(&task.id) else { return (Tab::default(), TaskTiming::default()) };
-        let f = self.flights.swap_remove(at);
-        if let Some(moved) = self.flights.get(at) {
-            self.at.insert(moved.task, at);
-        }
+        let f = self.flights.close(task.id).unwrap_or_default();
         (f.tab, f.timing)
     }
 }

@@ -64,11 +64,13 @@ impl Blocks {
     /// does, so the similarities are the same to the bit.
     pub fn similarities_into(&self, query: &[f32], sims: &mut Vec<f32>, maxima: &mut Vec<f32>) {
         let n = self.len;
-        sims.clear();
         maxima.clear();
         if n == 0 {
+            sims.clear();
             return;
         }
+        // The kernel writes every slot, so only slots the buffer never had are filled first:
+        // a growing memory's buffer grows by a block now and then, not zeroed on every query.
         sims.resize(n.div_ceil(BLOCK) * BLOCK, 0.0);
         // In the widest vectors the CPU has, chosen when it runs (AVX2's 8 lanes where there is
         // one, against the portable build's 4): each lane multiplies and adds as the scalar
