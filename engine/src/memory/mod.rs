@@ -315,7 +315,6 @@ impl AuctionMemory {
     /// [`AuctionMemory::nearest`] into `out`, reusing its buffers.
     pub fn nearest_into(&self, embedding: &[f32], k: usize, out: &mut Neighbours) {
         out.best.clear();
-        out.similarities.clear();
         out.computed = 0;
         out.per_task = OnceCell::new();
         if let Some(above) = out.above.take() {
@@ -323,10 +322,12 @@ impl AuctionMemory {
         }
         out.sampled = OnceCell::new();
         if k == 0 || self.is_empty() {
+            out.similarities.clear();
             return;
         }
         match &self.index {
             Index::Cells(cells) if cells.0.is_built() => {
+                out.similarities.clear();
                 out.computed = cells.0.nearest_into(embedding, k, cells.1, &mut out.best, &mut out.cells);
             }
             // The scan, and an index too young to pay.

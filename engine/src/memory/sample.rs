@@ -40,6 +40,51 @@ pub struct Above {
     maxima: Vec<f32>,
 }
 
+impl Above {
+    /// The entries of `all` (with `succeeded`) whose similarity is above `floor`, in order.
+    /// Compared 64 at a time into a mask whose set bits are then read, where a branch per entry
+    /// would be mispredicted (most entries are below, and which ones is no pattern).
+    pub fn keep_above(&mut self, all: &[f32], succeeded: &[bool], floor: f64) {
+        self.floor = floor;
+        self.similarities.clear();
+        self.succeeded.clear();
+        let below = below_or_at(floor);
+        for (c, chunk) in all.chunks(64).enumerate() {
+            let mut above = mask_above(chunk, below);
+            while above != 0 {
+                let i = c * 64 + above.trailing_zeros() as usize;
+                above &= above - 1;
+                self.similarities.push(all[i]);
+                self.succeeded.push(succeeded[i]);
+            }
+        }
+    }
+}
+
+/// The largest `f32` at or below `floor`: an `f32` is above `floor` exactly when it is above
+/// this (any `f32` above it is at least the next one, which is above `floor`), so the comparison
+/// is made in `f32`, eight to a vector register.
+fn below_or_at(floor: f64) -> f32 {
+    let t = floor as f32;
+    if f64::from(t) > floor { t.next_down() } else { t }
+}
+
+/// Bit `j` set where `chunk[j] > t`, for up to 64 entries; eight at a time, a pattern the
+/// compiler turns into vector comparisons and a mask move.
+fn mask_above(chunk: &[f32], t: f32) -> u64 {
+    let mut mask = 0u64;
+    let mut eights = chunk.chunks_exact(8);
+    for (e, eight) in eights.by_ref().enumerate() {
+        let byte = eight.iter().enumerate().fold(0u8, |m, (j, &s)| m | u8::from(s > t) << j);
+        mask |= u64::from(byte) << (8 * e);
+    }
+    let done = chunk.len() - eights.remainder().len();
+    for (j, &s) in eights.remainder().iter().enumerate() {
+        mask |= u64::from(s > t) << (done + j);
+    }
+    mask
+}
+
 impl LessonSample {
     #[must_use]
     pub fn new(dim: usize, capacity: usize) -> Self {
@@ -97,24 +142,12 @@ impl LessonSample {
     }
 
     /// The kept entries whose similarity to `query` is above `floor`, each with its similarity
-    /// and whether its winner succeeded, in storage order, into `out`. Compared 64 at a time
-    /// into a mask whose set bits are then read, where a branch per entry would be mispredicted
-    /// (most entries are below, and which ones is no pattern).
+    /// and whether its winner succeeded, in storage order, into `out` ([`Above::keep_above`]).
     pub fn above_into(&self, query: &[f32], floor: f64, out: &mut Above) {
-        self.similarities_into(query, &mut out.all, &mut out.maxima);
-        out.floor = floor;
-        out.similarities.clear();
-        out.succeeded.clear();
-        let all = &out.all[..self.len()];
-        for (c, chunk) in all.chunks(64).enumerate() {
-            let mut above = chunk.iter().enumerate().fold(0u64, |m, (j, &s)| m | u64::from(f64::from(s) > floor) << j);
-            while above != 0 {
-                let i = c * 64 + above.trailing_zeros() as usize;
-                above &= above - 1;
-                out.similarities.push(all[i]);
-                out.succeeded.push(self.succeeded[i]);
-            }
-        }
+        let mut all = std::mem::take(&mut out.all);
+        self.similarities_into(query, &mut all, &mut out.maxima);
+        out.keep_above(&all[..self.len()], &self.succeeded, floor);
+        out.all = all;
     }
 
     #[must_use]
@@ -184,6 +217,34 @@ mod tests {
             let found: Vec<(f32, bool)> =
                 above.similarities.iter().copied().zip(above.succeeded.iter().copied()).collect();
             assert_eq!(found, expected, "floor {floor}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The comparison in `f32` is the one in `f64`, at floors between two `f32`s and on one.
+        #[test]
+        fn the_f32_mask_is_the_f64_comparison(
+            sims in proptest::collection::vec(-1.0f32..1.0, 0..64),
+            floor in -1.0f64..1.0,
+            on_a_sim in proptest::bool::ANY,
+        ) {
+            let floor = match sims.first() {
+                Some(&s) if on_a_sim => f64::from(s),
+                _ => floor,
+            };
+            let mask = mask_above(&sims, below_or_at(floor));
+            for (j, &s) in sims.iter().enumerate() {
+                proptest::prop_assert_eq!(mask >> j & 1 == 1, f64::from(s) > floor, "{} against {}", s, floor);
+            }
+            proptest::prop_assert!(sims.len() == 64 || mask >> sims.len() == 0, "no bit past the entries");
+        }
+    }
+
+    #[test]
+    fn the_f32_floor_is_the_largest_at_or_below() {
+        for floor in [0.5, 0.1, -0.1, 1.0 / 3.0, 0.99, -2.0] {
+            let t = below_or_at(floor);
+            assert!(f64::from(t) <= floor && f64::from(t.next_up()) > floor, "{floor}");
         }
     }
 }
