@@ -109,6 +109,21 @@ fn normal(rng: &mut StreamRng) -> f64 {
     rng.sample(StandardNormal)
 }
 
+/// `v.round().clamp(0.0, 5.0) as u8` to the bit, without a call to the C library's `round` (the
+/// portable x86-64 build has no rounding instruction, and every juror's verdict rounds): between
+/// 0.5 and 4.5, `v + 0.5` is exact where it could reach the next integer, so truncating it
+/// rounds half away from zero.
+fn likert(v: f64) -> u8 {
+    if v >= 4.5 {
+        5
+    } else if v >= 0.5 {
+        (v + 0.5) as u8
+    } else {
+        // Below 0.5, or not a number.
+        0
+    }
+}
+
 /// `a * x + sqrt(1 - a²) * y`: a standard normal with correlation `a` to `x`.
 fn mix(a: f64, x: f64, y: f64) -> f64 {
     Mixer::new(a).apply(x, y)
@@ -421,8 +436,7 @@ impl SyntheticSource {
         let m = self.juror_mix[juror][usize::from(juror == key.agent)];
         let noise = m.noise.apply(panel.impression, own);
         let impression = m.margin.apply(panel.margin, noise) + m.bias + panel.verbosity;
-        let score = (2.5 + 1.25 * impression).round().clamp(0.0, 5.0) as u8;
-        JuryCell::scored(score, usage)
+        JuryCell::scored(likert(2.5 + 1.25 * impression), usage)
     }
 
     /// How relevant retrieved experience is, in [0, 1]: the mean over `k` slots of each pair's
@@ -821,6 +835,24 @@ mod tests {
         ] {
             assert_ne!(cells(&source_with(on)), v1, "{on:?} changes some cell");
         }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_likert_score_is_the_rounded_clamped_impression(v in -3.0f64..8.0, k in 0u8..6, side in 0usize..3) {
+            proptest::prop_assert_eq!(likert(v), v.round().clamp(0.0, 5.0) as u8);
+            // At every half point, and the floats either side of it.
+            let half = f64::from(k) - 0.5;
+            let edge = [half.next_down(), half, half.next_up()][side];
+            proptest::prop_assert_eq!(likert(edge), edge.round().clamp(0.0, 5.0) as u8, "{}", edge);
+        }
+    }
+
+    #[test]
+    fn a_likert_score_of_no_number_is_zero() {
+        assert_eq!(likert(f64::NAN), f64::NAN.round().clamp(0.0, 5.0) as u8);
+        assert_eq!(likert(f64::INFINITY), 5);
+        assert_eq!(likert(f64::NEG_INFINITY), 0);
     }
 
     /// No stand-in effect is keyed on price: repricing the pool (here reversing it) leaves every
