@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use bevy_ecs::prelude::*;
+use bevy_ecs::system::SystemState;
 use tender_agents::{PlanCell, Task, Usage};
 
 use crate::clock::TaskTiming;
@@ -144,10 +145,14 @@ pub fn install_core(world: &mut World, schedule: &mut Schedule) {
     ));
 }
 
-fn arrive(mut commands: Commands, mut stream: ResMut<TaskStream>) {
+/// The next task of the stream enters the market. Spawned on the world directly rather than
+/// through `Commands`, whose queue costs more than the spawn once a task.
+fn arrive(world: &mut World) {
+    let mut stream = world.resource_mut::<TaskStream>();
     if stream.arrived < stream.tasks.len() {
-        commands.spawn((OpenTask { step: stream.arrived }, Decision::default()));
+        let step = stream.arrived;
         stream.arrived += 1;
+        world.spawn((OpenTask { step }, Decision::default()));
     }
 }
 
@@ -186,13 +191,13 @@ fn settle(mut tasks: Query<(&OpenTask, &mut Decision)>, stream: Res<TaskStream>,
 }
 
 /// Turn the settled task into a record and clear it from the world (a mechanism clears the
-/// entities it spawned itself).
-fn record(
-    mut commands: Commands,
-    mut tasks: Query<(Entity, &OpenTask, &mut Decision)>,
-    stream: Res<TaskStream>,
-    mut records: ResMut<Records>,
-) {
+/// entities it spawned itself). Despawned on the world directly, as [`arrive`] spawns.
+type Settled<'w, 's> =
+    (Query<'w, 's, (Entity, &'static OpenTask, &'static mut Decision)>, Res<'w, TaskStream>, ResMut<'w, Records>);
+
+fn record(world: &mut World, state: &mut SystemState<Settled<'static, 'static>>, mut done: Local<Vec<Entity>>) {
+    // Not input-dependent: `build_episode` inserts both resources before any schedule runs.
+    let (mut tasks, stream, mut records) = state.get_mut(world).expect("the task stream and the records are resources of every episode");
     for (entity, open, mut decision) in &mut tasks {
         let task = stream.get(open);
         let tab = decision.tab;
@@ -217,6 +222,9 @@ fn record(
             reported: std::mem::take(&mut decision.reported),
             timing: decision.timing.take(),
         });
-        commands.entity(entity).despawn();
+        done.push(entity);
+    }
+    for entity in done.drain(..) {
+        world.despawn(entity);
     }
 }
