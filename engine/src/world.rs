@@ -190,14 +190,16 @@ fn settle(mut tasks: Query<(&OpenTask, &mut Decision)>, stream: Res<TaskStream>,
     }
 }
 
-/// Turn the settled task into a record and clear it from the world (a mechanism clears the
-/// entities it spawned itself). Despawned on the world directly, as [`arrive`] spawns.
+/// What [`record`] reads of the world: the settled tasks, the stream and the records.
 type Settled<'w, 's> =
     (Query<'w, 's, (Entity, &'static OpenTask, &'static mut Decision)>, Res<'w, TaskStream>, ResMut<'w, Records>);
 
+/// Turn the settled task into a record and clear it from the world (a mechanism clears the
+/// entities it spawned itself). Despawned on the world directly, as [`arrive`] spawns.
 fn record(world: &mut World, state: &mut SystemState<Settled<'static, 'static>>, mut done: Local<Vec<Entity>>) {
     // Not input-dependent: `build_episode` inserts both resources before any schedule runs.
-    let (mut tasks, stream, mut records) = state.get_mut(world).expect("the task stream and the records are resources of every episode");
+    let (mut tasks, stream, mut records) =
+        state.get_mut(world).expect("the task stream and the records are resources of every episode");
     for (entity, open, mut decision) in &mut tasks {
         let task = stream.get(open);
         let tab = decision.tab;
