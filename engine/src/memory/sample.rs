@@ -40,27 +40,6 @@ pub struct Above {
     maxima: Vec<f32>,
 }
 
-impl Above {
-    /// The entries of `all` (with `succeeded`) whose similarity is above `floor`, in order.
-    /// Compared 64 at a time into a mask whose set bits are then read, where a branch per entry
-    /// would be mispredicted (most entries are below, and which ones is no pattern).
-    pub fn keep_above(&mut self, all: &[f32], succeeded: &[bool], floor: f64) {
-        self.floor = floor;
-        self.similarities.clear();
-        self.succeeded.clear();
-        let below = below_or_at(floor);
-        for (c, chunk) in all.chunks(64).enumerate() {
-            let mut above = mask_above(chunk, below);
-            while above != 0 {
-                let i = c * 64 + above.trailing_zeros() as usize;
-                above &= above - 1;
-                self.similarities.push(all[i]);
-                self.succeeded.push(succeeded[i]);
-            }
-        }
-    }
-}
-
 /// The largest `f32` at or below `floor`: an `f32` is above `floor` exactly when it is above
 /// this (any `f32` above it is at least the next one, which is above `floor`), so the comparison
 /// is made in `f32`, eight to a vector register.
@@ -142,12 +121,24 @@ impl LessonSample {
     }
 
     /// The kept entries whose similarity to `query` is above `floor`, each with its similarity
-    /// and whether its winner succeeded, in storage order, into `out` ([`Above::keep_above`]).
+    /// and whether its winner succeeded, in storage order, into `out`. Compared 64 at a time
+    /// into a mask whose set bits are then read, where a branch per entry would be mispredicted
+    /// (most entries are below, and which ones is no pattern).
     pub fn above_into(&self, query: &[f32], floor: f64, out: &mut Above) {
-        let mut all = std::mem::take(&mut out.all);
-        self.similarities_into(query, &mut all, &mut out.maxima);
-        out.keep_above(&all[..self.len()], &self.succeeded, floor);
-        out.all = all;
+        self.similarities_into(query, &mut out.all, &mut out.maxima);
+        out.floor = floor;
+        out.similarities.clear();
+        out.succeeded.clear();
+        let (all, below) = (&out.all[..self.len()], below_or_at(floor));
+        for (c, chunk) in all.chunks(64).enumerate() {
+            let mut above = mask_above(chunk, below);
+            while above != 0 {
+                let i = c * 64 + above.trailing_zeros() as usize;
+                above &= above - 1;
+                out.similarities.push(all[i]);
+                out.succeeded.push(self.succeeded[i]);
+            }
+        }
     }
 
     #[must_use]
