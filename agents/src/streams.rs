@@ -5,7 +5,9 @@
 //! portable Xoshiro256++ generator, so a draw depends only on its key: never on how many other
 //! draws came before it, which mechanism asked, or which thread runs the episode.
 
-use rand::SeedableRng;
+use std::convert::Infallible;
+
+use rand::{Rng, SeedableRng, TryRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 /// The portable generator behind every stream.
@@ -133,7 +135,17 @@ impl KeyPrefix {
     /// The generator of the stream keyed by the prefix followed by `rest`.
     #[must_use]
     pub fn rng(self, rest: &[u64]) -> StreamRng {
-        seeded(rest.iter().fold(self.0, |h, &id| splitmix64(h ^ id)))
+        seeded(self.seed(rest))
+    }
+
+    /// The same stream as [`KeyPrefix::rng`], for a draw that mostly reads one word.
+    #[must_use]
+    pub fn lazy(self, rest: &[u64]) -> LazyStream {
+        LazyStream::new(self.seed(rest))
+    }
+
+    fn seed(self, rest: &[u64]) -> u64 {
+        rest.iter().fold(self.0, |h, &id| splitmix64(h ^ id))
     }
 }
 
@@ -143,6 +155,87 @@ pub fn stream(episode_seed: u64, purpose: Purpose, ids: &[u64]) -> StreamRng {
     seeded(stream_seed(episode_seed, purpose, ids))
 }
 
+/// The same stream as [`stream`], for a draw that mostly reads one word.
+#[must_use]
+pub fn lazy_stream(episode_seed: u64, purpose: Purpose, ids: &[u64]) -> LazyStream {
+    LazyStream::new(stream_seed(episode_seed, purpose, ids))
+}
+
+/// The stream of a seed, its state filled in only when a second word is asked for.
+///
+/// Most streams give one normal draw (a juror's noise, a task's difficulty), and the ziggurat
+/// reads one word for it about 99% of the time. Xoshiro256++'s first word depends on only two of
+/// its four state words, which are two of the four splitmix64 outputs seeding makes; the other
+/// two, and the state update, are needed only for a second word. Every word is the
+/// [`StreamRng`]'s of the same seed, to the bit.
+#[derive(Clone, Debug)]
+pub struct LazyStream(Lazy);
+
+#[derive(Clone, Debug)]
+enum Lazy {
+    /// Nothing read yet.
+    Fresh(u64),
+    /// The first word read, from the seed's first and last state words.
+    Started(u64),
+    /// The generator, past every word read.
+    Full(StreamRng),
+}
+
+impl LazyStream {
+    #[must_use]
+    pub const fn new(seed: u64) -> Self {
+        Self(Lazy::Fresh(seed))
+    }
+
+    /// The full generator at the stream's current position.
+    fn full(&mut self) -> &mut StreamRng {
+        match self.0 {
+            Lazy::Fresh(seed) => self.0 = Lazy::Full(seeded(seed)),
+            Lazy::Started(seed) => {
+                let mut rng = seeded(seed);
+                rng.next_u64();
+                self.0 = Lazy::Full(rng);
+            }
+            Lazy::Full(_) => {}
+        }
+        match &mut self.0 {
+            Lazy::Full(rng) => rng,
+            // Not input-dependent: the match above left the state full.
+            Lazy::Fresh(_) | Lazy::Started(_) => unreachable!("the stream was just filled in"),
+        }
+    }
+}
+
+impl TryRng for LazyStream {
+    type Error = Infallible;
+
+    #[inline]
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        // As Xoshiro256++ does: the upper bits of a word.
+        Ok((self.try_next_u64()? >> 32) as u32)
+    }
+
+    #[inline]
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        if let Lazy::Fresh(seed) = self.0 {
+            self.0 = Lazy::Started(seed);
+            // Xoshiro256++'s output, rotl(s0 + s3, 23) + s0, with s0 and s3 as `seeded` fills them.
+            let s0 = splitmix64(seed);
+            let s3 = splitmix64(seed.wrapping_add(SEED_STEP.wrapping_mul(3)));
+            return Ok(s0.wrapping_add(s3).rotate_left(23).wrapping_add(s0));
+        }
+        Ok(self.full().next_u64())
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), Infallible> {
+        self.full().fill_bytes(dest);
+        Ok(())
+    }
+}
+
+/// The increment between the splitmix64 outputs that seed a generator.
+const SEED_STEP: u64 = 0x9E37_79B9_7F4A_7C15;
+
 /// `StreamRng::seed_from_u64(seed)`, to the bit, without its byte-by-byte path: rand_xoshiro
 /// fills the 32-byte seed with four successive SplitMix64 outputs, little-endian, which are
 /// [`splitmix64`] of the seed advanced by its increment. Streams are made tens of times per
@@ -150,10 +243,9 @@ pub fn stream(episode_seed: u64, purpose: Purpose, ids: &[u64]) -> StreamRng {
 #[must_use]
 #[inline]
 fn seeded(seed: u64) -> StreamRng {
-    const STEP: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut bytes = [0u8; 32];
     for (i, word) in bytes.chunks_exact_mut(8).enumerate() {
-        word.copy_from_slice(&splitmix64(seed.wrapping_add(STEP.wrapping_mul(i as u64))).to_le_bytes());
+        word.copy_from_slice(&splitmix64(seed.wrapping_add(SEED_STEP.wrapping_mul(i as u64))).to_le_bytes());
     }
     StreamRng::from_seed(bytes)
 }
@@ -217,10 +309,43 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn a_lazy_stream_is_the_stream(seed in proptest::num::u64::ANY, words in 0usize..6, bytes in 0usize..20) {
+            let mut lazy = LazyStream::new(seed);
+            let mut rng = seeded(seed);
+            for _ in 0..words {
+                proptest::prop_assert_eq!(lazy.next_u64(), rng.next_u64());
+            }
+            let (mut a, mut b) = (vec![0u8; bytes], vec![0u8; bytes]);
+            lazy.fill_bytes(&mut a);
+            rng.fill_bytes(&mut b);
+            proptest::prop_assert_eq!(a, b);
+            proptest::prop_assert_eq!(lazy.next_u32(), rng.next_u32());
+            proptest::prop_assert_eq!(lazy.next_u64(), rng.next_u64());
+        }
+
+        #[test]
+        fn a_lazy_normal_is_the_streams(seed in proptest::num::u64::ANY) {
+            use rand::RngExt;
+            let draw: f64 = LazyStream::new(seed).sample(rand_distr::StandardNormal);
+            proptest::prop_assert_eq!(draw.to_bits(), seeded(seed).sample::<f64, _>(rand_distr::StandardNormal).to_bits());
+        }
+    }
+
+    #[test]
+    fn a_lazy_stream_reads_its_first_u32_as_the_stream_does() {
+        for seed in [0, 1, u64::MAX] {
+            assert_eq!(LazyStream::new(seed).next_u32(), seeded(seed).next_u32());
+        }
+    }
+
     #[test]
     fn a_key_prefix_continues_the_key() {
         let prefix = KeyPrefix::new(7, Purpose::Jury, &[1, 2]);
         assert_eq!(prefix.rng(&[3, 4]), stream(7, Purpose::Jury, &[1, 2, 3, 4]));
         assert_eq!(prefix.rng(&[]), stream(7, Purpose::Jury, &[1, 2]));
+        assert_eq!(prefix.lazy(&[3, 4]).next_u64(), stream(7, Purpose::Jury, &[1, 2, 3, 4]).next_u64());
+        assert_eq!(lazy_stream(7, Purpose::Jury, &[1]).next_u64(), stream(7, Purpose::Jury, &[1]).next_u64());
     }
 }

@@ -29,7 +29,7 @@ use crate::cells::{Lessons, MemoryView};
 use crate::memo::{Memo, get_or_draw};
 use crate::profile::{AgentProfile, StandInParams};
 use crate::source::{AgentInfo, CellKey, OutcomeSource};
-use crate::streams::{KeyPrefix, Purpose, StreamRng, name_key, stream};
+use crate::streams::{KeyPrefix, Purpose, lazy_stream, name_key, stream};
 use crate::task::Task;
 use crate::validate::{Checker, Invalids};
 use crate::workload::WorkloadSpec;
@@ -105,7 +105,7 @@ struct PlanNoise {
     impression: f64,
 }
 
-fn normal(rng: &mut StreamRng) -> f64 {
+fn normal(rng: &mut impl rand::Rng) -> f64 {
     rng.sample(StandardNormal)
 }
 
@@ -284,7 +284,7 @@ impl SyntheticSource {
         let key = self.keys[agent];
         let part = |purpose: Purpose, ids: &[u64]| {
             let memo_key = [self.memo_id << 4 | purpose as u64, seed, ids[0], ids.get(1).copied().unwrap_or(0)];
-            get_or_draw(&SHARED_PARTS, memo_key, || normal(&mut stream(seed, purpose, ids)))
+            get_or_draw(&SHARED_PARTS, memo_key, || normal(&mut lazy_stream(seed, purpose, ids)))
         };
         let shared = part(Purpose::Difficulty, &[u64::from(task.id)]);
         let topic = part(Purpose::TopicFit, &[u64::from(task.topic), key]);
@@ -303,7 +303,7 @@ impl SyntheticSource {
             let share = self.params.complementary_topics;
             let uniform = |purpose: Purpose, id: u64| {
                 let memo_key = [self.memo_id << 4 | purpose as u64, seed, id, 0];
-                get_or_draw(&SHARED_PARTS, memo_key, || stream(seed, purpose, &[id]).random::<f64>())
+                get_or_draw(&SHARED_PARTS, memo_key, || lazy_stream(seed, purpose, &[id]).random::<f64>())
             };
             // A task of its own (drawn with probability `complementary_by_task`) reuses that
             // draw, rescaled, as its own uniform; the others read their topic's. Either way the
@@ -403,7 +403,7 @@ impl SyntheticSource {
     /// as the plan does.
     fn juror_noise(&self, panel: &Panel, round: Round, juror: usize) -> f64 {
         // The stream of (task, author, juror, round).
-        let draw = |round: Round| normal(&mut panel.jury.rng(&[self.keys[juror], round.key()]));
+        let draw = |round: Round| normal(&mut panel.jury.lazy(&[self.keys[juror], round.key()]));
         let first = draw(Round::Initial);
         if panel.rho >= 1.0 { first } else { mix(panel.rho, first, draw(round)) }
     }
