@@ -15,15 +15,16 @@ use crate::ledger::Ledger;
 use crate::mechanisms::Mechanism;
 use crate::record::TaskRecord;
 use crate::training::{EpisodeTasks, TrainingSet};
-use crate::world::{Decision, EpisodeSeed, OpenTask, Phase, Records, TaskStream, install_core};
+use crate::world::{Decision, EpisodeSeed, OpenTask, Pace, Phase, Records, TaskStream, install_core};
 
-/// A fresh world and schedule for one episode: the pool spawned, the shared systems and the
-/// mechanism's installed. The schedule is not yet built, so callers may add systems.
+/// A fresh world and schedule for one episode at `pace`: the pool spawned, the shared systems
+/// and the mechanism's installed. The schedule is not yet built, so callers may add systems.
 pub fn build_episode(
     source: Arc<dyn OutcomeSource>,
     tasks: EpisodeTasks,
     mechanism: &dyn Mechanism,
     episode_seed: u64,
+    pace: Pace,
 ) -> (World, Schedule) {
     let EpisodeTasks { train, eval: tasks } = tasks;
     let steps = tasks.len();
@@ -33,6 +34,7 @@ pub fn build_episode(
     world.insert_resource(TaskStream { tasks, arrived: 0 });
     world.insert_resource(EpisodeSeed(episode_seed));
     world.insert_resource(Records(Vec::with_capacity(steps)));
+    world.insert_resource(pace);
 
     let mut schedule = Schedule::default();
     schedule.set_executor(SingleThreadedExecutor::new());
@@ -72,7 +74,7 @@ pub fn run_episode(
     mechanism_name: &str,
     episode_seed: u64,
 ) -> Result<Vec<TaskRecord>, EngineError> {
-    let (world, schedule) = build_episode(source, tasks, mechanism, episode_seed);
+    let (world, schedule) = build_episode(source, tasks, mechanism, episode_seed, Pace::Sequential);
     play(world, schedule, mechanism_name)
 }
 
@@ -133,7 +135,7 @@ pub fn play_in_time(
     let tasks = EpisodeTasks { eval: timing.arrivals.order(&tasks.eval), train: tasks.train };
     let n = tasks.eval.len();
     let arrivals = timing.arrivals.times(episode_seed, &tasks.eval).unwrap_or_else(|| vec![0.0; n]);
-    let (mut world, mut schedule) = build_episode(source, tasks, mechanism, episode_seed);
+    let (mut world, mut schedule) = build_episode(source, tasks, mechanism, episode_seed, Pace::Timed);
     let mut servers = Servers::new(timing.serving.clone());
     servers.reserve(n * (1 + timing.serving.len() * (1 + timing.serving.len())));
     world.resource_mut::<Ledger>().set_servers(servers);

@@ -42,6 +42,17 @@ impl Phase {
     ];
 }
 
+/// How an episode's schedule runs take tasks through the phases, for mechanisms whose systems
+/// can be fewer when nothing happens between phases.
+#[derive(Resource, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pace {
+    /// One task at a time: a schedule run takes the task that arrived through every phase.
+    Sequential,
+    /// In simulated time: a schedule run takes each task that is ready through one phase, and a
+    /// task waits between phases for its calls.
+    Timed,
+}
+
 /// An agent of the pool.
 #[derive(Component, Clone, Copy, Debug)]
 pub struct Agent {

@@ -27,7 +27,7 @@ use super::weights_by_agent;
 use crate::fit::{FitError, Features, FitSpec, FittedWeights, Jurors, Objective};
 use crate::ledger::Ledger;
 use crate::memory::{AuctionMemory, MemoryIndex, Neighbours};
-use crate::world::{Agent, Decision, OpenTask, Phase, Roster, TaskStream};
+use crate::world::{Agent, Decision, OpenTask, Pace, Phase, Roster, TaskStream};
 
 tender_agents::documented! {
     /// SALE as written in a scenario file.
@@ -562,14 +562,27 @@ impl Mechanism for SaleConfig {
         world.insert_resource(AuctionMemory::with_index(dim, agents, self.index));
         // Every task is spawned with its (empty) bids: no insertion, and they go when it goes.
         world.register_required_components::<OpenTask, Bids>();
-        schedule.add_systems((
-            bid.in_set(Phase::Bidding),
-            judge.in_set(Phase::Jury),
-            score.in_set(Phase::Scoring),
-            award.in_set(Phase::Award),
-        ));
+        match *world.resource::<Pace>() {
+            // Nothing happens between a task's phases: one system takes it from its bids to the
+            // award, rather than a system run (and its parameters' fetch) per phase.
+            Pace::Sequential => {
+                schedule.add_systems(auction.in_set(Phase::Bidding));
+            }
+            // Each phase waits for the calls of the one before.
+            Pace::Timed => {
+                schedule.add_systems((
+                    bid.in_set(Phase::Bidding),
+                    judge.in_set(Phase::Jury),
+                    score.in_set(Phase::Scoring),
+                    award.in_set(Phase::Award),
+                ));
+                if self.memory {
+                    schedule.add_systems(refine.in_set(Phase::Refinement));
+                }
+            }
+        }
         if self.memory {
-            schedule.add_systems((refine.in_set(Phase::Refinement), remember.in_set(Phase::MemoryUpdate)));
+            schedule.add_systems(remember.in_set(Phase::MemoryUpdate));
         }
         if self.payment == Payment::SecondScore {
             // After the tab is closed (what the execution cost) and before memory reads the
@@ -579,18 +592,47 @@ impl Mechanism for SaleConfig {
     }
 }
 
+/// A sequential episode's auction: every phase from the bids to the award, in order, for each
+/// open task; the same steps as the phase systems [`bid`], [`judge`], [`score`], [`refine`]
+/// and [`award`].
+fn auction(
+    mut tasks: Query<(&OpenTask, &mut Decision, &mut Bids)>,
+    roster: Res<Roster>,
+    stream: Res<TaskStream>,
+    config: Res<SaleConfig>,
+    memory: Res<AuctionMemory>,
+    mut ledger: ResMut<Ledger>,
+    mut scratch: Local<RefineScratch>,
+) {
+    for (open, mut decision, mut bids) in &mut tasks {
+        let task = stream.get(open);
+        bid_for(task, &mut bids, &roster, &mut ledger);
+        judge_bids(task, &mut bids, &config, &mut ledger);
+        score_bids(&mut bids, &config, &ledger);
+        if config.memory {
+            let market = Market { roster: &roster, config: &config, memory: &memory };
+            refine_for(task, &mut decision, &mut bids, &market, &mut ledger, &mut scratch);
+        }
+        award_to(&mut decision, &bids, &config);
+    }
+}
+
 fn bid(mut tasks: Query<(&OpenTask, &mut Bids)>, roster: Res<Roster>, stream: Res<TaskStream>, mut ledger: ResMut<Ledger>) {
     for (open, mut bids) in &mut tasks {
-        if !bids.0.is_empty() {
-            continue;
-        }
-        let task = stream.get(open);
-        // Room for every agent's first bid and a refinement each, so the vector grows once.
-        bids.0.reserve_exact(2 * roster.0.len());
-        for &agent in &roster.0 {
-            let plan = ledger.plan(task, agent.index);
-            bids.0.push(Bid::new(agent, plan));
-        }
+        bid_for(stream.get(open), &mut bids, &roster, &mut ledger);
+    }
+}
+
+/// Every agent's first bid, for a task without bids yet.
+fn bid_for(task: &Task, bids: &mut Bids, roster: &Roster, ledger: &mut Ledger) {
+    if !bids.0.is_empty() {
+        return;
+    }
+    // Room for every agent's first bid and a refinement each, so the vector grows once.
+    bids.0.reserve_exact(2 * roster.0.len());
+    for &agent in &roster.0 {
+        let plan = ledger.plan(task, agent.index);
+        bids.0.push(Bid::new(agent, plan));
     }
 }
 
@@ -678,21 +720,30 @@ fn bid_score(config: &SaleConfig, bid: &Bid, jury: f64, wait: f64) -> f64 {
 
 fn judge(mut tasks: Query<(&OpenTask, &mut Bids)>, stream: Res<TaskStream>, config: Res<SaleConfig>, mut ledger: ResMut<Ledger>) {
     for (open, mut bids) in &mut tasks {
-        let task = stream.get(open);
-        // Initial bids in (round, agent) order: the order they were made.
-        for b in bids.0.iter_mut().filter(|b| b.jury.is_none()) {
-            let jury = if !b.plan.usable() { 0.0 } else { jury_value(&mut ledger, &config, task, b.agent, &b.plan) };
-            b.jury = Some(jury);
-        }
+        judge_bids(stream.get(open), &mut bids, &config, &mut ledger);
+    }
+}
+
+/// The jury's value of every bid not yet judged.
+fn judge_bids(task: &Task, bids: &mut Bids, config: &SaleConfig, ledger: &mut Ledger) {
+    // Initial bids in (round, agent) order: the order they were made.
+    for b in bids.0.iter_mut().filter(|b| b.jury.is_none()) {
+        let jury = if !b.plan.usable() { 0.0 } else { jury_value(ledger, config, task, b.agent, &b.plan) };
+        b.jury = Some(jury);
     }
 }
 
 fn score(mut tasks: Query<&mut Bids>, config: Res<SaleConfig>, ledger: Res<Ledger>) {
     for mut bids in &mut tasks {
-        for b in &mut bids.0 {
-            if let (Some(jury), None) = (b.jury, b.score) {
-                b.score = Some(bid_score(&config, b, jury, ledger.expected_wait(b.agent)));
-            }
+        score_bids(&mut bids, &config, &ledger);
+    }
+}
+
+/// The score of every judged bid not yet scored.
+fn score_bids(bids: &mut Bids, config: &SaleConfig, ledger: &Ledger) {
+    for b in &mut bids.0 {
+        if let (Some(jury), None) = (b.jury, b.score) {
+            b.score = Some(bid_score(config, b, jury, ledger.expected_wait(b.agent)));
         }
     }
 }
@@ -710,8 +761,16 @@ fn best<'a>(bids: impl Iterator<Item = &'a Bid>, round: Round) -> Option<&'a Bid
     best_of(bids.filter(|b| b.plan.round == round))
 }
 
-/// Agents cheaper than the provisional winner refine from memory; their refined bids are judged
-/// and scored here, since the jury and scoring phases of this task are already past.
+/// What a refinement reads of the market besides the task.
+struct Market<'a> {
+    roster: &'a Roster,
+    config: &'a SaleConfig,
+    memory: &'a AuctionMemory,
+}
+
+/// A refinement's neighbours and retrieved pairs, reused from task to task.
+type RefineScratch = (Neighbours, Vec<RetrievedPair>);
+
 fn refine(
     mut tasks: Query<(&OpenTask, &mut Decision, &mut Bids)>,
     roster: Res<Roster>,
@@ -719,56 +778,73 @@ fn refine(
     config: Res<SaleConfig>,
     memory: Res<AuctionMemory>,
     mut ledger: ResMut<Ledger>,
-    mut scratch: Local<(Neighbours, Vec<RetrievedPair>)>,
+    mut scratch: Local<RefineScratch>,
 ) {
-    let (neighbours, pairs) = &mut *scratch;
+    let market = Market { roster: &roster, config: &config, memory: &memory };
     for (open, mut decision, mut bids) in &mut tasks {
-        let task = stream.get(open);
-        let Some(provisional) = best(bids.0.iter(), Round::Initial).copied() else { continue };
-        decision.report(&REFINERS, 0.0);
-        let refines = |a: &Agent| match config.refiners {
-            Refiners::Cheaper => a.price < provisional.price,
-            Refiners::AllLosers => a.index != provisional.agent,
-        };
-        if !roster.0.iter().any(refines) {
-            continue;
-        }
-        memory.nearest_into(&task.embedding, config.k, neighbours);
-        let view = memory.view(neighbours, &task.embedding);
-        let mut refiners = 0u16;
-        for agent in roster.0.iter().filter(|a| refines(a)) {
-            memory.pairs_into(neighbours, agent.index, pairs);
-            let plan = ledger.refine(task, agent.index, &AuctionMemory::recall(&view, pairs, config.k));
-            let mut refined = Bid::new(*agent, plan);
-            let jury = if !plan.usable() { 0.0 } else { jury_value(&mut ledger, &config, task, agent.index, &plan) };
-            refined.jury = Some(jury);
-            refined.score = Some(bid_score(&config, &refined, jury, ledger.expected_wait(agent.index)));
-            bids.0.push(refined);
-            refiners = refiners.saturating_add(1);
-        }
-        decision.report(&REFINERS, f64::from(refiners));
+        refine_for(stream.get(open), &mut decision, &mut bids, &market, &mut ledger, &mut scratch);
+    }
+}
+
+/// Agents cheaper than the provisional winner refine from memory; their refined bids are judged
+/// and scored here, since the jury and scoring phases of this task are already past.
+fn refine_for(
+    task: &Task,
+    decision: &mut Decision,
+    bids: &mut Bids,
+    market: &Market<'_>,
+    ledger: &mut Ledger,
+    (neighbours, pairs): &mut RefineScratch,
+) {
+    let Market { roster, config, memory } = *market;
+    let Some(provisional) = best(bids.0.iter(), Round::Initial).copied() else { return };
+    decision.report(&REFINERS, 0.0);
+    let refines = |a: &Agent| match config.refiners {
+        Refiners::Cheaper => a.price < provisional.price,
+        Refiners::AllLosers => a.index != provisional.agent,
+    };
+    if !roster.0.iter().any(refines) {
+        return;
+    }
+    memory.nearest_into(&task.embedding, config.k, neighbours);
+    let view = memory.view(neighbours, &task.embedding);
+    let mut refiners = 0u16;
+    for agent in roster.0.iter().filter(|a| refines(a)) {
+        memory.pairs_into(neighbours, agent.index, pairs);
+        let plan = ledger.refine(task, agent.index, &AuctionMemory::recall(&view, pairs, config.k));
+        let mut refined = Bid::new(*agent, plan);
+        let jury = if !plan.usable() { 0.0 } else { jury_value(ledger, config, task, agent.index, &plan) };
+        refined.jury = Some(jury);
+        refined.score = Some(bid_score(config, &refined, jury, ledger.expected_wait(agent.index)));
+        bids.0.push(refined);
+        refiners = refiners.saturating_add(1);
+    }
+    decision.report(&REFINERS, f64::from(refiners));
+}
+
+fn award(mut tasks: Query<(&mut Decision, &Bids)>, config: Res<SaleConfig>) {
+    for (mut decision, bids) in &mut tasks {
+        award_to(&mut decision, bids, &config);
     }
 }
 
 /// The provisional winner, unless a refined bid scores strictly lower (or, if so configured, as
 /// low).
-fn award(mut tasks: Query<(&mut Decision, &Bids)>, config: Res<SaleConfig>) {
-    for (mut decision, bids) in &mut tasks {
-        let Some(provisional) = best(bids.0.iter(), Round::Initial) else { continue };
-        let p_score = provisional.score.unwrap_or(f64::INFINITY);
-        let refined = best(bids.0.iter(), Round::Refined).filter(|r| {
-            let score = r.score.unwrap_or(f64::INFINITY);
-            match config.accept {
-                Accept::StrictlyLower => score < p_score,
-                Accept::LowerOrEqual => score <= p_score,
-            }
-        });
-        let winner = refined.unwrap_or(provisional);
-        decision.winner = Some(winner.agent);
-        decision.plan = winner.plan.usable().then_some(winner.plan);
-        decision.report(&PROVISIONAL, provisional.agent as f64);
-        decision.report(&REFINED, f64::from(u8::from(refined.is_some())));
-    }
+fn award_to(decision: &mut Decision, bids: &Bids, config: &SaleConfig) {
+    let Some(provisional) = best(bids.0.iter(), Round::Initial) else { return };
+    let p_score = provisional.score.unwrap_or(f64::INFINITY);
+    let refined = best(bids.0.iter(), Round::Refined).filter(|r| {
+        let score = r.score.unwrap_or(f64::INFINITY);
+        match config.accept {
+            Accept::StrictlyLower => score < p_score,
+            Accept::LowerOrEqual => score <= p_score,
+        }
+    });
+    let winner = refined.unwrap_or(provisional);
+    decision.winner = Some(winner.agent);
+    decision.plan = winner.plan.usable().then_some(winner.plan);
+    decision.report(&PROVISIONAL, provisional.agent as f64);
+    decision.report(&REFINED, f64::from(u8::from(refined.is_some())));
 }
 
 /// The factor on the winner's price that makes its score equal `rival`'s (its critical price
@@ -877,10 +953,10 @@ mod tests {
         let source = Arc::new(scenario.source().unwrap());
         let split = scenario.training.split(&scenario.workload, seed);
         let tasks = split.eval.clone();
-        let (mut world, mut schedule) = build_episode(source.clone(), split, &config, seed);
+        let (mut world, mut schedule) = build_episode(source.clone(), split, &config, seed, Pace::Sequential);
         world.init_resource::<Observed>();
         schedule.add_systems((
-            observe_award.in_set(Phase::Award).after(award),
+            observe_award.in_set(Phase::Award),
             observe_settlement.in_set(Phase::MemoryUpdate),
         ));
         schedule.initialize(&mut world).unwrap();
@@ -1087,7 +1163,7 @@ mod tests {
         let scenario = Scenario::parse(POOL, "pool").unwrap();
         let source: Arc<dyn OutcomeSource> = Arc::new(scenario.source().unwrap());
         let mech = scenario.resolve_mechanisms().remove(0).mechanism;
-        let (world, schedule) = build_episode(source, scenario.training.split(&scenario.workload, 3), &*mech, 3);
+        let (world, schedule) = build_episode(source, scenario.training.split(&scenario.workload, 3), &*mech, 3, Pace::Sequential);
         let records = play(world, schedule, "SALE").unwrap();
         assert_eq!(records.len(), 40);
         for r in &records {
@@ -1116,12 +1192,33 @@ mod payment_tests {
     use crate::scenario::Scenario;
 
     fn records(mechanism: &str) -> Vec<crate::TaskRecord> {
+        records_at(mechanism, Pace::Sequential)
+    }
+
+    /// An episode played one task at a time, with the systems SALE installs at `pace`.
+    fn records_at(mechanism: &str, pace: Pace) -> Vec<crate::TaskRecord> {
         let text = tests_pool().replace("mechanisms: [Sale(w_c: 0.05, w_h: 1.0)]", &format!("mechanisms: [{mechanism}]"));
         let scenario = Scenario::parse(&text, "pool").expect("valid");
         let source: Arc<dyn OutcomeSource> = Arc::new(scenario.source().expect("pool"));
         let mech = scenario.resolve_mechanisms().remove(0).mechanism;
-        let (world, schedule) = build_episode(source, scenario.training.split(&scenario.workload, 3), &*mech, 3);
+        let (world, schedule) = build_episode(source, scenario.training.split(&scenario.workload, 3), &*mech, 3, pace);
         play(world, schedule, "SALE").expect("plays")
+    }
+
+    /// The one-pass auction of a sequential episode is the phase systems of a timed one, run one
+    /// task at a time: the same records to the bit, for every variant whose steps differ.
+    #[test]
+    fn the_one_pass_auction_is_the_phase_systems() {
+        for mechanism in [
+            "Sale(w_c: 0.05, w_h: 1.0)",
+            "Sale(w_c: 0.05, w_h: 1.0, memory: false)",
+            "Sale(w_c: 0.05, w_h: 1.0, payment: SecondScore)",
+            "Sale(w_c: 0.05, w_h: 1.0, jury: PeerOnly, refiners: AllLosers, accept: LowerOrEqual, k: 2)",
+        ] {
+            let one_pass = records_at(mechanism, Pace::Sequential);
+            assert!(one_pass.iter().any(|r| r.reported.iter().any(|(q, v)| q.id == REFINERS.id && *v > 0.0)) || mechanism.contains("memory: false"));
+            assert_eq!(one_pass, records_at(mechanism, Pace::Timed), "{mechanism}");
+        }
     }
 
     fn tests_pool() -> String {
