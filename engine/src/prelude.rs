@@ -24,4 +24,4 @@ pub use crate::mechanisms::predict::Predictor;
 pub use crate::mechanisms::{
     Aggregate, Meaning, Mechanism, MechanismKind, Needs, PAYMENT, Pool, Quantity, Resolved, Role, entry, register,
 };
-pub use crate::world::{Agent, Decision, EpisodeSeed, OpenTask, Phase, Roster, TaskStream};
+pub use crate::world::{Agent, Decision, EpisodeSeed, OpenTask, Pace, Phase, Roster, TaskStream};

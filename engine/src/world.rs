@@ -148,12 +148,13 @@ pub fn install_core(world: &mut World, schedule: &mut Schedule) {
     for pair in Phase::ALL.windows(2) {
         schedule.configure_sets(pair[1].after(pair[0]));
     }
-    schedule.add_systems((
-        arrive.in_set(Phase::Arrival),
-        execute.in_set(Phase::Execution),
-        settle.in_set(Phase::Settlement),
-        record.in_set(Phase::Recording),
-    ));
+    schedule.add_systems((arrive.in_set(Phase::Arrival), record.in_set(Phase::Recording)));
+    match *world.resource::<Pace>() {
+        // The task is settled as soon as it is executed: one system run, not two.
+        Pace::Sequential => schedule.add_systems(execute_and_settle.in_set(Phase::Execution)),
+        // Settlement waits for the execution's call.
+        Pace::Timed => schedule.add_systems((execute.in_set(Phase::Execution), settle.in_set(Phase::Settlement))),
+    };
 }
 
 /// The next task of the stream enters the market. Spawned on the world directly rather than
@@ -170,34 +171,54 @@ fn arrive(world: &mut World) {
 /// The winner executes along its plan; exactly one execution per task.
 fn execute(mut tasks: Query<(&OpenTask, &mut Decision)>, stream: Res<TaskStream>, mut ledger: ResMut<Ledger>) {
     for (open, mut decision) in &mut tasks {
-        if let (Some(winner), None) = (decision.winner, decision.success) {
-            let task = stream.get(open);
-            let gave_up = ledger.gave_up(task);
-            if gave_up || !ledger.admits(winner) {
-                // Timed out during its auction, or the winner's queue is full: the task is not
-                // executed and nothing is paid for an execution.
-                if gave_up {
-                    ledger.time_out(task);
-                }
-                decision.winner = None;
-                decision.success = Some(false);
-                continue;
+        execute_task(stream.get(open), &mut decision, &mut ledger);
+    }
+}
+
+fn execute_task(task: &Task, decision: &mut Decision, ledger: &mut Ledger) {
+    if let (Some(winner), None) = (decision.winner, decision.success) {
+        let gave_up = ledger.gave_up(task);
+        if gave_up || !ledger.admits(winner) {
+            // Timed out during its auction, or the winner's queue is full: the task is not
+            // executed and nothing is paid for an execution.
+            if gave_up {
+                ledger.time_out(task);
             }
-            let plan = decision.plan;
-            let cell = ledger.execute(task, winner, plan.as_ref());
-            decision.success = Some(cell.success);
-            // A cancelled execution delivered no answer.
-            decision.delivered = if ledger.timed_out(task) { Usage::default() } else { cell.usage };
+            decision.winner = None;
+            decision.success = Some(false);
+            return;
         }
+        let plan = decision.plan;
+        let cell = ledger.execute(task, winner, plan.as_ref());
+        decision.success = Some(cell.success);
+        // A cancelled execution delivered no answer.
+        decision.delivered = if ledger.timed_out(task) { Usage::default() } else { cell.usage };
     }
 }
 
 /// Close the task's tab: everything it cost, deciding and executing, and when its calls ran.
 fn settle(mut tasks: Query<(&OpenTask, &mut Decision)>, stream: Res<TaskStream>, mut ledger: ResMut<Ledger>) {
     for (open, mut decision) in &mut tasks {
-        let (tab, timing) = ledger.close(stream.get(open));
-        decision.tab = tab;
-        decision.timing = ledger.servers().is_some().then(|| Box::new(timing));
+        settle_task(stream.get(open), &mut decision, &mut ledger);
+    }
+}
+
+fn settle_task(task: &Task, decision: &mut Decision, ledger: &mut Ledger) {
+    let (tab, timing) = ledger.close(task);
+    decision.tab = tab;
+    decision.timing = ledger.servers().is_some().then(|| Box::new(timing));
+}
+
+/// A sequential episode's execution and settlement, one after the other for each open task.
+fn execute_and_settle(
+    mut tasks: Query<(&OpenTask, &mut Decision)>,
+    stream: Res<TaskStream>,
+    mut ledger: ResMut<Ledger>,
+) {
+    for (open, mut decision) in &mut tasks {
+        let task = stream.get(open);
+        execute_task(task, &mut decision, &mut ledger);
+        settle_task(task, &mut decision, &mut ledger);
     }
 }
 
