@@ -596,12 +596,7 @@ impl Mechanism for SaleConfig {
 /// open task; the same steps as the phase systems [`bid`], [`judge`], [`score`], [`refine`]
 /// and [`award`].
 fn auction(
-    mut tasks: Query<(&OpenTask, &mut Decision, &mut Bids)>,
-    roster: Res<Roster>,
-    stream: Res<TaskStream>,
-    config: Res<SaleConfig>,
-    memory: Res<AuctionMemory>,
-    mut ledger: ResMut<Ledger>,
+    (mut tasks, roster, stream, config, memory, mut ledger): Refining<'_, '_>,
     mut scratch: Local<RefineScratch>,
 ) {
     for (open, mut decision, mut bids) in &mut tasks {
@@ -771,15 +766,18 @@ struct Market<'a> {
 /// A refinement's neighbours and retrieved pairs, reused from task to task.
 type RefineScratch = (Neighbours, Vec<RetrievedPair>);
 
-fn refine(
-    mut tasks: Query<(&OpenTask, &mut Decision, &mut Bids)>,
-    roster: Res<Roster>,
-    stream: Res<TaskStream>,
-    config: Res<SaleConfig>,
-    memory: Res<AuctionMemory>,
-    mut ledger: ResMut<Ledger>,
-    mut scratch: Local<RefineScratch>,
-) {
+/// What refining reads and writes of the world (the one-pass [`auction`] too): the open tasks
+/// with their decisions and bids, the pool, the stream, SALE's settings, memory and the ledger.
+type Refining<'w, 's> = (
+    Query<'w, 's, (&'static OpenTask, &'static mut Decision, &'static mut Bids)>,
+    Res<'w, Roster>,
+    Res<'w, TaskStream>,
+    Res<'w, SaleConfig>,
+    Res<'w, AuctionMemory>,
+    ResMut<'w, Ledger>,
+);
+
+fn refine((mut tasks, roster, stream, config, memory, mut ledger): Refining<'_, '_>, mut scratch: Local<RefineScratch>) {
     let market = Market { roster: &roster, config: &config, memory: &memory };
     for (open, mut decision, mut bids) in &mut tasks {
         refine_for(stream.get(open), &mut decision, &mut bids, &market, &mut ledger, &mut scratch);
