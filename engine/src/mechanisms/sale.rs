@@ -1203,8 +1203,9 @@ mod payment_tests {
         play(world, schedule, "SALE").expect("plays")
     }
 
-    /// The one-pass auction of a sequential episode is the phase systems of a timed one, run one
-    /// task at a time: the same records to the bit, for every variant whose steps differ.
+    /// The one-pass auction of a sequential episode (with the engine's one system that executes
+    /// and settles) is the phase systems of a timed one, run one task at a time: the same records
+    /// to the bit, for every variant whose steps differ.
     #[test]
     fn the_one_pass_auction_is_the_phase_systems() {
         for mechanism in [
