@@ -10,7 +10,7 @@ use tender_agents::{AgentInfo, OutcomeSource, WorkloadSpec};
 use crate::clock::Timing;
 use crate::episode::play_episode;
 use crate::error::EngineError;
-use crate::mechanisms::Resolved;
+use crate::mechanisms::{Resolved, draw_for};
 use crate::record::TaskRecord;
 use crate::training::Training;
 
@@ -94,8 +94,9 @@ pub fn run_batch(
                 if options.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
                     return Err(EngineError::Cancelled);
                 }
-                let (seed, tasks) = training.episode(workload, options.seed, u64::from(episode));
                 let column = &mechanisms[m];
+                let draw = draw_for(std::slice::from_ref(column));
+                let (seed, tasks) = training.episode(workload, options.seed, u64::from(episode), draw);
                 let timing = options.timing.as_ref();
                 let (records, calls) =
                     play_episode(Arc::clone(&source), tasks, &*column.mechanism, &column.name, seed, timing)?;

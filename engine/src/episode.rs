@@ -29,7 +29,11 @@ pub fn build_episode(
     let EpisodeTasks { train, eval: tasks } = tasks;
     let steps = tasks.len();
     let mut world = World::new();
-    world.insert_resource(TrainingSet(train));
+    // Only a mechanism that reads them gets them (and an episode drew them only for it): one
+    // that reads them undeclared fails at once, for want of the resource.
+    if mechanism.reads_training_set() {
+        world.insert_resource(TrainingSet(train));
+    }
     world.insert_resource(Ledger::new(source, episode_seed));
     world.insert_resource(TaskStream { tasks, arrived: 0 });
     world.insert_resource(EpisodeSeed(episode_seed));

@@ -41,4 +41,4 @@ pub use mechanisms::{Mechanism, MechanismKind, MechanismSpec, Resolved, Role};
 pub use prepared::{PrepareError, Prepared};
 pub use record::TaskRecord;
 pub use scenario::{Scenario, ScenarioError};
-pub use training::{EpisodeTasks, Training};
+pub use training::{Draw, EpisodeTasks, Training};

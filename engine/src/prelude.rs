@@ -24,4 +24,5 @@ pub use crate::mechanisms::predict::Predictor;
 pub use crate::mechanisms::{
     Aggregate, Meaning, Mechanism, MechanismKind, Needs, PAYMENT, Pool, Quantity, Resolved, Role, entry, register,
 };
+pub use crate::training::TrainingSet;
 pub use crate::world::{Agent, Decision, EpisodeSeed, OpenTask, Pace, Phase, Roster, TaskStream};

@@ -58,7 +58,8 @@ pub fn run_units<E: Send>(
         units.par_iter().try_for_each(|&(p, r)| {
             let (point, seed) = (&points[p].prepared, points[p].seed);
             let mut runs = Vec::with_capacity(point.mechanisms.len());
-            let (seed, tasks) = point.scenario.training.episode(&point.scenario.workload, seed, u64::from(r));
+            let draw = crate::mechanisms::draw_for(&point.mechanisms);
+            let (seed, tasks) = point.scenario.training.episode(&point.scenario.workload, seed, u64::from(r), draw);
             let timing = point.options(None).timing;
             for m in &point.mechanisms {
                 let source = std::sync::Arc::clone(&point.source);

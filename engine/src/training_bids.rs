@@ -73,7 +73,8 @@ pub fn collect(
     let mut auctions = Vec::new();
     let mut cost = 0.0;
     for e in 0..episodes {
-        let (seed, tasks) = scenario.training.episode(&scenario.workload, scenario.seed, u64::from(e));
+        let (seed, tasks) =
+            scenario.training.episode(&scenario.workload, scenario.seed, u64::from(e), crate::training::Draw::All);
         let tasks = tasks.train;
         let mut ledger = Ledger::new(Arc::clone(&source), seed);
         for task in tasks.iter() {
@@ -109,7 +110,8 @@ pub fn run_training(
     }
     let mut run = TrainingRun::default();
     for e in 0..episodes {
-        let (seed, tasks) = scenario.training.episode(&scenario.workload, scenario.seed, u64::from(e));
+        let (seed, tasks) =
+            scenario.training.episode(&scenario.workload, scenario.seed, u64::from(e), crate::training::Draw::All);
         run.tasks += tasks.train.len();
         let split = crate::EpisodeTasks { train: Arc::from([]), eval: tasks.train };
         let records = crate::run_episode(Arc::clone(source), split, mechanism, "training", seed)

@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use tender_agents::validate::Checker;
 
 use crate::fit::{FitError, TrainingAuction};
+use crate::training::Draw;
 
 /// What a mechanism reads besides each task's executions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -159,6 +160,21 @@ pub trait Mechanism: Debug + Send + Sync {
     fn learns(&self) -> bool {
         false
     }
+
+    /// Whether its `install` reads the episode's training tasks ([`crate::training::TrainingSet`]:
+    /// routers and predictors that learn before the episode). Only then does an episode draw
+    /// them and put them in its world; a mechanism that fits itself on them when the scenario is
+    /// prepared, as SALE does, reads none while it plays.
+    fn reads_training_set(&self) -> bool {
+        false
+    }
+}
+
+/// The task sets an episode of these columns draws: the training tasks only when one of them
+/// reads them ([`Mechanism::reads_training_set`]).
+#[must_use]
+pub fn draw_for(columns: &[Resolved]) -> Draw {
+    if columns.iter().any(|c| c.mechanism.reads_training_set()) { Draw::All } else { Draw::Evaluated }
 }
 
 /// One column of a batch: a named, resolved mechanism and what the analysis needs to know of it

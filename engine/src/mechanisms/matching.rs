@@ -109,6 +109,10 @@ struct Matching {
 }
 
 impl Mechanism for MatchingParams {
+    fn reads_training_set(&self) -> bool {
+        true
+    }
+
     fn install(&self, world: &mut World, schedule: &mut Schedule) {
         let predictor = Predictor::learn(world, self.k as usize);
         let agents = world.resource::<Ledger>().agents();

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 pub use api::{
     Aggregate, AttachError, Collected, Meaning, Mechanism, MechanismKind, Needs, PAYMENT, Pool, Quantity, Resolved,
-    Role, TrainingData, TrainingRun,
+    Role, TrainingData, TrainingRun, draw_for,
 };
 pub use registry::{DuplicateKind, Entry, MechanismSpec, entry, kinds, parameters, register};
 

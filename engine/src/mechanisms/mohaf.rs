@@ -88,6 +88,10 @@ struct Mohaf {
 }
 
 impl Mechanism for MohafParams {
+    fn reads_training_set(&self) -> bool {
+        true
+    }
+
     fn reports(&self) -> Vec<Quantity> {
         vec![PAYMENT]
     }

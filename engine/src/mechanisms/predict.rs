@@ -124,7 +124,7 @@ impl Predictor {
     /// Learn from the world's training set through its ledger's training log.
     #[must_use]
     pub fn learn(world: &World, k: usize) -> Self {
-        let log = TrainingLog::collect(world.resource::<Ledger>(), &world.resource::<TrainingSet>().0);
+        let log = TrainingLog::collect(world.resource::<Ledger>(), TrainingSet::of(world));
         Self { log, k }
     }
 

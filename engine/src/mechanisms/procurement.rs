@@ -80,6 +80,10 @@ impl MechanismKind for AuctionParams {
 }
 
 impl Mechanism for AuctionParams {
+    fn reads_training_set(&self) -> bool {
+        true
+    }
+
     fn reports(&self) -> Vec<Quantity> {
         vec![PAYMENT]
     }

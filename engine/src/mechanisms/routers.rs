@@ -223,9 +223,13 @@ struct Model {
 }
 
 impl Mechanism for Router {
+    fn reads_training_set(&self) -> bool {
+        true
+    }
+
     fn install(&self, world: &mut World, schedule: &mut Schedule) {
         let ledger = world.resource::<Ledger>();
-        let log = TrainingLog::collect(ledger, &world.resource::<TrainingSet>().0);
+        let log = TrainingLog::collect(ledger, TrainingSet::of(world));
         let by_price = cheapest_first(&AgentInfo::prices(ledger.agents()));
         let classifier = match self {
             Router::ToRouter { epochs, learning_rate, l2 } => {

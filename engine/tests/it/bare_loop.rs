@@ -21,7 +21,8 @@ fn the_bare_loop_picks_the_engines_winners_with_the_engines_outcomes() {
         let config = spec.get::<SaleParams>().expect("hst-bench's first mechanisms are SALE").config(&names);
         assert!(model_loop::supports(&config), "{}", column.name);
         for e in 0..2 {
-            let (seed, tasks) = scenario.training.episode(&scenario.workload, scenario.seed, e);
+            let (seed, tasks) =
+                scenario.training.episode(&scenario.workload, scenario.seed, e, tender_engine::Draw::All);
             let engine = run_episode(Arc::clone(&source), tasks.clone(), &*column.mechanism, &column.name, seed)
                 .expect("episode runs");
             let bare = model_loop::run(&*source, &config, &tasks.eval, seed);

@@ -110,3 +110,59 @@ fn a_cancelled_batch_stops_and_says_so() {
     assert!(matches!(e, EngineError::Cancelled), "{e}");
     assert_eq!(done.load(Ordering::SeqCst), 2, "no run starts after the flag is set (one thread)");
 }
+
+/// A mechanism that reads the training tasks without declaring it.
+#[derive(Debug)]
+struct Undeclared;
+
+impl tender_engine::Mechanism for Undeclared {
+    fn install(&self, world: &mut tender_engine::prelude::World, _: &mut tender_engine::prelude::Schedule) {
+        let _ = tender_engine::prelude::TrainingSet::of(world);
+    }
+}
+
+#[test]
+fn an_episode_draws_training_tasks_only_for_mechanisms_that_read_them() {
+    use tender_engine::{Draw, Training, mechanisms::draw_for};
+    let text = std::fs::read_to_string(fixture("small.ron"))
+        .expect("fixture is readable")
+        .replace("    mechanisms: [", "    training: Separate(1),\n    mechanisms: [")
+        .replace("        RefinedOracle,\n", "        RefinedOracle,\n        Carrot(k: 5),\n");
+    let s = tender_engine::Scenario::parse(&text, "small.ron with a router").expect("a valid scenario");
+    assert_eq!(s.training, Training::Separate(1));
+    let columns = s.resolve_mechanisms();
+    let router = columns.len() - 1;
+    assert_eq!(draw_for(&columns[..1]), Draw::Evaluated, "SALE reads no training tasks while it plays");
+    assert_eq!(draw_for(&columns[router..]), Draw::All);
+    assert_eq!(draw_for(&columns), Draw::All, "a sweep point draws them when any of its mechanisms reads them");
+
+    let (seed, all) = s.training.episode(&s.workload, s.seed, 0, Draw::All);
+    let (_, evaluated) = s.training.episode(&s.workload, s.seed, 0, Draw::Evaluated);
+    assert_eq!(all.train.len(), s.workload.task_count());
+    assert!(evaluated.train.is_empty());
+    assert_eq!(all.eval, evaluated.eval);
+    // Undrawn training tasks change nothing a mechanism that does not read them does.
+    let source: std::sync::Arc<dyn tender_agents::OutcomeSource> = std::sync::Arc::new(s.source().expect("a pool"));
+    for column in &columns[..router] {
+        let play = |tasks| tender_engine::run_episode(source.clone(), tasks, &*column.mechanism, &column.name, seed);
+        assert_eq!(play(all.clone()).expect("plays"), play(evaluated.clone()).expect("plays"), "{}", column.name);
+    }
+    // And a batch gives the router its training tasks: it routes as it did when every episode drew them.
+    let batch = run(&s, 2, Some(1));
+    for r in batch.runs.iter().filter(|r| usize::from(r.mechanism) == router) {
+        let (seed, tasks) = s.training.episode(&s.workload, s.seed, u64::from(r.episode), Draw::All);
+        let column = &columns[router];
+        let records = tender_engine::run_episode(source.clone(), tasks, &*column.mechanism, &column.name, seed);
+        assert_eq!(records.expect("plays"), r.records);
+    }
+}
+
+#[test]
+#[should_panic(expected = "without declaring `Mechanism::reads_training_set`")]
+fn reading_training_tasks_undeclared_stops_the_episode() {
+    let mut s = load(&fixture("small.ron"));
+    s.training = tender_engine::Training::Separate(1);
+    let source = std::sync::Arc::new(s.source().expect("a pool"));
+    let tasks = s.training.split(&s.workload, 1);
+    let _ = tender_engine::run_episode(source, tasks, &Undeclared, "undeclared", 1);
+}

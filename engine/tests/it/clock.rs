@@ -46,7 +46,7 @@ fn play(s: &Scenario, episodes: u64) -> Vec<(String, Vec<TaskRecord>, Vec<tender
     let source: Arc<dyn OutcomeSource> = Arc::new(s.source().expect("pool"));
     let mut out = Vec::new();
     for e in 0..episodes {
-        let (seed, tasks) = s.training.episode(&s.workload, s.seed, e);
+        let (seed, tasks) = s.training.episode(&s.workload, s.seed, e, tender_engine::Draw::All);
         for m in s.resolve_mechanisms() {
             let (records, calls) =
                 play_in_time(Arc::clone(&source), tasks.clone(), &*m.mechanism, &m.name, seed, &timing(s))

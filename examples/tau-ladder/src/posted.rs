@@ -65,6 +65,11 @@ struct Market {
 }
 
 impl Mechanism for PostedPrice {
+    // It learns its predictor from the episode's training tasks.
+    fn reads_training_set(&self) -> bool {
+        true
+    }
+
     fn reports(&self) -> Vec<Quantity> {
         vec![PAYMENT, TAKERS]
     }
