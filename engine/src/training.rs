@@ -114,19 +114,18 @@ impl Training {
     ) -> EpisodeTasks {
         let stream = workload.generate_ordered(episode_seed, order_key);
         match *self {
-            Self::None => EpisodeTasks { train: Arc::from([]), eval: stream.into() },
             Self::Holdout(f) => {
                 let cut = ((stream.len() as f64) * f).round() as usize;
                 let cut = cut.min(stream.len().saturating_sub(1));
                 EpisodeTasks { train: stream[..cut].into(), eval: stream[cut..].into() }
             }
-            Self::Separate(_) if draw == Draw::Evaluated => EpisodeTasks { train: Arc::from([]), eval: stream.into() },
-            Self::Separate(sets) => {
+            Self::Separate(sets) if draw == Draw::All => {
                 let per_set = workload.task_count() as u32;
                 let train: Vec<Task> =
                     (0..sets).flat_map(|s| workload.generate_set(episode_seed, TRAINING_IDS + s * per_set)).collect();
                 EpisodeTasks { train: train.into(), eval: stream.into() }
             }
+            Self::None | Self::Separate(_) => EpisodeTasks { train: Arc::from([]), eval: stream.into() },
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::fit::{FitError, FitSpec, FittedWeights, Objective, TrainingAuction, T
 use crate::ledger::Ledger;
 use crate::mechanisms::{Collected, Mechanism, TrainingData, TrainingRun};
 use crate::scenario::Scenario;
+use crate::training::Draw;
 
 /// A scenario's training tasks with its pool's source: what [`crate::Prepared`] hands to each
 /// mechanism that fits itself. Collected auctions are kept, so variants fitted on the same
@@ -73,8 +74,7 @@ pub fn collect(
     let mut auctions = Vec::new();
     let mut cost = 0.0;
     for e in 0..episodes {
-        let (seed, tasks) =
-            scenario.training.episode(&scenario.workload, scenario.seed, u64::from(e), crate::training::Draw::All);
+        let (seed, tasks) = scenario.training.episode(&scenario.workload, scenario.seed, u64::from(e), Draw::All);
         let tasks = tasks.train;
         let mut ledger = Ledger::new(Arc::clone(&source), seed);
         for task in tasks.iter() {
@@ -110,8 +110,7 @@ pub fn run_training(
     }
     let mut run = TrainingRun::default();
     for e in 0..episodes {
-        let (seed, tasks) =
-            scenario.training.episode(&scenario.workload, scenario.seed, u64::from(e), crate::training::Draw::All);
+        let (seed, tasks) = scenario.training.episode(&scenario.workload, scenario.seed, u64::from(e), Draw::All);
         run.tasks += tasks.train.len();
         let split = crate::EpisodeTasks { train: Arc::from([]), eval: tasks.train };
         let records = crate::run_episode(Arc::clone(source), split, mechanism, "training", seed)
