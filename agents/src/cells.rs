@@ -205,12 +205,19 @@ impl<'a> Lessons<'a> {
         // memory's sum is `-0.0`, as `Iterator::sum` gives. The same value to the bit as
         // summing every term (a proptest checks it).
         let mut sum = if self.read == 0 { -0.0 } else { 0.0 };
-        for (&sim, &ok) in self.similarities.iter().zip(self.succeeded) {
-            if f64::from(sim) <= floor {
-                continue;
+        let above = f32_above(floor);
+        let n = self.similarities.len().min(self.succeeded.len());
+        for (sims, succeeded) in self.similarities[..n].chunks(64).zip(self.succeeded[..n].chunks(64)) {
+            // Which of these entries are above the floor, as bits, found without a branch per
+            // entry (which way a similarity falls is a coin toss the branch predictor loses);
+            // then a turn of the loop per entry that counts, in storage order.
+            let mut bits = sims.iter().enumerate().fold(0u64, |bits, (j, &sim)| bits | u64::from(sim > above) << j);
+            while bits != 0 {
+                let j = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let weight = ((f64::from(sims[j]) - floor) / (1.0 - floor)).max(0.0);
+                sum += weight * if succeeded[j] { 1.0 } else { failed_weight };
             }
-            let weight = ((f64::from(sim) - floor) / (1.0 - floor)).max(0.0);
-            sum += weight * if ok { 1.0 } else { failed_weight };
         }
         // A sample's entries each stand for `weight` past tasks (1 when every one was read, and
         // then the product is the sum itself, to the bit).
@@ -218,8 +225,33 @@ impl<'a> Lessons<'a> {
     }
 }
 
+/// The largest `f32` at or below `floor`: an `f32` similarity `s` is above `floor` (as an
+/// `f64`) exactly when `s > f32_above(floor)`, so the test runs in `f32` lanes.
+fn f32_above(floor: f64) -> f32 {
+    let near = floor as f32;
+    if f64::from(near) > floor { near.next_down() } else { near }
+}
+
 impl MemoryView for Lessons<'_> {
     fn lessons(&self, _floor: f64) -> Lessons<'_> {
         *self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::f32_above;
+
+    #[test]
+    fn an_f32_is_above_a_floor_exactly_when_it_is_above_its_f32_bound() {
+        // Floors an f32 holds exactly, and floors it rounds up or down.
+        for floor in
+            [0.0, 0.5, 0.1, 0.3, 0.7, 0.99, 1.0 / 3.0, f64::from(0.6f32).next_up(), f64::from(0.6f32).next_down()]
+        {
+            let near = floor as f32;
+            for s in [near.next_down().next_down(), near.next_down(), near, near.next_up(), near.next_up().next_up()] {
+                assert_eq!(s > f32_above(floor), f64::from(s) > floor, "similarity {s} against floor {floor}");
+            }
+        }
     }
 }

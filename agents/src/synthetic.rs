@@ -957,7 +957,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn the_lesson_count_skipping_entries_below_its_floor_is_the_full_sum_to_the_bit(
-            entries in proptest::collection::vec((-1.0f32..1.001, proptest::bool::ANY), 0..60),
+            entries in proptest::collection::vec((-1.0f32..1.001, proptest::bool::ANY), 0..200),
             floor in 0.0f64..0.99,
             failed in 0.0f64..1.0,
         ) {

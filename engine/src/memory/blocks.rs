@@ -221,8 +221,15 @@ pub fn top_k(sims: &[f32], maxima: &[f32], k: usize, best: &mut Vec<(f32, u32)>,
         if maxima[b] < bound {
             continue;
         }
-        for (j, &sim) in block.iter().enumerate() {
-            if sim < bound || (best.len() == k && sim <= best[k - 1].0) {
+        // The entries that reach the bound, as bits, found without a branch per entry; then a
+        // turn of the loop for each, in index order.
+        let mut bits =
+            block.iter().enumerate().fold(0u32, |bits, (j, &sim)| bits | u32::from(reaches(sim, bound)) << j);
+        while bits != 0 {
+            let j = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let sim = block[j];
+            if best.len() == k && sim <= best[k - 1].0 {
                 continue;
             }
             let at = best.partition_point(|&(s, _)| s >= sim);
@@ -232,6 +239,14 @@ pub fn top_k(sims: &[f32], maxima: &[f32], k: usize, best: &mut Vec<(f32, u32)>,
             best.insert(at, (sim, (b * BLOCK + j) as u32));
         }
     }
+}
+
+// A block's entries are the bits of a `u32` in [`top_k`].
+const _: () = assert!(BLOCK <= 32);
+
+/// Whether `sim` is not below `bound` (a NaN is not).
+fn reaches(sim: f32, bound: f32) -> bool {
+    sim >= bound || sim.is_nan()
 }
 
 /// Offer (`sim`, `index`) to `best`, the `k` largest so far ordered by similarity, largest first,
