@@ -211,7 +211,7 @@ impl<'a> Lessons<'a> {
             // Which of these entries are above the floor, as bits, found without a branch per
             // entry (which way a similarity falls is a coin toss the branch predictor loses);
             // then a turn of the loop per entry that counts, in storage order.
-            let mut bits = sims.iter().enumerate().fold(0u64, |bits, (j, &sim)| bits | u64::from(sim > above) << j);
+            let mut bits = bits_above(sims, above);
             while bits != 0 {
                 let j = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
@@ -223,6 +223,30 @@ impl<'a> Lessons<'a> {
         // then the product is the sum itself, to the bit).
         sum * self.weight
     }
+}
+
+/// Bit `j` set for each of (at most 64) `sims` above `above`: eight compared at once where
+/// the CPU has AVX2.
+fn bits_above(sims: &[f32], above: f32) -> u64 {
+    debug_assert!(sims.len() <= 64);
+    let portable = |sims: &[f32], from: usize| {
+        sims.iter().enumerate().fold(0u64, |bits, (j, &sim)| bits | u64::from(sim > above) << (from + j))
+    };
+    #[cfg(target_arch = "x86_64")]
+    if let Some(simd) = pulp::x86::V3::try_new() {
+        return simd.vectorize(|| {
+            let (eights, rest) = pulp::as_arrays::<8, f32>(sims);
+            let threshold = simd.splat_f32x8(above);
+            let mut bits = 0u64;
+            for (i, &eight) in eights.iter().enumerate() {
+                // The ordered comparison: a NaN is not above, as with `>`.
+                let mask = simd.cmp_gt_f32x8(pulp::cast(eight), threshold);
+                bits |= u64::from(simd.avx._mm256_movemask_ps(pulp::cast(mask)) as u8) << (8 * i);
+            }
+            bits | portable(rest, 8 * eights.len())
+        });
+    }
+    portable(sims, 0)
 }
 
 /// The largest `f32` at or below `floor`: an `f32` similarity `s` is above `floor` (as an
@@ -240,7 +264,19 @@ impl MemoryView for Lessons<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::f32_above;
+    use super::{bits_above, f32_above};
+
+    #[test]
+    fn the_bits_above_a_threshold_are_those_of_each_comparison() {
+        // Values at, just around and far from the threshold, a NaN, and zeros of both signs.
+        let above = 0.5f32;
+        let values = [0.5, 0.5f32.next_up(), 0.5f32.next_down(), -1.0, 1.0, f32::NAN, 0.0, -0.0, 0.75, 0.25, 0.6];
+        for n in 0..=64 {
+            let sims: Vec<f32> = (0..n).map(|j| values[(j * 7 + n) % values.len()]).collect();
+            let expected = sims.iter().enumerate().fold(0u64, |bits, (j, &s)| bits | u64::from(s > above) << j);
+            assert_eq!(bits_above(&sims, above), expected, "{n} entries");
+        }
+    }
 
     #[test]
     fn an_f32_is_above_a_floor_exactly_when_it_is_above_its_f32_bound() {

@@ -232,13 +232,25 @@ pub fn top_k(sims: &[f32], maxima: &[f32], k: usize, best: &mut Vec<(f32, u32)>,
             if best.len() == k && sim <= best[k - 1].0 {
                 continue;
             }
-            let at = best.partition_point(|&(s, _)| s >= sim);
-            if best.len() == k {
-                best.pop();
+            // In the last place (the k-th's, once there are k), then up past every entry it
+            // is more similar than: a few moves within `k`, not a search and a memory move.
+            let entry = (sim, (b * BLOCK + j) as u32);
+            if best.len() < k {
+                best.push(entry);
             }
-            best.insert(at, (sim, (b * BLOCK + j) as u32));
+            let mut at = best.len() - 1;
+            while at > 0 && !kept_before(best[at - 1].0, sim) {
+                best[at] = best[at - 1];
+                at -= 1;
+            }
+            best[at] = entry;
         }
     }
+}
+
+/// Whether a kept entry of similarity `kept` stays before a newer one of `sim`.
+fn kept_before(kept: f32, sim: f32) -> bool {
+    kept >= sim
 }
 
 // A block's entries are the bits of a `u32` in [`top_k`].
