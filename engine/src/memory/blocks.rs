@@ -256,7 +256,7 @@ fn kept_before(kept: f32, sim: f32) -> bool {
 // A block's entries are the bits of a `u32` in [`top_k`].
 const _: () = assert!(BLOCK <= 32);
 
-/// Whether `sim` is not below `bound` (a NaN is not).
+/// Whether `sim` is not below `bound`; a NaN, below nothing, is not.
 fn reaches(sim: f32, bound: f32) -> bool {
     sim >= bound || sim.is_nan()
 }
