@@ -15,7 +15,7 @@ use crate::ledger::Ledger;
 use crate::mechanisms::Mechanism;
 use crate::record::TaskRecord;
 use crate::training::{EpisodeTasks, TrainingSet};
-use crate::world::{Decision, EpisodeSeed, OpenTask, Pace, Phase, Records, TaskStream, install_core};
+use crate::world::{Decision, EpisodeSeed, OpenTask, Pace, Phase, Records, Steps, TaskStream, install_core};
 
 /// A fresh world and schedule for one episode at `pace`: the pool spawned, the shared systems
 /// and the mechanism's installed. The schedule is not yet built, so callers may add systems.
@@ -52,7 +52,8 @@ pub fn build_episode(
     (world, schedule)
 }
 
-/// Build the schedule, then run it once per task of the stream; returns the records.
+/// Build the schedule, then take each task of the stream through it ([`Steps`]); returns the
+/// records.
 pub fn play(mut world: World, mut schedule: Schedule, mechanism_name: &str) -> Result<Vec<TaskRecord>, EngineError> {
     if let Err(e) = schedule.initialize(&mut world) {
         return Err(EngineError::Schedule {
@@ -61,8 +62,9 @@ pub fn play(mut world: World, mut schedule: Schedule, mechanism_name: &str) -> R
         });
     }
     let steps = world.resource::<TaskStream>().tasks.len();
+    let mut driver = Steps::new(&mut world);
     for _ in 0..steps {
-        schedule.run(&mut world);
+        driver.step(&mut world, &mut schedule);
     }
     Ok(world.remove_resource::<Records>().map(|r| r.0).unwrap_or_default())
 }
@@ -149,7 +151,7 @@ pub fn play_in_time(
     for &phase in STEPS {
         schedule.configure_sets(phase.run_if(move |gate: Res<Gate>| gate.0 == phase));
     }
-    // Tasks arrive here, not through the arrival system.
+    // Tasks arrive here, between the schedule's runs: no run is an arrival's.
     schedule.configure_sets(Phase::Arrival.run_if(|| false));
     if let Err(e) = schedule.initialize(&mut world) {
         return Err(EngineError::Schedule {

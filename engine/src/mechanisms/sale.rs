@@ -557,9 +557,13 @@ impl Mechanism for SaleConfig {
         // Not input-dependent: a caller ran a file form without preparing it (`Prepared::new`).
         assert!(!self.unfitted, "SALE asked for `fit` but was never fitted: run scenarios through `Prepared`");
         let agents = world.resource::<Ledger>().agents().len();
-        let dim = world.resource::<TaskStream>().tasks.first().map_or(0, |t| t.embedding.len());
+        let tasks = &world.resource::<TaskStream>().tasks;
+        let (dim, steps) = (tasks.first().map_or(0, |t| t.embedding.len()), tasks.len());
         world.insert_resource(self.clone());
-        world.insert_resource(AuctionMemory::with_index(dim, agents, self.index));
+        let mut memory = AuctionMemory::with_index(dim, agents, self.index);
+        // At most one auction a task: the memory never grows by copying itself.
+        memory.reserve(steps);
+        world.insert_resource(memory);
         // Every task is spawned with its (empty) bids: no insertion, and they go when it goes.
         world.register_required_components::<OpenTask, Bids>();
         match *world.resource::<Pace>() {
@@ -958,8 +962,9 @@ mod tests {
             observe_settlement.in_set(Phase::MemoryUpdate),
         ));
         schedule.initialize(&mut world).unwrap();
+        let mut driver = crate::world::Steps::new(&mut world);
         for _ in 0..tasks.len() {
-            schedule.run(&mut world);
+            driver.step(&mut world, &mut schedule);
         }
         let seen = std::mem::take(&mut world.resource_mut::<Observed>().0);
         (seen, source, tasks)

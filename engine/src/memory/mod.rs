@@ -271,6 +271,16 @@ impl AuctionMemory {
         self.entries.is_empty()
     }
 
+    /// Room for `additional` more auctions (an episode's stream), so storing them never moves
+    /// what is stored.
+    pub fn reserve(&mut self, additional: usize) {
+        self.embeddings.reserve(additional);
+        self.plan_lengths.reserve(additional * self.agents);
+        self.plan_texts.reserve(additional * self.agents);
+        self.entries.reserve(additional);
+        self.succeeded.reserve(additional);
+    }
+
     /// Store a finished auction: the final plan (length and text) of every agent, who won, who
     /// came second, and whether the winner's execution succeeded.
     pub fn store(
