@@ -225,14 +225,7 @@ pub fn top_k(sims: &[f32], maxima: &[f32], k: usize, best: &mut Vec<(f32, u32)>,
     if k == 0 {
         return;
     }
-    let bound = if maxima.len() > k {
-        selected.clear();
-        selected.extend_from_slice(maxima);
-        selected.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
-        selected[k - 1]
-    } else {
-        f32::NEG_INFINITY
-    };
+    let bound = if maxima.len() > k { kth_largest(maxima, k, selected) } else { f32::NEG_INFINITY };
     for (b, block) in sims.chunks(BLOCK).enumerate() {
         if maxima[b] < bound {
             continue;
@@ -262,6 +255,47 @@ pub fn top_k(sims: &[f32], maxima: &[f32], k: usize, best: &mut Vec<(f32, u32)>,
             best[at] = entry;
         }
     }
+}
+
+/// Up to this `k`, [`kth_largest`] keeps the largest values in registers.
+const KEPT: usize = 8;
+
+/// The `k`-th largest of `values` (more than `k` of them) in `f32::total_cmp`'s order.
+///
+/// For `k` up to [`KEPT`], the [`KEPT`] largest so far are kept as total-order keys, largest
+/// first, and each value is passed down them through a max and a min: no branch on the values,
+/// where a sort's comparisons go whichever way the values fall and lose to the branch
+/// predictor. A larger `k` selects in `scratch`.
+fn kth_largest(values: &[f32], k: usize, scratch: &mut Vec<f32>) -> f32 {
+    debug_assert!(0 < k && k < values.len());
+    if k > KEPT {
+        scratch.clear();
+        scratch.extend_from_slice(values);
+        scratch.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+        return scratch[k - 1];
+    }
+    let mut kept = [i32::MIN; KEPT];
+    for &value in values {
+        let mut key = total_key(value);
+        for slot in &mut kept {
+            let larger = (*slot).max(key);
+            key = (*slot).min(key);
+            *slot = larger;
+        }
+    }
+    from_total_key(kept[k - 1])
+}
+
+/// The integer that orders among others as `x` does by `f32::total_cmp` (its definition: the
+/// bits, with a negative number's magnitude bits flipped).
+fn total_key(x: f32) -> i32 {
+    let bits = x.to_bits().cast_signed();
+    bits ^ ((bits >> 31).cast_unsigned() >> 1).cast_signed()
+}
+
+/// The float of a [`total_key`] (the same flip undoes it).
+fn from_total_key(key: i32) -> f32 {
+    f32::from_bits((key ^ ((key >> 31).cast_unsigned() >> 1).cast_signed()).cast_unsigned())
 }
 
 /// Whether a kept entry of similarity `kept` stays before a newer one of `sim`.
@@ -305,7 +339,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn top_k_is_a_full_sort_cut_to_k_with_ties_to_the_older(
-            sims in proptest::collection::vec(0u8..6, 0..60),
+            sims in proptest::collection::vec(0u8..6, 0..400),
             k in 1usize..12,
         ) {
             // Few distinct values: many ties.
@@ -323,6 +357,21 @@ mod tests {
                 offer(&mut offered, k, s, i as u32);
             }
             proptest::prop_assert_eq!(offered, all);
+        }
+
+        #[test]
+        fn the_kth_largest_is_a_full_sort_by_total_order_at_k(
+            values in proptest::collection::vec(proptest::prop_oneof![
+                proptest::num::f32::ANY,
+                proptest::sample::select(vec![0.0f32, -0.0, 1.0, -1.0, f32::NAN, -f32::NAN, f32::INFINITY, f32::NEG_INFINITY]),
+            ], 2..60),
+            k in 1usize..20,
+        ) {
+            proptest::prop_assume!(k < values.len());
+            let mut sorted = values.clone();
+            sorted.sort_by(|a, b| b.total_cmp(a));
+            let kth = kth_largest(&values, k, &mut Vec::new());
+            proptest::prop_assert_eq!(kth.to_bits(), sorted[k - 1].to_bits());
         }
 
         #[test]
