@@ -476,6 +476,11 @@ impl Servers {
         &self.calls
     }
 
+    /// The log of every call served, taken out (the servers' log is left empty).
+    pub fn take_calls(&mut self) -> Vec<Call> {
+        std::mem::take(&mut self.calls)
+    }
+
     /// The agent's slots.
     #[must_use]
     pub fn slots(&self, agent: usize) -> usize {

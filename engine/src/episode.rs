@@ -3,6 +3,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::SingleThreadedExecutor;
@@ -114,12 +115,36 @@ fn check_declared(records: &[TaskRecord], mechanism: &dyn Mechanism, mechanism_n
     Ok(())
 }
 
-/// Which phase a timed episode's schedule run is for: only that phase's systems run.
-#[derive(Resource, Clone, Copy, Debug, PartialEq, Eq)]
-struct Gate(Phase);
+/// Which phase a timed episode's schedule run is for (its index in [`STEPS`]): only that
+/// phase's systems run. The driver sets it; each phase's run condition reads it directly, not
+/// through a resource, since the conditions of every phase are checked on every run (nine
+/// resource fetches a run cost more than the systems that ran).
+#[derive(Clone, Default)]
+struct Gate(Arc<AtomicUsize>);
+
+impl Gate {
+    fn open(&self, step: usize) {
+        self.0.store(step, Ordering::Relaxed);
+    }
+
+    fn is_open(&self, step: usize) -> bool {
+        self.0.load(Ordering::Relaxed) == step
+    }
+}
 
 /// The phases a timed task goes through after it arrives, in order.
 const STEPS: &[Phase] = Phase::ALL.split_at(1).1;
+
+/// Which of [`STEPS`] no system would run in (none of its own, and none outside every phase,
+/// which runs whatever the gate): a task passes through those without a schedule run, as it
+/// would through a run that did nothing.
+fn idle_phases(schedule: &Schedule) -> Vec<bool> {
+    let graph = schedule.graph();
+    let count = |phase: Phase| graph.systems_in_set(phase.intern()).map_or(0, |systems| systems.len());
+    let in_phases: usize = Phase::ALL.iter().map(|&phase| count(phase)).sum();
+    let everywhere = schedule.systems().map_or(0, Iterator::count) > in_phases;
+    STEPS.iter().map(|&phase| !everywhere && count(phase) == 0).collect()
+}
 
 /// Run `mechanism` over the evaluated tasks arriving in simulated time, with the agents as
 /// servers, and return one record per task (in arrival order) and every call the agents served.
@@ -146,10 +171,12 @@ pub fn play_in_time(
     servers.reserve(n * (1 + timing.serving.len() * (1 + timing.serving.len())));
     world.resource_mut::<Ledger>().set_servers(servers);
     world.insert_resource(Clock::default());
-    world.insert_resource(Gate(Phase::Arrival));
+    let gate = Gate::default();
+    gate.open(usize::MAX);
     world.register_disabling_component::<Waiting>();
-    for &phase in STEPS {
-        schedule.configure_sets(phase.run_if(move |gate: Res<Gate>| gate.0 == phase));
+    for (step, &phase) in STEPS.iter().enumerate() {
+        let gate = gate.clone();
+        schedule.configure_sets(phase.run_if(move || gate.is_open(step)));
     }
     // Tasks arrive here, between the schedule's runs: no run is an arrival's.
     schedule.configure_sets(Phase::Arrival.run_if(|| false));
@@ -159,6 +186,7 @@ pub fn play_in_time(
             message: e.to_string(schedule.graph(), &world),
         });
     }
+    let idle = idle_phases(&schedule);
     // The agenda: every waiting task's entity by (when it is ready, arrival step); its `Stage`
     // says which phase is next. It orders the waiting tasks without a scan.
     let mut agenda: BinaryHeap<Reverse<(u64, usize, Entity)>> = BinaryHeap::new();
@@ -211,14 +239,19 @@ pub fn play_in_time(
             if ready.is_empty() {
                 continue;
             }
-            for &(_, e) in &ready {
-                world.entity_mut(e).remove::<Waiting>();
+            let runs = !idle[phase_index];
+            if runs {
+                for &(_, e) in &ready {
+                    world.entity_mut(e).remove::<Waiting>();
+                }
+                gate.open(phase_index);
+                schedule.run(&mut world);
             }
-            world.resource_mut::<Gate>().0 = *phase;
-            schedule.run(&mut world);
             for &(step, e) in &ready {
                 let Ok(mut entity) = world.get_entity_mut(e) else { continue };
-                entity.insert(Waiting);
+                if runs {
+                    entity.insert(Waiting);
+                }
                 let task = &stream[step];
                 let mut ledger = world.resource_mut::<Ledger>();
                 if *phase == Phase::Award {
@@ -241,6 +274,7 @@ pub fn play_in_time(
     let mut records = world.remove_resource::<Records>().map(|r| r.0).unwrap_or_default();
     // Recorded as they finished; kept in arrival order, as sequential episodes are.
     records.sort_by_key(|r| r.step);
-    let calls = world.resource::<Ledger>().servers().map(|s| s.calls().to_vec()).unwrap_or_default();
+    // Taken, not copied: an episode's log holds tens of calls a task.
+    let calls = world.resource_mut::<Ledger>().servers_mut().map(Servers::take_calls).unwrap_or_default();
     Ok((records, calls))
 }

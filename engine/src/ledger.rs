@@ -12,6 +12,7 @@ use std::sync::Arc;
 use crate::clock::{Served, Servers, TaskTiming};
 
 use bevy_ecs::resource::Resource;
+use smallvec::SmallVec;
 use tender_agents::{
     AgentInfo, CellKey, ExecutionCell, JuryCell, OutcomeSource, PlanCell, Recall, Status, Task, Usage,
 };
@@ -62,8 +63,9 @@ struct Flight {
     task: u32,
     tab: Tab,
     timing: TaskTiming,
-    /// When each agent's latest plan for the task is written (its jurors wait for it).
-    plan_ready: Vec<(usize, f64)>,
+    /// When each agent's latest plan for the task is written (its jurors wait for it): inline
+    /// for pools of up to 8, so a task's flight allocates nothing.
+    plan_ready: SmallVec<[(usize, f64); 8]>,
     /// When the task's calls so far are all done.
     busy_until: f64,
     /// When the task times out: its execution is cancelled then (infinite without a timeout).
@@ -144,6 +146,11 @@ impl Ledger {
     #[must_use]
     pub fn servers(&self) -> Option<&Servers> {
         self.servers.as_ref()
+    }
+
+    /// The pool as servers, in a timed episode, to take what they logged.
+    pub fn servers_mut(&mut self) -> Option<&mut Servers> {
+        self.servers.as_mut()
     }
 
     /// A task arrives at `at`, its answer due at `deadline` and given up at `gives_up` (timed
