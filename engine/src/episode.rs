@@ -117,8 +117,8 @@ fn check_declared(records: &[TaskRecord], mechanism: &dyn Mechanism, mechanism_n
 
 /// Which phase a timed episode's schedule run is for (its index in [`STEPS`]): only that
 /// phase's systems run. The driver sets it; each phase's run condition reads it directly, not
-/// through a resource, since the conditions of every phase are checked on every run (nine
-/// resource fetches a run cost more than the systems that ran).
+/// through a resource: bevy checks every phase's condition on every run, and a resource fetch
+/// for each took 3% of a timed episode's instructions.
 #[derive(Clone, Default)]
 struct Gate(Arc<AtomicUsize>);
 
@@ -135,9 +135,9 @@ impl Gate {
 /// The phases a timed task goes through after it arrives, in order.
 const STEPS: &[Phase] = Phase::ALL.split_at(1).1;
 
-/// Which of [`STEPS`] no system would run in (none of its own, and none outside every phase,
-/// which runs whatever the gate): a task passes through those without a schedule run, as it
-/// would through a run that did nothing.
+/// Which of [`STEPS`] no system would run in (none of its own, and no system outside the phases,
+/// which would run whatever the gate): a task passes through those without a schedule run, as
+/// it would through a run that did nothing.
 fn idle_phases(schedule: &Schedule) -> Vec<bool> {
     let graph = schedule.graph();
     let count = |phase: Phase| graph.systems_in_set(phase.intern()).map_or(0, |systems| systems.len());
