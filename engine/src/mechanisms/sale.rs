@@ -572,10 +572,10 @@ impl Mechanism for SaleConfig {
             Pace::Sequential => {
                 schedule.add_systems(auction.in_set(Phase::Bidding));
             }
-            // Each phase waits for the calls of the one before.
-            // Scoring makes no call, so the phase after it runs at the same time: the bids are
-            // scored there, every task's before any refines or is awarded (as two phases would),
-            // and the driver skips the empty scoring phase, one schedule run fewer a task.
+            // Each phase waits for the calls of the one before. Scoring makes no call, so the
+            // phase after it runs at the same time: the bids are scored there, every task's
+            // before any refines or is awarded (as two phases would), and the driver skips the
+            // empty scoring phase, one schedule run fewer a task.
             Pace::Timed => {
                 schedule.add_systems((bid.in_set(Phase::Bidding), judge.in_set(Phase::Jury), award.in_set(Phase::Award)));
                 if self.memory {
