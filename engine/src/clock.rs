@@ -569,13 +569,6 @@ pub struct TaskTiming {
 #[component(storage = "SparseSet")]
 pub struct Waiting;
 
-/// Where a task is in its life, in a timed episode: the next phase to run for it, and from when.
-#[derive(Component, Clone, Copy, Debug)]
-pub struct Stage {
-    pub next: usize,
-    pub ready_at: f64,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

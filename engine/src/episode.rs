@@ -10,7 +10,7 @@ use bevy_ecs::schedule::SingleThreadedExecutor;
 use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings};
 use tender_agents::OutcomeSource;
 
-use crate::clock::{Call, Clock, Servers, Stage, Timing, Waiting};
+use crate::clock::{Call, Clock, Servers, Timing, Waiting};
 use crate::error::EngineError;
 use crate::ledger::Ledger;
 use crate::mechanisms::Mechanism;
@@ -115,35 +115,59 @@ fn check_declared(records: &[TaskRecord], mechanism: &dyn Mechanism, mechanism_n
     Ok(())
 }
 
-/// Which phase a timed episode's schedule run is for (its index in [`STEPS`]): only that
-/// phase's systems run. The driver sets it; each phase's run condition reads it directly, not
+/// Which phases a timed episode's schedule run is for (a range of [`Phase::ALL`]'s indices):
+/// only their systems run. The driver sets it; each phase's run condition reads it directly, not
 /// through a resource: bevy checks every phase's condition on every run, and a resource fetch
 /// for each took 3% of a timed episode's instructions.
 #[derive(Clone, Default)]
 struct Gate(Arc<AtomicUsize>);
 
 impl Gate {
-    fn open(&self, step: usize) {
-        self.0.store(step, Ordering::Relaxed);
+    fn open(&self, run: Run) {
+        self.0.store(run.first << 8 | run.last, Ordering::Relaxed);
     }
 
-    fn is_open(&self, step: usize) -> bool {
-        self.0.load(Ordering::Relaxed) == step
+    fn is_open(&self, phase: usize) -> bool {
+        let gate = self.0.load(Ordering::Relaxed);
+        gate >> 8 <= phase && phase <= gate & 0xff
     }
 }
 
-/// The phases a timed task goes through after it arrives, in order.
-const STEPS: &[Phase] = Phase::ALL.split_at(1).1;
+/// One schedule run a timed task goes through: the phases from `first` to `last` (indices of
+/// [`Phase::ALL`]), in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Run {
+    first: usize,
+    last: usize,
+}
 
-/// Which of [`STEPS`] no system would run in (none of its own, and no system outside the phases,
-/// which would run whatever the gate): a task passes through those without a schedule run, as
-/// it would through a run that did nothing.
-fn idle_phases(schedule: &Schedule) -> Vec<bool> {
+impl Run {
+    fn phases(self) -> impl Iterator<Item = Phase> {
+        Phase::ALL[self.first..=self.last].iter().copied()
+    }
+}
+
+/// The runs a timed task goes through after it arrives, in order: one per phase up to its
+/// settlement, and one from the settlement on. Settlement closes the task's flight, so nothing
+/// after it in the task's life waits for a call: its memory update and its record follow at the
+/// same time, as one run rather than three.
+fn runs() -> Vec<Run> {
+    let settlement = Phase::ALL.iter().position(|&p| p == Phase::Settlement).unwrap_or(Phase::ALL.len() - 1);
+    (1..settlement)
+        .map(|phase| Run { first: phase, last: phase })
+        .chain([Run { first: settlement, last: Phase::ALL.len() - 1 }])
+        .collect()
+}
+
+/// Which of `runs` no system would run in (none in its phases, and no system outside the
+/// phases, which would run whatever the gate): a task passes through those without a schedule
+/// run, as it would through a run that did nothing.
+fn idle_runs(schedule: &Schedule, runs: &[Run]) -> Vec<bool> {
     let graph = schedule.graph();
     let count = |phase: Phase| graph.systems_in_set(phase.intern()).map_or(0, |systems| systems.len());
     let in_phases: usize = Phase::ALL.iter().map(|&phase| count(phase)).sum();
     let everywhere = schedule.systems().map_or(0, Iterator::count) > in_phases;
-    STEPS.iter().map(|&phase| !everywhere && count(phase) == 0).collect()
+    runs.iter().map(|run| !everywhere && run.phases().all(|phase| count(phase) == 0)).collect()
 }
 
 /// Run `mechanism` over the evaluated tasks arriving in simulated time, with the agents as
@@ -151,10 +175,11 @@ fn idle_phases(schedule: &Schedule) -> Vec<bool> {
 ///
 /// Tasks arrive at the times `timing.arrivals` draws. Each task goes through the phases in order;
 /// a phase runs for it once the calls of its previous phase are done, so many tasks are in
-/// flight at once and each schedule run advances every task that is ready for one phase at the
-/// current time (the others are [`Waiting`], a disabling component, so no system sees them).
-/// Time moves to the next arrival or the next task ready, whichever comes first. Calls occupy their agents' slots
-/// ([`Servers`]); a task waits for its own calls, and for the slots other tasks hold.
+/// flight at once and each schedule run advances every task that is ready for one phase (or for
+/// the phases from settlement on, [`runs`]) at the current time (the others are [`Waiting`], a
+/// disabling component, so no system sees them). Time moves to the next arrival or the next task
+/// ready, whichever comes first. Calls occupy their agents' slots ([`Servers`]); a task waits for
+/// its own calls, and for the slots other tasks hold.
 pub fn play_in_time(
     source: Arc<dyn OutcomeSource>,
     tasks: EpisodeTasks,
@@ -162,6 +187,19 @@ pub fn play_in_time(
     mechanism_name: &str,
     episode_seed: u64,
     timing: &Timing,
+) -> Result<(Vec<TaskRecord>, Vec<Call>), EngineError> {
+    play_in_runs(source, tasks, mechanism, mechanism_name, episode_seed, timing, &runs())
+}
+
+/// [`play_in_time`], taking each task through `runs`.
+fn play_in_runs(
+    source: Arc<dyn OutcomeSource>,
+    tasks: EpisodeTasks,
+    mechanism: &dyn Mechanism,
+    mechanism_name: &str,
+    episode_seed: u64,
+    timing: &Timing,
+    runs: &[Run],
 ) -> Result<(Vec<TaskRecord>, Vec<Call>), EngineError> {
     let tasks = EpisodeTasks { eval: timing.arrivals.order(&tasks.eval), train: tasks.train };
     let n = tasks.eval.len();
@@ -171,12 +209,12 @@ pub fn play_in_time(
     servers.reserve(n * (1 + timing.serving.len() * (1 + timing.serving.len())));
     world.resource_mut::<Ledger>().set_servers(servers);
     world.insert_resource(Clock::default());
-    // Every run opens the phase it is for first.
+    // Every run opens the phases it is for first.
     let gate = Gate::default();
     world.register_disabling_component::<Waiting>();
-    for (step, &phase) in STEPS.iter().enumerate() {
+    for (index, &phase) in Phase::ALL.iter().enumerate().skip(1) {
         let gate = gate.clone();
-        schedule.configure_sets(phase.run_if(move || gate.is_open(step)));
+        schedule.configure_sets(phase.run_if(move || gate.is_open(index)));
     }
     // Tasks arrive here, between the schedule's runs: no run is an arrival's.
     schedule.configure_sets(Phase::Arrival.run_if(|| false));
@@ -186,10 +224,10 @@ pub fn play_in_time(
             message: e.to_string(schedule.graph(), &world),
         });
     }
-    let idle = idle_phases(&schedule);
-    // The agenda: every waiting task's entity by (when it is ready, arrival step); its `Stage`
-    // says which phase is next. It orders the waiting tasks without a scan.
-    let mut agenda: BinaryHeap<Reverse<(u64, usize, Entity)>> = BinaryHeap::new();
+    let idle = idle_runs(&schedule, runs);
+    // The agenda: every waiting task's entity by (when it is ready, arrival step), with the
+    // index of its next run. It orders the waiting tasks without a scan.
+    let mut agenda: BinaryHeap<Reverse<(u64, usize, Entity, usize)>> = BinaryHeap::new();
     let at = |t: f64| t.max(0.0).to_bits(); // non-negative floats order as their bits
     let stream = Arc::clone(&world.resource::<TaskStream>().tasks);
     let mut next_arrival = 0;
@@ -212,61 +250,51 @@ pub fn play_in_time(
             let deadline = arrival + timing.latency_target.unwrap_or(f64::INFINITY);
             ledger.open(task, arrival, deadline, arrival + timing.timeout.unwrap_or(f64::INFINITY));
             ledger.found_in_system(task, in_system);
-            let e = world
-                .spawn((
-                    OpenTask { step: next_arrival },
-                    Decision::default(),
-                    Stage { next: 0, ready_at: arrival },
-                    Waiting,
-                ))
-                .id();
-            agenda.push(Reverse((at(arrival), next_arrival, e)));
+            let e = world.spawn((OpenTask { step: next_arrival }, Decision::default(), Waiting)).id();
+            agenda.push(Reverse((at(arrival), next_arrival, e, 0)));
             world.resource_mut::<TaskStream>().arrived += 1;
             next_arrival += 1;
         }
         due.clear();
-        while let Some(&Reverse((t, step, e))) = agenda.peek() {
+        while let Some(&Reverse((t, step, e, next))) = agenda.peek() {
             if f64::from_bits(t) > now {
                 break;
             }
             agenda.pop();
-            let next = world.get::<Stage>(e).map_or(0, |s| s.next);
             due.push((step, e, next));
         }
-        for (phase_index, phase) in STEPS.iter().enumerate() {
+        for (run_index, &run) in runs.iter().enumerate() {
             ready.clear();
-            ready.extend(due.iter().filter(|d| d.2 == phase_index).map(|d| (d.0, d.1)));
+            ready.extend(due.iter().filter(|d| d.2 == run_index).map(|d| (d.0, d.1)));
             if ready.is_empty() {
                 continue;
             }
-            let runs = !idle[phase_index];
-            if runs {
+            let runs_systems = !idle[run_index];
+            if runs_systems {
                 for &(_, e) in &ready {
                     world.entity_mut(e).remove::<Waiting>();
                 }
-                gate.open(phase_index);
+                gate.open(run);
                 schedule.run(&mut world);
             }
+            let awards = run.phases().any(|phase| phase == Phase::Award);
             for &(step, e) in &ready {
                 let Ok(mut entity) = world.get_entity_mut(e) else { continue };
-                if runs {
+                if runs_systems {
                     entity.insert(Waiting);
                 }
                 let task = &stream[step];
                 let mut ledger = world.resource_mut::<Ledger>();
-                if *phase == Phase::Award {
+                if awards {
                     ledger.awarded(task, now);
                 }
+                // A run without calls leaves the task ready now: its next run is in this step;
+                // otherwise the task waits on the agenda.
                 let ready_at = ledger.busy_until(task);
-                if let Some(mut s) = world.get_mut::<Stage>(e) {
-                    *s = Stage { next: phase_index + 1, ready_at };
-                }
-                // A phase without calls leaves the task ready now: its next phase runs in this
-                // step; otherwise the task waits on the agenda.
                 if ready_at <= now {
-                    due.push((step, e, phase_index + 1));
+                    due.push((step, e, run_index + 1));
                 } else {
-                    agenda.push(Reverse((at(ready_at), step, e)));
+                    agenda.push(Reverse((at(ready_at), step, e, run_index + 1)));
                 }
             }
         }
@@ -277,4 +305,71 @@ pub fn play_in_time(
     // Taken, not copied: an episode's log holds tens of calls a task.
     let calls = world.resource_mut::<Ledger>().servers_mut().map(Servers::take_calls).unwrap_or_default();
     Ok((records, calls))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prepared::Prepared;
+    use crate::scenario::Scenario;
+
+    #[test]
+    fn the_runs_take_a_task_through_every_phase_after_its_arrival_once_in_order() {
+        let runs = runs();
+        let phases: Vec<Phase> = runs.iter().flat_map(|run| run.phases()).collect();
+        assert_eq!(phases, Phase::ALL[1..]);
+        assert_eq!(runs.last().map(|run| Phase::ALL[run.first]), Some(Phase::Settlement));
+        assert!(runs[..runs.len() - 1].iter().all(|run| run.first == run.last), "one phase a run before settlement");
+    }
+
+    /// The phases from settlement on in one run give every mechanism the records and calls a
+    /// run per phase gives, with tasks queued, timed out and finishing together.
+    #[test]
+    fn one_run_from_settlement_on_is_a_run_per_phase() {
+        let text = r#"Scenario(
+    name: "runs",
+    seed: 5,
+    episodes: 1,
+    agents: [
+        (name: "s", price: 0.05, skill: {"qa": [0.7, 0.3]}, trace: (median_at_1min: 400, tau_exponent: 0.0, sigma: 0.3, output_share: 1.0),
+         serving: (slots: 2, queue_limit: 3, output_tokens_per_second: 400, prefill_tokens_per_second: 1e9, time_to_first_token: 0.0)),
+        (name: "l", price: 0.36, skill: {"qa": [0.9, 0.6]}, trace: (median_at_1min: 400, tau_exponent: 0.0, sigma: 0.3, output_share: 1.0),
+         serving: (slots: 1, output_tokens_per_second: 100, prefill_tokens_per_second: 1e9, time_to_first_token: 0.0)),
+    ],
+    workload: (domains: [(name: "qa", bins: [(tau_max: 0.5, tasks: 40), (tau_max: 5.0, tasks: 40)], topics: 4)]),
+    training: Separate(1),
+    arrivals: Poisson(rate: 0.3),
+    timeout: 20.0,
+    mechanisms: [
+        Sale(w_c: 0.05, w_h: 1.0), Sale(w_c: 0.05, w_h: 1.0, memory: false), Sale(w_c: 0.05, w_h: 1.0, payment: SecondScore),
+        Sale(w_c: 0.05, w_h: 1.0, w_wait: 0.1), EachAgent, Random, Oracle, RefinedOracle,
+        Auction(format: SecondPrice, bidding: Truthful), Mohaf(w_cost: 1.0, w_quality: 1.0, w_load: 0.5, w_fairness: 0.5, window: 10, elasticity: 1.0),
+        Bandit(), Cascade(), Matching(rule: Greedy, window: 10, capacity: 2), Carrot(), Wtp(willingness_to_pay: 0.2),
+    ],
+)"#;
+        let prepared = Prepared::synthetic(Scenario::parse(text, "runs").expect("valid")).expect("prepared");
+        let timing = prepared.options(None).timing.expect("timed");
+        let s = &prepared.scenario;
+        let source: Arc<dyn OutcomeSource> = Arc::new(s.source().expect("pool"));
+        let per_phase: Vec<Run> = (1..Phase::ALL.len()).map(|phase| Run { first: phase, last: phase }).collect();
+        let (seed, tasks) = s.training.episode(&s.workload, s.seed, 0, crate::Draw::All);
+        let mechanisms = s.resolve_mechanisms();
+        assert_eq!(mechanisms.len(), 16);
+        let mut all_timed_out = 0;
+        for m in mechanisms {
+            let play = |runs: &[Run]| {
+                play_in_runs(Arc::clone(&source), tasks.clone(), &*m.mechanism, &m.name, seed, &timing, runs)
+                    .expect("a timed run")
+            };
+            let (records, calls) = play(&runs());
+            assert_eq!(records.len(), 80, "{}", m.name);
+            let timed_out = records.iter().filter(|r| r.timing.as_deref().is_some_and(|t| t.timed_out)).count();
+            all_timed_out += timed_out;
+            let (per_phase_records, per_phase_calls) = play(&per_phase);
+            let differs = records.iter().zip(&per_phase_records).position(|(a, b)| a != b);
+            assert_eq!(differs, None, "{}: the first record that differs", m.name);
+            assert!(calls == per_phase_calls, "{}: the calls differ", m.name);
+        }
+        assert!((1..16 * 40).contains(&all_timed_out), "{all_timed_out} of 16 x 80 tasks timed out");
+    }
 }

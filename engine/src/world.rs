@@ -197,7 +197,11 @@ fn arrive(world: &mut World) {
 }
 
 /// The winner executes along its plan; exactly one execution per task.
-fn execute(mut tasks: Query<(&OpenTask, &mut Decision)>, stream: Res<TaskStream>, mut ledger: ResMut<Ledger>) {
+pub(crate) fn execute(
+    mut tasks: Query<(&OpenTask, &mut Decision)>,
+    stream: Res<TaskStream>,
+    mut ledger: ResMut<Ledger>,
+) {
     for (open, mut decision) in &mut tasks {
         execute_task(stream.get(open), &mut decision, &mut ledger);
     }

@@ -572,16 +572,22 @@ impl Mechanism for SaleConfig {
             Pace::Sequential => {
                 schedule.add_systems(auction.in_set(Phase::Bidding));
             }
-            // Each phase waits for the calls of the one before. Scoring makes no call, so the
-            // phase after it runs at the same time: the bids are scored there, every task's
-            // before any refines or is awarded (as two phases would), and the driver skips the
-            // empty scoring phase, one schedule run fewer a task.
+            // Each phase waits for the calls of the one before. Scoring and the award make no
+            // call, so the phase after each runs at the same time: the bids are scored at the
+            // start of the refinement (or of the execution, without memory) and the award is
+            // made at the start of the execution, every task's step before any task's next one
+            // (as separate phases would). The driver skips the empty phases: two schedule runs
+            // fewer a task.
             Pace::Timed => {
-                schedule.add_systems((bid.in_set(Phase::Bidding), judge.in_set(Phase::Jury), award.in_set(Phase::Award)));
+                schedule.add_systems((
+                    bid.in_set(Phase::Bidding),
+                    judge.in_set(Phase::Jury),
+                    award.in_set(Phase::Execution).before(crate::world::execute),
+                ));
                 if self.memory {
                     schedule.add_systems((score.in_set(Phase::Refinement).before(refine), refine.in_set(Phase::Refinement)));
                 } else {
-                    schedule.add_systems(score.in_set(Phase::Award).before(award));
+                    schedule.add_systems(score.in_set(Phase::Execution).before(award));
                 }
             }
         }
