@@ -322,15 +322,20 @@ impl Ledger {
     /// each charged to its juror as overhead.
     pub fn judge_panel(&mut self, task: &Task, bidder: usize, plan: &PlanCell, scores: &mut [JuryCell]) {
         self.source.judge_panel(self.key(task, bidder), plan, scores);
-        if self.servers.is_some() {
+        // One lookup of the flight for the whole panel: served and charged juror by juror, as
+        // single calls are.
+        let flight = self.flights.flight(task.id);
+        if let Some(servers) = self.servers.as_mut() {
+            // As `time_verdict` times each verdict: from when the plan is written.
+            let ready = flight.plan_ready.iter().find(|(a, _)| *a == bidder).map_or(self.now, |p| p.1).max(self.now);
             for (juror, cell) in scores.iter_mut().enumerate() {
-                cell.usage = self.time_verdict(task, bidder, juror, cell.usage, cell.seconds);
+                let served = servers.serve_until(juror, cell.usage, cell.seconds, ready, flight.gives_up);
+                flight.busy_until = flight.busy_until.max(served.end);
+                cell.usage = scaled(cell.usage, served.share);
             }
         }
-        // One lookup of the tab for the whole panel, charged juror by juror as single calls are.
-        let agents = self.source.agents();
-        let tab = &mut self.flights.flight(task.id).tab;
-        for (agent, cell) in agents.iter().zip(scores.iter()) {
+        let tab = &mut flight.tab;
+        for (agent, cell) in self.source.agents().iter().zip(scores.iter()) {
             tab.overhead_call(cell.status, cell.usage, agent.cost(cell.usage));
             tab.jury_calls += 1;
         }
