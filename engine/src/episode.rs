@@ -115,23 +115,26 @@ fn check_declared(records: &[TaskRecord], mechanism: &dyn Mechanism, mechanism_n
     Ok(())
 }
 
-/// Which phases a timed episode's schedule run is for (a range of [`Phase::ALL`]'s indices):
-/// only their systems run. The driver sets it; each phase's run condition reads it directly, not
-/// through a resource: bevy checks every phase's condition on every run, and a resource fetch
-/// for each took 3% of a timed episode's instructions.
+/// Which of its runs ([`runs`]) a timed episode's schedule run is: only the systems of that
+/// run's phases run. The driver sets it; each run's condition reads it directly, not through a
+/// resource: bevy checks every condition on every schedule run, and a resource fetch for each
+/// took 3% of a timed episode's instructions.
 #[derive(Clone, Default)]
 struct Gate(Arc<AtomicUsize>);
 
 impl Gate {
-    fn open(&self, run: Run) {
-        self.0.store(run.first << 8 | run.last, Ordering::Relaxed);
+    fn open(&self, run: usize) {
+        self.0.store(run, Ordering::Relaxed);
     }
 
-    fn is_open(&self, phase: usize) -> bool {
-        let gate = self.0.load(Ordering::Relaxed);
-        gate >> 8 <= phase && phase <= gate & 0xff
+    fn is_open(&self, run: usize) -> bool {
+        self.0.load(Ordering::Relaxed) == run
     }
 }
+
+/// The phases of one of a timed episode's runs, under the one run condition they share.
+#[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct InRun(usize);
 
 /// One schedule run a timed task goes through: the phases from `first` to `last` (indices of
 /// [`Phase::ALL`]), in order.
@@ -206,15 +209,22 @@ fn play_in_runs(
     let arrivals = timing.arrivals.times(episode_seed, &tasks.eval).unwrap_or_else(|| vec![0.0; n]);
     let (mut world, mut schedule) = build_episode(source, tasks, mechanism, episode_seed, Pace::Timed);
     let mut servers = Servers::new(timing.serving.clone());
-    servers.reserve(n * (1 + timing.serving.len() * (1 + timing.serving.len())));
+    // Room for the most calls SALE makes a task (every agent plans and refines, every juror
+    // judges both, one execution), so the log is not copied as it grows; capped, as a log of
+    // millions of tasks needs no more room than it uses.
+    let agents = timing.serving.len();
+    servers.reserve((n * (1 + 2 * agents * (1 + agents))).min(1 << 22));
     world.resource_mut::<Ledger>().set_servers(servers);
     world.insert_resource(Clock::default());
-    // Every run opens the phases it is for first.
+    // Every schedule run opens the phases it is for first.
     let gate = Gate::default();
     world.register_disabling_component::<Waiting>();
-    for (index, &phase) in Phase::ALL.iter().enumerate().skip(1) {
+    for (index, run) in runs.iter().enumerate() {
+        for phase in run.phases() {
+            schedule.configure_sets(phase.in_set(InRun(index)));
+        }
         let gate = gate.clone();
-        schedule.configure_sets(phase.run_if(move || gate.is_open(index)));
+        schedule.configure_sets(InRun(index).run_if(move || gate.is_open(index)));
     }
     // Tasks arrive here, between the schedule's runs: no run is an arrival's.
     schedule.configure_sets(Phase::Arrival.run_if(|| false));
@@ -274,7 +284,7 @@ fn play_in_runs(
                 for &(_, e) in &ready {
                     world.entity_mut(e).remove::<Waiting>();
                 }
-                gate.open(run);
+                gate.open(run_index);
                 schedule.run(&mut world);
             }
             let awards = run.phases().any(|phase| phase == Phase::Award);
