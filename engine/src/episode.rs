@@ -191,23 +191,22 @@ pub fn play_in_time(
     episode_seed: u64,
     timing: &Timing,
 ) -> Result<(Vec<TaskRecord>, Vec<Call>), EngineError> {
-    play_in_runs(source, tasks, mechanism, mechanism_name, episode_seed, timing, &runs())
+    let episode = build_timed_episode(source, tasks, mechanism, episode_seed, timing);
+    play_in_runs(episode, timing, mechanism_name, &runs())
 }
 
-/// [`play_in_time`], taking each task through `runs`.
-fn play_in_runs(
+/// A timed episode's world and schedule, and its tasks' arrival times (in the stream's order).
+fn build_timed_episode(
     source: Arc<dyn OutcomeSource>,
     tasks: EpisodeTasks,
     mechanism: &dyn Mechanism,
-    mechanism_name: &str,
     episode_seed: u64,
     timing: &Timing,
-    runs: &[Run],
-) -> Result<(Vec<TaskRecord>, Vec<Call>), EngineError> {
+) -> (World, Schedule, Vec<f64>) {
     let tasks = EpisodeTasks { eval: timing.arrivals.order(&tasks.eval), train: tasks.train };
     let n = tasks.eval.len();
     let arrivals = timing.arrivals.times(episode_seed, &tasks.eval).unwrap_or_else(|| vec![0.0; n]);
-    let (mut world, mut schedule) = build_episode(source, tasks, mechanism, episode_seed, Pace::Timed);
+    let (mut world, schedule) = build_episode(source, tasks, mechanism, episode_seed, Pace::Timed);
     let mut servers = Servers::new(timing.serving.clone());
     // Room for the most calls SALE makes a task (every agent plans and refines, every juror
     // judges both, one execution), so the log is not copied as it grows; capped, as a log of
@@ -216,6 +215,17 @@ fn play_in_runs(
     servers.reserve((n * (1 + 2 * agents * (1 + agents))).min(1 << 22));
     world.resource_mut::<Ledger>().set_servers(servers);
     world.insert_resource(Clock::default());
+    (world, schedule, arrivals)
+}
+
+/// [`play_in_time`]'s driver, taking each task through `runs`.
+fn play_in_runs(
+    (mut world, mut schedule, arrivals): (World, Schedule, Vec<f64>),
+    timing: &Timing,
+    mechanism_name: &str,
+    runs: &[Run],
+) -> Result<(Vec<TaskRecord>, Vec<Call>), EngineError> {
+    let n = arrivals.len();
     // Every schedule run opens the phases it is for first.
     let gate = Gate::default();
     world.register_disabling_component::<Waiting>();
@@ -368,8 +378,8 @@ mod tests {
         let mut all_timed_out = 0;
         for m in mechanisms {
             let play = |runs: &[Run]| {
-                play_in_runs(Arc::clone(&source), tasks.clone(), &*m.mechanism, &m.name, seed, &timing, runs)
-                    .expect("a timed run")
+                let episode = build_timed_episode(Arc::clone(&source), tasks.clone(), &*m.mechanism, seed, &timing);
+                play_in_runs(episode, &timing, &m.name, runs).expect("a timed run")
             };
             let (records, calls) = play(&runs());
             assert_eq!(records.len(), 80, "{}", m.name);
