@@ -342,32 +342,74 @@ mod tests {
         assert!(runs[..runs.len() - 1].iter().all(|run| run.first == run.last), "one phase a run before settlement");
     }
 
-    /// The phases from settlement on in one run give every mechanism the records and calls a
-    /// run per phase gives, with tasks queued, timed out and finishing together.
-    #[test]
-    fn one_run_from_settlement_on_is_a_run_per_phase() {
-        let text = r#"Scenario(
+    /// Two agents on one domain in time, one of them short of slots and with a queue limit, and
+    /// a timeout: `mechanisms` a RON list.
+    fn market(mechanisms: &str) -> Prepared {
+        let text = format!(
+            r#"Scenario(
     name: "runs",
     seed: 5,
     episodes: 1,
     agents: [
-        (name: "s", price: 0.05, skill: {"qa": [0.7, 0.3]}, trace: (median_at_1min: 400, tau_exponent: 0.0, sigma: 0.3, output_share: 1.0),
+        (name: "s", price: 0.05, skill: {{"qa": [0.7, 0.3]}}, trace: (median_at_1min: 400, tau_exponent: 0.0, sigma: 0.3, output_share: 1.0),
          serving: (slots: 2, queue_limit: 3, output_tokens_per_second: 400, prefill_tokens_per_second: 1e9, time_to_first_token: 0.0)),
-        (name: "l", price: 0.36, skill: {"qa": [0.9, 0.6]}, trace: (median_at_1min: 400, tau_exponent: 0.0, sigma: 0.3, output_share: 1.0),
+        (name: "l", price: 0.36, skill: {{"qa": [0.9, 0.6]}}, trace: (median_at_1min: 400, tau_exponent: 0.0, sigma: 0.3, output_share: 1.0),
          serving: (slots: 1, output_tokens_per_second: 100, prefill_tokens_per_second: 1e9, time_to_first_token: 0.0)),
     ],
     workload: (domains: [(name: "qa", bins: [(tau_max: 0.5, tasks: 40), (tau_max: 5.0, tasks: 40)], topics: 4)]),
     training: Separate(1),
     arrivals: Poisson(rate: 0.3),
     timeout: 20.0,
-    mechanisms: [
+    mechanisms: {mechanisms},
+)"#
+        );
+        Prepared::synthetic(Scenario::parse(&text, "runs").expect("valid")).expect("prepared")
+    }
+
+    /// Every kind of mechanism, and SALE's variants whose timed systems differ.
+    const EVERY_MECHANISM: &str = "[
         Sale(w_c: 0.05, w_h: 1.0), Sale(w_c: 0.05, w_h: 1.0, memory: false), Sale(w_c: 0.05, w_h: 1.0, payment: SecondScore),
         Sale(w_c: 0.05, w_h: 1.0, w_wait: 0.1), EachAgent, Random, Oracle, RefinedOracle,
         Auction(format: SecondPrice, bidding: Truthful), Mohaf(w_cost: 1.0, w_quality: 1.0, w_load: 0.5, w_fairness: 0.5, window: 10, elasticity: 1.0),
         Bandit(), Cascade(), Matching(rule: Greedy, window: 10, capacity: 2), Carrot(), Wtp(willingness_to_pay: 0.2),
-    ],
-)"#;
-        let prepared = Prepared::synthetic(Scenario::parse(text, "runs").expect("valid")).expect("prepared");
+    ]";
+
+    /// SALE's timed schedule: what docs/time.md says a task takes, five schedule runs (bidding,
+    /// jury, refinement, execution, and settlement with its memory update and record), four
+    /// without memory (no refinement).
+    #[test]
+    fn a_timed_sale_task_takes_five_schedule_runs_four_without_memory() {
+        let prepared = market("[Sale(w_c: 0.05, w_h: 1.0), Sale(w_c: 0.05, w_h: 1.0, memory: false)]");
+        let timing = prepared.options(None).timing.expect("timed");
+        let s = &prepared.scenario;
+        let (seed, tasks) = s.training.episode(&s.workload, s.seed, 0, crate::Draw::All);
+        let runs = runs();
+        let mut taken = Vec::new();
+        for m in s.resolve_mechanisms() {
+            let (mut world, mut schedule, _) =
+                build_timed_episode(Arc::clone(&prepared.source), tasks.clone(), &*m.mechanism, seed, &timing);
+            schedule.initialize(&mut world).expect("a valid schedule");
+            let idle = idle_runs(&schedule, &runs);
+            taken.push(
+                runs.iter()
+                    .zip(&idle)
+                    .filter(|(_, idle)| !**idle)
+                    .map(|(run, _)| Phase::ALL[run.first])
+                    .collect::<Vec<_>>(),
+            );
+        }
+        use Phase::{Bidding, Execution, Jury, Refinement, Settlement};
+        assert_eq!(
+            taken,
+            [vec![Bidding, Jury, Refinement, Execution, Settlement], vec![Bidding, Jury, Execution, Settlement]]
+        );
+    }
+
+    /// The phases from settlement on in one run give every mechanism the records and calls a
+    /// run per phase gives, with tasks queued, timed out and finishing together.
+    #[test]
+    fn one_run_from_settlement_on_is_a_run_per_phase() {
+        let prepared = market(EVERY_MECHANISM);
         let timing = prepared.options(None).timing.expect("timed");
         let s = &prepared.scenario;
         let source: Arc<dyn OutcomeSource> = Arc::new(s.source().expect("pool"));
