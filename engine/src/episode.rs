@@ -376,10 +376,13 @@ mod tests {
 
     /// SALE's timed schedule: what docs/time.md says a task takes, five schedule runs (bidding,
     /// jury, refinement, execution, and settlement with its memory update and record), four
-    /// without memory (no refinement).
+    /// without memory (no refinement), whatever its payment.
     #[test]
     fn a_timed_sale_task_takes_five_schedule_runs_four_without_memory() {
-        let prepared = market("[Sale(w_c: 0.05, w_h: 1.0), Sale(w_c: 0.05, w_h: 1.0, memory: false)]");
+        let prepared = market(
+            "[Sale(w_c: 0.05, w_h: 1.0), Sale(w_c: 0.05, w_h: 1.0, memory: false),
+              Sale(w_c: 0.05, w_h: 1.0, payment: SecondScore), Sale(w_c: 0.05, w_h: 1.0, memory: false, payment: SecondScore)]",
+        );
         let timing = prepared.options(None).timing.expect("timed");
         let s = &prepared.scenario;
         let (seed, tasks) = s.training.episode(&s.workload, s.seed, 0, crate::Draw::All);
@@ -399,10 +402,9 @@ mod tests {
             );
         }
         use Phase::{Bidding, Execution, Jury, Refinement, Settlement};
-        assert_eq!(
-            taken,
-            [vec![Bidding, Jury, Refinement, Execution, Settlement], vec![Bidding, Jury, Execution, Settlement]]
-        );
+        let (with_memory, without) =
+            (vec![Bidding, Jury, Refinement, Execution, Settlement], vec![Bidding, Jury, Execution, Settlement]);
+        assert_eq!(taken, [with_memory.clone(), without.clone(), with_memory, without]);
     }
 
     /// The phases from settlement on in one run give every mechanism the records and calls a

@@ -596,8 +596,8 @@ impl Mechanism for SaleConfig {
         }
         if self.payment == Payment::SecondScore {
             // After the tab is closed (what the execution cost) and before memory reads the
-            // decision.
-            schedule.add_systems(pay.after(Phase::Settlement).before(Phase::MemoryUpdate));
+            // decision; in a phase, so a timed episode runs it once a task, not on every run.
+            schedule.add_systems(pay.in_set(Phase::MemoryUpdate).before(remember));
         }
     }
 }
