@@ -408,7 +408,7 @@ mod tests {
     }
 
     /// The phases from settlement on in one run give every mechanism the records and calls a
-    /// run per phase gives, with tasks queued, timed out and finishing together.
+    /// run per phase gives, with tasks queued, dropped and timed out.
     #[test]
     fn one_run_from_settlement_on_is_a_run_per_phase() {
         let prepared = market(EVERY_MECHANISM);
@@ -430,6 +430,7 @@ mod tests {
             let timed_out = records.iter().filter(|r| r.timing.as_deref().is_some_and(|t| t.timed_out)).count();
             all_timed_out += timed_out;
             let (per_phase_records, per_phase_calls) = play(&per_phase);
+            assert_eq!(per_phase_records.len(), 80, "{}", m.name);
             let differs = records.iter().zip(&per_phase_records).position(|(a, b)| a != b);
             assert_eq!(differs, None, "{}: the first record that differs", m.name);
             assert!(calls == per_phase_calls, "{}: the calls differ", m.name);
