@@ -342,8 +342,8 @@ mod tests {
         assert!(runs[..runs.len() - 1].iter().all(|run| run.first == run.last), "one phase a run before settlement");
     }
 
-    /// Two agents on one domain in time, one of them short of slots and with a queue limit, and
-    /// a timeout: `mechanisms` a RON list.
+    /// Two agents on one domain in time, the slow one with one slot and a queue limit, and a
+    /// timeout: `mechanisms` a RON list.
     fn market(mechanisms: &str) -> Prepared {
         let text = format!(
             r#"Scenario(
@@ -352,9 +352,9 @@ mod tests {
     episodes: 1,
     agents: [
         (name: "s", price: 0.05, skill: {{"qa": [0.7, 0.3]}}, trace: (median_at_1min: 400, tau_exponent: 0.0, sigma: 0.3, output_share: 1.0),
-         serving: (slots: 2, queue_limit: 3, output_tokens_per_second: 400, prefill_tokens_per_second: 1e9, time_to_first_token: 0.0)),
+         serving: (slots: 2, output_tokens_per_second: 400, prefill_tokens_per_second: 1e9, time_to_first_token: 0.0)),
         (name: "l", price: 0.36, skill: {{"qa": [0.9, 0.6]}}, trace: (median_at_1min: 400, tau_exponent: 0.0, sigma: 0.3, output_share: 1.0),
-         serving: (slots: 1, output_tokens_per_second: 100, prefill_tokens_per_second: 1e9, time_to_first_token: 0.0)),
+         serving: (slots: 1, queue_limit: 1, output_tokens_per_second: 100, prefill_tokens_per_second: 1e9, time_to_first_token: 0.0)),
     ],
     workload: (domains: [(name: "qa", bins: [(tau_max: 0.5, tasks: 40), (tau_max: 5.0, tasks: 40)], topics: 4)]),
     training: Separate(1),
@@ -419,7 +419,8 @@ mod tests {
         let (seed, tasks) = s.training.episode(&s.workload, s.seed, 0, crate::Draw::All);
         let mechanisms = s.resolve_mechanisms();
         assert_eq!(mechanisms.len(), 16);
-        let mut all_timed_out = 0;
+        let (mut all_timed_out, mut all_dropped) = (0, 0);
+        let timed_out_flag = |r: &TaskRecord| r.timing.as_deref().map(|t| t.timed_out);
         for m in mechanisms {
             let play = |runs: &[Run]| {
                 let episode = build_timed_episode(Arc::clone(&source), tasks.clone(), &*m.mechanism, seed, &timing);
@@ -427,8 +428,10 @@ mod tests {
             };
             let (records, calls) = play(&runs());
             assert_eq!(records.len(), 80, "{}", m.name);
-            let timed_out = records.iter().filter(|r| r.timing.as_deref().is_some_and(|t| t.timed_out)).count();
+            let timed_out = records.iter().filter(|r| timed_out_flag(r) == Some(true)).count();
             all_timed_out += timed_out;
+            // Not awarded, and not for want of time: dropped at a full queue.
+            all_dropped += records.iter().filter(|r| r.winner == u16::MAX && timed_out_flag(r) == Some(false)).count();
             let (per_phase_records, per_phase_calls) = play(&per_phase);
             assert_eq!(per_phase_records.len(), 80, "{}", m.name);
             let differs = records.iter().zip(&per_phase_records).position(|(a, b)| a != b);
@@ -436,5 +439,6 @@ mod tests {
             assert!(calls == per_phase_calls, "{}: the calls differ", m.name);
         }
         assert!((1..16 * 40).contains(&all_timed_out), "{all_timed_out} of 16 x 80 tasks timed out");
+        assert!((1..16 * 40).contains(&all_dropped), "{all_dropped} of 16 x 80 tasks dropped");
     }
 }
