@@ -72,6 +72,23 @@ struct Flight {
     gives_up: f64,
 }
 
+impl Flight {
+    /// When `bidder`'s latest plan for the task is written, now at the earliest: its jurors'
+    /// verdicts start then.
+    fn plan_written(&self, bidder: usize, now: f64) -> f64 {
+        self.plan_ready.iter().find(|(a, _)| *a == bidder).map_or(now, |p| p.1).max(now)
+    }
+
+    /// A verdict call served by `juror`, ready at `ready` and cancelled at the task's timeout:
+    /// the tokens of the part that ran.
+    fn serve_verdict(&mut self, servers: &mut Servers, juror: usize, call: (Usage, Option<f64>), ready: f64) -> Usage {
+        let (usage, seconds) = call;
+        let served = servers.serve_until(juror, usage, seconds, ready, self.gives_up);
+        self.busy_until = self.busy_until.max(served.end);
+        scaled(usage, served.share)
+    }
+}
+
 /// The tasks in flight.
 #[derive(Default)]
 struct Flights {
@@ -260,12 +277,10 @@ impl Ledger {
     /// A jury call about `bidder`'s plan: it starts once that plan is written. Returns the
     /// tokens of the part that ran.
     fn time_verdict(&mut self, task: &Task, bidder: usize, juror: usize, usage: Usage, seconds: Option<f64>) -> Usage {
-        if self.servers.is_none() {
-            return usage;
-        }
-        let now = self.now;
-        let ready = self.flight(task).plan_ready.iter().find(|(a, _)| *a == bidder).map_or(now, |p| p.1);
-        scaled(usage, self.serve(task, juror, (usage, seconds), ready, false).share)
+        let Some(servers) = self.servers.as_mut() else { return usage };
+        let flight = self.flights.flight(task.id);
+        let ready = flight.plan_written(bidder, self.now);
+        flight.serve_verdict(servers, juror, (usage, seconds), ready)
     }
 
     #[must_use]
@@ -326,12 +341,9 @@ impl Ledger {
         // single calls are.
         let flight = self.flights.flight(task.id);
         if let Some(servers) = self.servers.as_mut() {
-            // As `time_verdict` times each verdict: from when the plan is written.
-            let ready = flight.plan_ready.iter().find(|(a, _)| *a == bidder).map_or(self.now, |p| p.1).max(self.now);
+            let ready = flight.plan_written(bidder, self.now);
             for (juror, cell) in scores.iter_mut().enumerate() {
-                let served = servers.serve_until(juror, cell.usage, cell.seconds, ready, flight.gives_up);
-                flight.busy_until = flight.busy_until.max(served.end);
-                cell.usage = scaled(cell.usage, served.share);
+                cell.usage = flight.serve_verdict(servers, juror, (cell.usage, cell.seconds), ready);
             }
         }
         let tab = &mut flight.tab;
